@@ -1,0 +1,200 @@
+/**
+ * IP addresses and CIDRs, IPv4 and IPv6, on top of ipaddr.js.
+ *
+ * Canonical text: IPv4 dotted quad; IPv6 in RFC 5952 form; an IPv4-mapped IPv6 address
+ * (::ffff:198.51.100.7) folds to its IPv4 address. A CIDR is canonical when its host bits are
+ * zero and a single address is written as /32 or /128.
+ */
+import ipaddr from 'ipaddr.js';
+
+export type Family = 'ipv4' | 'ipv6';
+
+export interface Cidr {
+  readonly family: Family;
+  /** canonical network address (host bits cleared) */
+  readonly network: string;
+  readonly prefix: number;
+  /** canonical text, e.g. "198.51.100.0/24" or "2001:db8::/32" */
+  readonly text: string;
+}
+
+type Addr = ipaddr.IPv4 | ipaddr.IPv6;
+
+function toText(addr: Addr): string {
+  return addr.kind() === 'ipv6' ? (addr as ipaddr.IPv6).toRFC5952String() : addr.toString();
+}
+
+/** Folds an IPv4-mapped IPv6 address to IPv4; other addresses are returned as they are. */
+function fold(addr: Addr): Addr {
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return (addr as ipaddr.IPv6).toIPv4Address();
+  }
+  return addr;
+}
+
+function parseStrict(text: string): Addr | undefined {
+  if (typeof text !== 'string') return undefined;
+  const trimmed = text.trim();
+  // Zone ids (fe80::1%eth0) are not addresses another host can be blocked by.
+  if (trimmed.includes('%')) return undefined;
+  if (ipaddr.IPv4.isValidFourPartDecimal(trimmed)) return ipaddr.IPv4.parse(trimmed);
+  if (ipaddr.IPv6.isValid(trimmed)) return ipaddr.IPv6.parse(trimmed);
+  return undefined;
+}
+
+/** True when `text` is one IPv4 address (four decimal parts) or one IPv6 address. */
+export function isAddress(text: string): boolean {
+  return parseStrict(text) !== undefined;
+}
+
+/** Canonical text of one address, or undefined when `text` is not an address. */
+export function tryCanonicalAddress(text: string): string | undefined {
+  const addr = parseStrict(text);
+  return addr ? toText(fold(addr)) : undefined;
+}
+
+/** Canonical text of one address; throws with the offending text when it is not one. */
+export function canonicalAddress(text: string): string {
+  const canonical = tryCanonicalAddress(text);
+  if (canonical === undefined) throw new Error(`not an IP address: ${JSON.stringify(text)}`);
+  return canonical;
+}
+
+export function familyOf(address: string): Family {
+  const addr = parseStrict(address);
+  if (!addr) throw new Error(`not an IP address: ${JSON.stringify(address)}`);
+  return fold(addr).kind() as Family;
+}
+
+/**
+ * Parses "a.b.c.d/n", "x::/n" or a bare address (a host CIDR). Host bits must be zero unless
+ * `loose` is set, in which case they are cleared.
+ */
+export function tryParseCidr(text: string, loose = false): Cidr | undefined {
+  if (typeof text !== 'string') return undefined;
+  const trimmed = text.trim();
+  const slash = trimmed.indexOf('/');
+  let addr: Addr | undefined;
+  let prefix: number;
+  if (slash < 0) {
+    addr = parseStrict(trimmed);
+    if (!addr) return undefined;
+    addr = fold(addr);
+    prefix = addr.kind() === 'ipv4' ? 32 : 128;
+  } else {
+    const prefixText = trimmed.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(prefixText)) return undefined;
+    addr = parseStrict(trimmed.slice(0, slash));
+    if (!addr) return undefined;
+    prefix = Number(prefixText);
+    if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() && prefix >= 96) {
+      addr = (addr as ipaddr.IPv6).toIPv4Address();
+      prefix -= 96;
+    }
+  }
+  const bits = addr.kind() === 'ipv4' ? 32 : 128;
+  if (prefix > bits) return undefined;
+  const network = networkOf(addr, prefix);
+  if (!loose && toText(network) !== toText(addr)) return undefined;
+  const networkText = toText(network);
+  return { family: addr.kind() as Family, network: networkText, prefix, text: `${networkText}/${prefix}` };
+}
+
+export function parseCidr(text: string): Cidr {
+  const cidr = tryParseCidr(text);
+  if (!cidr) throw new Error(`not an IP address or CIDR with its host bits zero: ${JSON.stringify(text)}`);
+  return cidr;
+}
+
+function networkOf(addr: Addr, prefix: number): Addr {
+  const bytes = addr.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    bytes[i] = (bytes[i] ?? 0) & ((0xff << (8 - keep)) & 0xff);
+  }
+  return ipaddr.fromByteArray(bytes) as Addr;
+}
+
+/** True when the address `address` lies inside `cidr` (same family only). */
+export function cidrContains(cidr: Cidr | string, address: string): boolean {
+  const range = typeof cidr === 'string' ? parseCidr(cidr) : cidr;
+  const addr = parseStrict(address);
+  if (!addr) return false;
+  const folded = fold(addr);
+  if (folded.kind() !== range.family) return false;
+  return toText(networkOf(folded, range.prefix)) === range.network;
+}
+
+/** True when every address of `inner` lies inside `outer`. */
+export function cidrCovers(outer: Cidr, inner: Cidr): boolean {
+  return outer.family === inner.family && outer.prefix <= inner.prefix && cidrContains(outer, inner.network);
+}
+
+/** True when the two CIDRs share at least one address. */
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  return cidrCovers(a, b) || cidrCovers(b, a);
+}
+
+/** The host CIDR of an address ("/32" or "/128"), the form NACL entries and WAF IP sets take. */
+export function hostCidr(address: string): string {
+  const canonical = canonicalAddress(address);
+  return `${canonical}/${familyOf(canonical) === 'ipv4' ? 32 : 128}`;
+}
+
+/**
+ * The special-purpose range an address belongs to, or undefined for a global unicast address.
+ * Names follow ipaddr.js: private, loopback, linkLocal, multicast, reserved, unspecified,
+ * broadcast, carrierGradeNat, uniqueLocal, …
+ */
+export function specialRange(address: string): string | undefined {
+  const addr = parseStrict(address);
+  if (!addr) return undefined;
+  const range = fold(addr).range();
+  return range === 'unicast' ? undefined : range;
+}
+
+/** The ranges never blocked unless configured, by ipaddr.js's names (IANA special-purpose registries). */
+const SPECIAL_NAMES: Record<Family, readonly string[]> = {
+  ipv4: ['unspecified', 'broadcast', 'multicast', 'linkLocal', 'loopback', 'carrierGradeNat', 'private', 'reserved'],
+  ipv6: ['unspecified', 'linkLocal', 'multicast', 'loopback', 'uniqueLocal', 'deprecatedSiteLocal', 'discard', 'benchmarking', 'reserved'],
+};
+
+type RangeTable = Record<string, Array<[Addr, number]> | [Addr, number]>;
+
+const SPECIAL_CIDRS: ReadonlyArray<{ name: string; cidr: Cidr }> = (['ipv4', 'ipv6'] as const).flatMap((family) => {
+  const table = (family === 'ipv4' ? ipaddr.IPv4.prototype : ipaddr.IPv6.prototype) as unknown as { SpecialRanges: RangeTable };
+  return SPECIAL_NAMES[family].flatMap((name) => {
+    const entry = table.SpecialRanges[name];
+    if (!entry) return [];
+    const list = (Array.isArray(entry[0]) ? entry : [entry]) as Array<[Addr, number]>;
+    return list.map(([addr, prefix]) => ({ name, cidr: tryParseCidr(`${toText(addr)}/${prefix}`, true) as Cidr }));
+  });
+});
+
+/** The first special-purpose range (private, loopback, reserved, …) that overlaps `cidr`. */
+export function specialRangeOverlapping(cidr: Cidr): { name: string; cidr: Cidr } | undefined {
+  return SPECIAL_CIDRS.find((special) => cidrOverlaps(special.cidr, cidr));
+}
+
+/** A set of CIDRs answering "does any contain this address?", built once. */
+export class CidrList {
+  readonly cidrs: readonly Cidr[];
+
+  constructor(entries: readonly string[]) {
+    this.cidrs = entries.map((entry) => {
+      const cidr = tryParseCidr(entry, true);
+      if (!cidr) throw new Error(`not an IP address or CIDR: ${JSON.stringify(entry)}`);
+      return cidr;
+    });
+  }
+
+  /** The first CIDR containing the address, or undefined. */
+  match(address: string): Cidr | undefined {
+    return this.cidrs.find((cidr) => cidrContains(cidr, address));
+  }
+
+  /** The first CIDR overlapping the given CIDR, or undefined. */
+  overlap(target: Cidr): Cidr | undefined {
+    return this.cidrs.find((cidr) => cidrOverlaps(cidr, target));
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The `Scan Detected` event, version 1 (DESIGN.md, "The event"): the one contract between every
+ * sensor and the pipeline. Validation errors name the field at fault.
+ */
+import { z } from 'zod';
+import { tryCanonicalAddress } from './address';
+
+export const EVENT_SOURCE_SENSOR = 'portsnare.sensor';
+export const EVENT_SOURCE_CLI = 'portsnare.cli';
+export const DETAIL_TYPE_SCAN_DETECTED = 'Scan Detected';
+export const MAX_PROBES = 32;
+
+export const PROBE_KINDS = ['connect', 'syn', 'fin', 'null', 'xmas', 'ack', 'maimon', 'window', 'udp', 'other'] as const;
+export type ProbeKind = (typeof PROBE_KINDS)[number];
+export const PROTOCOLS = ['tcp', 'udp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+const isoTimestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 timestamp' });
+
+export const ProbeSchema = z.strictObject({
+  protocol: z.enum(PROTOCOLS),
+  port: z.number().int().min(0).max(65535),
+  kind: z.enum(PROBE_KINDS),
+});
+export type Probe = z.infer<typeof ProbeSchema>;
+
+/** An address in any accepted spelling, turned into its canonical text. */
+export const AddressSchema = z.string().transform((value, ctx) => {
+  const canonical = tryCanonicalAddress(value);
+  if (canonical === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not an IPv4 or IPv6 address: ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return canonical;
+});
+
+export const ScanDetectedSchema = z
+  .strictObject({
+    version: z.literal(1),
+    sensorId: z.string().min(1).max(256),
+    attacker: AddressSchema,
+    probes: z.array(ProbeSchema).min(1).max(MAX_PROBES),
+    probeCount: z.number().int().min(1),
+    handshake: z.boolean(),
+    firstSeen: isoTimestamp,
+    lastSeen: isoTimestamp,
+  })
+  .superRefine((event, ctx) => {
+    if (Date.parse(event.lastSeen) < Date.parse(event.firstSeen)) {
+      ctx.addIssue({ code: 'custom', path: ['lastSeen'], message: 'must not be before firstSeen' });
+    }
+    if (event.probeCount < event.probes.length) {
+      ctx.addIssue({ code: 'custom', path: ['probeCount'], message: 'must be at least the number of distinct probes' });
+    }
+    const seen = new Set<string>();
+    event.probes.forEach((probe, index) => {
+      const key = `${probe.protocol}/${probe.port}/${probe.kind}`;
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['probes', index], message: `duplicate probe ${key}` });
+      seen.add(key);
+    });
+  });
+export type ScanDetected = z.output<typeof ScanDetectedSchema>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** "probes.0.port: Too big: expected number to be <=65535; attacker: not an IPv4 …" */
+export function formatZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown): ParseResult<z.output<S>> {
+  const result = schema.safeParse(input);
+  return result.success ? { ok: true, value: result.data } : { ok: false, error: formatZodError(result.error) };
+}
+
+/** Validates a `Scan Detected` detail; never throws. */
+export function parseScanDetected(input: unknown): ParseResult<ScanDetected> {
+  return parseWith(ScanDetectedSchema, input);
+}
+
+/** True when blocking may rest on this event's source address: a TCP handshake proved it. */
+export function isVerified(event: Pick<ScanDetected, 'handshake'>): boolean {
+  return event.handshake;
+}

@@ -1,0 +1,182 @@
+/**
+ * Block policy (DESIGN.md, "Desired state"): how long a block lasts, how repeat offences raise
+ * it, when a source may be blocked at all (the spoof guard), and the burst circuit breaker.
+ * Pure: the caller supplies the clock and the previous record.
+ */
+import { z } from 'zod';
+import type { Family } from './address';
+
+export const PolicySettingsSchema = z.strictObject({
+  /** TTL of a first offence, seconds */
+  baseTtlSeconds: z.number().int().min(60).max(365 * 86400).default(3600),
+  /** each repeat offence multiplies the TTL by this */
+  escalationFactor: z.number().min(1).max(100).default(2),
+  /** the TTL never exceeds this, seconds */
+  maxTtlSeconds: z.number().int().min(60).max(365 * 86400).default(7 * 86400),
+  /** an offence more than this long after the previous one starts the count again at 1, seconds */
+  offenceWindowSeconds: z.number().int().min(60).max(10 * 365 * 86400).default(30 * 86400),
+  /** block on probes that completed no TCP handshake (UDP, stealth): forgeable, so off by default */
+  blockUnverified: z.boolean().default(false),
+  /** more new blocks than this within a minute opens the circuit breaker: stop adding, alarm */
+  burstLimitPerMinute: z.number().int().min(1).max(100_000).default(100),
+});
+export type PolicySettings = z.output<typeof PolicySettingsSchema>;
+
+export const DEFAULT_POLICY: PolicySettings = PolicySettingsSchema.parse({});
+
+export const BLOCK_REASONS = ['sensor', 'manual', 'guardduty', 'flowlogs'] as const;
+export type BlockReason = (typeof BLOCK_REASONS)[number];
+
+/** One blocked address or CIDR: the desired state every enforcer converges to. Times are epoch ms. */
+export interface BlockRecord {
+  /** canonical address ("198.51.100.7") or CIDR ("198.51.100.0/24") */
+  readonly target: string;
+  readonly family: Family;
+  readonly reason: BlockReason;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  /** probes counted over the record's life */
+  readonly hitCount: number;
+  /** offences within the offence window; raises the TTL */
+  readonly offences: number;
+  /** start of the current offence */
+  readonly blockedAt: number;
+  readonly expiresAt: number;
+  /** false once expired or lifted: the record stays as history */
+  readonly active: boolean;
+  /** ids of the events that counted, newest last (bounded), so a redelivered event is one offence */
+  readonly eventIds: readonly string[];
+  readonly sensors: readonly string[];
+  readonly note?: string;
+  /** why the block was lifted early, when it was */
+  readonly liftedBy?: string;
+}
+
+export const MAX_REMEMBERED_EVENT_IDS = 20;
+
+/** base × factor^(n−1), capped; n < 1 counts as 1. Monotone in n. */
+export function ttlSecondsFor(offences: number, policy: PolicySettings): number {
+  const n = Math.max(1, Math.floor(offences));
+  const raw = policy.baseTtlSeconds * Math.pow(policy.escalationFactor, n - 1);
+  return Math.min(policy.maxTtlSeconds, Number.isFinite(raw) ? Math.round(raw) : policy.maxTtlSeconds);
+}
+
+export interface Sighting {
+  readonly target: string;
+  readonly family: Family;
+  readonly reason: BlockReason;
+  /** an id unique to the event (EventBridge id, GuardDuty finding id + updatedAt, …) */
+  readonly eventId: string;
+  readonly sensorId: string;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  readonly hits: number;
+  /** the source address is proven (TCP handshake), or the block is manual */
+  readonly verified: boolean;
+  /** manual blocks may set their own TTL, seconds */
+  readonly ttlSeconds?: number;
+  readonly note?: string;
+}
+
+export type Decision =
+  /** a new offence: the record is (again) active with a fresh expiry */
+  | { readonly action: 'block'; readonly record: BlockRecord; readonly why: string }
+  /** more hits during an active block: counts change, expiry does not */
+  | { readonly action: 'refresh'; readonly record: BlockRecord; readonly why: string }
+  /** nothing to write */
+  | { readonly action: 'ignore'; readonly why: string };
+
+/**
+ * What one sighting does to the desired state. `previous` is the stored record for the same
+ * target, if any. Never-block rules and the circuit breaker are the caller's (see guard.ts and
+ * BurstBreaker), so this stays a function of the record, the sighting and the clock.
+ */
+export function decide(previous: BlockRecord | undefined, sighting: Sighting, now: number, policy: PolicySettings): Decision {
+  if (!sighting.verified && !policy.blockUnverified) {
+    return { action: 'ignore', why: 'unverified source (no TCP handshake) and blockUnverified is off' };
+  }
+  if (previous?.eventIds.includes(sighting.eventId)) {
+    return { action: 'ignore', why: `event ${sighting.eventId} already counted` };
+  }
+  const eventIds = [...(previous?.eventIds ?? []), sighting.eventId].slice(-MAX_REMEMBERED_EVENT_IDS);
+  const sensors = previous?.sensors.includes(sighting.sensorId) ? previous.sensors : [...(previous?.sensors ?? []), sighting.sensorId].slice(-10);
+  const firstSeen = Math.min(previous?.firstSeen ?? sighting.firstSeen, sighting.firstSeen);
+  const lastSeen = Math.max(previous?.lastSeen ?? sighting.lastSeen, sighting.lastSeen);
+  const hitCount = (previous?.hitCount ?? 0) + sighting.hits;
+
+  if (previous && previous.active && previous.expiresAt > now && sighting.reason !== 'manual') {
+    return {
+      action: 'refresh',
+      record: { ...previous, lastSeen, hitCount, eventIds, sensors },
+      why: `already blocked until ${new Date(previous.expiresAt).toISOString()}`,
+    };
+  }
+
+  const withinWindow = previous !== undefined && now - previous.blockedAt <= policy.offenceWindowSeconds * 1000;
+  const offences = withinWindow ? previous.offences + 1 : 1;
+  const ttlSeconds = sighting.ttlSeconds ?? ttlSecondsFor(offences, policy);
+  const record: BlockRecord = {
+    target: sighting.target,
+    family: sighting.family,
+    reason: sighting.reason,
+    firstSeen,
+    lastSeen,
+    hitCount,
+    offences,
+    blockedAt: now,
+    expiresAt: now + ttlSeconds * 1000,
+    active: true,
+    eventIds,
+    sensors,
+    ...(sighting.note !== undefined ? { note: sighting.note } : {}),
+  };
+  return { action: 'block', record, why: `offence ${offences}, blocked for ${ttlSeconds}s` };
+}
+
+/** True when the record is to be enforced at `now`. */
+export function isActive(record: BlockRecord, now: number): boolean {
+  return record.active && record.expiresAt > now;
+}
+
+/** The record after its expiry or an early lift: kept as history, enforced nowhere. */
+export function lift(record: BlockRecord, liftedBy: string): BlockRecord {
+  return { ...record, active: false, liftedBy };
+}
+
+/**
+ * The burst circuit breaker: at most `limit` new blocks in any sliding minute. Past that it
+ * opens — new blocks are refused (existing ones stay) — until the minute has drained.
+ * In-memory; the cloud keeps the same count in DynamoDB per minute (see `burstAllows`).
+ */
+export class BurstBreaker {
+  private readonly admitted: number[] = [];
+
+  constructor(private readonly limitPerMinute: number) {}
+
+  /** Records a new block at `now` when the breaker is closed; false when it is open. */
+  tryAdmit(now: number): boolean {
+    this.drain(now);
+    if (this.admitted.length >= this.limitPerMinute) return false;
+    this.admitted.push(now);
+    return true;
+  }
+
+  isOpen(now: number): boolean {
+    this.drain(now);
+    return this.admitted.length >= this.limitPerMinute;
+  }
+
+  private drain(now: number): void {
+    while (this.admitted.length > 0 && (this.admitted[0] ?? 0) <= now - 60_000) this.admitted.shift();
+  }
+}
+
+/** The same rule over a per-minute counter: whether one more block fits in the minute. */
+export function burstAllows(blocksThisMinute: number, policy: PolicySettings): boolean {
+  return blocksThisMinute < policy.burstLimitPerMinute;
+}
+
+/** The start of the minute `now` falls in: the key of the cloud's per-minute burst counter. */
+export function minuteOf(now: number): number {
+  return Math.floor(now / 60_000) * 60_000;
+}

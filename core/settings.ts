@@ -1,0 +1,59 @@
+/**
+ * The pipeline's settings: one JSON document the CDK construct writes into each function's
+ * environment (PORTSNARE_SETTINGS) and the local pipeline reads from the agent's config.
+ * One schema on both sides, so a construct and a handler cannot disagree.
+ */
+import { z } from 'zod';
+import { GuardSettingsSchema } from './guard';
+import { PolicySettingsSchema } from './policy';
+
+/** AWS: network ACL rule numbers run 1–32766 (EC2 API, CreateNetworkAclEntry RuleNumber). */
+export const NACL_RULE_MIN = 1;
+export const NACL_RULE_MAX = 32766;
+/** AWS VPC quotas: rules per network ACL, per direction, IPv4 and IPv6 apart; 20 by default, 40 at most. */
+export const NACL_DEFAULT_QUOTA = 20;
+export const NACL_MAX_QUOTA = 40;
+/** AWS WAF quotas: at most 10,000 addresses in one IP set. */
+export const WAF_MAX_ADDRESSES_PER_SET = 10_000;
+
+export const NaclSettingsSchema = z
+  .strictObject({
+    /** the network ACLs portsnare writes deny entries into */
+    aclIds: z.array(z.string().regex(/^acl-[0-9a-f]{8,17}$/, 'must be a network ACL id (acl-…)')).default([]),
+    /** the reserved rule-number range [first, last] portsnare owns; entries outside it are never touched */
+    ruleRange: z
+      .tuple([z.number().int().min(NACL_RULE_MIN).max(NACL_RULE_MAX), z.number().int().min(NACL_RULE_MIN).max(NACL_RULE_MAX)])
+      .default([1, 99]),
+    /** rules per direction per ACL (the default deny counts), IPv4 and IPv6 apart */
+    quotaPerDirection: z.number().int().min(1).max(NACL_MAX_QUOTA).default(NACL_DEFAULT_QUOTA),
+  })
+  .refine((nacl) => nacl.ruleRange[0] <= nacl.ruleRange[1], {
+    path: ['ruleRange'],
+    message: 'first rule number must not exceed the last',
+  });
+export type NaclSettings = z.output<typeof NaclSettingsSchema>;
+
+export const WafSetRefSchema = z.strictObject({
+  scope: z.enum(['REGIONAL', 'CLOUDFRONT']),
+  family: z.enum(['ipv4', 'ipv6']),
+  name: z.string().min(1).max(128),
+  id: z.string().min(1).max(36),
+});
+export type WafSetRef = z.output<typeof WafSetRefSchema>;
+
+export const WafSettingsSchema = z.strictObject({
+  /** portsnare's own IP sets, sharded by family; more sets of a family mean more capacity */
+  sets: z.array(WafSetRefSchema).default([]),
+});
+export type WafSettings = z.output<typeof WafSettingsSchema>;
+
+export const PipelineSettingsSchema = z.strictObject({
+  policy: PolicySettingsSchema.default(PolicySettingsSchema.parse({})),
+  guard: GuardSettingsSchema.default(GuardSettingsSchema.parse({})),
+  nacl: NaclSettingsSchema.default(NaclSettingsSchema.parse({})),
+  waf: WafSettingsSchema.default(WafSettingsSchema.parse({})),
+});
+export type PipelineSettings = z.output<typeof PipelineSettingsSchema>;
+export type PipelineSettingsInput = z.input<typeof PipelineSettingsSchema>;
+
+export const SETTINGS_ENV = 'PORTSNARE_SETTINGS';

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests and the agent need: nmap (the attacker in the labs),
+# nftables (kernel detection and blocking), iproute2 (network namespaces), tini (the container's
+# init). Debian/Ubuntu; needs root. Safe to run again.
+set -euo pipefail
+need=()
+command -v nmap >/dev/null 2>&1 || need+=(nmap)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "setup-system: nmap, nft and ip are present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-system: need root to install ${need[*]} (apt-get); the lab tests will skip without them" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}"
+echo "setup-system: installed ${need[*]}"
