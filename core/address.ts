@@ -161,7 +161,8 @@ const SPECIAL_NAMES: Record<Family, readonly string[]> = {
 
 type RangeTable = Record<string, Array<[Addr, number]> | [Addr, number]>;
 
-const SPECIAL_CIDRS: ReadonlyArray<{ name: string; cidr: Cidr }> = (['ipv4', 'ipv6'] as const).flatMap((family) => {
+/** The special-purpose ranges (by ipaddr.js name) never blocked unless configured. */
+export const SPECIAL_CIDRS: ReadonlyArray<{ name: string; cidr: Cidr }> = (['ipv4', 'ipv6'] as const).flatMap((family) => {
   const table = (family === 'ipv4' ? ipaddr.IPv4.prototype : ipaddr.IPv6.prototype) as unknown as { SpecialRanges: RangeTable };
   return SPECIAL_NAMES[family].flatMap((name) => {
     const entry = table.SpecialRanges[name];
