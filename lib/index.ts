@@ -1,0 +1,2 @@
+export * from './EnumerationBlocker';
+export * from './PortsnareFunction';
