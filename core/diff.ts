@@ -1,0 +1,138 @@
+/**
+ * Desired state ↔ actual state: the change set per enforcer (WAF IP sets, each NACL). Pure and
+ * level-triggered: the plan depends only on the records, the clock and what the enforcers hold
+ * now, so a retry, a crash half-way or an edit in the console all converge on the next run.
+ */
+import { type Family, tryParseCidr } from './address';
+import { NeverBlockGuard } from './guard';
+import { type NaclChange, type NaclEntry, applyNaclChanges, planNacl } from './nacl';
+import { type BlockRecord, isActive } from './policy';
+import type { PipelineSettings } from './settings';
+import { type WafSetState, type WafSetUpdate, planWaf, wafAddressOf } from './waf';
+import { ownEntryTarget } from './nacl';
+
+export interface ActualState {
+  readonly nacls: ReadonlyArray<{ readonly aclId: string; readonly entries: readonly NaclEntry[] }>;
+  readonly wafSets: readonly WafSetState[];
+}
+
+export interface NaclAclPlan {
+  readonly aclId: string;
+  readonly changes: readonly NaclChange[];
+  readonly evicted: readonly string[];
+  readonly full: readonly Family[];
+}
+
+export interface EnforcementPlan {
+  readonly waf: readonly WafSetUpdate[];
+  readonly nacl: readonly NaclAclPlan[];
+  /** active targets no WAF set had room for */
+  readonly wafOverflow: readonly string[];
+  /** active records the guard refuses: never enforced, and removed where they were */
+  readonly refused: ReadonlyArray<{ readonly target: string; readonly rule: string }>;
+  /** targets enforced nowhere before and somewhere after */
+  readonly blocked: readonly string[];
+  /** targets enforced somewhere before and nowhere after */
+  readonly unblocked: readonly string[];
+  /** the desired targets (active, blockable) */
+  readonly desired: readonly string[];
+}
+
+interface Candidate {
+  readonly target: string;
+  readonly family: Family;
+  readonly recency: number;
+  readonly host: boolean;
+}
+
+/** The active, blockable records as enforcement candidates; the refused ones apart. */
+export function desiredCandidates(
+  records: readonly BlockRecord[],
+  now: number,
+  guard: NeverBlockGuard,
+): { candidates: Candidate[]; refused: Array<{ target: string; rule: string }> } {
+  const candidates: Candidate[] = [];
+  const refused: Array<{ target: string; rule: string }> = [];
+  const seen = new Set<string>();
+  for (const record of records) {
+    if (!isActive(record, now) || seen.has(record.target)) continue;
+    seen.add(record.target);
+    const verdict = guard.check(record.target);
+    if (!verdict.blockable) {
+      refused.push({ target: record.target, rule: verdict.rule });
+      continue;
+    }
+    const cidr = tryParseCidr(record.target, false);
+    if (!cidr) {
+      refused.push({ target: record.target, rule: 'not an address or CIDR' });
+      continue;
+    }
+    const host = cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128);
+    // lastSeen is the attacker's latest activity; blockedAt breaks ties (a fresh manual block).
+    candidates.push({ target: host ? cidr.network : cidr.text, family: cidr.family, recency: Math.max(record.lastSeen, record.blockedAt), host });
+  }
+  return { candidates, refused };
+}
+
+function enforcedTargets(actual: ActualState, range: readonly [number, number]): Set<string> {
+  const targets = new Set<string>();
+  for (const set of actual.wafSets) {
+    for (const raw of set.addresses) {
+      const cidr = tryParseCidr(raw, true);
+      if (!cidr) continue;
+      targets.add(cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128) ? cidr.network : cidr.text);
+    }
+  }
+  for (const acl of actual.nacls) {
+    for (const entry of acl.entries) {
+      const target = ownEntryTarget(entry, range);
+      if (target !== undefined) targets.add(target);
+    }
+  }
+  return targets;
+}
+
+/** The complete change set that makes every enforcer hold the desired state. */
+export function planEnforcement(records: readonly BlockRecord[], actual: ActualState, settings: PipelineSettings, now: number): EnforcementPlan {
+  const guard = new NeverBlockGuard(settings.guard);
+  const range = settings.nacl.ruleRange;
+  const { candidates, refused } = desiredCandidates(records, now, guard);
+  const waf = planWaf(actual.wafSets, candidates);
+  const hosts = candidates.filter((candidate) => candidate.host);
+  const nacl = actual.nacls.map(({ aclId, entries }) => {
+    const plan = planNacl({ entries, range, quota: settings.nacl.quotaPerDirection, candidates: hosts });
+    return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full };
+  });
+  const before = enforcedTargets(actual, range);
+  const after = enforcedTargets(applyPlan(actual, { waf: waf.updates, nacl }), range);
+  return {
+    waf: waf.updates,
+    nacl,
+    wafOverflow: waf.overflow,
+    refused,
+    blocked: [...after].filter((target) => !before.has(target)).sort(),
+    unblocked: [...before].filter((target) => !after.has(target)).sort(),
+    desired: candidates.map((candidate) => candidate.target),
+  };
+}
+
+/** True when the plan changes nothing. */
+export function isNoop(plan: Pick<EnforcementPlan, 'waf' | 'nacl'>): boolean {
+  return plan.waf.length === 0 && plan.nacl.every((acl) => acl.changes.length === 0);
+}
+
+/** The actual state once the plan is applied: what AWS would hold. */
+export function applyPlan(actual: ActualState, plan: Pick<EnforcementPlan, 'waf' | 'nacl'>): ActualState {
+  return {
+    nacls: actual.nacls.map(({ aclId, entries }) => {
+      const changes = plan.nacl.find((acl) => acl.aclId === aclId)?.changes ?? [];
+      return { aclId, entries: applyNaclChanges(entries, changes) };
+    }),
+    wafSets: actual.wafSets.map((set) => {
+      const update = plan.waf.find((u) => u.ref.scope === set.ref.scope && u.ref.id === set.ref.id);
+      return update ? { ref: set.ref, addresses: [...update.addresses] } : set;
+    }),
+  };
+}
+
+export { wafAddressOf };

@@ -1,0 +1,247 @@
+/**
+ * Network ACL deny entries: which entries are portsnare's, how many fit, and which rule numbers
+ * the blocks get. Pure: the caller reads the ACL (DescribeNetworkAcls) and applies the changes.
+ *
+ * AWS facts this module relies on:
+ * - Rule numbers run 1–32766; ingress and egress are numbered apart, IPv4 and IPv6 entries share
+ *   the numbering of their direction; entries are evaluated in ascending rule-number order.
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateNetworkAclEntry.html
+ * - The default deny entry ("*") is reported with rule number 32767 and cannot be changed.
+ *   https://docs.aws.amazon.com/vpc/latest/userguide/nacl-rules.html
+ * - Rules per network ACL: 20 per direction by default, adjustable to 40; the quota is counted
+ *   for IPv4 and IPv6 rules apart. https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html
+ *
+ * How portsnare recognises its own entries (and never touches anything else):
+ *   an INGRESS entry, RuleAction "deny", Protocol "-1" (all traffic), no port range or ICMP
+ *   code, whose CIDR is a single host (/32 or /128), with a rule number inside the reserved
+ *   range. Anything else — outside the range, egress, allow, a port- or protocol-specific deny,
+ *   a wider CIDR — is foreign: it is left as it is, its rule number is allocated around and it
+ *   counts against the quota. (A CIDR block request, e.g. "198.51.100.0/24", is therefore
+ *   enforced in WAF only: a wide NACL deny would not be recognisable as portsnare's afterwards.)
+ */
+import { type Family, tryParseCidr } from './address';
+
+export const NACL_DEFAULT_DENY_RULE = 32767;
+
+/** One NACL entry as DescribeNetworkAcls reports it (only the fields portsnare looks at). */
+export interface NaclEntry {
+  readonly ruleNumber: number;
+  readonly egress: boolean;
+  readonly ruleAction: 'allow' | 'deny';
+  /** protocol number as text; "-1" is all protocols */
+  readonly protocol: string;
+  readonly cidrBlock?: string;
+  readonly ipv6CidrBlock?: string;
+  readonly portRange?: { readonly from?: number; readonly to?: number };
+  readonly icmpTypeCode?: { readonly type?: number; readonly code?: number };
+}
+
+/** A candidate for a NACL deny entry: an active, blockable single address. */
+export interface NaclCandidate {
+  /** canonical address */
+  readonly target: string;
+  readonly family: Family;
+  /** higher is more recently active; ties broken by target */
+  readonly recency: number;
+}
+
+export type NaclChange =
+  | { readonly op: 'create'; readonly ruleNumber: number; readonly cidr: string; readonly family: Family; readonly target: string }
+  | {
+      readonly op: 'replace';
+      readonly ruleNumber: number;
+      readonly cidr: string;
+      readonly family: Family;
+      readonly target: string;
+      readonly previous: string;
+    }
+  | { readonly op: 'delete'; readonly ruleNumber: number; readonly cidr: string; readonly family: Family; readonly target: string };
+
+export interface NaclPlanInput {
+  readonly entries: readonly NaclEntry[];
+  readonly range: readonly [number, number];
+  /** rules per direction per ACL for each family, the default deny included (AWS: 20, up to 40) */
+  readonly quota: number;
+  readonly candidates: readonly NaclCandidate[];
+}
+
+export interface NaclPlan {
+  /** apply in this order: deletes, then replaces, then creates (the counts never exceed the quota) */
+  readonly changes: readonly NaclChange[];
+  /** target → rule number once the changes are applied */
+  readonly placed: ReadonlyMap<string, number>;
+  /** targets that had an entry and lose it while still active (they stay blocked in WAF) */
+  readonly evicted: readonly string[];
+  /** families where more candidates were active than the ACL could hold */
+  readonly full: readonly Family[];
+  /** how many entries each family may hold after the foreign ones */
+  readonly capacity: Readonly<Record<Family, number>>;
+}
+
+function entryCidr(entry: NaclEntry): { family: Family; text: string; prefix: number } | undefined {
+  const raw = entry.cidrBlock ?? entry.ipv6CidrBlock;
+  if (raw === undefined || (entry.cidrBlock !== undefined && entry.ipv6CidrBlock !== undefined)) return undefined;
+  const cidr = tryParseCidr(raw, true);
+  return cidr ? { family: cidr.family, text: cidr.text, prefix: cidr.prefix } : undefined;
+}
+
+/** The family of the entry's CIDR, or undefined when it has none that parses. */
+export function entryFamily(entry: NaclEntry): Family | undefined {
+  return entryCidr(entry)?.family;
+}
+
+/** True when the rule number lies inside the reserved range [first, last]. */
+export function inRange(ruleNumber: number, range: readonly [number, number]): boolean {
+  return ruleNumber >= range[0] && ruleNumber <= range[1];
+}
+
+/**
+ * The host address of a portsnare entry, or undefined when the entry is not portsnare's
+ * (see the recognition rule at the top of this file).
+ */
+export function ownEntryTarget(entry: NaclEntry, range: readonly [number, number]): string | undefined {
+  if (entry.egress || entry.ruleAction !== 'deny' || entry.protocol !== '-1') return undefined;
+  if (!inRange(entry.ruleNumber, range)) return undefined;
+  if (entry.portRange !== undefined || entry.icmpTypeCode !== undefined) return undefined;
+  const cidr = entryCidr(entry);
+  if (!cidr) return undefined;
+  if (cidr.prefix !== (cidr.family === 'ipv4' ? 32 : 128)) return undefined;
+  return cidr.text.slice(0, cidr.text.lastIndexOf('/'));
+}
+
+export function isOwnEntry(entry: NaclEntry, range: readonly [number, number]): boolean {
+  return ownEntryTarget(entry, range) !== undefined;
+}
+
+/** "198.51.100.7/32" or "2001:db8::7/128" for a canonical address. */
+export function hostCidrOf(target: string, family: Family): string {
+  return `${target}/${family === 'ipv4' ? 32 : 128}`;
+}
+
+/** Most recent first; equal recency by target, so the order is total and deterministic. */
+export function byRecency(a: NaclCandidate, b: NaclCandidate): number {
+  return b.recency - a.recency || (a.target < b.target ? -1 : a.target > b.target ? 1 : 0);
+}
+
+/**
+ * How many portsnare entries each family may hold in this ACL: the quota minus every foreign
+ * ingress entry of the family. The default deny counts; when DescribeNetworkAcls does not list
+ * one for a family (IPv6 on a VPC without IPv6), one is reserved for it all the same.
+ */
+export function naclCapacity(entries: readonly NaclEntry[], range: readonly [number, number], quota: number): Record<Family, number> {
+  const foreign: Record<Family, number> = { ipv4: 0, ipv6: 0 };
+  const defaultDeny: Record<Family, boolean> = { ipv4: false, ipv6: false };
+  for (const entry of entries) {
+    if (entry.egress || isOwnEntry(entry, range)) continue;
+    const family = entryFamily(entry);
+    if (!family) continue;
+    foreign[family]++;
+    if (entry.ruleNumber === NACL_DEFAULT_DENY_RULE) defaultDeny[family] = true;
+  }
+  return {
+    ipv4: Math.max(0, quota - foreign.ipv4 - (defaultDeny.ipv4 ? 0 : 1)),
+    ipv6: Math.max(0, quota - foreign.ipv6 - (defaultDeny.ipv6 ? 0 : 1)),
+  };
+}
+
+/**
+ * The minimal changes that make the ACL's portsnare entries hold exactly the most recently
+ * active candidates that fit: per family no more than the capacity, in total no more than the
+ * free rule numbers of the range. An existing entry for a chosen target keeps its number; an
+ * entry no longer wanted is replaced in place by a new target of the same family (one call, the
+ * count unchanged) or deleted; new targets take the lowest free numbers.
+ */
+export function planNacl(input: NaclPlanInput): NaclPlan {
+  const { entries, range, quota } = input;
+  const ingress = entries.filter((entry) => !entry.egress);
+  const own = ingress.filter((entry) => isOwnEntry(entry, range));
+  const foreignNumbers = new Set(ingress.filter((entry) => !isOwnEntry(entry, range)).map((entry) => entry.ruleNumber));
+  let freeNumbers = 0;
+  for (let n = range[0]; n <= range[1]; n++) if (!foreignNumbers.has(n)) freeNumbers++;
+
+  const capacity = naclCapacity(entries, range, quota);
+  const seen = new Set<string>();
+  const ordered = [...input.candidates].sort(byRecency).filter((candidate) => {
+    if (seen.has(candidate.target)) return false;
+    seen.add(candidate.target);
+    return true;
+  });
+  const taken: Record<Family, number> = { ipv4: 0, ipv6: 0 };
+  const wanted: Record<Family, number> = { ipv4: 0, ipv6: 0 };
+  const chosen = new Map<string, NaclCandidate>();
+  for (const candidate of ordered) {
+    wanted[candidate.family]++;
+    if (taken[candidate.family] >= capacity[candidate.family]) continue;
+    if (chosen.size >= freeNumbers) continue;
+    taken[candidate.family]++;
+    chosen.set(candidate.target, candidate);
+  }
+
+  // Keep the first (lowest-numbered) entry of each chosen target; every other own entry is spare.
+  const placed = new Map<string, number>();
+  const spare: Array<{ entry: NaclEntry; target: string; family: Family }> = [];
+  for (const entry of [...own].sort((a, b) => a.ruleNumber - b.ruleNumber)) {
+    const target = ownEntryTarget(entry, range) as string;
+    const family = entryFamily(entry) as Family;
+    if (chosen.has(target) && !placed.has(target)) placed.set(target, entry.ruleNumber);
+    else spare.push({ entry, target, family });
+  }
+  const activeTargets = new Set(ordered.map((candidate) => candidate.target));
+  const evicted = [...new Set(spare.map((s) => s.target))].filter((target) => activeTargets.has(target) && !placed.has(target));
+
+  const newcomers = [...chosen.values()].filter((candidate) => !placed.has(candidate.target));
+  const deletes: NaclChange[] = [];
+  const replaces: NaclChange[] = [];
+  const creates: NaclChange[] = [];
+  const spareByFamily: Record<Family, typeof spare> = { ipv4: [], ipv6: [] };
+  for (const s of spare) spareByFamily[s.family].push(s);
+  const pending: NaclCandidate[] = [];
+  for (const candidate of newcomers) {
+    const slot = spareByFamily[candidate.family].shift();
+    if (slot) {
+      replaces.push({
+        op: 'replace',
+        ruleNumber: slot.entry.ruleNumber,
+        cidr: hostCidrOf(candidate.target, candidate.family),
+        family: candidate.family,
+        target: candidate.target,
+        previous: hostCidrOf(slot.target, slot.family),
+      });
+      placed.set(candidate.target, slot.entry.ruleNumber);
+    } else {
+      pending.push(candidate);
+    }
+  }
+  for (const s of [...spareByFamily.ipv4, ...spareByFamily.ipv6]) {
+    deletes.push({ op: 'delete', ruleNumber: s.entry.ruleNumber, cidr: hostCidrOf(s.target, s.family), family: s.family, target: s.target });
+  }
+  const used = new Set<number>([...foreignNumbers, ...placed.values()]);
+  let next = range[0];
+  for (const candidate of pending) {
+    while (next <= range[1] && used.has(next)) next++;
+    if (next > range[1]) break; // cannot happen: chosen.size <= freeNumbers
+    used.add(next);
+    placed.set(candidate.target, next);
+    creates.push({ op: 'create', ruleNumber: next, cidr: hostCidrOf(candidate.target, candidate.family), family: candidate.family, target: candidate.target });
+  }
+  deletes.sort((a, b) => a.ruleNumber - b.ruleNumber);
+  const full = (['ipv4', 'ipv6'] as const).filter((family) => wanted[family] > taken[family]);
+  return { changes: [...deletes, ...replaces, ...creates], placed, evicted, full, capacity };
+}
+
+/** The ACL's entries once `changes` are applied (what AWS would hold); used by tests and fakes. */
+export function applyNaclChanges(entries: readonly NaclEntry[], changes: readonly NaclChange[]): NaclEntry[] {
+  let result = [...entries];
+  for (const change of changes) {
+    const entry: NaclEntry = {
+      ruleNumber: change.ruleNumber,
+      egress: false,
+      ruleAction: 'deny',
+      protocol: '-1',
+      ...(change.family === 'ipv4' ? { cidrBlock: change.cidr } : { ipv6CidrBlock: change.cidr }),
+    };
+    const others = result.filter((e) => e.egress || e.ruleNumber !== change.ruleNumber);
+    result = change.op === 'delete' ? others : [...others, entry];
+  }
+  return result.sort((a, b) => Number(a.egress) - Number(b.egress) || a.ruleNumber - b.ruleNumber);
+}

@@ -1,0 +1,42 @@
+/**
+ * decide — EventBridge target for `Scan Detected` (portsnare.sensor, portsnare.cli),
+ * `Block Requested` / `Unblock Requested` (portsnare.cli) and GuardDuty Recon:EC2 findings.
+ * Writes the desired state and wakes the enforce function; a malformed event is logged and
+ * dropped (returning normally, so EventBridge does not retry it forever).
+ * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
+ */
+import { documentClient, sqsClient } from '../shared/clients';
+import { type Clock, systemClock } from '../shared/clock';
+import { type Observability, powertoolsObservability } from '../shared/observability';
+import { EnforceQueue } from '../shared/queue';
+import { BlockRepository } from '../shared/repository';
+import { loadSettings, requireEnv } from '../shared/settings';
+import { Decider, type DeciderDeps, type Outcome } from './decider';
+
+export function createHandler(deps: DeciderDeps): (event: unknown) => Promise<Outcome[]> {
+  const decider = new Decider(deps);
+  return async (event) => {
+    try {
+      return await decider.handle(event);
+    } finally {
+      deps.obs.flush();
+    }
+  };
+}
+
+export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): DeciderDeps {
+  return {
+    repo: new BlockRepository(documentClient(), requireEnv('TABLE_NAME', env)),
+    queue: new EnforceQueue(sqsClient(), requireEnv('ENFORCE_QUEUE_URL', env)),
+    settings: loadSettings(env),
+    obs,
+    clock,
+  };
+}
+
+let cached: ((event: unknown) => Promise<Outcome[]>) | undefined;
+
+export const handler = async (event: unknown): Promise<Outcome[]> => {
+  cached ??= createHandler(defaultDeps());
+  return cached(event);
+};

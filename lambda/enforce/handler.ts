@@ -1,0 +1,75 @@
+/**
+ * enforce — the one writer of WAF and NACL state. Consumes the FIFO queue (every message in group
+ * "enforce", so one invocation at a time; a batch is one run). Messages are wake-ups:
+ * {"kind":"enforce"|"expire"|"reconcile"}; each run diffs the whole desired state. A batch of
+ * only "reconcile" messages runs in reconcile mode (every change logged and counted as a repair).
+ * Env: PORTSNARE_SETTINGS, TABLE_NAME.
+ */
+import type { SQSEvent } from 'aws-lambda';
+import { documentClient, ec2Client, wafClients } from '../shared/clients';
+import { type Clock, systemClock } from '../shared/clock';
+import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } from '../shared/enforcer';
+import { NaclAdapter } from '../shared/nacl-adapter';
+import { type Observability, powertoolsObservability } from '../shared/observability';
+import { EnforceMessageSchema } from '../shared/queue';
+import { BlockRepository } from '../shared/repository';
+import { loadSettings, requireEnv } from '../shared/settings';
+import { WafAdapter } from '../shared/waf-adapter';
+
+/** never wait longer than this for a wake-up's second to close (clock skew guard) */
+export const MAX_WAIT_MS = 5_000;
+
+export function createHandler(deps: EnforcerDeps): (event: SQSEvent) => Promise<EnforceSummary> {
+  return async (event) => {
+    const { obs, clock } = deps;
+    try {
+      const kinds = new Set<string>();
+      let notBefore = 0;
+      for (const record of event.Records ?? []) {
+        let body: unknown;
+        try {
+          body = JSON.parse(record.body);
+        } catch {
+          body = undefined;
+        }
+        const parsed = EnforceMessageSchema.safeParse(body);
+        if (!parsed.success) {
+          obs.log.warn('unknown enforce message ignored', { messageId: record.messageId });
+          continue;
+        }
+        kinds.add(parsed.data.kind);
+        notBefore = Math.max(notBefore, parsed.data.notBefore ?? 0);
+      }
+      const wait = Math.min(MAX_WAIT_MS, notBefore - clock.now());
+      if (wait > 0) await clock.sleep(wait);
+      const mode: EnforceMode = kinds.size === 1 && kinds.has('reconcile') ? 'reconcile' : 'enforce';
+      const summary = await enforce(deps, mode);
+      obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary });
+      if (summary.failures.length) {
+        // Let SQS deliver the batch again (visibility timeout); the next run diffs from scratch.
+        throw new Error(`enforcement incomplete: ${summary.failures.join('; ')}`);
+      }
+      return summary;
+    } finally {
+      obs.flush();
+    }
+  };
+}
+
+export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): EnforcerDeps {
+  return {
+    repo: new BlockRepository(documentClient(), requireEnv('TABLE_NAME', env)),
+    nacl: new NaclAdapter(ec2Client(), clock, obs),
+    waf: new WafAdapter(wafClients(), clock, obs),
+    settings: loadSettings(env),
+    obs,
+    clock,
+  };
+}
+
+let cached: ((event: SQSEvent) => Promise<EnforceSummary>) | undefined;
+
+export const handler = async (event: SQSEvent): Promise<EnforceSummary> => {
+  cached ??= createHandler(defaultDeps());
+  return cached(event);
+};

@@ -1,0 +1,41 @@
+/**
+ * reconcile — every 5 minutes (EventBridge Scheduler). It only sends {"kind":"reconcile"} to the
+ * enforce queue: the repair itself runs inside the enforce function, so there stays exactly one
+ * writer of WAF and NACL state (two writers would race on LockTokens and rule numbers, and a
+ * repair could undo a block being applied). The enforce function, seeing a reconcile-only batch,
+ * logs each change it makes as a repair and counts it (metric Repairs).
+ * Env: ENFORCE_QUEUE_URL.
+ */
+import { sqsClient } from '../shared/clients';
+import { type Clock, systemClock } from '../shared/clock';
+import { type Observability, powertoolsObservability } from '../shared/observability';
+import { EnforceQueue } from '../shared/queue';
+import { requireEnv } from '../shared/settings';
+
+export interface ReconcileDeps {
+  readonly queue: EnforceQueue;
+  readonly obs: Observability;
+  readonly clock: Clock;
+}
+
+export function createHandler(deps: ReconcileDeps): (event?: unknown) => Promise<void> {
+  return async () => {
+    try {
+      await deps.queue.wake('reconcile', deps.clock.now());
+      deps.obs.log.info('reconcile requested');
+    } finally {
+      deps.obs.flush();
+    }
+  };
+}
+
+export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): ReconcileDeps {
+  return { queue: new EnforceQueue(sqsClient(), requireEnv('ENFORCE_QUEUE_URL', env)), obs, clock };
+}
+
+let cached: ((event?: unknown) => Promise<void>) | undefined;
+
+export const handler = async (event?: unknown): Promise<void> => {
+  cached ??= createHandler(defaultDeps());
+  return cached(event);
+};

@@ -1,0 +1,65 @@
+/**
+ * Logger and metrics for every function, from one module (Powertools for AWS Lambda).
+ * Namespace and service come from POWERTOOLS_METRICS_NAMESPACE / POWERTOOLS_SERVICE_NAME.
+ * Handlers talk to the narrow `Observability` interface so tests hand in a recording fake.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+export const METRIC_NAMES = [
+  'Detections',
+  'Blocks',
+  'Unblocks',
+  'Evictions',
+  'LockRetries',
+  'Throttles',
+  'CircuitBreakerOpen',
+  'Repairs',
+  'EnforcementLagSeconds',
+  'NaclQuotaFull',
+  'WafCapacityFull',
+  'MalformedEvents',
+  'Refused',
+] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+export type LogAttributes = Record<string, unknown>;
+
+export interface Log {
+  debug(message: string, attributes?: LogAttributes): void;
+  info(message: string, attributes?: LogAttributes): void;
+  warn(message: string, attributes?: LogAttributes): void;
+  error(message: string, attributes?: LogAttributes): void;
+}
+
+export interface Observability {
+  readonly log: Log;
+  /** adds to a count metric */
+  count(name: MetricName, value?: number): void;
+  /** records a duration in seconds */
+  seconds(name: MetricName, value: number): void;
+  /** publishes what was recorded (end of each invocation) */
+  flush(): void;
+}
+
+export function powertoolsObservability(): Observability {
+  const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'portsnare' });
+  const metrics = new Metrics({
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Portsnare',
+    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'portsnare',
+  });
+  const log: Log = {
+    debug: (message, attributes) => logger.debug(message, attributes ?? {}),
+    info: (message, attributes) => logger.info(message, attributes ?? {}),
+    warn: (message, attributes) => logger.warn(message, attributes ?? {}),
+    error: (message, attributes) => logger.error(message, attributes ?? {}),
+  };
+  return {
+    log,
+    count: (name, value = 1) => {
+      if (value > 0) metrics.addMetric(name, MetricUnit.Count, value);
+    },
+    seconds: (name, value) => metrics.addMetric(name, MetricUnit.Seconds, value),
+    flush: () => metrics.publishStoredMetrics(),
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * portsnare's WAF IP sets through the WAFV2 API. GetIPSet returns the list and a LockToken;
+ * UpdateIPSet replaces the whole list under that token and fails with WAFOptimisticLockException
+ * when the set changed since — then read again (new token) and retry after a jittered pause.
+ * At most one UpdateIPSet per second per scope and family (the pacer), so many new attackers go
+ * into one batched update; throttling and WAFLimitsExceededException back off and retry.
+ * https://docs.aws.amazon.com/waf/latest/APIReference/API_GetIPSet.html
+ * https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
+ * https://docs.aws.amazon.com/waf/latest/developerguide/limits.html
+ */
+import { GetIPSetCommand, UpdateIPSetCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
+import { tryParseCidr } from '../../core/address';
+import type { WafSetRef } from '../../core/settings';
+import type { WafSetState, WafSetUpdate } from '../../core/waf';
+import type { Clock } from './clock';
+import type { Observability } from './observability';
+import { backoffMs, errorName, isThrottling, withRetry } from './retry';
+
+export const ERR_LOCK = 'WAFOptimisticLockException';
+export const ERR_LIMITS = 'WAFLimitsExceededException';
+export const UPDATE_INTERVAL_MS = 1000;
+
+/** Spaces UpdateIPSet calls of one scope and family at least `intervalMs` apart. */
+export class UpdatePacer {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly intervalMs = UPDATE_INTERVAL_MS) {}
+
+  async wait(key: string, clock: Clock): Promise<void> {
+    const last = this.last.get(key);
+    if (last !== undefined) {
+      const wait = last + this.intervalMs - clock.now();
+      if (wait > 0) await clock.sleep(wait);
+    }
+    this.last.set(key, clock.now());
+  }
+}
+
+/** Lives as long as the container: the enforce function is the only writer, one at a time. */
+export const containerPacer = new UpdatePacer();
+
+export type WafClients = Partial<Record<WafSetRef['scope'], WAFV2Client>>;
+
+export interface ReadSet extends WafSetState {
+  readonly lockToken: string;
+}
+
+function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
+  const canon = (list: readonly string[]) => new Set(list.map((x) => tryParseCidr(x, true)?.text ?? x));
+  const sa = canon(a);
+  const sb = canon(b);
+  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
+}
+
+export class WafAdapter {
+  constructor(
+    private readonly clients: WafClients,
+    private readonly clock: Clock,
+    private readonly obs: Observability,
+    private readonly pacer: UpdatePacer = containerPacer,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  private client(ref: WafSetRef): WAFV2Client {
+    const client = this.clients[ref.scope];
+    if (!client) throw new Error(`no WAFV2 client for scope ${ref.scope}`);
+    return client;
+  }
+
+  private get(ref: WafSetRef) {
+    return withRetry(() => this.client(ref).send(new GetIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id })), {
+      clock: this.clock,
+      random: this.random,
+      onRetry: () => this.obs.count('Throttles'),
+    });
+  }
+
+  async read(refs: readonly WafSetRef[]): Promise<ReadSet[]> {
+    const result: ReadSet[] = [];
+    for (const ref of refs) {
+      const out = await this.get(ref);
+      result.push({ ref, addresses: out.IPSet?.Addresses ?? [], lockToken: out.LockToken ?? '' });
+    }
+    return result;
+  }
+
+  /** Writes one set's new list; throws when it could not (after the retries). */
+  async write(update: WafSetUpdate, lockToken: string, maxAttempts = 8): Promise<void> {
+    const ref = update.ref;
+    let token = lockToken;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      await this.pacer.wait(`${ref.scope}/${ref.family}`, this.clock);
+      try {
+        await this.client(ref).send(
+          new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: [...update.addresses], LockToken: token }),
+        );
+        return;
+      } catch (error) {
+        lastError = error;
+        const name = errorName(error);
+        if (name === ERR_LOCK) {
+          this.obs.count('LockRetries');
+          this.obs.log.warn('IP set changed since it was read; reading again', { set: ref.name, attempt: attempt + 1 });
+          await this.clock.sleep(50 + Math.floor(this.random() * 250));
+          const fresh = await this.get(ref);
+          token = fresh.LockToken ?? '';
+          if (sameAddresses(fresh.IPSet?.Addresses ?? [], update.addresses)) return;
+          continue;
+        }
+        if (isThrottling(error) || name === ERR_LIMITS) {
+          this.obs.count('Throttles');
+          if (name === ERR_LIMITS) this.obs.log.warn('WAFLimitsExceededException on UpdateIPSet; backing off', { set: ref.name, attempt: attempt + 1 });
+          await this.clock.sleep(Math.max(UPDATE_INTERVAL_MS, backoffMs(attempt, 500, 10_000, this.random)));
+          continue;
+        }
+        throw error;
+      }
+    }
+    throw lastError;
+  }
+}
