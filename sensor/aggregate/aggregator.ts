@@ -1,0 +1,203 @@
+/**
+ * Per-attacker aggregation (DESIGN.md, "The flow"): hits from the sockets and the kernel become
+ * at most one `Scan Detected` event per attacker per dedupe window — never one per probe.
+ *
+ * - ignore list (addresses and CIDRs, IPv4 and IPv6) and the host's own addresses: dropped first;
+ * - trigger: `hits` within `windowSeconds` before a source counts (Portsentry's SCAN_TRIGGER, with
+ *   a window so counts do not grow forever);
+ * - dedupe: the first event goes out at once (blocking speed matters); hits during the next
+ *   `dedupeSeconds` are summed and go out as one event when the window ends, so nothing seen is
+ *   lost and nothing is reported twice;
+ * - memory: at most `maxTrackedSources` sources (least recently seen dropped; a source with
+ *   unsent hits is flushed before it is dropped), at most 32 distinct probes per event.
+ */
+import { CidrList, tryCanonicalAddress } from '../../core/address';
+import { MAX_PROBES, parseScanDetected, type Probe, type ScanDetected } from '../../core/event';
+import type { Hit } from '../listeners';
+
+export interface AggregatorOptions {
+  readonly sensorId: string;
+  readonly trigger: { readonly hits: number; readonly windowSeconds: number };
+  readonly dedupeSeconds: number;
+  readonly ignore: readonly string[];
+  /** exact addresses of this host (canonical); refreshed with setOwnAddresses */
+  readonly ownAddresses?: Iterable<string>;
+  readonly maxTrackedSources: number;
+  readonly onEvent: (event: ScanDetected) => void;
+  /** a built event failed validation (a bug): reported, never published */
+  readonly onInvalid?: (error: string, candidate: unknown) => void;
+  readonly now?: () => number;
+}
+
+export interface AggregatorStats {
+  readonly hits: number;
+  readonly ignored: number;
+  readonly own: number;
+  readonly events: number;
+  readonly tracked: number;
+  readonly evicted: number;
+  readonly invalid: number;
+}
+
+interface Pending {
+  firstSeen: number;
+  lastSeen: number;
+  count: number;
+  handshake: boolean;
+  probes: Map<string, Probe>;
+}
+
+interface SourceState {
+  /** times of the latest hits, at most trigger.hits of them (ring, oldest first) */
+  recent: number[];
+  /** hits not yet reported */
+  pending?: Pending;
+  /** no event before this time (dedupe); 0 when not in a dedupe window */
+  quietUntil: number;
+  lastSeen: number;
+}
+
+export class Aggregator {
+  private readonly sources = new Map<string, SourceState>();
+  private readonly ignore: CidrList;
+  private own = new Set<string>();
+  private readonly now: () => number;
+  private counts = { hits: 0, ignored: 0, own: 0, events: 0, evicted: 0, invalid: 0 };
+
+  constructor(private readonly options: AggregatorOptions) {
+    this.ignore = new CidrList(options.ignore);
+    this.now = options.now ?? Date.now;
+    this.setOwnAddresses(options.ownAddresses ?? []);
+  }
+
+  setOwnAddresses(addresses: Iterable<string>): void {
+    const own = new Set<string>();
+    for (const address of addresses) {
+      const canonical = tryCanonicalAddress(address);
+      if (canonical) own.add(canonical);
+    }
+    this.own = own;
+  }
+
+  stats(): AggregatorStats {
+    return { ...this.counts, tracked: this.sources.size };
+  }
+
+  /** Why a source is never reported, or undefined when it may be. */
+  exemption(source: string): string | undefined {
+    if (this.own.has(source)) return 'own address';
+    const cidr = this.ignore.match(source);
+    return cidr ? `ignore ${cidr.text}` : undefined;
+  }
+
+  /** One probe. Emits (synchronously) when it completes a trigger outside a dedupe window. */
+  add(hit: Hit): void {
+    this.counts.hits++;
+    const source = tryCanonicalAddress(hit.source);
+    if (source === undefined) return;
+    if (this.own.has(source)) {
+      this.counts.own++;
+      return;
+    }
+    if (this.ignore.match(source)) {
+      this.counts.ignored++;
+      return;
+    }
+    const at = hit.at;
+    let state = this.sources.get(source);
+    if (state) this.sources.delete(source); // re-insert: Map order is recency
+    else {
+      state = { recent: [], quietUntil: 0, lastSeen: at };
+      this.evictIfFull();
+    }
+    this.sources.set(source, state);
+    state.lastSeen = Math.max(state.lastSeen, at);
+
+    const { hits: needed, windowSeconds } = this.options.trigger;
+    state.recent.push(at);
+    if (state.recent.length > needed) state.recent.shift();
+
+    // Before a trigger, hits older than the window do not belong to the scan being counted.
+    if (state.quietUntil === 0 && state.pending && at - state.pending.firstSeen > windowSeconds * 1000) state.pending = undefined;
+    state.pending = addToPending(state.pending, hit, at);
+
+    if (state.quietUntil !== 0) {
+      // inside a dedupe window: collected, sent when it ends (see tick)
+      return;
+    }
+    const triggered = state.recent.length >= needed && at - state.recent[0]! <= windowSeconds * 1000;
+    if (!triggered) return;
+    this.emit(source, state, at);
+  }
+
+  /**
+   * Ends the dedupe windows that are over: unsent hits go out as one event; quiet sources with
+   * nothing pending are forgotten. Call about once a second.
+   */
+  tick(): void {
+    const now = this.now();
+    const keep = Math.max(this.options.trigger.windowSeconds, this.options.dedupeSeconds) * 1000;
+    for (const [source, state] of this.sources) {
+      if (state.quietUntil !== 0 && now >= state.quietUntil) {
+        if (state.pending) this.emit(source, state, now);
+        else state.quietUntil = 0;
+      }
+      if (state.quietUntil === 0 && now - state.lastSeen > keep) this.sources.delete(source);
+    }
+  }
+
+  /** Sends every pending hit now (at stop), ignoring dedupe windows. */
+  flush(): void {
+    const now = this.now();
+    for (const [source, state] of this.sources) if (state.pending && state.quietUntil !== 0) this.emit(source, state, now);
+  }
+
+  private emit(source: string, state: SourceState, now: number): void {
+    const pending = state.pending;
+    state.pending = undefined;
+    state.recent = [];
+    if (!pending) return;
+    state.quietUntil = this.options.dedupeSeconds > 0 ? Math.max(now, pending.lastSeen) + this.options.dedupeSeconds * 1000 : 0;
+    const candidate = {
+      version: 1 as const,
+      sensorId: this.options.sensorId,
+      attacker: source,
+      probes: [...pending.probes.values()],
+      probeCount: pending.count,
+      handshake: pending.handshake,
+      firstSeen: new Date(pending.firstSeen).toISOString(),
+      lastSeen: new Date(pending.lastSeen).toISOString(),
+    };
+    const parsed = parseScanDetected(candidate);
+    if (!parsed.ok) {
+      this.counts.invalid++;
+      this.options.onInvalid?.(parsed.error, candidate);
+      return;
+    }
+    this.counts.events++;
+    this.options.onEvent(parsed.value);
+  }
+
+  private evictIfFull(): void {
+    while (this.sources.size >= this.options.maxTrackedSources) {
+      const oldest = this.sources.keys().next();
+      if (oldest.done) return;
+      const state = this.sources.get(oldest.value)!;
+      // Already a scanner with unsent hits: report them rather than lose them.
+      if (state.pending && state.quietUntil !== 0) this.emit(oldest.value, state, this.now());
+      this.sources.delete(oldest.value);
+      this.counts.evicted++;
+    }
+  }
+}
+
+function addToPending(pending: Pending | undefined, hit: Hit, at: number): Pending {
+  const p = pending ?? { firstSeen: at, lastSeen: at, count: 0, handshake: false, probes: new Map<string, Probe>() };
+  p.firstSeen = Math.min(p.firstSeen, at);
+  p.lastSeen = Math.max(p.lastSeen, at);
+  p.count++;
+  p.handshake ||= hit.handshake;
+  const key = `${hit.protocol}/${hit.port}/${hit.kind}`;
+  if (p.probes.size < MAX_PROBES && !p.probes.has(key)) p.probes.set(key, { protocol: hit.protocol, port: hit.port, kind: hit.kind });
+  return p;
+}
