@@ -1,6 +1,23 @@
-/** The operator's commands: status, blocks, block, unblock, history. */
+/**
+ * The operator's commands: status, blocks, block, unblock, history — against this host (the
+ * agent's control API, or its store when no agent runs) or, with --stack, a deployed stack —
+ * and the local demo (`demo`, `probe`).
+ */
 import type { Command } from 'commander';
+import { registerBlock } from './block';
+import { registerBlocks } from './blocks';
+import { type CliDeps, defaultDeps } from './context';
+import { registerHistory } from './history';
+import { registerStatus } from './status';
+import { registerUnblock } from './unblock';
 
-export function registerOperatorCommands(_program: Command): void {
-  // filled in by the command-line work (issue 5)
+export { type CliDeps, defaultDeps } from './context';
+export { CliError, EXIT } from './errors';
+
+export function registerOperatorCommands(program: Command, deps: CliDeps = defaultDeps()): void {
+  registerStatus(program, deps);
+  registerBlocks(program, deps);
+  registerBlock(program, deps);
+  registerUnblock(program, deps);
+  registerHistory(program, deps);
 }

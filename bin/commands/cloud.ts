@@ -1,0 +1,447 @@
+/**
+ * The `--stack NAME` backend: a deployed EnumerationBlocker, found through CloudFormation.
+ *
+ * Reads go to the stack's DynamoDB table (the desired state: `BLOCK#<target>`/`STATE` records,
+ * `HIST#…` history, the sparse `active` index). Changes never touch the table or WAF/NACL: they go
+ * as `portsnare.cli` events ("Block Requested" / "Unblock Requested") on the stack's bus, so the
+ * decide function validates them and the enforce function stays the one writer.
+ */
+import { hostname, userInfo } from 'node:os';
+import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type Family, tryParseCidr } from '../../core/address';
+import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../core/commands';
+import { EVENT_SOURCE_CLI } from '../../core/event';
+import { GuardSettingsSchema, NeverBlockGuard } from '../../core/guard';
+import { minuteOf } from '../../core/policy';
+import { SETTINGS_ENV } from '../../core/settings';
+import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
+import { byExpiry } from './backend';
+import { CliError, EXIT } from './errors';
+import { isoSeconds } from './output';
+
+export const OUTPUT_TABLE = 'PortsnareTableName';
+export const OUTPUT_BUS = 'PortsnareEventBusName';
+export const ACTIVE_INDEX = 'active';
+export const ACTIVE_KEY = 'ACTIVE';
+
+export interface CloudClients {
+  readonly cloudFormation: CloudFormationClient;
+  readonly dynamo: DynamoDBDocumentClient;
+  readonly events: EventBridgeClient;
+}
+
+/** SDK clients for one Region; credentials come from the default provider chain. */
+export function cloudClients(region: string | undefined): CloudClients {
+  // The SDK warns on every run that its 2027 releases will need Node.js 22; portsnare supports 20.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const config = region ? { region } : {};
+  return {
+    cloudFormation: new CloudFormationClient(config),
+    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }),
+    events: new EventBridgeClient(config),
+  };
+}
+
+/** Who asked: recorded by the decide function with the request. */
+export function requester(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep "unknown"
+  }
+  return `portsnare-cli:${user}@${hostname()}`;
+}
+
+type Item = Record<string, unknown>;
+
+export class StackBackend implements Backend {
+  readonly where: string;
+  private guardPromise: Promise<{ guard: NeverBlockGuard; source: string }> | undefined;
+
+  private constructor(
+    private readonly clients: CloudClients,
+    readonly stackName: string,
+    readonly region: string,
+    private readonly stack: Stack,
+    readonly tableName: string,
+    readonly busName: string,
+    private readonly waitSeconds: number,
+    private readonly now: () => number,
+  ) {
+    this.where = `stack ${stackName} (${region})`;
+  }
+
+  /** Finds the stack and its outputs; an unknown stack or a stack without them is an error. */
+  static async open(clients: CloudClients, stackName: string, options: { waitSeconds?: number; now?: () => number } = {}): Promise<StackBackend> {
+    const region = await regionOf(clients.cloudFormation);
+    let stack: Stack | undefined;
+    try {
+      const answer = await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
+      stack = answer.Stacks?.[0];
+    } catch (error) {
+      if (isNamed(error, 'ValidationError') && /does not exist/i.test(messageOf(error))) {
+        throw new CliError(`unknown stack ${JSON.stringify(stackName)} in ${region}: no such CloudFormation stack (check --stack and --region / AWS_REGION)`, EXIT.notFound);
+      }
+      throw awsError(error, `describe stack ${stackName}`);
+    }
+    if (!stack) throw new CliError(`unknown stack ${JSON.stringify(stackName)} in ${region}`, EXIT.notFound);
+    const output = (key: string): string | undefined => stack?.Outputs?.find((o) => o.OutputKey === key)?.OutputValue;
+    const tableName = output(OUTPUT_TABLE);
+    const busName = output(OUTPUT_BUS);
+    if (!tableName || !busName) {
+      const missing = [tableName ? undefined : OUTPUT_TABLE, busName ? undefined : OUTPUT_BUS].filter(Boolean).join(' and ');
+      throw new CliError(`stack ${stackName} in ${region} has no ${missing} output: is it a portsnare stack (EnumerationBlocker)?`, EXIT.notFound);
+    }
+    return new StackBackend(clients, stackName, region, stack, tableName, busName, options.waitSeconds ?? 0, options.now ?? Date.now);
+  }
+
+  close(): Promise<void> {
+    this.clients.cloudFormation.destroy();
+    this.clients.dynamo.destroy();
+    this.clients.events.destroy();
+    return Promise.resolve();
+  }
+
+  async status(now: number): Promise<StatusView> {
+    const active = await this.activeRecords(now);
+    const burst = await this.get('BURST', `MINUTE#${minuteOf(now)}`);
+    const blocksThisMinute = numberOr(burst?.['count'] ?? burst?.['blocks'], 0);
+    const { source } = await this.guard();
+    const stackStatus = this.stack.StackStatus ?? 'UNKNOWN';
+    const healthy = /_COMPLETE$/.test(stackStatus) && !/ROLLBACK|DELETE/.test(stackStatus);
+    const lastBlock = active.reduce((latest, block) => Math.max(latest, block.blockedAt), 0);
+    const outputs = Object.fromEntries((this.stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+    return {
+      where: this.where,
+      healthy,
+      lines: [
+        ['stack', `${this.stackName} ${stackStatus} (${this.region})`],
+        ['table', this.tableName],
+        ['event bus', this.busName],
+        ['active blocks', String(active.length)],
+        ['last block', lastBlock > 0 ? isoSeconds(lastBlock) : 'none active'],
+        ['new blocks this minute', `${blocksThisMinute} (the burst circuit breaker opens at the stack's burstLimitPerMinute)`],
+        ['never-block guard', source],
+        ['detections', 'CloudWatch metric Portsnare/Detections (the stack dashboard)'],
+      ],
+      data: {
+        backend: 'stack',
+        stack: this.stackName,
+        region: this.region,
+        stackStatus,
+        healthy,
+        table: this.tableName,
+        eventBus: this.busName,
+        activeBlocks: active.length,
+        blocksThisMinute,
+        lastBlockAt: lastBlock > 0 ? new Date(lastBlock).toISOString() : null,
+        guardSource: source,
+        outputs,
+      },
+    };
+  }
+
+  async blocks(now: number): Promise<BlockView[]> {
+    return (await this.activeRecords(now)).sort(byExpiry);
+  }
+
+  async block(request: BlockRequest): Promise<BlockOutcome> {
+    const { guard, source } = await this.guard();
+    const verdict = guard.check(request.target);
+    if (!verdict.blockable) {
+      throw new CliError(`refused: ${request.target} is protected by ${verdict.rule} (never-block guard from ${source}); nothing was sent`, EXIT.refused);
+    }
+    const detail = {
+      version: 1,
+      target: request.target,
+      ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
+      ...(request.reason !== undefined ? { reason: request.reason } : {}),
+      requestedBy: request.requestedBy,
+    };
+    const eventId = await this.put(DETAIL_TYPE_BLOCK_REQUESTED, detail);
+    if (this.waitSeconds > 0) {
+      const record = await this.waitFor(request.target, (item) => item?.['active'] === true && numberOr(item['expiresAt'], 0) > this.now());
+      if (!record) {
+        throw new CliError(
+          `block of ${request.target} requested (event ${eventId}) but not in the table after ${this.waitSeconds}s: see the decide function's logs (Refused metric) and the DLQs`,
+          EXIT.failure,
+        );
+      }
+      return { kind: 'applied', block: toView(record) };
+    }
+    return { kind: 'requested', eventId, bus: this.busName };
+  }
+
+  async unblock(target: string, requestedBy: string): Promise<UnblockOutcome> {
+    const current = await this.get(`BLOCK#${target}`, 'STATE');
+    if (!current || current['active'] !== true || numberOr(current['expiresAt'], 0) <= this.now()) {
+      throw new CliError(`${target} is not blocked in ${this.where}: no active block record`, EXIT.notFound);
+    }
+    const eventId = await this.put(DETAIL_TYPE_UNBLOCK_REQUESTED, { version: 1, target, requestedBy });
+    if (this.waitSeconds > 0) {
+      const lifted = await this.waitFor(target, (item) => !item || item['active'] !== true);
+      if (lifted === undefined) {
+        throw new CliError(`unblock of ${target} requested (event ${eventId}) but still active after ${this.waitSeconds}s: see the decide function's logs`, EXIT.failure);
+      }
+      return { kind: 'lifted', target };
+    }
+    return { kind: 'requested', eventId, bus: this.busName };
+  }
+
+  async history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
+    const items: Item[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.send('read history', () =>
+        this.clients.dynamo.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': `BLOCK#${target}` },
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      items.push(...((page.Items ?? []) as Item[]));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    const state = items.find((item) => item['sk'] === 'STATE');
+    const entries = items
+      .filter((item) => typeof item['sk'] === 'string' && item['sk'].startsWith('HIST#'))
+      .map(historyEntry)
+      .sort((a, b) => a.at - b.at);
+    return { ...(state ? { current: toView(state) } : {}), entries };
+  }
+
+  /**
+   * The guard the decide function applies, read from the stack's template (the functions'
+   * PORTSNARE_SETTINGS), so a refusal names the same rule the pipeline would. When the template
+   * cannot be read, the built-in defaults apply (special ranges never blocked).
+   */
+  guard(): Promise<{ guard: NeverBlockGuard; source: string }> {
+    this.guardPromise ??= this.loadGuard();
+    return this.guardPromise;
+  }
+
+  private async loadGuard(): Promise<{ guard: NeverBlockGuard; source: string }> {
+    try {
+      const answer = await this.clients.cloudFormation.send(new GetTemplateCommand({ StackName: this.stackName, TemplateStage: 'Processed' }));
+      const settings = settingsFromTemplate(answer.TemplateBody ?? '');
+      if (settings) return { guard: new NeverBlockGuard(settings), source: `stack ${this.stackName} settings` };
+      return { guard: NeverBlockGuard.from({}), source: 'built-in defaults (no PORTSNARE_SETTINGS in the template)' };
+    } catch (error) {
+      return { guard: NeverBlockGuard.from({}), source: `built-in defaults (template not readable: ${messageOf(error)})` };
+    }
+  }
+
+  private async put(detailType: string, detail: Record<string, unknown>): Promise<string> {
+    const answer = await this.send(`put ${detailType} on ${this.busName}`, () =>
+      this.clients.events.send(
+        new PutEventsCommand({
+          Entries: [{ Source: EVENT_SOURCE_CLI, DetailType: detailType, Detail: JSON.stringify(detail), EventBusName: this.busName }],
+        }),
+      ),
+    );
+    const entry = answer.Entries?.[0];
+    if ((answer.FailedEntryCount ?? 0) > 0 || !entry?.EventId) {
+      throw new CliError(`EventBridge refused the ${detailType} event: ${entry?.ErrorCode ?? 'no event id'} ${entry?.ErrorMessage ?? ''}`.trim(), EXIT.failure);
+    }
+    return entry.EventId;
+  }
+
+  private async waitFor(target: string, done: (item: Item | undefined) => boolean): Promise<Item | null | undefined> {
+    const deadline = Date.now() + this.waitSeconds * 1000;
+    for (;;) {
+      const item = await this.get(`BLOCK#${target}`, 'STATE');
+      if (done(item)) return item ?? null;
+      if (Date.now() >= deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250, Math.max(20, deadline - Date.now()))));
+    }
+  }
+
+  private async get(pk: string, sk: string): Promise<Item | undefined> {
+    const answer = await this.send('read the table', () =>
+      this.clients.dynamo.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true })),
+    );
+    return answer.Item as Item | undefined;
+  }
+
+  private async activeRecords(now: number): Promise<BlockView[]> {
+    const items: Item[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.send('list active blocks', () =>
+        this.clients.dynamo.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: ACTIVE_INDEX,
+            KeyConditionExpression: 'activeKey = :active AND expiresAt > :now',
+            ExpressionAttributeValues: { ':active': ACTIVE_KEY, ':now': now },
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      items.push(...((page.Items ?? []) as Item[]));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    // An index that projects only keys: fetch each record.
+    const full = await Promise.all(
+      items.map(async (item) => (typeof item['offences'] === 'number' ? item : ((await this.get(String(item['pk']), 'STATE')) ?? item))),
+    );
+    return full.map(toView).filter((view) => view.active && view.expiresAt > now);
+  }
+
+  private async send<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw awsError(error, what);
+    }
+  }
+}
+
+async function regionOf(client: CloudFormationClient): Promise<string> {
+  try {
+    const region = await client.config.region();
+    if (region) return region;
+  } catch {
+    // falls through to the message below
+  }
+  throw new CliError('no AWS Region: pass --region REGION or set AWS_REGION (or a region in the AWS_PROFILE profile)', EXIT.credentials);
+}
+
+function isNamed(error: unknown, name: string): boolean {
+  return typeof error === 'object' && error !== null && ((error as { name?: unknown }).name === name || (error as { Code?: unknown }).Code === name);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const CREDENTIALS_HELP =
+  'set AWS_PROFILE to a profile in ~/.aws/config (then `aws sso login` if it uses SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials), or run where an instance or task role applies';
+
+/** An AWS SDK error as a one-line operator message with the exit code it deserves. */
+export function awsError(error: unknown, what: string): CliError {
+  if (error instanceof CliError) return error;
+  const name = typeof error === 'object' && error !== null ? String((error as { name?: unknown }).name ?? '') : '';
+  const message = messageOf(error);
+  if (name === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {
+    return new CliError(`no AWS credentials (${what}): ${CREDENTIALS_HELP}`, EXIT.credentials);
+  }
+  if (/region is missing/i.test(message)) {
+    return new CliError('no AWS Region: pass --region REGION or set AWS_REGION', EXIT.credentials);
+  }
+  if (/^(ExpiredToken(Exception)?|UnrecognizedClientException|InvalidClientTokenId|InvalidSignatureException|TokenRefreshRequired)$/.test(name)) {
+    return new CliError(`AWS rejected the credentials (${name}: ${message}) while trying to ${what}: ${CREDENTIALS_HELP}`, EXIT.credentials);
+  }
+  if (/AccessDenied/.test(name)) {
+    return new CliError(`AWS denied ${what}: ${message}`, EXIT.failure);
+  }
+  if (name === 'ResourceNotFoundException') {
+    return new CliError(`cannot ${what}: ${message} (was the stack's table deleted?)`, EXIT.notFound);
+  }
+  return new CliError(`cannot ${what}: ${name ? `${name}: ` : ''}${message}`, EXIT.failure);
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+  return fallback;
+}
+
+function stringList(value: unknown): string[] {
+  if (value instanceof Set) return [...value].map(String);
+  if (Array.isArray(value)) return value.map((entry) => (typeof entry === 'string' ? entry : JSON.stringify(entry)));
+  if (typeof value === 'string') return [value];
+  if (value && typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>).flatMap(([kind, places]) => stringList(places).map((place) => `${kind}:${place}`));
+  }
+  return [];
+}
+
+/** A table item (BlockRecord fields plus keys) as a BlockView. */
+export function toView(item: Item): BlockView {
+  const target = typeof item['target'] === 'string' ? item['target'] : String(item['pk'] ?? '').replace(/^BLOCK#/, '');
+  const family: Family = item['family'] === 'ipv6' || item['family'] === 'ipv4' ? item['family'] : (tryParseCidr(target, true)?.family ?? 'ipv4');
+  const enforcedIn = stringList(item['enforcedIn'] ?? item['enforcement'] ?? item['placements']);
+  return {
+    target,
+    family,
+    reason: typeof item['reason'] === 'string' ? item['reason'] : 'unknown',
+    offences: numberOr(item['offences'], 1),
+    hitCount: numberOr(item['hitCount'], 0),
+    firstSeen: numberOr(item['firstSeen'], 0),
+    lastSeen: numberOr(item['lastSeen'], 0),
+    blockedAt: numberOr(item['blockedAt'], 0),
+    expiresAt: numberOr(item['expiresAt'], 0),
+    active: item['active'] === true,
+    enforcedIn: enforcedIn.length > 0 ? enforcedIn : item['active'] === true ? ['pipeline (placement not recorded)'] : [],
+    sensors: stringList(item['sensors']),
+    ...(typeof item['note'] === 'string' ? { note: item['note'] } : {}),
+    ...(typeof item['liftedBy'] === 'string' ? { liftedBy: item['liftedBy'] } : {}),
+  };
+}
+
+/** `HIST#<iso time>#<action>` items as history lines. */
+function historyEntry(item: Item): HistoryView {
+  const sk = String(item['sk']);
+  const rest = sk.slice('HIST#'.length);
+  const split = rest.lastIndexOf('#');
+  const isoPart = split > 0 ? rest.slice(0, split) : rest;
+  const action = typeof item['action'] === 'string' ? item['action'] : split > 0 ? rest.slice(split + 1) : 'unknown';
+  const at = numberOr(item['at'], Date.parse(isoPart) || 0);
+  const record = (item['record'] && typeof item['record'] === 'object' ? item['record'] : item) as Item;
+  const parts: string[] = [];
+  if (typeof record['reason'] === 'string') parts.push(`reason ${record['reason']}`);
+  if (typeof record['offences'] === 'number') parts.push(`offence ${record['offences']}`);
+  if (typeof record['hitCount'] === 'number') parts.push(`${record['hitCount']} hits`);
+  if (typeof record['expiresAt'] === 'number' && /block|refresh/.test(action)) parts.push(`until ${isoSeconds(record['expiresAt'])}`);
+  for (const key of ['requestedBy', 'liftedBy', 'by', 'why', 'note']) {
+    const value = item[key] ?? record[key];
+    if (typeof value === 'string' && value) parts.push(`${key === 'why' || key === 'note' ? '' : `${key} `}${value}`.trim());
+  }
+  return { at, action, detail: parts.join(', ') };
+}
+
+/**
+ * PORTSNARE_SETTINGS of any function in a CloudFormation template (JSON). A value built with
+ * Fn::Join around tokens (ACL ids, IP set ids) is put back together with the tokens left empty:
+ * they sit inside JSON strings, and the guard settings are literal.
+ */
+export function settingsFromTemplate(templateBody: string): ReturnType<typeof GuardSettingsSchema.parse> | undefined {
+  let template: { Resources?: Record<string, { Type?: string; Properties?: { Environment?: { Variables?: Record<string, unknown> } } }> };
+  try {
+    template = JSON.parse(templateBody) as typeof template;
+  } catch {
+    return undefined;
+  }
+  for (const resource of Object.values(template.Resources ?? {})) {
+    if (resource.Type !== 'AWS::Lambda::Function') continue;
+    const value = resource.Properties?.Environment?.Variables?.[SETTINGS_ENV];
+    const text = literalText(value);
+    if (text === undefined) continue;
+    try {
+      // only the guard: other parts hold tokens (ACL ids, IP set ids) that are empty here
+      const document = JSON.parse(text) as { guard?: unknown };
+      return GuardSettingsSchema.parse(document.guard ?? {});
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
+}
+
+function literalText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && 'Fn::Join' in value) {
+    const [separator, parts] = (value as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+    if (!Array.isArray(parts)) return undefined;
+    return parts.map((part) => (typeof part === 'string' ? part : '')).join(typeof separator === 'string' ? separator : '');
+  }
+  return undefined;
+}

@@ -1,0 +1,215 @@
+/**
+ * The local backend: the agent's control API when an agent answers on loopback, otherwise the
+ * agent's file store directly (and its nftables table when the config enables enforcement and
+ * this process may use nft), through the same LocalPipeline the agent runs — so the guard, the
+ * policy and the history are the same whichever way a block arrives.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NeverBlockGuard } from '../../core/guard';
+import { isActive } from '../../core/policy';
+import { type AgentConfig, ConfigError, DEFAULT_HEALTH_PORT, loadConfigFile, parseAgentConfig, spoolDirectory } from '../../sensor/config';
+import { NftEnforcer } from '../../sensor/local/nft';
+import { LocalPipeline } from '../../sensor/local/pipeline';
+import { FileStore } from '../../sensor/local/store';
+import { AgentBackend, historyView, probeAgent, recordView } from './agent-client';
+import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
+import { byExpiry } from './backend';
+import { CliError, EXIT } from './errors';
+
+/** Where the agent's config is looked for when --config is not given. */
+export const DEFAULT_CONFIG_PATHS = ['/etc/portsnare/agent.yaml', '/etc/portsnare/agent.yml', '/etc/portsnare/agent.json'];
+
+export interface LocalOptions {
+  readonly config?: string;
+  readonly stateDir?: string;
+  readonly agent?: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** The agent config in effect for the command line: --config, PORTSNARE_CONFIG, /etc/portsnare/agent.yaml, or the defaults. */
+export function localConfig(options: LocalOptions): { config: AgentConfig; path?: string } {
+  const explicit = options.config ?? options.env['PORTSNARE_CONFIG'];
+  const path = explicit ?? DEFAULT_CONFIG_PATHS.find((candidate) => existsSync(candidate));
+  try {
+    if (path) return { config: loadConfigFile(path), path };
+  } catch (error) {
+    throw new CliError(error instanceof ConfigError ? error.message : String(error), EXIT.usage);
+  }
+  const parsed = parseAgentConfig({});
+  if (!parsed.ok) throw new CliError(`built-in agent defaults do not validate: ${parsed.error}`, EXIT.failure);
+  return { config: parsed.value };
+}
+
+/** The agent when one answers, else the store. An explicit --agent that does not answer is an error. */
+export async function openLocal(options: LocalOptions): Promise<Backend> {
+  const { config, path } = localConfig(options);
+  const url = options.agent ?? options.env['PORTSNARE_AGENT_URL'] ?? `http://${hostForUrl(config.health.host)}:${config.health.port || DEFAULT_HEALTH_PORT}`;
+  const explicitAgent = options.agent !== undefined || options.env['PORTSNARE_AGENT_URL'] !== undefined;
+  const stateDir = options.stateDir ?? options.env['PORTSNARE_STATE_DIR'];
+  if (stateDir === undefined || explicitAgent) {
+    const answer = await probeAgent(url);
+    if (answer) return new AgentBackend(url);
+    if (explicitAgent) throw new CliError(`no agent answers at ${url} (is \`portsnare agent\` running? is the health port right?)`, EXIT.unhealthy);
+  }
+  const directory = stateDir ?? config.stateDirectory;
+  return StoreBackend.open({ ...config, stateDirectory: directory }, { agentUrl: stateDir === undefined ? url : undefined, configPath: path });
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Blocks straight in the agent's file store, for when no agent runs. */
+export class StoreBackend implements Backend {
+  readonly where: string;
+
+  private constructor(
+    private readonly config: AgentConfig,
+    private readonly store: FileStore,
+    private readonly pipeline: LocalPipeline,
+    private readonly enforcer: NftEnforcer | undefined,
+    private readonly enforcement: string,
+    private readonly agentUrl: string | undefined,
+    private readonly configPath: string | undefined,
+  ) {
+    this.where = `local store ${config.stateDirectory}`;
+  }
+
+  static async open(config: AgentConfig, context: { agentUrl?: string; configPath?: string | undefined }): Promise<StoreBackend> {
+    const store = new FileStore(config.stateDirectory);
+    try {
+      await store.load();
+    } catch (error) {
+      throw new CliError(`cannot read the local store in ${config.stateDirectory}: ${error instanceof Error ? error.message : String(error)} (pass --state-dir DIR or --config FILE)`, EXIT.failure);
+    }
+    let enforcer: NftEnforcer | undefined;
+    let enforcement: string;
+    if (!config.enforce.nftables.enabled) {
+      enforcement = 'log-only (enforce.nftables.enabled is false)';
+    } else {
+      const available = await NftEnforcer.available();
+      if (available.ok) {
+        enforcer = new NftEnforcer();
+        enforcement = 'nftables (table inet portsnare)';
+      } else {
+        enforcement = `log-only here: ${available.why}`;
+      }
+    }
+    const pipeline = new LocalPipeline({
+      store,
+      ...(enforcer ? { enforcer } : {}),
+      policy: config.enforce.nftables.policy,
+      guard: new NeverBlockGuard(config.guard),
+    });
+    return new StoreBackend(config, store, pipeline, enforcer, enforcement, context.agentUrl, context.configPath);
+  }
+
+  async status(now: number): Promise<StatusView> {
+    const records = this.store.list();
+    const active = records.filter((record) => isActive(record, now));
+    const spool = await spoolDepth(spoolDirectory(this.config));
+    const inKernel = this.enforcer ? await this.enforcer.list().catch(() => undefined) : undefined;
+    const agentLine = this.agentUrl ? `not running (nothing answers on ${this.agentUrl})` : 'not asked (--state-dir given)';
+    const lines: Array<[string, string]> = [
+      ['agent', agentLine],
+      ['config', this.configPath ?? 'built-in defaults (no --config, no /etc/portsnare/agent.yaml)'],
+      ['state directory', this.config.stateDirectory],
+      ['enforcement', inKernel ? `${this.enforcement}, ${inKernel.length} addresses in the kernel` : this.enforcement],
+      ['detections', 'unknown while the agent is not running'],
+      ['active blocks', String(active.length)],
+      ['records', `${records.length} (active and expired)`],
+      ['spool depth', spool ? `${spool.files} files, ${spool.bytes} bytes (${spool.directory})` : `empty (${spoolDirectory(this.config)})`],
+    ];
+    return {
+      where: this.where,
+      healthy: false,
+      lines,
+      data: {
+        backend: 'store',
+        agent: { running: false, ...(this.agentUrl ? { url: this.agentUrl } : {}) },
+        config: this.configPath ?? null,
+        stateDirectory: this.config.stateDirectory,
+        enforcement: this.enforcement,
+        kernelEntries: inKernel?.length ?? null,
+        activeBlocks: active.length,
+        records: records.length,
+        spool: spool ?? { directory: spoolDirectory(this.config), files: 0, bytes: 0 },
+      },
+    };
+  }
+
+  async blocks(now: number): Promise<BlockView[]> {
+    const inKernel = await this.kernelTargets();
+    return this.store
+      .active(now)
+      .map((record) => recordView(record, undefined, this.placement(record.target, inKernel)))
+      .sort(byExpiry);
+  }
+
+  async block(request: BlockRequest): Promise<BlockOutcome> {
+    const decision = await this.pipeline.block(request.target, {
+      ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
+      ...(request.reason !== undefined ? { reason: request.reason } : {}),
+      requestedBy: request.requestedBy,
+    });
+    if (decision.action === 'refused') {
+      throw new CliError(decision.why.startsWith('refused') ? decision.why : `refused: ${request.target} — ${decision.why}`, EXIT.refused);
+    }
+    const record = decision.action === 'ignore' ? this.store.get(request.target) : decision.record;
+    if (!record) throw new CliError(`block of ${request.target} not recorded: ${decision.why}`, EXIT.failure);
+    const inKernel = await this.kernelTargets();
+    return { kind: 'applied', block: recordView(record, undefined, this.placement(record.target, inKernel)) };
+  }
+
+  async unblock(target: string, requestedBy: string): Promise<UnblockOutcome> {
+    const lifted = await this.pipeline.unblock(target, requestedBy);
+    if (!lifted) throw new CliError(`${target} is not blocked in ${this.where}`, EXIT.notFound);
+    return { kind: 'lifted', target };
+  }
+
+  history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
+    const current = this.store.get(target);
+    const entries = this.store.history(target).map((entry) => historyView(entry.at, entry.action, entry.record));
+    return Promise.resolve({ ...(current ? { current: recordView(current, undefined, []) } : {}), entries });
+  }
+
+  private async kernelTargets(): Promise<Set<string> | undefined> {
+    if (!this.enforcer) return undefined;
+    try {
+      return new Set((await this.enforcer.list()).map((entry) => entry.target));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private placement(target: string, inKernel: Set<string> | undefined): string[] {
+    if (inKernel?.has(target)) return ['nftables'];
+    return [this.enforcer ? 'store only (not in the kernel set: start the agent to restore it)' : 'store only (log-only)'];
+  }
+}
+
+/** Files and bytes waiting in the spool (events not yet delivered); undefined when there is none. */
+export async function spoolDepth(directory: string): Promise<{ directory: string; files: number; bytes: number } | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch {
+    return undefined;
+  }
+  let files = 0;
+  let bytes = 0;
+  for (const name of names) {
+    if (name.startsWith('.')) continue;
+    try {
+      const info = await stat(join(directory, name));
+      if (!info.isFile()) continue;
+      files++;
+      bytes += info.size;
+    } catch {
+      // removed while we looked: delivered
+    }
+  }
+  return files > 0 ? { directory, files, bytes } : undefined;
+}

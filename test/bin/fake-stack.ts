@@ -1,0 +1,247 @@
+/**
+ * A stateful fake of one AWS account for the `--stack` commands: CloudFormation stacks with
+ * outputs and templates, a DynamoDB table with the `active` sparse index (document-client level),
+ * and EventBridge buses. Only what the command line calls, with the documented behaviour it
+ * depends on:
+ *
+ * - DescribeStacks on a stack that does not exist fails with ValidationError "Stack with id NAME
+ *   does not exist" (CloudFormation API Reference, DescribeStacks; the Query API's error shape).
+ * - Query returns at most one page (1 MB in AWS, `pageSize` items here) and a LastEvaluatedKey
+ *   when more remain; items come sorted by the sort key, ascending unless ScanIndexForward is
+ *   false; a global secondary index holds only items that carry its key attributes (sparse), and
+ *   ConsistentRead on a GSI is a ValidationException (DynamoDB Developer Guide, "Using Global
+ *   Secondary Indexes", "Query": "Strongly consistent reads are not supported on global secondary
+ *   indexes").
+ * - PutEvents takes 1 to 10 entries (ValidationException otherwise); an entry whose Detail is not a
+ *   JSON object fails with ErrorCode MalformedDetail, one on a bus that does not exist with
+ *   ResourceNotFoundException, and counts in FailedEntryCount (EventBridge API Reference,
+ *   PutEvents, PutEventsResultEntry).
+ *
+ * `onEvent` stands in for the pipeline behind the bus (rules → decide → table), so `--wait` can be
+ * tested end to end.
+ */
+import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { BlockRecord } from '../../core/policy';
+
+type Item = Record<string, unknown>;
+
+export class AwsError extends Error {
+  readonly $metadata = { httpStatusCode: 400 };
+  constructor(
+    override readonly name: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface FakeStack {
+  readonly name: string;
+  readonly status?: string;
+  readonly outputs: Record<string, string>;
+  readonly template?: unknown;
+}
+
+export interface SentEvent {
+  readonly bus: string;
+  readonly source: string;
+  readonly detailType: string;
+  readonly detail: Record<string, unknown>;
+  readonly id: string;
+}
+
+export class FakeAccount {
+  readonly stacks = new Map<string, FakeStack>();
+  readonly tables = new Map<string, Map<string, Item>>();
+  readonly buses = new Set<string>();
+  readonly events: SentEvent[] = [];
+  /** the pipeline behind the bus, when a test wants one */
+  onEvent: ((event: SentEvent, account: FakeAccount) => void) | undefined;
+  pageSize = 2;
+  private nextId = 1;
+
+  readonly cloudFormation = mockClient(CloudFormationClient);
+  readonly dynamo = mockClient(DynamoDBDocumentClient);
+  readonly eventBridge = mockClient(EventBridgeClient);
+
+  constructor() {
+    this.cloudFormation.on(DescribeStacksCommand).callsFake((input: { StackName?: string }) => {
+      const stack = this.stacks.get(input.StackName ?? '');
+      if (!stack) throw new AwsError('ValidationError', `Stack with id ${input.StackName} does not exist`);
+      const described: Stack = {
+        StackName: stack.name,
+        StackId: `arn:aws:cloudformation:eu-west-1:111122223333:stack/${stack.name}/0000`,
+        StackStatus: (stack.status ?? 'CREATE_COMPLETE') as Stack['StackStatus'],
+        CreationTime: new Date('2026-11-01T00:00:00Z'),
+        Outputs: Object.entries(stack.outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+      };
+      return { Stacks: [described] };
+    });
+    this.cloudFormation.on(GetTemplateCommand).callsFake((input: { StackName?: string }) => {
+      const stack = this.stacks.get(input.StackName ?? '');
+      if (!stack) throw new AwsError('ValidationError', `Stack with id ${input.StackName} does not exist`);
+      return { TemplateBody: JSON.stringify(stack.template ?? { Resources: {} }) };
+    });
+    this.dynamo.on(GetCommand).callsFake((input: { TableName: string; Key: { pk: string; sk: string } }) => {
+      const item = this.table(input.TableName).get(key(input.Key.pk, input.Key.sk));
+      return item ? { Item: structuredClone(item) } : {};
+    });
+    this.dynamo.on(QueryCommand).callsFake((input: QueryCommandInput) => this.query(input));
+    this.eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }) => this.putEvents(input.Entries ?? []));
+  }
+
+  restore(): void {
+    this.cloudFormation.restore();
+    this.dynamo.restore();
+    this.eventBridge.restore();
+  }
+
+  /** A deployed portsnare stack with its table and bus. */
+  addPortsnareStack(name: string, options: { template?: unknown; status?: string } = {}): { table: string; bus: string } {
+    const table = `${name}-Table-ABC123`;
+    const bus = `${name}-bus`;
+    this.tables.set(table, new Map());
+    this.buses.add(bus);
+    this.stacks.set(name, {
+      name,
+      ...(options.status ? { status: options.status } : {}),
+      outputs: {
+        PortsnareTableName: table,
+        PortsnareEventBusName: bus,
+        PortsnareEventBusArn: `arn:aws:events:eu-west-1:111122223333:event-bus/${bus}`,
+        PortsnareIpSetArns: 'arn:aws:wafv2:eu-west-1:111122223333:regional/ipset/portsnare-v4/1111',
+        PortsnareRuleGroupArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/rulegroup/portsnare/2222',
+      },
+      ...(options.template !== undefined ? { template: options.template } : {}),
+    });
+    return { table, bus };
+  }
+
+  table(name: string): Map<string, Item> {
+    const table = this.tables.get(name);
+    if (!table) throw new AwsError('ResourceNotFoundException', 'Requested resource not found');
+    return table;
+  }
+
+  /** Writes a block record as the pipeline would: STATE item, sparse index keys while active. */
+  putRecord(tableName: string, record: BlockRecord & { enforcedIn?: string[] }): void {
+    const item: Item = { pk: `BLOCK#${record.target}`, sk: 'STATE', ...record, eventIds: [...record.eventIds], sensors: [...record.sensors] };
+    if (record.active) item['activeKey'] = 'ACTIVE';
+    this.table(tableName).set(key(item['pk'] as string, 'STATE'), item);
+  }
+
+  putHistory(tableName: string, target: string, at: number, action: string, extra: Item = {}): void {
+    const sk = `HIST#${new Date(at).toISOString()}#${action}`;
+    this.table(tableName).set(key(`BLOCK#${target}`, sk), { pk: `BLOCK#${target}`, sk, ...extra });
+  }
+
+  private query(input: QueryCommandInput): { Items: Item[]; Count: number; LastEvaluatedKey?: Item } {
+    if (input.IndexName && input.ConsistentRead) throw new AwsError('ValidationException', 'Consistent reads are not supported on global secondary indexes');
+    if (input.IndexName && input.IndexName !== 'active') throw new AwsError('ValidationException', `The table does not have the specified index: ${input.IndexName}`);
+    const [hashName, rangeName] = input.IndexName ? ['activeKey', 'expiresAt'] : ['pk', 'sk'];
+    const conditions = parseKeyCondition(input.KeyConditionExpression ?? '', input.ExpressionAttributeValues ?? {}, input.ExpressionAttributeNames ?? {});
+    if (!conditions.some((c) => c.name === hashName && c.op === '=')) {
+      throw new AwsError('ValidationException', `Query condition missed key schema element: ${hashName}`);
+    }
+    const matches = [...this.table(input.TableName ?? '').values()]
+      .filter((item) => item[hashName] !== undefined && item[rangeName] !== undefined)
+      .filter((item) => conditions.every((c) => test(item[c.name], c.op, c.value)))
+      .sort((a, b) => compare(a[rangeName], b[rangeName]) || compare(a['pk'], b['pk']))
+      .map((item) => structuredClone(item));
+    if (input.ScanIndexForward === false) matches.reverse();
+    const start = input.ExclusiveStartKey
+      ? matches.findIndex((item) => item['pk'] === input.ExclusiveStartKey?.['pk'] && item['sk'] === input.ExclusiveStartKey?.['sk']) + 1
+      : 0;
+    const page = matches.slice(start, start + this.pageSize);
+    const more = start + this.pageSize < matches.length;
+    const last = page[page.length - 1];
+    return {
+      Items: page,
+      Count: page.length,
+      ...(more && last ? { LastEvaluatedKey: { pk: last['pk'], sk: last['sk'], ...(input.IndexName ? { activeKey: last['activeKey'], expiresAt: last['expiresAt'] } : {}) } } : {}),
+    };
+  }
+
+  private putEvents(entries: PutEventsRequestEntry[]): { FailedEntryCount: number; Entries: PutEventsResultEntry[] } {
+    if (entries.length < 1 || entries.length > 10) throw new AwsError('ValidationException', '1 validation error detected: Value at \'entries\' failed to satisfy constraint: Member must have length less than or equal to 10');
+    const results: PutEventsResultEntry[] = [];
+    const accepted: SentEvent[] = [];
+    for (const entry of entries) {
+      const bus = entry.EventBusName ?? 'default';
+      if (!this.buses.has(bus)) {
+        results.push({ ErrorCode: 'ResourceNotFoundException', ErrorMessage: `Event bus ${bus} does not exist.` });
+        continue;
+      }
+      let detail: unknown;
+      try {
+        detail = JSON.parse(entry.Detail ?? '');
+      } catch {
+        detail = undefined;
+      }
+      if (!detail || typeof detail !== 'object' || Array.isArray(detail)) {
+        results.push({ ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' });
+        continue;
+      }
+      const id = `00000000-0000-0000-0000-${String(this.nextId++).padStart(12, '0')}`;
+      const event: SentEvent = { bus, source: entry.Source ?? '', detailType: entry.DetailType ?? '', detail: detail as Record<string, unknown>, id };
+      this.events.push(event);
+      accepted.push(event);
+      results.push({ EventId: id });
+    }
+    for (const event of accepted) this.onEvent?.(event, this);
+    return { FailedEntryCount: results.filter((r) => r.ErrorCode).length, Entries: results };
+  }
+}
+
+function key(pk: string, sk: string): string {
+  return `${pk}\u0000${sk}`;
+}
+
+interface Condition {
+  readonly name: string;
+  readonly op: '=' | '<' | '<=' | '>' | '>=' | 'begins_with';
+  readonly value: unknown;
+}
+
+function parseKeyCondition(expression: string, values: Record<string, unknown>, names: Record<string, string>): Condition[] {
+  return expression.split(/\s+AND\s+/i).map((part) => {
+    const resolveName = (n: string): string => names[n] ?? n;
+    const resolveValue = (v: string): unknown => {
+      if (!(v in values)) throw new AwsError('ValidationException', `Value provided in ExpressionAttributeValues unused in expressions or missing: ${v}`);
+      return values[v];
+    };
+    const begins = /^\s*begins_with\(\s*([#\w]+)\s*,\s*(:\w+)\s*\)\s*$/.exec(part);
+    if (begins) return { name: resolveName(begins[1] ?? ''), op: 'begins_with', value: resolveValue(begins[2] ?? '') };
+    const compareMatch = /^\s*([#\w]+)\s*(=|<=|>=|<|>)\s*(:\w+)\s*$/.exec(part);
+    if (!compareMatch) throw new AwsError('ValidationException', `Invalid KeyConditionExpression: ${part}`);
+    return { name: resolveName(compareMatch[1] ?? ''), op: compareMatch[2] as Condition['op'], value: resolveValue(compareMatch[3] ?? '') };
+  });
+}
+
+function compare(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  // DynamoDB orders strings by their UTF-8 bytes; for the ASCII keys here that is code-unit order
+  const [x, y] = [String(a), String(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function test(actual: unknown, op: Condition['op'], expected: unknown): boolean {
+  if (actual === undefined) return false;
+  switch (op) {
+    case '=':
+      return actual === expected;
+    case '<':
+      return compare(actual, expected) < 0;
+    case '<=':
+      return compare(actual, expected) <= 0;
+    case '>':
+      return compare(actual, expected) > 0;
+    case '>=':
+      return compare(actual, expected) >= 0;
+    case 'begins_with':
+      return typeof actual === 'string' && actual.startsWith(String(expected));
+  }
+}
