@@ -2,8 +2,8 @@
  * portsnare's WAF IP sets through the WAFV2 API. GetIPSet returns the list and a LockToken;
  * UpdateIPSet replaces the whole list under that token and fails with WAFOptimisticLockException
  * when the set changed since — then read again (new token) and retry after a jittered pause.
- * At most one UpdateIPSet per second per scope and family (the pacer), so many new attackers go
- * into one batched update; throttling and WAFLimitsExceededException back off and retry.
+ * At most one UpdateIPSet per second per scope — i.e. per account and Region, stricter than per
+ * set family — (the pacer), so many new attackers go into one batched update; throttling and WAFLimitsExceededException back off and retry.
  * https://docs.aws.amazon.com/waf/latest/APIReference/API_GetIPSet.html
  * https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
  * https://docs.aws.amazon.com/waf/latest/developerguide/limits.html
@@ -20,7 +20,7 @@ export const ERR_LOCK = 'WAFOptimisticLockException';
 export const ERR_LIMITS = 'WAFLimitsExceededException';
 export const UPDATE_INTERVAL_MS = 1000;
 
-/** Spaces UpdateIPSet calls of one scope and family at least `intervalMs` apart. */
+/** Spaces UpdateIPSet calls of one key (the scope: account and Region) at least `intervalMs` apart. */
 export class UpdatePacer {
   private readonly last = new Map<string, number>();
   constructor(private readonly intervalMs = UPDATE_INTERVAL_MS) {}
@@ -89,7 +89,7 @@ export class WafAdapter {
     let token = lockToken;
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      await this.pacer.wait(`${ref.scope}/${ref.family}`, this.clock);
+      await this.pacer.wait(ref.scope, this.clock);
       try {
         await this.client(ref).send(
           new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: [...update.addresses], LockToken: token }),

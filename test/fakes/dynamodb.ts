@@ -1,0 +1,253 @@
+/**
+ * A stateful fake of the DynamoDB table behind the Document client, driven through
+ * aws-sdk-client-mock. Modelled rules:
+ * - GetItem / PutItem / UpdateItem with ConditionExpression: a false condition fails with
+ *   ConditionalCheckFailedException and writes nothing.
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
+ * - Expressions: attribute_exists / attribute_not_exists, = <> < <= > >=, AND / OR / NOT,
+ *   parentheses, #names and :values; UpdateExpression SET / ADD (numbers) / REMOVE.
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html
+ * - A sparse GSI: only items with the index's partition key attribute appear; Query on it sorts by
+ *   the sort key and pages (LastEvaluatedKey / ExclusiveStartKey).
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-indexes-general-sparse-indexes.html
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  type GetCommandInput,
+  PutCommand,
+  type PutCommandInput,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { awsError } from './errors';
+
+type Item = Record<string, unknown>;
+type Names = Record<string, string> | undefined;
+type Values = Record<string, unknown> | undefined;
+
+export interface IndexDef {
+  readonly partition: string;
+  readonly sort: string;
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+/** A tiny recursive-descent evaluator of DynamoDB condition and key-condition expressions. */
+export function evaluateCondition(expression: string, item: Item | undefined, names: Names, values: Values): boolean {
+  const tokens = expression.match(/\(|\)|,|<>|<=|>=|=|<|>|[#:]?[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+  let pos = 0;
+  const peek = () => tokens[pos];
+  const next = () => tokens[pos++];
+  const path = (token: string | undefined): string => {
+    if (token === undefined) throw new Error(`bad expression: ${expression}`);
+    if (token.startsWith('#')) {
+      const name = names?.[token];
+      if (name === undefined) throw awsError('ValidationException', `An expression attribute name used in the document path is not defined; attribute name: ${token}`);
+      return name;
+    }
+    return token;
+  };
+  const operand = (token: string | undefined): unknown => {
+    if (token?.startsWith(':')) {
+      if (!values || !(token in values)) throw awsError('ValidationException', `An expression attribute value used in expression is not defined; attribute value: ${token}`);
+      return values[token];
+    }
+    return item?.[path(token)];
+  };
+  const compare = (a: unknown, op: string, b: unknown): boolean => {
+    if (a === undefined || b === undefined) return op === '<>' ? a !== b : false;
+    switch (op) {
+      case '=':
+        return JSON.stringify(a) === JSON.stringify(b);
+      case '<>':
+        return JSON.stringify(a) !== JSON.stringify(b);
+      case '<':
+        return (a as number) < (b as number);
+      case '<=':
+        return (a as number) <= (b as number);
+      case '>':
+        return (a as number) > (b as number);
+      case '>=':
+        return (a as number) >= (b as number);
+      default:
+        throw new Error(`operator ${op}`);
+    }
+  };
+  const primary = (): boolean => {
+    const token = next();
+    if (token === '(') {
+      const value = or();
+      if (next() !== ')') throw new Error(`missing ) in ${expression}`);
+      return value;
+    }
+    if (token?.toUpperCase() === 'NOT') return !primary();
+    if (token === 'attribute_exists' || token === 'attribute_not_exists') {
+      if (next() !== '(') throw new Error(`bad function call in ${expression}`);
+      const name = path(next());
+      if (next() !== ')') throw new Error(`bad function call in ${expression}`);
+      const exists = item !== undefined && item[name] !== undefined;
+      return token === 'attribute_exists' ? exists : !exists;
+    }
+    const left = operand(token);
+    const op = next() ?? '';
+    const right = operand(next());
+    return compare(left, op, right);
+  };
+  const and = (): boolean => {
+    let value = primary();
+    while (peek()?.toUpperCase() === 'AND') {
+      next();
+      const rhs = primary();
+      value = value && rhs;
+    }
+    return value;
+  };
+  const or = (): boolean => {
+    let value = and();
+    while (peek()?.toUpperCase() === 'OR') {
+      next();
+      const rhs = and();
+      value = value || rhs;
+    }
+    return value;
+  };
+  const result = or();
+  if (pos !== tokens.length) throw new Error(`unparsed tail in ${expression}`);
+  return result;
+}
+
+function applyUpdate(expression: string, item: Item, names: Names, values: Values): Item {
+  const result = clone(item);
+  const resolve = (token: string) => (token.startsWith('#') ? (names?.[token] ?? token) : token);
+  const value = (token: string) => {
+    if (!values || !(token in values)) throw awsError('ValidationException', `value ${token} not defined`);
+    return values[token];
+  };
+  const clauses = expression.split(/\b(SET|ADD|REMOVE)\b/i).map((s) => s.trim()).filter(Boolean);
+  for (let i = 0; i < clauses.length; i += 2) {
+    const keyword = (clauses[i] ?? '').toUpperCase();
+    for (const part of (clauses[i + 1] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      if (keyword === 'SET') {
+        const [lhs, rhs] = part.split('=').map((s) => s.trim());
+        result[resolve(lhs ?? '')] = value(rhs ?? '');
+      } else if (keyword === 'ADD') {
+        const [lhs, rhs] = part.split(/\s+/);
+        const name = resolve(lhs ?? '');
+        const current = result[name];
+        if (current !== undefined && typeof current !== 'number') throw awsError('ValidationException', 'ADD needs a number');
+        result[name] = ((current as number | undefined) ?? 0) + (value(rhs ?? '') as number);
+      } else if (keyword === 'REMOVE') {
+        delete result[resolve(part)];
+      } else {
+        throw new Error(`unsupported update clause ${keyword}`);
+      }
+    }
+  }
+  return result;
+}
+
+export class FakeDynamoDb {
+  readonly client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  readonly mock = mockClient(this.client);
+  readonly items = new Map<string, Item>();
+  readonly calls = { Get: 0, Put: 0, Update: 0, Query: 0, ConditionalCheckFailed: 0 };
+
+  constructor(
+    readonly tableName = 'portsnare',
+    readonly indexes: Record<string, IndexDef> = { active: { partition: 'activeKey', sort: 'expiresAt' } },
+    /** items per Query page (DynamoDB pages at 1 MB; a small page exercises pagination) */
+    readonly pageSize = 25,
+  ) {
+    this.mock.on(GetCommand).callsFake((input: GetCommandInput) => this.get(input));
+    this.mock.on(PutCommand).callsFake((input: PutCommandInput) => this.put(input));
+    this.mock.on(UpdateCommand).callsFake((input: UpdateCommandInput) => this.update(input));
+    this.mock.on(QueryCommand).callsFake((input: QueryCommandInput) => this.query(input));
+  }
+
+  private key(key: Item | undefined): string {
+    if (!key || typeof key.pk !== 'string' || typeof key.sk !== 'string') throw awsError('ValidationException', 'The provided key element does not match the schema');
+    return `${key.pk}\u0000${key.sk}`;
+  }
+
+  private table(name: string | undefined): void {
+    if (name !== this.tableName) throw awsError('ResourceNotFoundException', `Requested resource not found: Table: ${name} not found`);
+  }
+
+  item(pk: string, sk: string): Item | undefined {
+    const item = this.items.get(`${pk}\u0000${sk}`);
+    return item ? clone(item) : undefined;
+  }
+
+  private get(input: GetCommandInput) {
+    this.calls.Get++;
+    this.table(input.TableName);
+    const item = this.items.get(this.key(input.Key));
+    return item ? { Item: clone(item) } : {};
+  }
+
+  private check(expression: string | undefined, existing: Item | undefined, names: Names, values: Values): void {
+    if (expression && !evaluateCondition(expression, existing, names, values)) {
+      this.calls.ConditionalCheckFailed++;
+      throw awsError('ConditionalCheckFailedException', 'The conditional request failed');
+    }
+  }
+
+  private put(input: PutCommandInput) {
+    this.calls.Put++;
+    this.table(input.TableName);
+    const key = this.key(input.Item);
+    this.check(input.ConditionExpression, this.items.get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues);
+    this.items.set(key, clone(input.Item as Item));
+    return {};
+  }
+
+  private update(input: UpdateCommandInput) {
+    this.calls.Update++;
+    this.table(input.TableName);
+    const key = this.key(input.Key);
+    const existing = this.items.get(key);
+    this.check(input.ConditionExpression, existing, input.ExpressionAttributeNames, input.ExpressionAttributeValues);
+    const updated = applyUpdate(input.UpdateExpression ?? '', existing ?? clone(input.Key as Item), input.ExpressionAttributeNames, input.ExpressionAttributeValues);
+    this.items.set(key, updated);
+    return { Attributes: clone(updated) };
+  }
+
+  private query(input: QueryCommandInput) {
+    this.calls.Query++;
+    this.table(input.TableName);
+    const index = input.IndexName === undefined ? { partition: 'pk', sort: 'sk' } : this.indexes[input.IndexName];
+    if (!index) throw awsError('ValidationException', `The table does not have the specified index: ${input.IndexName}`);
+    const matches = [...this.items.values()]
+      .filter((item) => item[index.partition] !== undefined && item[index.sort] !== undefined)
+      .filter((item) => evaluateCondition(input.KeyConditionExpression ?? '', item, input.ExpressionAttributeNames, input.ExpressionAttributeValues))
+      .sort((a, b) => {
+        const x = a[index.sort] as number | string;
+        const y = b[index.sort] as number | string;
+        return x < y ? -1 : x > y ? 1 : this.key(a) < this.key(b) ? -1 : 1;
+      });
+    let start = 0;
+    if (input.ExclusiveStartKey) {
+      const after = this.key(input.ExclusiveStartKey);
+      start = matches.findIndex((item) => this.key(item) === after) + 1;
+    }
+    const page = matches.slice(start, start + this.pageSize);
+    const last = page[page.length - 1];
+    const more = start + this.pageSize < matches.length;
+    return {
+      Items: page.map(clone),
+      Count: page.length,
+      ...(more && last ? { LastEvaluatedKey: { pk: last.pk, sk: last.sk, [index.partition]: last[index.partition], [index.sort]: last[index.sort] } } : {}),
+    };
+  }
+}

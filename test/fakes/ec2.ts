@@ -1,0 +1,188 @@
+/**
+ * A stateful fake of the EC2 network ACL API, driven through aws-sdk-client-mock. It models what
+ * AWS documents, so the adapters are tested against rules that can say no:
+ * - DescribeNetworkAcls with NetworkAclIds: an unknown id fails with InvalidNetworkAclID.NotFound.
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeNetworkAcls.html
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+ * - Every ACL has a default deny entry ("*", reported as rule number 32767) per direction for
+ *   IPv4, and for IPv6 when the VPC has IPv6; it cannot be created, replaced or deleted.
+ *   https://docs.aws.amazon.com/vpc/latest/userguide/nacl-rules.html
+ * - CreateNetworkAclEntry: RuleNumber 1–32766 (else InvalidParameterValue); exactly one of
+ *   CidrBlock / Ipv6CidrBlock; the CIDR is stored in canonical form; a rule number already used
+ *   in the same direction fails with NetworkAclEntryAlreadyExists.
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateNetworkAclEntry.html
+ * - Rules per network ACL, per direction, IPv4 and IPv6 apart, the default deny counted: 20 by
+ *   default (up to 40); one more fails with NetworkAclEntryLimitExceeded.
+ *   https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html
+ * - ReplaceNetworkAclEntry / DeleteNetworkAclEntry of a rule number that has no entry fail with
+ *   InvalidNetworkAclEntry.NotFound.
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceNetworkAclEntry.html
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteNetworkAclEntry.html
+ * - Throttling: RequestLimitExceeded.
+ *   https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
+ */
+import {
+  CreateNetworkAclEntryCommand,
+  type CreateNetworkAclEntryCommandInput,
+  DeleteNetworkAclEntryCommand,
+  type DeleteNetworkAclEntryCommandInput,
+  DescribeNetworkAclsCommand,
+  type DescribeNetworkAclsCommandInput,
+  EC2Client,
+  type NetworkAclEntry,
+  ReplaceNetworkAclEntryCommand,
+  type ReplaceNetworkAclEntryCommandInput,
+} from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { tryParseCidr } from '../../core/address';
+import { awsError } from './errors';
+
+export type Ec2Op = 'DescribeNetworkAcls' | 'CreateNetworkAclEntry' | 'ReplaceNetworkAclEntry' | 'DeleteNetworkAclEntry';
+
+const DEFAULT_RULE = 32767;
+
+function familyOfEntry(entry: NetworkAclEntry): 'ipv4' | 'ipv6' {
+  return entry.Ipv6CidrBlock !== undefined ? 'ipv6' : 'ipv4';
+}
+
+export class FakeEc2 {
+  readonly client = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  readonly mock = mockClient(this.client);
+  private readonly acls = new Map<string, NetworkAclEntry[]>();
+  private readonly pending: Array<{ op: Ec2Op | '*'; error: string }> = [];
+  readonly calls: Record<Ec2Op, number> = { DescribeNetworkAcls: 0, CreateNetworkAclEntry: 0, ReplaceNetworkAclEntry: 0, DeleteNetworkAclEntry: 0 };
+  /** probability of RequestLimitExceeded on any call */
+  throttleRate = 0;
+
+  constructor(
+    /** rules per direction per family, the default deny included */
+    public quota = 20,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.mock.on(DescribeNetworkAclsCommand).callsFake((input: DescribeNetworkAclsCommandInput) => this.describe(input));
+    this.mock.on(CreateNetworkAclEntryCommand).callsFake((input: CreateNetworkAclEntryCommandInput) => this.create(input));
+    this.mock.on(ReplaceNetworkAclEntryCommand).callsFake((input: ReplaceNetworkAclEntryCommandInput) => this.replace(input));
+    this.mock.on(DeleteNetworkAclEntryCommand).callsFake((input: DeleteNetworkAclEntryCommandInput) => this.remove(input));
+  }
+
+  addAcl(aclId: string, options: { ipv6?: boolean; entries?: NetworkAclEntry[] } = {}): void {
+    const defaults: NetworkAclEntry[] = [];
+    for (const egress of [false, true]) {
+      defaults.push({ RuleNumber: DEFAULT_RULE, Egress: egress, Protocol: '-1', RuleAction: 'deny', CidrBlock: '0.0.0.0/0' });
+      if (options.ipv6) defaults.push({ RuleNumber: DEFAULT_RULE, Egress: egress, Protocol: '-1', RuleAction: 'deny', Ipv6CidrBlock: '::/0' });
+    }
+    this.acls.set(aclId, [...(options.entries ?? []).map((e) => ({ ...e })), ...defaults]);
+  }
+
+  /** The entries as AWS holds them (copies). */
+  entries(aclId: string): NetworkAclEntry[] {
+    return (this.acls.get(aclId) ?? []).map((e) => ({ ...e }));
+  }
+
+  /** Someone edits the ACL outside portsnare (the console): no API rules apply. */
+  consoleEdit(aclId: string, edit: (entries: NetworkAclEntry[]) => NetworkAclEntry[]): void {
+    this.acls.set(aclId, edit(this.entries(aclId)));
+  }
+
+  /** The next call of `op` ('*': any call) fails with `error`. */
+  failNext(op: Ec2Op | '*', error: string, times = 1): void {
+    for (let i = 0; i < times; i++) this.pending.push({ op, error });
+  }
+
+  clearFaults(): void {
+    this.pending.length = 0;
+    this.throttleRate = 0;
+  }
+
+  private gate(op: Ec2Op): void {
+    this.calls[op]++;
+    const index = this.pending.findIndex((p) => p.op === op || p.op === '*');
+    if (index >= 0) {
+      const [fault] = this.pending.splice(index, 1);
+      throw awsError(fault!.error, `injected ${fault!.error} on ${op}`, fault!.error === 'InternalError' ? 500 : 400);
+    }
+    if (this.throttleRate > 0 && this.random() < this.throttleRate) throw awsError('RequestLimitExceeded', 'Request limit exceeded.', 503);
+  }
+
+  private acl(aclId: string | undefined): NetworkAclEntry[] {
+    const entries = aclId === undefined ? undefined : this.acls.get(aclId);
+    if (!entries) throw awsError('InvalidNetworkAclID.NotFound', `The networkAcl ID '${aclId}' does not exist`);
+    return entries;
+  }
+
+  private describe(input: DescribeNetworkAclsCommandInput) {
+    this.gate('DescribeNetworkAcls');
+    const ids = input.NetworkAclIds ?? [...this.acls.keys()];
+    const acls = ids.map((id) => ({ NetworkAclId: id, Entries: this.acl(id).map((e) => ({ ...e })) }));
+    return { NetworkAcls: acls };
+  }
+
+  private validated(input: CreateNetworkAclEntryCommandInput | ReplaceNetworkAclEntryCommandInput): NetworkAclEntry {
+    const rule = input.RuleNumber;
+    if (rule === undefined || !Number.isInteger(rule) || rule < 1 || rule > 32766) {
+      throw awsError('InvalidParameterValue', `Invalid value '${rule}' for ruleNumber. Must be in range 1 to 32766`);
+    }
+    if (input.Egress === undefined || input.Protocol === undefined || input.RuleAction === undefined) {
+      throw awsError('MissingParameter', 'Egress, Protocol and RuleAction are required');
+    }
+    if ((input.CidrBlock === undefined) === (input.Ipv6CidrBlock === undefined)) {
+      throw awsError('InvalidParameterCombination', 'Exactly one of CidrBlock and Ipv6CidrBlock must be given');
+    }
+    const raw = input.CidrBlock ?? input.Ipv6CidrBlock ?? '';
+    const cidr = tryParseCidr(raw, true);
+    if (!cidr || cidr.family !== (input.CidrBlock !== undefined ? 'ipv4' : 'ipv6')) {
+      throw awsError('InvalidParameterValue', `Value (${raw}) for parameter cidrBlock is invalid`);
+    }
+    return {
+      RuleNumber: rule,
+      Egress: input.Egress,
+      Protocol: input.Protocol,
+      RuleAction: input.RuleAction,
+      ...(cidr.family === 'ipv4' ? { CidrBlock: cidr.text } : { Ipv6CidrBlock: cidr.text }),
+      ...(input.PortRange ? { PortRange: input.PortRange } : {}),
+      ...(input.IcmpTypeCode ? { IcmpTypeCode: input.IcmpTypeCode } : {}),
+    };
+  }
+
+  private checkQuota(entries: NetworkAclEntry[], entry: NetworkAclEntry, replacing?: NetworkAclEntry): void {
+    const family = familyOfEntry(entry);
+    const count = entries.filter((e) => e !== replacing && e.Egress === entry.Egress && familyOfEntry(e) === family).length;
+    if (count + 1 > this.quota) {
+      throw awsError('NetworkAclEntryLimitExceeded', `The maximum number of ${entry.Egress ? 'egress' : 'ingress'} rules for this network ACL has been reached`);
+    }
+  }
+
+  private create(input: CreateNetworkAclEntryCommandInput) {
+    this.gate('CreateNetworkAclEntry');
+    const entries = this.acl(input.NetworkAclId);
+    const entry = this.validated(input);
+    if (entries.some((e) => e.RuleNumber === entry.RuleNumber && e.Egress === entry.Egress)) {
+      throw awsError('NetworkAclEntryAlreadyExists', `The network acl entry identified by ${entry.RuleNumber} already exists.`);
+    }
+    this.checkQuota(entries, entry);
+    entries.push(entry);
+    return {};
+  }
+
+  private replace(input: ReplaceNetworkAclEntryCommandInput) {
+    this.gate('ReplaceNetworkAclEntry');
+    const entries = this.acl(input.NetworkAclId);
+    const entry = this.validated(input);
+    const index = entries.findIndex((e) => e.RuleNumber === entry.RuleNumber && e.Egress === entry.Egress);
+    if (index < 0) throw awsError('InvalidNetworkAclEntry.NotFound', `The network acl entry identified by ${entry.RuleNumber} does not exist`);
+    this.checkQuota(entries, entry, entries[index]);
+    entries[index] = entry;
+    return {};
+  }
+
+  private remove(input: DeleteNetworkAclEntryCommandInput) {
+    this.gate('DeleteNetworkAclEntry');
+    const entries = this.acl(input.NetworkAclId);
+    const rule = input.RuleNumber;
+    if (rule === undefined || rule < 1 || rule > 32766) throw awsError('InvalidParameterValue', `Invalid value '${rule}' for ruleNumber`);
+    const index = entries.findIndex((e) => e.RuleNumber === rule && e.Egress === input.Egress);
+    if (index < 0) throw awsError('InvalidNetworkAclEntry.NotFound', `The network acl entry identified by ${rule} does not exist`);
+    entries.splice(index, 1);
+    return {};
+  }
+}

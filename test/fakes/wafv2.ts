@@ -1,0 +1,164 @@
+/**
+ * A stateful fake of WAFV2 IP sets, driven through aws-sdk-client-mock. Modelled rules:
+ * - GetIPSet returns the set and a LockToken; UpdateIPSet replaces the whole address list and
+ *   needs the current LockToken, else WAFOptimisticLockException; a successful update returns
+ *   NextLockToken. An unknown set: WAFNonexistentItemException.
+ *   https://docs.aws.amazon.com/waf/latest/APIReference/API_GetIPSet.html
+ *   https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
+ * - Addresses in CIDR notation of the set's IP version, any prefix but /0 (else
+ *   WAFInvalidParameterException). https://docs.aws.amazon.com/waf/latest/APIReference/API_IPSet.html
+ * - At most 10,000 addresses in one IP set: WAFLimitsExceededException past it.
+ *   https://docs.aws.amazon.com/waf/latest/developerguide/limits.html
+ * - Call rate: more than one UpdateIPSet a second (per account and Region, i.e. per scope here)
+ *   is throttled with ThrottlingException (the common throttling error of AWS APIs).
+ *   https://docs.aws.amazon.com/waf/latest/APIReference/CommonErrors.html
+ */
+import {
+  GetIPSetCommand,
+  type GetIPSetCommandInput,
+  UpdateIPSetCommand,
+  type UpdateIPSetCommandInput,
+  WAFV2Client,
+} from '@aws-sdk/client-wafv2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { tryParseCidr } from '../../core/address';
+import type { WafSetRef } from '../../core/settings';
+import type { Clock } from '../../lambda/shared/clock';
+import { awsError } from './errors';
+
+export const WAF_SET_LIMIT = 10_000;
+
+interface StoredSet {
+  ref: WafSetRef;
+  addresses: string[];
+  lockToken: string;
+}
+
+export class FakeWafv2 {
+  readonly client = new WAFV2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  readonly mock = mockClient(this.client);
+  private readonly sets = new Map<string, StoredSet>();
+  private readonly lastUpdate = new Map<string, number>();
+  private tokens = 0;
+  private pendingConflicts = 0;
+  private readonly pending: Array<{ op: 'GetIPSet' | 'UpdateIPSet'; error: string }> = [];
+  readonly calls = { GetIPSet: 0, UpdateIPSet: 0, UpdateIPSetAccepted: 0 };
+  throttleRate = 0;
+  /** enforce the one-update-a-second rate (needs the clock) */
+  enforceRate = true;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.mock.on(GetIPSetCommand).callsFake((input: GetIPSetCommandInput) => this.get(input));
+    this.mock.on(UpdateIPSetCommand).callsFake((input: UpdateIPSetCommandInput) => this.update(input));
+  }
+
+  private key(scope: string | undefined, id: string | undefined): string {
+    return `${scope}/${id}`;
+  }
+
+  private token(): string {
+    this.tokens++;
+    return `token-${this.tokens.toString(16).padStart(8, '0')}`;
+  }
+
+  addSet(ref: WafSetRef, addresses: string[] = []): void {
+    this.sets.set(this.key(ref.scope, ref.id), { ref, addresses: [...addresses], lockToken: this.token() });
+  }
+
+  addresses(ref: Pick<WafSetRef, 'scope' | 'id'>): string[] {
+    return [...(this.sets.get(this.key(ref.scope, ref.id))?.addresses ?? [])];
+  }
+
+  /** Another writer (the console) changes the set: new content, new token. */
+  consoleEdit(ref: Pick<WafSetRef, 'scope' | 'id'>, edit: (addresses: string[]) => string[]): void {
+    const set = this.sets.get(this.key(ref.scope, ref.id));
+    if (!set) throw new Error('no such set');
+    set.addresses = edit([...set.addresses]);
+    set.lockToken = this.token();
+  }
+
+  /** The next `n` updates find the set changed since it was read (the token rotated). */
+  conflictNext(n = 1): void {
+    this.pendingConflicts += n;
+  }
+
+  failNext(op: 'GetIPSet' | 'UpdateIPSet', error: string, times = 1): void {
+    for (let i = 0; i < times; i++) this.pending.push({ op, error });
+  }
+
+  clearFaults(): void {
+    this.pending.length = 0;
+    this.pendingConflicts = 0;
+    this.throttleRate = 0;
+  }
+
+  private gate(op: 'GetIPSet' | 'UpdateIPSet'): void {
+    const index = this.pending.findIndex((p) => p.op === op);
+    if (index >= 0) {
+      const [fault] = this.pending.splice(index, 1);
+      throw awsError(fault!.error, `injected ${fault!.error} on ${op}`);
+    }
+    if (this.throttleRate > 0 && this.random() < this.throttleRate) throw awsError('ThrottlingException', 'Rate exceeded');
+  }
+
+  private find(input: { Scope?: string; Id?: string; Name?: string }): StoredSet {
+    const set = this.sets.get(this.key(input.Scope, input.Id));
+    if (!set || set.ref.name !== input.Name) {
+      throw awsError('WAFNonexistentItemException', 'WAF couldn’t perform the operation because your resource doesn’t exist.');
+    }
+    return set;
+  }
+
+  private get(input: GetIPSetCommandInput) {
+    this.calls.GetIPSet++;
+    this.gate('GetIPSet');
+    const set = this.find(input);
+    return {
+      IPSet: {
+        Name: set.ref.name,
+        Id: set.ref.id,
+        ARN: `arn:aws:wafv2:eu-west-1:123456789012:${set.ref.scope === 'REGIONAL' ? 'regional' : 'global'}/ipset/${set.ref.name}/${set.ref.id}`,
+        IPAddressVersion: set.ref.family === 'ipv4' ? 'IPV4' : 'IPV6',
+        Addresses: [...set.addresses],
+      },
+      LockToken: set.lockToken,
+    };
+  }
+
+  private update(input: UpdateIPSetCommandInput) {
+    this.calls.UpdateIPSet++;
+    this.gate('UpdateIPSet');
+    const set = this.find(input);
+    const scopeKey = input.Scope ?? '';
+    const now = this.clock.now();
+    const last = this.lastUpdate.get(scopeKey);
+    if (this.enforceRate && last !== undefined && now - last < 1000) {
+      throw awsError('ThrottlingException', 'Rate exceeded: one UpdateIPSet per second');
+    }
+    if (this.pendingConflicts > 0) {
+      this.pendingConflicts--;
+      set.lockToken = this.token();
+    }
+    if (input.LockToken !== set.lockToken) {
+      throw awsError('WAFOptimisticLockException', 'WAF couldn’t save your changes because someone changed the resource after you started to edit it.');
+    }
+    const addresses = input.Addresses ?? [];
+    if (addresses.length > WAF_SET_LIMIT) {
+      throw awsError('WAFLimitsExceededException', `WAF couldn’t perform the operation because you exceeded your resource limit (${WAF_SET_LIMIT} addresses per IP set).`);
+    }
+    for (const address of addresses) {
+      const cidr = address.includes('/') ? tryParseCidr(address, false) : undefined;
+      if (!cidr || cidr.prefix === 0 || cidr.family !== set.ref.family) {
+        throw awsError('WAFInvalidParameterException', `The parameter Addresses has an invalid value: ${address}`);
+      }
+    }
+    set.addresses = [...addresses];
+    set.lockToken = this.token();
+    this.lastUpdate.set(scopeKey, now);
+    this.calls.UpdateIPSetAccepted++;
+    return { NextLockToken: set.lockToken };
+  }
+}

@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { World } from '../fakes/world';
+
+describe('decide handler', () => {
+  it('turns a Scan Detected event into an active record and one enforce wake-up', async () => {
+    const world = new World();
+    const outcome = await world.decide(world.scanEvent('203.0.113.7'));
+    expect(outcome).toEqual(['blocked']);
+    const stored = await world.repo.get('203.0.113.7');
+    expect(stored?.record).toMatchObject({ target: '203.0.113.7', active: true, offences: 1, reason: 'sensor' });
+    expect(world.ddb.item('BLOCK#203.0.113.7', 'STATE')).toMatchObject({ activeKey: 'ACTIVE', version: 1 });
+    expect(world.sqs.depth).toBe(1);
+    expect(world.obs.metric('Detections')).toBe(1);
+  });
+
+  it('drops a malformed event without throwing, logging the field at fault', async () => {
+    const world = new World();
+    const event = world.scanEvent('203.0.113.7');
+    (event.detail as Record<string, unknown>).probes = [{ protocol: 'tcp', port: 70000, kind: 'connect' }];
+    await expect(world.decide(event)).resolves.toEqual(['malformed']);
+    expect(world.obs.metric('MalformedEvents')).toBe(1);
+    const line = world.obs.logged('malformed event dropped')[0];
+    expect(String(line?.attributes.reason)).toContain('probes.0.port');
+    expect(world.ddb.items.size).toBe(0);
+    expect(world.sqs.depth).toBe(0);
+  });
+
+  it('drops events that are not objects at all', async () => {
+    const world = new World();
+    for (const junk of [null, 42, 'text', [], { id: 'x' }]) await expect(world.decide(junk)).resolves.toEqual(['malformed']);
+    expect(world.obs.metric('MalformedEvents')).toBe(5);
+  });
+
+  it('counts the same EventBridge event delivered twice as one offence', async () => {
+    const world = new World();
+    const event = world.scanEvent('203.0.113.8', { id: 'same-id' });
+    await world.decide(event);
+    world.clock.advance(5_000);
+    await expect(world.decide(event)).resolves.toEqual(['unchanged']);
+    const stored = await world.repo.get('203.0.113.8');
+    expect(stored?.record.offences).toBe(1);
+    expect(stored?.record.hitCount).toBe(3);
+    expect(stored?.version).toBe(1);
+  });
+
+  it('counts the same event as one offence even when it arrives again after the block expired', async () => {
+    const world = new World();
+    const event = world.scanEvent('203.0.113.9', { id: 'late-duplicate' });
+    await world.decide(event);
+    world.clock.advance(2 * 3600_000);
+    await world.expiry();
+    await expect(world.decide(event)).resolves.toEqual(['unchanged']);
+    expect((await world.repo.get('203.0.113.9'))?.record.active).toBe(false);
+  });
+
+  it('refuses an allowlisted, a protected and a private address with a metric and a log line', async () => {
+    const world = new World();
+    const outcomes = [
+      ...(await world.decide(world.scanEvent('198.51.100.250'))),
+      ...(await world.decide(world.scanEvent('10.0.3.4'))),
+      ...(await world.decide(world.scanEvent('192.168.1.20'))),
+      ...(await world.decide(world.scanEvent('127.0.0.1'))),
+    ];
+    expect(outcomes).toEqual(['refused', 'refused', 'refused', 'refused']);
+    expect(world.obs.metric('Refused')).toBe(4);
+    expect(world.obs.logged('refused: never-block rule').map((l) => l.attributes.rule)).toEqual([
+      'allowlist 198.51.100.250/32',
+      'protected network 10.0.0.0/16',
+      expect.stringContaining('private'),
+      expect.stringContaining('loopback'),
+    ]);
+    expect(world.ddb.items.size).toBe(0);
+  });
+
+  it('ignores an unverified (no handshake) sighting unless blockUnverified is on', async () => {
+    const world = new World();
+    await expect(world.decide(world.scanEvent('203.0.113.10', { handshake: false }))).resolves.toEqual(['unchanged']);
+    expect(await world.repo.get('203.0.113.10')).toBeUndefined();
+  });
+
+  it('escalates a repeat offence after the first block expired', async () => {
+    const world = new World();
+    await world.decide(world.scanEvent('203.0.113.11'));
+    world.clock.advance(3600_000 + 60_000);
+    await world.expiry();
+    await world.decide(world.scanEvent('203.0.113.11'));
+    const record = (await world.repo.get('203.0.113.11'))?.record;
+    expect(record?.offences).toBe(2);
+    expect(record && record.expiresAt - record.blockedAt).toBe(2 * 3600_000);
+  });
+
+  it('opens the burst circuit breaker past the per-minute limit: no new block, an alarm metric', async () => {
+    const world = new World();
+    const limited = { ...world.settings, policy: { ...world.settings.policy, burstLimitPerMinute: 3 } };
+    Object.assign(world.settings, limited);
+    const outcomes: string[] = [];
+    for (let i = 1; i <= 5; i++) outcomes.push(...(await world.decide(world.scanEvent(`203.0.113.${20 + i}`))));
+    expect(outcomes).toEqual(['blocked', 'blocked', 'blocked', 'breaker-open', 'breaker-open']);
+    expect(world.obs.metric('CircuitBreakerOpen')).toBe(2);
+    expect(await world.repo.get('203.0.113.24')).toBeUndefined();
+    world.clock.advance(60_000);
+    await expect(world.decide(world.scanEvent('203.0.113.24'))).resolves.toEqual(['blocked']);
+  });
+
+  it('marks a Scan Detected from the flow logs converter with reason flowlogs', async () => {
+    const world = new World();
+    await world.decide(world.scanEvent('203.0.113.30', { sensorId: 'flowlogs/eni-0abc' }));
+    expect((await world.repo.get('203.0.113.30'))?.record.reason).toBe('flowlogs');
+  });
+
+  it('takes a Block Requested for a CIDR with its TTL, and an Unblock Requested lifts it', async () => {
+    const world = new World();
+    const base = { version: '0', account: '123456789012', region: 'eu-west-1', resources: [], source: 'portsnare.cli', time: new Date(world.clock.now()).toISOString() };
+    await world.decide({ ...base, id: 'b1', 'detail-type': 'Block Requested', detail: { version: 1, target: '203.0.113.64/26', ttlSeconds: 7200, reason: 'abuse report', requestedBy: 'alice' } });
+    const blocked = (await world.repo.get('203.0.113.64/26'))?.record;
+    expect(blocked).toMatchObject({ reason: 'manual', active: true, note: 'abuse report' });
+    expect(blocked && blocked.expiresAt - blocked.blockedAt).toBe(7200_000);
+    await world.decide({ ...base, id: 'u1', 'detail-type': 'Unblock Requested', detail: { version: 1, target: '203.0.113.64/26', requestedBy: 'bob' } });
+    const lifted = world.ddb.item('BLOCK#203.0.113.64/26', 'STATE');
+    expect(lifted).toMatchObject({ active: false, liftedBy: 'unblock by bob' });
+    expect(lifted?.activeKey).toBeUndefined();
+    expect(typeof lifted?.ttl).toBe('number');
+  });
+
+  it('blocks every remote address of a GuardDuty port probe finding, and the Portscan remote address', async () => {
+    const world = new World();
+    const finding = (type: string, action: Record<string, unknown>) => ({
+      version: '0',
+      id: `gd-${type}`,
+      'detail-type': 'GuardDuty Finding',
+      source: 'aws.guardduty',
+      account: '123456789012',
+      time: new Date(world.clock.now()).toISOString(),
+      region: 'eu-west-1',
+      resources: [],
+      detail: { schemaVersion: '2.0', id: 'f1', type, severity: 2, service: { serviceName: 'guardduty', count: 4, action } },
+    });
+    await world.decide(
+      finding('Recon:EC2/PortProbeUnprotectedPort', {
+        actionType: 'PORT_PROBE',
+        portProbeAction: {
+          blocked: false,
+          portProbeDetails: [
+            { localPortDetails: { port: 22, portName: 'SSH' }, remoteIpDetails: { ipAddressV4: '203.0.113.40' } },
+            { localPortDetails: { port: 3389, portName: 'RDP' }, remoteIpDetails: { ipAddressV4: '203.0.113.41' } },
+          ],
+        },
+      }),
+    );
+    await world.decide(
+      finding('Recon:EC2/Portscan', { actionType: 'NETWORK_CONNECTION', networkConnectionAction: { remoteIpDetails: { ipAddressV4: '203.0.113.42' } } }),
+    );
+    for (const target of ['203.0.113.40', '203.0.113.41', '203.0.113.42']) {
+      expect((await world.repo.get(target))?.record).toMatchObject({ reason: 'guardduty', active: true, hitCount: 4 });
+    }
+  });
+});
