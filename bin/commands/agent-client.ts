@@ -168,7 +168,7 @@ export function recordView(record: BlockRecord, enforcement: unknown, fallbackEn
 export function historyView(at: number, action: string, record: BlockRecord | undefined): HistoryView {
   if (!record) return { at, action, detail: '' };
   const parts = [`reason ${record.reason}`, `offence ${record.offences}`, `${record.hitCount} hits`];
-  if (/block|refresh/.test(action)) parts.push(`until ${isoSeconds(record.expiresAt)}`);
+  if (/^(block|refresh)$/.test(action)) parts.push(`until ${isoSeconds(record.expiresAt)}`);
   if (record.note) parts.push(record.note);
   if (record.liftedBy) parts.push(`lifted by ${record.liftedBy}`);
   return { at, action, detail: parts.join(', ') };

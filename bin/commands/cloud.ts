@@ -400,7 +400,7 @@ function historyEntry(item: Item): HistoryView {
   if (typeof record['reason'] === 'string') parts.push(`reason ${record['reason']}`);
   if (typeof record['offences'] === 'number') parts.push(`offence ${record['offences']}`);
   if (typeof record['hitCount'] === 'number') parts.push(`${record['hitCount']} hits`);
-  if (typeof record['expiresAt'] === 'number' && /block|refresh/.test(action)) parts.push(`until ${isoSeconds(record['expiresAt'])}`);
+  if (typeof record['expiresAt'] === 'number' && /^(block|refresh)$/.test(action)) parts.push(`until ${isoSeconds(record['expiresAt'])}`);
   for (const key of ['requestedBy', 'liftedBy', 'by', 'why', 'note']) {
     const value = item[key] ?? record[key];
     if (typeof value === 'string' && value) parts.push(`${key === 'why' || key === 'note' ? '' : `${key} `}${value}`.trim());

@@ -5,7 +5,7 @@
  * policy and the history are the same whichever way a block arrives.
  */
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NeverBlockGuard } from '../../core/guard';
 import { isActive } from '../../core/policy';
@@ -120,7 +120,7 @@ export class StoreBackend implements Backend {
       ['detections', 'unknown while the agent is not running'],
       ['active blocks', String(active.length)],
       ['records', `${records.length} (active and expired)`],
-      ['spool depth', spool ? `${spool.files} files, ${spool.bytes} bytes (${spool.directory})` : `empty (${spoolDirectory(this.config)})`],
+      ['spool depth', spool ? `${spool.events} events waiting, ${spool.bytes} bytes (${spool.directory})` : `no spool (${spoolDirectory(this.config)})`],
     ];
     return {
       where: this.where,
@@ -135,7 +135,7 @@ export class StoreBackend implements Backend {
         kernelEntries: inKernel?.length ?? null,
         activeBlocks: active.length,
         records: records.length,
-        spool: spool ?? { directory: spoolDirectory(this.config), files: 0, bytes: 0 },
+        spool: spool ?? { directory: spoolDirectory(this.config), events: 0, bytes: 0 },
       },
     };
   }
@@ -149,10 +149,11 @@ export class StoreBackend implements Backend {
   }
 
   async block(request: BlockRequest): Promise<BlockOutcome> {
+    // The local pipeline's `reason` is the block reason (manual, sensor, …); the operator's text
+    // travels with the requester into the record's note.
     const decision = await this.pipeline.block(request.target, {
       ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
-      ...(request.reason !== undefined ? { reason: request.reason } : {}),
-      requestedBy: request.requestedBy,
+      requestedBy: request.reason !== undefined ? `${request.requestedBy}: ${request.reason}` : request.requestedBy,
     });
     if (decision.action === 'refused') {
       throw new CliError(decision.why.startsWith('refused') ? decision.why : `refused: ${request.target} — ${decision.why}`, EXIT.refused);
@@ -190,26 +191,43 @@ export class StoreBackend implements Backend {
   }
 }
 
-/** Files and bytes waiting in the spool (events not yet delivered); undefined when there is none. */
-export async function spoolDepth(directory: string): Promise<{ directory: string; files: number; bytes: number } | undefined> {
+/**
+ * Events waiting in the agent's spool (sensor/publish/spool.ts layout: numbered `.jsonl`
+ * segments and `cursor.json`, everything before the cursor delivered), read without opening the
+ * spool for writing. Undefined when there is no spool.
+ */
+export async function spoolDepth(directory: string): Promise<{ directory: string; events: number; bytes: number } | undefined> {
   let names: string[];
   try {
     names = await readdir(directory);
   } catch {
     return undefined;
   }
-  let files = 0;
-  let bytes = 0;
-  for (const name of names) {
-    if (name.startsWith('.')) continue;
-    try {
-      const info = await stat(join(directory, name));
-      if (!info.isFile()) continue;
-      files++;
-      bytes += info.size;
-    } catch {
-      // removed while we looked: delivered
-    }
+  const segments = names
+    .map((name) => /^(\d{12})\.jsonl$/.exec(name))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map((match) => Number(match[1]))
+    .sort((a, b) => a - b);
+  let cursor = { segment: segments[0] ?? 0, offset: 0 };
+  try {
+    const raw = JSON.parse(await readFile(join(directory, 'cursor.json'), 'utf8')) as { segment?: unknown; offset?: unknown };
+    if (typeof raw.segment === 'number' && typeof raw.offset === 'number') cursor = { segment: raw.segment, offset: raw.offset };
+  } catch {
+    // no cursor yet: everything in the segments waits
   }
-  return files > 0 ? { directory, files, bytes } : undefined;
+  let events = 0;
+  let bytes = 0;
+  for (const segment of segments) {
+    if (segment < cursor.segment) continue;
+    let text: Buffer;
+    try {
+      text = await readFile(join(directory, `${String(segment).padStart(12, '0')}.jsonl`));
+    } catch {
+      continue; // delivered and removed while we looked
+    }
+    const rest = segment === cursor.segment ? text.subarray(Math.min(cursor.offset, text.length)) : text;
+    bytes += rest.length;
+    for (const byte of rest) if (byte === 0x0a) events++;
+  }
+  return { directory, events, bytes };
 }
