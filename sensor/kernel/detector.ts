@@ -1,6 +1,20 @@
-/** Kernel (stealth) detection: nftables rules in `inet portsnare` that report probes to decoy ports. */
+/**
+ * Kernel (stealth) detection: nftables rules in `inet portsnare` see SYN, FIN, NULL, XMAS, ACK,
+ * Maimon, Window and UDP probes on the decoy ports — or, with "all-unused", on every port no
+ * local service listens on — and hand the first bytes of each packet to userspace through NFLOG
+ * (`log group N`), read by a `tcpdump -i nflog:N -w -` child as a pcap stream. With
+ * killTtlSeconds the same rule adds the source to the blocked set, so nothing after that first
+ * packet reaches a real service. See docs/kernel.md for the choice of mechanism and trade-offs;
+ * rules.ts for the ruleset.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { tryCanonicalAddress } from '../../core/address';
 import type { ProbeKind } from '../../core/event';
+import { FAMILY, TABLE, baseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
+import { listeningPorts } from './listening';
+import { NflogPcapReader, type LoggedPacket } from './nflog';
+import { DEFAULT_NFLOG_GROUP, PREFIX_KILL, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
 
 export interface KernelProbe {
   readonly source: string;
@@ -20,24 +34,246 @@ export interface KernelDetectorOptions {
   readonly killTtlSeconds?: number;
   /** ports with real services, excluded in all-unused mode (in addition to what listens) */
   readonly excludePorts?: { tcp: number[]; udp: number[] };
+  /**
+   * What the in-kernel block must never add: protected CIDRs, and special-purpose ranges unless
+   * allowed — the never-block guard's settings (see killGuardFrom). Default: every special range
+   * is protected, nothing else beyond `exempt`.
+   */
+  readonly killGuard?: KillGuard;
+  /** NFLOG group, unique per network namespace (default 2718) */
+  readonly nflogGroup?: number;
+  /** all-unused mode: how often the listening ports are read again, ms (default 2000) */
+  readonly refreshMs?: number;
+  /** per-source cap of packets handed to userspace, per second (default 100) */
+  readonly ratePerSecond?: number;
+  /** the tcpdump program (default "tcpdump" on PATH) */
+  readonly tcpdump?: string;
 }
 
 export type Availability = { ok: true } | { ok: false; why: string };
 
+/** The kill guard of a never-block guard's settings (core/guard.ts GuardSettings). */
+export function killGuardFrom(settings: { allowlist: readonly string[]; protectedCidrs: readonly string[]; blockSpecialRanges: boolean; blockableSpecialCidrs: readonly string[] }): KillGuard {
+  return {
+    neverBlock: [...settings.allowlist, ...settings.protectedCidrs],
+    blockSpecialRanges: settings.blockSpecialRanges,
+    blockableSpecialCidrs: settings.blockableSpecialCidrs,
+  };
+}
+
 export class KernelDetector extends EventEmitter {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private running = false;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private keep: { tcp: number[]; udp: number[] } = { tcp: [], udp: [] };
+  private restarts = 0;
+  private readonly group: number;
+  /** packets read, probes emitted (for the agent's metrics) */
+  readonly stats = { packets: 0, probes: 0, killed: 0, readerRestarts: 0 };
+
   constructor(readonly options: KernelDetectorOptions) {
     super();
+    this.group = options.nflogGroup ?? DEFAULT_NFLOG_GROUP;
   }
 
+  /** Linux, root or CAP_NET_ADMIN, nft and tcpdump present. */
   static async available(): Promise<Availability> {
-    return Promise.resolve({ ok: false, why: 'not implemented yet' });
+    if (process.platform !== 'linux') return { ok: false, why: `kernel detection needs Linux (this is ${process.platform})` };
+    if (!(await hasNetAdmin())) return { ok: false, why: 'kernel detection needs root or CAP_NET_ADMIN' };
+    if (!(await hasProgram('nft'))) return { ok: false, why: 'the nft program (Debian package nftables) is not installed' };
+    if (!(await hasProgram('tcpdump'))) return { ok: false, why: 'the tcpdump program (Debian package tcpdump) is not installed: it reads the NFLOG group' };
+    return { ok: true };
   }
 
+  /** Starts the NFLOG reader, then loads the rules: once this resolves, every probe is reported. */
   async start(): Promise<void> {
-    throw new Error('not implemented yet');
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.startReader();
+      if (this.usesAllUnused()) this.keep = await this.readKeepPorts();
+      await nftScript(baseScript() + detectorScript(this.ruleOptions()));
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    if (this.usesAllUnused()) {
+      const every = this.options.refreshMs ?? 2000;
+      const tick = (): void => {
+        this.refreshTimer = setTimeout(() => {
+          this.refreshKeepPorts()
+            .catch((error: unknown) => this.fail(new Error(`refreshing the listening ports failed: ${(error as Error).message}`)))
+            .finally(() => {
+              if (this.running) tick();
+            });
+        }, every);
+        this.refreshTimer.unref();
+      };
+      tick();
+    }
   }
 
+  /** Removes the detector's chains and sets (not the blocked sets: blocks stay) and stops the reader. */
   async stop(): Promise<void> {
-    return Promise.resolve();
+    this.running = false;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    let removeError: unknown;
+    try {
+      await this.removeRules();
+    } catch (error) {
+      removeError = error;
+    }
+    await this.stopReader();
+    if (removeError) throw removeError as Error;
   }
+
+  /** The ports currently kept out of detection (all-unused mode). */
+  keptPorts(): { tcp: number[]; udp: number[] } {
+    return { tcp: [...this.keep.tcp], udp: [...this.keep.udp] };
+  }
+
+  /** Reads the listening ports now and updates the kernel sets when they changed. */
+  async refreshKeepPorts(): Promise<void> {
+    if (!this.running || !this.usesAllUnused()) return;
+    const next = await this.readKeepPorts();
+    if (sameList(next.tcp, this.keep.tcp) && sameList(next.udp, this.keep.udp)) return;
+    this.keep = next;
+    await nftScript([...replaceSet('tcpkeep', portElements(next.tcp)), ...replaceSet('udpkeep', portElements(next.udp))].join('\n') + '\n');
+  }
+
+  private usesAllUnused(): boolean {
+    return this.options.tcpPorts === 'all-unused' || this.options.udpPorts === 'all-unused';
+  }
+
+  private async readKeepPorts(): Promise<{ tcp: number[]; udp: number[] }> {
+    const listening = await listeningPorts();
+    const exclude = this.options.excludePorts ?? { tcp: [], udp: [] };
+    const merge = (a: number[], b: number[]): number[] => [...new Set([...a, ...b])].sort((x, y) => x - y);
+    return { tcp: merge(listening.tcp, exclude.tcp), udp: merge(listening.udp, exclude.udp) };
+  }
+
+  private ruleOptions(): Parameters<typeof detectorScript>[0] {
+    const o = this.options;
+    return {
+      tcpPorts: o.tcpPorts,
+      udpPorts: o.udpPorts,
+      exempt: o.exempt,
+      keepPorts: this.keep,
+      nflogGroup: this.group,
+      ...(o.killTtlSeconds !== undefined ? { killTtlSeconds: o.killTtlSeconds } : {}),
+      ...(o.killGuard !== undefined ? { killGuard: o.killGuard } : {}),
+      ...(o.ratePerSecond !== undefined ? { ratePerSecond: o.ratePerSecond } : {}),
+    };
+  }
+
+  private async removeRules(): Promise<void> {
+    let items: NftJsonItem[];
+    try {
+      items = await nftJson(['list', 'table', FAMILY, TABLE]);
+    } catch {
+      return; // no table: nothing of ours is left
+    }
+    const chains = new Set(items.flatMap((i) => (i.chain ? [i.chain.name] : [])));
+    const sets = new Set(items.flatMap((i) => (i.set ? [i.set.name] : [])));
+    const script = removalScript({ chains, sets });
+    if (script) await nftScript(script);
+  }
+
+  private startReader(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const program = this.options.tcpdump ?? 'tcpdump';
+      const child = spawn(program, ['-i', `nflog:${this.group}`, '-n', '-U', '--immediate-mode', '-w', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      this.child = child;
+      const reader = new NflogPcapReader();
+      let ready = false;
+      let stderr = '';
+      const timer = setTimeout(() => {
+        if (!ready) {
+          child.kill('SIGKILL');
+          reject(new Error(`${program} did not start listening on nflog:${this.group} within 10 s: ${stderr.trim()}`));
+        }
+      }, 10_000);
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (text: string) => {
+        if (stderr.length < 4096) stderr += text;
+        if (!ready && /listening on/.test(stderr)) {
+          ready = true;
+          clearTimeout(timer);
+          this.restarts = 0;
+          resolve();
+        }
+      });
+      child.stdout.on('data', (chunk: Buffer) => {
+        let packets: LoggedPacket[];
+        try {
+          packets = reader.push(chunk);
+        } catch (error) {
+          this.fail(error as Error);
+          child.kill('SIGTERM');
+          return;
+        }
+        for (const packet of packets) this.report(packet);
+      });
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        if (!ready) reject(new Error(`cannot run ${program}: ${error.message}`));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (this.child === child) this.child = undefined;
+        if (!ready) {
+          reject(new Error(`${program} exited (${signal ?? `code ${code}`}) before listening on nflog:${this.group}: ${stderr.trim()}`));
+          return;
+        }
+        if (this.running) this.restartReader(`${program} exited (${signal ?? `code ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`);
+      });
+    });
+  }
+
+  private restartReader(why: string): void {
+    this.stats.readerRestarts++;
+    this.fail(new Error(`NFLOG reader stopped, restarting: ${why}`));
+    const delay = Math.min(30_000, 500 * 2 ** this.restarts++);
+    setTimeout(() => {
+      if (!this.running) return;
+      this.startReader().catch((error: unknown) => {
+        if (this.running) this.restartReader((error as Error).message);
+      });
+    }, delay).unref();
+  }
+
+  private async stopReader(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      child.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  }
+
+  private report(packet: LoggedPacket): void {
+    this.stats.packets++;
+    const source = tryCanonicalAddress(packet.source);
+    if (source === undefined) return;
+    const blockedByKernel = packet.prefix === PREFIX_KILL;
+    if (blockedByKernel) this.stats.killed++;
+    this.stats.probes++;
+    const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind: packet.kind, at: packet.at, blockedByKernel };
+    this.emit('probe', probe);
+  }
+
+  private fail(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.stderr.write(`portsnare kernel detector: ${error.message}\n`);
+  }
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

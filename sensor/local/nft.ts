@@ -1,28 +1,265 @@
-/** Local enforcement in the kernel: portsnare's own nftables table `inet portsnare`. */
+/**
+ * Local enforcement in the kernel: portsnare's own nftables table `inet portsnare`.
+ *
+ * Layout (this module owns the table, the blocked sets and the `block` chain; the kernel
+ * detector adds its own sets and chains to the same table and removes them on stop):
+ *
+ *   table inet portsnare {
+ *     set blocked4    { type ipv4_addr; flags dynamic,timeout; }   # addresses (the kernel adds here too)
+ *     set blocked6    { type ipv6_addr; flags dynamic,timeout; }
+ *     set blockednet4 { type ipv4_addr; flags interval,timeout; }  # CIDRs (manual blocks)
+ *     set blockednet6 { type ipv6_addr; flags interval,timeout; }
+ *     chain block { type filter hook prerouting priority -300; policy accept;
+ *       ip saddr @blocked4 drop; ip6 saddr @blocked6 drop; ip saddr @blockednet4 drop; ip6 saddr @blockednet6 drop }
+ *   }
+ *
+ * Why prerouting at -300 (raw): it runs before connection tracking (-200) and before every
+ * filter chain (0), so a blocked source opens no new connection to any real service, creates no
+ * conntrack entry (cheap under a flood) and reaches forwarded workloads (containers) no more than
+ * local ones. Dropping everything from the source — not only new connections — is what
+ * Portsentry's KILL_ROUTE and fail2ban's default do. Other tables are never read or written.
+ * Dynamic sets cannot be interval sets, hence the separate `blockednet*` sets for CIDRs.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { tryParseCidr } from '../../core/address';
+
 export type Availability = { ok: true } | { ok: false; why: string };
 
+export const TABLE = 'portsnare';
+export const FAMILY = 'inet';
+export const TABLE_REF = `${FAMILY} ${TABLE}`;
+export const BLOCK_PRIORITY = -300;
+
+export class NftError extends Error {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super(message);
+    this.name = 'NftError';
+  }
+}
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program with `input` on stdin; rejects with its stderr when it exits non-zero. */
+export function run(program: string, args: readonly string[], input?: string, timeoutMs = 15_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (code === 0) resolve({ stdout, stderr });
+      else reject(new NftError(`${program} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n')[0] ?? ''}`, stderr));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** Applies an nft script as one transaction (all or nothing). */
+export async function nftScript(script: string): Promise<void> {
+  await run('nft', ['-f', '-'], script);
+}
+
+/** `nft -j ARGS…` parsed; the `nftables` array of the JSON output. */
+export async function nftJson(args: readonly string[]): Promise<NftJsonItem[]> {
+  const { stdout } = await run('nft', ['-j', ...args]);
+  const parsed = JSON.parse(stdout) as { nftables?: NftJsonItem[] };
+  return parsed.nftables ?? [];
+}
+
+export interface NftJsonSetElem {
+  readonly val: unknown;
+  readonly timeout?: number;
+  readonly expires?: number;
+}
+
+export interface NftJsonItem {
+  readonly set?: { readonly name: string; readonly elem?: ReadonlyArray<unknown> };
+  readonly table?: { readonly family: string; readonly name: string };
+  readonly chain?: { readonly family: string; readonly table: string; readonly name: string };
+}
+
+/** True when the process holds CAP_NET_ADMIN (root has it). */
+export async function hasNetAdmin(): Promise<boolean> {
+  try {
+    const status = await readFile('/proc/self/status', 'utf8');
+    const line = status.split('\n').find((l) => l.startsWith('CapEff:'));
+    if (!line) return process.getuid?.() === 0;
+    const caps = BigInt(`0x${line.slice('CapEff:'.length).trim()}`);
+    return (caps & (1n << 12n)) !== 0n;
+  } catch {
+    return process.getuid?.() === 0;
+  }
+}
+
+/** Whether `program --version` runs. */
+export async function hasProgram(program: string, args: readonly string[] = ['--version']): Promise<boolean> {
+  try {
+    await run(program, args, undefined, 5_000);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The `nft` statements that create the table, the blocked sets and the block chain (idempotent). */
+export function baseScript(): string {
+  return [
+    `add table ${TABLE_REF}`,
+    `add set ${TABLE_REF} blocked4 { type ipv4_addr; flags dynamic,timeout; size 65535; }`,
+    `add set ${TABLE_REF} blocked6 { type ipv6_addr; flags dynamic,timeout; size 65535; }`,
+    `add set ${TABLE_REF} blockednet4 { type ipv4_addr; flags interval,timeout; }`,
+    `add set ${TABLE_REF} blockednet6 { type ipv6_addr; flags interval,timeout; }`,
+    `add chain ${TABLE_REF} block { type filter hook prerouting priority ${BLOCK_PRIORITY}; policy accept; }`,
+    `flush chain ${TABLE_REF} block`,
+    `add rule ${TABLE_REF} block ip saddr @blocked4 counter drop comment "portsnare: blocked address"`,
+    `add rule ${TABLE_REF} block ip6 saddr @blocked6 counter drop comment "portsnare: blocked address"`,
+    `add rule ${TABLE_REF} block ip saddr @blockednet4 counter drop comment "portsnare: blocked network"`,
+    `add rule ${TABLE_REF} block ip6 saddr @blockednet6 counter drop comment "portsnare: blocked network"`,
+    '',
+  ].join('\n');
+}
+
+interface Placement {
+  readonly set: 'blocked4' | 'blocked6' | 'blockednet4' | 'blockednet6';
+  /** the element as nft spells it */
+  readonly element: string;
+  /** canonical target: an address, or a CIDR for networks */
+  readonly target: string;
+}
+
+/** Which set a target (address or CIDR) lives in. Throws on anything else. */
+export function placementOf(target: string): Placement {
+  const cidr = tryParseCidr(target, false);
+  if (!cidr) throw new Error(`not an IP address or CIDR: ${JSON.stringify(target)}`);
+  const v4 = cidr.family === 'ipv4';
+  const host = cidr.prefix === (v4 ? 32 : 128);
+  if (host) return { set: v4 ? 'blocked4' : 'blocked6', element: cidr.network, target: cidr.network };
+  return { set: v4 ? 'blockednet4' : 'blockednet6', element: cidr.text, target: cidr.text };
+}
+
+/** An nft time spelling of a positive number of milliseconds, whole seconds, at least 1s. */
+export function nftSeconds(ms: number): string {
+  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
+}
+
+/** Reads an element of `nft -j list set` into a target text; undefined for shapes we do not write. */
+function elemTarget(val: unknown): string | undefined {
+  if (typeof val === 'string') return val;
+  if (val && typeof val === 'object' && 'prefix' in val) {
+    const prefix = (val as { prefix: { addr: string; len: number } }).prefix;
+    return `${prefix.addr}/${prefix.len}`;
+  }
+  if (val && typeof val === 'object' && 'range' in val) {
+    const range = (val as { range: [string, string] }).range;
+    return `${range[0]}-${range[1]}`;
+  }
+  return undefined;
+}
+
+export interface NftEnforcerOptions {
+  /** clock for list()'s expiresAt; defaults to Date.now */
+  readonly now?: () => number;
+}
+
 export class NftEnforcer {
+  private readonly now: () => number;
+
+  constructor(options: NftEnforcerOptions = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Root or CAP_NET_ADMIN, and `nft` present and able to list tables. */
   static async available(): Promise<Availability> {
-    return Promise.resolve({ ok: false, why: 'not implemented yet' });
+    if (process.platform !== 'linux') return { ok: false, why: `nftables needs Linux (this is ${process.platform})` };
+    if (!(await hasNetAdmin())) return { ok: false, why: 'needs root or CAP_NET_ADMIN to manage nftables' };
+    if (!(await hasProgram('nft'))) return { ok: false, why: 'the nft program (Debian package nftables) is not installed' };
+    try {
+      await run('nft', ['list', 'tables']);
+    } catch (error) {
+      return { ok: false, why: `nft cannot list tables: ${(error as Error).message}` };
+    }
+    return { ok: true };
   }
 
+  /** Creates the table, sets and chain when missing; rewrites the chain's rules; keeps set elements. */
   async ensure(): Promise<void> {
-    throw new Error('not implemented yet');
+    await nftScript(baseScript());
   }
 
-  async block(_target: string, _expiresAt: number): Promise<void> {
-    throw new Error('not implemented yet');
+  /** Blocks `target` until `expiresAt` (epoch ms): the element's timeout is the remaining TTL. */
+  async block(target: string, expiresAt: number): Promise<void> {
+    await this.blockMany([{ target, expiresAt }]);
   }
 
-  async unblock(_target: string): Promise<void> {
-    throw new Error('not implemented yet');
+  /**
+   * Blocks several targets in one transaction. An element already present gets the new timeout
+   * (add, delete, add again: `add` alone would keep the old one). Expired entries are skipped.
+   */
+  async blockMany(entries: ReadonlyArray<{ target: string; expiresAt: number }>): Promise<void> {
+    const now = this.now();
+    const lines: string[] = [];
+    for (const { target, expiresAt } of entries) {
+      if (expiresAt <= now) continue;
+      const p = placementOf(target);
+      const set = `${TABLE_REF} ${p.set}`;
+      lines.push(`add element ${set} { ${p.element} }`, `delete element ${set} { ${p.element} }`, `add element ${set} { ${p.element} timeout ${nftSeconds(expiresAt - now)} }`);
+    }
+    if (lines.length === 0) return;
+    await nftScript(lines.join('\n') + '\n');
   }
 
+  /** Removes `target` from its set; nothing happens when it is not there. */
+  async unblock(target: string): Promise<void> {
+    const p = placementOf(target);
+    const set = `${TABLE_REF} ${p.set}`;
+    await nftScript(`add element ${set} { ${p.element} }\ndelete element ${set} { ${p.element} }\n`);
+  }
+
+  /** Every element of the four blocked sets with its expiry (epoch ms; +Infinity when it has no timeout). */
   async list(): Promise<Array<{ target: string; expiresAt: number }>> {
-    return Promise.resolve([]);
+    const now = this.now();
+    let items: NftJsonItem[];
+    try {
+      items = await nftJson(['list', 'table', FAMILY, TABLE]);
+    } catch (error) {
+      if (error instanceof NftError && /No such file or directory/.test(error.stderr)) return [];
+      throw error;
+    }
+    const out: Array<{ target: string; expiresAt: number }> = [];
+    for (const item of items) {
+      const set = item.set;
+      if (!set || !['blocked4', 'blocked6', 'blockednet4', 'blockednet6'].includes(set.name)) continue;
+      for (const raw of set.elem ?? []) {
+        const elem = raw && typeof raw === 'object' && 'elem' in raw ? (raw as { elem: NftJsonSetElem }).elem : { val: raw };
+        const target = elemTarget(elem.val);
+        if (target === undefined) continue;
+        const expiresAt = typeof elem.expires === 'number' ? now + elem.expires * 1000 : Number.POSITIVE_INFINITY;
+        out.push({ target, expiresAt });
+      }
+    }
+    return out;
   }
 
+  /** Deletes the whole `inet portsnare` table (blocks and, if running, the detector's rules). */
   async destroy(): Promise<void> {
-    throw new Error('not implemented yet');
+    // `add` first so deleting a missing table is not an error
+    await nftScript(`add table ${TABLE_REF}\ndelete table ${TABLE_REF}\n`);
   }
 }

@@ -1,7 +1,15 @@
-/** decide → desired state → enforce, on one host: the file store and the nftables enforcer. */
+/**
+ * decide → desired state → enforce, on one host (DESIGN.md, "The flow"): the same core policy
+ * and never-block guard as the cloud, the file store for the desired state, nftables as the
+ * enforcer. The store is written first; the kernel follows it (restore() after a restart,
+ * reconcile() now and then), so a failed nft call is repaired rather than lost.
+ */
+import { randomUUID } from 'node:crypto';
+import { familyOf, tryParseCidr } from '../../core/address';
 import type { ScanDetected } from '../../core/event';
 import type { NeverBlockGuard } from '../../core/guard';
-import type { BlockRecord, Decision, PolicySettings } from '../../core/policy';
+import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting } from '../../core/policy';
+import { BLOCK_REASONS, BurstBreaker, decide, isActive, lift } from '../../core/policy';
 import type { NftEnforcer } from './nft';
 import type { FileStore, HistoryEntry } from './store';
 
@@ -12,44 +20,233 @@ export interface LocalPipelineOptions {
   readonly guard: NeverBlockGuard;
   readonly logger?: (line: object) => void;
   readonly now?: () => number;
+  /** reconcile() runs from expire() at most this often, ms (default 30 s) */
+  readonly reconcileEveryMs?: number;
 }
 
 export type Refusal = { readonly action: 'refused'; readonly why: string };
 export type LocalDecision = Decision | Refusal;
 
 export interface HandleOptions {
-  /** the kernel already added the source to the blocked set for this many seconds (stealth kill) */
+  /**
+   * The kernel detector already added the source to the blocked set for this many seconds (the
+   * stealth kill). The store then records the block the kernel made — with that TTL, unless the
+   * policy would block the event anyway — so that it survives a restart and counts as an offence.
+   */
   readonly kernelBlockTtlSeconds?: number;
 }
 
 export class LocalPipeline {
-  constructor(private readonly opts: LocalPipelineOptions) {}
+  private readonly store: FileStore;
+  private readonly enforcer: NftEnforcer | undefined;
+  private readonly policy: PolicySettings;
+  private readonly guard: NeverBlockGuard;
+  private readonly log: (line: object) => void;
+  private readonly now: () => number;
+  private readonly breaker: BurstBreaker;
+  private readonly reconcileEveryMs: number;
+  private lastReconcile = 0;
+  /** one decision at a time: read-decide-write of a record must not interleave */
+  private queue: Promise<unknown> = Promise.resolve();
 
+  constructor(opts: LocalPipelineOptions) {
+    this.store = opts.store;
+    this.enforcer = opts.enforcer;
+    this.policy = opts.policy;
+    this.guard = opts.guard;
+    this.log = opts.logger ?? (() => undefined);
+    this.now = opts.now ?? Date.now;
+    this.breaker = new BurstBreaker(opts.policy.burstLimitPerMinute);
+    this.reconcileEveryMs = opts.reconcileEveryMs ?? 30_000;
+  }
+
+  /** After a restart: ensure the table, lift what expired while down, put active blocks back. */
   async restore(): Promise<void> {
-    throw new Error('not implemented yet');
+    await this.serial(async () => {
+      const now = this.now();
+      for (const record of this.store.list()) {
+        if (record.active && record.expiresAt <= now) await this.store.put(lift(record, 'expired'), 'expire');
+      }
+      if (!this.enforcer) return;
+      await this.enforcer.ensure();
+      const active = this.store.active(now);
+      await this.enforcer.blockMany(active.map((r) => ({ target: r.target, expiresAt: r.expiresAt })));
+      this.lastReconcile = now;
+      this.log({ msg: 'restored blocks', count: active.length, targets: active.slice(0, 20).map((r) => r.target) });
+    });
   }
 
-  async handle(_event: ScanDetected, _eventId: string, _handleOpts: HandleOptions = {}): Promise<LocalDecision> {
-    throw new Error('not implemented yet');
+  /** One `Scan Detected` event from this host's sensor. */
+  async handle(event: ScanDetected, eventId: string, handleOpts: HandleOptions = {}): Promise<LocalDecision> {
+    return this.serial(async () => {
+      const now = this.now();
+      const target = event.attacker;
+      const kernelTtl = handleOpts.kernelBlockTtlSeconds;
+      const verdict = this.guard.check(target);
+      if (!verdict.blockable) {
+        // the kernel must not hold a block the guard refuses (the detector keeps these out; belt and braces)
+        if (kernelTtl !== undefined && this.enforcer) await this.tryEnforce(() => this.enforcer!.unblock(target), target);
+        return this.refuse(target, `never blocked: ${verdict.rule}`);
+      }
+      const kernelOnly = kernelTtl !== undefined && !event.handshake && !this.policy.blockUnverified;
+      const sighting: Sighting = {
+        target,
+        family: familyOf(target),
+        reason: 'sensor',
+        eventId,
+        sensorId: event.sensorId,
+        firstSeen: Date.parse(event.firstSeen),
+        lastSeen: Date.parse(event.lastSeen),
+        hits: event.probeCount,
+        verified: event.handshake || kernelTtl !== undefined,
+        ...(kernelOnly ? { ttlSeconds: kernelTtl, note: 'blocked by the kernel on a decoy packet' } : {}),
+      };
+      const previous = this.store.get(target);
+      const decision = decide(previous, sighting, now, this.policy);
+      return this.apply(decision, previous, now, kernelTtl !== undefined);
+    });
   }
 
-  async block(_target: string, _opts: { ttlSeconds?: number; reason?: string; requestedBy: string }): Promise<LocalDecision> {
-    throw new Error('not implemented yet');
+  /** A manual block (operator); refused with the guard's rule for never-block targets. */
+  async block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string }): Promise<LocalDecision> {
+    return this.serial(async () => {
+      const now = this.now();
+      const canonical = canonicalTarget(target);
+      if (!canonical) return this.refuse(target, `not an IP address or CIDR: ${JSON.stringify(target)}`);
+      const reason = (opts.reason ?? 'manual') as BlockReason;
+      if (!BLOCK_REASONS.includes(reason)) return this.refuse(canonical, `unknown reason ${JSON.stringify(opts.reason)}; one of ${BLOCK_REASONS.join(', ')}`);
+      if (opts.ttlSeconds !== undefined && !(Number.isFinite(opts.ttlSeconds) && opts.ttlSeconds > 0)) return this.refuse(canonical, `ttlSeconds must be a positive number, got ${opts.ttlSeconds}`);
+      const verdict = this.guard.check(canonical);
+      if (!verdict.blockable) return this.refuse(canonical, `never blocked: ${verdict.rule}`);
+      const sighting: Sighting = {
+        target: canonical,
+        family: familyOf(canonical.split('/')[0] ?? canonical),
+        reason: 'manual',
+        eventId: `manual-${randomUUID()}`,
+        sensorId: opts.requestedBy,
+        firstSeen: now,
+        lastSeen: now,
+        hits: 0,
+        verified: true,
+        note: `requested by ${opts.requestedBy}${reason !== 'manual' ? ` (${reason})` : ''}`,
+        ...(opts.ttlSeconds !== undefined ? { ttlSeconds: Math.round(opts.ttlSeconds) } : {}),
+      };
+      const previous = this.store.get(canonical);
+      return this.apply(decide(previous, sighting, now, this.policy), previous, now, true);
+    });
   }
 
-  async unblock(_target: string, _requestedBy: string): Promise<boolean> {
-    throw new Error('not implemented yet');
+  /** Lifts a block early. True when something was active (in the store or in the kernel). */
+  async unblock(target: string, requestedBy: string): Promise<boolean> {
+    return this.serial(async () => {
+      const canonical = canonicalTarget(target);
+      if (!canonical) return false;
+      const record = this.store.get(canonical);
+      const wasActive = record !== undefined && isActive(record, this.now());
+      if (record?.active) await this.store.put(lift(record, requestedBy), 'unblock');
+      let inKernel = false;
+      if (this.enforcer) {
+        inKernel = (await this.enforcer.list()).some((e) => e.target === canonical);
+        await this.tryEnforce(() => this.enforcer!.unblock(canonical), canonical);
+      }
+      if (wasActive || inKernel) this.log({ msg: 'unblocked', target: canonical, requestedBy });
+      return wasActive || inKernel;
+    });
   }
 
+  /**
+   * Lifts the records that have expired (their kernel elements time out by themselves; they are
+   * removed all the same) and, every `reconcileEveryMs`, puts missing active blocks back into
+   * the kernel. Returns how many were lifted. Call it every few seconds.
+   */
   async expire(): Promise<number> {
-    throw new Error('not implemented yet');
+    return this.serial(async () => {
+      const now = this.now();
+      let lifted = 0;
+      for (const record of this.store.list()) {
+        if (!record.active || record.expiresAt > now) continue;
+        await this.store.put(lift(record, 'expired'), 'expire');
+        if (this.enforcer) await this.tryEnforce(() => this.enforcer!.unblock(record.target), record.target);
+        this.log({ msg: 'expired', target: record.target, offences: record.offences });
+        lifted++;
+      }
+      if (this.enforcer && now - this.lastReconcile >= this.reconcileEveryMs) {
+        this.lastReconcile = now;
+        await this.tryEnforce(() => this.reconcileKernel(now), 'reconcile');
+      }
+      return lifted;
+    });
   }
 
   list(): BlockRecord[] {
-    return this.opts.store.list();
+    return this.store.list();
   }
 
   history(target: string): HistoryEntry[] {
-    return this.opts.store.history(target);
+    return this.store.history(canonicalTarget(target) ?? target);
   }
+
+  /** Whether the burst circuit breaker refuses new blocks right now. */
+  breakerOpen(): boolean {
+    return this.breaker.isOpen(this.now());
+  }
+
+  private async reconcileKernel(now: number): Promise<void> {
+    if (!this.enforcer) return;
+    const actual = new Set((await this.enforcer.list()).map((e) => e.target));
+    const missing = this.store.active(now).filter((r) => !actual.has(r.target));
+    if (missing.length === 0) return;
+    await this.enforcer.ensure();
+    await this.enforcer.blockMany(missing.map((r) => ({ target: r.target, expiresAt: r.expiresAt })));
+    this.log({ msg: 'repaired kernel blocks', count: missing.length });
+  }
+
+  private async apply(decision: Decision, previous: BlockRecord | undefined, now: number, bypassBreaker: boolean): Promise<LocalDecision> {
+    if (decision.action === 'ignore') {
+      this.log({ msg: 'ignored', why: decision.why });
+      return decision;
+    }
+    const record = decision.record;
+    if (decision.action === 'block') {
+      const isNew = !(previous && isActive(previous, now));
+      if (isNew && !bypassBreaker && !this.breaker.tryAdmit(now)) {
+        return this.refuse(record.target, `burst circuit breaker open: more than ${this.policy.burstLimitPerMinute} new blocks within a minute`);
+      }
+      await this.store.put(record, 'block');
+      if (this.enforcer) await this.tryEnforce(() => this.enforcer!.block(record.target, record.expiresAt), record.target);
+      this.log({ msg: 'blocked', target: record.target, reason: record.reason, offences: record.offences, expiresAt: new Date(record.expiresAt).toISOString(), why: decision.why });
+    } else {
+      await this.store.put(record, 'refresh');
+      this.log({ msg: 'refreshed', target: record.target, hitCount: record.hitCount, why: decision.why });
+    }
+    return decision;
+  }
+
+  private refuse(target: string, why: string): Refusal {
+    this.log({ msg: 'refused', target, why });
+    return { action: 'refused', why };
+  }
+
+  /** The store is the truth; an nft failure is logged and repaired by the next reconcile. */
+  private async tryEnforce(action: () => Promise<void>, target: string): Promise<void> {
+    try {
+      await action();
+    } catch (error) {
+      this.lastReconcile = 0;
+      this.log({ msg: 'nft failed', level: 'error', target, error: (error as Error).message });
+    }
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task, task);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Canonical address, or canonical CIDR for networks (a host CIDR becomes its address). */
+export function canonicalTarget(text: string): string | undefined {
+  const cidr = tryParseCidr(text.trim(), false);
+  if (!cidr) return undefined;
+  return cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128) ? cidr.network : cidr.text;
 }
