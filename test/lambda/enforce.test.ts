@@ -242,7 +242,7 @@ describe('cleanup handler', () => {
     await world.drain();
     const base = { ServiceToken: 'x', ResponseURL: 'x', StackId: 'x', RequestId: 'x', LogicalResourceId: 'Cleanup', ResourceType: 'Custom::PortsnareCleanup', ResourceProperties: { ServiceToken: 'x' } };
     await expect(world.cleanup({ ...base, RequestType: 'Create' })).resolves.toEqual({ PhysicalResourceId: 'portsnare-nacl-cleanup' });
-    await expect(world.cleanup({ ...base, RequestType: 'Update', PhysicalResourceId: 'portsnare-nacl-cleanup', OldResourceProperties: {} })).resolves.toEqual({
+    await expect(world.cleanup({ ...base, RequestType: 'Update', PhysicalResourceId: 'portsnare-nacl-cleanup', OldResourceProperties: { ServiceToken: 'x' } })).resolves.toEqual({
       PhysicalResourceId: 'portsnare-nacl-cleanup',
     });
     expect(ownTargets(world, ACL_A)).toEqual(['203.0.113.7']);

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { interpretEvent } from '../../core/intake';
+
+const NOW = Date.parse('2026-11-21T10:00:00Z');
+const scan = (detail: Record<string, unknown>, source = 'portsnare.sensor') => ({
+  id: 'e1',
+  source,
+  'detail-type': 'Scan Detected',
+  time: '2026-11-21T10:00:00Z',
+  detail: {
+    version: 1,
+    sensorId: 'i-1',
+    attacker: '::ffff:203.0.113.7',
+    probes: [{ protocol: 'tcp', port: 23, kind: 'syn' }],
+    probeCount: 5,
+    handshake: false,
+    firstSeen: '2026-11-21T09:59:00Z',
+    lastSeen: '2026-11-21T10:00:00Z',
+    ...detail,
+  },
+});
+
+describe('interpretEvent', () => {
+  it('reads a Scan Detected into a sighting with the canonical attacker', () => {
+    expect(interpretEvent(scan({}), NOW)).toEqual({
+      kind: 'sightings',
+      sightings: [
+        {
+          target: '203.0.113.7',
+          family: 'ipv4',
+          reason: 'sensor',
+          eventId: 'e1',
+          sensorId: 'i-1',
+          firstSeen: Date.parse('2026-11-21T09:59:00Z'),
+          lastSeen: NOW,
+          hits: 5,
+          verified: false,
+        },
+      ],
+    });
+  });
+
+  it('treats a Scan Detected from the CLI as a verified manual block', () => {
+    const intake = interpretEvent(scan({}, 'portsnare.cli'), NOW);
+    expect(intake).toMatchObject({ kind: 'sightings', sightings: [{ reason: 'manual', verified: true }] });
+  });
+
+  it('names the field at fault of a malformed event', () => {
+    expect(interpretEvent(scan({ attacker: 'not-an-ip' }), NOW)).toMatchObject({ kind: 'malformed', reason: expect.stringContaining('attacker') });
+    expect(interpretEvent({ source: 'portsnare.sensor' }, NOW)).toMatchObject({ kind: 'malformed', reason: expect.stringContaining('id') });
+  });
+
+  it('ignores events of other sources and GuardDuty findings of other types', () => {
+    expect(interpretEvent({ ...scan({}), source: 'someone.else' }, NOW).kind).toBe('ignored');
+    const finding = { id: 'g', source: 'aws.guardduty', 'detail-type': 'GuardDuty Finding', detail: { type: 'UnauthorizedAccess:EC2/SSHBruteForce', service: { action: {} } } };
+    expect(interpretEvent(finding, NOW).kind).toBe('ignored');
+  });
+
+  it('finds no address in a port probe finding without remote details: malformed', () => {
+    const finding = {
+      id: 'g',
+      source: 'aws.guardduty',
+      'detail-type': 'GuardDuty Finding',
+      detail: { type: 'Recon:EC2/PortProbeUnprotectedPort', service: { action: { portProbeAction: { portProbeDetails: [{ localPortDetails: { port: 22 } }] } } } },
+    };
+    expect(interpretEvent(finding, NOW)).toMatchObject({ kind: 'malformed', reason: expect.stringContaining('no remote IP') });
+  });
+});

@@ -1,0 +1,103 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type BlockRecord, BurstBreaker, decide, DEFAULT_POLICY, PolicySettingsSchema, type Sighting, ttlSecondsFor } from '../../core/policy';
+
+const policyArb = fc
+  .record({
+    baseTtlSeconds: fc.integer({ min: 60, max: 86400 }),
+    escalationFactor: fc.double({ min: 1, max: 100, noNaN: true }),
+    maxTtlSeconds: fc.integer({ min: 60, max: 365 * 86400 }),
+  })
+  .map((p) => PolicySettingsSchema.parse(p));
+
+const sighting = (eventId: string, at: number, overrides: Partial<Sighting> = {}): Sighting => ({
+  target: '203.0.113.7',
+  family: 'ipv4',
+  reason: 'sensor',
+  eventId,
+  sensorId: 'i-1',
+  firstSeen: at,
+  lastSeen: at,
+  hits: 2,
+  verified: true,
+  ...overrides,
+});
+
+describe('escalation', () => {
+  it('is base × factor^(n−1), capped', () => {
+    expect([1, 2, 3, 4].map((n) => ttlSecondsFor(n, DEFAULT_POLICY))).toEqual([3600, 7200, 14400, 28800]);
+    expect(ttlSecondsFor(50, DEFAULT_POLICY)).toBe(7 * 86400);
+  });
+
+  it('is monotone in the offence count and never exceeds the cap', () => {
+    fc.assert(
+      fc.property(policyArb, fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 50 }), (policy, n, step) => {
+        const a = ttlSecondsFor(n, policy);
+        const b = ttlSecondsFor(n + step, policy);
+        expect(b).toBeGreaterThanOrEqual(a);
+        expect(b).toBeLessThanOrEqual(policy.maxTtlSeconds);
+        expect(a).toBeGreaterThanOrEqual(Math.min(policy.baseTtlSeconds, policy.maxTtlSeconds));
+      }),
+    );
+  });
+
+  it('through decide: each offence after an expiry lasts at least as long as the one before', () => {
+    fc.assert(
+      fc.property(policyArb, fc.array(fc.integer({ min: 1, max: 10 * 86400 }), { minLength: 1, maxLength: 12 }), (policy, gaps) => {
+        let now = Date.parse('2026-11-21T00:00:00Z');
+        let previous: BlockRecord | undefined;
+        let lastTtl = 0;
+        gaps.forEach((gap, i) => {
+          const decision = decide(previous, sighting(`e${i}`, now), now, policy);
+          if (decision.action === 'block') {
+            const ttl = decision.record.expiresAt - decision.record.blockedAt;
+            if (decision.record.offences > 1) expect(ttl).toBeGreaterThanOrEqual(lastTtl);
+            expect(ttl).toBeLessThanOrEqual(policy.maxTtlSeconds * 1000);
+            lastTtl = ttl;
+          }
+          if (decision.action !== 'ignore') previous = decision.record;
+          now += gap * 1000;
+        });
+      }),
+    );
+  });
+});
+
+describe('decide', () => {
+  const now = Date.parse('2026-11-21T10:00:00Z');
+
+  it('counts a redelivered event once', () => {
+    const first = decide(undefined, sighting('same', now), now, DEFAULT_POLICY);
+    expect(first.action).toBe('block');
+    const again = decide(first.action === 'ignore' ? undefined : first.record, sighting('same', now + 1000), now + 1000, DEFAULT_POLICY);
+    expect(again.action).toBe('ignore');
+  });
+
+  it('refreshes an active block without extending it', () => {
+    const first = decide(undefined, sighting('a', now), now, DEFAULT_POLICY);
+    if (first.action === 'ignore') throw new Error('expected a block');
+    const second = decide(first.record, sighting('b', now + 60_000), now + 60_000, DEFAULT_POLICY);
+    expect(second).toMatchObject({ action: 'refresh', record: { expiresAt: first.record.expiresAt, hitCount: 4, lastSeen: now + 60_000 } });
+  });
+
+  it('restarts the count after the offence window', () => {
+    const first = decide(undefined, sighting('a', now), now, DEFAULT_POLICY);
+    if (first.action === 'ignore') throw new Error('expected a block');
+    const later = now + 31 * 86400_000;
+    expect(decide(first.record, sighting('b', later), later, DEFAULT_POLICY)).toMatchObject({ action: 'block', record: { offences: 1 } });
+  });
+
+  it('ignores an unverified sighting unless blockUnverified is set', () => {
+    expect(decide(undefined, sighting('a', now, { verified: false }), now, DEFAULT_POLICY).action).toBe('ignore');
+    expect(decide(undefined, sighting('a', now, { verified: false }), now, { ...DEFAULT_POLICY, blockUnverified: true }).action).toBe('block');
+  });
+});
+
+describe('BurstBreaker', () => {
+  it('admits the limit in a sliding minute, then refuses until the minute drains', () => {
+    const breaker = new BurstBreaker(2);
+    expect([breaker.tryAdmit(0), breaker.tryAdmit(10), breaker.tryAdmit(20)]).toEqual([true, true, false]);
+    expect(breaker.isOpen(59_999)).toBe(true);
+    expect(breaker.tryAdmit(60_001)).toBe(true);
+  });
+});
