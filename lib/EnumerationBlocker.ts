@@ -293,7 +293,8 @@ export class EnumerationBlocker extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly naclArns: readonly string[];
 
-  private readonly alarmAction?: cloudwatch.IAlarmAction;
+  /** The SNS action every portsnare alarm notifies, when alarmTopic is set. */
+  public readonly alarmAction?: cloudwatch.IAlarmAction;
 
   constructor(scope: Construct, id: string, props: EnumerationBlockerProps = {}) {
     super(scope, id);
@@ -330,7 +331,7 @@ export class EnumerationBlocker extends Construct {
             scope: wafScope,
             ipAddressVersion: family === 'ipv4' ? 'IPV4' : 'IPV6',
             addresses: [],
-            description: `portsnare blocked ${family} addresses (${wafScope}, shard ${shard}); managed by the enforce function`,
+            description: `portsnare blocked ${family} addresses, ${wafScope} shard ${shard}, managed by the enforce function`,
           });
           // The enforce function owns the address list. CloudFormation rewrites it only when this
           // resource's properties change; the next reconcile (≤ 5 min) restores it then.

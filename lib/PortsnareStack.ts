@@ -1,0 +1,159 @@
+/**
+ * The stack bin/app.ts deploys: the EnumerationBlocker plus a sensor, configured by the
+ * `portsnare` context (lib/appConfig.ts). With no context it is a complete demo: a VPC of its
+ * own (public subnets only, no NAT), an EC2 decoy, the pipeline protecting the VPC's default
+ * network ACL and a REGIONAL WAF rule group. No lookups: it synthesizes without an AWS account.
+ */
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import type { PortsnareContext } from './appConfig';
+import { DecoyListeners } from './DecoyListeners';
+import { Ec2Sensor } from './Ec2Sensor';
+import { EnumerationBlocker } from './EnumerationBlocker';
+import { FargateSensor } from './FargateSensor';
+import { acknowledge } from './nag';
+import { SensorFlowLogs } from './SensorFlowLogs';
+
+export interface PortsnareStackProps extends StackProps {
+  /** the validated `portsnare` context */
+  readonly config: PortsnareContext;
+}
+
+export class PortsnareStack extends Stack {
+  public readonly blocker: EnumerationBlocker;
+  public readonly vpc: ec2.IVpc;
+  public readonly sensor?: Ec2Sensor | FargateSensor;
+  public readonly flowLogs?: SensorFlowLogs;
+  public readonly decoyListeners?: DecoyListeners;
+  public readonly alarmTopic?: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: PortsnareStackProps) {
+    super(scope, id, props);
+    const config = props.config;
+    const sensorConfig = config.sensor;
+
+    let demoAcl: string | undefined;
+    if (sensorConfig.vpc) {
+      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+        vpcId: sensorConfig.vpc.vpcId,
+        vpcCidrBlock: sensorConfig.vpc.vpcCidrBlock,
+        availabilityZones: sensorConfig.vpc.availabilityZones,
+        publicSubnetIds: sensorConfig.vpc.publicSubnetIds,
+      });
+    } else {
+      const vpc = new ec2.Vpc(this, 'Vpc', {
+        ipAddresses: ec2.IpAddresses.cidr('10.66.0.0/24'),
+        maxAzs: 1,
+        natGateways: 0,
+        subnetConfiguration: [{ name: 'decoy', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 26 }],
+      });
+      // A record of what the VPC refused (AwsSolutions-VPC7), kept a week.
+      vpc.addFlowLog('Rejected', {
+        trafficType: ec2.FlowLogTrafficType.REJECT,
+        destination: ec2.FlowLogDestination.toCloudWatchLogs(
+          new logs.LogGroup(this, 'VpcFlowLogs', { retention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.DESTROY }),
+        ),
+      });
+      demoAcl = vpc.vpcDefaultNetworkAcl;
+      this.vpc = vpc;
+    }
+
+    if (config.alarmEmail) {
+      this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: 'portsnare alarms', enforceSSL: true });
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+      acknowledge(
+        this.alarmTopic,
+        'AwsSolutions-SNS2',
+        'CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key, and alarm notifications carry no secret (an alarm name and state); a customer managed key would cost more than the data is worth.',
+      );
+    }
+
+    const naclIds = config.naclIds ?? (demoAcl ? [demoAcl] : []);
+    this.blocker = new EnumerationBlocker(this, 'Blocker', {
+      naclIds,
+      naclRuleRange: config.naclRuleRange,
+      naclQuota: config.naclQuota,
+      wafScopes: config.wafScopes,
+      wafSetsPerFamily: config.wafSetsPerFamily,
+      webAclResourceArns: config.webAclResourceArns,
+      policy: config.policy && {
+        baseTtl: seconds(config.policy.baseTtl),
+        escalationFactor: config.policy.escalationFactor,
+        maxTtl: seconds(config.policy.maxTtl),
+        offenceWindow: seconds(config.policy.offenceWindow),
+        allowlist: config.policy.allowlist,
+        blockUnverified: config.policy.blockUnverified,
+        burstLimitPerMinute: config.policy.burstLimitPerMinute,
+      },
+      vpcCidrs: config.vpcCidrs ?? [this.vpc.vpcCidrBlock],
+      guardDuty: config.guardDuty,
+      alarmTopic: this.alarmTopic,
+      tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+
+    const sensorProps = {
+      vpc: this.vpc,
+      eventBus: this.blocker.eventBus,
+      tcpPorts: sensorConfig.tcpPorts,
+      udpPorts: sensorConfig.udpPorts,
+      agentConfig: sensorConfig.agentConfig,
+    };
+    if (sensorConfig.type === 'ec2') {
+      const sensor = new Ec2Sensor(this, 'Sensor', {
+        ...sensorProps,
+        instanceType: sensorConfig.instanceType ? new ec2.InstanceType(sensorConfig.instanceType) : undefined,
+      });
+      this.sensor = sensor;
+      if (sensorConfig.flowLogs) {
+        this.flowLogs = new SensorFlowLogs(this, 'SensorFlowLogs', {
+          blocker: this.blocker,
+          resources: [ec2.FlowLogResourceType.fromNetworkInterfaceId(sensor.networkInterface.ref)],
+        });
+      }
+    } else if (sensorConfig.type === 'fargate') {
+      const sensor = new FargateSensor(this, 'Sensor', sensorProps);
+      this.sensor = sensor;
+      if (sensorConfig.flowLogs) {
+        this.flowLogs = new SensorFlowLogs(this, 'SensorFlowLogs', {
+          blocker: this.blocker,
+          resources: sensor.subnets.map((subnet) => ec2.FlowLogResourceType.fromSubnet(subnet)),
+        });
+      }
+    }
+
+    const nlb = sensorConfig.nlb;
+    const sensor = this.sensor;
+    if (nlb && sensor) {
+      const missing = [
+        ...nlb.tcpPorts.filter((p) => !sensor.ports.tcp.includes(p)).map((p) => `tcp ${p}`),
+        ...nlb.udpPorts.filter((p) => !sensor.ports.udp.includes(p)).map((p) => `udp ${p}`),
+      ];
+      if (missing.length) {
+        throw new Error(`portsnare.sensor.nlb: ports ${missing.join(', ')} are not decoy ports of the sensor (portsnare.sensor.tcpPorts / udpPorts)`);
+      }
+      const loadBalancer = elbv2.NetworkLoadBalancer.fromNetworkLoadBalancerAttributes(this, 'LoadBalancer', {
+        loadBalancerArn: nlb.loadBalancerArn,
+        vpc: this.vpc,
+      });
+      this.decoyListeners = new DecoyListeners(this, 'DecoyListeners', {
+        loadBalancer,
+        vpc: this.vpc,
+        tcpPorts: nlb.tcpPorts,
+        udpPorts: nlb.udpPorts,
+        existingListeners: nlb.existingListeners,
+        target: (port, protocol) =>
+          sensor instanceof Ec2Sensor ? new elbv2Targets.InstanceTarget(sensor.instance, port) : sensor.loadBalancerTarget(port, protocol),
+      });
+    }
+  }
+}
+
+function seconds(value: number | undefined): Duration | undefined {
+  return value === undefined ? undefined : Duration.seconds(value);
+}

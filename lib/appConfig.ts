@@ -1,0 +1,111 @@
+/**
+ * The `portsnare` object of the CDK context (cdk.json, or `-c portsnare='{…}'`), validated with
+ * errors that name the key at fault ("portsnare.sensor.tcpPorts.2: …"). Every key is optional:
+ * with none at all the app is a complete demo (its own VPC, an EC2 sensor).
+ */
+import { z } from 'zod';
+import { parseDuration } from '../core/commands';
+import { formatZodError } from '../core/event';
+
+const port = z.number().int().min(1).max(65535);
+const duration = z.union([z.number().int().min(1), z.string()]).transform((value, ctx) => {
+  const seconds = typeof value === 'number' ? value : parseDuration(value);
+  if (seconds === undefined) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration ("90s", "30m", "2h", "7d" or seconds)` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+export const ExistingVpcSchema = z.strictObject({
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id (vpc-…)'),
+  vpcCidrBlock: z.string().min(9),
+  availabilityZones: z.array(z.string().min(1)).min(1),
+  /** public subnets, one per availability zone above, in the same order */
+  publicSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)')).min(1),
+});
+
+export const SensorContextSchema = z.strictObject({
+  /** where the decoy runs; "none" deploys only the pipeline (bring your own sensors or host agents) */
+  type: z.enum(['ec2', 'fargate', 'none']).default('ec2'),
+  tcpPorts: z.array(port).optional(),
+  udpPorts: z.array(port).optional(),
+  /** EC2 only, e.g. "t4g.micro" */
+  instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'must be an instance type such as t4g.micro').optional(),
+  /** VPC Flow Logs of the sensor → stealth detections */
+  flowLogs: z.boolean().default(false),
+  /** an existing VPC (no lookup at synth: give its attributes); default: a new VPC for the sensor */
+  vpc: ExistingVpcSchema.optional(),
+  /** decoy listeners on an existing Network Load Balancer (in `vpc`), forwarding to the sensor */
+  nlb: z
+    .strictObject({
+      loadBalancerArn: z.string().startsWith('arn:', 'must be a load balancer ARN'),
+      existingListeners: z.number().int().min(0).default(0),
+      tcpPorts: z.array(port).min(1),
+      udpPorts: z.array(port).default([]),
+    })
+    .optional(),
+  /** more agent config keys (sensor/config.ts) */
+  agentConfig: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const PortsnareContextSchema = z
+  .strictObject({
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must start with a letter and hold only letters, digits and hyphens')
+      .default('Portsnare'),
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS Region such as eu-west-1').optional(),
+    naclIds: z.array(z.string()).optional(),
+    naclRuleRange: z.tuple([z.number().int(), z.number().int()]).optional(),
+    naclQuota: z.number().int().optional(),
+    wafScopes: z.array(z.enum(['REGIONAL', 'CLOUDFRONT'])).optional(),
+    wafSetsPerFamily: z.number().int().optional(),
+    webAclResourceArns: z.array(z.string()).optional(),
+    policy: z
+      .strictObject({
+        baseTtl: duration.optional(),
+        escalationFactor: z.number().optional(),
+        maxTtl: duration.optional(),
+        offenceWindow: duration.optional(),
+        allowlist: z.array(z.string()).optional(),
+        blockUnverified: z.boolean().optional(),
+        burstLimitPerMinute: z.number().int().optional(),
+      })
+      .optional(),
+    vpcCidrs: z.array(z.string()).optional(),
+    guardDuty: z.boolean().optional(),
+    /** an address that receives the alarms (an SNS topic with an email subscription is created) */
+    alarmEmail: z.email().optional(),
+    tableRemovalPolicy: z.enum(['destroy', 'retain']).optional(),
+    sensor: SensorContextSchema.default(SensorContextSchema.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    if (config.sensor.nlb && !config.sensor.vpc) {
+      ctx.addIssue({ code: 'custom', path: ['sensor', 'nlb'], message: 'needs sensor.vpc: the load balancer is in an existing VPC' });
+    }
+    if (config.sensor.nlb && config.sensor.type === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['sensor', 'nlb'], message: 'needs a sensor (sensor.type ec2 or fargate) to forward to' });
+    }
+    if (config.sensor.vpc && config.sensor.vpc.publicSubnetIds.length !== config.sensor.vpc.availabilityZones.length) {
+      ctx.addIssue({ code: 'custom', path: ['sensor', 'vpc', 'publicSubnetIds'], message: 'needs one subnet per availability zone, in the same order' });
+    }
+  });
+export type PortsnareContext = z.output<typeof PortsnareContextSchema>;
+
+/** Parses the context value (an object from cdk.json, or a JSON string from `-c`); errors name `portsnare.<key>`. */
+export function parsePortsnareContext(value: unknown): { ok: true; value: PortsnareContext } | { ok: false; error: string } {
+  let input = value ?? {};
+  if (typeof input === 'string') {
+    try {
+      input = JSON.parse(input);
+    } catch (error) {
+      return { ok: false, error: `portsnare: the context value is not JSON: ${(error as Error).message}` };
+    }
+  }
+  const parsed = PortsnareContextSchema.safeParse(input);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const lines = parsed.error.issues.map((issue) => `portsnare${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}`);
+  return { ok: false, error: lines.length ? lines.join('\n') : formatZodError(parsed.error) };
+}
