@@ -50,7 +50,9 @@ interface Pending {
 interface SourceState {
   /** times of the latest hits, at most trigger.hits of them (ring, oldest first) */
   recent: number[];
-  /** hits not yet reported */
+  /** before a trigger: the distinct probes lately seen, with when (at most 32) */
+  candidates?: Map<string, { probe: Probe; at: number; handshake: boolean }>;
+  /** inside a dedupe window: hits not yet reported */
   pending?: Pending;
   /** no event before this time (dedupe); 0 when not in a dedupe window */
   quietUntil: number;
@@ -117,16 +119,33 @@ export class Aggregator {
     state.recent.push(at);
     if (state.recent.length > needed) state.recent.shift();
 
-    // Before a trigger, hits older than the window do not belong to the scan being counted.
-    if (state.quietUntil === 0 && state.pending && at - state.pending.firstSeen > windowSeconds * 1000) state.pending = undefined;
-    state.pending = addToPending(state.pending, hit, at);
-
     if (state.quietUntil !== 0) {
       // inside a dedupe window: collected, sent when it ends (see tick)
+      state.pending = addToPending(state.pending, hit, at);
       return;
     }
-    const triggered = state.recent.length >= needed && at - state.recent[0]! <= windowSeconds * 1000;
+    const windowStart = at - windowSeconds * 1000;
+    const candidates = (state.candidates ??= new Map());
+    const key = `${hit.protocol}/${hit.port}/${hit.kind}`;
+    const known = candidates.get(key);
+    if (known) {
+      known.at = Math.max(known.at, at);
+      known.handshake ||= hit.handshake;
+    } else {
+      if (candidates.size >= MAX_PROBES) for (const [k, c] of candidates) if (c.at < windowStart) candidates.delete(k);
+      if (candidates.size < MAX_PROBES) candidates.set(key, { probe: { protocol: hit.protocol, port: hit.port, kind: hit.kind }, at, handshake: hit.handshake });
+    }
+    const triggered = state.recent.length >= needed && state.recent[0]! >= windowStart;
     if (!triggered) return;
+    const inWindow = [...candidates.values()].filter((c) => c.at >= state.recent[0]!);
+    state.pending = {
+      firstSeen: state.recent[0]!,
+      lastSeen: at,
+      count: state.recent.length,
+      handshake: inWindow.some((c) => c.handshake),
+      probes: new Map(inWindow.map((c) => [`${c.probe.protocol}/${c.probe.port}/${c.probe.kind}`, c.probe])),
+    };
+    state.candidates = undefined;
     this.emit(source, state, at);
   }
 

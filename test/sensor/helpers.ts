@@ -37,3 +37,61 @@ export async function until(check: () => boolean, ms = 5000, what = 'condition')
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+/** `count` distinct ports that were free on 127.0.0.1 and ::1 for TCP and UDP a moment ago. */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port: p } = server.address() as net.AddressInfo;
+        server.close(() => resolve(p));
+      });
+    });
+    if (!ports.includes(port) && (await udpFree(port))) ports.push(port);
+  }
+  return ports;
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket('udp4');
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
+
+/** Connects from `source` (any 127.x works on loopback) and resolves with what the peer sent before closing. */
+export function tcpProbe(host: string, port: number, source?: string, opts: { send?: string; keepOpen?: boolean } = {}): Promise<{ data: string; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, ...(source ? { localAddress: source } : {}), allowHalfOpen: opts.keepOpen ?? false });
+    let data = '';
+    socket.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+    socket.on('error', reject);
+    socket.on('connect', () => {
+      if (opts.send) socket.write(opts.send);
+      if (opts.keepOpen) resolve({ data, socket });
+    });
+    socket.on('close', () => resolve({ data, socket }));
+  });
+}
+
+/** Sends one datagram from `source`; resolves with the reply, or undefined after `waitMs`. */
+export function udpProbe(host: string, port: number, payload: Buffer, source = '127.0.0.1', waitMs = 300): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const finish = (reply?: Buffer): void => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(reply);
+    };
+    const timer = setTimeout(() => finish(undefined), waitMs);
+    socket.on('message', (message) => finish(message));
+    socket.bind(0, source, () => socket.send(payload, port, host));
+  });
+}
