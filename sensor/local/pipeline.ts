@@ -13,9 +13,12 @@ import { BLOCK_REASONS, BurstBreaker, decide, isActive, lift } from '../../core/
 import type { NftEnforcer } from './nft';
 import type { FileStore, HistoryEntry } from './store';
 
+/** What the pipeline needs of an enforcer: NftEnforcer, or a fake in tests. */
+export type Enforcer = Pick<NftEnforcer, 'ensure' | 'block' | 'blockMany' | 'unblock' | 'list'>;
+
 export interface LocalPipelineOptions {
   readonly store: FileStore;
-  readonly enforcer?: NftEnforcer;
+  readonly enforcer?: Enforcer;
   readonly policy: PolicySettings;
   readonly guard: NeverBlockGuard;
   readonly logger?: (line: object) => void;
@@ -38,7 +41,7 @@ export interface HandleOptions {
 
 export class LocalPipeline {
   private readonly store: FileStore;
-  private readonly enforcer: NftEnforcer | undefined;
+  private readonly enforcer: Enforcer | undefined;
   private readonly policy: PolicySettings;
   private readonly guard: NeverBlockGuard;
   private readonly log: (line: object) => void;

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { parseProcNet } from '../../../sensor/kernel/listening';
+import { cidrElements, detectorScript, portElements, removalScript } from '../../../sensor/kernel/rules';
+
+const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1076 1 0 100 0 0 10 0
+   1: 0100007F:24FE 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 35021 1 0 100 0 0 10 0
+   2: 016433C6:0050 426433C6:C350 01 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0
+`;
+const UDP6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  10: 00000000000000000000000000000000:0035 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 777 2 0 0
+  11: 00000000000000000000000001000000:D431 00000000000000000000000001000000:0035 01 00000000:00000000 00:00000000 00000000     0        0 778 2 0 0
+`;
+
+describe('parseProcNet', () => {
+  it('lists the ports of listening TCP sockets only (not established ones)', () => {
+    expect(parseProcNet(TCP, 'tcp')).toEqual([22, 9470]);
+  });
+
+  it('skips the sockets of this process by inode', () => {
+    expect(parseProcNet(TCP, 'tcp', new Set(['35021']))).toEqual([22]);
+  });
+
+  it('lists bound unconnected UDP sockets, not connected client sockets', () => {
+    expect(parseProcNet(UDP6, 'udp')).toEqual([53]);
+  });
+});
+
+describe('portElements', () => {
+  it('merges neighbours into ranges and drops duplicates and junk', () => {
+    expect(portElements([80, 22, 23, 24, 24, 0, 70000, 443, 444])).toEqual(['22-24', '80', '443-444']);
+    expect(portElements([])).toEqual([]);
+  });
+});
+
+describe('cidrElements', () => {
+  it('splits by family, folds mapped IPv6 and clears host bits', () => {
+    expect(cidrElements(['198.51.100.7', '::ffff:203.0.113.5', '2001:db8::1/128', '10.1.2.3/8', '2001:db8:1::/48'])).toEqual({
+      v4: ['198.51.100.7', '203.0.113.5', '10.0.0.0/8'],
+      v6: ['2001:db8::1', '2001:db8:1::/48'],
+    });
+  });
+
+  it('throws on junk, naming it', () => {
+    expect(() => cidrElements(['example.com'])).toThrow('not an IP address or CIDR: "example.com"');
+  });
+});
+
+describe('detectorScript', () => {
+  const base = { exempt: ['198.51.100.1', '2001:db8:1::1'], keepPorts: { tcp: [22, 80], udp: [53] }, nflogGroup: 7 };
+
+  it('watches listed decoy ports and only logs without a kill TTL', () => {
+    const script = detectorScript({ ...base, tcpPorts: [1, 7, 9, 11, 12, 13], udpPorts: [] });
+    expect(script).toContain('add element inet portsnare tcpdecoy { 1, 7, 9, 11-13 }');
+    expect(script).toContain('add rule inet portsnare detect tcp dport @tcpdecoy counter jump probe');
+    expect(script).not.toContain('udp dport');
+    expect(script).toContain('log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:seen"');
+    expect(script).not.toContain('@blocked4');
+  });
+
+  it('in all-unused mode watches every port but the kept ones', () => {
+    const script = detectorScript({ ...base, tcpPorts: 'all-unused', udpPorts: 'all-unused' });
+    expect(script).toContain('add element inet portsnare tcpkeep { 22, 80 }');
+    expect(script).toContain('detect tcp dport != @tcpkeep counter jump probe');
+    expect(script).toContain('detect udp dport != @udpkeep counter jump probe');
+  });
+
+  it('exempts sources first and skips replies, broadcast and RST before any probe rule', () => {
+    const lines = detectorScript({ ...base, tcpPorts: 'all-unused', udpPorts: [] }).split('\n').filter((l) => l.startsWith('add rule inet portsnare detect'));
+    expect(lines.map((l) => l.replace('add rule inet portsnare detect ', ''))).toEqual([
+      'ip saddr @exempt4 return',
+      'ip6 saddr @exempt6 return',
+      'fib daddr type != local return',
+      'ct state established,related return',
+      'tcp flags & rst == rst return',
+      'tcp dport != @tcpkeep counter jump probe',
+    ]);
+  });
+
+  it('with a kill TTL adds the source to the blocked set in the same rule, after the never-block checks', () => {
+    const script = detectorScript({
+      ...base,
+      tcpPorts: [23],
+      udpPorts: [],
+      killTtlSeconds: 600,
+      killGuard: { neverBlock: ['203.0.113.0/24'], blockSpecialRanges: false, blockableSpecialCidrs: ['198.51.100.0/24'] },
+    });
+    const probe = script.split('\n').filter((l) => l.startsWith('add rule inet portsnare probe'));
+    const kill = probe.findIndex((l) => l.includes('add @blocked4 { ip saddr timeout 600s } counter drop'));
+    const keep = probe.findIndex((l) => l.includes('ip saddr @keep4'));
+    const special = probe.findIndex((l) => l.includes('ip saddr @special4 ip saddr != @specialok4'));
+    expect(keep).toBeGreaterThanOrEqual(0);
+    expect(special).toBeGreaterThan(keep);
+    expect(kill).toBeGreaterThan(special);
+    expect(script).toContain('add element inet portsnare keep4 { 203.0.113.0/24 }');
+    expect(script).toContain('add element inet portsnare specialok4 { 198.51.100.0/24 }');
+    expect(script).toMatch(/add element inet portsnare special4 \{[^}]*10\.0\.0\.0\/8/);
+    expect(script).toContain('add @blocked6 { ip6 saddr timeout 600s }');
+  });
+
+  it('with blockSpecialRanges leaves the special sets empty', () => {
+    const script = detectorScript({ ...base, tcpPorts: [23], udpPorts: [], killTtlSeconds: 60, killGuard: { neverBlock: [], blockSpecialRanges: true, blockableSpecialCidrs: [] } });
+    expect(script).not.toMatch(/add element inet portsnare special4/);
+  });
+
+  it('refuses a bad nflog group or kill TTL', () => {
+    expect(() => detectorScript({ ...base, tcpPorts: [23], udpPorts: [], nflogGroup: 70000 })).toThrow(/nflog group/);
+    expect(() => detectorScript({ ...base, tcpPorts: [23], udpPorts: [], killTtlSeconds: 0.5 })).toThrow(/killTtlSeconds/);
+  });
+});
+
+describe('removalScript', () => {
+  it('deletes only the detector objects that exist, chains before sets, never the blocked sets', () => {
+    const script = removalScript({ chains: new Set(['block', 'detect', 'probe']), sets: new Set(['blocked4', 'exempt4', 'rate6']) });
+    expect(script.trim().split('\n')).toEqual([
+      'flush chain inet portsnare detect',
+      'flush chain inet portsnare probe',
+      'delete chain inet portsnare detect',
+      'delete chain inet portsnare probe',
+      'delete set inet portsnare exempt4',
+      'delete set inet portsnare rate6',
+    ]);
+  });
+});
