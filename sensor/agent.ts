@@ -29,7 +29,7 @@ import { HealthServer, type BlockControl, type ControlApi, type Metric } from '.
 import { KernelDetector, type KernelProbe } from './kernel/detector';
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
 import { NftEnforcer } from './local/nft';
-import { LocalPipeline } from './local/pipeline';
+import { LocalPipeline, type Enforcer } from './local/pipeline';
 import { FileStore } from './local/store';
 import { errorText, jsonLogger, type Logger } from './log';
 import { EventBridgePublisher, eventBridgeClient } from './publish/eventbridge';
@@ -46,6 +46,11 @@ export interface AgentOptions {
   readonly eventBridgeClient?: (sink: Extract<SinkConfig, { type: 'eventbridge' }>) => EventBridgeClient;
   /** the host's own addresses (default: os.networkInterfaces, refreshed every 30 s) */
   readonly ownAddresses?: () => string[];
+  /**
+   * the local enforcer when enforce.nftables is on: default NftEnforcer when available; a fake in
+   * tests; null forces log-only
+   */
+  readonly enforcer?: Enforcer | null;
   /** EventBridge retry delays (tests) */
   readonly backoff?: { baseMs: number; maxMs: number };
 }
@@ -342,10 +347,15 @@ export class Agent extends EventEmitter {
     });
     const store = new FileStore(this.config.stateDirectory);
     await store.load();
-    const available = await NftEnforcer.available();
-    let enforcer: NftEnforcer | undefined;
+    const available =
+      this.options.enforcer === null
+        ? { ok: false as const, why: 'no enforcer given' }
+        : this.options.enforcer
+          ? { ok: true as const }
+          : await NftEnforcer.available();
+    let enforcer: Enforcer | undefined;
     if (available.ok) {
-      enforcer = new NftEnforcer();
+      enforcer = this.options.enforcer ?? new NftEnforcer();
       await enforcer.ensure();
       this.enforcement = 'nftables';
     } else {

@@ -6,7 +6,7 @@
  *   GET    /metrics             Prometheus text format 0.0.4
  *   GET    /status              JSON: what is watched, counters, sinks, spool, enforcement
  *   GET    /blocks              JSON list of BlockRecord (active and lifted)
- *   POST   /blocks              {target, ttlSeconds?, reason?, requestedBy?} → 201 | 403 (the guard's rule)
+ *   POST   /blocks              {target, ttlSeconds?, reason?, requestedBy?} → 201 | 400 | 403 (the guard's rule)
  *   DELETE /blocks/<target>     → 200 | 404 (a CIDR's "/" may be sent as is or as %2F)
  *   GET    /history/<target>    JSON list of HistoryEntry
  *
@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { TargetSchema } from '../core/commands';
 import { formatZodError } from '../core/event';
-import type { BlockRecord } from '../core/policy';
+import { BLOCK_REASONS, type BlockRecord } from '../core/policy';
 import { errorText, type Logger } from './log';
 
 export interface Sample {
@@ -68,7 +68,8 @@ export interface ControlApi {
 const BlockRequestSchema = z.strictObject({
   target: TargetSchema,
   ttlSeconds: z.number().int().min(60).max(365 * 86400).optional(),
-  reason: z.string().max(256).optional(),
+  /** the block reason (BLOCK_REASONS; default manual); the operator's words go in requestedBy */
+  reason: z.enum(BLOCK_REASONS).optional(),
   requestedBy: z.string().min(1).max(256).optional(),
 });
 

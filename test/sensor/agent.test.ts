@@ -1,0 +1,242 @@
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ScanDetected } from '../../core/event';
+import { Agent, type AgentOptions } from '../../sensor/agent';
+import { parseAgentConfig, type AgentConfigInput } from '../../sensor/config';
+import type { Enforcer } from '../../sensor/local/pipeline';
+import { memoryLogger } from '../../sensor/log';
+import { eventBridgeClient } from '../../sensor/publish/eventbridge';
+import type { Publisher } from '../../sensor/publish/types';
+import { FakePutEvents } from './fake-putevents';
+import { freePorts, tcpProbe, tempDir, udpProbe, until } from './helpers';
+
+/** A sink that keeps what it is given. */
+class Capture implements Publisher {
+  readonly name = 'capture';
+  readonly events: ScanDetected[] = [];
+  start = (): Promise<void> => Promise.resolve();
+  stop = (): Promise<void> => Promise.resolve();
+  publish(event: ScanDetected): Promise<boolean> {
+    this.events.push(event);
+    return Promise.resolve(true);
+  }
+  stats() {
+    return { published: this.events.length, dropped: 0, errors: 0 };
+  }
+}
+
+/** An enforcer that remembers what it was told (the kernel side is H3's lab). */
+class FakeEnforcer implements Enforcer {
+  readonly blocked = new Map<string, number>();
+  ensure = (): Promise<void> => Promise.resolve();
+  block(target: string, expiresAt: number): Promise<void> {
+    this.blocked.set(target, expiresAt);
+    return Promise.resolve();
+  }
+  blockMany(entries: ReadonlyArray<{ target: string; expiresAt: number }>): Promise<void> {
+    for (const e of entries) this.blocked.set(e.target, e.expiresAt);
+    return Promise.resolve();
+  }
+  unblock(target: string): Promise<void> {
+    this.blocked.delete(target);
+    return Promise.resolve();
+  }
+  list(): Promise<Array<{ target: string; expiresAt: number }>> {
+    return Promise.resolve([...this.blocked].map(([target, expiresAt]) => ({ target, expiresAt })));
+  }
+}
+
+function request(port: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: () => unknown }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path, headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...headers } },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, json: () => JSON.parse(text) as unknown }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('agent on loopback (monitor mode, real sockets)', () => {
+  const agents: Agent[] = [];
+  const dirs: Array<{ remove: () => void }> = [];
+  const services: FakePutEvents[] = [];
+
+  async function startAgent(input: AgentConfigInput, options: Partial<AgentOptions> = {}) {
+    const state = tempDir('agent');
+    dirs.push(state);
+    const parsed = parseAgentConfig({ sensorId: 'test-agent', listen: ['127.0.0.1', '::1'], stateDirectory: state.path, health: { port: 0 }, ...input });
+    if (!parsed.ok) throw new Error(parsed.error);
+    const capture = new Capture();
+    const logger = memoryLogger();
+    const agent = new Agent({ config: parsed.value, logger, publishers: [capture], ownAddresses: () => ['127.0.0.1', '::1'], ...options });
+    agents.push(agent);
+    const report = await agent.start();
+    return { agent, capture, logger, report, state: state.path };
+  }
+
+  afterEach(async () => {
+    for (const agent of agents.splice(0)) await agent.stop(1000);
+    for (const service of services.splice(0)) await service.stop();
+    for (const dir of dirs.splice(0)) dir.remove();
+  });
+
+  it('reports a TCP probe from another address as one Scan Detected event', async () => {
+    const [tcp, udp] = await freePorts(2);
+    const { capture, report } = await startAgent({ tcpPorts: [tcp!], udpPorts: [udp!] });
+    expect(report).toMatchObject({ sensorId: 'test-agent', enforcement: 'off', stealth: 'off', listeners: { tcp: [tcp], udp: [udp] } });
+
+    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await until(() => capture.events.length === 1, 3000, 'an event');
+
+    expect(capture.events[0]).toMatchObject({ version: 1, sensorId: 'test-agent', attacker: '127.66.0.7', probes: [{ protocol: 'tcp', port: tcp, kind: 'connect' }], handshake: true });
+  });
+
+  it('reports a UDP probe, unverified', async () => {
+    const [udp] = await freePorts(1);
+    const { capture } = await startAgent({ tcpPorts: [], udpPorts: [udp!] });
+    await udpProbe('127.0.0.1', udp!, Buffer.from('x'), '127.66.0.8', 20);
+    await until(() => capture.events.length === 1, 3000, 'an event');
+    expect(capture.events[0]).toMatchObject({ attacker: '127.66.0.8', handshake: false, probes: [{ protocol: 'udp', kind: 'udp' }] });
+  });
+
+  it('never reports an ignored source or its own addresses', async () => {
+    const [tcp] = await freePorts(1);
+    const { capture, agent } = await startAgent({ tcpPorts: [tcp!], ignore: ['127.77.0.0/16'] });
+
+    await tcpProbe('127.0.0.1', tcp!, '127.77.3.4');
+    await tcpProbe('127.0.0.1', tcp!, '127.0.0.1');
+    await tcpProbe('::1', tcp!);
+    await tcpProbe('127.0.0.1', tcp!, '127.66.0.9'); // the one that counts, last
+    await until(() => capture.events.length === 1, 3000, 'an event');
+
+    expect(capture.events.map((e) => e.attacker)).toEqual(['127.66.0.9']);
+    expect(agent.status()).toMatchObject({ aggregator: { ignored: 1, own: 2 } });
+  });
+
+  it('applies trigger and dedupe: one event per attacker however many probes', async () => {
+    const ports = await freePorts(3);
+    const { capture } = await startAgent({ tcpPorts: ports, trigger: { hits: 2, windowSeconds: 30 }, dedupeSeconds: 60 });
+
+    await tcpProbe('127.0.0.1', ports[0]!, '127.66.1.1');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(capture.events).toHaveLength(0); // one probe is below the trigger
+    for (const port of ports) await tcpProbe('127.0.0.1', port, '127.66.1.1');
+    await until(() => capture.events.length === 1, 3000, 'an event');
+    await tcpProbe('127.0.0.1', ports[0]!, '127.66.1.1');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    expect(capture.events).toHaveLength(1);
+    expect(capture.events[0]!.probeCount).toBe(2);
+  });
+
+  it('serves /healthz, /metrics and /status on loopback, and refuses a foreign Host header', async () => {
+    const [tcp] = await freePorts(1);
+    const { agent } = await startAgent({ tcpPorts: [tcp!], udpPorts: [] });
+    const port = agent.healthPort!;
+    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await until(() => agent.status().aggregator !== undefined && (agent.status().aggregator as { events: number }).events === 1, 3000, 'an event');
+
+    const health = await request(port, 'GET', '/healthz');
+    expect(health.status).toBe(200);
+    expect(health.json()).toMatchObject({ status: 'ok' });
+
+    const metrics = await request(port, 'GET', '/metrics');
+    expect(metrics.text).toContain('# TYPE portsnare_detections_total counter');
+    expect(metrics.text).toMatch(/^portsnare_detections_total 1$/m);
+    expect(metrics.text).toMatch(/^portsnare_events_published_total\{sink="capture"\} 1$/m);
+    expect(metrics.text).toMatch(/^portsnare_sockets_open \d+$/m);
+    expect(metrics.text).toMatch(/^portsnare_listeners\{protocol="tcp"\} 2$/m);
+
+    const status = await request(port, 'GET', '/status');
+    expect(status.json()).toMatchObject({ sensorId: 'test-agent', watching: { tcp: String(tcp) }, enforcement: 'off' });
+
+    expect((await request(port, 'GET', '/blocks')).status).toBe(409);
+    expect((await request(port, 'GET', '/healthz', undefined, { host: 'evil.example' })).status).toBe(403);
+  });
+
+  it('with local enforcement: blocks a scanner, answers the control API, refuses what the guard protects', async () => {
+    const [tcp] = await freePorts(1);
+    const enforcer = new FakeEnforcer();
+    const { agent, state } = await startAgent(
+      { tcpPorts: [tcp!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['127.66.0.0/16'] } },
+      { enforcer },
+    );
+    const port = agent.healthPort!;
+
+    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await until(() => enforcer.blocked.has('127.66.0.7'), 3000, 'the block');
+
+    const list = (await request(port, 'GET', '/blocks')).json() as Array<{ target: string; active: boolean }>;
+    expect(list).toEqual([expect.objectContaining({ target: '127.66.0.7', active: true, reason: 'sensor' })]);
+
+    const refused = await request(port, 'POST', '/blocks', { target: '127.0.0.1' });
+    expect(refused.status).toBe(403);
+    expect(refused.json()).toMatchObject({ rule: expect.stringMatching(/127\.0\.0\.1|loopback/) });
+
+    const badReason = await request(port, 'POST', '/blocks', { target: '127.66.5.0/24', reason: 'because' });
+    expect(badReason.status).toBe(400);
+    expect(badReason.json()).toMatchObject({ error: expect.stringMatching(/^reason: /) });
+
+    const manual = await request(port, 'POST', '/blocks', { target: '127.66.5.0/24', ttlSeconds: 600, requestedBy: 'alice: test' });
+    expect(manual.text).toContain('"action": "block"');
+    expect(manual.status).toBe(201);
+    expect(enforcer.blocked.has('127.66.5.0/24')).toBe(true);
+
+    expect((await request(port, 'DELETE', '/blocks/127.66.5.0%2F24')).status).toBe(200);
+    expect(enforcer.blocked.has('127.66.5.0/24')).toBe(false);
+    expect((await request(port, 'DELETE', '/blocks/127.66.5.0/24')).status).toBe(404);
+    const history = (await request(port, 'GET', '/history/127.66.5.0%2F24')).json() as unknown[];
+    expect(history.length).toBeGreaterThanOrEqual(2);
+
+    // a restart puts the block back
+    await agent.stop(1000);
+    const again = new FakeEnforcer();
+    await startAgent({ tcpPorts: [tcp!], stateDirectory: state, enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['127.66.0.0/16'] } }, { enforcer: again });
+    expect(again.blocked.has('127.66.0.7')).toBe(true);
+  });
+
+  it('says plainly when enforcement is log-only', async () => {
+    const [tcp] = await freePorts(1);
+    const { report, logger, agent } = await startAgent({ tcpPorts: [tcp!], enforce: { nftables: { enabled: true } } }, { enforcer: null });
+    expect(report.enforcement).toBe('log-only');
+    expect(logger.lines.some((l) => l.level === 'warn' && String(l.msg).startsWith('enforcement is LOG-ONLY'))).toBe(true);
+    const health = (await request(agent.healthPort!, 'GET', '/healthz')).json();
+    expect(health).toMatchObject({ warnings: expect.arrayContaining([expect.stringMatching(/log-only/)]) });
+  });
+
+  it('publishes to EventBridge through the spool, and keeps what an outage holds across a restart', async () => {
+    const service = new FakePutEvents();
+    services.push(service);
+    const endpoint = await service.start();
+    const [tcp] = await freePorts(1);
+    const state = tempDir('agent-eb');
+    dirs.push(state);
+    const input: AgentConfigInput = { tcpPorts: [tcp!], udpPorts: [], stateDirectory: state.path, sinks: [{ type: 'eventbridge', busName: 'bus', region: 'eu-west-1', endpoint }] };
+    const options: Partial<AgentOptions> = {
+      publishers: undefined,
+      eventBridgeClient: (sink) => eventBridgeClient({ region: sink.region!, endpoint: sink.endpoint!, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } }),
+      backoff: { baseMs: 5, maxMs: 30 },
+    };
+
+    service.down = { kind: 'internal' };
+    const first = await startAgent(input, options);
+    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await tcpProbe('127.0.0.1', tcp!, '127.66.0.8');
+    await until(() => (first.agent.metrics().find((m) => m.name === 'portsnare_spool_depth_events')?.samples[0]?.value ?? 0) === 2, 3000, 'two spooled events');
+    const stopping = Date.now();
+    await first.agent.stop(300);
+    expect(Date.now() - stopping).toBeLessThan(2000);
+    expect(service.accepted).toHaveLength(0);
+
+    service.down = undefined;
+    await startAgent(input, options);
+    await service.waitForAccepted(2);
+    expect(service.details().map((d) => d.attacker).sort()).toEqual(['127.66.0.7', '127.66.0.8']);
+  });
+});
