@@ -1,0 +1,356 @@
+/**
+ * Network-namespace labs: two hosts joined by a veth pair, TEST-NET addresses only, the real
+ * agent in one and real nmap in the other.
+ *
+ *   sensor  (psn-<tag>-s)  198.51.100.1/24   2001:db8:1::1/64
+ *   attacker(psn-<tag>-a)  198.51.100.66/24  2001:db8:1::66/64  (+ more addresses on demand)
+ *
+ * Every lab file uses its own tag, so namespaces never collide; destroy() deletes them (and with
+ * them the veth pair and every nftables table inside) and kills what the lab started.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ScanDetected } from '../../core/event';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const SENSOR4 = '198.51.100.1';
+export const SENSOR6 = '2001:db8:1::1';
+export const ATTACKER4 = '198.51.100.66';
+export const ATTACKER6 = '2001:db8:1::66';
+export const TESTNET = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'];
+
+const NEEDED = [
+  ['ip', 'iproute2'],
+  ['nft', 'nftables'],
+  ['nmap', 'nmap'],
+  ['tcpdump', 'tcpdump'],
+] as const;
+
+/** Why the labs cannot run here, or undefined when they can. */
+export function labUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return `labs need Linux network namespaces (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return 'labs need root (network namespaces, nftables, raw nmap scans)';
+  const missing = NEEDED.filter(([program]) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0).map(([p, pkg]) => `${p} (Debian package ${pkg})`);
+  if (missing.length) return `labs need ${missing.join(', ')}: run scripts/setup-system.sh`;
+  return undefined;
+}
+
+/**
+ * True when the labs can run. When they cannot: in CI (process.env.CI set) this throws — there
+ * the labs must run, not skip; elsewhere it prints why and the lab file skips.
+ */
+export function labReady(file: string): boolean {
+  const why = labUnavailable();
+  if (why === undefined) return true;
+  if (process.env.CI) throw new Error(`${file}: lab prerequisites missing in CI (they must run there): ${why}`);
+  console.warn(`SKIPPED ${file}: ${why}`);
+  return false;
+}
+
+export interface RunOutput {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program to completion (bounded by timeoutMs); never rejects on a non-zero exit. */
+export function runProgram(program: string, args: readonly string[], timeoutMs = 60_000): Promise<RunOutput> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+async function must(program: string, args: readonly string[]): Promise<string> {
+  const out = await runProgram(program, args);
+  if (out.code !== 0) throw new Error(`${program} ${args.join(' ')} failed (${out.code}): ${out.stderr.trim()}`);
+  return out.stdout;
+}
+
+/** The ports nmap reports open in its normal output. */
+export function openPorts(nmapOutput: string): number[] {
+  return [...nmapOutput.matchAll(/^(\d+)\/(?:tcp|udp)\s+open\s/gm)].map((m) => Number(m[1]));
+}
+
+/** State nmap reports for one port ("open", "filtered", "closed", …), or undefined. */
+export function portState(nmapOutput: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): string | undefined {
+  return new RegExp(`^${port}/${protocol}\\s+(\\S+)`, 'm').exec(nmapOutput)?.[1];
+}
+
+export class Lab {
+  readonly sensorNs: string;
+  readonly attackerNs: string;
+  readonly sensorIf: string;
+  readonly attackerIf: string;
+  readonly dir: string;
+  private readonly children = new Set<ChildProcess>();
+
+  private constructor(readonly tag: string) {
+    this.sensorNs = `psn-${tag}-s`;
+    this.attackerNs = `psn-${tag}-a`;
+    this.sensorIf = `ps${tag}s`;
+    this.attackerIf = `ps${tag}a`;
+    this.dir = mkdtempSync(join(tmpdir(), `portsnare-lab-${tag}-`));
+  }
+
+  /** Builds the two hosts. `tag`: 1–8 letters/digits, unique per lab file. */
+  static async create(tag: string): Promise<Lab> {
+    if (!/^[a-z0-9]{1,8}$/.test(tag)) throw new Error(`lab tag must be 1-8 lowercase letters/digits: ${tag}`);
+    const lab = new Lab(tag);
+    await lab.removeNamespaces(); // leftovers of a crashed run
+    try {
+      const s = lab.sensorNs;
+      const a = lab.attackerNs;
+      await must('ip', ['netns', 'add', s]);
+      await must('ip', ['netns', 'add', a]);
+      await must('ip', ['link', 'add', lab.sensorIf, 'netns', s, 'type', 'veth', 'peer', 'name', lab.attackerIf, 'netns', a]);
+      for (const [ns, dev, v4, v6] of [
+        [s, lab.sensorIf, `${SENSOR4}/24`, `${SENSOR6}/64`],
+        [a, lab.attackerIf, `${ATTACKER4}/24`, `${ATTACKER6}/64`],
+      ] as const) {
+        await must('ip', ['-n', ns, 'addr', 'add', v4, 'dev', dev]);
+        await must('ip', ['-n', ns, 'addr', 'add', v6, 'dev', dev, 'nodad']);
+        await must('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+        await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      }
+    } catch (error) {
+      await lab.destroy();
+      throw error;
+    }
+    return lab;
+  }
+
+  /** Another source address for the attacker (IPv4 /24 or IPv6 /64 in the lab subnets). */
+  async addAttackerAddress(address: string): Promise<void> {
+    const cidr = address.includes(':') ? `${address}/64` : `${address}/24`;
+    await must('ip', ['-n', this.attackerNs, 'addr', 'add', cidr, 'dev', this.attackerIf, ...(address.includes(':') ? ['nodad'] : [])]);
+  }
+
+  inSensor(program: string, args: readonly string[], timeoutMs?: number): Promise<RunOutput> {
+    return runProgram('ip', ['netns', 'exec', this.sensorNs, program, ...args], timeoutMs);
+  }
+
+  inAttacker(program: string, args: readonly string[], timeoutMs?: number): Promise<RunOutput> {
+    return runProgram('ip', ['netns', 'exec', this.attackerNs, program, ...args], timeoutMs);
+  }
+
+  /** nmap from the attacker: numeric, no host discovery, one retry; returns its normal output. */
+  async nmap(args: readonly string[], timeoutMs = 120_000): Promise<string> {
+    const out = await this.inAttacker('nmap', ['-n', '-Pn', '--max-retries', '1', ...args], timeoutMs);
+    if (out.code !== 0) throw new Error(`nmap ${args.join(' ')} failed (${out.code}): ${out.stderr.trim()}`);
+    return out.stdout;
+  }
+
+  /** nmap from an extra attacker address (raw scans: -S plus -e; connect scans bind to it). */
+  nmapFrom(source: string, args: readonly string[], timeoutMs?: number): Promise<string> {
+    return this.nmap(['-S', source, '-e', this.attackerIf, ...args], timeoutMs);
+  }
+
+  /** Plain TCP services in the sensor namespace (a greeting, then close), listening on every address. */
+  async startServices(ports: readonly number[]): Promise<void> {
+    const script = `
+      const net = require('net');
+      const ports = ${JSON.stringify(ports)};
+      let up = 0;
+      for (const port of ports) {
+        const server = net.createServer((s) => { s.on('error', () => {}); s.end('real service ' + port + '\\n'); });
+        server.listen({ port, host: '::', ipv6Only: false }, () => { if (++up === ports.length) console.log('ready'); });
+      }`;
+    const child = this.spawnInSensor('node', ['-e', script]);
+    await new Promise<void>((resolvePromise, reject) => {
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (t: string) => {
+        out += t;
+        if (out.includes('ready')) resolvePromise();
+      });
+      child.on('exit', (code) => reject(new Error(`services exited (${code}) before listening`)));
+    });
+  }
+
+  spawnInSensor(program: string, args: readonly string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.sensorNs, program, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Starts `node bin/portsnare.js agent --config FILE` in the sensor namespace; resolves once it has started. */
+  async startAgent(config: Record<string, unknown>, name = 'agent'): Promise<AgentProcess> {
+    const path = join(this.dir, `${name}.json`);
+    const full = { sensorId: `lab-${this.tag}`, stateDirectory: join(this.dir, 'state'), sinks: [{ type: 'stdout' }], ...config };
+    writeFileSync(path, JSON.stringify(full, null, 2));
+    const child = this.spawnInSensor('node', [join(ROOT, 'bin', 'portsnare.js'), 'agent', '--config', path]);
+    const agent = new AgentProcess(child);
+    await agent.started();
+    return agent;
+  }
+
+  /** nftables state of the sensor: the elements of the blocked sets (empty when there is no table). */
+  async blockedInKernel(): Promise<string[]> {
+    const out = await this.inSensor('nft', ['-j', 'list', 'table', 'inet', 'portsnare']);
+    if (out.code !== 0) return [];
+    const items = (JSON.parse(out.stdout) as { nftables: Array<{ set?: { name: string; elem?: unknown[] } }> }).nftables;
+    const targets: string[] = [];
+    for (const item of items) {
+      if (!item.set || !item.set.name.startsWith('blocked')) continue;
+      for (const raw of item.set.elem ?? []) {
+        const val = raw && typeof raw === 'object' && 'elem' in raw ? (raw as { elem: { val: unknown } }).elem.val : raw;
+        if (typeof val === 'string') targets.push(val);
+        else if (val && typeof val === 'object' && 'prefix' in val) {
+          const p = (val as { prefix: { addr: string; len: number } }).prefix;
+          targets.push(`${p.addr}/${p.len}`);
+        }
+      }
+    }
+    return targets;
+  }
+
+  async destroy(): Promise<void> {
+    for (const child of this.children) child.kill('SIGKILL');
+    this.children.clear();
+    await this.removeNamespaces();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async removeNamespaces(): Promise<void> {
+    for (const ns of [this.sensorNs, this.attackerNs]) {
+      // kill anything still running inside, then delete
+      const pids = await runProgram('ip', ['netns', 'pids', ns]);
+      for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      await runProgram('ip', ['netns', 'delete', ns]);
+    }
+  }
+}
+
+export interface LogLine {
+  readonly level: string;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+/** The agent child: its stdout events and stderr log lines, awaited by predicate. */
+export class AgentProcess extends EventEmitter {
+  readonly events: ScanDetected[] = [];
+  readonly logs: LogLine[] = [];
+  exitCode: number | null | undefined;
+  private stderrTail = '';
+
+  constructor(readonly child: ChildProcess) {
+    super();
+    this.setMaxListeners(100);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      out += text;
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (!line.trim()) continue;
+        try {
+          this.events.push(JSON.parse(line) as ScanDetected);
+          this.emit('change');
+        } catch {
+          // not an event line
+        }
+      }
+    });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      err += text;
+      this.stderrTail = (this.stderrTail + text).slice(-4000);
+      let nl: number;
+      while ((nl = err.indexOf('\n')) >= 0) {
+        const line = err.slice(0, nl);
+        err = err.slice(nl + 1);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+          this.emit('change');
+        } catch {
+          // a non-JSON line (a crash trace): kept in stderrTail
+        }
+      }
+    });
+    child.on('exit', (code) => {
+      this.exitCode = code;
+      this.emit('change');
+    });
+  }
+
+  /** Resolves when `check` returns a value; rejects after timeoutMs or when the agent exits. */
+  waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
+    return new Promise((resolvePromise, reject) => {
+      const test = (): boolean => {
+        const value = check();
+        if (value !== undefined) {
+          done();
+          resolvePromise(value);
+          return true;
+        }
+        if (this.exitCode !== undefined) {
+          done();
+          reject(new Error(`agent exited (${this.exitCode}) while waiting for ${what}; stderr: ${this.stderrTail}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events: ${JSON.stringify(this.events).slice(-1500)}`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('change', test);
+      };
+      if (!test()) this.on('change', test);
+    });
+  }
+
+  /** The first event from `attacker` containing a probe of this protocol/port/kind. */
+  waitForProbe(attacker: string, protocol: 'tcp' | 'udp', port: number, kind: string, timeoutMs?: number): Promise<ScanDetected> {
+    return this.waitFor(
+      () => this.events.find((e) => e.attacker === attacker && e.probes.some((p) => p.protocol === protocol && p.port === port && p.kind === kind)),
+      `an event from ${attacker} with ${protocol}/${port}/${kind}`,
+      timeoutMs,
+    );
+  }
+
+  waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine> {
+    return this.waitFor(() => this.logs.find(match), what, timeoutMs);
+  }
+
+  started(): Promise<LogLine> {
+    return this.waitForLog((l) => l.msg === 'agent started', 'the agent to start', 60_000);
+  }
+
+  /** SIGTERM, then SIGKILL after deadlineMs; resolves with the exit code. */
+  async stop(deadlineMs = 15_000): Promise<number | null> {
+    if (this.exitCode !== undefined) return this.exitCode;
+    const exited = new Promise<number | null>((resolvePromise) => this.child.once('exit', (code) => resolvePromise(code)));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), deadlineMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
