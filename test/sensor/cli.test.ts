@@ -1,0 +1,77 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { freePorts, tcpProbe, tempDir, until } from './helpers';
+
+const BIN = join(__dirname, '..', '..', 'bin', 'portsnare.js');
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '', code: undefined as number | null | undefined };
+  child.stdout.on('data', (chunk: Buffer) => (out.stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve((out.code = code))));
+  return { child, out, exited };
+}
+
+describe('portsnare agent / import-portsentry (a real process)', () => {
+  const dirs: Array<{ remove: () => void }> = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) dir.remove();
+  });
+
+  it('runs the agent, prints one JSON line per event on stdout, and stops cleanly on SIGTERM', async () => {
+    const dir = tempDir('cli');
+    dirs.push(dir);
+    const [tcp] = await freePorts(1);
+    const config = join(dir.path, 'agent.yaml');
+    writeFileSync(config, `sensorId: cli\nlisten: [127.0.0.1]\ntcpPorts: "${tcp}"\nudpPorts: []\nstateDirectory: ${dir.path}\nhealth: {port: 0}\n`);
+
+    const agent = run(['agent', '--config', config, '--stop-deadline', '3000']);
+    await until(() => agent.out.stderr.includes('"agent started"'), 30_000, 'the agent to start');
+    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await until(() => agent.out.stdout.includes('\n'), 5000, 'an event on stdout');
+    const stopAt = Date.now();
+    agent.child.kill('SIGTERM');
+    const code = await agent.exited;
+
+    expect(code).toBe(0);
+    expect(Date.now() - stopAt).toBeLessThan(4000);
+    expect(JSON.parse(agent.out.stdout.trim())).toMatchObject({ version: 1, sensorId: 'cli', attacker: '127.66.0.7', handshake: true });
+    expect(agent.out.stderr).toContain('"agent stopped"');
+  }, 60_000);
+
+  it('fails fast on a bad config, naming the key and the value', async () => {
+    const dir = tempDir('cli');
+    dirs.push(dir);
+    const config = join(dir.path, 'agent.yaml');
+    writeFileSync(config, 'tcpPorts: "70000"\n');
+    const agent = run(['agent', '--config', config]);
+    expect(await agent.exited).toBe(1);
+    expect(agent.out.stderr).toContain('tcpPorts: "70000" is not a port (1-65535)');
+  }, 60_000);
+
+  it('--check prints the config with every default filled in', async () => {
+    const dir = tempDir('cli');
+    dirs.push(dir);
+    const config = join(dir.path, 'agent.json');
+    writeFileSync(config, JSON.stringify({ tcpPorts: '23,2323' }));
+    const check = run(['agent', '--config', config, '--check']);
+    expect(await check.exited).toBe(0);
+    expect(parse(check.out.stdout)).toMatchObject({ tcpPorts: [23, 2323], dedupeSeconds: 60, health: { port: 9466 } });
+  }, 60_000);
+
+  it('import-portsentry prints YAML on stdout and warnings on stderr', async () => {
+    const dir = tempDir('cli');
+    dirs.push(dir);
+    const conf = join(dir.path, 'portsentry.conf');
+    writeFileSync(conf, `TCP_PORTS="1,11,15"\nUDP_PORTS="7"\nIGNORE_FILE="${join(dir.path, 'missing.ignore')}"\nKILL_ROUTE="/sbin/route add -host $TARGET$ reject"\n`);
+    const imported = run(['import-portsentry', conf]);
+    expect(await imported.exited).toBe(0);
+    expect(parse(imported.out.stdout)).toEqual({ tcpPorts: '1,11,15', udpPorts: '7' });
+    expect(imported.out.stderr).toMatch(/^warning: IGNORE_FILE .*missing\.ignore: cannot read it/m);
+    expect(imported.out.stderr).toMatch(/^warning: KILL_ROUTE has no equivalent/m);
+  }, 60_000);
+});
