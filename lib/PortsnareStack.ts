@@ -18,6 +18,7 @@ import { Ec2Sensor } from './Ec2Sensor';
 import { EnumerationBlocker } from './EnumerationBlocker';
 import { FargateSensor } from './FargateSensor';
 import { acknowledge } from './nag';
+import { DEFAULT_DECOY_TCP_PORTS, DEFAULT_DECOY_UDP_PORTS } from './sensorConfig';
 import { SensorFlowLogs } from './SensorFlowLogs';
 
 export interface PortsnareStackProps extends StackProps {
@@ -37,6 +38,18 @@ export class PortsnareStack extends Stack {
     super(scope, id, props);
     const config = props.config;
     const sensorConfig = config.sensor;
+    // Checked before anything is created: the listeners forward to the sensor's own decoy ports.
+    if (sensorConfig.nlb) {
+      const tcp = sensorConfig.tcpPorts ?? DEFAULT_DECOY_TCP_PORTS;
+      const udp = sensorConfig.udpPorts ?? DEFAULT_DECOY_UDP_PORTS;
+      const missing = [
+        ...sensorConfig.nlb.tcpPorts.filter((p) => !tcp.includes(p)).map((p) => `tcp ${p}`),
+        ...sensorConfig.nlb.udpPorts.filter((p) => !udp.includes(p)).map((p) => `udp ${p}`),
+      ];
+      if (missing.length) {
+        throw new Error(`portsnare.sensor.nlb: ports ${missing.join(', ')} are not decoy ports of the sensor (portsnare.sensor.tcpPorts / udpPorts)`);
+      }
+    }
 
     let demoAcl: string | undefined;
     if (sensorConfig.vpc) {
@@ -130,13 +143,6 @@ export class PortsnareStack extends Stack {
     const nlb = sensorConfig.nlb;
     const sensor = this.sensor;
     if (nlb && sensor) {
-      const missing = [
-        ...nlb.tcpPorts.filter((p) => !sensor.ports.tcp.includes(p)).map((p) => `tcp ${p}`),
-        ...nlb.udpPorts.filter((p) => !sensor.ports.udp.includes(p)).map((p) => `udp ${p}`),
-      ];
-      if (missing.length) {
-        throw new Error(`portsnare.sensor.nlb: ports ${missing.join(', ')} are not decoy ports of the sensor (portsnare.sensor.tcpPorts / udpPorts)`);
-      }
       const loadBalancer = elbv2.NetworkLoadBalancer.fromNetworkLoadBalancerAttributes(this, 'LoadBalancer', {
         loadBalancerArn: nlb.loadBalancerArn,
         vpc: this.vpc,

@@ -8,6 +8,10 @@ import { PipelineSettingsSchema } from '../../core/settings';
 import { EnumerationBlocker, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../../lib';
 import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, statementsOfRole } from './helpers';
 
+// CloudFormation's own template validation (on by default in aws-cdk-lib) takes seconds per
+// synthesis; test/lib/app.test.ts runs it once on the real app through `cdk synth`.
+process.env.CDK_VALIDATION = 'false';
+
 const ACLS = ['acl-0123456789abcdef0', 'acl-0fedcba9876543210'];
 const aclArn = (id: string) => `arn:«AWS::Partition»:ec2:us-east-1:123456789012:network-acl/${id}`;
 

@@ -1,0 +1,201 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FLOW_LOG_FORMAT } from '../../lambda/flowlogs/records';
+import { DEFAULT_DECOY_TCP_PORTS, parsePortsnareContext, PortsnareStack, SENSOR_FLOW_LOG_FORMAT, type PortsnareContext } from '../../lib';
+import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, statementsOfRole } from './helpers';
+
+// CloudFormation's own template validation (on by default in aws-cdk-lib) takes seconds per
+// synthesis; test/lib/app.test.ts runs it once on the real app through `cdk synth`.
+process.env.CDK_VALIDATION = 'false';
+
+const EXISTING_VPC = {
+  vpcId: 'vpc-0123456789abcdef0',
+  vpcCidrBlock: '10.20.0.0/16',
+  availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+  publicSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+};
+const NLB_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/shop/0123456789abcdef';
+
+function config(value: unknown): PortsnareContext {
+  const parsed = parsePortsnareContext(value);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+function synth(value: unknown, env?: { account: string; region: string }): { app: App; stack: PortsnareStack; template: Template } {
+  const app = new App();
+  const stack = new PortsnareStack(app, 'Portsnare', { config: config(value), env });
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+/** [protocol, from, to, cidr] of every ingress rule of the security groups whose id starts with `prefix`. */
+function ingressOf(template: Template, prefix: string): string[] {
+  const [, group] = resourcesOf(template, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix))!;
+  const rules = (group.Properties as { SecurityGroupIngress?: Array<Record<string, unknown>> }).SecurityGroupIngress ?? [];
+  return rules.map((r) => `${String(r.IpProtocol)} ${String(r.FromPort)}-${String(r.ToPort)} ${String(r.CidrIp ?? r.CidrIpv6)}`).sort();
+}
+
+function expectedIngress(tcp: readonly number[], udp: readonly number[] = []): string[] {
+  return [...tcp.map((p) => ['tcp', p] as const), ...udp.map((p) => ['udp', p] as const)]
+    .flatMap(([proto, p]) => [`${proto} ${p}-${p} 0.0.0.0/0`, `${proto} ${p}-${p} ::/0`])
+    .sort();
+}
+
+describe('the demo (no context)', () => {
+  let app: App;
+  let template: Template;
+
+  beforeAll(() => {
+    ({ app, template } = synth({}));
+  }, 120_000);
+
+  it('synthesizes without an AWS account: no lookups, the AMI from the public SSM parameter', () => {
+    const manifest = app.synth().manifest;
+    expect(manifest.missing ?? []).toEqual([]);
+    const parameters = template.toJSON().Parameters as Record<string, { Type: string; Default: string }>;
+    expect(Object.values(parameters).map((p) => p.Default)).toContain('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64');
+  });
+
+  it('builds its own VPC and protects its default network ACL', () => {
+    template.resourceCountIs('AWS::EC2::VPC', 1);
+    const nacl = statementsOfRole(template, 'BlockerEnforceRole').find((s) => actionsOf(s).includes('ec2:CreateNetworkAclEntry'))!;
+    expect(resourceList(nacl)).toEqual([expect.stringMatching(/network-acl\/«Vpc[0-9A-F]+\.DefaultNetworkAcl»$/)]);
+  });
+
+  it('opens exactly the decoy ports on the sensor, IPv4 and IPv6, and no SSH', () => {
+    const rules = ingressOf(template, 'SensorSecurityGroup');
+    expect(rules).toEqual(expectedIngress(DEFAULT_DECOY_TCP_PORTS));
+    expect(rules.some((r) => r.startsWith('tcp 22-'))).toBe(false);
+  });
+
+  it('runs Amazon Linux 2023 on Graviton with IMDSv2 required and an encrypted volume', () => {
+    template.hasResourceProperties('AWS::EC2::Instance', {
+      InstanceType: 't4g.micro',
+      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: Match.objectLike({ Encrypted: true }) }],
+      NetworkInterfaces: [{ DeviceIndex: '0', NetworkInterfaceId: { Ref: Match.stringLikeRegexp('^SensorInterface') } }],
+      KeyName: Match.absent(),
+    });
+  });
+
+  it('installs Node.js and portsnare from the repository asset and starts the systemd unit', () => {
+    const [, instance] = resourcesOf(template, 'AWS::EC2::Instance')[0]!;
+    const userData = flatten((instance.Properties as { UserData: { 'Fn::Base64': unknown } }).UserData['Fn::Base64']);
+    expect(userData).toContain('dnf install -y nodejs22');
+    expect(userData).toMatch(/aws s3 cp 's3:\/\/cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.zip'/);
+    expect(userData).toContain('npm ci --omit=dev');
+    expect(userData).toContain('systemctl enable --now portsnare-agent.service');
+    const configText = /<<'PORTSNARE_CONFIG'\n(.*)\nPORTSNARE_CONFIG/s.exec(userData)![1]!;
+    const agentConfig = JSON.parse(configText) as Record<string, unknown>;
+    expect(agentConfig).toMatchObject({
+      tcpPorts: [...DEFAULT_DECOY_TCP_PORTS],
+      stealth: true,
+      sinks: [{ type: 'stdout' }, { type: 'eventbridge', busName: expect.stringMatching(/^«BlockerBus/), region: '«AWS::Region»' }],
+    });
+  });
+
+  it('gives the instance role only PutEvents on the portsnare bus, its own package object and SSM core', () => {
+    const grants = allGrants(template).filter((g) => g.policy.startsWith('SensorRole'));
+    expect(grants.map((g) => `${g.action} ${g.resource}`).sort()).toEqual([
+      expect.stringMatching(/^events:PutEvents «BlockerBus[0-9A-F]+\.Arn»$/),
+      expect.stringMatching(/^s3:GetObject arn:«AWS::Partition»:s3:::cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.zip$/),
+    ]);
+    const [, role] = resourcesOf(template, 'AWS::IAM::Role').find(([id]) => id.startsWith('SensorRole'))!;
+    expect(flatten((role.Properties as { ManagedPolicyArns: unknown }).ManagedPolicyArns)).toBe('arn:«AWS::Partition»:iam::aws:policy/AmazonSSMManagedInstanceCore');
+  });
+
+  it('passes cdk-nag AwsSolutions with every finding acknowledged', () => {
+    expect(nagFindings(app)).toEqual([]);
+  });
+});
+
+describe('an EC2 sensor in an existing VPC, with flow logs and decoy listeners on an NLB', () => {
+  let app: App;
+  let template: Template;
+
+  beforeAll(() => {
+    ({ app, template } = synth(
+      {
+        naclIds: ['acl-0123456789abcdef0'],
+        sensor: { type: 'ec2', tcpPorts: [23, 445, 3389], flowLogs: true, vpc: EXISTING_VPC, nlb: { loadBalancerArn: NLB_ARN, tcpPorts: [23, 3389], existingListeners: 2 } },
+      },
+      { account: '123456789012', region: 'eu-west-1' },
+    ));
+  }, 120_000);
+
+  it('logs the sensor interface\'s rejected traffic in the format the flowlogs function parses, aggregated per minute', () => {
+    expect(SENSOR_FLOW_LOG_FORMAT).toBe(FLOW_LOG_FORMAT);
+    template.hasResourceProperties('AWS::EC2::FlowLog', {
+      ResourceType: 'NetworkInterface',
+      ResourceId: { Ref: Match.stringLikeRegexp('^SensorInterface') },
+      TrafficType: 'REJECT',
+      MaxAggregationInterval: 60,
+      LogFormat: FLOW_LOG_FORMAT,
+      LogDestinationType: 'cloud-watch-logs',
+    });
+  });
+
+  it('subscribes the flowlogs function to inbound rejected records and lets it put events on the bus only', () => {
+    template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+      FilterPattern: Match.stringLikeRegexp('action = "REJECT".*direction = "ingress"'),
+      DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SensorFlowLogsFunction'), 'Arn'] },
+    });
+    const [, fn] = resourcesOf(template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('SensorFlowLogsFunction'))!;
+    const variables = (fn.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    expect(flatten(variables.EVENT_BUS_NAME)).toMatch(/^«BlockerBus/);
+    const grants = allGrants(template).filter((g) => g.policy.startsWith('SensorFlowLogsFunctionRole') && !g.action.startsWith('logs:'));
+    expect(grants.map((g) => g.action).sort()).toEqual(['events:PutEvents', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+  });
+
+  it('adds one listener per decoy port to the existing load balancer, forwarding to the instance with client addresses preserved', () => {
+    const listeners = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => l.Properties as Record<string, unknown>);
+    expect(listeners.map((l) => `${String(l.Protocol)} ${String(l.Port)}`).sort()).toEqual(['TCP 23', 'TCP 3389']);
+    for (const listener of listeners) expect(listener.LoadBalancerArn).toBe(NLB_ARN);
+    const groups = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup').map(([, g]) => g.Properties as Record<string, unknown>);
+    for (const group of groups) {
+      expect(group.TargetType).toBe('instance');
+      expect(group.TargetGroupAttributes).toEqual(expect.arrayContaining([{ Key: 'preserve_client_ip.enabled', Value: 'true' }]));
+    }
+  });
+
+  it('opens exactly the configured decoy ports', () => {
+    expect(ingressOf(template, 'SensorSecurityGroup')).toEqual(expectedIngress([23, 445, 3389]));
+  });
+
+  it('passes cdk-nag AwsSolutions with every finding acknowledged', () => {
+    expect(nagFindings(app)).toEqual([]);
+  });
+});
+
+describe('context validation', () => {
+  it.each<[string, unknown, RegExp]>([
+    ['an unknown key', { naclId: ['acl-0123456789abcdef0'] }, /portsnare: Unrecognized key: "naclId"/],
+    ['a bad sensor port', { sensor: { tcpPorts: [23, 70000] } }, /portsnare\.sensor\.tcpPorts\.1: Too big/],
+    ['a bad duration', { policy: { baseTtl: 'soon' } }, /portsnare\.policy\.baseTtl: "soon" is not a duration/],
+    ['an unknown sensor type', { sensor: { type: 'lambda' } }, /portsnare\.sensor\.type: Invalid option/],
+    ['an NLB without an existing VPC', { sensor: { nlb: { loadBalancerArn: NLB_ARN, tcpPorts: [23] } } }, /portsnare\.sensor\.nlb: needs sensor\.vpc/],
+    ['a bad email', { alarmEmail: 'nobody' }, /portsnare\.alarmEmail: Invalid email/],
+    ['JSON that does not parse', '{"naclIds": [', /portsnare: the context value is not JSON/],
+  ])('rejects %s, naming the key', (_what, value, message) => {
+    const parsed = parsePortsnareContext(value);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.error).toMatch(message);
+  });
+
+  it('reads durations in the command line\'s spelling', () => {
+    expect(config({ policy: { baseTtl: '2h', maxTtl: 86400 } }).policy).toEqual({ baseTtl: 7200, maxTtl: 86400 });
+  });
+
+  it('reads a JSON string, as `-c portsnare=…` passes it', () => {
+    expect(config('{"naclIds":["acl-0123456789abcdef0"]}').naclIds).toEqual(['acl-0123456789abcdef0']);
+  });
+
+  it('rejects decoy listeners on ports the sensor does not listen on', () => {
+    expect(() =>
+      new PortsnareStack(new App(), 'P', {
+        config: config({ sensor: { tcpPorts: [23], vpc: EXISTING_VPC, nlb: { loadBalancerArn: NLB_ARN, tcpPorts: [23, 8081] } } }),
+      }),
+    ).toThrow(/portsnare\.sensor\.nlb: ports tcp 8081 are not decoy ports of the sensor/);
+  });
+});
