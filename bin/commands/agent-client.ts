@@ -9,9 +9,32 @@ import type { BlockRecord } from '../../core/policy';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
 import { byExpiry } from './backend';
 import { CliError, EXIT } from './errors';
-import { isoSeconds } from './output';
+import { humanDuration, isoSeconds } from './output';
 
 const TIMEOUT_MS = 5000;
+
+/** The parts of the agent's GET /status the command line shows (sensor/agent.ts, status()). */
+interface AgentStatus {
+  readonly sensorId?: string;
+  readonly uptimeSeconds?: number;
+  readonly watching?: { tcp?: string; udp?: string; skipped?: string[]; listen?: string[] };
+  readonly stealth?: string;
+  readonly enforcement?: string;
+  readonly aggregator?: { hits?: number; ignored?: number; own?: number; events?: number };
+  readonly sinks?: Array<{ name: string; published?: number; dropped?: number; errors?: number; spool?: { depth?: number; full?: boolean } }>;
+  readonly blocksActive?: number;
+}
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [];
+}
+
+function enforcementText(mode: string | undefined): string {
+  if (mode === 'nftables') return 'nftables (table inet portsnare)';
+  if (mode === 'log-only') return 'LOG-ONLY: enforce.nftables is on but nftables is unavailable; blocks are recorded, nothing is dropped';
+  if (mode === 'off') return 'off (enforce.nftables.enabled: false): detections are reported, nothing is blocked here';
+  return mode ?? 'unknown';
+}
 
 interface Answer {
   readonly status: number;
@@ -50,42 +73,67 @@ export class AgentBackend implements Backend {
 
   async status(now: number): Promise<StatusView> {
     const health = await this.call('GET', '/healthz', undefined, true);
-    const status = await this.call('GET', '/status');
-    const blocks = await this.blocks(now);
-    const body = (status.body && typeof status.body === 'object' ? status.body : {}) as Record<string, unknown>;
+    const status = (await this.call('GET', '/status')).body as AgentStatus;
+    const blocks = status.enforcement === 'off' ? [] : await this.blocks(now);
     const healthy = health.status === 200;
-    const lines: Array<[string, string]> = [['agent', `${healthy ? 'running, healthy' : `running, UNHEALTHY (${describe(health.body)})`} — ${this.baseUrl}`]];
-    for (const [key, value] of Object.entries(body)) {
-      if (key === 'blocks') continue;
-      lines.push([label(key), describe(value)]);
-    }
-    if (!('activeBlocks' in body)) lines.push(['active blocks', String(blocks.length)]);
-    return { where: this.where, healthy, lines, data: { backend: 'agent', url: this.baseUrl, healthy, health: health.body, ...body, activeBlocks: body['activeBlocks'] ?? blocks.length } };
+    const problems = stringsOf(field(health.body, 'problems'));
+    const warnings = stringsOf(field(health.body, 'warnings'));
+    const agg = status.aggregator ?? {};
+    const spools = (status.sinks ?? []).filter((sink) => sink.spool);
+    const spoolDepth = spools.reduce((sum, sink) => sum + (sink.spool?.depth ?? 0), 0);
+    const lines: Array<[string, string]> = [
+      ['agent', `${healthy ? 'running, healthy' : 'running, UNHEALTHY'} — ${this.baseUrl} (sensor ${status.sensorId ?? '?'}, up ${humanDuration(status.uptimeSeconds ?? 0)})`],
+      ...problems.map((problem): [string, string] => ['problem', problem]),
+      ...warnings.map((warning): [string, string] => ['warning', warning]),
+      ['watching', `tcp ${status.watching?.tcp || 'none'}, udp ${status.watching?.udp || 'none'} on ${(status.watching?.listen ?? []).join(', ')}${status.stealth ? `; stealth ${status.stealth}` : ''}`],
+      ...(status.watching?.skipped ?? []).map((skip): [string, string] => ['skipped', skip]),
+      ['enforcement', enforcementText(status.enforcement)],
+      ['detections', `${agg.events ?? 0} (from ${agg.hits ?? 0} probes; ${agg.ignored ?? 0} from ignored sources, ${agg.own ?? 0} from this host)`],
+      ['active blocks', String(status.blocksActive ?? blocks.length)],
+      [
+        'sinks',
+        (status.sinks ?? []).map((sink) => `${sink.name} ${sink.published ?? 0} published${sink.errors ? `, ${sink.errors} errors` : ''}${sink.dropped ? `, ${sink.dropped} DROPPED` : ''}`).join('; ') || 'none',
+      ],
+      [
+        'spool depth',
+        spools.length === 0
+          ? 'no spool (no eventbridge sink)'
+          : `${spoolDepth} events waiting${spools.some((sink) => sink.spool?.full) ? ' — FULL: new detections are being lost' : ''}`,
+      ],
+    ];
+    return {
+      where: this.where,
+      healthy,
+      lines,
+      data: { backend: 'agent', url: this.baseUrl, healthy, problems, warnings, activeBlocks: status.blocksActive ?? blocks.length, spoolDepth, detections: agg.events ?? 0, status },
+    };
   }
 
   async blocks(now: number): Promise<BlockView[]> {
     const answer = await this.call('GET', '/blocks');
     const list = Array.isArray(answer.body) ? answer.body : (field(answer.body, 'blocks') as unknown[] | undefined) ?? [];
-    const enforcement = field(answer.body, 'enforcedIn');
+    const place = await this.placement();
     return (list as BlockRecord[])
-      .map((record) => recordView(record, enforcement))
+      .map((record) => recordView(record, undefined, place))
       .filter((view) => view.active && view.expiresAt > now)
       .sort(byExpiry);
   }
 
   async block(request: BlockRequest): Promise<BlockOutcome> {
+    // The agent's `reason` is the block reason (manual, sensor, …): the operator's text travels
+    // with the requester into the record's note.
+    const requestedBy = request.reason !== undefined ? `${request.requestedBy}: ${request.reason}` : request.requestedBy;
     const answer = await this.call('POST', '/blocks', {
       target: request.target,
       ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
-      ...(request.reason !== undefined ? { reason: request.reason } : {}),
-      requestedBy: request.requestedBy,
+      requestedBy: requestedBy.slice(0, 256),
     });
     const record = (field(answer.body, 'record') ?? answer.body) as BlockRecord;
-    return { kind: 'applied', block: recordView(record, field(answer.body, 'enforcedIn')) };
+    return { kind: 'applied', block: recordView(record, undefined, await this.placement()) };
   }
 
-  async unblock(target: string): Promise<UnblockOutcome> {
-    await this.call('DELETE', `/blocks/${encodeURIComponent(target)}`);
+  async unblock(target: string, requestedBy: string): Promise<UnblockOutcome> {
+    await this.call('DELETE', `/blocks/${encodeURIComponent(target)}`, undefined, false, { 'x-requested-by': requestedBy });
     return { kind: 'lifted', target };
   }
 
@@ -98,12 +146,18 @@ export class AgentBackend implements Backend {
     return { ...(latest ? { current: recordView(latest, undefined) } : {}), entries };
   }
 
-  private async call(method: string, path: string, body?: unknown, anyStatus = false): Promise<Answer> {
+  /** Where the agent's blocks are in force: its enforcement mode. */
+  private async placement(): Promise<string[]> {
+    const mode = field((await this.call('GET', '/status')).body, 'enforcement');
+    return [mode === 'nftables' ? 'nftables' : mode === 'log-only' ? 'store only (log-only)' : String(mode ?? 'unknown')];
+  }
+
+  private async call(method: string, path: string, body?: unknown, anyStatus = false, headers: Record<string, string> = {}): Promise<Answer> {
     let response: Response;
     try {
       response = await fetch(new URL(path, this.baseUrl), {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
@@ -120,7 +174,8 @@ export class AgentBackend implements Backend {
 function agentError(answer: Answer, method: string, path: string): CliError {
   const message = String(field(answer.body, 'error') ?? field(answer.body, 'message') ?? describe(answer.body));
   const rule = field(answer.body, 'rule');
-  if (answer.status === 403 || answer.status === 409 || rule !== undefined || /^refused/i.test(message)) {
+  if (answer.status === 409) return new CliError(`the agent at its control API says: ${message}`, EXIT.failure);
+  if (answer.status === 403 || rule !== undefined || /^refused/i.test(message)) {
     return new CliError(message.startsWith('refused') ? message : `refused: ${message}${typeof rule === 'string' && !message.includes(rule) ? ` (${rule})` : ''}`, EXIT.refused);
   }
   if (answer.status === 404) return new CliError(message, EXIT.notFound);

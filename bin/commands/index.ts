@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 import { registerBlock } from './block';
 import { registerBlocks } from './blocks';
 import { type CliDeps, defaultDeps } from './context';
+import { registerDemo } from './demo';
 import { registerHistory } from './history';
+import { registerProbe } from './probe';
 import { registerStatus } from './status';
 import { registerUnblock } from './unblock';
 
@@ -20,4 +22,6 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerBlock(program, deps);
   registerUnblock(program, deps);
   registerHistory(program, deps);
+  registerDemo(program, deps);
+  registerProbe(program, deps);
 }

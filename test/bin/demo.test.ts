@@ -1,0 +1,133 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, type CliResult, runCli, testEnv } from './cli';
+
+const root = process.getuid?.() === 0;
+/** A network namespace of its own keeps the demo's nftables table and ports away from the host's. */
+const canUnshare = root && spawnSync('unshare', ['--net', 'true']).status === 0;
+const hasNft = spawnSync('nft', ['--version']).status === 0;
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portsnare-demo-'));
+  await chmod(dir, 0o777);
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** `portsnare demo --once` in a fresh network namespace (lo up), optionally as an unprivileged user. */
+function demoInNamespace(args: string[], options: { user?: 'nobody' } = {}): Promise<CliResult> {
+  const drop = options.user ? `setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=${dir} ` : '';
+  const script = `ip link set lo up && exec ${drop}"${process.execPath}" "${BIN}" demo --once --health-port 0 --state-dir "${join(dir, 'state')}" ${args.join(' ')}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--net', 'sh', '-c', script], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+describe('portsnare demo (npm start)', () => {
+  it.runIf(canUnshare && hasNft)('as root with nft: detects the scan, blocks the attacker in nftables, and the block holds', async () => {
+    const result = await demoInNamespace([]);
+
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/enforcement\s+nftables — a blocked source is dropped in the kernel/);
+    expect(result.stdout).toMatch(/decoy ports\s+tcp 23,135,445,1433,2323,3389,5900,6379,9200, udp 161,1900,5060 on 127\.0\.0\.1/);
+    expect(result.stdout).toMatch(/DETECTED {2}127\.66\.0\.7 probed tcp\/\d+ connect.*handshake yes/);
+    expect(result.stdout).toMatch(/BLOCKED {3}127\.66\.0\.7 for 2m \(offence 1\) — dropped by nftables from now on/);
+    expect(result.stdout).toMatch(/the attacker tries tcp\/23 again: no answer — the kernel drops every packet from it now/);
+    expect(result.stdout).toMatch(/this host \(127\.0\.0\.1\) connects to tcp\/23: open/);
+  });
+
+  it.runIf(canUnshare)('without root: says LOG-ONLY plainly, uses ports >= 1024, and still decides the block', async () => {
+    const result = await demoInNamespace([], { user: 'nobody' });
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/WARNING {3}enforcement is LOG-ONLY: needs root or CAP_NET_ADMIN/);
+    expect(result.stdout).toMatch(/enforcement\s+LOG-ONLY — blocks are decided and recorded but nothing is dropped/);
+    expect(result.stdout).toMatch(/decoy ports\s+tcp 2323,3389,5900,6379,9200, udp 1900,5060 on 127\.0\.0\.1 \(not root: ports >= 1024 only\)/);
+    expect(result.stdout).toMatch(/BLOCKED {3}127\.66\.0\.7 for 2m \(offence 1\) — LOG-ONLY: recorded, not dropped/);
+    expect(result.stdout).toMatch(/the attacker tries tcp\/2323 again: open — log-only: nothing is dropped/);
+  });
+
+  it.runIf(!canUnshare)('runs in this namespace when it cannot make its own (not root): a detection and a log-only block', async () => {
+    const result = await new Promise<CliResult>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'demo', '--once', '--health-port', '0', '--state-dir', join(dir, 'state')], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/DETECTED {2}127\.66\.0\.7/);
+    expect(result.stdout).toMatch(/BLOCKED {3}127\.66\.0\.7/);
+  });
+});
+
+describe('portsnare probe', () => {
+  it('connects from the demo attacker address and sends UDP from it', async () => {
+    const seen: string[] = [];
+    const tcp = createServer((socket) => {
+      seen.push(`tcp ${socket.remoteAddress}`);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    const udp = createSocket('udp4');
+    const datagram = new Promise<string>((resolve) => udp.once('message', (_message, remote) => resolve(`udp ${remote.address}`)));
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    const tcpPort = (tcp.address() as AddressInfo).port;
+    const udpPort = udp.address().port;
+
+    const result = await runCli(['probe', '--tcp', String(tcpPort), '--udp', String(udpPort)]);
+
+    seen.push(await datagram);
+    tcp.close();
+    udp.close();
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`tcp/${tcpPort} open`);
+    expect(result.stdout).toContain(`udp/${udpPort} datagram sent`);
+    expect(seen).toEqual(['tcp 127.66.0.7', 'udp 127.66.0.7']);
+  });
+
+  it('reports a closed port as closed', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+
+    const result = await runCli(['probe', '--tcp', String(port), '--udp', '']);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`tcp/${port} closed (reset)`);
+  });
+
+  it('exits 2 on an invalid source address or port list', async () => {
+    const badFrom = await runCli(['probe', '--from', '127.66.0.300']);
+    const badPorts = await runCli(['probe', '--tcp', '70000']);
+
+    expect(badFrom.code).toBe(2);
+    expect(badFrom.stderr).toBe('portsnare: invalid --from "127.66.0.300": not an IP address\n');
+    expect(badPorts.code).toBe(2);
+    expect(badPorts.stderr).toContain('invalid --tcp "70000": "70000" is not a port (1-65535)');
+  });
+});
