@@ -115,6 +115,29 @@ function networkOf(addr: Addr, prefix: number): Addr {
   return ipaddr.fromByteArray(bytes) as Addr;
 }
 
+const networkBytesCache = new WeakMap<Cidr, number[]>();
+
+/** The network address of a CIDR as bytes, computed once per Cidr object. */
+function networkBytes(cidr: Cidr): number[] {
+  let bytes = networkBytesCache.get(cidr);
+  if (!bytes) {
+    bytes = (parseStrict(cidr.network) as Addr).toByteArray();
+    networkBytesCache.set(cidr, bytes);
+  }
+  return bytes;
+}
+
+/** True when the first `prefix` bits of `bytes` equal those of `network`. */
+function prefixMatches(network: readonly number[], prefix: number, bytes: readonly number[]): boolean {
+  if (network.length !== bytes.length) return false;
+  for (let i = 0; i < network.length && prefix > i * 8; i++) {
+    const keep = Math.min(8, prefix - i * 8);
+    const mask = (0xff << (8 - keep)) & 0xff;
+    if (((network[i] ?? 0) & mask) !== ((bytes[i] ?? 0) & mask)) return false;
+  }
+  return true;
+}
+
 /** True when the address `address` lies inside `cidr` (same family only). */
 export function cidrContains(cidr: Cidr | string, address: string): boolean {
   const range = typeof cidr === 'string' ? parseCidr(cidr) : cidr;
@@ -122,12 +145,12 @@ export function cidrContains(cidr: Cidr | string, address: string): boolean {
   if (!addr) return false;
   const folded = fold(addr);
   if (folded.kind() !== range.family) return false;
-  return toText(networkOf(folded, range.prefix)) === range.network;
+  return prefixMatches(networkBytes(range), range.prefix, folded.toByteArray());
 }
 
 /** True when every address of `inner` lies inside `outer`. */
 export function cidrCovers(outer: Cidr, inner: Cidr): boolean {
-  return outer.family === inner.family && outer.prefix <= inner.prefix && cidrContains(outer, inner.network);
+  return outer.family === inner.family && outer.prefix <= inner.prefix && prefixMatches(networkBytes(outer), outer.prefix, networkBytes(inner));
 }
 
 /** True when the two CIDRs share at least one address. */

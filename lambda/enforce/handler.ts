@@ -11,7 +11,7 @@ import { type Clock, systemClock } from '../shared/clock';
 import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } from '../shared/enforcer';
 import { NaclAdapter } from '../shared/nacl-adapter';
 import { type Observability, powertoolsObservability } from '../shared/observability';
-import { EnforceMessageSchema } from '../shared/queue';
+import { parseEnforceMessage } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
 import { loadSettings, requireEnv } from '../shared/settings';
 import { WafAdapter } from '../shared/waf-adapter';
@@ -26,19 +26,13 @@ export function createHandler(deps: EnforcerDeps): (event: SQSEvent) => Promise<
       const kinds = new Set<string>();
       let notBefore = 0;
       for (const record of event.Records ?? []) {
-        let body: unknown;
-        try {
-          body = JSON.parse(record.body);
-        } catch {
-          body = undefined;
-        }
-        const parsed = EnforceMessageSchema.safeParse(body);
-        if (!parsed.success) {
+        const message = parseEnforceMessage(record.body);
+        if (!message) {
           obs.log.warn('unknown enforce message ignored', { messageId: record.messageId });
           continue;
         }
-        kinds.add(parsed.data.kind);
-        notBefore = Math.max(notBefore, parsed.data.notBefore ?? 0);
+        kinds.add(message.kind);
+        notBefore = Math.max(notBefore, message.notBefore ?? 0);
       }
       const wait = Math.min(MAX_WAIT_MS, notBefore - clock.now());
       if (wait > 0) await clock.sleep(wait);

@@ -11,7 +11,7 @@ import { type Clock, systemClock } from '../shared/clock';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { EnforceQueue } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
-import { requireEnv } from '../shared/settings';
+import { requireEnv } from '../shared/env';
 
 export interface ExpiryDeps {
   readonly repo: BlockRepository;

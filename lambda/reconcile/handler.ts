@@ -10,7 +10,7 @@ import { sqsClient } from '../shared/clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { EnforceQueue } from '../shared/queue';
-import { requireEnv } from '../shared/settings';
+import { requireEnv } from '../shared/env';
 
 export interface ReconcileDeps {
   readonly queue: EnforceQueue;

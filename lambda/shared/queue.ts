@@ -13,18 +13,33 @@
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
 
 export const ENFORCE_GROUP_ID = 'enforce';
 /** extra wait after the second closes, so the GSI (eventually consistent) has the writes */
 export const SETTLE_MS = 500;
 
-export const EnforceMessageSchema = z.object({
-  kind: z.enum(['enforce', 'expire', 'reconcile']),
+export const ENFORCE_KINDS = ['enforce', 'expire', 'reconcile'] as const;
+
+export interface EnforceMessage {
+  readonly kind: (typeof ENFORCE_KINDS)[number];
   /** epoch ms before which the enforce function does not read the desired state */
-  notBefore: z.number().optional(),
-});
-export type EnforceMessage = z.infer<typeof EnforceMessageSchema>;
+  readonly notBefore?: number;
+}
+
+/** Reads a message body; undefined when it is not an enforce message. */
+export function parseEnforceMessage(body: string): EnforceMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { kind, notBefore } = value as { kind?: unknown; notBefore?: unknown };
+  if (typeof kind !== 'string' || !(ENFORCE_KINDS as readonly string[]).includes(kind)) return undefined;
+  if (notBefore !== undefined && (typeof notBefore !== 'number' || !Number.isFinite(notBefore))) return undefined;
+  return { kind: kind as EnforceMessage['kind'], ...(notBefore !== undefined ? { notBefore } : {}) };
+}
 
 /** The message and its deduplication id for a wake-up of `kind` sent at `now`. */
 export function wakeUp(kind: EnforceMessage['kind'], now: number): { body: EnforceMessage; deduplicationId: string } {

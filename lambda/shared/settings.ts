@@ -17,8 +17,4 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
   return parsed.data;
 }
 
-export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const value = env[name];
-  if (value === undefined || value === '') throw new Error(`environment variable ${name} is not set`);
-  return value;
-}
+export { requireEnv } from './env';

@@ -47,12 +47,16 @@ export interface WorldOptions {
   readonly random?: () => number;
   readonly start?: number;
   readonly ipv6Acls?: boolean;
+  /** items per DynamoDB Query page */
+  readonly pageSize?: number;
+  /** the clock (a subclass may run other work while a handler sleeps) */
+  readonly clock?: SimClock;
 }
 
 export class World {
   readonly clock: SimClock;
   readonly obs = new RecordingObservability();
-  readonly ddb = new FakeDynamoDb();
+  readonly ddb: FakeDynamoDb;
   readonly sqs: FakeSqs;
   readonly ec2: FakeEc2;
   readonly waf: FakeWafv2;
@@ -67,7 +71,8 @@ export class World {
 
   constructor(options: WorldOptions = {}) {
     const random = options.random ?? Math.random;
-    this.clock = new SimClock(options.start);
+    this.clock = options.clock ?? new SimClock(options.start);
+    this.ddb = new FakeDynamoDb('portsnare', undefined, options.pageSize);
     this.settings = options.settings ?? testSettings();
     this.sqs = new FakeSqs(this.clock);
     this.ec2 = new FakeEc2(this.settings.nacl.quotaPerDirection, random);
