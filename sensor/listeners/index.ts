@@ -66,6 +66,9 @@ export interface ListenerStats {
   readonly bytesRead: number;
 }
 
+/** listen(2) backlog; the kernel caps it at net.core.somaxconn (4096 by default since Linux 5.4) */
+export const ACCEPT_BACKLOG = 4096;
+
 type Bound = { kind: 'tcp'; server: net.Server } | { kind: 'udp'; socket: dgram.Socket };
 
 const WHY: Record<string, string> = {
@@ -183,7 +186,9 @@ export class DecoyListeners {
         reject(error);
       };
       server.once('error', onError);
-      server.listen({ host: address, port, exclusive: true, ipv6Only: address.includes(':'), backlog: 511 }, () => {
+      // A scanner connects and resets at once; the accept queue must absorb bursts while the event
+      // loop is busy, or SYNs are dropped and hits arrive a retransmission (1 s) late.
+      server.listen({ host: address, port, exclusive: true, ipv6Only: address.includes(':'), backlog: ACCEPT_BACKLOG }, () => {
         server.off('error', onError);
         server.on('error', (error) => this.options.logger.warn('decoy listener error', { protocol: 'tcp', address, port, error: errorText(error) }));
         resolve({ kind: 'tcp', server });

@@ -1,0 +1,263 @@
+/**
+ * The host agent's figures (issue 3, item 11):
+ * - agent_hits_per_s, agent_p99_ms: monitor mode, TCP connects to decoys from many 127.x source
+ *   addresses (one attacker each, so every hit is an event); the load comes from a child process,
+ *   closed loop (a fixed number of probes in flight), and latency is hit (client connect()
+ *   called) → `Scan Detected` emitted, on the monotonic clock both processes share. Bounded: N
+ *   probes, a time limit.
+ * - agent_rss_mb_1000_ports: resident memory of the agent (the esbuild bundle the container runs)
+ *   with 1000 TCP decoys on 127.0.0.1 and ::1 (2000 listening sockets), after start.
+ * - agent_rss_mb_all_unused: the same with tcpPorts/udpPorts "all-unused" (kernel detection) in a
+ *   network namespace of its own, so the host's nftables are not touched; agent + its NFLOG reader.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from '../sensor/agent';
+import { parseAgentConfig } from '../sensor/config';
+import { KernelDetector } from '../sensor/kernel/detector';
+import { jsonLogger } from '../sensor/log';
+import type { Publisher } from '../sensor/publish/types';
+import type { BenchSuite, Figure } from './suite';
+
+const PROBES = 4000;
+const CONCURRENCY = 48;
+const TIME_LIMIT_MS = 60_000;
+
+/** The load generator (plain JS, run by node in a child): connects from one source per probe. */
+const GENERATOR = `
+const net = require('node:net');
+const [port, count, concurrency] = process.argv.slice(2).map(Number);
+const sent = {};
+let next = 0, done = 0, errors = 0;
+function source(i) { return '127.' + (70 + Math.floor(i / 62500)) + '.' + (Math.floor(i / 250) % 250) + '.' + ((i % 250) + 1); }
+function one() {
+  if (next >= count) return;
+  const i = next++;
+  const src = source(i);
+  sent[src] = Number(process.hrtime.bigint());
+  const s = net.connect({ host: '127.0.0.1', port, localAddress: src });
+  const fin = () => { s.destroy(); if (++done === count) { process.stdout.write(JSON.stringify({ sent, errors })); process.exit(0); } one(); };
+  // closed loop: the next probe starts when the agent has closed this one (it closes at once,
+  // after reporting), so at most \`concurrency\` hits are in flight and latency is not queueing
+  let finished = false;
+  const once = () => { if (!finished) { finished = true; fin(); } };
+  s.on('close', once); s.on('error', () => { errors++; once(); });
+}
+for (let k = 0; k < concurrency; k++) one();
+`;
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as import('node:net').AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function hitsAndLatency(work: string): Promise<Figure[]> {
+  const port = await freePort();
+  const parsed = parseAgentConfig({ sensorId: 'bench', listen: ['127.0.0.1'], tcpPorts: [port], udpPorts: [], stateDirectory: work, health: { enabled: false }, limits: { maxSockets: 4096 } });
+  if (!parsed.ok) throw new Error(parsed.error);
+  const seen = new Map<string, number>();
+  const sink: Publisher = {
+    name: 'bench',
+    start: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+    publish: () => Promise.resolve(true),
+    stats: () => ({ published: seen.size, dropped: 0, errors: 0 }),
+  };
+  // the real log line per detection, written nowhere
+  const agent = new Agent({ config: parsed.value, logger: jsonLogger('info', () => undefined), publishers: [sink] });
+  agent.on('detection', (event: { attacker: string }) => seen.set(event.attacker, Number(process.hrtime.bigint())));
+  await agent.start();
+  try {
+    const script = join(work, 'generator.js');
+    writeFileSync(script, GENERATOR);
+    const started = Number(process.hrtime.bigint());
+    const child = spawn(process.execPath, [script, String(port), String(PROBES), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await exited(child, TIME_LIMIT_MS);
+    if (code !== 0) throw new Error(`load generator exited with ${code}`);
+    const { sent, errors } = JSON.parse(output) as { sent: Record<string, number>; errors: number };
+    const deadline = Date.now() + 30_000;
+    while (seen.size < Object.keys(sent).length - errors && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    const latencies: number[] = [];
+    let last = started;
+    for (const [source, at] of Object.entries(sent)) {
+      const got = seen.get(source);
+      if (got === undefined) continue;
+      latencies.push((got - at) / 1e6);
+      last = Math.max(last, got);
+    }
+    latencies.sort((a, b) => a - b);
+    const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+    const seconds = (last - started) / 1e9;
+    const rate = Math.round(latencies.length / seconds);
+    return [
+      {
+        name: 'agent_hits_per_s',
+        value: rate,
+        unit: 'hits/s',
+        note: `${latencies.length}/${PROBES} TCP connects from ${PROBES} distinct 127.x sources (closed loop, ${CONCURRENCY} in flight, load in a child process; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs), each one Scan Detected; monitor mode; ${errors} connect errors`,
+      },
+      {
+        name: 'agent_p99_ms',
+        value: round(p(0.99), 2),
+        unit: 'ms',
+        note: `hit (client connect() called) to event emitted, same run; p50 ${round(p(0.5), 2)} ms, max ${round(latencies[latencies.length - 1] ?? NaN, 2)} ms`,
+      },
+    ];
+  } finally {
+    await agent.stop(2000);
+  }
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function exited(child: ChildProcess, ms: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+/** The bundle the container runs (Dockerfile): one file, no TypeScript at run time. */
+async function bundle(work: string): Promise<string> {
+  const esbuild = await import('esbuild');
+  const outfile = join(work, 'portsnare-agent.js');
+  await esbuild.build({ entryPoints: [join(__dirname, '..', 'sensor', 'main.ts')], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'error' });
+  return outfile;
+}
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Starts the bundled agent, waits for "agent started", lets it settle, and reads its memory. */
+async function measureRss(command: string[], config: object, work: string, name: string): Promise<{ agentKb: number; childrenKb: number; started: Record<string, unknown> }> {
+  const path = join(work, `${name}.json`);
+  writeFileSync(path, JSON.stringify(config));
+  const child = spawn(command[0]!, [...command.slice(1), 'agent', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const startedLine = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: the agent did not start within 60 s: ${stderr.slice(-500)}`)), 60_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const line = stderr.split('\n').find((l) => l.includes('"agent started"'));
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name}: the agent exited (${code}) before starting: ${stderr.slice(-500)}`));
+    });
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // settle: timers, first GC
+  const agentKb = rssKb(child.pid!);
+  const childrenKb = childrenOf(child.pid!).reduce((sum, pid) => sum + (rssKb(pid) || 0), 0);
+  child.kill('SIGTERM');
+  await exited(child, 15_000);
+  return { agentKb, childrenKb, started: startedLine };
+}
+
+async function rss1000(agentJs: string, work: string): Promise<Figure> {
+  const base = 47000;
+  const config = {
+    sensorId: 'bench',
+    listen: ['127.0.0.1', '::1'],
+    tcpPorts: `${base}-${base + 999}`,
+    udpPorts: [],
+    stateDirectory: join(work, 'state-1000'),
+    health: { port: 0 },
+    sinks: [{ type: 'file', path: join(work, 'events-1000.jsonl') }],
+  };
+  const measured = await measureRss([process.execPath, agentJs], config, work, 'rss-1000');
+  const status = measured.started;
+  return {
+    name: 'agent_rss_mb_1000_ports',
+    value: round(measured.agentKb / 1024, 1),
+    unit: 'MB',
+    note: `VmRSS of the bundled agent (node ${process.version}) after start, TCP ${String(status.tcp)} on 127.0.0.1 and ::1 (2 listening sockets per port)`,
+  };
+}
+
+async function rssAllUnused(agentJs: string, work: string): Promise<Figure> {
+  const available = await KernelDetector.available();
+  if (!available.ok) {
+    return { name: 'agent_rss_mb_all_unused', value: NaN, unit: 'MB', note: `not measured: all-unused needs kernel detection, unavailable here (${available.why})` };
+  }
+  const ns = `psn-bench-${process.pid}`;
+  const ip = (...args: string[]) => {
+    const result = spawnSync('ip', args, { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`ip ${args.join(' ')}: ${result.stderr}`);
+  };
+  ip('netns', 'add', ns);
+  try {
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    const config = {
+      sensorId: 'bench',
+      listen: ['127.0.0.1'],
+      tcpPorts: 'all-unused',
+      udpPorts: 'all-unused',
+      stealth: true,
+      stateDirectory: join(work, 'state-all'),
+      health: { port: 0 },
+      sinks: [{ type: 'file', path: join(work, 'events-all.jsonl') }],
+    };
+    const measured = await measureRss(['ip', 'netns', 'exec', ns, process.execPath, agentJs], config, work, 'rss-all');
+    return {
+      name: 'agent_rss_mb_all_unused',
+      value: round((measured.agentKb + measured.childrenKb) / 1024, 1),
+      unit: 'MB',
+      note: `tcpPorts and udpPorts all-unused with stealth, in a network namespace of its own: agent ${round(measured.agentKb / 1024, 1)} MB + NFLOG reader (tcpdump) ${round(measured.childrenKb / 1024, 1)} MB; no sockets per port, the kernel watches`,
+    };
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+export const suite: BenchSuite = {
+  title: 'host agent: hit→event throughput and latency, memory with 1000 decoys and all-unused',
+  async run(): Promise<Figure[]> {
+    const work = mkdtempSync(join(tmpdir(), 'portsnare-bench-agent-'));
+    try {
+      const figures = await hitsAndLatency(work);
+      const agentJs = await bundle(work);
+      figures.push(await rss1000(agentJs, work));
+      figures.push(await rssAllUnused(agentJs, work).catch((error: unknown) => ({ name: 'agent_rss_mb_all_unused', value: NaN, unit: 'MB', note: `not measured: ${(error as Error).message.slice(0, 200)}` })));
+      return figures;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  },
+};
