@@ -77,20 +77,14 @@ export interface Ec2SensorProps extends DecoyPortsProps {
    * @default {}
    */
   readonly agentConfig?: Record<string, unknown>;
-  /**
-   * An Elastic IP on the sensor, so its decoy address survives a stop/start.
-   * @default true
-   */
-  readonly elasticIp?: boolean;
 }
 
 export class Ec2Sensor extends Construct {
   public readonly instance: ec2.Instance;
   public readonly securityGroup: ec2.SecurityGroup;
   public readonly role: iam.Role;
-  /** the sensor's primary network interface (created here so VPC Flow Logs can name it) */
-  public readonly networkInterface: ec2.CfnNetworkInterface;
-  public readonly elasticIp?: ec2.CfnEIP;
+  /** the subnet the sensor runs in (VPC Flow Logs attach here: AWS::EC2::Instance returns no interface id) */
+  public readonly subnet: ec2.ISubnet;
   public readonly ports: DecoyPorts;
   /** the agent config written to the instance (tokens resolve at deploy) */
   public readonly config: Record<string, unknown>;
@@ -99,9 +93,9 @@ export class Ec2Sensor extends Construct {
     super(scope, id);
     this.ports = resolveDecoyPorts(props, `Ec2Sensor ${this.node.path}`);
     const stack = Stack.of(this);
-    const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC });
-    const subnet = subnets.subnets[0];
+    const subnet = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC }).subnets[0];
     if (!subnet) throw new Error(`Ec2Sensor ${this.node.path}: vpcSubnets selects no subnet in the VPC`);
+    this.subnet = subnet;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -162,7 +156,10 @@ export class Ec2Sensor extends Construct {
 
     this.instance = new ec2.Instance(this, 'Instance', {
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC },
+      vpcSubnets: { subnets: [subnet] },
+      // A public address of its own: the decoy must be reachable, and user data needs the
+      // internet (dnf, npm) from the first second of boot.
+      associatePublicIpAddress: true,
       instanceType: props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
       // The SSM public parameter, resolved by CloudFormation at deploy: no lookup at synth.
       machineImage: ec2.MachineImage.latestAmazonLinux2023({ cpuType: ec2.AmazonLinuxCpuType.ARM_64 }),
@@ -175,29 +172,10 @@ export class Ec2Sensor extends Construct {
       httpPutResponseHopLimit: 1,
       ssmSessionPermissions: false,
       blockDevices: [{ deviceName: '/dev/xvda', volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }) }],
+      // New code or config → a new instance (user data runs on first boot only).
       userDataCausesReplacement: true,
     });
     this.instance.node.addDependency(asset);
-
-    // The primary interface is created here so its id is known to the template (VPC Flow Logs
-    // attach to an interface id; AWS::EC2::Instance does not return one).
-    this.networkInterface = new ec2.CfnNetworkInterface(this, 'Interface', {
-      subnetId: subnet.subnetId,
-      groupSet: [this.securityGroup.securityGroupId],
-      description: 'portsnare decoy sensor',
-    });
-    const cfnInstance = this.instance.node.defaultChild as ec2.CfnInstance;
-    cfnInstance.addPropertyDeletionOverride('SubnetId');
-    cfnInstance.addPropertyDeletionOverride('SecurityGroupIds');
-    cfnInstance.addPropertyDeletionOverride('AvailabilityZone');
-    cfnInstance.addPropertyOverride('NetworkInterfaces', [{ DeviceIndex: '0', NetworkInterfaceId: this.networkInterface.ref }]);
-    if (props.elasticIp ?? true) {
-      this.elasticIp = new ec2.CfnEIP(this, 'Address', { domain: 'vpc', tags: [{ key: 'Name', value: 'portsnare-sensor' }] });
-      new ec2.CfnEIPAssociation(this, 'AddressAssociation', {
-        allocationId: this.elasticIp.attrAllocationId,
-        networkInterfaceId: this.networkInterface.ref,
-      });
-    }
 
     acknowledge(
       this.instance,

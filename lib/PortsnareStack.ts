@@ -126,7 +126,8 @@ export class PortsnareStack extends Stack {
       if (sensorConfig.flowLogs) {
         this.flowLogs = new SensorFlowLogs(this, 'SensorFlowLogs', {
           blocker: this.blocker,
-          resources: [ec2.FlowLogResourceType.fromNetworkInterfaceId(sensor.networkInterface.ref)],
+          resources: [ec2.FlowLogResourceType.fromSubnet(sensor.subnet)],
+          destinations: [sensor.instance.instancePrivateIp],
         });
       }
     } else if (sensorConfig.type === 'fargate') {

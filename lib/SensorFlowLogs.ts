@@ -1,6 +1,6 @@
 /**
- * VPC Flow Logs on a sensor's network interface (or its dedicated subnet, for Fargate, whose
- * task interfaces come and go) into lambda/flowlogs, which turns rejected inbound probes into
+ * VPC Flow Logs on a sensor's subnet (an EC2 instance returns no interface id to CloudFormation,
+ * and Fargate task interfaces come and go) into lambda/flowlogs, which turns rejected inbound probes into
  * `Scan Detected` events on the portsnare bus: the stealth detector where the kernel is out of
  * reach. One-minute aggregation; delivery to CloudWatch Logs adds minutes more, so this path
  * is slower than the sensor's own sockets.
@@ -23,10 +23,17 @@ export const SENSOR_FLOW_LOG_FORMAT =
 export interface SensorFlowLogsProps {
   readonly blocker: EnumerationBlocker;
   /**
-   * What to log: `ec2.FlowLogResourceType.fromNetworkInterfaceId(sensor.networkInterface.ref)`
-   * for an EC2 sensor, `fromSubnet(...)` for the dedicated subnet of a Fargate sensor.
+   * What to log: `ec2.FlowLogResourceType.fromSubnet(sensor.subnet)` (or `fromNetworkInterfaceId`
+   * for an interface you manage).
    */
   readonly resources: readonly ec2.FlowLogResourceType[];
+  /**
+   * The sensors' private addresses: records to other destinations in the same subnet are
+   * ignored. Give the EC2 sensor's `instance.instancePrivateIp`; leave empty for Fargate (task
+   * addresses change), whose subnets should then hold only the sensor.
+   * @default [] (every destination)
+   */
+  readonly destinations?: readonly string[];
   /**
    * An attacker is reported once it has this many distinct (protocol, port, kind) probes in one
    * delivery batch.
@@ -73,7 +80,11 @@ export class SensorFlowLogs extends Construct {
     this.function = new PortsnareFunction(this, 'Function', {
       name: 'flowlogs',
       description: 'portsnare: VPC Flow Logs records of the sensor → Scan Detected events',
-      environment: { EVENT_BUS_NAME: props.blocker.eventBus.eventBusName, FLOWLOGS_MIN_PROBES: String(minProbes) },
+      environment: {
+        EVENT_BUS_NAME: props.blocker.eventBus.eventBusName,
+        FLOWLOGS_MIN_PROBES: String(minProbes),
+        FLOWLOGS_DESTINATIONS: (props.destinations ?? []).join(','),
+      },
       timeout: Duration.seconds(60),
       onFailure: props.blocker.failureQueue,
       alarmAction: props.blocker.alarmAction,

@@ -3,11 +3,13 @@
  * rejected inbound probes become `Scan Detected` events (source portsnare.sensor) on the
  * portsnare bus, where decide treats them like any sensor's.
  *
- * Environment: EVENT_BUS_NAME, FLOWLOGS_MIN_PROBES (distinct probes per attacker and batch, default 1).
+ * Environment: EVENT_BUS_NAME, FLOWLOGS_MIN_PROBES (distinct probes per attacker and batch, default 1),
+ * FLOWLOGS_DESTINATIONS (comma-separated sensor addresses; records to others are ignored; default: all).
  */
 import { gunzipSync } from 'node:zlib';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { CloudWatchLogsDecodedData, CloudWatchLogsEvent } from 'aws-lambda';
+import { canonicalAddress } from '../../core/address';
 import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_SENSOR, type ScanDetected } from '../../core/event';
 import { powertoolsObservability, type Observability } from '../shared/observability';
 import { parseFlowLine, toScanEvents, type FlowRecord } from './records';
@@ -20,6 +22,8 @@ export interface FlowLogsDeps {
   readonly client: Pick<EventBridgeClient, 'send'>;
   readonly busName: string;
   readonly minProbes: number;
+  /** the sensors' addresses; empty: every destination */
+  readonly destinations?: ReadonlySet<string>;
   readonly obs: Observability;
   /** waits between PutEvents attempts; tests pass a no-op */
   readonly pause?: (ms: number) => Promise<void>;
@@ -81,7 +85,7 @@ export async function handleFlowLogs(event: CloudWatchLogsEvent, deps: FlowLogsD
       if (parsed.skip.startsWith('malformed')) deps.obs.log.warn('unreadable flow log record', { why: parsed.skip, logStream: data.logStream });
     }
   }
-  const scans: ScanDetected[] = toScanEvents(records, { minProbes: deps.minProbes });
+  const scans: ScanDetected[] = toScanEvents(records, { minProbes: deps.minProbes, destinations: deps.destinations });
   for (const scan of scans) {
     deps.obs.log.info('stealth probes seen in flow logs', { attacker: scan.attacker, sensorId: scan.sensorId, probes: scan.probes.length });
   }
@@ -104,7 +108,14 @@ function defaultDeps(): FlowLogsDeps {
     if (!busName) throw new Error('environment variable EVENT_BUS_NAME is not set');
     const minProbes = Number(process.env.FLOWLOGS_MIN_PROBES ?? '1');
     if (!Number.isInteger(minProbes) || minProbes < 1) throw new Error(`FLOWLOGS_MIN_PROBES must be a whole number ≥ 1, got ${process.env.FLOWLOGS_MIN_PROBES}`);
-    defaults = { client: new EventBridgeClient({}), busName, minProbes, obs: powertoolsObservability() };
+    const destinations = new Set(
+      (process.env.FLOWLOGS_DESTINATIONS ?? '')
+        .split(',')
+        .map((d) => d.trim())
+        .filter((d) => d !== '')
+        .map(canonicalAddress),
+    );
+    defaults = { client: new EventBridgeClient({}), busName, minProbes, destinations, obs: powertoolsObservability() };
   }
   return defaults;
 }

@@ -126,11 +126,17 @@ export function probeKindOf(record: Pick<FlowRecord, 'protocol' | 'tcpFlags'>): 
 export interface ToEventsOptions {
   /** an attacker needs at least this many distinct (protocol, port, kind) probes on one interface */
   readonly minProbes: number;
+  /**
+   * The sensors' own (private) addresses: records to any other destination are ignored, so a
+   * flow log on a subnet the sensor shares reports only probes of the sensor. Empty: all.
+   */
+  readonly destinations?: ReadonlySet<string>;
 }
 
 /**
  * Groups rejected inbound TCP/UDP records per (interface, source) into one event each — one
- * event per attacker per batch, never one per probe. Records of other shapes are ignored.
+ * event per attacker per batch, never one per probe. Records of other shapes, and records to
+ * addresses other than `destinations`, are ignored.
  */
 export function toScanEvents(records: readonly FlowRecord[], options: ToEventsOptions): ScanDetected[] {
   interface Group {
@@ -144,6 +150,7 @@ export function toScanEvents(records: readonly FlowRecord[], options: ToEventsOp
   const groups = new Map<string, Group>();
   for (const record of records) {
     if (record.direction !== 'ingress' || record.action !== 'REJECT') continue;
+    if (options.destinations?.size && !options.destinations.has(record.dstaddr)) continue;
     const probe = probeKindOf(record);
     if (!probe) continue;
     const key = `${record.interfaceId} ${record.srcaddr}`;

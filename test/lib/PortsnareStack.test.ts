@@ -74,7 +74,7 @@ describe('the demo (no context)', () => {
       InstanceType: 't4g.micro',
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
       BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: Match.objectLike({ Encrypted: true }) }],
-      NetworkInterfaces: [{ DeviceIndex: '0', NetworkInterfaceId: { Ref: Match.stringLikeRegexp('^SensorInterface') } }],
+      NetworkInterfaces: [Match.objectLike({ DeviceIndex: '0', AssociatePublicIpAddress: true })],
       KeyName: Match.absent(),
     });
   });
@@ -124,11 +124,11 @@ describe('an EC2 sensor in an existing VPC, with flow logs and decoy listeners o
     ));
   }, 120_000);
 
-  it('logs the sensor interface\'s rejected traffic in the format the flowlogs function parses, aggregated per minute', () => {
+  it('logs the sensor subnet\'s rejected traffic in the format the flowlogs function parses, aggregated per minute', () => {
     expect(SENSOR_FLOW_LOG_FORMAT).toBe(FLOW_LOG_FORMAT);
     template.hasResourceProperties('AWS::EC2::FlowLog', {
-      ResourceType: 'NetworkInterface',
-      ResourceId: { Ref: Match.stringLikeRegexp('^SensorInterface') },
+      ResourceType: 'Subnet',
+      ResourceId: EXISTING_VPC.publicSubnetIds[0],
       TrafficType: 'REJECT',
       MaxAggregationInterval: 60,
       LogFormat: FLOW_LOG_FORMAT,
@@ -144,6 +144,8 @@ describe('an EC2 sensor in an existing VPC, with flow logs and decoy listeners o
     const [, fn] = resourcesOf(template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('SensorFlowLogsFunction'))!;
     const variables = (fn.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
     expect(flatten(variables.EVENT_BUS_NAME)).toMatch(/^«BlockerBus/);
+    // only probes of the sensor count, not of its neighbours in the subnet
+    expect(flatten(variables.FLOWLOGS_DESTINATIONS)).toMatch(/^«SensorInstance[0-9A-Za-z]+\.PrivateIp»$/);
     const grants = allGrants(template).filter((g) => g.policy.startsWith('SensorFlowLogsFunctionRole') && !g.action.startsWith('logs:'));
     expect(grants.map((g) => g.action).sort()).toEqual(['events:PutEvents', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
   });

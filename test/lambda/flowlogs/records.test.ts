@@ -160,6 +160,13 @@ describe('toScanEvents', () => {
     expect(parseScanDetected(event).ok).toBe(true);
   });
 
+  it('ignores records to addresses other than the sensors\' when destinations are given', () => {
+    const records = [record({ src: '198.51.100.7', dst: '10.0.0.5' }), record({ src: '203.0.113.9', dst: '10.0.0.6' })];
+    const events = toScanEvents(records, { minProbes: 1, destinations: new Set(['10.0.0.5']) });
+    expect(events.map((e) => e.attacker)).toEqual(['198.51.100.7']);
+    expect(toScanEvents(records, { minProbes: 1, destinations: new Set() })).toHaveLength(2);
+  });
+
   it('reports UDP and FIN probes with their kinds', () => {
     const [event] = toScanEvents([record({ proto: '17', flags: '0', dport: '161' }), record({ flags: '1', dport: '80' })], { minProbes: 1 });
     expect(event!.probes).toEqual([
