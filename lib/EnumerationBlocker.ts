@@ -471,7 +471,8 @@ export class EnumerationBlocker extends Construct {
       ...common,
       name: 'reconcile',
       description: 'portsnare: asks the enforcer for a full diff every five minutes',
-      environment: envWithQueue,
+      // It only sends {"kind":"reconcile"}; the diff runs in the enforce function.
+      environment: { [SETTINGS_ENV]: this.settingsJson, ENFORCE_QUEUE_URL: this.enforceQueue.queueUrl },
       onFailure: this.failureQueue,
     });
     const cleanup = new PortsnareFunction(this, 'Cleanup', {
@@ -486,10 +487,11 @@ export class EnumerationBlocker extends Construct {
     this.table.grantReadWriteData(decide.function);
     this.table.grantReadWriteData(enforce.function);
     this.table.grantReadWriteData(expiry.function);
-    this.table.grantReadData(reconcile.function);
     for (const sender of [decide, expiry, reconcile]) this.enforceQueue.grantSendMessages(sender.function);
 
-    const enforceSource = new SqsEventSource(this.enforceQueue, { batchSize: 10, reportBatchItemFailures: true });
+    // Messages are wake-ups, not work items: the function diffs the whole desired state and
+    // succeeds or fails as a whole, so no partial batch responses.
+    const enforceSource = new SqsEventSource(this.enforceQueue, { batchSize: 10 });
     enforce.function.addEventSource(enforceSource);
 
     // Least privilege on the network ACLs: mutations only on the configured ACLs' ARNs.
@@ -525,7 +527,7 @@ export class EnumerationBlocker extends Construct {
         }),
       );
     }
-    for (const fn of [decide, enforce, expiry, reconcile]) {
+    for (const fn of [decide, enforce, expiry]) {
       acknowledge(
         fn.role,
         arnWildcardFinding(this.table, '/index/*'),

@@ -86,6 +86,12 @@ describe('least privilege', () => {
     expect(new Set(star.map((g) => g.action))).toEqual(new Set(['ec2:DescribeNetworkAcls']));
   });
 
+  it('gives the table to decide, enforce and expiry only (reconcile only wakes the enforcer)', () => {
+    const tableUsers = new Set(allGrants(template).filter((g) => g.action.startsWith('dynamodb:')).map((g) => g.policy.replace(/Role.*/, '')));
+    expect(tableUsers).toEqual(new Set(['PortsnareDecide', 'PortsnareEnforce', 'PortsnareExpiry']));
+    expect(environmentOf('Reconcile').TABLE_NAME).toBeUndefined();
+  });
+
   it('attaches no AWS managed policy to the functions (each role writes only its own log group)', () => {
     for (const name of ['Decide', 'Enforce', 'Expiry', 'Reconcile', 'Cleanup']) {
       const [, role] = resourcesOf(template, 'AWS::IAM::Role').find(([id]) => id.startsWith(`Portsnare${name}Role`))!;
@@ -126,6 +132,8 @@ describe('settings', () => {
   it('gives decide, expiry and reconcile the enforce queue, and every function the shared Powertools names', () => {
     for (const name of ['Decide', 'Expiry', 'Reconcile']) {
       expect(flatten(environmentOf(name).ENFORCE_QUEUE_URL)).toMatch(/^«PortsnareEnforceQueue/);
+    }
+    for (const name of ['Decide', 'Enforce', 'Expiry']) {
       expect(flatten(environmentOf(name).TABLE_NAME)).toMatch(/^«PortsnareTable/);
     }
     for (const name of ['Decide', 'Enforce', 'Expiry', 'Reconcile', 'Cleanup']) {
