@@ -9,12 +9,14 @@
 import { hostname, userInfo } from 'node:os';
 import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeNetworkAclsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetIPSetCommand, WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type Family, tryParseCidr } from '../../core/address';
 import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../core/commands';
 import { EVENT_SOURCE_CLI } from '../../core/event';
-import { GuardSettingsSchema, NeverBlockGuard } from '../../core/guard';
+import { type GuardSettings, GuardSettingsSchema, NeverBlockGuard } from '../../core/guard';
 import { minuteOf } from '../../core/policy';
 import { SETTINGS_ENV } from '../../core/settings';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
@@ -24,6 +26,27 @@ import { isoSeconds } from './output';
 
 export const OUTPUT_TABLE = 'PortsnareTableName';
 export const OUTPUT_BUS = 'PortsnareEventBusName';
+export const OUTPUT_IP_SETS = 'PortsnareIpSetArns';
+
+interface StackSettings {
+  readonly guard: NeverBlockGuard;
+  readonly source: string;
+  readonly nacl?: { readonly aclIds: readonly string[]; readonly ruleRange: readonly [number, number] };
+}
+
+interface IpSetRef {
+  readonly scope: 'REGIONAL' | 'CLOUDFRONT';
+  readonly region: string;
+  readonly name: string;
+  readonly id: string;
+}
+
+/** arn:aws:wafv2:eu-west-1:111122223333:regional/ipset/NAME/ID (global/… for CloudFront) */
+export function parseIpSetArn(arn: string): IpSetRef | undefined {
+  const match = /^arn:aws[\w-]*:wafv2:([\w-]+):\d{12}:(regional|global)\/ipset\/([\w-]+)\/([\w-]+)$/.exec(arn);
+  if (!match) return undefined;
+  return { region: match[1] ?? '', scope: match[2] === 'global' ? 'CLOUDFRONT' : 'REGIONAL', name: match[3] ?? '', id: match[4] ?? '' };
+}
 export const ACTIVE_INDEX = 'active';
 export const ACTIVE_KEY = 'ACTIVE';
 
@@ -31,6 +54,10 @@ export interface CloudClients {
   readonly cloudFormation: CloudFormationClient;
   readonly dynamo: DynamoDBDocumentClient;
   readonly events: EventBridgeClient;
+  /** reads the IP sets (CLOUDFRONT-scope sets live in us-east-1) */
+  readonly waf: (region: string) => WAFV2Client;
+  /** reads the network ACLs */
+  readonly ec2: EC2Client;
 }
 
 /** SDK clients for one Region; credentials come from the default provider chain. */
@@ -38,10 +65,17 @@ export function cloudClients(region: string | undefined): CloudClients {
   // The SDK warns on every run that its 2027 releases will need Node.js 22; portsnare supports 20.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const config = region ? { region } : {};
+  const wafClients = new Map<string, WAFV2Client>();
   return {
     cloudFormation: new CloudFormationClient(config),
     dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }),
     events: new EventBridgeClient(config),
+    waf: (wafRegion) => {
+      let client = wafClients.get(wafRegion);
+      if (!client) wafClients.set(wafRegion, (client = new WAFV2Client({ region: wafRegion })));
+      return client;
+    },
+    ec2: new EC2Client(config),
   };
 }
 
@@ -60,7 +94,7 @@ type Item = Record<string, unknown>;
 
 export class StackBackend implements Backend {
   readonly where: string;
-  private guardPromise: Promise<{ guard: NeverBlockGuard; source: string }> | undefined;
+  private settingsPromise: Promise<StackSettings> | undefined;
 
   private constructor(
     private readonly clients: CloudClients,
@@ -103,6 +137,7 @@ export class StackBackend implements Backend {
     this.clients.cloudFormation.destroy();
     this.clients.dynamo.destroy();
     this.clients.events.destroy();
+    this.clients.ec2.destroy();
     return Promise.resolve();
   }
 
@@ -146,7 +181,7 @@ export class StackBackend implements Backend {
   }
 
   async blocks(now: number): Promise<BlockView[]> {
-    return (await this.activeRecords(now)).sort(byExpiry);
+    return this.withPlacements((await this.activeRecords(now)).sort(byExpiry));
   }
 
   async block(request: BlockRequest): Promise<BlockOutcome> {
@@ -171,7 +206,8 @@ export class StackBackend implements Backend {
           EXIT.failure,
         );
       }
-      return { kind: 'applied', block: toView(record) };
+      const [block] = await this.withPlacements([toView(record)]);
+      return { kind: 'applied', block: block ?? toView(record) };
     }
     return { kind: 'requested', eventId, bus: this.busName };
   }
@@ -214,28 +250,92 @@ export class StackBackend implements Backend {
       .filter((item) => typeof item['sk'] === 'string' && item['sk'].startsWith('HIST#'))
       .map(historyEntry)
       .sort((a, b) => a.at - b.at);
-    return { ...(state ? { current: toView(state) } : {}), entries };
+    const current = state ? (await this.withPlacements([toView(state)]))[0] : undefined;
+    return { ...(current ? { current } : {}), entries };
   }
 
   /**
-   * The guard the decide function applies, read from the stack's template (the functions'
-   * PORTSNARE_SETTINGS), so a refusal names the same rule the pipeline would. When the template
-   * cannot be read, the built-in defaults apply (special ranges never blocked).
+   * The guard the decide function applies and the ACLs it writes, read from the stack's template
+   * (the functions' PORTSNARE_SETTINGS), so a refusal names the same rule the pipeline would.
+   * When the template cannot be read, the built-in defaults apply (special ranges never blocked).
    */
-  guard(): Promise<{ guard: NeverBlockGuard; source: string }> {
-    this.guardPromise ??= this.loadGuard();
-    return this.guardPromise;
+  async guard(): Promise<{ guard: NeverBlockGuard; source: string }> {
+    const settings = await this.settings();
+    return { guard: settings.guard, source: settings.source };
   }
 
-  private async loadGuard(): Promise<{ guard: NeverBlockGuard; source: string }> {
+  private settings(): Promise<StackSettings> {
+    this.settingsPromise ??= this.loadSettings();
+    return this.settingsPromise;
+  }
+
+  private async loadSettings(): Promise<StackSettings> {
     try {
       const answer = await this.clients.cloudFormation.send(new GetTemplateCommand({ StackName: this.stackName, TemplateStage: 'Processed' }));
       const settings = settingsFromTemplate(answer.TemplateBody ?? '');
-      if (settings) return { guard: new NeverBlockGuard(settings), source: `stack ${this.stackName} settings` };
+      if (settings) return { guard: new NeverBlockGuard(settings.guard), source: `stack ${this.stackName} settings`, nacl: settings.nacl };
       return { guard: NeverBlockGuard.from({}), source: 'built-in defaults (no PORTSNARE_SETTINGS in the template)' };
     } catch (error) {
       return { guard: NeverBlockGuard.from({}), source: `built-in defaults (template not readable: ${messageOf(error)})` };
     }
+  }
+
+  /**
+   * Where each target is in force now, read from the enforcers themselves: portsnare's WAF IP
+   * sets (the PortsnareIpSetArns output) and the deny entries in the reserved rule range of the
+   * configured network ACLs. A source that cannot be read is reported as such, not as "nowhere".
+   */
+  private async placements(): Promise<{ byTarget: Map<string, string[]>; unknown: string[] }> {
+    const byTarget = new Map<string, string[]>();
+    const unknown: string[] = [];
+    const add = (cidr: string | undefined, place: string): void => {
+      const parsed = cidr ? tryParseCidr(cidr, false) : undefined;
+      if (!parsed) return;
+      const target = parsed.prefix === (parsed.family === 'ipv4' ? 32 : 128) ? parsed.network : parsed.text;
+      byTarget.set(target, [...(byTarget.get(target) ?? []), place]);
+    };
+    const arns = (this.stack.Outputs?.find((o) => o.OutputKey === OUTPUT_IP_SETS)?.OutputValue ?? '')
+      .split(',')
+      .map((arn) => parseIpSetArn(arn.trim()))
+      .filter((ref): ref is IpSetRef => ref !== undefined);
+    await Promise.all(
+      arns.map(async (ref) => {
+        try {
+          const answer = await this.clients.waf(ref.scope === 'CLOUDFRONT' ? 'us-east-1' : ref.region).send(new GetIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id }));
+          for (const address of answer.IPSet?.Addresses ?? []) add(address, `waf:${ref.name}`);
+        } catch (error) {
+          unknown.push(`waf:${ref.name} (${awsError(error, 'read the IP set').message})`);
+        }
+      }),
+    );
+    const nacl = (await this.settings()).nacl;
+    if (nacl && nacl.aclIds.length > 0) {
+      try {
+        const answer = await this.clients.ec2.send(new DescribeNetworkAclsCommand({ NetworkAclIds: [...nacl.aclIds] }));
+        for (const acl of answer.NetworkAcls ?? []) {
+          for (const entry of acl.Entries ?? []) {
+            const rule = entry.RuleNumber ?? 0;
+            if (entry.Egress || entry.RuleAction !== 'deny' || rule < nacl.ruleRange[0] || rule > nacl.ruleRange[1]) continue;
+            add(entry.CidrBlock ?? entry.Ipv6CidrBlock, `nacl:${acl.NetworkAclId ?? '?'}#${rule}`);
+          }
+        }
+      } catch (error) {
+        unknown.push(`nacl (${awsError(error, 'read the network ACLs').message})`);
+      }
+    }
+    return { byTarget, unknown };
+  }
+
+  private async withPlacements(views: BlockView[]): Promise<BlockView[]> {
+    if (views.length === 0) return views;
+    const { byTarget, unknown } = await this.placements();
+    return views.map((view) => {
+      if (!view.active) return view;
+      const places = byTarget.get(view.target) ?? [];
+      const enforcedIn = places.length > 0 || unknown.length === 0 ? places : [];
+      if (enforcedIn.length === 0 && unknown.length === 0) return { ...view, enforcedIn: ['pending (not in WAF or the NACLs yet)'] };
+      return { ...view, enforcedIn: [...enforcedIn, ...unknown.map((what) => `unknown: ${what}`)] };
+    });
   }
 
   private async put(detailType: string, detail: Record<string, unknown>): Promise<string> {
@@ -380,7 +480,7 @@ export function toView(item: Item): BlockView {
     blockedAt: numberOr(item['blockedAt'], 0),
     expiresAt: numberOr(item['expiresAt'], 0),
     active: item['active'] === true,
-    enforcedIn: enforcedIn.length > 0 ? enforcedIn : item['active'] === true ? ['pipeline (placement not recorded)'] : [],
+    enforcedIn,
     sensors: stringList(item['sensors']),
     ...(typeof item['note'] === 'string' ? { note: item['note'] } : {}),
     ...(typeof item['liftedBy'] === 'string' ? { liftedBy: item['liftedBy'] } : {}),
@@ -409,11 +509,14 @@ function historyEntry(item: Item): HistoryView {
 }
 
 /**
- * PORTSNARE_SETTINGS of any function in a CloudFormation template (JSON). A value built with
- * Fn::Join around tokens (ACL ids, IP set ids) is put back together with the tokens left empty:
- * they sit inside JSON strings, and the guard settings are literal.
+ * The guard and the NACL settings in PORTSNARE_SETTINGS of any function in a CloudFormation
+ * template (JSON). A value built with Fn::Join around tokens (ACL ids, IP set ids) is put back
+ * together with the tokens left empty: they sit inside JSON strings. Empty ACL ids (tokens) are
+ * dropped; the guard settings are literal.
  */
-export function settingsFromTemplate(templateBody: string): ReturnType<typeof GuardSettingsSchema.parse> | undefined {
+export function settingsFromTemplate(
+  templateBody: string,
+): { guard: GuardSettings; nacl?: { aclIds: string[]; ruleRange: [number, number] } } | undefined {
   let template: { Resources?: Record<string, { Type?: string; Properties?: { Environment?: { Variables?: Record<string, unknown> } } }> };
   try {
     template = JSON.parse(templateBody) as typeof template;
@@ -426,9 +529,16 @@ export function settingsFromTemplate(templateBody: string): ReturnType<typeof Gu
     const text = literalText(value);
     if (text === undefined) continue;
     try {
-      // only the guard: other parts hold tokens (ACL ids, IP set ids) that are empty here
-      const document = JSON.parse(text) as { guard?: unknown };
-      return GuardSettingsSchema.parse(document.guard ?? {});
+      const document = JSON.parse(text) as { guard?: Record<string, unknown>; nacl?: { aclIds?: unknown; ruleRange?: unknown } };
+      // a list entry that was a token (the VPC's CIDR) is empty here: leave it out
+      const guardInput = Object.fromEntries(
+        Object.entries(document.guard ?? {}).map(([key, value]) => [key, Array.isArray(value) ? value.filter((entry) => entry !== '') : value]),
+      );
+      const guard = GuardSettingsSchema.parse(guardInput);
+      const aclIds = Array.isArray(document.nacl?.aclIds) ? document.nacl.aclIds.filter((id): id is string => typeof id === 'string' && /^acl-[0-9a-f]+$/.test(id)) : [];
+      const range = document.nacl?.ruleRange;
+      const ruleRange: [number, number] = Array.isArray(range) && typeof range[0] === 'number' && typeof range[1] === 'number' ? [range[0], range[1]] : [1, 99];
+      return { guard, ...(aclIds.length > 0 ? { nacl: { aclIds, ruleRange } } : {}) };
     } catch {
       continue;
     }

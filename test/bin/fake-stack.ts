@@ -17,11 +17,17 @@
  *   ResourceNotFoundException, and counts in FailedEntryCount (EventBridge API Reference,
  *   PutEvents, PutEventsResultEntry).
  *
+ * - GetIPSet of a set that does not exist fails with WAFNonexistentItemException (AWS WAF API
+ *   Reference, GetIPSet); DescribeNetworkAcls of an unknown id fails with
+ *   InvalidNetworkAclID.NotFound (Amazon EC2 API Reference, error codes).
+ *
  * `onEvent` stands in for the pipeline behind the bus (rules → decide → table), so `--wait` can be
  * tested end to end.
  */
 import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import { DescribeNetworkAclsCommand, EC2Client, type NetworkAclEntry } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
+import { GetIPSetCommand, WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { BlockRecord } from '../../core/policy';
@@ -66,6 +72,12 @@ export class FakeAccount {
   readonly cloudFormation = mockClient(CloudFormationClient);
   readonly dynamo = mockClient(DynamoDBDocumentClient);
   readonly eventBridge = mockClient(EventBridgeClient);
+  readonly wafv2 = mockClient(WAFV2Client);
+  readonly ec2 = mockClient(EC2Client);
+  /** IP set name → addresses (CIDR notation, as WAF holds them) */
+  readonly ipSets = new Map<string, string[]>();
+  /** ACL id → entries */
+  readonly acls = new Map<string, NetworkAclEntry[]>();
 
   constructor() {
     this.cloudFormation.on(DescribeStacksCommand).callsFake((input: { StackName?: string }) => {
@@ -91,12 +103,24 @@ export class FakeAccount {
     });
     this.dynamo.on(QueryCommand).callsFake((input: QueryCommandInput) => this.query(input));
     this.eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }) => this.putEvents(input.Entries ?? []));
+    this.wafv2.on(GetIPSetCommand).callsFake((input: { Name?: string; Id?: string; Scope?: string }) => {
+      const addresses = this.ipSets.get(input.Name ?? '');
+      if (!addresses) throw new AwsError('WAFNonexistentItemException', 'AWS WAF couldn’t perform the operation because your resource doesn’t exist.');
+      return { IPSet: { Name: input.Name, Id: input.Id, ARN: 'arn', IPAddressVersion: 'IPV4', Addresses: [...addresses] }, LockToken: 'token-1' };
+    });
+    this.ec2.on(DescribeNetworkAclsCommand).callsFake((input: { NetworkAclIds?: string[] }) => {
+      const ids = input.NetworkAclIds ?? [...this.acls.keys()];
+      for (const id of ids) if (!this.acls.has(id)) throw new AwsError('InvalidNetworkAclID.NotFound', `The networkAcl ID '${id}' does not exist`);
+      return { NetworkAcls: ids.map((id) => ({ NetworkAclId: id, Entries: structuredClone(this.acls.get(id) ?? []) })) };
+    });
   }
 
   restore(): void {
     this.cloudFormation.restore();
     this.dynamo.restore();
     this.eventBridge.restore();
+    this.wafv2.restore();
+    this.ec2.restore();
   }
 
   /** A deployed portsnare stack with its table and bus. */
@@ -105,6 +129,7 @@ export class FakeAccount {
     const bus = `${name}-bus`;
     this.tables.set(table, new Map());
     this.buses.add(bus);
+    this.ipSets.set(`${name}-v4`, []);
     this.stacks.set(name, {
       name,
       ...(options.status ? { status: options.status } : {}),
@@ -112,7 +137,7 @@ export class FakeAccount {
         PortsnareTableName: table,
         PortsnareEventBusName: bus,
         PortsnareEventBusArn: `arn:aws:events:eu-west-1:111122223333:event-bus/${bus}`,
-        PortsnareIpSetArns: 'arn:aws:wafv2:eu-west-1:111122223333:regional/ipset/portsnare-v4/1111',
+        PortsnareIpSetArns: `arn:aws:wafv2:eu-west-1:111122223333:regional/ipset/${name}-v4/11111111-1111-4111-8111-111111111111`,
         PortsnareRuleGroupArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/rulegroup/portsnare/2222',
       },
       ...(options.template !== undefined ? { template: options.template } : {}),

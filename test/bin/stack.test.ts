@@ -35,7 +35,9 @@ function templateWithGuard(guard: Record<string, unknown>): unknown {
         Properties: {
           Environment: {
             Variables: {
-              PORTSNARE_SETTINGS: { 'Fn::Join': ['', ['{"guard":', JSON.stringify(guard), ',"nacl":{"aclIds":["', { Ref: 'Acl' }, '"]}}']] },
+              PORTSNARE_SETTINGS: {
+                'Fn::Join': ['', ['{"guard":', JSON.stringify(guard), ',"nacl":{"aclIds":["acl-0abc1234",""', ',"', { Ref: 'Acl' }, '"],"ruleRange":[10,60]},"waf":{"sets":[{"id":"', { 'Fn::GetAtt': ['Set', 'Id'] }, '"}]}}']],
+              },
             },
           },
         },
@@ -55,13 +57,21 @@ function cli(args: string[]): Promise<CliResult> {
 beforeEach(() => {
   aws = new FakeAccount();
   ({ table, bus } = aws.addPortsnareStack(STACK, { template: templateWithGuard({ allowlist: ['198.51.100.0/25'], blockableSpecialCidrs: ['198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'] }) }));
+  aws.acls.set('acl-0abc1234', []);
 });
 
 afterEach(() => aws.restore());
 
 describe('blocks --stack', () => {
-  it('lists the active blocks from the index, soonest expiry first, across pages', async () => {
-    aws.putRecord(table, { ...record('203.0.113.9', { expiresAt: NOW + 7_200_000, offences: 2 }), enforcedIn: ['waf:REGIONAL/ipv4', 'nacl:acl-0abc1234'] });
+  it('lists the active blocks from the index, soonest expiry first, across pages, with where WAF and the NACLs hold them', async () => {
+    aws.putRecord(table, record('203.0.113.9', { expiresAt: NOW + 7_200_000, offences: 2 }));
+    aws.ipSets.set(`${STACK}-v4`, ['203.0.113.9/32', '203.0.113.7/32', '192.0.2.99/32']);
+    aws.acls.set('acl-0abc1234', [
+      { RuleNumber: 10, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.9/32' },
+      { RuleNumber: 10, Protocol: '-1', RuleAction: 'deny', Egress: true, CidrBlock: '203.0.113.1/32' },
+      { RuleNumber: 100, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.1/32' },
+      { RuleNumber: 32767, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '0.0.0.0/0' },
+    ]);
     aws.putRecord(table, record('203.0.113.7', { expiresAt: NOW + 600_000 }));
     aws.putRecord(table, record('2001:db8::7', { expiresAt: NOW + 86_400_000 + 3_600_000 }));
     aws.putRecord(table, record('203.0.113.1', { expiresAt: NOW + 5_000_000 }));
@@ -74,16 +84,19 @@ describe('blocks --stack', () => {
     const lines = result.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ADDRESS\s+REASON\s+OFFENCES\s+HITS\s+EXPIRES IN\s+ENFORCED IN/);
     expect(lines.slice(1, 5).map((line) => line.split(/\s+/)[0])).toEqual(['203.0.113.7', '203.0.113.1', '203.0.113.9', '2001:db8::7']);
-    expect(lines[1]).toMatch(/203\.0\.113\.7\s+sensor\s+1\s+17\s+10m\s+pipeline/);
-    expect(lines[3]).toMatch(/203\.0\.113\.9\s+sensor\s+2\s+17\s+2h\s+waf:REGIONAL\/ipv4, nacl:acl-0abc1234/);
-    expect(lines[4]).toMatch(/2001:db8::7\s+sensor\s+1\s+17\s+1d 1h/);
+    expect(lines[1]).toMatch(/^203\.0\.113\.7\s+sensor\s+1\s+17\s+10m\s+waf:portsnare-prod-v4$/);
+    // rule 100 is outside portsnare's range [10, 60] and an egress entry is not a block of the source
+    expect(lines[2]).toMatch(/^203\.0\.113\.1\s+sensor\s+1\s+17\s+1h 23m\s+pending \(not in WAF or the NACLs yet\)$/);
+    expect(lines[3]).toMatch(/^203\.0\.113\.9\s+sensor\s+2\s+17\s+2h\s+waf:portsnare-prod-v4, nacl:acl-0abc1234#10$/);
+    expect(lines[4]).toMatch(/^2001:db8::7\s+sensor\s+1\s+17\s+1d 1h\s+pending/);
     expect(lines[5]).toBe(`4 active blocks (stack ${STACK} (eu-west-1))`);
     expect(result.stdout).not.toContain('203.0.113.66');
     expect(result.stdout).not.toContain('203.0.113.67');
   });
 
   it('prints JSON with ISO times and seconds to expiry', async () => {
-    aws.putRecord(table, { ...record('203.0.113.9'), enforcedIn: ['waf:REGIONAL/ipv4'] });
+    aws.putRecord(table, record('203.0.113.9'));
+    aws.ipSets.set(`${STACK}-v4`, ['203.0.113.9/32']);
 
     const result = await cli(['blocks', '--json']);
 
@@ -101,9 +114,24 @@ describe('blocks --stack', () => {
         expiresAt: '2026-11-21T13:00:00.000Z',
         expiresInSeconds: 3600,
         active: true,
-        enforcedIn: ['waf:REGIONAL/ipv4'],
+        enforcedIn: ['waf:portsnare-prod-v4'],
         sensors: ['i-0123456789abcdef0'],
       },
+    ]);
+  });
+
+  it('says where it could not look instead of claiming a block is nowhere', async () => {
+    aws.putRecord(table, record('203.0.113.9'));
+    aws.ipSets.delete(`${STACK}-v4`);
+    aws.acls.clear();
+
+    const result = await cli(['blocks', '--json']);
+
+    expect(result.code).toBe(0);
+    const [block] = JSON.parse(result.stdout) as Array<{ enforcedIn: string[] }>;
+    expect(block?.enforcedIn).toEqual([
+      expect.stringMatching(/^unknown: waf:portsnare-prod-v4 \(cannot read the IP set: WAFNonexistentItemException/),
+      expect.stringMatching(/^unknown: nacl \(cannot read the network ACLs: InvalidNetworkAclID\.NotFound/),
     ]);
   });
 
@@ -226,14 +254,15 @@ describe('block --stack', () => {
     aws.onEvent = (event, account) => {
       const detail = BlockRequestedSchema.parse(event.detail);
       setTimeout(() => {
-        account.putRecord(table, { ...record(detail.target, { reason: 'manual', expiresAt: NOW + (detail.ttlSeconds ?? 3600) * 1000 }), enforcedIn: ['waf:REGIONAL/ipv4'] });
+        account.putRecord(table, record(detail.target, { reason: 'manual', expiresAt: NOW + (detail.ttlSeconds ?? 3600) * 1000 }));
+        account.ipSets.set(`${STACK}-v4`, [`${detail.target}/32`]);
       }, 200);
     };
 
     const result = await cli(['block', '203.0.113.7', '--ttl', '90m', '--wait', '10', '--json']);
 
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ result: 'blocked', block: { target: '203.0.113.7', reason: 'manual', expiresInSeconds: 5400, enforcedIn: ['waf:REGIONAL/ipv4'] } });
+    expect(JSON.parse(result.stdout)).toMatchObject({ result: 'blocked', block: { target: '203.0.113.7', reason: 'manual', expiresInSeconds: 5400, enforcedIn: ['waf:portsnare-prod-v4'] } });
   });
 
   it('with --wait, fails when the pipeline never writes the block', async () => {
