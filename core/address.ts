@@ -49,9 +49,15 @@ export function isAddress(text: string): boolean {
 
 /** Canonical text of one address, or undefined when `text` is not an address. */
 export function tryCanonicalAddress(text: string): string | undefined {
+  if (canonicalCache.has(text)) return canonicalCache.get(text);
   const addr = parseStrict(text);
-  return addr ? toText(fold(addr)) : undefined;
+  const canonical = addr ? toText(fold(addr)) : undefined;
+  if (canonicalCache.size >= CIDR_CACHE_LIMIT) canonicalCache.clear();
+  if (typeof text === 'string') canonicalCache.set(text, canonical);
+  return canonical;
 }
+
+const canonicalCache = new Map<string, string | undefined>();
 
 /** Canonical text of one address; throws with the offending text when it is not one. */
 export function canonicalAddress(text: string): string {
@@ -72,6 +78,20 @@ export function familyOf(address: string): Family {
  */
 export function tryParseCidr(text: string, loose = false): Cidr | undefined {
   if (typeof text !== 'string') return undefined;
+  // Parsing IPv6 text through ipaddr.js costs tens of microseconds; the same few thousand
+  // addresses are parsed again on every diff, so results are memoised (bounded, pure).
+  const key = loose ? `~${text}` : text;
+  if (cidrCache.has(key)) return cidrCache.get(key);
+  const cidr = parseCidrUncached(text, loose);
+  if (cidrCache.size >= CIDR_CACHE_LIMIT) cidrCache.clear();
+  cidrCache.set(key, cidr);
+  return cidr;
+}
+
+const CIDR_CACHE_LIMIT = 100_000;
+const cidrCache = new Map<string, Cidr | undefined>();
+
+function parseCidrUncached(text: string, loose: boolean): Cidr | undefined {
   const trimmed = text.trim();
   const slash = trimmed.indexOf('/');
   let addr: Addr | undefined;
@@ -97,7 +117,7 @@ export function tryParseCidr(text: string, loose = false): Cidr | undefined {
   const network = networkOf(addr, prefix);
   if (!loose && toText(network) !== toText(addr)) return undefined;
   const networkText = toText(network);
-  return { family: addr.kind() as Family, network: networkText, prefix, text: `${networkText}/${prefix}` };
+  return Object.freeze({ family: addr.kind() as Family, network: networkText, prefix, text: `${networkText}/${prefix}` });
 }
 
 export function parseCidr(text: string): Cidr {
