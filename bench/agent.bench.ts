@@ -137,8 +137,8 @@ function exited(child: ChildProcess, ms: number): Promise<number | null> {
 /** The bundle the container runs (Dockerfile): one file, no TypeScript at run time. */
 async function bundle(work: string): Promise<string> {
   const esbuild = await import('esbuild');
-  const outfile = join(work, 'portsnare-agent.js');
-  await esbuild.build({ entryPoints: [join(__dirname, '..', 'sensor', 'main.ts')], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'error' });
+  const outfile = join(work, 'portsnare.js');
+  await esbuild.build({ entryPoints: [join(__dirname, '..', 'bin', 'portsnare.ts')], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'error' });
   return outfile;
 }
 

@@ -229,6 +229,14 @@ export const AgentConfigSchema = z
     if (empty(config.tcpPorts) && empty(config.udpPorts)) {
       ctx.addIssue({ code: 'custom', path: ['tcpPorts'], message: 'no TCP and no UDP ports: nothing to watch', params: { hasValue: true } });
     }
+    if (config.health.enabled && config.health.port !== 0 && config.tcpPorts !== ALL_UNUSED && config.tcpPorts.includes(config.health.port)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['health', 'port'],
+        message: `${config.health.port} is also a decoy TCP port (tcpPorts): pick another port for one of them`,
+        params: { hasValue: true },
+      });
+    }
     config.sinks.forEach((sink, index) => {
       if (sink.type === 'eventbridge' && !sink.region && !process.env.AWS_REGION && !process.env.AWS_DEFAULT_REGION) {
         ctx.addIssue({

@@ -3,11 +3,9 @@
  * fault), starts, and maps SIGTERM/SIGINT to `stop()` under a hard deadline — if stopping takes
  * longer, the process exits anyway (the spool keeps what was not delivered). A second signal
  * exits at once.
- *
- * Also a standalone entry point (the container bundles it): `node main.js agent --config FILE`.
  */
 import { Agent } from './agent';
-import { ConfigError, loadConfigFile } from './config';
+import { loadConfigFile } from './config';
 import { errorText, jsonLogger } from './log';
 
 export const STOP_DEADLINE_MS = 10_000;
@@ -53,22 +51,4 @@ export async function runAgent(options: RunOptions): Promise<void> {
     throw error;
   }
   await stopped;
-}
-
-if (require.main === module) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Command } = require('commander') as typeof import('commander');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { registerAgentCommands } = require('./cli') as typeof import('./cli');
-  const program = new Command('portsnare').exitOverride();
-  registerAgentCommands(program);
-  program.parseAsync(process.argv).catch((error: unknown) => {
-    const code = (error as { exitCode?: number }).exitCode;
-    if (typeof code === 'number') {
-      process.exitCode = code;
-      return;
-    }
-    console.error(`portsnare: ${error instanceof ConfigError ? error.message : errorText(error)}`);
-    process.exitCode = 1;
-  });
 }

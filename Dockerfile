@@ -1,0 +1,47 @@
+# portsnare sensor / host agent container.
+#
+# Build: docker build -t portsnare .
+# Run (socket-only decoy sensor, events on stdout):
+#   docker run --rm -p 23:23 -p 2323:2323 -v $PWD/agent.yaml:/etc/portsnare/agent.yaml:ro portsnare
+# The image runs as the non-root `node` user (uid 1000) under tini. Low decoy ports need no
+# capability: Docker (20.10+) and ECS set net.ipv4.ip_unprivileged_port_start=0 in the container's
+# network namespace (the Fargate construct sets it explicitly). Kernel detection (stealth) and
+# nftables enforcement need NET_ADMIN and nft, which a container sensor does not have (Fargate
+# allows neither): run the host agent under systemd for those (packaging/portsnare-agent.service).
+
+# --- build: bundle the command line (agent + operator commands) into one file, no TypeScript at run time
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY core/ core/
+COPY sensor/ sensor/
+COPY bin/ bin/
+RUN npx esbuild bin/portsnare.ts --bundle --platform=node --target=node20 --sourcemap \
+      --outfile=/out/bin/portsnare.js --log-level=warning \
+ && node /out/bin/portsnare.js agent --help > /dev/null
+
+# --- run
+FROM node:20-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /etc/portsnare /var/lib/portsnare \
+ && chown node:node /var/lib/portsnare \
+ && chmod 0750 /var/lib/portsnare
+WORKDIR /opt/portsnare
+# bin/portsnare.js at the same path as in a clone: `node bin/portsnare.js agent --config …`
+COPY --from=build /out/ /opt/portsnare/
+COPY examples/container.yaml /etc/portsnare/agent.yaml
+RUN printf '#!/bin/sh\nexec node --enable-source-maps /opt/portsnare/bin/portsnare.js "$@"\n' > /usr/local/bin/portsnare \
+ && chmod 0755 /usr/local/bin/portsnare
+ENV NODE_ENV=production \
+    STATE_DIRECTORY=/var/lib/portsnare
+VOLUME ["/var/lib/portsnare"]
+USER node
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9466/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# tini as PID 1: SIGTERM reaches the agent (which stops within its deadline), zombies are reaped
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/portsnare"]
+CMD ["agent", "--config", "/etc/portsnare/agent.yaml"]
