@@ -159,18 +159,30 @@ export class HealthServer {
         if (result.action === 'refused') throw new HttpError(403, `refused: ${result.why ?? 'never-block rule'}`, { target, rule: result.why });
         return send(response, result.action === 'block' ? 201 : 200, result);
       }
-      const rest = path.startsWith('/blocks/') ? path.slice('/blocks/'.length) : path.slice('/history/'.length);
-      const target = TargetSchema.safeParse(decodeURIComponent(rest));
+      const deleting = method === 'DELETE' && path.startsWith('/blocks/');
+      const reading = method === 'GET' && path.startsWith('/history/');
+      if (!deleting && !reading) throw new HttpError(405, `${method} ${path}: method not allowed`);
+      const rest = deleting ? path.slice('/blocks/'.length) : path.slice('/history/'.length);
+      const target = TargetSchema.safeParse(safeDecode(rest));
       if (!target.success) throw new HttpError(400, formatZodError(target.error).replace(/^\(root\): /, ''));
-      if (method === 'DELETE' && path.startsWith('/blocks/')) {
+      if (deleting) {
         const by = request.headers['x-requested-by'];
         const lifted = await control.unblock(target.data, typeof by === 'string' && by ? by.slice(0, 256) : 'local-api');
         if (!lifted) throw new HttpError(404, `no active block for ${target.data}`);
         return send(response, 200, { target: target.data, unblocked: true });
       }
-      if (method === 'GET' && path.startsWith('/history/')) return send(response, 200, control.history(target.data));
+      return send(response, 200, control.history(target.data));
     }
-    throw new HttpError(path === '/healthz' || path === '/metrics' || path === '/status' || path.startsWith('/blocks') || path.startsWith('/history/') ? 405 : 404, `${method} ${path}: no such endpoint`);
+    if (path === '/healthz' || path === '/metrics' || path === '/status') throw new HttpError(405, `${method} ${path}: method not allowed`);
+    throw new HttpError(404, `${method} ${path}: no such endpoint`);
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 
