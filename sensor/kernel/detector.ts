@@ -14,10 +14,15 @@ import type { ProbeKind } from '../../core/event';
 import { FAMILY, TABLE, baseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
 import { listeningPorts } from './listening';
 import { NflogPcapReader, type LoggedPacket } from './nflog';
-import { DEFAULT_NFLOG_GROUP, PREFIX_KILL, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
+import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
 
 export interface KernelProbe {
   readonly source: string;
+  /**
+   * `connect` only for a TCP handshake the kernel saw complete on a decoy socket (conntrack's
+   * window tracking validated the client's ACK: the source address is proven, like a socket
+   * hit's handshake); every other kind comes from one unverified packet.
+   */
   readonly protocol: 'tcp' | 'udp';
   readonly port: number;
   readonly kind: ProbeKind;
@@ -264,7 +269,9 @@ export class KernelDetector extends EventEmitter {
     const blockedByKernel = packet.prefix === PREFIX_KILL;
     if (blockedByKernel) this.stats.killed++;
     this.stats.probes++;
-    const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind: packet.kind, at: packet.at, blockedByKernel };
+    // a handshake the kernel saw complete on a decoy socket (see rules.ts): the source is proven
+    const kind = packet.prefix === PREFIX_CONNECT ? 'connect' : packet.kind;
+    const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind, at: packet.at, blockedByKernel };
     this.emit('probe', probe);
   }
 

@@ -4,8 +4,9 @@
  *   chain detect { type filter hook prerouting priority -150; policy accept;   # after conntrack (-200)
  *     ip saddr @exempt4 return; ip6 saddr @exempt6 return      # ignore list, own addresses, allowlist
  *     fib daddr type != local return                           # broadcast, multicast, forwarded
- *     ct state established,related return                      # replies to our own connections
  *     tcp flags & rst == rst return                            # an RST is never a probe
+ *     ct state established ct direction original tcp dport @tcpdecoy jump handshake   (list mode)
+ *     ct state established,related return                      # replies to our own connections
  *     tcp dport @tcpdecoy jump probe    |  tcp dport != @tcpkeep jump probe     (list | all-unused)
  *     udp dport @udpdecoy jump probe    |  udp dport != @udpkeep jump probe
  *   }
@@ -20,6 +21,18 @@
  *     meta nfproto ipv6 add @blocked6 { ip6 saddr timeout Ns } drop
  *     # without: log group G snaplen 128 prefix "portsnare:seen"
  *   }
+ *   chain handshake {          # the first packet of a completed handshake to a decoy socket: connect
+ *     ip saddr . tcp sport . tcp dport @conn4 return           # once per connection
+ *     ip6 saddr . tcp sport . tcp dport @conn6 return
+ *     meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }; (ipv6 alike)
+ *     log group G snaplen 128 queue-threshold 1 prefix "portsnare:conn"
+ *   }
+ *
+ * The `handshake` chain reports `connect` for a handshake that completed on a decoy socket (list
+ * mode, where the agent listens): conntrack only calls a connection established once the client
+ * acknowledged the server's SYN/ACK within the tracked window, so the source address is proven.
+ * A userspace listener often misses nmap -sT, which resets the connection microseconds after the
+ * handshake, before accept() can read the peer's address; the kernel does not.
  *
  * The detector runs after conntrack so `ct state` can tell a probe from a reply to one of the
  * host's own connections (in all-unused mode those arrive on unlisted ephemeral ports). The
@@ -32,10 +45,11 @@ import { TABLE_REF } from '../local/nft';
 export const DETECT_PRIORITY = -150;
 export const PREFIX_SEEN = 'portsnare:seen';
 export const PREFIX_KILL = 'portsnare:kill';
+export const PREFIX_CONNECT = 'portsnare:conn';
 export const DEFAULT_NFLOG_GROUP = 2718;
 
 /** The sets and chains the detector owns (deleted on stop; the blocked sets are the enforcer's). */
-export const DETECTOR_CHAINS = ['detect', 'probe'] as const;
+export const DETECTOR_CHAINS = ['detect', 'probe', 'handshake'] as const;
 export const DETECTOR_SETS = [
   'exempt4',
   'exempt6',
@@ -50,6 +64,8 @@ export const DETECTOR_SETS = [
   'tcpkeep',
   'udpkeep',
   'rate4',
+  'conn4',
+  'conn6',
   'rate6',
 ] as const;
 
@@ -151,6 +167,8 @@ export function detectorScript(o: DetectorRuleOptions): string {
   for (const name of ['tcpdecoy', 'udpdecoy', 'tcpkeep', 'udpkeep']) lines.push(`add set ${t} ${name} { type inet_service; flags interval; auto-merge; }`);
   lines.push(`add set ${t} rate4 { type ipv4_addr; flags dynamic,timeout; size 65535; timeout 60s; }`);
   lines.push(`add set ${t} rate6 { type ipv6_addr; flags dynamic,timeout; size 65535; timeout 60s; }`);
+  lines.push(`add set ${t} conn4 { type ipv4_addr . inet_service . inet_service; flags dynamic,timeout; size 65535; timeout 120s; }`);
+  lines.push(`add set ${t} conn6 { type ipv6_addr . inet_service . inet_service; flags dynamic,timeout; size 65535; timeout 120s; }`);
   lines.push(...replaceSet('exempt4', exempt.v4), ...replaceSet('exempt6', exempt.v6));
   lines.push(...replaceSet('keep4', keep.v4), ...replaceSet('keep6', keep.v6));
   lines.push(...replaceSet('special4', special.v4), ...replaceSet('special6', special.v6));
@@ -174,11 +192,21 @@ export function detectorScript(o: DetectorRuleOptions): string {
     lines.push(`add rule ${t} probe ${log(PREFIX_SEEN)}`);
   }
 
+  lines.push(`add chain ${t} handshake`, `flush chain ${t} handshake`);
+  lines.push(`add rule ${t} handshake ip saddr . tcp sport . tcp dport @conn4 return`);
+  lines.push(`add rule ${t} handshake ip6 saddr . tcp sport . tcp dport @conn6 return`);
+  lines.push(`add rule ${t} handshake update @rate4 { ip saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
+  lines.push(`add rule ${t} handshake update @rate6 { ip6 saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
+  lines.push(`add rule ${t} handshake meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }`);
+  lines.push(`add rule ${t} handshake meta nfproto ipv6 add @conn6 { ip6 saddr . tcp sport . tcp dport }`);
+  lines.push(`add rule ${t} handshake ${log(PREFIX_CONNECT)}`);
+
   lines.push(`add chain ${t} detect { type filter hook prerouting priority ${DETECT_PRIORITY}; policy accept; }`, `flush chain ${t} detect`);
   lines.push(`add rule ${t} detect ip saddr @exempt4 return`, `add rule ${t} detect ip6 saddr @exempt6 return`);
   lines.push(`add rule ${t} detect fib daddr type != local return`);
-  lines.push(`add rule ${t} detect ct state established,related return`);
   lines.push(`add rule ${t} detect tcp flags & rst == rst return`);
+  if (o.tcpPorts !== 'all-unused' && o.tcpPorts.length > 0) lines.push(`add rule ${t} detect ct state established ct direction original tcp dport @tcpdecoy jump handshake`);
+  lines.push(`add rule ${t} detect ct state established,related return`);
   const hasTcp = o.tcpPorts === 'all-unused' || o.tcpPorts.length > 0;
   const hasUdp = o.udpPorts === 'all-unused' || o.udpPorts.length > 0;
   if (hasTcp) lines.push(`add rule ${t} detect tcp dport ${o.tcpPorts === 'all-unused' ? '!= @tcpkeep' : '@tcpdecoy'} counter jump probe`);

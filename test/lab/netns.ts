@@ -161,6 +161,22 @@ export class Lab {
     return this.nmap(['-S', source, '-e', this.attackerIf, ...args], timeoutMs);
   }
 
+  /**
+   * One TCP connection from the attacker namespace, bound to `source`, held 50 ms, then closed
+   * like a client would (nmap -sT resets at once, which a userspace accept() may not see).
+   * Resolves true when it connected.
+   */
+  async connectFrom(source: string, target: string, port: number): Promise<boolean> {
+    const script = `
+      const s = require('net').connect({ host: ${JSON.stringify(target)}, port: ${port}, localAddress: ${JSON.stringify(source)} }, () => {
+        setTimeout(() => { s.end(); console.log('connected'); }, 50);
+      });
+      s.on('error', (e) => { console.log('error ' + e.code); });
+      s.setTimeout(5000, () => s.destroy());`;
+    const out = await this.inAttacker('node', ['-e', script], 10_000);
+    return out.stdout.includes('connected');
+  }
+
   /** Plain TCP services in the sensor namespace (a greeting, then close), listening on every address. */
   async startServices(ports: readonly number[]): Promise<void> {
     const script = `
@@ -252,6 +268,8 @@ export interface LogLine {
 /** The agent child: its stdout events and stderr log lines, awaited by predicate. */
 export class AgentProcess extends EventEmitter {
   readonly events: ScanDetected[] = [];
+  /** when each event arrived (epoch ms), same index as events */
+  readonly arrivals: number[] = [];
   readonly logs: LogLine[] = [];
   exitCode: number | null | undefined;
   private stderrTail = '';
@@ -269,6 +287,7 @@ export class AgentProcess extends EventEmitter {
         if (!line.trim()) continue;
         try {
           this.events.push(JSON.parse(line) as ScanDetected);
+          this.arrivals.push(Date.now());
           this.emit('change');
         } catch {
           // not an event line

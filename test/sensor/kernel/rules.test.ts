@@ -71,10 +71,21 @@ describe('detectorScript', () => {
       'ip saddr @exempt4 return',
       'ip6 saddr @exempt6 return',
       'fib daddr type != local return',
-      'ct state established,related return',
       'tcp flags & rst == rst return',
+      'ct state established,related return',
       'tcp dport != @tcpkeep counter jump probe',
     ]);
+  });
+
+  it('in list mode reports a completed handshake on a decoy port once per connection, before replies are skipped', () => {
+    const script = detectorScript({ ...base, tcpPorts: [23], udpPorts: [] });
+    const detect = script.split('\n').filter((l) => l.startsWith('add rule inet portsnare detect'));
+    const handshake = detect.findIndex((l) => l.endsWith('ct state established ct direction original tcp dport @tcpdecoy jump handshake'));
+    expect(handshake).toBeGreaterThan(detect.findIndex((l) => l.includes('@exempt6')));
+    expect(handshake).toBeLessThan(detect.findIndex((l) => l.endsWith('ct state established,related return')));
+    const chain = script.split('\n').filter((l) => l.startsWith('add rule inet portsnare handshake'));
+    expect(chain[0]).toContain('ip saddr . tcp sport . tcp dport @conn4 return');
+    expect(chain.at(-1)).toContain('prefix "portsnare:conn"');
   });
 
   it('with a kill TTL adds the source to the blocked set in the same rule, after the never-block checks', () => {
@@ -111,12 +122,14 @@ describe('detectorScript', () => {
 
 describe('removalScript', () => {
   it('deletes only the detector objects that exist, chains before sets, never the blocked sets', () => {
-    const script = removalScript({ chains: new Set(['block', 'detect', 'probe']), sets: new Set(['blocked4', 'exempt4', 'rate6']) });
+    const script = removalScript({ chains: new Set(['block', 'detect', 'probe', 'handshake']), sets: new Set(['blocked4', 'exempt4', 'rate6']) });
     expect(script.trim().split('\n')).toEqual([
       'flush chain inet portsnare detect',
       'flush chain inet portsnare probe',
+      'flush chain inet portsnare handshake',
       'delete chain inet portsnare detect',
       'delete chain inet portsnare probe',
+      'delete chain inet portsnare handshake',
       'delete set inet portsnare exempt4',
       'delete set inet portsnare rate6',
     ]);
