@@ -6,14 +6,14 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PipelineSettingsSchema } from '../../core/settings';
 import { EnumerationBlocker, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../../lib';
-import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, statementsOfRole } from './helpers';
+import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, statementsOfRole, projectApp } from './helpers';
 
 // CloudFormation's own template validation (on by default in aws-cdk-lib) takes seconds per
 // synthesis; test/lib/app.test.ts runs it once on the real app through `cdk synth`.
 process.env.CDK_VALIDATION = 'false';
 
 const ACLS = ['acl-0123456789abcdef0', 'acl-0fedcba9876543210'];
-const aclArn = (id: string) => `arn:«AWS::Partition»:ec2:us-east-1:123456789012:network-acl/${id}`;
+const aclArn = (id: string) => `arn:aws:ec2:us-east-1:123456789012:network-acl/${id}`;
 
 // One synthesis for the whole file: bundling six functions is the slow part.
 let app: App;
@@ -21,7 +21,7 @@ let template: Template;
 let blocker: EnumerationBlocker;
 
 beforeAll(() => {
-  app = new App();
+  app = projectApp();
   const stack = new Stack(app, 'Blocker', { env: { account: '123456789012', region: 'us-east-1' } });
   const topic = new sns.Topic(stack, 'Topic', { enforceSSL: true });
   Validations.of(topic).acknowledge({ id: 'AwsSolutions-SNS2', reason: 'test topic' });

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_LOG_FORMAT } from '../../lambda/flowlogs/records';
 import { DEFAULT_DECOY_TCP_PORTS, parsePortsnareContext, PortsnareStack, SENSOR_FLOW_LOG_FORMAT, type PortsnareContext } from '../../lib';
-import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, statementsOfRole } from './helpers';
+import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, statementsOfRole, projectApp } from './helpers';
 
 // CloudFormation's own template validation (on by default in aws-cdk-lib) takes seconds per
 // synthesis; test/lib/app.test.ts runs it once on the real app through `cdk synth`.
@@ -24,7 +24,7 @@ function config(value: unknown): PortsnareContext {
 }
 
 function synth(value: unknown, env?: { account: string; region: string }): { app: App; stack: PortsnareStack; template: Template } {
-  const app = new App();
+  const app = projectApp();
   const stack = new PortsnareStack(app, 'Portsnare', { config: config(value), env });
   return { app, stack, template: Template.fromStack(stack) };
 }

@@ -1,7 +1,10 @@
 /** Helpers for the CDK template tests: one synthesis per test file, read many times. */
-import type { App } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { PROJECT_ROOT } from '../../lib';
 
 type Json = Record<string, unknown>;
 
@@ -69,4 +72,11 @@ export function allGrants(template: Template): Array<{ action: string; resource:
 export function nagFindings(app: App): string[] {
   const report = new AwsSolutionsChecks().validateScope(app);
   return report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`));
+}
+
+/** An App with the feature flags of cdk.json, so tests see the templates `cdk synth` writes. */
+export function projectApp(): App {
+  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
+  const flags = Object.fromEntries(Object.entries(cdkJson.context ?? {}).filter(([key]) => key !== 'portsnare'));
+  return new App({ context: flags });
 }
