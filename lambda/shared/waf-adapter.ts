@@ -18,6 +18,7 @@ import { backoffMs, errorName, isThrottling, withRetry } from './retry';
 
 export const ERR_LOCK = 'WAFOptimisticLockException';
 export const ERR_LIMITS = 'WAFLimitsExceededException';
+export const ERR_NONEXISTENT = 'WAFNonexistentItemException';
 export const UPDATE_INTERVAL_MS = 1000;
 
 /** Spaces UpdateIPSet calls of one key (the scope: account and Region) at least `intervalMs` apart. */
@@ -77,8 +78,14 @@ export class WafAdapter {
   async read(refs: readonly WafSetRef[]): Promise<ReadSet[]> {
     const result: ReadSet[] = [];
     for (const ref of refs) {
-      const out = await this.get(ref);
-      result.push({ ref, addresses: out.IPSet?.Addresses ?? [], lockToken: out.LockToken ?? '' });
+      try {
+        const out = await this.get(ref);
+        result.push({ ref, addresses: out.IPSet?.Addresses ?? [], lockToken: out.LockToken ?? '' });
+      } catch (error) {
+        if (errorName(error) !== ERR_NONEXISTENT) throw error;
+        // A configured set that is gone: the others still work; its family has less room.
+        this.obs.log.error('configured WAF IP set does not exist; skipped', { set: ref.name, id: ref.id, scope: ref.scope });
+      }
     }
     return result;
   }

@@ -169,10 +169,10 @@ export class FakeDynamoDb {
     /** items per Query page (DynamoDB pages at 1 MB; a small page exercises pagination) */
     readonly pageSize = 25,
   ) {
-    this.mock.on(GetCommand).callsFake((input: GetCommandInput) => this.get(input));
-    this.mock.on(PutCommand).callsFake((input: PutCommandInput) => this.put(input));
-    this.mock.on(UpdateCommand).callsFake((input: UpdateCommandInput) => this.update(input));
-    this.mock.on(QueryCommand).callsFake((input: QueryCommandInput) => this.query(input));
+    this.mock.on(GetCommand).callsFake(async (input: GetCommandInput) => this.get(input));
+    this.mock.on(PutCommand).callsFake(async (input: PutCommandInput) => this.put(input));
+    this.mock.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => this.update(input));
+    this.mock.on(QueryCommand).callsFake(async (input: QueryCommandInput) => this.query(input));
   }
 
   private key(key: Item | undefined): string {

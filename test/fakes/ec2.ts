@@ -59,10 +59,10 @@ export class FakeEc2 {
     public quota = 20,
     private readonly random: () => number = Math.random,
   ) {
-    this.mock.on(DescribeNetworkAclsCommand).callsFake((input: DescribeNetworkAclsCommandInput) => this.describe(input));
-    this.mock.on(CreateNetworkAclEntryCommand).callsFake((input: CreateNetworkAclEntryCommandInput) => this.create(input));
-    this.mock.on(ReplaceNetworkAclEntryCommand).callsFake((input: ReplaceNetworkAclEntryCommandInput) => this.replace(input));
-    this.mock.on(DeleteNetworkAclEntryCommand).callsFake((input: DeleteNetworkAclEntryCommandInput) => this.remove(input));
+    this.mock.on(DescribeNetworkAclsCommand).callsFake(async (input: DescribeNetworkAclsCommandInput) => this.describe(input));
+    this.mock.on(CreateNetworkAclEntryCommand).callsFake(async (input: CreateNetworkAclEntryCommandInput) => this.create(input));
+    this.mock.on(ReplaceNetworkAclEntryCommand).callsFake(async (input: ReplaceNetworkAclEntryCommandInput) => this.replace(input));
+    this.mock.on(DeleteNetworkAclEntryCommand).callsFake(async (input: DeleteNetworkAclEntryCommandInput) => this.remove(input));
   }
 
   addAcl(aclId: string, options: { ipv6?: boolean; entries?: NetworkAclEntry[] } = {}): void {

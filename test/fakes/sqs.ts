@@ -33,7 +33,7 @@ export class FakeSqs {
   readonly calls = { SendMessage: 0, delivered: 0, deduplicated: 0 };
 
   constructor(private readonly clock: Clock) {
-    this.mock.on(SendMessageCommand).callsFake((input: SendMessageCommandInput) => this.send(input));
+    this.mock.on(SendMessageCommand).callsFake(async (input: SendMessageCommandInput) => this.send(input));
   }
 
   get depth(): number {

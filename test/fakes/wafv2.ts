@@ -51,8 +51,8 @@ export class FakeWafv2 {
     private readonly clock: Clock,
     private readonly random: () => number = Math.random,
   ) {
-    this.mock.on(GetIPSetCommand).callsFake((input: GetIPSetCommandInput) => this.get(input));
-    this.mock.on(UpdateIPSetCommand).callsFake((input: UpdateIPSetCommandInput) => this.update(input));
+    this.mock.on(GetIPSetCommand).callsFake(async (input: GetIPSetCommandInput) => this.get(input));
+    this.mock.on(UpdateIPSetCommand).callsFake(async (input: UpdateIPSetCommandInput) => this.update(input));
   }
 
   private key(scope: string | undefined, id: string | undefined): string {

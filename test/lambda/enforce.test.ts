@@ -248,3 +248,17 @@ describe('cleanup handler', () => {
     expect(ownTargets(world, ACL_A)).toEqual(['203.0.113.7']);
   });
 });
+
+describe('enforce with configuration drift', () => {
+  it('skips a configured IP set or ACL that no longer exists and enforces the rest', async () => {
+    const settings = testSettings({ nacl: { aclIds: [ACL_A], ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets: [SET_V4, SET_V6] } });
+    const world = new World({ settings });
+    world.settings.nacl.aclIds.push('acl-0fffffffffffffff0');
+    world.settings.waf.sets.push({ scope: 'REGIONAL', family: 'ipv4', name: 'deleted-set', id: '99999999-9999-4999-8999-999999999999' });
+    await world.decide(world.scanEvent('203.0.113.7'));
+    await world.drain();
+    expect(world.waf.addresses(SET_V4)).toEqual(['203.0.113.7/32']);
+    expect(ownTargets(world, ACL_A)).toEqual(['203.0.113.7']);
+    expect(world.obs.logged(/does not exist; skipped/)).toHaveLength(2);
+  });
+});
