@@ -321,7 +321,7 @@ export function parseAgentConfig(input: unknown): { ok: true; value: AgentConfig
 export function parseConfigText(text: string, format: 'json' | 'yaml' = 'yaml'): { ok: true; value: AgentConfig } | { ok: false; error: string } {
   let document: unknown;
   try {
-    document = format === 'json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+    document = format === 'json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true, maxAliasCount: 100, logLevel: 'error' });
   } catch (error) {
     return { ok: false, error: `not valid ${format.toUpperCase()}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
   }

@@ -117,15 +117,25 @@ export class EventBridgePublisher implements Publisher {
   }
 
   private async drain(signal: AbortSignal): Promise<void> {
+    let failures = 0;
     while (!signal.aborted) {
-      const batch = await this.options.spool.peek(MAX_ENTRIES_PER_CALL);
-      if (batch.lines === 0) {
-        await this.options.spool.waitForAppend(1000, signal);
-        continue;
+      try {
+        const batch = await this.options.spool.peek(MAX_ENTRIES_PER_CALL);
+        if (batch.lines === 0) {
+          await this.options.spool.waitForAppend(1000, signal);
+          continue;
+        }
+        const delivered = await this.deliver(batch.entries, signal);
+        if (!delivered) return; // stopping: the batch stays in the spool
+        await this.options.spool.commit(batch.end, batch.lines);
+        failures = 0;
+      } catch (error) {
+        // the spool itself failed (disk): keep trying, never give up on what it holds
+        this.counts.errors++;
+        this.lastError = `spool: ${errorText(error)}`;
+        this.options.logger.error('eventbridge: reading the spool failed, retrying', { error: errorText(error) });
+        await sleep(this.backoff(failures++), signal);
       }
-      const delivered = await this.deliver(batch.entries, signal);
-      if (!delivered) return; // stopping: the batch stays in the spool
-      await this.options.spool.commit(batch.end, batch.lines);
     }
   }
 
