@@ -53,6 +53,25 @@ describe('decide handler', () => {
     expect((await world.repo.get('203.0.113.9'))?.record.active).toBe(false);
   });
 
+  it('counts the same event delivered twice at the same time as one offence (conditional writes)', async () => {
+    const world = new World();
+    const event = world.scanEvent('203.0.113.12', { id: 'racing' });
+    const outcomes = (await Promise.all([world.decide(event), world.decide(event)])).flat().sort();
+    expect(outcomes).toEqual(['blocked', 'unchanged']);
+    const stored = await world.repo.get('203.0.113.12');
+    expect(stored?.record).toMatchObject({ offences: 1, hitCount: 3, eventIds: ['racing'] });
+    expect(world.ddb.calls.ConditionalCheckFailed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('loses no hits when two different events for one attacker race', async () => {
+    const world = new World();
+    await Promise.all([world.decide(world.scanEvent('203.0.113.13')), world.decide(world.scanEvent('203.0.113.13'))]);
+    const stored = await world.repo.get('203.0.113.13');
+    expect(stored?.record.hitCount).toBe(6);
+    expect(stored?.record.offences).toBe(1);
+    expect(stored?.version).toBe(2);
+  });
+
   it('refuses an allowlisted, a protected and a private address with a metric and a log line', async () => {
     const world = new World();
     const outcomes = [
