@@ -7,9 +7,9 @@
  * decide function validates them and the enforce function stays the one writer.
  */
 import { hostname, userInfo } from 'node:os';
-import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStackResourceCommand, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeNetworkAclsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeNetworkAclsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetIPSetCommand, WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -270,13 +270,49 @@ export class StackBackend implements Backend {
   }
 
   private async loadSettings(): Promise<StackSettings> {
+    let settings: TemplateSettings | undefined;
     try {
       const answer = await this.clients.cloudFormation.send(new GetTemplateCommand({ StackName: this.stackName, TemplateStage: 'Processed' }));
-      const settings = settingsFromTemplate(answer.TemplateBody ?? '');
-      if (settings) return { guard: new NeverBlockGuard(settings.guard), source: `stack ${this.stackName} settings`, nacl: settings.nacl };
-      return { guard: NeverBlockGuard.from({}), source: 'built-in defaults (no PORTSNARE_SETTINGS in the template)' };
+      settings = settingsFromTemplate(answer.TemplateBody ?? '');
     } catch (error) {
       return { guard: NeverBlockGuard.from({}), source: `built-in defaults (template not readable: ${messageOf(error)})` };
+    }
+    if (!settings) return { guard: NeverBlockGuard.from({}), source: 'built-in defaults (no PORTSNARE_SETTINGS in the template)' };
+    // tokens the template could not spell out (the VPC's CIDR, its default ACL): ask AWS
+    const protectedCidrs = await Promise.all(settings.protectedTokens.map((token) => this.resolveToken(token)));
+    const aclIds = settings.nacl ? await Promise.all(settings.nacl.aclIds.map((id) => (typeof id === 'string' ? id : this.resolveToken(id)))) : [];
+    const unresolved = [...protectedCidrs, ...aclIds].filter((value) => value === undefined).length;
+    const guard = new NeverBlockGuard({ ...settings.guard, protectedCidrs: [...settings.guard.protectedCidrs, ...protectedCidrs.filter((c): c is string => c !== undefined && tryParseCidr(c, true) !== undefined)] });
+    const resolvedAcls = [...new Set(aclIds.filter((id): id is string => typeof id === 'string'))];
+    return {
+      guard,
+      source: `stack ${this.stackName} settings${unresolved > 0 ? ` (${unresolved} value${unresolved === 1 ? '' : 's'} of the template could not be resolved)` : ''}`,
+      ...(settings.nacl && resolvedAcls.length > 0 ? { nacl: { aclIds: resolvedAcls, ruleRange: settings.nacl.ruleRange } } : {}),
+    };
+  }
+
+  /** The value of a template token in the deployed stack; undefined when it cannot be read. */
+  private async resolveToken(token: TemplateToken): Promise<string | undefined> {
+    try {
+      const logicalId = 'Ref' in token ? token.Ref : token['Fn::GetAtt'][0];
+      const answer = await this.clients.cloudFormation.send(new DescribeStackResourceCommand({ StackName: this.stackName, LogicalResourceId: logicalId }));
+      const physical = answer.StackResourceDetail?.PhysicalResourceId;
+      if (!physical) return undefined;
+      if ('Ref' in token) return physical;
+      const attribute = token['Fn::GetAtt'][1];
+      if (attribute === 'DefaultNetworkAcl') {
+        const acls = await this.clients.ec2.send(
+          new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [physical] }, { Name: 'default', Values: ['true'] }] }),
+        );
+        return acls.NetworkAcls?.[0]?.NetworkAclId;
+      }
+      if (attribute === 'CidrBlock') {
+        const vpcs = await this.clients.ec2.send(new DescribeVpcsCommand({ VpcIds: [physical] }));
+        return vpcs.Vpcs?.[0]?.CidrBlock;
+      }
+      return undefined;
+    } catch {
+      return undefined;
     }
   }
 
@@ -508,15 +544,26 @@ function historyEntry(item: Item): HistoryView {
   return { at, action, detail: parts.join(', ') };
 }
 
+/** A CloudFormation intrinsic left in PORTSNARE_SETTINGS: `{Ref: id}` or `{"Fn::GetAtt": [id, attribute]}`. */
+export type TemplateToken = { readonly Ref: string } | { readonly 'Fn::GetAtt': readonly [string, string] };
+
+const TOKEN = /^@@portsnare-token-(\d+)@@$/;
+
+export interface TemplateSettings {
+  /** the guard with the literal entries; token entries are in `protectedTokens` */
+  readonly guard: GuardSettings;
+  /** entries of guard.protectedCidrs that were tokens (the VPC's CIDR) */
+  readonly protectedTokens: readonly TemplateToken[];
+  readonly nacl?: { readonly aclIds: ReadonlyArray<string | TemplateToken>; readonly ruleRange: readonly [number, number] };
+}
+
 /**
  * The guard and the NACL settings in PORTSNARE_SETTINGS of any function in a CloudFormation
- * template (JSON). A value built with Fn::Join around tokens (ACL ids, IP set ids) is put back
- * together with the tokens left empty: they sit inside JSON strings. Empty ACL ids (tokens) are
- * dropped; the guard settings are literal.
+ * template (JSON). A value built with Fn::Join around tokens (the VPC's CIDR, ACL ids, IP set
+ * ids) is put back together with a placeholder for each token — they sit inside JSON strings —
+ * and the tokens of guard.protectedCidrs and nacl.aclIds are handed back for resolving.
  */
-export function settingsFromTemplate(
-  templateBody: string,
-): { guard: GuardSettings; nacl?: { aclIds: string[]; ruleRange: [number, number] } } | undefined {
+export function settingsFromTemplate(templateBody: string): TemplateSettings | undefined {
   let template: { Resources?: Record<string, { Type?: string; Properties?: { Environment?: { Variables?: Record<string, unknown> } } }> };
   try {
     template = JSON.parse(templateBody) as typeof template;
@@ -525,20 +572,35 @@ export function settingsFromTemplate(
   }
   for (const resource of Object.values(template.Resources ?? {})) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
-    const value = resource.Properties?.Environment?.Variables?.[SETTINGS_ENV];
-    const text = literalText(value);
+    const tokens: unknown[] = [];
+    const text = literalText(resource.Properties?.Environment?.Variables?.[SETTINGS_ENV], tokens);
     if (text === undefined) continue;
+    const tokenOf = (entry: unknown): TemplateToken | undefined => {
+      const match = typeof entry === 'string' ? TOKEN.exec(entry) : null;
+      const token = match ? tokens[Number(match[1])] : undefined;
+      return isToken(token) ? token : undefined;
+    };
     try {
       const document = JSON.parse(text) as { guard?: Record<string, unknown>; nacl?: { aclIds?: unknown; ruleRange?: unknown } };
-      // a list entry that was a token (the VPC's CIDR) is empty here: leave it out
+      const protectedTokens: TemplateToken[] = [];
       const guardInput = Object.fromEntries(
-        Object.entries(document.guard ?? {}).map(([key, value]) => [key, Array.isArray(value) ? value.filter((entry) => entry !== '') : value]),
+        Object.entries(document.guard ?? {}).map(([key, value]) => {
+          if (!Array.isArray(value)) return [key, value];
+          const literal = value.filter((entry) => {
+            const token = tokenOf(entry);
+            if (token && key === 'protectedCidrs') protectedTokens.push(token);
+            return !(typeof entry === 'string' && TOKEN.test(entry));
+          });
+          return [key, literal];
+        }),
       );
       const guard = GuardSettingsSchema.parse(guardInput);
-      const aclIds = Array.isArray(document.nacl?.aclIds) ? document.nacl.aclIds.filter((id): id is string => typeof id === 'string' && /^acl-[0-9a-f]+$/.test(id)) : [];
+      const aclIds = (Array.isArray(document.nacl?.aclIds) ? document.nacl.aclIds : [])
+        .map((id: unknown) => tokenOf(id) ?? id)
+        .filter((id): id is string | TemplateToken => isToken(id) || (typeof id === 'string' && /^acl-[0-9a-f]+$/.test(id)));
       const range = document.nacl?.ruleRange;
       const ruleRange: [number, number] = Array.isArray(range) && typeof range[0] === 'number' && typeof range[1] === 'number' ? [range[0], range[1]] : [1, 99];
-      return { guard, ...(aclIds.length > 0 ? { nacl: { aclIds, ruleRange } } : {}) };
+      return { guard, protectedTokens, ...(aclIds.length > 0 ? { nacl: { aclIds, ruleRange } } : {}) };
     } catch {
       continue;
     }
@@ -546,12 +608,25 @@ export function settingsFromTemplate(
   return undefined;
 }
 
-function literalText(value: unknown): string | undefined {
+function isToken(value: unknown): value is TemplateToken {
+  if (!value || typeof value !== 'object') return false;
+  const ref = (value as { Ref?: unknown }).Ref;
+  const getAtt = (value as { 'Fn::GetAtt'?: unknown })['Fn::GetAtt'];
+  return typeof ref === 'string' || (Array.isArray(getAtt) && getAtt.length === 2 && getAtt.every((part) => typeof part === 'string'));
+}
+
+function literalText(value: unknown, tokens: unknown[]): string | undefined {
   if (typeof value === 'string') return value;
   if (value && typeof value === 'object' && 'Fn::Join' in value) {
     const [separator, parts] = (value as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
     if (!Array.isArray(parts)) return undefined;
-    return parts.map((part) => (typeof part === 'string' ? part : '')).join(typeof separator === 'string' ? separator : '');
+    return parts
+      .map((part) => {
+        if (typeof part === 'string') return part;
+        tokens.push(part);
+        return `@@portsnare-token-${tokens.length - 1}@@`;
+      })
+      .join(typeof separator === 'string' ? separator : '');
   }
   return undefined;
 }

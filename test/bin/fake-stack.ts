@@ -24,8 +24,8 @@
  * `onEvent` stands in for the pipeline behind the bus (rules → decide → table), so `--wait` can be
  * tested end to end.
  */
-import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
-import { DescribeNetworkAclsCommand, EC2Client, type NetworkAclEntry } from '@aws-sdk/client-ec2';
+import { CloudFormationClient, DescribeStackResourceCommand, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import { DescribeNetworkAclsCommand, DescribeVpcsCommand, EC2Client, type Filter, type NetworkAclEntry } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
 import { GetIPSetCommand, WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
@@ -78,6 +78,10 @@ export class FakeAccount {
   readonly ipSets = new Map<string, string[]>();
   /** ACL id → entries */
   readonly acls = new Map<string, NetworkAclEntry[]>();
+  /** VPC id → its CIDR and default ACL */
+  readonly vpcs = new Map<string, { cidr: string; defaultAcl: string }>();
+  /** stack → logical id → physical id */
+  readonly resources = new Map<string, Map<string, string>>();
 
   constructor() {
     this.cloudFormation.on(DescribeStacksCommand).callsFake((input: { StackName?: string }) => {
@@ -108,7 +112,26 @@ export class FakeAccount {
       if (!addresses) throw new AwsError('WAFNonexistentItemException', 'AWS WAF couldn’t perform the operation because your resource doesn’t exist.');
       return { IPSet: { Name: input.Name, Id: input.Id, ARN: 'arn', IPAddressVersion: 'IPV4', Addresses: [...addresses] }, LockToken: 'token-1' };
     });
-    this.ec2.on(DescribeNetworkAclsCommand).callsFake((input: { NetworkAclIds?: string[] }) => {
+    this.cloudFormation.on(DescribeStackResourceCommand).callsFake((input: { StackName?: string; LogicalResourceId?: string }) => {
+      const physical = this.resources.get(input.StackName ?? '')?.get(input.LogicalResourceId ?? '');
+      if (!physical) throw new AwsError('ValidationError', `Resource ${input.LogicalResourceId} does not exist for stack ${input.StackName}`);
+      return { StackResourceDetail: { LogicalResourceId: input.LogicalResourceId, PhysicalResourceId: physical, ResourceType: 'AWS::EC2::VPC', ResourceStatus: 'CREATE_COMPLETE', LastUpdatedTimestamp: new Date() } };
+    });
+    this.ec2.on(DescribeVpcsCommand).callsFake((input: { VpcIds?: string[] }) => ({
+      Vpcs: (input.VpcIds ?? []).map((id) => {
+        const vpc = this.vpcs.get(id);
+        if (!vpc) throw new AwsError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`);
+        return { VpcId: id, CidrBlock: vpc.cidr };
+      }),
+    }));
+    this.ec2.on(DescribeNetworkAclsCommand).callsFake((input: { NetworkAclIds?: string[]; Filters?: Filter[] }) => {
+      const filter = (name: string): string[] | undefined => input.Filters?.find((f) => f.Name === name)?.Values;
+      if (input.Filters && !input.NetworkAclIds) {
+        const vpcIds = filter('vpc-id') ?? [...this.vpcs.keys()];
+        // only default ACLs are modelled: a `default=true` filter and none give the same answer
+        const ids = vpcIds.map((vpc) => this.vpcs.get(vpc)?.defaultAcl).filter((id): id is string => id !== undefined);
+        return { NetworkAcls: ids.map((id) => ({ NetworkAclId: id, IsDefault: true, Entries: structuredClone(this.acls.get(id) ?? []) })) };
+      }
       const ids = input.NetworkAclIds ?? [...this.acls.keys()];
       for (const id of ids) if (!this.acls.has(id)) throw new AwsError('InvalidNetworkAclID.NotFound', `The networkAcl ID '${id}' does not exist`);
       return { NetworkAcls: ids.map((id) => ({ NetworkAclId: id, Entries: structuredClone(this.acls.get(id) ?? []) })) };

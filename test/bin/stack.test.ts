@@ -58,6 +58,8 @@ beforeEach(() => {
   aws = new FakeAccount();
   ({ table, bus } = aws.addPortsnareStack(STACK, { template: templateWithGuard({ allowlist: ['198.51.100.0/25'], blockableSpecialCidrs: ['198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'] }) }));
   aws.acls.set('acl-0abc1234', []);
+  // the template's second ACL id is a Ref to the same ACL (listed twice, read once)
+  aws.resources.set(STACK, new Map([['Acl', 'acl-0abc1234']]));
 });
 
 afterEach(() => aws.restore());
@@ -176,6 +178,69 @@ describe('blocks --stack', () => {
 
     expect(result.code).toBe(5);
     expect(result.stderr).toContain('AWS rejected the credentials (ExpiredToken');
+  });
+});
+
+describe('a stack whose settings hold tokens (the CDK app\'s demo VPC)', () => {
+  /** PORTSNARE_SETTINGS as `cdk synth` writes it when the VPC is in the same stack. */
+  const demoTemplate = {
+    Resources: {
+      BlockerDecideFunction: {
+        Type: 'AWS::Lambda::Function',
+        Properties: {
+          Environment: {
+            Variables: {
+              PORTSNARE_SETTINGS: {
+                'Fn::Join': [
+                  '',
+                  [
+                    '{"policy":{"baseTtlSeconds":3600},"guard":{"allowlist":[],"protectedCidrs":["',
+                    { 'Fn::GetAtt': ['Vpc8378EB38', 'CidrBlock'] },
+                    '"],"blockableSpecialCidrs":["203.0.113.0/24"]},"nacl":{"aclIds":["',
+                    { 'Fn::GetAtt': ['Vpc8378EB38', 'DefaultNetworkAcl'] },
+                    '"],"ruleRange":[1,99],"quotaPerDirection":20},"waf":{"sets":[{"scope":"REGIONAL","family":"ipv4","name":"v4","id":"',
+                    { 'Fn::GetAtt': ['BlockerIpSet', 'Id'] },
+                    '"}]}}',
+                  ],
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+
+  beforeEach(() => {
+    ({ table } = aws.addPortsnareStack('Portsnare', { template: demoTemplate }));
+    aws.resources.set('Portsnare', new Map([['Vpc8378EB38', 'vpc-0123456789abcdef0']]));
+    aws.vpcs.set('vpc-0123456789abcdef0', { cidr: '10.20.0.0/16', defaultAcl: 'acl-0def00000000000aa' });
+    aws.acls.set('acl-0def00000000000aa', [{ RuleNumber: 3, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.7/32' }]);
+  });
+
+  it('refuses the VPC\'s own CIDR, resolved from the deployed stack', async () => {
+    const result = await runCli(['block', '10.20.1.5', '--stack', 'Portsnare', '--region', 'eu-west-1']);
+
+    expect(result.code).toBe(3);
+    expect(result.stderr).toBe('portsnare: refused: 10.20.1.5 is protected by protected network 10.20.0.0/16 (never-block guard from stack Portsnare settings); nothing was sent\n');
+  });
+
+  it('reads the NACL placement from the VPC\'s default ACL', async () => {
+    aws.putRecord(table, record('203.0.113.7'));
+
+    const result = await runCli(['blocks', '--json', '--stack', 'Portsnare', '--region', 'eu-west-1'], { now: () => NOW });
+
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as Array<{ enforcedIn: string[] }>)[0]?.enforcedIn).toEqual(['nacl:acl-0def00000000000aa#3']);
+  });
+
+  it('says how many template values it could not resolve, and still applies the literal rules', async () => {
+    aws.resources.clear();
+
+    const result = await runCli(['status', '--stack', 'Portsnare', '--region', 'eu-west-1'], { now: () => NOW });
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/never-block guard\s+stack Portsnare settings \(2 values of the template could not be resolved\)/);
   });
 });
 
