@@ -262,3 +262,15 @@ describe('enforce with configuration drift', () => {
     expect(world.obs.logged(/does not exist; skipped/)).toHaveLength(2);
   });
 });
+
+describe('enforce messages', () => {
+  it('ignores a message that is not an enforce wake-up, and still runs for the others in the batch', async () => {
+    const world = new World();
+    await world.decide(world.scanEvent('203.0.113.7'));
+    const batch = world.sqs.receive()!;
+    batch.Records.push({ ...batch.Records[0]!, messageId: 'junk', body: '{"kind":"format-disk"}' });
+    await world.enforce(batch);
+    expect(world.obs.logged('unknown enforce message ignored')).toHaveLength(1);
+    expect(world.waf.addresses(SET_V4)).toEqual(['203.0.113.7/32']);
+  });
+});
