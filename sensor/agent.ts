@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { tryParseCidr } from '../core/address';
+import { tryCanonicalAddress, tryParseCidr } from '../core/address';
 import type { ScanDetected } from '../core/event';
 import { NeverBlockGuard } from '../core/guard';
 import { ttlSecondsFor, type PolicySettings } from '../core/policy';
@@ -26,7 +26,10 @@ import { Aggregator } from './aggregate/aggregator';
 import { ownAddresses } from './aggregate/own-addresses';
 import { ALL_UNUSED, bannerFor, spoolDirectory, type AgentConfig, type SinkConfig } from './config';
 import { HealthServer, type BlockControl, type ControlApi, type Metric } from './health';
-import { KernelDetector, type KernelProbe } from './kernel/detector';
+import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
+
+/** What the agent needs of a kernel detector. */
+export type KernelDetectorLike = Pick<KernelDetector, 'start' | 'stop' | 'on'>;
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
 import { NftEnforcer } from './local/nft';
 import { LocalPipeline, type Enforcer } from './local/pipeline';
@@ -51,9 +54,18 @@ export interface AgentOptions {
    * tests; null forces log-only
    */
   readonly enforcer?: Enforcer | null;
+  /**
+   * builds the kernel detector when `stealth` is on (default: KernelDetector when available);
+   * tests hand in an EventEmitter that emits 'probe'
+   */
+  readonly kernelDetector?: (options: KernelDetectorOptions) => KernelDetectorLike;
   /** EventBridge retry delays (tests) */
   readonly backoff?: { baseMs: number; maxMs: number };
 }
+
+/** a kernel SYN and a socket accept of the same (source, port) this close together are one connect */
+const ECHO_WINDOW_MS = 3000;
+const MAX_EXCHANGES = 20_000;
 
 export type EnforcementMode = 'off' | 'nftables' | 'log-only';
 
@@ -82,12 +94,14 @@ export class Agent extends EventEmitter {
   private sensorId = '';
   private aggregator?: Aggregator;
   private decoys?: DecoyListeners;
-  private detector?: KernelDetector;
+  private detector?: KernelDetectorLike;
   private publishers: Publisher[] = [];
   private pipeline?: LocalPipeline;
   private server?: HealthServer;
   private timers: NodeJS.Timeout[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
+  /** the last view (socket or kernel) of each recent (protocol, source, port), for echo() */
+  private readonly exchanges = new Map<string, { side: 'socket' | 'kernel'; at: number }>();
   /** sources the kernel already put in the blocked set since their last event (bounded) */
   private readonly kernelBlocked = new Map<string, number>();
   private report?: AgentStartReport;
@@ -381,7 +395,7 @@ export class Agent extends EventEmitter {
       socketTimeoutMs: config.limits.socketTimeoutMs,
       maxReadBytes: config.limits.maxReadBytes,
       udpRepliesPerSecond: config.limits.udpRepliesPerSecond,
-      onHit: (hit) => this.aggregator?.add(hit),
+      onHit: (hit) => this.aggregator?.add(this.echo('socket', hit) ? { ...hit, echo: true } : hit),
       logger: this.logger,
     });
     return this.decoys.start();
@@ -390,7 +404,7 @@ export class Agent extends EventEmitter {
   private async startDetector(listeners: ListenerReport, own: string[]): Promise<void> {
     const config = this.config;
     if (!config.stealth) return;
-    const available = await KernelDetector.available();
+    const available = this.options.kernelDetector ? { ok: true as const } : await KernelDetector.available();
     if (!available.ok) {
       this.stealthState = 'unavailable';
       const needsKernel = [config.tcpPorts, config.udpPorts].filter((p) => p === ALL_UNUSED).length;
@@ -402,7 +416,7 @@ export class Agent extends EventEmitter {
     // Kernel-speed blocking on the first decoy packet rests on an unverified source (a SYN can be
     // forged), so it follows the policy's spoof guard: only with blockUnverified.
     const kill = this.enforcement === 'nftables' && policy.blockUnverified ? ttlSecondsFor(1, policy) : undefined;
-    this.detector = new KernelDetector({
+    const detectorOptions: KernelDetectorOptions = {
       // ports a service holds were skipped by the listeners: the kernel must not watch them either
       tcpPorts: config.tcpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.tcp,
       udpPorts: config.udpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.udp,
@@ -412,7 +426,8 @@ export class Agent extends EventEmitter {
         tcp: config.excludePorts.tcp === ALL_UNUSED ? [] : config.excludePorts.tcp,
         udp: config.excludePorts.udp === ALL_UNUSED ? [] : config.excludePorts.udp,
       },
-    });
+    };
+    this.detector = this.options.kernelDetector?.(detectorOptions) ?? new KernelDetector(detectorOptions);
     this.detector.on('probe', (probe: KernelProbe) => this.onKernelProbe(probe));
     this.detector.on('error', (error: unknown) => {
       this.counts.detectorErrors++;
@@ -430,7 +445,28 @@ export class Agent extends EventEmitter {
       this.kernelBlocked.set(probe.source, probe.at);
       if (this.kernelBlocked.size > this.config.limits.maxTrackedSources) this.kernelBlocked.delete(this.kernelBlocked.keys().next().value!);
     }
-    this.aggregator?.add({ source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: false, at: probe.at });
+    const hit: Hit = { source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: false, at: probe.at };
+    this.aggregator?.add(this.echo('kernel', hit) ? { ...hit, echo: true } : hit);
+  }
+
+  /**
+   * With stealth on, one connect is seen twice: the kernel's SYN and the socket's accept (one
+   * datagram: twice as udp). The second view adds its kind to the event but is not a second hit
+   * for the trigger. True when `hit` is that second view.
+   */
+  private echo(side: 'socket' | 'kernel', hit: Hit): boolean {
+    if (!this.detector) return false;
+    const pairs = hit.protocol === 'udp' ? hit.kind === 'udp' : side === 'socket' ? hit.kind === 'connect' : hit.kind === 'syn';
+    if (!pairs) return false;
+    const key = `${hit.protocol}|${tryCanonicalAddress(hit.source) ?? hit.source}|${hit.port}`;
+    const seen = this.exchanges.get(key);
+    const echo = seen !== undefined && seen.side !== side && Math.abs(hit.at - seen.at) <= ECHO_WINDOW_MS;
+    this.exchanges.delete(key);
+    if (!echo) {
+      this.exchanges.set(key, { side, at: hit.at });
+      if (this.exchanges.size > MAX_EXCHANGES) this.exchanges.delete(this.exchanges.keys().next().value!);
+    }
+    return echo;
   }
 
   private dispatch(event: ScanDetected): void {

@@ -7,7 +7,9 @@
  *   a window so counts do not grow forever);
  * - dedupe: the first event goes out at once (blocking speed matters); hits during the next
  *   `dedupeSeconds` are summed and go out as one event when the window ends, so nothing seen is
- *   lost and nothing is reported twice;
+ *   lost and nothing is reported twice. One exception: the first completed handshake of a source
+ *   whose event said `handshake: false` (a kernel SYN seen before the socket's accept) goes out
+ *   at once, since a verified source may be blocked;
  * - memory: at most `maxTrackedSources` sources (least recently seen dropped; a source with
  *   unsent hits is flushed before it is dropped), at most 32 distinct probes per event.
  */
@@ -56,6 +58,8 @@ interface SourceState {
   pending?: Pending;
   /** no event before this time (dedupe); 0 when not in a dedupe window */
   quietUntil: number;
+  /** an event of the current dedupe window already said handshake: true */
+  verified: boolean;
   lastSeen: number;
 }
 
@@ -109,19 +113,23 @@ export class Aggregator {
     let state = this.sources.get(source);
     if (state) this.sources.delete(source); // re-insert: Map order is recency
     else {
-      state = { recent: [], quietUntil: 0, lastSeen: at };
+      state = { recent: [], quietUntil: 0, verified: false, lastSeen: at };
       this.evictIfFull();
     }
     this.sources.set(source, state);
     state.lastSeen = Math.max(state.lastSeen, at);
 
     const { hits: needed, windowSeconds } = this.options.trigger;
-    state.recent.push(at);
-    if (state.recent.length > needed) state.recent.shift();
+    if (!hit.echo) {
+      state.recent.push(at);
+      if (state.recent.length > needed) state.recent.shift();
+    }
 
     if (state.quietUntil !== 0) {
-      // inside a dedupe window: collected, sent when it ends (see tick)
+      // inside a dedupe window: collected, sent when it ends (see tick) — except the first
+      // proof of the source address (a handshake), which may allow a block: sent at once
       state.pending = addToPending(state.pending, hit, at);
+      if (hit.handshake && !state.verified) this.emit(source, state, at);
       return;
     }
     const windowStart = at - windowSeconds * 1000;
@@ -159,7 +167,10 @@ export class Aggregator {
     for (const [source, state] of this.sources) {
       if (state.quietUntil !== 0 && now >= state.quietUntil) {
         if (state.pending) this.emit(source, state, now);
-        else state.quietUntil = 0;
+        else {
+          state.quietUntil = 0;
+          state.verified = false;
+        }
       }
       if (state.quietUntil === 0 && now - state.lastSeen > keep) this.sources.delete(source);
     }
@@ -182,7 +193,8 @@ export class Aggregator {
       sensorId: this.options.sensorId,
       attacker: source,
       probes: [...pending.probes.values()],
-      probeCount: pending.count,
+      // an echo adds a kind without a count: the contract wants at least one count per probe
+      probeCount: Math.max(pending.count, pending.probes.size),
       handshake: pending.handshake,
       firstSeen: new Date(pending.firstSeen).toISOString(),
       lastSeen: new Date(pending.lastSeen).toISOString(),
@@ -194,6 +206,7 @@ export class Aggregator {
       return;
     }
     this.counts.events++;
+    state.verified ||= parsed.value.handshake;
     this.options.onEvent(parsed.value);
   }
 
@@ -214,7 +227,7 @@ function addToPending(pending: Pending | undefined, hit: Hit, at: number): Pendi
   const p = pending ?? { firstSeen: at, lastSeen: at, count: 0, handshake: false, probes: new Map<string, Probe>() };
   p.firstSeen = Math.min(p.firstSeen, at);
   p.lastSeen = Math.max(p.lastSeen, at);
-  p.count++;
+  if (!hit.echo || p.count === 0) p.count++;
   p.handshake ||= hit.handshake;
   const key = `${hit.protocol}/${hit.port}/${hit.kind}`;
   if (p.probes.size < MAX_PROBES && !p.probes.has(key)) p.probes.set(key, { protocol: hit.protocol, port: hit.port, kind: hit.kind });

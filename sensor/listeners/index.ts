@@ -24,6 +24,11 @@ export interface Hit {
   readonly handshake: boolean;
   /** epoch ms */
   readonly at: number;
+  /**
+   * the same packet exchange was already counted under another kind (the kernel's SYN and the
+   * socket's accept of one connect): adds the kind to the event, not to the trigger count
+   */
+  readonly echo?: boolean;
 }
 
 export interface DecoyListenerOptions {

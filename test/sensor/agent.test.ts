@@ -1,8 +1,10 @@
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
 import { Agent, type AgentOptions } from '../../sensor/agent';
 import { parseAgentConfig, type AgentConfigInput } from '../../sensor/config';
+import type { KernelDetectorOptions, KernelProbe } from '../../sensor/kernel/detector';
 import type { Enforcer } from '../../sensor/local/pipeline';
 import { memoryLogger } from '../../sensor/log';
 import { eventBridgeClient } from '../../sensor/publish/eventbridge';
@@ -43,6 +45,25 @@ class FakeEnforcer implements Enforcer {
   }
   list(): Promise<Array<{ target: string; expiresAt: number }>> {
     return Promise.resolve([...this.blocked].map(([target, expiresAt]) => ({ target, expiresAt })));
+  }
+}
+
+/** Stands in for the nftables detector (the real one is exercised in test/lab). */
+class FakeDetector extends EventEmitter {
+  started = false;
+  constructor(readonly options: KernelDetectorOptions) {
+    super();
+  }
+  start(): Promise<void> {
+    this.started = true;
+    return Promise.resolve();
+  }
+  stop(): Promise<void> {
+    this.started = false;
+    return Promise.resolve();
+  }
+  probe(p: Partial<KernelProbe> & { source: string; port: number }): void {
+    this.emit('probe', { protocol: 'tcp', kind: 'syn', at: Date.now(), blockedByKernel: false, ...p });
   }
 }
 
@@ -238,5 +259,52 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     await startAgent(input, options);
     await service.waitForAccepted(2);
     expect(service.details().map((d) => d.attacker).sort()).toEqual(['127.66.0.7', '127.66.0.8']);
+  });
+
+  describe('with stealth (kernel detector)', () => {
+    async function stealthAgent(input: AgentConfigInput, options: Partial<AgentOptions> = {}) {
+      let detector: FakeDetector | undefined;
+      const started = await startAgent({ stealth: true, ...input }, { kernelDetector: (o) => (detector = new FakeDetector(o)), ...options });
+      return { ...started, detector: detector! };
+    }
+
+    it('watches the decoys the sockets hold, exempts ignore, own and allowlist, and reports kernel probes by kind', async () => {
+      const [a, b] = await freePorts(2);
+      const { detector, capture, report } = await stealthAgent({ tcpPorts: [a!, b!], udpPorts: [], ignore: ['198.51.100.0/24'], guard: { allowlist: ['203.0.113.5'] } });
+
+      expect(report.stealth).toBe('on');
+      expect(detector.started).toBe(true);
+      expect(detector.options).toMatchObject({ tcpPorts: [a, b], udpPorts: [] });
+      expect(detector.options.exempt).toEqual(expect.arrayContaining(['198.51.100.0/24', '127.0.0.1', '::1', '203.0.113.5']));
+      expect(detector.options.killTtlSeconds).toBeUndefined();
+
+      detector.probe({ source: '192.0.2.9', port: a!, kind: 'xmas' });
+      await until(() => capture.events.length === 1, 2000, 'an event');
+      expect(capture.events[0]).toMatchObject({ attacker: '192.0.2.9', handshake: false, probes: [{ protocol: 'tcp', port: a, kind: 'xmas' }] });
+    });
+
+    it('counts the kernel SYN and the socket accept of one connect as one hit', async () => {
+      const ports = await freePorts(2);
+      const { detector, capture } = await stealthAgent({ tcpPorts: ports, udpPorts: [], trigger: { hits: 2, windowSeconds: 60 } });
+
+      detector.probe({ source: '127.66.2.2', port: ports[0]! });
+      await tcpProbe('127.0.0.1', ports[0]!, '127.66.2.2');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(capture.events).toHaveLength(0); // one connect, seen twice, is one hit
+
+      detector.probe({ source: '127.66.2.2', port: ports[1]! });
+      await until(() => capture.events.length === 1, 2000, 'an event');
+      expect(capture.events[0]).toMatchObject({ handshake: true });
+    });
+
+    it('lets the kernel block on the first packet only when the policy blocks unverified sources', async () => {
+      const [a] = await freePorts(1);
+      const off = await stealthAgent({ tcpPorts: [a!], enforce: { nftables: { enabled: true } } }, { enforcer: new FakeEnforcer() });
+      expect(off.detector.options.killTtlSeconds).toBeUndefined();
+      await off.agent.stop(500);
+
+      const on = await stealthAgent({ tcpPorts: [a!], enforce: { nftables: { enabled: true, policy: { blockUnverified: true, baseTtlSeconds: 600 } } } }, { enforcer: new FakeEnforcer() });
+      expect(on.detector.options.killTtlSeconds).toBe(600);
+    });
   });
 });

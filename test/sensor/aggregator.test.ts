@@ -152,3 +152,31 @@ describe('aggregator', () => {
     expect(events[1]!.probes[0]!.port).toBe(24);
   });
 });
+
+describe('aggregator with kernel and socket views of one probe', () => {
+  it('counts a SYN and the accept of the same connect once (echo)', () => {
+    const { events, hit } = setup({ trigger: { hits: 2, windowSeconds: 60 } });
+    hit('198.51.100.7', 23, { kind: 'syn', handshake: false });
+    hit('198.51.100.7', 23, { kind: 'connect', handshake: true, echo: true });
+    expect(events).toHaveLength(0);
+    hit('198.51.100.7', 25, { kind: 'syn', handshake: false });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ probeCount: 3, handshake: true });
+    expect(events[0]!.probes.map((p) => `${p.port}/${p.kind}`).sort()).toEqual(['23/connect', '23/syn', '25/syn']);
+  });
+
+  it('sends the first handshake at once even inside a dedupe window', () => {
+    const { events, hit, advance } = setup({ dedupeSeconds: 60 });
+    hit('198.51.100.7', 23, { kind: 'syn', handshake: false });
+    advance(5);
+    hit('198.51.100.7', 23, { kind: 'connect', handshake: true, echo: true });
+    hit('198.51.100.7', 24, { kind: 'connect', handshake: true });
+    expect(events.map((e) => [e.handshake, e.probeCount])).toEqual([
+      [false, 1],
+      [true, 1],
+    ]);
+    advance(61_000);
+    expect(events).toHaveLength(3);
+    expect(events[2]).toMatchObject({ handshake: true, probes: [{ port: 24, kind: 'connect' }] });
+  });
+});
