@@ -280,7 +280,7 @@ export class StackBackend implements Backend {
     if (!settings) return { guard: NeverBlockGuard.from({}), source: 'built-in defaults (no PORTSNARE_SETTINGS in the template)' };
     // tokens the template could not spell out (the VPC's CIDR, its default ACL): ask AWS
     const protectedCidrs = await Promise.all(settings.protectedTokens.map((token) => this.resolveToken(token)));
-    const aclIds = settings.nacl ? await Promise.all(settings.nacl.aclIds.map((id) => (typeof id === 'string' ? id : this.resolveToken(id)))) : [];
+    const aclIds = settings.nacl ? await Promise.all(settings.nacl.aclIds.map((id) => (typeof id === 'string' ? Promise.resolve(id) : this.resolveToken(id)))) : [];
     const unresolved = [...protectedCidrs, ...aclIds].filter((value) => value === undefined).length;
     const guard = new NeverBlockGuard({ ...settings.guard, protectedCidrs: [...settings.guard.protectedCidrs, ...protectedCidrs.filter((c): c is string => c !== undefined && tryParseCidr(c, true) !== undefined)] });
     const resolvedAcls = [...new Set(aclIds.filter((id): id is string => typeof id === 'string'))];
