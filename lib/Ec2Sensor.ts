@@ -36,6 +36,8 @@ export const PACKAGE_EXCLUDES = [
 
 export const AGENT_SERVICE = 'portsnare-agent.service';
 export const AGENT_SERVICE_FILE = path.join(PROJECT_ROOT, 'packaging', AGENT_SERVICE);
+/** The unit's drop-in that grants CAP_NET_ADMIN/CAP_NET_RAW for kernel detection. */
+export const NET_ADMIN_DROP_IN = 'portsnare-agent-net-admin.conf';
 const DEFAULT_AGENT_CONFIG_PATH = '/etc/portsnare/agent.json';
 
 /** The config path the systemd unit passes to `portsnare agent --config`, so user data writes it there. */
@@ -122,11 +124,12 @@ export class Ec2Sensor extends Construct {
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [asset.bucket.arnForObjects(asset.s3ObjectKey)] }),
     );
 
+    const stealth = props.stealth ?? true;
     this.config = agentConfig({
       ports: this.ports,
       busName: props.eventBus.eventBusName,
       region: stack.region,
-      stealth: props.stealth ?? true,
+      stealth,
       ignore: props.ignore ?? [props.vpc.vpcCidrBlock],
       extra: props.agentConfig,
     });
@@ -134,22 +137,26 @@ export class Ec2Sensor extends Construct {
     const userData = ec2.UserData.forLinux();
     userData.addCommands(
       'set -euo pipefail',
-      'dnf install -y nodejs22 nodejs22-npm unzip',
-      // AL2023 installs versioned binaries (node-22, npm-22); make them the default when needed.
-      'if ! node --version 2>/dev/null | grep -q "^v22"; then ln -sf "$(command -v node-22)" /usr/local/bin/node; ln -sf "$(command -v npm-22)" /usr/local/bin/npm; fi',
+      // nftables and tcpdump: the agent's kernel (stealth) detection reads an NFLOG group.
+      `dnf install -y nodejs22 nodejs22-npm unzip${stealth ? ' nftables tcpdump' : ''}`,
+      // AL2023 installs versioned binaries (node-22, npm-22); the unit runs /usr/bin/node.
+      'if ! /usr/bin/node --version 2>/dev/null | grep -q "^v22"; then ln -sf "$(command -v node-22)" /usr/bin/node; ln -sf "$(command -v npm-22)" /usr/bin/npm; fi',
     );
     const zip = userData.addS3DownloadCommand({ bucket: asset.bucket, bucketKey: asset.s3ObjectKey, localFile: '/tmp/portsnare.zip' });
     userData.addCommands(
       'rm -rf /opt/portsnare && mkdir -p /opt/portsnare',
       `unzip -q ${zip} -d /opt/portsnare`,
       'cd /opt/portsnare && npm ci --omit=dev --no-audit --no-fund',
-      'id portsnare >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin portsnare',
+      'id portsnare >/dev/null 2>&1 || useradd --system --home-dir /var/lib/portsnare --shell /usr/sbin/nologin portsnare',
       `install -d -m 0755 ${path.posix.dirname(configPath)}`,
       `cat > ${configPath} <<'PORTSNARE_CONFIG'`,
       stack.toJsonString(this.config),
       'PORTSNARE_CONFIG',
       `chmod 0644 ${configPath}`,
       `install -m 0644 /opt/portsnare/packaging/${AGENT_SERVICE} /etc/systemd/system/${AGENT_SERVICE}`,
+      ...(stealth
+        ? [`install -D -m 0644 /opt/portsnare/packaging/${NET_ADMIN_DROP_IN} /etc/systemd/system/${AGENT_SERVICE}.d/net-admin.conf`]
+        : []),
       'systemctl daemon-reload',
       `systemctl enable --now ${AGENT_SERVICE}`,
     );

@@ -9,7 +9,7 @@
  * `ContainerImage.fromAsset` only fingerprints and stages the build context at synth; Docker
  * runs at `cdk deploy` (asset publishing), never at `cdk synth`.
  */
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -44,7 +44,7 @@ export interface FargateSensorProps extends DecoyPortsProps {
   readonly image?: ecs.ContainerImage;
   /**
    * The (non-root) user the agent runs as, "uid" or "uid:gid". Root ("0", "root") is refused.
-   * @default '1000:1000' (the `node` user of the official Node.js images)
+   * @default '1000:1000' (the image's `node` user, which owns /var/lib/portsnare)
    */
   readonly user?: string;
   /**
@@ -119,6 +119,7 @@ export class FargateSensor extends Construct {
     this.container = this.taskDefinition.addContainer('Agent', {
       image:
         props.image ??
+        // The repository's .dockerignore applies as well (CDK reads it).
         ecs.ContainerImage.fromAsset(PROJECT_ROOT, { file: 'Dockerfile', exclude: PACKAGE_EXCLUDES, platform: Platform.LINUX_ARM64 }),
       user,
       essential: true,
@@ -132,7 +133,16 @@ export class FargateSensor extends Construct {
         AWS_REGION: stack.region,
       },
       entryPoint: ['/bin/sh', '-c'],
-      command: [`printf '%s' "$PORTSNARE_AGENT_CONFIG" > ${CONTAINER_CONFIG_PATH} && exec node bin/portsnare.js agent --config ${CONTAINER_CONFIG_PATH}`],
+      // The image's /usr/local/bin/portsnare (bundled CLI, source maps on), with the config
+      // from the environment; ECS's init process replaces the image's tini as PID 1.
+      command: [`printf '%s' "$PORTSNARE_AGENT_CONFIG" > ${CONTAINER_CONFIG_PATH} && exec /usr/local/bin/portsnare agent --config ${CONTAINER_CONFIG_PATH}`],
+      healthCheck: {
+        command: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${AGENT_HEALTH_PORT}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+        interval: Duration.seconds(30),
+        timeout: Duration.seconds(5),
+        startPeriod: Duration.seconds(20),
+        retries: 3,
+      },
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'sensor', logGroup: this.logGroup }),
       portMappings: [
         ...this.ports.tcp.map((port) => ({ containerPort: port, protocol: ecs.Protocol.TCP })),

@@ -59,6 +59,7 @@ export class PortsnareStack extends Stack {
         availabilityZones: sensorConfig.vpc.availabilityZones,
         publicSubnetIds: sensorConfig.vpc.publicSubnetIds,
       });
+      acknowledge(this.vpc, 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId', 'portsnare reads no route table of the existing VPC: it places a sensor in a public subnet and logs its flows.');
     } else {
       const vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses: ec2.IpAddresses.cidr('10.66.0.0/24'),

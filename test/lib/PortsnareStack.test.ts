@@ -86,6 +86,10 @@ describe('the demo (no context)', () => {
     expect(userData).toMatch(/aws s3 cp 's3:\/\/cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.zip'/);
     expect(userData).toContain('npm ci --omit=dev');
     expect(userData).toContain('systemctl enable --now portsnare-agent.service');
+    // the config goes where packaging/portsnare-agent.service reads it; stealth needs the net-admin drop-in
+    expect(userData).toContain("cat > /etc/portsnare/agent.yaml <<'PORTSNARE_CONFIG'");
+    expect(userData).toContain('/etc/systemd/system/portsnare-agent.service.d/net-admin.conf');
+    expect(userData).toContain('nftables tcpdump');
     const configText = /<<'PORTSNARE_CONFIG'\n(.*)\nPORTSNARE_CONFIG/s.exec(userData)![1]!;
     const agentConfig = JSON.parse(configText) as Record<string, unknown>;
     expect(agentConfig).toMatchObject({
