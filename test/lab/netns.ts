@@ -216,6 +216,17 @@ export class Lab {
     return agent;
   }
 
+  /**
+   * Starts test/lab/drivers/kernel-host.ts (detector + enforcer + pipeline, no agent) in the
+   * sensor namespace; resolves once its rules are loaded. Its JSON lines land in `lines`.
+   */
+  async startKernelHost(options: Record<string, unknown>): Promise<DriverProcess> {
+    const child = this.spawnInSensor('node', ['--require', 'tsx/cjs', join(ROOT, 'test', 'lab', 'drivers', 'kernel-host.ts'), JSON.stringify(options)]);
+    const driver = new DriverProcess(child);
+    await driver.waitFor((l) => l.type === 'ready', 'the kernel host to load its rules', 60_000);
+    return driver;
+  }
+
   /** nftables state of the sensor: the elements of the blocked sets (empty when there is no table). */
   async blockedInKernel(): Promise<string[]> {
     const out = await this.inSensor('nft', ['-j', 'list', 'table', 'inet', 'portsnare']);
@@ -364,6 +375,85 @@ export class AgentProcess extends EventEmitter {
 
   /** SIGTERM, then SIGKILL after deadlineMs; resolves with the exit code. */
   async stop(deadlineMs = 15_000): Promise<number | null> {
+    if (this.exitCode !== undefined) return this.exitCode;
+    const exited = new Promise<number | null>((resolvePromise) => this.child.once('exit', (code) => resolvePromise(code)));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), deadlineMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+export interface DriverLine {
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+/** The kernel-host driver child: its JSON lines, awaited by predicate. */
+export class DriverProcess extends EventEmitter {
+  readonly lines: DriverLine[] = [];
+  exitCode: number | null | undefined;
+  private stderr = '';
+
+  constructor(readonly child: ChildProcess) {
+    super();
+    this.setMaxListeners(100);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      out += text;
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as DriverLine);
+          this.emit('change');
+        } catch {
+          // not ours
+        }
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderr = (this.stderr + text).slice(-4000)));
+    child.on('exit', (code) => {
+      this.exitCode = code;
+      this.emit('change');
+    });
+  }
+
+  probes(): Array<DriverLine & { source: string; port: number; kind: string; protocol: string; blockedByKernel: boolean }> {
+    return this.lines.filter((l) => l.type === 'probe') as never;
+  }
+
+  waitFor(match: (line: DriverLine) => boolean, what: string, timeoutMs = 20_000): Promise<DriverLine> {
+    return new Promise((resolvePromise, reject) => {
+      const test = (): boolean => {
+        const found = this.lines.find(match);
+        if (found) {
+          done();
+          resolvePromise(found);
+          return true;
+        }
+        if (this.exitCode !== undefined) {
+          done();
+          reject(new Error(`kernel host exited (${this.exitCode}) while waiting for ${what}: ${JSON.stringify(this.lines.slice(-5))} ${this.stderr}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; lines: ${JSON.stringify(this.lines.slice(-10))}`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('change', test);
+      };
+      if (!test()) this.on('change', test);
+    });
+  }
+
+  async stop(deadlineMs = 10_000): Promise<number | null> {
     if (this.exitCode !== undefined) return this.exitCode;
     const exited = new Promise<number | null>((resolvePromise) => this.child.once('exit', (code) => resolvePromise(code)));
     this.child.kill('SIGTERM');

@@ -1,0 +1,75 @@
+/**
+ * A minimal host agent for the labs, run inside the sensor namespace: the kernel detector, the
+ * nftables enforcer and the local pipeline wired directly (no aggregator, sinks or sockets), so
+ * the labs can exercise the kernel side on its own. Options come as JSON in argv[2]; every probe
+ * and decision is one JSON line on stdout; "ready" once the rules are loaded; SIGTERM stops it
+ * (detector rules removed, blocks kept).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NeverBlockGuard } from '../../../core/guard';
+import { PolicySettingsSchema } from '../../../core/policy';
+import { KernelDetector, killGuardFrom, type KernelDetectorOptions, type KernelProbe } from '../../../sensor/kernel/detector';
+import { NftEnforcer } from '../../../sensor/local/nft';
+import { LocalPipeline } from '../../../sensor/local/pipeline';
+import { FileStore } from '../../../sensor/local/store';
+
+interface DriverOptions {
+  readonly detector: Omit<KernelDetectorOptions, 'killGuard'>;
+  readonly guard: { allowlist?: string[]; protectedCidrs?: string[]; blockableSpecialCidrs?: string[] };
+  readonly stateDirectory?: string;
+}
+
+const write = (line: object): void => void process.stdout.write(JSON.stringify(line) + '\n');
+
+async function main(): Promise<void> {
+  const options = JSON.parse(process.argv[2] ?? '{}') as DriverOptions;
+  const guard = NeverBlockGuard.from(options.guard);
+  const guardSettings = { allowlist: options.guard.allowlist ?? [], protectedCidrs: options.guard.protectedCidrs ?? [], blockSpecialRanges: false, blockableSpecialCidrs: options.guard.blockableSpecialCidrs ?? [] };
+  const enforcer = new NftEnforcer();
+  const store = new FileStore(options.stateDirectory ?? mkdtempSync(join(tmpdir(), 'portsnare-driver-')));
+  await store.load();
+  const policy = PolicySettingsSchema.parse({ blockUnverified: true });
+  const pipeline = new LocalPipeline({ store, enforcer, policy, guard, logger: (line) => write({ type: 'log', ...line }) });
+  await pipeline.restore();
+  const detector = new KernelDetector({ ...options.detector, killGuard: killGuardFrom(guardSettings) });
+  let n = 0;
+  detector.on('probe', (probe: KernelProbe) => {
+    write({ type: 'probe', ...probe });
+    const event = {
+      version: 1 as const,
+      sensorId: 'driver',
+      attacker: probe.source,
+      probes: [{ protocol: probe.protocol, port: probe.port, kind: probe.kind }],
+      probeCount: 1,
+      handshake: probe.kind === 'connect',
+      firstSeen: new Date(probe.at).toISOString(),
+      lastSeen: new Date(probe.at).toISOString(),
+    };
+    const ttl = probe.blockedByKernel ? options.detector.killTtlSeconds : undefined;
+    pipeline.handle(event, `driver-${++n}`, ttl !== undefined ? { kernelBlockTtlSeconds: ttl } : {}).then(
+      (decision) => write({ type: 'decision', attacker: probe.source, action: decision.action, why: decision.why }),
+      (error: unknown) => write({ type: 'error', error: String(error) }),
+    );
+  });
+  detector.on('error', (error: Error) => write({ type: 'error', error: error.message }));
+  await detector.start();
+  write({ type: 'ready', kept: detector.keptPorts() });
+  const stop = (): void => {
+    detector.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        write({ type: 'error', error: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  write({ type: 'error', error: String(error) });
+  process.exit(1);
+});
