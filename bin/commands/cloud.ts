@@ -31,6 +31,7 @@ export const OUTPUT_IP_SETS = 'PortsnareIpSetArns';
 interface StackSettings {
   readonly guard: NeverBlockGuard;
   readonly source: string;
+  readonly burstLimitPerMinute?: number;
   readonly nacl?: { readonly aclIds: readonly string[]; readonly ruleRange: readonly [number, number] };
 }
 
@@ -145,9 +146,10 @@ export class StackBackend implements Backend {
     const active = await this.activeRecords(now);
     const burst = await this.get('BURST', `MINUTE#${minuteOf(now)}`);
     const blocksThisMinute = numberOr(burst?.['count'] ?? burst?.['blocks'], 0);
-    const { source } = await this.guard();
+    const { source, burstLimitPerMinute: limit } = await this.settings();
+    const breakerOpen = limit !== undefined && blocksThisMinute >= limit;
     const stackStatus = this.stack.StackStatus ?? 'UNKNOWN';
-    const healthy = /_COMPLETE$/.test(stackStatus) && !/ROLLBACK|DELETE/.test(stackStatus);
+    const healthy = /_COMPLETE$/.test(stackStatus) && !/ROLLBACK|DELETE/.test(stackStatus) && !breakerOpen;
     const lastBlock = active.reduce((latest, block) => Math.max(latest, block.blockedAt), 0);
     const outputs = Object.fromEntries((this.stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
     return {
@@ -159,7 +161,14 @@ export class StackBackend implements Backend {
         ['event bus', this.busName],
         ['active blocks', String(active.length)],
         ['last block', lastBlock > 0 ? isoSeconds(lastBlock) : 'none active'],
-        ['new blocks this minute', `${blocksThisMinute} (the burst circuit breaker opens at the stack's burstLimitPerMinute)`],
+        [
+          'circuit breaker',
+          limit === undefined
+            ? `${blocksThisMinute} new blocks this minute (it opens at the stack's burstLimitPerMinute)`
+            : breakerOpen
+              ? `OPEN: ${blocksThisMinute} new blocks this minute, limit ${limit} — new blocks are refused until the minute drains (README: "When the circuit breaker opens")`
+              : `closed: ${blocksThisMinute} of ${limit} new blocks this minute`,
+        ],
         ['never-block guard', source],
         ['detections', 'CloudWatch metric Portsnare/Detections (the stack dashboard)'],
       ],
@@ -173,6 +182,8 @@ export class StackBackend implements Backend {
         eventBus: this.busName,
         activeBlocks: active.length,
         blocksThisMinute,
+        burstLimitPerMinute: limit ?? null,
+        circuitBreakerOpen: breakerOpen,
         lastBlockAt: lastBlock > 0 ? new Date(lastBlock).toISOString() : null,
         guardSource: source,
         outputs,
@@ -288,6 +299,7 @@ export class StackBackend implements Backend {
       guard,
       source: `stack ${this.stackName} settings${unresolved > 0 ? ` (${unresolved} value${unresolved === 1 ? '' : 's'} of the template could not be resolved)` : ''}`,
       ...(settings.nacl && resolvedAcls.length > 0 ? { nacl: { aclIds: resolvedAcls, ruleRange: settings.nacl.ruleRange } } : {}),
+      ...(settings.burstLimitPerMinute !== undefined ? { burstLimitPerMinute: settings.burstLimitPerMinute } : {}),
     };
   }
 
@@ -555,6 +567,8 @@ export interface TemplateSettings {
   /** entries of guard.protectedCidrs that were tokens (the VPC's CIDR) */
   readonly protectedTokens: readonly TemplateToken[];
   readonly nacl?: { readonly aclIds: ReadonlyArray<string | TemplateToken>; readonly ruleRange: readonly [number, number] };
+  /** policy.burstLimitPerMinute, when the template says */
+  readonly burstLimitPerMinute?: number;
 }
 
 /**
@@ -581,7 +595,8 @@ export function settingsFromTemplate(templateBody: string): TemplateSettings | u
       return isToken(token) ? token : undefined;
     };
     try {
-      const document = JSON.parse(text) as { guard?: Record<string, unknown>; nacl?: { aclIds?: unknown; ruleRange?: unknown } };
+      const document = JSON.parse(text) as { guard?: Record<string, unknown>; nacl?: { aclIds?: unknown; ruleRange?: unknown }; policy?: { burstLimitPerMinute?: unknown } };
+      const burst = document.policy?.burstLimitPerMinute;
       const protectedTokens: TemplateToken[] = [];
       const guardInput = Object.fromEntries(
         Object.entries(document.guard ?? {}).map(([key, value]) => {
@@ -600,7 +615,12 @@ export function settingsFromTemplate(templateBody: string): TemplateSettings | u
         .filter((id): id is string | TemplateToken => isToken(id) || (typeof id === 'string' && /^acl-[0-9a-f]+$/.test(id)));
       const range = document.nacl?.ruleRange;
       const ruleRange: [number, number] = Array.isArray(range) && typeof range[0] === 'number' && typeof range[1] === 'number' ? [range[0], range[1]] : [1, 99];
-      return { guard, protectedTokens, ...(aclIds.length > 0 ? { nacl: { aclIds, ruleRange } } : {}) };
+      return {
+        guard,
+        protectedTokens,
+        ...(aclIds.length > 0 ? { nacl: { aclIds, ruleRange } } : {}),
+        ...(typeof burst === 'number' ? { burstLimitPerMinute: burst } : {}),
+      };
     } catch {
       continue;
     }

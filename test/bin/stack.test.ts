@@ -435,8 +435,21 @@ describe('status --stack', () => {
     expect(result.stdout).toMatch(/stack\s+portsnare-prod CREATE_COMPLETE \(eu-west-1\)/);
     expect(result.stdout).toMatch(new RegExp(`table\\s+${table}`));
     expect(result.stdout).toMatch(/active blocks\s+1\n/);
-    expect(result.stdout).toMatch(/new blocks this minute\s+3 /);
+    expect(result.stdout).toMatch(/circuit breaker\s+3 new blocks this minute \(it opens at the stack's burstLimitPerMinute\)/);
     expect(result.stdout).toMatch(/never-block guard\s+stack portsnare-prod settings/);
+  });
+
+  it('says the circuit breaker is open, and exits 6, when the minute\'s blocks reach the stack\'s burst limit', async () => {
+    const minute = Math.floor(NOW / 60_000) * 60_000;
+    const { table: busy } = aws.addPortsnareStack('busy', {
+      template: { Resources: { Decide: { Type: 'AWS::Lambda::Function', Properties: { Environment: { Variables: { PORTSNARE_SETTINGS: '{"policy":{"burstLimitPerMinute":5}}' } } } } } },
+    });
+    aws.table(busy).set(`BURST\u0000MINUTE#${minute}`, { pk: 'BURST', sk: `MINUTE#${minute}`, count: 5 });
+
+    const result = await runCli(['status', '--stack', 'busy', '--region', 'eu-west-1'], { now: () => NOW });
+
+    expect(result.code).toBe(6);
+    expect(result.stdout).toMatch(/circuit breaker\s+OPEN: 5 new blocks this minute, limit 5 — new blocks are refused until the minute drains/);
   });
 
   it('prints JSON and exits 6 when the stack is not in a healthy state', async () => {
