@@ -261,6 +261,31 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     expect(service.details().map((d) => d.attacker).sort()).toEqual(['127.66.0.7', '127.66.0.8']);
   });
 
+  it('reports a full spool in /healthz and /metrics', async () => {
+    const service = new FakePutEvents();
+    services.push(service);
+    const endpoint = await service.start();
+    service.down = { kind: 'internal' };
+    const [tcp] = await freePorts(1);
+    const { agent, logger } = await startAgent(
+      { tcpPorts: [tcp!], udpPorts: [], spool: { maxBytes: 4096 }, sinks: [{ type: 'eventbridge', busName: 'bus', region: 'eu-west-1', endpoint }] },
+      {
+        publishers: undefined,
+        eventBridgeClient: (sink) => eventBridgeClient({ region: sink.region!, endpoint: sink.endpoint!, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } }),
+        backoff: { baseMs: 5, maxMs: 30 },
+      },
+    );
+    for (let i = 1; i <= 30; i++) await tcpProbe('127.0.0.1', tcp!, `127.66.3.${i}`);
+    await until(() => logger.lines.some((l) => l.msg === 'spool full: event NOT kept'), 3000, 'the spool to fill');
+
+    const health = await request(agent.healthPort!, 'GET', '/healthz');
+    expect(health.status).toBe(503);
+    expect(health.json()).toMatchObject({ problems: [expect.stringMatching(/spool full/)] });
+    const metrics = (await request(agent.healthPort!, 'GET', '/metrics')).text;
+    expect(metrics).toMatch(/^portsnare_spool_full\{sink="eventbridge:bus"\} 1$/m);
+    expect(metrics).toMatch(/^portsnare_spool_refused_total\{sink="eventbridge:bus"\} [1-9]\d*$/m);
+  });
+
   describe('with stealth (kernel detector)', () => {
     async function stealthAgent(input: AgentConfigInput, options: Partial<AgentOptions> = {}) {
       let detector: FakeDetector | undefined;
@@ -274,7 +299,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
 
       expect(report.stealth).toBe('on');
       expect(detector.started).toBe(true);
-      expect(detector.options).toMatchObject({ tcpPorts: [a, b], udpPorts: [] });
+      expect(detector.options).toMatchObject({ tcpPorts: [a!, b!].sort((x, y) => x - y), udpPorts: [] });
       expect(detector.options.exempt).toEqual(expect.arrayContaining(['198.51.100.0/24', '127.0.0.1', '::1', '203.0.113.5']));
       expect(detector.options.killTtlSeconds).toBeUndefined();
 
