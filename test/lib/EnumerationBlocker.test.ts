@@ -12,6 +12,7 @@ import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, 
 // synthesis; test/lib/app.test.ts runs it once on the real app through `cdk synth`.
 process.env.CDK_VALIDATION = 'false';
 
+const ALB_ARN = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/0123456789abcdef';
 const ACLS = ['acl-0123456789abcdef0', 'acl-0fedcba9876543210'];
 const aclArn = (id: string) => `arn:aws:ec2:us-east-1:123456789012:network-acl/${id}`;
 
@@ -34,6 +35,7 @@ beforeAll(() => {
     guardDuty: true,
     alarmTopic: topic,
     vpcCidrs: ['10.0.0.0/16'],
+    webAclResourceArns: [ALB_ARN],
     policy: { baseTtl: Duration.minutes(30), escalationFactor: 3, maxTtl: Duration.days(2), allowlist: ['203.0.113.0/24'], burstLimitPerMinute: 50 },
   });
   // A web ACL the user owns in the same app, using the helper.
@@ -265,6 +267,13 @@ describe('WAF', () => {
         expect(set.Scope).toBe(group.Scope);
       }
     }
+  });
+
+  it('protects resources without a web ACL with a new REGIONAL web ACL holding only the rule group', () => {
+    const [webAclId, webAcl] = resourcesOf(template, 'AWS::WAFv2::WebACL').find(([id]) => id.startsWith('PortsnareWebAcl'))!;
+    expect(webAcl.Properties).toMatchObject({ Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
+    expect((webAcl.Properties as { Rules: unknown[] }).Rules).toHaveLength(1);
+    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', { ResourceArn: ALB_ARN, WebACLArn: { 'Fn::GetAtt': [webAclId, 'Arn'] } });
   });
 
   it('gives a web ACL in the same app a rule that evaluates the rule group', () => {

@@ -22,9 +22,9 @@ interface ValidationReport {
 
 describe('npx cdk synth', () => {
   it('synthesizes the demo offline with zero unacknowledged cdk-nag or CloudFormation findings', async () => {
-    const { stderr } = await run(bin('cdk'), ['synth', '--quiet', '--output', outdir], {
+    const { stderr } = await run(bin('cdk'), ['synth', '--quiet', '--no-notices', '--output', outdir], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_VALIDATION: 'true', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true', CDK_VALIDATION: 'true', AWS_EC2_METADATA_DISABLED: 'true' },
       timeout: 170_000,
     });
     expect(stderr).not.toMatch(/\[Error|AwsSolutions-/);
