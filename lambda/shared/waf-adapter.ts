@@ -19,6 +19,12 @@ import { backoffMs, errorName, isThrottling, withRetry } from './retry';
 export const ERR_LOCK = 'WAFOptimisticLockException';
 export const ERR_LIMITS = 'WAFLimitsExceededException';
 export const ERR_NONEXISTENT = 'WAFNonexistentItemException';
+/** "Your request is valid, but WAF couldn't perform the operation because of a system problem. Retry your request." */
+export const ERR_INTERNAL = 'WAFInternalErrorException';
+
+function retryable(error: unknown): boolean {
+  return isThrottling(error) || errorName(error) === ERR_INTERNAL;
+}
 export const UPDATE_INTERVAL_MS = 1000;
 
 /** Spaces UpdateIPSet calls of one key (the scope: account and Region) at least `intervalMs` apart. */
@@ -71,7 +77,10 @@ export class WafAdapter {
     return withRetry(() => this.client(ref).send(new GetIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id })), {
       clock: this.clock,
       random: this.random,
-      onRetry: () => this.obs.count('Throttles'),
+      retryable,
+      onRetry: (error) => {
+        if (isThrottling(error)) this.obs.count('Throttles');
+      },
     });
   }
 
@@ -114,8 +123,8 @@ export class WafAdapter {
           if (sameAddresses(fresh.IPSet?.Addresses ?? [], update.addresses)) return;
           continue;
         }
-        if (isThrottling(error) || name === ERR_LIMITS) {
-          this.obs.count('Throttles');
+        if (retryable(error) || name === ERR_LIMITS) {
+          if (name !== ERR_INTERNAL) this.obs.count('Throttles');
           if (name === ERR_LIMITS) this.obs.log.warn('WAFLimitsExceededException on UpdateIPSet; backing off', { set: ref.name, attempt: attempt + 1 });
           await this.clock.sleep(Math.max(UPDATE_INTERVAL_MS, backoffMs(attempt, 500, 10_000, this.random)));
           continue;

@@ -30,6 +30,7 @@ type Op =
   | { kind: 'throttle'; rate: number }
   | { kind: 'lockConflict'; n: number }
   | { kind: 'crash'; op: 'CreateNetworkAclEntry' | 'ReplaceNetworkAclEntry' | 'DeleteNetworkAclEntry' | 'DescribeNetworkAcls' }
+  | { kind: 'wafCrash'; op: 'GetIPSet' | 'UpdateIPSet' }
   | { kind: 'foreign'; acl: number; ruleNumber: number; variant: number }
   | { kind: 'manualDelete'; acl: number; pick: number }
   | { kind: 'wafEdit'; pick: number }
@@ -53,6 +54,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('foreign' as const), acl: fc.integer({ min: 0, max: 1 }), ruleNumber: fc.integer({ min: 8, max: 27 }), variant: fc.integer({ min: 0, max: 3 }) }),
   },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('wafCrash' as const), op: fc.constantFrom('GetIPSet' as const, 'UpdateIPSet' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('manualDelete' as const), acl: fc.integer({ min: 0, max: 1 }), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('wafEdit' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('unblock' as const), who: fc.integer({ min: 0, max: POOL.length - 1 }) }) },
@@ -89,9 +91,9 @@ function familyOf(entry: NetworkAclEntry): 'ipv4' | 'ipv6' {
 describe('convergence', () => {
   it('ends, after reconcile, with actual == desired and every foreign entry untouched', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.integer(), async (ops, seed) => {
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.integer(), fc.integer({ min: 2, max: 8 }), async (ops, seed, quota) => {
         const settings = testSettings({
-          nacl: { aclIds: [ACL_A, ACL_B], ruleRange: [10, 25], quotaPerDirection: 6 },
+          nacl: { aclIds: [ACL_A, ACL_B], ruleRange: [10, 25], quotaPerDirection: quota },
           waf: { sets: [SET_V4, SET_V4_2, SET_V6] },
         });
         const world = new World({ settings, random: mulberry32(seed) });
@@ -122,6 +124,9 @@ describe('convergence', () => {
               break;
             case 'crash':
               world.ec2.failNext(op.op, 'InternalError');
+              break;
+            case 'wafCrash':
+              world.waf.failNext(op.op, 'WAFInternalErrorException');
               break;
             case 'foreign': {
               const aclId = acls[op.acl]!;
