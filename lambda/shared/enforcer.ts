@@ -101,7 +101,8 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
         .map((target) => byTarget.get(target))
         .filter((r): r is BlockRecord => r !== undefined)
         .map((r) => (clock.now() - r.blockedAt) / 1000);
-      if (lags.length) obs.seconds('EnforcementLagSeconds', Math.max(0, ...lags));
+      // decision → enforced; a repair of an old block is drift, not lag
+      if (lags.length && mode === 'enforce') obs.seconds('EnforcementLagSeconds', Math.max(0, ...lags));
     }
     if (!conflict && failures.length === 0) {
       return { passes: pass, changes, blocked, unblocked, converged: true, failures };

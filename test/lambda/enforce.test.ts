@@ -41,6 +41,11 @@ describe('enforce handler', () => {
     expect(invocations).toBe(1);
     expect(world.waf.calls.UpdateIPSetAccepted).toBe(1);
     expect(world.waf.addresses(SET_V4)).toHaveLength(50);
+    // decided within the second, enforced once it closed (+ the settle margin)
+    const lag = world.obs.samples.get('EnforcementLagSeconds') ?? [];
+    expect(lag).toHaveLength(1);
+    expect(lag[0]).toBeGreaterThan(0);
+    expect(lag[0]).toBeLessThanOrEqual(2);
   });
 
   it('lifts an expired block from WAF and the ACLs on the next minute', async () => {
