@@ -125,8 +125,9 @@ export class FargateSensor extends Construct {
       essential: true,
       // ECS's init process (tini) as PID 1: signals reach the agent, zombies are reaped.
       linuxParameters: new ecs.LinuxParameters(this, 'Linux', { initProcessEnabled: true }),
-      // A non-root process may bind the low decoy ports through this namespaced sysctl; no
-      // capability is added.
+      // A non-root process may bind the low decoy ports through this network-namespaced sysctl;
+      // no capability is added. Fargate accepts net.* system controls since August 2023
+      // (aws/containers-roadmap#460; net.core.* are not namespaced and fail, net.ipv4.* work).
       systemControls: lowPorts ? [{ namespace: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] : undefined,
       environment: {
         PORTSNARE_AGENT_CONFIG: stack.toJsonString(this.config),
