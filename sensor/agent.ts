@@ -138,16 +138,24 @@ export class Agent extends EventEmitter {
       onInvalid: (error, candidate) => this.logger.error('built an invalid event (bug), not published', { error, candidate }),
     });
 
+    const stillStarting = (): void => {
+      if (this.stopped) throw new Error('stopped while starting');
+    };
     try {
       await this.startPublishers();
+      stillStarting();
       await this.startEnforcement(own());
+      stillStarting();
       const listeners = await this.startListeners();
+      stillStarting();
       await this.startDetector(listeners, own());
+      stillStarting();
       let healthPort: number | undefined;
       if (config.health.enabled) {
         this.server = new HealthServer(this.controlApi(), { host: config.health.host, port: config.health.port, logger: this.logger });
         healthPort = await this.server.start();
       }
+      stillStarting();
       this.timers.push(
         setInterval(() => this.aggregator?.tick(), 1000),
         setInterval(() => this.aggregator?.setOwnAddresses(own()), 30_000),
@@ -167,7 +175,10 @@ export class Agent extends EventEmitter {
       });
       return this.report;
     } catch (error) {
+      const stoppedMeanwhile = this.stopped !== undefined;
       await this.stop(2000).catch(() => undefined);
+      // a stop() during start ran before some parts existed: release those too
+      if (stoppedMeanwhile) await this.doStop(2000).catch(() => undefined);
       throw error;
     }
   }
