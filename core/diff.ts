@@ -5,11 +5,10 @@
  */
 import { type Family, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
-import { type NaclChange, type NaclEntry, applyNaclChanges, planNacl } from './nacl';
+import { type NaclChange, type NaclEntry, applyNaclChanges, ownEntryTarget, planNacl } from './nacl';
 import { type BlockRecord, isActive } from './policy';
 import type { PipelineSettings } from './settings';
-import { type WafSetState, type WafSetUpdate, planWaf, wafAddressOf } from './waf';
-import { ownEntryTarget } from './nacl';
+import { type WafSetState, type WafSetUpdate, planWaf } from './waf';
 
 export interface ActualState {
   readonly nacls: ReadonlyArray<{ readonly aclId: string; readonly entries: readonly NaclEntry[] }>;
@@ -135,4 +134,3 @@ export function applyPlan(actual: ActualState, plan: Pick<EnforcementPlan, 'waf'
   };
 }
 
-export { wafAddressOf };

@@ -13,11 +13,10 @@
  *   https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_findings_cloudwatch.html
  */
 import { z } from 'zod';
-import { familyOf, tryCanonicalAddress } from './address';
+import { familyOf, tryCanonicalAddress, tryParseCidr } from './address';
 import { BlockRequestedSchema, DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED, UnblockRequestedSchema } from './commands';
 import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR, parseScanDetected, parseWith } from './event';
 import type { Sighting } from './policy';
-import { tryParseCidr } from './address';
 
 export const EVENT_SOURCE_GUARDDUTY = 'aws.guardduty';
 export const DETAIL_TYPE_GUARDDUTY_FINDING = 'GuardDuty Finding';
