@@ -105,6 +105,8 @@ export class EventBridgePublisher implements Publisher {
     await this.running;
     this.stopping = undefined;
     await this.options.spool.close();
+    // keep-alive connections would hold the process open after a stop
+    this.options.client.destroy();
   }
 
   stats(): EventBridgeStats {

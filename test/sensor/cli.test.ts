@@ -3,12 +3,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { FakePutEvents } from './fake-putevents';
 import { freePorts, tcpProbe, tempDir, until } from './helpers';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'portsnare.js');
 
-function run(args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const out = { stdout: '', stderr: '', code: undefined as number | null | undefined };
   child.stdout.on('data', (chunk: Buffer) => (out.stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()));
@@ -41,6 +42,32 @@ describe('portsnare agent / import-portsentry (a real process)', () => {
     expect(Date.now() - stopAt).toBeLessThan(4000);
     expect(JSON.parse(agent.out.stdout.trim())).toMatchObject({ version: 1, sensorId: 'cli', attacker: '127.66.0.7', handshake: true });
     expect(agent.out.stderr).toContain('"agent stopped"');
+  }, 60_000);
+
+  it('publishes to EventBridge from a real process and still exits promptly on SIGTERM', async () => {
+    const dir = tempDir('cli');
+    dirs.push(dir);
+    const service = new FakePutEvents();
+    const endpoint = await service.start();
+    try {
+      const [tcp] = await freePorts(1);
+      const config = join(dir.path, 'agent.json');
+      writeFileSync(
+        config,
+        JSON.stringify({ listen: ['127.0.0.1'], tcpPorts: [tcp], udpPorts: [], stateDirectory: dir.path, health: { port: 0 }, sinks: [{ type: 'eventbridge', busName: 'bus', region: 'eu-west-1', endpoint }] }),
+      );
+      const agent = run(['agent', '--config', config, '--stop-deadline', '3000'], { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret' });
+      await until(() => agent.out.stderr.includes('"agent started"'), 30_000, 'the agent to start');
+      await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+      await service.waitForAccepted(1);
+      const stopAt = Date.now();
+      agent.child.kill('SIGTERM');
+      expect(await agent.exited).toBe(0);
+      expect(Date.now() - stopAt).toBeLessThan(4000);
+      expect(service.details()[0]).toMatchObject({ attacker: '127.66.0.7' });
+    } finally {
+      await service.stop();
+    }
   }, 60_000);
 
   it('fails fast on a bad config, naming the key and the value', async () => {
