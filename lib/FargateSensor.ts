@@ -158,7 +158,7 @@ export class FargateSensor extends Construct {
       'The environment holds the agent config (decoy ports, the bus name, the Region): no secret, and the task role, not a key, authorizes PutEvents.',
     );
     acknowledge(
-      this.taskDefinition,
+      this.taskDefinition.obtainExecutionRole(),
       'AwsSolutions-IAM5[Resource::*]',
       'The execution role created by aws-cdk-lib needs ecr:GetAuthorizationToken, which supports no resource-level permissions; image pulls are limited to the asset repository.',
     );
