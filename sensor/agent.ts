@@ -150,6 +150,9 @@ export class Agent extends EventEmitter {
       stillStarting();
       await this.startDetector(listeners, own());
       stillStarting();
+      if (listeners.tcp.length + listeners.udp.length === 0 && this.stealthState !== 'on') {
+        throw new Error('no decoy port could be bound and no kernel detection runs: nothing to watch (see the "skipped" log lines)');
+      }
       let healthPort: number | undefined;
       if (config.health.enabled) {
         this.server = new HealthServer(this.controlApi(), { host: config.health.host, port: config.health.port, logger: this.logger });

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
 import { Agent, type AgentOptions } from '../../sensor/agent';
@@ -259,6 +260,17 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     await startAgent(input, options);
     await service.waitForAccepted(2);
     expect(service.details().map((d) => d.attacker).sort()).toEqual(['127.66.0.7', '127.66.0.8']);
+  });
+
+  it('refuses to start when every decoy port is taken and nothing else watches', async () => {
+    const [busy] = await freePorts(1);
+    const service = net.createServer();
+    await new Promise<void>((resolve) => service.listen(busy!, '127.0.0.1', resolve));
+    try {
+      await expect(startAgent({ tcpPorts: [busy!], udpPorts: [] })).rejects.toThrow(/nothing to watch/);
+    } finally {
+      await new Promise((resolve) => service.close(resolve));
+    }
   });
 
   it('reports a full spool in /healthz and /metrics', async () => {
