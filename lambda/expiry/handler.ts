@@ -1,8 +1,9 @@
 /**
  * expiry — every minute (EventBridge Scheduler): lifts every record whose time is up (GSI
  * `active`, expiresAt <= now), keeps it as history (DynamoDB TTL deletes it 90 days later; TTL is
- * not the expiry mechanism), then wakes the enforce function with {"kind":"expire"} — every
- * minute, lifted or not, which doubles as a once-a-minute safety net for missed wake-ups.
+ * not the expiry mechanism), then, when it lifted any, wakes the enforce function with
+ * {"kind":"expire"}. (Between runs the enforce function already leaves expired records out of
+ * the desired state, so a block ends at its minute even if a lift is late.)
  * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
  */
 import { lift } from '../../core/policy';
@@ -36,7 +37,7 @@ export function createHandler(deps: ExpiryDeps): (event?: unknown) => Promise<{ 
           lifted++;
         }
       }
-      await queue.wake('expire', now);
+      if (lifted > 0) await queue.wake('expire', now);
       return { lifted };
     } finally {
       obs.flush();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { World } from '../fakes/world';
 
 describe('expiry handler', () => {
-  it('lifts exactly the records whose time is up, keeps them as history with a TTL, and wakes enforce once a minute', async () => {
+  it('lifts exactly the records whose time is up, keeps them as history with a TTL, and wakes enforce when it lifted any', async () => {
     const world = new World();
     await world.decide(world.scanEvent('203.0.113.1'));
     world.clock.advance(30 * 60_000);
@@ -14,12 +14,12 @@ describe('expiry handler', () => {
     expect(world.ddb.item('BLOCK#203.0.113.2', 'STATE')).toMatchObject({ active: true, activeKey: 'ACTIVE' });
     const history = [...world.ddb.items.values()].filter((i) => String(i.pk) === 'BLOCK#203.0.113.1' && String(i.sk).startsWith('HIST#'));
     expect(history.map((h) => h.action)).toEqual(['block', 'expire']);
-    const depth = world.sqs.depth;
-    await world.expiry(); // same minute: the wake-up is deduplicated
-    expect(world.sqs.depth).toBe(depth);
-    world.clock.advance(60_000);
-    await world.expiry();
-    expect(world.sqs.depth).toBe(depth + 1);
+    const messages = world.sqs.calls.SendMessage;
+    await world.expiry(); // nothing more is due: no wake-up
+    expect(world.sqs.calls.SendMessage).toBe(messages);
+    world.clock.advance(30 * 60_000);
+    await expect(world.expiry()).resolves.toEqual({ lifted: 1 });
+    expect(world.sqs.calls.SendMessage).toBe(messages + 1);
   });
 
   it('does not lift a record that decide renewed meanwhile (the version moved)', async () => {
