@@ -5,9 +5,9 @@
  * only "reconcile" messages runs in reconcile mode (every change logged and counted as a repair).
  * Env: PORTSNARE_SETTINGS, TABLE_NAME.
  */
-import type { SQSEvent } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { documentClient, ec2Client, wafClients } from '../shared/clients';
-import { type Clock, systemClock } from '../shared/clock';
+import { type Clock, DeadlineClock, systemClock } from '../shared/clock';
 import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } from '../shared/enforcer';
 import { NaclAdapter } from '../shared/nacl-adapter';
 import { type Observability, powertoolsObservability } from '../shared/observability';
@@ -18,10 +18,17 @@ import { WafAdapter } from '../shared/waf-adapter';
 
 /** never wait longer than this for a wake-up's second to close (clock skew guard) */
 export const MAX_WAIT_MS = 5_000;
+/** stop pausing for retries this long before the function's timeout, to fail cleanly */
+export const DEADLINE_MARGIN_MS = 5_000;
 
-export function createHandler(deps: EnforcerDeps): (event: SQSEvent) => Promise<EnforceSummary> {
-  return async (event) => {
+export type EnforceHandler = (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<EnforceSummary>;
+
+export function createHandler(deps: EnforcerDeps): EnforceHandler {
+  return async (event, context) => {
     const { obs, clock } = deps;
+    if (clock instanceof DeadlineClock) {
+      clock.deadline = context ? clock.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS : undefined;
+    }
     try {
       const kinds = new Set<string>();
       let notBefore = 0;
@@ -50,7 +57,11 @@ export function createHandler(deps: EnforcerDeps): (event: SQSEvent) => Promise<
   };
 }
 
-export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): EnforcerDeps {
+export function defaultDeps(
+  env: NodeJS.ProcessEnv = process.env,
+  obs: Observability = powertoolsObservability(),
+  clock: Clock = new DeadlineClock(systemClock),
+): EnforcerDeps {
   return {
     repo: new BlockRepository(documentClient(), requireEnv('TABLE_NAME', env)),
     nacl: new NaclAdapter(ec2Client(), clock, obs),
@@ -61,9 +72,9 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observabi
   };
 }
 
-let cached: ((event: SQSEvent) => Promise<EnforceSummary>) | undefined;
+let cached: EnforceHandler | undefined;
 
-export const handler = async (event: SQSEvent): Promise<EnforceSummary> => {
+export const handler = async (event: SQSEvent, context?: Context): Promise<EnforceSummary> => {
   cached ??= createHandler(defaultDeps());
-  return cached(event);
+  return cached(event, context);
 };

@@ -279,3 +279,32 @@ describe('enforce messages', () => {
     expect(world.waf.addresses(SET_V4)).toEqual(['203.0.113.7/32']);
   });
 });
+
+describe('enforce near its timeout', () => {
+  it('gives up cleanly before the Lambda deadline when throttling does not stop, flushing its metrics', async () => {
+    const { DeadlineClock } = await import('../../lambda/shared/clock');
+    const { createHandler } = await import('../../lambda/enforce/handler');
+    const { NaclAdapter } = await import('../../lambda/shared/nacl-adapter');
+    const { UpdatePacer, WafAdapter } = await import('../../lambda/shared/waf-adapter');
+    const world = new World();
+    const clock = new DeadlineClock(world.clock);
+    const enforce = createHandler({
+      repo: world.repo,
+      nacl: new NaclAdapter(world.ec2.client, clock, world.obs),
+      waf: new WafAdapter({ REGIONAL: world.waf.client }, clock, world.obs, new UpdatePacer()),
+      settings: world.settings,
+      obs: world.obs,
+      clock,
+    });
+    await world.decide(world.scanEvent('203.0.113.7'));
+    world.waf.failNext('UpdateIPSet', 'ThrottlingException', 1000);
+    world.ec2.failNext('CreateNetworkAclEntry', 'RequestLimitExceeded', 1000);
+    const start = world.clock.now();
+    const flushes = world.obs.flushes;
+    // 8 s left, 5 s margin: the retries must stop within 3 s
+    await expect(enforce(world.sqs.receive()!, { getRemainingTimeInMillis: () => 8_000 })).rejects.toThrow(/no time left/);
+    expect(world.clock.now() - start).toBeLessThanOrEqual(3_000);
+    expect(world.obs.flushes).toBe(flushes + 1);
+    expect(world.obs.metric('Throttles')).toBeGreaterThan(0);
+  });
+});
