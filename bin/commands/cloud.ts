@@ -379,10 +379,8 @@ export class StackBackend implements Backend {
     const { byTarget, unknown } = await this.placements();
     return views.map((view) => {
       if (!view.active) return view;
-      const places = byTarget.get(view.target) ?? [];
-      const enforcedIn = places.length > 0 || unknown.length === 0 ? places : [];
-      if (enforcedIn.length === 0 && unknown.length === 0) return { ...view, enforcedIn: ['pending (not in WAF or the NACLs yet)'] };
-      return { ...view, enforcedIn: [...enforcedIn, ...unknown.map((what) => `unknown: ${what}`)] };
+      const places = [...(byTarget.get(view.target) ?? []), ...unknown.map((what) => `unknown: ${what}`)];
+      return { ...view, enforcedIn: places.length > 0 ? places : ['pending (not in WAF or the NACLs yet)'] };
     });
   }
 

@@ -65,10 +65,14 @@ function hostForUrl(host: string): string {
 export class StoreBackend implements Backend {
   readonly where: string;
 
+  private kernelReady = false;
+
   private constructor(
     private readonly config: AgentConfig,
     private readonly store: FileStore,
     private readonly pipeline: LocalPipeline,
+    /** error lines the pipeline logged during this command (a failed nft call) */
+    private readonly failures: string[],
     private readonly enforcer: NftEnforcer | undefined,
     private readonly enforcement: string,
     private readonly agentUrl: string | undefined,
@@ -97,13 +101,18 @@ export class StoreBackend implements Backend {
         enforcement = `log-only here: ${available.why}`;
       }
     }
+    const failures: string[] = [];
     const pipeline = new LocalPipeline({
       store,
       ...(enforcer ? { enforcer } : {}),
       policy: config.enforce.nftables.policy,
       guard: new NeverBlockGuard(config.guard),
+      logger: (line) => {
+        const fields = line as { level?: unknown; msg?: unknown; error?: unknown };
+        if (fields.level === 'error') failures.push(`${String(fields.msg)}: ${String(fields.error ?? '')}`);
+      },
     });
-    return new StoreBackend(config, store, pipeline, enforcer, enforcement, context.agentUrl, context.configPath);
+    return new StoreBackend(config, store, pipeline, failures, enforcer, enforcement, context.agentUrl, context.configPath);
   }
 
   async status(now: number): Promise<StatusView> {
@@ -148,7 +157,28 @@ export class StoreBackend implements Backend {
       .sort(byExpiry);
   }
 
+  /**
+   * Before a change with no agent running: the table exists and holds every active block of the
+   * store (what the agent does at start), so the change lands in a kernel that matches the store.
+   */
+  private async readyKernel(): Promise<void> {
+    if (!this.enforcer || this.kernelReady) return;
+    try {
+      await this.pipeline.restore();
+    } catch (error) {
+      throw new CliError(`cannot set up nftables (table inet portsnare): ${error instanceof Error ? error.message : String(error)}`, EXIT.failure);
+    }
+    this.kernelReady = true;
+  }
+
+  private checkKernel(what: string): void {
+    if (this.failures.length > 0) {
+      throw new CliError(`${what} is recorded in ${this.config.stateDirectory}, but nftables failed: ${this.failures.join('; ')}`, EXIT.failure);
+    }
+  }
+
   async block(request: BlockRequest): Promise<BlockOutcome> {
+    await this.readyKernel();
     // The local pipeline's `reason` is the block reason (manual, sensor, …); the operator's text
     // travels with the requester into the record's note.
     const decision = await this.pipeline.block(request.target, {
@@ -160,6 +190,7 @@ export class StoreBackend implements Backend {
     }
     const record = decision.action === 'ignore' ? this.store.get(request.target) : decision.record;
     if (!record) throw new CliError(`block of ${request.target} not recorded: ${decision.why}`, EXIT.failure);
+    this.checkKernel(`the block of ${request.target}`);
     const inKernel = await this.kernelTargets();
     return { kind: 'applied', block: recordView(record, undefined, this.placement(record.target, inKernel)) };
   }
@@ -167,6 +198,7 @@ export class StoreBackend implements Backend {
   async unblock(target: string, requestedBy: string): Promise<UnblockOutcome> {
     const lifted = await this.pipeline.unblock(target, requestedBy);
     if (!lifted) throw new CliError(`${target} is not blocked in ${this.where}`, EXIT.notFound);
+    this.checkKernel(`the unblock of ${target}`);
     return { kind: 'lifted', target };
   }
 

@@ -1,0 +1,66 @@
+/**
+ * `sudo portsnare block` when no agent runs and the config enables enforcement: the command
+ * writes the store and puts the block into nftables itself, and `unblock` takes it out. In a
+ * network namespace of its own, so the host's nftables are never touched.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { BIN, testEnv } from './cli';
+
+const canRun = process.getuid?.() === 0 && spawnSync('unshare', ['--net', 'true']).status === 0 && spawnSync('nft', ['--version']).status === 0;
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portsnare-local-nft-'));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs a shell script in a fresh network namespace; `$P` is the portsnare command. */
+function inNamespace(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--net', 'sh', '-c', `set -e; ip link set lo up; P="${process.execPath} ${BIN}"; ${script}`], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+it.runIf(canRun)('blocks in nftables when enforcement is on and no agent runs, and unblock removes it', async () => {
+  const config = join(dir, 'agent.yaml');
+  await writeFile(
+    config,
+    [`stateDirectory: ${join(dir, 'state')}`, 'enforce: { nftables: { enabled: true } }', 'guard: { blockableSpecialCidrs: ["203.0.113.0/24"] }', 'health: { port: 9466 }', ''].join('\n'),
+  );
+
+  const result = await inNamespace(
+    [
+      `$P block 203.0.113.7 --ttl 10m --config ${config}`,
+      `$P block 203.0.113.64/26 --config ${config}`,
+      `echo ---; nft list set inet portsnare blocked4; nft list set inet portsnare blockednet4`,
+      `echo ---; $P blocks --config ${config}`,
+      `echo ---; $P unblock 203.0.113.7 --config ${config}`,
+      `echo ---; nft list set inet portsnare blocked4`,
+    ].join(' && '),
+  );
+
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  const [blocked, sets, listed, unblocked, after] = result.stdout.split('---\n');
+  expect(blocked).toMatch(/^blocked 203\.0\.113\.7 for (10m|9m \d+s) .* enforced in nftables — local store /);
+  expect(blocked).toMatch(/\nblocked 203\.0\.113\.64\/26 for (1h|59m \d+s) .* enforced in nftables/);
+  expect(sets).toMatch(/elements = \{ 203\.0\.113\.7 timeout \S+ expires \S+ \}/);
+  expect(sets).toMatch(/elements = \{ 203\.0\.113\.64\/26 timeout \S+ expires \S+ \}/);
+  expect(listed).toMatch(/203\.0\.113\.7\s+manual\s+1\s+0\s+(10m|9m \d+s)\s+nftables/);
+  expect(unblocked).toMatch(/^unblocked 203\.0\.113\.7 — local store /);
+  expect(after).not.toContain('203.0.113.7');
+});
