@@ -28,8 +28,14 @@ import { ALL_UNUSED, bannerFor, spoolDirectory, type AgentConfig, type SinkConfi
 import { HealthServer, type BlockControl, type ControlApi, type Metric } from './health';
 import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
 
-/** What the agent needs of a kernel detector. */
-export type KernelDetectorLike = Pick<KernelDetector, 'start' | 'stop' | 'on'>;
+/** What the agent needs of a kernel detector (KernelDetector, or a stand-in in tests). */
+export interface KernelDetectorLike {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  // the EventEmitter signature, so KernelDetector fits as it is
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: 'probe' | 'error', listener: (...args: any[]) => void): unknown;
+}
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
 import { NftEnforcer } from './local/nft';
 import { LocalPipeline, type Enforcer } from './local/pipeline';
