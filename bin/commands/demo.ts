@@ -6,7 +6,8 @@
  * It keeps running (Ctrl-C stops it) for `npm run probe` and `npx portsnare status|blocks|history`
  * from another terminal; `--once` stops after the first round (tests, CI).
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -49,6 +50,18 @@ export interface DemoOptions {
 
 function clock(): string {
   return new Date().toTimeString().slice(0, 8);
+}
+
+/** `.portsnare/demo` in the current directory, emptied (every demo starts clean); a temporary directory when that is not writable. */
+async function demoStateDirectory(): Promise<string> {
+  const directory = join(process.cwd(), '.portsnare', 'demo');
+  try {
+    await rm(directory, { recursive: true, force: true });
+    await mkdir(directory, { recursive: true });
+    return directory;
+  } catch {
+    return mkdtemp(join(tmpdir(), 'portsnare-demo-'));
+  }
 }
 
 /** Whether the port is free on loopback now (the control API's default may be taken). */
@@ -126,8 +139,7 @@ export async function runDemo(options: DemoOptions, deps: CliDeps, signal?: Abor
   const ports = demoPorts(root);
   const available = await NftEnforcer.available();
   const tableExisted = available.ok ? await nftTableExists() : false;
-  const stateDirectory = options.stateDir ?? join(process.cwd(), '.portsnare', 'demo');
-  if (options.stateDir === undefined) await rm(stateDirectory, { recursive: true, force: true }); // every demo starts clean
+  const stateDirectory = options.stateDir ?? (await demoStateDirectory());
 
   let healthPort = options.healthPort !== undefined ? Number(options.healthPort) : DEMO_HEALTH_PORT;
   if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw new CliError(`invalid --health-port ${JSON.stringify(options.healthPort)}`, EXIT.usage);
