@@ -26,7 +26,7 @@ import { Aggregator } from './aggregate/aggregator';
 import { ownAddresses } from './aggregate/own-addresses';
 import { ALL_UNUSED, bannerFor, spoolDirectory, type AgentConfig, type SinkConfig } from './config';
 import { HealthServer, type BlockControl, type ControlApi, type Metric } from './health';
-import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
+import { KernelDetector, killGuardFrom, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
 
 /** What the agent needs of a kernel detector (KernelDetector, or a stand-in in tests). */
 export interface KernelDetectorLike {
@@ -442,6 +442,8 @@ export class Agent extends EventEmitter {
       udpPorts: config.udpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.udp,
       exempt: [...config.ignore, ...own, ...config.guard.allowlist, ...config.guard.protectedCidrs],
       ...(kill !== undefined ? { killTtlSeconds: kill } : {}),
+      // what the in-kernel block must never add: the never-block guard, this host included
+      killGuard: killGuardFrom({ ...config.guard, protectedCidrs: [...config.guard.protectedCidrs, ...own] }),
       excludePorts: {
         tcp: config.excludePorts.tcp === ALL_UNUSED ? [] : config.excludePorts.tcp,
         udp: config.excludePorts.udp === ALL_UNUSED ? [] : config.excludePorts.udp,

@@ -340,8 +340,13 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
       expect(off.detector.options.killTtlSeconds).toBeUndefined();
       await off.agent.stop(500);
 
-      const on = await stealthAgent({ tcpPorts: [a!], enforce: { nftables: { enabled: true, policy: { blockUnverified: true, baseTtlSeconds: 600 } } } }, { enforcer: new FakeEnforcer() });
+      const on = await stealthAgent(
+        { tcpPorts: [a!], enforce: { nftables: { enabled: true, policy: { blockUnverified: true, baseTtlSeconds: 600 } } }, guard: { allowlist: ['203.0.113.5'], blockableSpecialCidrs: ['198.51.100.0/24'] } },
+        { enforcer: new FakeEnforcer() },
+      );
       expect(on.detector.options.killTtlSeconds).toBe(600);
+      // the kernel never adds what the guard protects: allowlist, this host, special ranges unless allowed
+      expect(on.detector.options.killGuard).toEqual({ neverBlock: ['203.0.113.5', '127.0.0.1', '::1'], blockSpecialRanges: false, blockableSpecialCidrs: ['198.51.100.0/24'] });
     });
   });
 });
