@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,6 +55,35 @@ describe('portsnare demo (npm start)', () => {
     expect(result.stdout).toMatch(/BLOCKED {3}127\.66\.0\.7 for 2m \(offence 1\) — dropped by nftables from now on/);
     expect(result.stdout).toMatch(/the attacker tries tcp\/23 again: no answer — the kernel drops every packet from it now/);
     expect(result.stdout).toMatch(/this host \(127\.0\.0\.1\) connects to tcp\/23: open/);
+  });
+
+  it.runIf(canUnshare && hasNft)('keeps running until Ctrl-C, then stops and deletes the nftables table it made', async () => {
+    const out = join(dir, 'demo.out');
+    const script = [
+      `"${process.execPath}" "${BIN}" demo --health-port 0 --state-dir "${join(dir, 'state')}" > "${out}" 2>&1 &`,
+      'pid=$!',
+      // wait (bounded) for the demo to finish its first round and say how to stop it
+      `for i in $(seq 300); do grep -q 'Ctrl-C stops the demo' "${out}" && break; sleep 0.1; done`,
+      'echo "before: $(nft list tables)"',
+      'kill -INT $pid; wait $pid; echo "exit $?"',
+      'echo "after: $(nft list tables)"',
+    ].join('\n');
+    const result = await new Promise<CliResult>((resolve, reject) => {
+      const child = spawn('unshare', ['--net', 'sh', '-c', `ip link set lo up\n${script}`], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+    const demo = readFileSync(out, 'utf8');
+
+    expect(result.stdout).toContain('before: table inet portsnare');
+    expect(result.stdout).toContain('exit 0');
+    expect(result.stdout).toMatch(/after: $/m);
+    expect(demo).toMatch(/BLOCKED {3}127\.66\.0\.7/);
+    expect(demo).toMatch(/\d\d:\d\d:\d\d {2}stopping\n/);
   });
 
   it.runIf(canUnshare)('without root: says LOG-ONLY plainly, uses ports >= 1024, and still decides the block', async () => {
