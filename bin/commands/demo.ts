@@ -46,6 +46,7 @@ export interface DemoOptions {
   readonly probe: boolean;
   readonly once: boolean;
   readonly nmap?: boolean;
+  readonly stealth?: boolean;
 }
 
 function clock(): string {
@@ -157,7 +158,7 @@ export async function runDemo(options: DemoOptions, deps: CliDeps, signal?: Abor
     trigger: 1,
     dedupeSeconds: 10,
     banner: 'SSH-2.0-OpenSSH_8.9p1\r\n',
-    stealth: false,
+    stealth: options.stealth === true,
     enforce: { nftables: { enabled: true, policy: { baseTtlSeconds: DEMO_TTL_SECONDS } } },
     // 127.66.0.0/16 is loopback (special-purpose, never blocked by default): the demo opens it
     guard: { blockableSpecialCidrs: [DEMO_ATTACKER_CIDR] },
@@ -307,6 +308,7 @@ export function registerDemo(program: Command, deps: CliDeps): void {
     .option('--health-port <port>', `the control API port (default ${DEMO_HEALTH_PORT}; a free one when taken)`)
     .option('--no-probe', 'do not scan at start (run `npm run probe` yourself)')
     .option('--nmap', 'scan with nmap -sT instead of the built-in probe (see README: nmap resets each connection at once, which the socket listeners can miss on loopback)')
+    .option('--stealth', 'also watch the decoy ports in the kernel (SYN, FIN, NULL, XMAS, ACK, … and UDP probes; root and nft), e.g. for `npm run probe -- --nmap`')
     .option('--once', 'stop after the first scan and its block (exit 1 when there was none)')
     .action(async (options: DemoOptions) => {
       await runDemo(options, deps);
