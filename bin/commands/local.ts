@@ -133,7 +133,8 @@ export class StoreBackend implements Backend {
     ];
     return {
       where: this.where,
-      healthy: false,
+      // unhealthy when the agent was asked and did not answer; with --state-dir only the store was asked
+      healthy: this.agentUrl === undefined,
       lines,
       data: {
         backend: 'store',

@@ -187,6 +187,13 @@ describe('status on the local store', () => {
     expect(result.stdout).toMatch(/spool depth\s+no spool/);
   });
 
+  it('with --state-dir reads only the store, says the agent was not asked, and exits 0', async () => {
+    const result = await runCli(['status', '--state-dir', join(dir, 'state')]);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/agent\s+not asked \(--state-dir given\)/);
+  });
+
   it('counts the events waiting in the spool after its cursor', async () => {
     const spool = join(dir, 'state', 'spool');
     await mkdir(spool, { recursive: true });
