@@ -31,8 +31,12 @@ export function jsonLogger(
     line: (fields) => {
       const f = fields as Record<string, unknown>;
       const lvl = typeof f.level === 'string' && f.level in ORDER ? (f.level as LogLevel) : 'info';
-      const msg = typeof f.msg === 'string' ? f.msg : typeof f.message === 'string' ? f.message : 'pipeline';
-      emit(lvl, msg, { ...f, level: undefined, msg: undefined });
+      const msg = typeof f.msg === 'string' ? f.msg : typeof f.message === 'string' ? f.message : typeof f.event === 'string' ? f.event : 'local pipeline';
+      const rest: Record<string, unknown> = { ...f };
+      delete rest.level;
+      delete rest.msg;
+      delete rest.message;
+      emit(lvl, msg, rest);
     },
   };
 }
