@@ -86,31 +86,27 @@ describe('portsnare demo (npm start)', () => {
     expect(demo).toMatch(/\d\d:\d\d:\d\d {2}stopping\n/);
   });
 
-  it.runIf(canUnshare)('without root: says LOG-ONLY plainly, uses ports >= 1024, and still decides the block', async () => {
-    const result = await demoInNamespace([], { user: 'nobody' });
+  it('without root: says LOG-ONLY plainly, uses ports >= 1024, and still decides the block', async () => {
+    // as root: an unprivileged user in a namespace of its own; otherwise this user, here
+    const result = canUnshare
+      ? await demoInNamespace([], { user: 'nobody' })
+      : await new Promise<CliResult>((resolve, reject) => {
+          const child = spawn(process.execPath, [BIN, 'demo', '--once', '--health-port', '0', '--state-dir', join(dir, 'state')], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+        });
 
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/WARNING {3}enforcement is LOG-ONLY: needs root or CAP_NET_ADMIN/);
     expect(result.stdout).toMatch(/enforcement\s+LOG-ONLY — blocks are decided and recorded but nothing is dropped/);
-    expect(result.stdout).toMatch(/decoy ports\s+tcp 2323,3389,5900,6379,9200, udp 1900,5060 on 127\.0\.0\.1 \(not root: ports >= 1024 only\)/);
+    // a port some service of this host holds is skipped, so outside a namespace only the form is fixed
+    expect(result.stdout).toMatch(canUnshare ? /decoy ports\s+tcp 2323,3389,5900,6379,9200, udp 1900,5060 on 127\.0\.0\.1 \(not root: ports >= 1024 only\)/ : /decoy ports\s+tcp [\d,-]+, udp [\d,-]+ on 127\.0\.0\.1 \(not root: ports >= 1024 only\)/);
     expect(result.stdout).toMatch(/BLOCKED {3}127\.66\.0\.7 for 2m \(offence 1\) — LOG-ONLY: recorded, not dropped/);
-    expect(result.stdout).toMatch(/the attacker tries tcp\/2323 again: open — log-only: nothing is dropped/);
-  });
-
-  it.runIf(!canUnshare)('runs in this namespace when it cannot make its own (not root): a detection and a log-only block', async () => {
-    const result = await new Promise<CliResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'demo', '--once', '--health-port', '0', '--state-dir', join(dir, 'state')], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    });
-
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/DETECTED {2}127\.66\.0\.7/);
-    expect(result.stdout).toMatch(/BLOCKED {3}127\.66\.0\.7/);
+    expect(result.stdout).toMatch(/the attacker tries tcp\/\d+ again: open — log-only: nothing is dropped/);
   });
 });
 
