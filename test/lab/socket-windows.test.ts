@@ -41,11 +41,16 @@ describe.skipIf(!labReady('socket-windows'))('socket-only agent: connect and UDP
     await lab?.destroy();
   });
 
-  it('nmap -sT is reported as connect with handshake: true', async () => {
-    // 30 ports: a userspace accept() misses many of nmap's at-once resets (see docs/kernel.md), not 30 of them
-    await lab.nmap(['-sT', '-T4', '-p', '3001-3030', SENSOR4]);
-    const event = await agent.waitFor(() => agent.events.find((e) => e.attacker === ATTACKER4), 'an event from the nmap -sT scan');
+  it('nmap -sT (with -sV, which holds each connection) is reported as connect with handshake: true', async () => {
+    // A plain -sT resets each connection microseconds after the handshake. Linux then refuses
+    // getpeername() (ENOTCONN), and libuv accepts without asking for the address, so a Node
+    // listener sees the connection but not who made it: measured, 0-1 of 30 nmap -sT connects had
+    // an address. In stealth mode the kernel reports them (kernel-scans lab); in socket-only mode a
+    // scanner that holds the connection, as -sV does, is seen every time.
+    await lab.nmap(['-sT', '-sV', '--version-intensity', '0', '-T4', '-p', '3021-3023', SENSOR4]);
+    const event = await agent.waitForProbe(ATTACKER4, 'tcp', 3023, 'connect');
     expect(event.handshake).toBe(true);
+    expect(ports(event)).toEqual([3021, 3022, 3023]);
     expect(new Set(event.probes.map((p) => p.kind))).toEqual(new Set(['connect']));
   });
 
