@@ -14,7 +14,7 @@ import type { ProbeKind } from '../../core/event';
 import { FAMILY, TABLE, baseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
 import { listeningPorts } from './listening';
 import { NflogPcapReader, type LoggedPacket } from './nflog';
-import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
+import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
 
 export interface KernelProbe {
   readonly source: string;
@@ -71,6 +71,7 @@ export class KernelDetector extends EventEmitter {
   private running = false;
   private refreshTimer: NodeJS.Timeout | undefined;
   private keep: { tcp: number[]; udp: number[] } = { tcp: [], udp: [] };
+  private exempt: string[];
   private restarts = 0;
   private readonly group: number;
   /** packets read, probes emitted (for the agent's metrics) */
@@ -79,6 +80,7 @@ export class KernelDetector extends EventEmitter {
   constructor(readonly options: KernelDetectorOptions) {
     super();
     this.group = options.nflogGroup ?? DEFAULT_NFLOG_GROUP;
+    this.exempt = [...options.exempt];
   }
 
   /** Linux, root or CAP_NET_ADMIN, nft and tcpdump present. */
@@ -133,6 +135,17 @@ export class KernelDetector extends EventEmitter {
     if (removeError) throw removeError as Error;
   }
 
+  /**
+   * Replaces the exempt sources (ignore list + own addresses + allowlist) in the kernel, e.g.
+   * when the host's addresses change. One transaction: no packet sees a half-written set.
+   */
+  async updateExempt(exempt: readonly string[]): Promise<void> {
+    const elements = cidrElements(exempt); // throws on junk before anything changes
+    this.exempt = [...exempt];
+    if (!this.running) return;
+    await nftScript([...replaceSet('exempt4', elements.v4), ...replaceSet('exempt6', elements.v6)].join('\n') + '\n');
+  }
+
   /** The ports currently kept out of detection (all-unused mode). */
   keptPorts(): { tcp: number[]; udp: number[] } {
     return { tcp: [...this.keep.tcp], udp: [...this.keep.udp] };
@@ -163,7 +176,7 @@ export class KernelDetector extends EventEmitter {
     return {
       tcpPorts: o.tcpPorts,
       udpPorts: o.udpPorts,
-      exempt: o.exempt,
+      exempt: this.exempt,
       keepPorts: this.keep,
       nflogGroup: this.group,
       ...(o.killTtlSeconds !== undefined ? { killTtlSeconds: o.killTtlSeconds } : {}),

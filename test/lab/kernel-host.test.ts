@@ -69,6 +69,16 @@ describe.skipIf(!labReady('kernel-host'))('kernel detector + enforcer, all-unuse
     expect(openPorts(after), after).toEqual([]);
   });
 
+  it('updating the exempt list at run time takes effect at once', async () => {
+    const LATER = '198.51.100.92';
+    await lab.addAttackerAddress(LATER);
+    host.send({ exempt: [SENSOR4, SENSOR6, '127.0.0.1', '::1', EXEMPT, LATER] });
+    await host.waitFor((l) => l.type === 'exempt-updated', 'the exempt update');
+    const out = await lab.nmapFrom(LATER, ['-sS', '-T4', '-p', '1-30', SENSOR4]);
+    expect(openPorts(out)).toEqual([22]);
+    expect(await lab.blockedInKernel()).not.toContain(LATER);
+  });
+
   it('a service started later leaves detection at the next refresh', async () => {
     await lab.startServices([9100]);
     const deadline = Date.now() + 5000;

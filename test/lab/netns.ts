@@ -199,7 +199,7 @@ export class Lab {
   }
 
   spawnInSensor(program: string, args: readonly string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', this.sensorNs, program, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', this.sensorNs, program, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     return child;
@@ -419,6 +419,11 @@ export class DriverProcess extends EventEmitter {
       this.exitCode = code;
       this.emit('change');
     });
+  }
+
+  /** Sends one command line to the driver's stdin. */
+  send(command: object): void {
+    this.child.stdin!.write(JSON.stringify(command) + '\n');
   }
 
   probes(): Array<DriverLine & { source: string; port: number; kind: string; protocol: string; blockedByKernel: boolean }> {

@@ -65,6 +65,22 @@ async function main(): Promise<void> {
       },
     );
   };
+  // commands on stdin, one JSON object a line: {"exempt": [...]}
+  let input = '';
+  process.stdin.setEncoding('utf8').on('data', (text: string) => {
+    input += text;
+    let nl: number;
+    while ((nl = input.indexOf('\n')) >= 0) {
+      const command = JSON.parse(input.slice(0, nl)) as { exempt?: string[] };
+      input = input.slice(nl + 1);
+      if (command.exempt) {
+        detector.updateExempt(command.exempt).then(
+          () => write({ type: 'exempt-updated' }),
+          (error: unknown) => write({ type: 'error', error: String(error) }),
+        );
+      }
+    }
+  });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
