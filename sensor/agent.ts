@@ -107,7 +107,7 @@ export class Agent extends EventEmitter {
   private timers: NodeJS.Timeout[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
   /** the last view (socket or kernel) of each recent (protocol, source, port), for echo() */
-  private readonly exchanges = new Map<string, { side: 'socket' | 'kernel'; at: number }>();
+  private readonly exchanges = new Map<string, { views: Set<string>; at: number }>();
   /** sources the kernel already put in the blocked set since their last event (bounded) */
   private readonly kernelBlocked = new Map<string, number>();
   private report?: AgentStartReport;
@@ -467,28 +467,34 @@ export class Agent extends EventEmitter {
       this.kernelBlocked.set(probe.source, probe.at);
       if (this.kernelBlocked.size > this.config.limits.maxTrackedSources) this.kernelBlocked.delete(this.kernelBlocked.keys().next().value!);
     }
-    const hit: Hit = { source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: false, at: probe.at };
+    // The kernel reports `connect` only for a completed three-way handshake (conntrack
+    // established): the source address is proven, as with a socket accept.
+    const hit: Hit = { source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: probe.kind === 'connect', at: probe.at };
     this.aggregator?.add(this.echo('kernel', hit) ? { ...hit, echo: true } : hit);
   }
 
   /**
-   * With stealth on, one connect is seen twice: the kernel's SYN and the socket's accept (one
-   * datagram: twice as udp). The second view adds its kind to the event but is not a second hit
-   * for the trigger. True when `hit` is that second view.
+   * With stealth on, one connect is seen up to three times: the kernel's SYN, the kernel's
+   * completed handshake and the socket's accept (one datagram: twice as udp). Every later view
+   * adds its kind to the event but is not another hit for the trigger. True when `hit` is such a
+   * later view of an exchange already counted.
    */
   private echo(side: 'socket' | 'kernel', hit: Hit): boolean {
     if (!this.detector) return false;
-    const pairs = hit.protocol === 'udp' ? hit.kind === 'udp' : side === 'socket' ? hit.kind === 'connect' : hit.kind === 'syn';
+    const pairs = hit.protocol === 'udp' ? hit.kind === 'udp' : hit.kind === 'connect' || (side === 'kernel' && hit.kind === 'syn');
     if (!pairs) return false;
+    const view = `${side}:${hit.kind}`;
     const key = `${hit.protocol}|${tryCanonicalAddress(hit.source) ?? hit.source}|${hit.port}`;
     const seen = this.exchanges.get(key);
-    const echo = seen !== undefined && seen.side !== side && Math.abs(hit.at - seen.at) <= ECHO_WINDOW_MS;
-    this.exchanges.delete(key);
-    if (!echo) {
-      this.exchanges.set(key, { side, at: hit.at });
-      if (this.exchanges.size > MAX_EXCHANGES) this.exchanges.delete(this.exchanges.keys().next().value!);
+    const echo = seen !== undefined && !seen.views.has(view) && Math.abs(hit.at - seen.at) <= ECHO_WINDOW_MS;
+    if (echo) {
+      seen.views.add(view);
+      return true;
     }
-    return echo;
+    this.exchanges.delete(key);
+    this.exchanges.set(key, { views: new Set([view]), at: hit.at });
+    if (this.exchanges.size > MAX_EXCHANGES) this.exchanges.delete(this.exchanges.keys().next().value!);
+    return false;
   }
 
   private dispatch(event: ScanDetected): void {

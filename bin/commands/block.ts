@@ -1,7 +1,7 @@
 /** `portsnare block ADDRESS|CIDR`: a manual block, refused when the never-block guard protects it. */
 import type { Command } from 'commander';
 import { blockJson } from './blocks';
-import { requester } from './cloud';
+import { requester } from './requester';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { expiresIn, humanDuration, isoSeconds } from './output';
 import { parseReason, parseTarget, parseTtl } from './targets';

@@ -6,7 +6,6 @@
  * as `portsnare.cli` events ("Block Requested" / "Unblock Requested") on the stack's bus, so the
  * decide function validates them and the enforce function stays the one writer.
  */
-import { hostname, userInfo } from 'node:os';
 import { CloudFormationClient, DescribeStackResourceCommand, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeNetworkAclsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -81,15 +80,6 @@ export function cloudClients(region: string | undefined): CloudClients {
 }
 
 /** Who asked: recorded by the decide function with the request. */
-export function requester(): string {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry (containers): keep "unknown"
-  }
-  return `portsnare-cli:${user}@${hostname()}`;
-}
 
 type Item = Record<string, unknown>;
 

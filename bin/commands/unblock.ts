@@ -1,6 +1,6 @@
 /** `portsnare unblock ADDRESS|CIDR`: lift a block early (an operator's mistake, a false positive). */
 import type { Command } from 'commander';
-import { requester } from './cloud';
+import { requester } from './requester';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { parseTarget } from './targets';
 

@@ -320,11 +320,12 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
       expect(capture.events[0]).toMatchObject({ attacker: '192.0.2.9', handshake: false, probes: [{ protocol: 'tcp', port: a, kind: 'xmas' }] });
     });
 
-    it('counts the kernel SYN and the socket accept of one connect as one hit', async () => {
+    it('counts the kernel SYN, the kernel handshake and the socket accept of one connect as one hit', async () => {
       const ports = await freePorts(2);
       const { detector, capture } = await stealthAgent({ tcpPorts: ports, udpPorts: [], trigger: { hits: 2, windowSeconds: 60 } });
 
       detector.probe({ source: '127.66.2.2', port: ports[0]! });
+      detector.probe({ source: '127.66.2.2', port: ports[0]!, kind: 'connect' });
       await tcpProbe('127.0.0.1', ports[0]!, '127.66.2.2');
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(capture.events).toHaveLength(0); // one connect, seen twice, is one hit
@@ -332,6 +333,15 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
       detector.probe({ source: '127.66.2.2', port: ports[1]! });
       await until(() => capture.events.length === 1, 2000, 'an event');
       expect(capture.events[0]).toMatchObject({ handshake: true });
+    });
+
+    it('reports a handshake the kernel saw complete as verified, without a socket accept', async () => {
+      const [a] = await freePorts(1);
+      const { detector, capture } = await stealthAgent({ tcpPorts: [a!], udpPorts: [] });
+
+      detector.probe({ source: '192.0.2.10', port: a!, kind: 'connect' });
+      await until(() => capture.events.length === 1, 2000, 'an event');
+      expect(capture.events[0]).toMatchObject({ attacker: '192.0.2.10', handshake: true, probes: [{ protocol: 'tcp', port: a, kind: 'connect' }] });
     });
 
     it('lets the kernel block on the first packet only when the policy blocks unverified sources', async () => {
