@@ -21,6 +21,14 @@ COPY bin/ bin/
 RUN npx esbuild bin/portsnare.ts --bundle --platform=node --target=node20 --sourcemap \
       --outfile=/out/bin/portsnare.js --log-level=warning \
  && node /out/bin/portsnare.js agent --help > /dev/null
+# The saved-SYN helper: without it a socket-only sensor (Fargate has no NET_ADMIN for kernel
+# detection) misses the source of connect scans that reset at once (nmap -sT).
+COPY scripts/build-native.sh scripts/
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && sh scripts/build-native.sh \
+ && test -f build/savedsyn.node \
+ && mkdir -p /out/build && cp build/savedsyn.node /out/build/
 
 # --- run
 FROM node:20-bookworm-slim

@@ -32,6 +32,8 @@ export const PACKAGE_EXCLUDES = [
   '.portsnare',
   '*.log',
   '.ci',
+  // the saved-SYN helper built for this machine; npm ci on the instance builds its own
+  'build',
 ];
 
 export const AGENT_SERVICE = 'portsnare-agent.service';

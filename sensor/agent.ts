@@ -276,6 +276,7 @@ export class Agent extends EventEmitter {
       { name: 'portsnare_spool_refused_total', help: 'Events refused because the spool was full.', type: 'counter', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.spool.stats().refused })) },
       { name: 'portsnare_eventbridge_throttles_total', help: 'ThrottlingException answers from PutEvents.', type: 'counter', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.stats().throttles })) },
       { name: 'portsnare_sockets_open', help: 'Decoy connections open now.', type: 'gauge', samples: [{ value: sock?.socketsOpen ?? 0 }] },
+      { name: 'portsnare_connects_reset_before_accept_total', help: 'Decoy connections reset before accept whose source only the saved SYN named (connect scans).', type: 'counter', samples: [{ value: sock?.resetBeforeAccept ?? 0 }] },
       { name: 'portsnare_sockets_rejected_total', help: 'Decoy connections closed at accept because maxSockets were open.', type: 'counter', samples: [{ value: sock?.socketsRejected ?? 0 }] },
       {
         name: 'portsnare_listeners',

@@ -13,6 +13,7 @@ import net from 'node:net';
 import { tryCanonicalAddress } from '../../core/address';
 import type { ProbeKind, Protocol } from '../../core/event';
 import { errorText, type Logger } from '../log';
+import { savedSyn } from './saved-syn';
 
 /** One probe seen by a sensor (socket or kernel), before aggregation. */
 export interface Hit {
@@ -64,6 +65,10 @@ export interface ListenerReport {
 export interface ListenerStats {
   readonly socketsOpen: number;
   readonly socketsRejected: number;
+  /** connections reset before accept whose source only the saved SYN named */
+  readonly resetBeforeAccept: number;
+  /** the saved-SYN helper is loaded */
+  readonly savedSyn: boolean;
   readonly tcpListeners: number;
   readonly udpListeners: number;
   readonly udpReplies: number;
@@ -87,6 +92,7 @@ export class DecoyListeners {
   private readonly bound: Bound[] = [];
   private readonly connections = new Set<net.Socket>();
   private rejected = 0;
+  private resetBeforeAccept = 0;
   private replies = 0;
   private suppressed = 0;
   private bytesRead = 0;
@@ -102,6 +108,8 @@ export class DecoyListeners {
     return {
       socketsOpen: this.connections.size,
       socketsRejected: this.rejected,
+      resetBeforeAccept: this.resetBeforeAccept,
+      savedSyn: savedSyn.available,
       tcpListeners: this.bound.filter((b) => b.kind === 'tcp').length,
       udpListeners: this.bound.filter((b) => b.kind === 'udp').length,
       udpReplies: this.replies,
@@ -195,6 +203,8 @@ export class DecoyListeners {
       // loop is busy, or SYNs are dropped and hits arrive a retransmission (1 s) late.
       server.listen({ host: address, port, exclusive: true, ipv6Only: address.includes(':'), backlog: ACCEPT_BACKLOG }, () => {
         server.off('error', onError);
+        // Keep each SYN, so a connect scan's source survives its reset (see saved-syn.ts).
+        if (savedSyn.available && !savedSyn.enable(server)) this.options.logger.warn('saved-SYN not enabled on a decoy listener', { address, port });
         server.on('error', (error) => this.options.logger.warn('decoy listener error', { protocol: 'tcp', address, port, error: errorText(error) }));
         resolve({ kind: 'tcp', server });
       });
@@ -221,7 +231,11 @@ export class DecoyListeners {
   private onConnection(socket: net.Socket, port: number): void {
     const at = Date.now();
     socket.on('error', () => undefined);
-    const source = socket.remoteAddress === undefined ? undefined : tryCanonicalAddress(socket.remoteAddress);
+    // A connect scan resets right after the handshake: by the time it is accepted getpeername
+    // fails, and only the saved SYN still names the source. The handshake did complete.
+    const peer = socket.remoteAddress ?? savedSyn.source(socket);
+    if (socket.remoteAddress === undefined && peer !== undefined) this.resetBeforeAccept++;
+    const source = peer === undefined ? undefined : tryCanonicalAddress(peer);
     if (source !== undefined) this.options.onHit({ source, protocol: 'tcp', port, kind: 'connect', handshake: true, at });
     if (this.stopping || this.connections.size >= this.options.maxSockets) {
       this.rejected++;

@@ -1,0 +1,75 @@
+/*
+ * The saved-SYN helper: recovers the source address of a TCP connection that was reset before
+ * the agent accepted it.
+ *
+ * `nmap -sT` (and most connect scanners) completes the handshake and resets at once. The kernel
+ * still queues the connection, but by the time Node accepts it the socket is closed and
+ * getpeername(2) fails with ENOTCONN, so the source is lost (libuv's accept(2) does not ask for
+ * the peer's address). With TCP_SAVE_SYN on the listener (Linux 4.2+), the kernel keeps each
+ * connection's SYN headers; TCP_SAVED_SYN reads them back — reset or not — and the IP header
+ * holds the source. No privilege is needed.
+ *
+ * Built by scripts/build-native.sh at `npm ci`; optional: without it the agent works as before.
+ */
+#include <node_api.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#ifndef TCP_SAVE_SYN
+#define TCP_SAVE_SYN 27
+#endif
+#ifndef TCP_SAVED_SYN
+#define TCP_SAVED_SYN 28
+#endif
+
+static int fd_argument(napi_env env, napi_callback_info info, int *fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t value;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return -1;
+  if (napi_get_value_int32(env, argv[0], &value) != napi_ok || value < 0) return -1;
+  *fd = value;
+  return 0;
+}
+
+/* enable(listenerFd) -> boolean: keep the SYN of every connection this listener accepts */
+static napi_value enable(napi_env env, napi_callback_info info) {
+  int fd, one = 1, ok;
+  napi_value result;
+  ok = fd_argument(env, info, &fd) == 0 && setsockopt(fd, IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof one) == 0;
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
+/* source(connectionFd) -> string | undefined: the source address of the connection's SYN */
+static napi_value source(napi_env env, napi_callback_info info) {
+  int fd, version;
+  unsigned char headers[512];
+  socklen_t length = sizeof headers;
+  char text[INET6_ADDRSTRLEN];
+  napi_value result;
+  napi_get_undefined(env, &result);
+  if (fd_argument(env, info, &fd) != 0) return result;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_SAVED_SYN, headers, &length) != 0 || length < 20) return result;
+  version = headers[0] >> 4;
+  if (version == 4) {
+    if (!inet_ntop(AF_INET, headers + 12, text, sizeof text)) return result;
+  } else if (version == 6 && length >= 40) {
+    if (!inet_ntop(AF_INET6, headers + 8, text, sizeof text)) return result;
+  } else {
+    return result;
+  }
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor properties[] = {
+    {"enable", NULL, enable, NULL, NULL, NULL, napi_default, NULL},
+    {"source", NULL, source, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  return exports;
+}
