@@ -276,6 +276,29 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
+/** Calls `onJson` with each JSON line `stream` prints; other lines go to `onOther`. */
+function jsonLines(stream: NodeJS.ReadableStream, onJson: (value: unknown) => void, onOther: (line: string) => void = () => undefined): void {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (text: string) => {
+    rest += text;
+    let nl: number;
+    while ((nl = rest.indexOf('\n')) >= 0) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      if (!line.trim()) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        onOther(line);
+        continue;
+      }
+      onJson(value);
+    }
+  });
+}
+
 /** The agent child: its stdout events and stderr log lines, awaited by predicate. */
 export class AgentProcess extends EventEmitter {
   readonly events: ScanDetected[] = [];
@@ -288,38 +311,16 @@ export class AgentProcess extends EventEmitter {
   constructor(readonly child: ChildProcess) {
     super();
     this.setMaxListeners(100);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      out += text;
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        if (!line.trim()) continue;
-        try {
-          this.events.push(JSON.parse(line) as ScanDetected);
-          this.arrivals.push(Date.now());
-          this.emit('change');
-        } catch {
-          // not an event line
-        }
-      }
+    jsonLines(child.stdout!, (value) => {
+      this.events.push(value as ScanDetected); // stdout carries only events
+      this.arrivals.push(Date.now());
+      this.emit('change');
     });
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-      err += text;
-      this.stderrTail = (this.stderrTail + text).slice(-4000);
-      let nl: number;
-      while ((nl = err.indexOf('\n')) >= 0) {
-        const line = err.slice(0, nl);
-        err = err.slice(nl + 1);
-        try {
-          this.logs.push(JSON.parse(line) as LogLine);
-          this.emit('change');
-        } catch {
-          // a non-JSON line (a crash trace): kept in stderrTail
-        }
-      }
+    // stderr: JSON log lines; a non-JSON line (a crash trace) is kept in stderrTail
+    child.stderr!.on('data', (text: Buffer | string) => (this.stderrTail = (this.stderrTail + text.toString()).slice(-4000)));
+    jsonLines(child.stderr!, (value) => {
+      this.logs.push(value as LogLine);
+      this.emit('change');
     });
     child.on('exit', (code) => {
       this.exitCode = code;
@@ -399,20 +400,9 @@ export class DriverProcess extends EventEmitter {
   constructor(readonly child: ChildProcess) {
     super();
     this.setMaxListeners(100);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      out += text;
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        try {
-          this.lines.push(JSON.parse(line) as DriverLine);
-          this.emit('change');
-        } catch {
-          // not ours
-        }
-      }
+    jsonLines(child.stdout!, (value) => {
+      this.lines.push(value as DriverLine);
+      this.emit('change');
     });
     child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderr = (this.stderr + text).slice(-4000)));
     child.on('exit', (code) => {

@@ -20,6 +20,22 @@ function connectAndReset(host: string, port: number, source: string): void {
   execFileSync(process.execPath, ['-e', script], { timeout: 10_000 });
 }
 
+async function tcpDecoy(port: number, hits: Hit[]): Promise<DecoyListeners> {
+  const listeners = new DecoyListeners({
+    addresses: ['127.0.0.1'],
+    tcpPorts: [port],
+    udpPorts: [],
+    maxSockets: 64,
+    socketTimeoutMs: 2000,
+    maxReadBytes: 1024,
+    udpRepliesPerSecond: 100,
+    onHit: (hit) => hits.push(hit),
+    logger: memoryLogger(),
+  });
+  await listeners.start();
+  return listeners;
+}
+
 describe('saved SYN (connect scans that reset before accept)', () => {
   it('is built on Linux by npm ci, where a C compiler and Node headers exist', () => {
     // CI installs from a fresh clone with the compiler present: the helper must be there.
@@ -29,18 +45,7 @@ describe('saved SYN (connect scans that reset before accept)', () => {
   it.runIf(savedSyn.available)('reports the source of a connection reset before it was accepted', async () => {
     const [port] = await freePorts(1);
     const hits: Hit[] = [];
-    const listeners = new DecoyListeners({
-      addresses: ['127.0.0.1'],
-      tcpPorts: [port!],
-      udpPorts: [],
-      maxSockets: 64,
-      socketTimeoutMs: 2000,
-      maxReadBytes: 1024,
-      udpRepliesPerSecond: 100,
-      onHit: (hit) => hits.push(hit),
-      logger: memoryLogger(),
-    });
-    await listeners.start();
+    const listeners = await tcpDecoy(port!, hits);
     try {
       connectAndReset('127.0.0.1', port!, '127.66.5.5'); // our event loop is blocked meanwhile
       await until(() => hits.length === 1, 3000, 'a hit');
@@ -54,18 +59,7 @@ describe('saved SYN (connect scans that reset before accept)', () => {
   it('getpeername fails for such a connection: only the saved SYN names the source', async () => {
     const [port] = await freePorts(1);
     const hits: Hit[] = [];
-    const listeners = new DecoyListeners({
-      addresses: ['127.0.0.1'],
-      tcpPorts: [port!],
-      udpPorts: [],
-      maxSockets: 64,
-      socketTimeoutMs: 2000,
-      maxReadBytes: 1024,
-      udpRepliesPerSecond: 100,
-      onHit: (hit) => hits.push(hit),
-      logger: memoryLogger(),
-    });
-    await listeners.start();
+    const listeners = await tcpDecoy(port!, hits);
     const server = (listeners as unknown as { bound: Array<{ kind: string; server?: { on: (e: string, f: (s: { remoteAddress?: string }) => void) => void } }> }).bound[0]?.server;
     const peers: Array<string | undefined> = [];
     server?.on('connection', (socket) => peers.push(socket.remoteAddress));
