@@ -239,6 +239,7 @@ export class Agent extends EventEmitter {
         ...(p instanceof EventBridgePublisher ? { spool: p.spool.stats(), lastError: p.error } : {}),
       })),
       blocksActive: this.activeBlocks(),
+      circuitBreakerOpen: this.pipeline?.breakerOpen() ?? false,
     };
   }
 
@@ -291,6 +292,7 @@ export class Agent extends EventEmitter {
       { name: 'portsnare_tracked_sources', help: 'Sources the aggregator holds in memory.', type: 'gauge', samples: [{ value: agg.tracked }] },
       { name: 'portsnare_tracked_sources_evicted_total', help: 'Sources dropped to keep memory bounded (limits.maxTrackedSources).', type: 'counter', samples: [{ value: agg.evicted }] },
       { name: 'portsnare_blocks_active', help: 'Local nftables blocks in force.', type: 'gauge', samples: [{ value: this.activeBlocks() }] },
+      { name: 'portsnare_circuit_breaker_open', help: '1 while the burst circuit breaker refuses new blocks (more than burstLimitPerMinute in a minute).', type: 'gauge', samples: [{ value: this.pipeline?.breakerOpen() ? 1 : 0 }] },
       { name: 'portsnare_blocks_total', help: 'Local block decisions (new offences).', type: 'counter', samples: [{ value: this.counts.blocks }] },
       { name: 'portsnare_blocks_refused_total', help: 'Blocks refused by the never-block guard or the circuit breaker.', type: 'counter', samples: [{ value: this.counts.refused }] },
       { name: 'portsnare_enforcement_log_only', help: '1 when enforcement is configured but nftables is unavailable (log only).', type: 'gauge', samples: [{ value: this.enforcement === 'log-only' ? 1 : 0 }] },
@@ -312,6 +314,7 @@ export class Agent extends EventEmitter {
     }
     if (this.enforcement === 'log-only') warnings.push('enforcement is log-only: nftables is not available');
     if (this.stealthState === 'unavailable') warnings.push('stealth detection unavailable: sockets only');
+    if (this.pipeline?.breakerOpen()) warnings.push('circuit breaker open: more new blocks this minute than burstLimitPerMinute; new blocks are refused until the minute drains');
     return { ok: problems.length === 0, problems, warnings };
   }
 

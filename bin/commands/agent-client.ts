@@ -23,6 +23,7 @@ interface AgentStatus {
   readonly aggregator?: { hits?: number; ignored?: number; own?: number; events?: number };
   readonly sinks?: Array<{ name: string; published?: number; dropped?: number; errors?: number; spool?: { depth?: number; full?: boolean } }>;
   readonly blocksActive?: number;
+  readonly circuitBreakerOpen?: boolean;
 }
 
 function stringsOf(value: unknown): string[] {
@@ -91,6 +92,12 @@ export class AgentBackend implements Backend {
       ['detections', `${agg.events ?? 0} (from ${agg.hits ?? 0} probes; ${agg.ignored ?? 0} from ignored sources, ${agg.own ?? 0} from this host)`],
       ['active blocks', String(status.blocksActive ?? blocks.length)],
       [
+        'circuit breaker',
+        status.circuitBreakerOpen
+          ? 'OPEN — more new blocks this minute than burstLimitPerMinute: new blocks are refused, existing ones stay'
+          : 'closed',
+      ],
+      [
         'sinks',
         (status.sinks ?? []).map((sink) => `${sink.name} ${sink.published ?? 0} published${sink.errors ? `, ${sink.errors} errors` : ''}${sink.dropped ? `, ${sink.dropped} DROPPED` : ''}`).join('; ') || 'none',
       ],
@@ -105,7 +112,7 @@ export class AgentBackend implements Backend {
       where: this.where,
       healthy,
       lines,
-      data: { backend: 'agent', url: this.baseUrl, healthy, problems, warnings, activeBlocks: status.blocksActive ?? blocks.length, spoolDepth, detections: agg.events ?? 0, status },
+      data: { backend: 'agent', url: this.baseUrl, healthy, problems, warnings, activeBlocks: status.blocksActive ?? blocks.length, circuitBreakerOpen: status.circuitBreakerOpen ?? false, spoolDepth, detections: agg.events ?? 0, status },
     };
   }
 

@@ -69,6 +69,7 @@ describe('against a running agent', () => {
     expect(result.stdout).toMatch(/watching\s+tcp [\d,-]+, udp [\d,-]+ on 127\.0\.0\.1/);
     if (canDrop || !root) expect(result.stdout).toMatch(/enforcement\s+LOG-ONLY/);
     expect(result.stdout).toMatch(/detections\s+\d+ \(from \d+ probes/);
+    expect(result.stdout).toMatch(/circuit breaker\s+closed\n/);
     expect(result.stdout).toMatch(/spool depth\s+no spool \(no eventbridge sink\)/);
   });
 
@@ -76,7 +77,7 @@ describe('against a running agent', () => {
     const result = await cli(['status', '--json']);
 
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ where: `agent ${url}`, healthy: true, backend: 'agent', spoolDepth: 0, status: { sensorId: 'portsnare-demo' } });
+    expect(JSON.parse(result.stdout)).toMatchObject({ where: `agent ${url}`, healthy: true, backend: 'agent', spoolDepth: 0, circuitBreakerOpen: false, status: { sensorId: 'portsnare-demo' } });
   });
 
   it('blocks, lists, shows the history of and unblocks an address', async () => {

@@ -223,6 +223,33 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     expect(again.blocked.has('127.66.0.7')).toBe(true);
   });
 
+  it('opens the circuit breaker past burstLimitPerMinute: refuses the next block and says so in /status, /healthz and /metrics', async () => {
+    const [tcp] = await freePorts(1);
+    const enforcer = new FakeEnforcer();
+    const { agent } = await startAgent(
+      { tcpPorts: [tcp!], enforce: { nftables: { enabled: true, policy: { burstLimitPerMinute: 1 } } }, guard: { blockableSpecialCidrs: ['127.66.0.0/16'] } },
+      { enforcer },
+    );
+    const port = agent.healthPort!;
+    const status = async () => (await request(port, 'GET', '/status')).json() as { circuitBreakerOpen: boolean };
+    const metrics = async () => (await request(port, 'GET', '/metrics')).text;
+    expect((await status()).circuitBreakerOpen).toBe(false);
+
+    await tcpProbe('127.0.0.1', tcp!, '127.66.8.1');
+    await until(() => enforcer.blocked.has('127.66.8.1'), 3000, 'the first block');
+    expect((await status()).circuitBreakerOpen).toBe(true); // the minute's one block is spent
+
+    await tcpProbe('127.0.0.1', tcp!, '127.66.8.2');
+    const deadline = Date.now() + 3000;
+    while (!/^portsnare_blocks_refused_total 1$/m.test(await metrics())) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for the refusal');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(enforcer.blocked.has('127.66.8.2')).toBe(false);
+    expect((await request(port, 'GET', '/healthz')).json()).toMatchObject({ warnings: [expect.stringMatching(/^circuit breaker open/)] });
+    expect(await metrics()).toMatch(/^portsnare_circuit_breaker_open 1$/m);
+  });
+
   it('says plainly when enforcement is log-only', async () => {
     const [tcp] = await freePorts(1);
     const { report, logger, agent } = await startAgent({ tcpPorts: [tcp!], enforce: { nftables: { enabled: true } } }, { enforcer: null });
