@@ -11,13 +11,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
 import { PROJECT_ROOT } from './PortsnareFunction';
-import { agentConfig, openDecoyPorts, resolveDecoyPorts, type DecoyPorts, type DecoyPortsProps } from './sensorConfig';
+import { agentConfig, openDecoyPorts, resolveDecoyPorts, type DecoyPorts, type SensorProps } from './sensorConfig';
 
 /** What the repository asset leaves out: dependencies are installed on the host, tests and build output are not needed. */
 export const PACKAGE_EXCLUDES = [
@@ -53,15 +52,7 @@ export function agentConfigPath(serviceFile = AGENT_SERVICE_FILE): string {
   }
 }
 
-export interface Ec2SensorProps extends DecoyPortsProps {
-  readonly vpc: ec2.IVpc;
-  /** the portsnare bus (EnumerationBlocker.eventBus) */
-  readonly eventBus: events.IEventBus;
-  /**
-   * Where the sensor lives: a public subnet, so scanners on the internet reach it.
-   * @default { subnetType: ec2.SubnetType.PUBLIC }
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
+export interface Ec2SensorProps extends SensorProps {
   /**
    * @default t4g.micro (Graviton; npm ci needs more than the 0.5 GiB of a nano)
    */
@@ -71,16 +62,6 @@ export interface Ec2SensorProps extends DecoyPortsProps {
    * @default true
    */
   readonly stealth?: boolean;
-  /**
-   * Sources the agent never reports.
-   * @default [the VPC's IPv4 CIDR] (load balancer health checks, the VPC's own hosts)
-   */
-  readonly ignore?: readonly string[];
-  /**
-   * More agent config keys (sensor/config.ts: banner, trigger, dedupeSeconds …).
-   * @default {}
-   */
-  readonly agentConfig?: Record<string, unknown>;
 }
 
 export class Ec2Sensor extends Construct {

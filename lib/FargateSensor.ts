@@ -13,30 +13,20 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as events from 'aws-cdk-lib/aws-events';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PACKAGE_EXCLUDES } from './Ec2Sensor';
 import { acknowledge } from './nag';
 import { PROJECT_ROOT } from './PortsnareFunction';
-import { agentConfig, openDecoyPorts, resolveDecoyPorts, type DecoyPorts, type DecoyPortsProps } from './sensorConfig';
+import { agentConfig, openDecoyPorts, resolveDecoyPorts, type DecoyPorts, type SensorProps } from './sensorConfig';
 
 /** The agent's loopback health/control port (sensor/config.ts DEFAULT_HEALTH_PORT); never a decoy. */
 export const AGENT_HEALTH_PORT = 9466;
 /** Where the container writes its config before starting the agent (writable by the non-root user). */
 export const CONTAINER_CONFIG_PATH = '/tmp/portsnare-agent.json';
 
-export interface FargateSensorProps extends DecoyPortsProps {
-  readonly vpc: ec2.IVpc;
-  /** the portsnare bus (EnumerationBlocker.eventBus) */
-  readonly eventBus: events.IEventBus;
-  /**
-   * Public subnets: the task gets a public address there. Prefer subnets of its own, so flow
-   * logs on them see only the sensor.
-   * @default { subnetType: ec2.SubnetType.PUBLIC }
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
+export interface FargateSensorProps extends SensorProps {
   /**
    * The image.
    * @default ecs.ContainerImage.fromAsset(<repository root>) — the repository's Dockerfile, built for ARM64 at deploy
@@ -47,16 +37,6 @@ export interface FargateSensorProps extends DecoyPortsProps {
    * @default '1000:1000' (the image's `node` user, which owns /var/lib/portsnare)
    */
   readonly user?: string;
-  /**
-   * Sources the agent never reports.
-   * @default [the VPC's IPv4 CIDR]
-   */
-  readonly ignore?: readonly string[];
-  /**
-   * More agent config keys (sensor/config.ts).
-   * @default {}
-   */
-  readonly agentConfig?: Record<string, unknown>;
   /** @default 256 */
   readonly cpu?: number;
   /** @default 512 */

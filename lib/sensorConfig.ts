@@ -4,6 +4,7 @@
  * at run time) and the security group rules that open exactly those ports.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as events from 'aws-cdk-lib/aws-events';
 import { acknowledge } from './nag';
 
 /**
@@ -30,6 +31,29 @@ export interface DecoyPortsProps {
    * @default []
    */
   readonly udpPorts?: readonly number[];
+}
+
+/** What every sensor hosting takes: where it runs, where it reports, what it ignores. */
+export interface SensorProps extends DecoyPortsProps {
+  readonly vpc: ec2.IVpc;
+  /** the portsnare bus (EnumerationBlocker.eventBus) */
+  readonly eventBus: events.IEventBus;
+  /**
+   * Where the sensor lives: public subnets, so scanners on the internet reach it. Prefer subnets
+   * of its own, so flow logs on them see only the sensor.
+   * @default { subnetType: ec2.SubnetType.PUBLIC }
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * Sources the agent never reports.
+   * @default [the VPC's IPv4 CIDR] (load balancer health checks, the VPC's own hosts)
+   */
+  readonly ignore?: readonly string[];
+  /**
+   * More agent config keys (sensor/config.ts: banner, trigger, dedupeSeconds …).
+   * @default {}
+   */
+  readonly agentConfig?: Record<string, unknown>;
 }
 
 export interface DecoyPorts {
