@@ -576,26 +576,14 @@ export class EnumerationBlocker extends Construct {
       }),
       description: 'portsnare: EventBridge Scheduler invokes the expiry and reconcile functions',
     });
-    const expirySchedule = new scheduler.Schedule(this, 'ExpirySchedule', {
-      description: 'portsnare: lift expired blocks',
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
-      target: new schedulerTargets.LambdaInvoke(expiry.function, {
-        role: scheduleRole,
-        deadLetterQueue: this.failureQueue,
-        retryAttempts: 2,
-        maxEventAge: Duration.minutes(5),
-      }),
-    });
-    const reconcileSchedule = new scheduler.Schedule(this, 'ReconcileSchedule', {
-      description: 'portsnare: full diff of desired and actual state',
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(5)),
-      target: new schedulerTargets.LambdaInvoke(reconcile.function, {
-        role: scheduleRole,
-        deadLetterQueue: this.failureQueue,
-        retryAttempts: 2,
-        maxEventAge: Duration.minutes(10),
-      }),
-    });
+    const every = (id: string, description: string, rate: Duration, fn: PortsnareFunction, maxEventAge: Duration): scheduler.Schedule =>
+      new scheduler.Schedule(this, id, {
+        description,
+        schedule: scheduler.ScheduleExpression.rate(rate),
+        target: new schedulerTargets.LambdaInvoke(fn.function, { role: scheduleRole, deadLetterQueue: this.failureQueue, retryAttempts: 2, maxEventAge }),
+      });
+    const expirySchedule = every('ExpirySchedule', 'portsnare: lift expired blocks', Duration.minutes(1), expiry, Duration.minutes(5));
+    const reconcileSchedule = every('ReconcileSchedule', 'portsnare: full diff of desired and actual state', Duration.minutes(5), reconcile, Duration.minutes(10));
     for (const fn of [expiry, reconcile]) {
       acknowledge(
         scheduleRole,

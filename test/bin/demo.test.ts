@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -6,7 +6,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, type CliResult, runCli, testEnv } from './cli';
+import { BIN, type CliResult, runBin, runCli, runCommand } from './cli';
 
 const root = process.getuid?.() === 0;
 /** A network namespace of its own keeps the demo's nftables table and ports away from the host's. */
@@ -28,19 +28,7 @@ afterEach(async () => {
 function demoInNamespace(args: string[], options: { user?: 'nobody' } = {}): Promise<CliResult> {
   const drop = options.user ? `setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=${dir} ` : '';
   const script = `ip link set lo up && exec ${drop}"${process.execPath}" "${BIN}" demo --once --health-port 0 --state-dir "${join(dir, 'state')}" ${args.join(' ')}`;
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--net', 'sh', '-c', script], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
+  return runCommand('unshare', ['--net', 'sh', '-c', script], { timeoutMs: 60_000 });
 }
 
 describe('portsnare demo (npm start)', () => {
@@ -68,15 +56,7 @@ describe('portsnare demo (npm start)', () => {
       'kill -INT $pid; wait $pid; echo "exit $?"',
       'echo "after: $(nft list tables)"',
     ].join('\n');
-    const result = await new Promise<CliResult>((resolve, reject) => {
-      const child = spawn('unshare', ['--net', 'sh', '-c', `ip link set lo up\n${script}`], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    });
+    const result = await runCommand('unshare', ['--net', 'sh', '-c', `ip link set lo up\n${script}`], { timeoutMs: 60_000 });
     const demo = readFileSync(out, 'utf8');
 
     expect(result.stdout).toContain('before: table inet portsnare');
@@ -90,15 +70,7 @@ describe('portsnare demo (npm start)', () => {
     // as root: an unprivileged user in a namespace of its own; otherwise this user, here
     const result = canUnshare
       ? await demoInNamespace([], { user: 'nobody' })
-      : await new Promise<CliResult>((resolve, reject) => {
-          const child = spawn(process.execPath, [BIN, 'demo', '--once', '--health-port', '0', '--state-dir', join(dir, 'state')], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-          child.on('error', reject);
-          child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-        });
+      : await runBin(['demo', '--once', '--health-port', '0', '--state-dir', join(dir, 'state')], { timeoutMs: 60_000 });
 
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/WARNING {3}enforcement is LOG-ONLY: needs root or CAP_NET_ADMIN/);

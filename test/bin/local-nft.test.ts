@@ -3,12 +3,12 @@
  * writes the store and puts the block into nftables itself, and `unblock` takes it out. In a
  * network namespace of its own, so the host's nftables are never touched.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { BIN, testEnv } from './cli';
+import { BIN, runCommand } from './cli';
 
 const canRun = process.getuid?.() === 0 && spawnSync('unshare', ['--net', 'true']).status === 0 && spawnSync('nft', ['--version']).status === 0;
 
@@ -24,15 +24,7 @@ afterEach(async () => {
 
 /** Runs a shell script in a fresh network namespace; `$P` is the portsnare command. */
 function inNamespace(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--net', 'sh', '-c', `set -e; ip link set lo up; P="${process.execPath} ${BIN}"; ${script}`], { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runCommand('unshare', ['--net', 'sh', '-c', `set -e; ip link set lo up; P="${process.execPath} ${BIN}"; ${script}`], { timeoutMs: 60_000 });
 }
 
 it.runIf(canRun)('blocks in nftables when enforcement is on and no agent runs, and unblock removes it', async () => {

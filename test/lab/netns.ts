@@ -299,37 +299,33 @@ function jsonLines(stream: NodeJS.ReadableStream, onJson: (value: unknown) => vo
   });
 }
 
-/** The agent child: its stdout events and stderr log lines, awaited by predicate. */
-export class AgentProcess extends EventEmitter {
-  readonly events: ScanDetected[] = [];
-  /** when each event arrived (epoch ms), same index as events */
-  readonly arrivals: number[] = [];
-  readonly logs: LogLine[] = [];
+/**
+ * A lab child process whose output is awaited by predicate: it emits 'change' on every line it
+ * reads and on exit; `until` resolves when a check passes, rejects on exit or timeout.
+ */
+abstract class WatchedChild extends EventEmitter {
   exitCode: number | null | undefined;
-  private stderrTail = '';
+  protected stderrTail = '';
 
-  constructor(readonly child: ChildProcess) {
+  constructor(
+    readonly child: ChildProcess,
+    private readonly name: string,
+  ) {
     super();
     this.setMaxListeners(100);
-    jsonLines(child.stdout!, (value) => {
-      this.events.push(value as ScanDetected); // stdout carries only events
-      this.arrivals.push(Date.now());
-      this.emit('change');
-    });
-    // stderr: JSON log lines; a non-JSON line (a crash trace) is kept in stderrTail
+    // a non-JSON stderr line (a crash trace) stays visible in the errors below
     child.stderr!.on('data', (text: Buffer | string) => (this.stderrTail = (this.stderrTail + text.toString()).slice(-4000)));
-    jsonLines(child.stderr!, (value) => {
-      this.logs.push(value as LogLine);
-      this.emit('change');
-    });
     child.on('exit', (code) => {
       this.exitCode = code;
       this.emit('change');
     });
   }
 
-  /** Resolves when `check` returns a value; rejects after timeoutMs or when the agent exits. */
-  waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
+  /** What an error message shows of the output so far. */
+  protected abstract recent(): string;
+
+  /** Resolves with `check`'s first defined value; rejects after timeoutMs or when the child exits. */
+  protected until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
     return new Promise((resolvePromise, reject) => {
       const test = (): boolean => {
         const value = check();
@@ -340,14 +336,14 @@ export class AgentProcess extends EventEmitter {
         }
         if (this.exitCode !== undefined) {
           done();
-          reject(new Error(`agent exited (${this.exitCode}) while waiting for ${what}; stderr: ${this.stderrTail}`));
+          reject(new Error(`${this.name} exited (${this.exitCode}) while waiting for ${what}; ${this.recent()}; stderr: ${this.stderrTail}`));
           return true;
         }
         return false;
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events: ${JSON.stringify(this.events).slice(-1500)}`));
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${this.recent()}`));
       }, timeoutMs);
       const done = (): void => {
         clearTimeout(timer);
@@ -355,6 +351,47 @@ export class AgentProcess extends EventEmitter {
       };
       if (!test()) this.on('change', test);
     });
+  }
+
+  /** SIGTERM, then SIGKILL after deadlineMs; resolves with the exit code. */
+  async stop(deadlineMs = 15_000): Promise<number | null> {
+    if (this.exitCode !== undefined) return this.exitCode;
+    const exited = new Promise<number | null>((resolvePromise) => this.child.once('exit', (code) => resolvePromise(code)));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), deadlineMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** The agent child: its stdout events and stderr log lines, awaited by predicate. */
+export class AgentProcess extends WatchedChild {
+  readonly events: ScanDetected[] = [];
+  /** when each event arrived (epoch ms), same index as events */
+  readonly arrivals: number[] = [];
+  readonly logs: LogLine[] = [];
+
+  constructor(child: ChildProcess) {
+    super(child, 'agent');
+    jsonLines(child.stdout!, (value) => {
+      this.events.push(value as ScanDetected); // stdout carries only events
+      this.arrivals.push(Date.now());
+      this.emit('change');
+    });
+    jsonLines(child.stderr!, (value) => {
+      this.logs.push(value as LogLine);
+      this.emit('change');
+    });
+  }
+
+  protected recent(): string {
+    return `events: ${JSON.stringify(this.events).slice(-1500)}`;
+  }
+
+  /** Resolves when `check` returns a value; rejects after timeoutMs or when the agent exits. */
+  waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
+    return this.until(check, what, timeoutMs);
   }
 
   /** The first event from `attacker` containing a probe of this protocol/port/kind. */
@@ -373,17 +410,6 @@ export class AgentProcess extends EventEmitter {
   started(): Promise<LogLine> {
     return this.waitForLog((l) => l.msg === 'agent started', 'the agent to start', 60_000);
   }
-
-  /** SIGTERM, then SIGKILL after deadlineMs; resolves with the exit code. */
-  async stop(deadlineMs = 15_000): Promise<number | null> {
-    if (this.exitCode !== undefined) return this.exitCode;
-    const exited = new Promise<number | null>((resolvePromise) => this.child.once('exit', (code) => resolvePromise(code)));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), deadlineMs);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  }
 }
 
 export interface DriverLine {
@@ -392,23 +418,19 @@ export interface DriverLine {
 }
 
 /** The kernel-host driver child: its JSON lines, awaited by predicate. */
-export class DriverProcess extends EventEmitter {
+export class DriverProcess extends WatchedChild {
   readonly lines: DriverLine[] = [];
-  exitCode: number | null | undefined;
-  private stderr = '';
 
-  constructor(readonly child: ChildProcess) {
-    super();
-    this.setMaxListeners(100);
+  constructor(child: ChildProcess) {
+    super(child, 'kernel host');
     jsonLines(child.stdout!, (value) => {
       this.lines.push(value as DriverLine);
       this.emit('change');
     });
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderr = (this.stderr + text).slice(-4000)));
-    child.on('exit', (code) => {
-      this.exitCode = code;
-      this.emit('change');
-    });
+  }
+
+  protected recent(): string {
+    return `lines: ${JSON.stringify(this.lines.slice(-10))}`;
   }
 
   /** Sends one command line to the driver's stdin. */
@@ -421,40 +443,10 @@ export class DriverProcess extends EventEmitter {
   }
 
   waitFor(match: (line: DriverLine) => boolean, what: string, timeoutMs = 20_000): Promise<DriverLine> {
-    return new Promise((resolvePromise, reject) => {
-      const test = (): boolean => {
-        const found = this.lines.find(match);
-        if (found) {
-          done();
-          resolvePromise(found);
-          return true;
-        }
-        if (this.exitCode !== undefined) {
-          done();
-          reject(new Error(`kernel host exited (${this.exitCode}) while waiting for ${what}: ${JSON.stringify(this.lines.slice(-5))} ${this.stderr}`));
-          return true;
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; lines: ${JSON.stringify(this.lines.slice(-10))}`));
-      }, timeoutMs);
-      const done = (): void => {
-        clearTimeout(timer);
-        this.off('change', test);
-      };
-      if (!test()) this.on('change', test);
-    });
+    return this.until(() => this.lines.find(match), what, timeoutMs);
   }
 
-  async stop(deadlineMs = 10_000): Promise<number | null> {
-    if (this.exitCode !== undefined) return this.exitCode;
-    const exited = new Promise<number | null>((resolvePromise) => this.child.once('exit', (code) => resolvePromise(code)));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), deadlineMs);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
+  override stop(deadlineMs = 10_000): Promise<number | null> {
+    return super.stop(deadlineMs);
   }
 }
