@@ -4,8 +4,6 @@
  */
 import type { run as runFull } from './commands/program';
 
-export type { buildProgram, run } from './commands/program';
-
 /**
  * `portsnare agent` is a long-running daemon: it loads the sensor's commands alone, not the
  * operator commands and the AWS SDK clients they carry (about 50 MB of resident memory).
