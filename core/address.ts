@@ -178,10 +178,37 @@ export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
   return cidrCovers(a, b) || cidrCovers(b, a);
 }
 
+/** The prefix length of one address of a family: 32 or 128. */
+export function hostPrefix(family: Family): number {
+  return family === 'ipv4' ? 32 : 128;
+}
+
+/** True when the CIDR holds exactly one address. */
+export function isHostCidr(cidr: Cidr): boolean {
+  return cidr.prefix === hostPrefix(cidr.family);
+}
+
+/**
+ * The canonical text of a block target: a host CIDR is its address ("198.51.100.7"), any other
+ * CIDR its canonical text ("198.51.100.0/24"). Stores, events and commands all key targets so.
+ */
+export function targetOf(cidr: Cidr): string {
+  return isHostCidr(cidr) ? cidr.network : cidr.text;
+}
+
+/**
+ * The canonical target of an address or CIDR text, or undefined when it is neither (host bits
+ * must be zero unless `loose`).
+ */
+export function canonicalTarget(text: string, loose = false): string | undefined {
+  const cidr = tryParseCidr(text, loose);
+  return cidr ? targetOf(cidr) : undefined;
+}
+
 /** The host CIDR of an address ("/32" or "/128"), the form NACL entries and WAF IP sets take. */
 export function hostCidr(address: string): string {
   const canonical = canonicalAddress(address);
-  return `${canonical}/${familyOf(canonical) === 'ipv4' ? 32 : 128}`;
+  return `${canonical}/${hostPrefix(familyOf(canonical))}`;
 }
 
 /**

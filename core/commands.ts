@@ -4,7 +4,7 @@
  * Manual blocks of a single address may also arrive as `Scan Detected` from `portsnare.cli`.
  */
 import { z } from 'zod';
-import { tryParseCidr } from './address';
+import { targetOf, tryParseCidr } from './address';
 
 export const DETAIL_TYPE_BLOCK_REQUESTED = 'Block Requested';
 export const DETAIL_TYPE_UNBLOCK_REQUESTED = 'Unblock Requested';
@@ -16,8 +16,7 @@ export const TargetSchema = z.string().transform((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `not an IPv4/IPv6 address or CIDR with host bits zero: ${JSON.stringify(value)}` });
     return z.NEVER;
   }
-  const host = cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128);
-  return host ? cidr.network : cidr.text;
+  return targetOf(cidr);
 });
 
 export const BlockRequestedSchema = z.strictObject({

@@ -3,7 +3,7 @@
  * level-triggered: the plan depends only on the records, the clock and what the enforcers hold
  * now, so a retry, a crash half-way or an edit in the console all converge on the next run.
  */
-import { type Family, tryParseCidr } from './address';
+import { type Family, canonicalTarget, isHostCidr, targetOf, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
 import { type NaclChange, type NaclEntry, applyNaclChanges, ownEntryTarget, planNacl } from './nacl';
 import { type BlockRecord, isActive } from './policy';
@@ -66,9 +66,8 @@ export function desiredCandidates(
       refused.push({ target: record.target, rule: 'not an address or CIDR' });
       continue;
     }
-    const host = cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128);
     // lastSeen is the attacker's latest activity; blockedAt breaks ties (a fresh manual block).
-    candidates.push({ target: host ? cidr.network : cidr.text, family: cidr.family, recency: Math.max(record.lastSeen, record.blockedAt), host });
+    candidates.push({ target: targetOf(cidr), family: cidr.family, recency: Math.max(record.lastSeen, record.blockedAt), host: isHostCidr(cidr) });
   }
   return { candidates, refused };
 }
@@ -77,9 +76,8 @@ function enforcedTargets(actual: ActualState, range: readonly [number, number]):
   const targets = new Set<string>();
   for (const set of actual.wafSets) {
     for (const raw of set.addresses) {
-      const cidr = tryParseCidr(raw, true);
-      if (!cidr) continue;
-      targets.add(cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128) ? cidr.network : cidr.text);
+      const target = canonicalTarget(raw, true);
+      if (target !== undefined) targets.add(target);
     }
   }
   for (const acl of actual.nacls) {

@@ -19,7 +19,7 @@
  *   counts against the quota. (A CIDR block request, e.g. "198.51.100.0/24", is therefore
  *   enforced in WAF only: a wide NACL deny would not be recognisable as portsnare's afterwards.)
  */
-import { type Family, tryParseCidr } from './address';
+import { type Cidr, type Family, hostPrefix, isHostCidr, tryParseCidr } from './address';
 
 export const NACL_DEFAULT_DENY_RULE = 32767;
 
@@ -78,11 +78,10 @@ export interface NaclPlan {
   readonly capacity: Readonly<Record<Family, number>>;
 }
 
-function entryCidr(entry: NaclEntry): { family: Family; text: string; prefix: number } | undefined {
+function entryCidr(entry: NaclEntry): Cidr | undefined {
   const raw = entry.cidrBlock ?? entry.ipv6CidrBlock;
   if (raw === undefined || (entry.cidrBlock !== undefined && entry.ipv6CidrBlock !== undefined)) return undefined;
-  const cidr = tryParseCidr(raw, true);
-  return cidr ? { family: cidr.family, text: cidr.text, prefix: cidr.prefix } : undefined;
+  return tryParseCidr(raw, true);
 }
 
 /** The family of the entry's CIDR, or undefined when it has none that parses. */
@@ -105,8 +104,7 @@ export function ownEntryTarget(entry: NaclEntry, range: readonly [number, number
   if (entry.portRange !== undefined || entry.icmpTypeCode !== undefined) return undefined;
   const cidr = entryCidr(entry);
   if (!cidr) return undefined;
-  if (cidr.prefix !== (cidr.family === 'ipv4' ? 32 : 128)) return undefined;
-  return cidr.text.slice(0, cidr.text.lastIndexOf('/'));
+  return isHostCidr(cidr) ? cidr.network : undefined;
 }
 
 export function isOwnEntry(entry: NaclEntry, range: readonly [number, number]): boolean {
@@ -115,7 +113,7 @@ export function isOwnEntry(entry: NaclEntry, range: readonly [number, number]): 
 
 /** "198.51.100.7/32" or "2001:db8::7/128" for a canonical address. */
 export function hostCidrOf(target: string, family: Family): string {
-  return `${target}/${family === 'ipv4' ? 32 : 128}`;
+  return `${target}/${hostPrefix(family)}`;
 }
 
 /** Most recent first; equal recency by target, so the order is total and deterministic. */

@@ -5,23 +5,9 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { METRIC_NAMESPACE, SERVICE_NAME, type MetricName } from '../../core/metrics';
 
-export const METRIC_NAMES = [
-  'Detections',
-  'Blocks',
-  'Unblocks',
-  'Evictions',
-  'LockRetries',
-  'Throttles',
-  'CircuitBreakerOpen',
-  'Repairs',
-  'EnforcementLagSeconds',
-  'NaclQuotaFull',
-  'WafCapacityFull',
-  'MalformedEvents',
-  'Refused',
-] as const;
-export type MetricName = (typeof METRIC_NAMES)[number];
+export { METRIC_NAMES, type MetricName } from '../../core/metrics';
 
 export type LogAttributes = Record<string, unknown>;
 
@@ -43,10 +29,10 @@ export interface Observability {
 }
 
 export function powertoolsObservability(): Observability {
-  const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'portsnare' });
+  const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
   const metrics = new Metrics({
-    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Portsnare',
-    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'portsnare',
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRIC_NAMESPACE,
+    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME,
   });
   const log: Log = {
     debug: (message, attributes) => logger.debug(message, attributes ?? {}),

@@ -1,23 +1,15 @@
 /**
- * The desired state in DynamoDB (table contract in the team brief):
- * - block record: pk `BLOCK#<target>`, sk `STATE`, the BlockRecord fields, a `version` for
- *   optimistic concurrency, `activeKey` = "ACTIVE" and `expiresAt` while active (the sparse GSI
- *   `active`), `ttl` (epoch s) only once lifted, so DynamoDB may delete it as old history;
- * - history: pk `BLOCK#<target>`, sk `HIST#<iso time>#<action>`, `ttl` 90 days on;
- * - burst counter: pk `BURST`, sk `MINUTE#<epoch ms of the minute>`, `count`.
- * Every write of a record is conditional on the version read, so two deciders racing on the
- * same target (or the same event delivered twice) cannot both count an offence.
+ * The desired state in DynamoDB, through the table contract of core/table.ts. Every write of a
+ * record is conditional on the version read, so two deciders racing on the same target (or the
+ * same event delivered twice) cannot both count an offence.
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { BlockRecord } from '../../core/policy';
 import { minuteOf } from '../../core/policy';
+import { ACTIVE_INDEX, ACTIVE_KEY, HISTORY_RETENTION_SECONDS, burstKey, historyKey, stateKey } from '../../core/table';
 import { errorName } from './retry';
 
-export const ACTIVE_INDEX = 'active';
-export const ACTIVE_KEY = 'ACTIVE';
-export const HISTORY_RETENTION_SECONDS = 90 * 86400;
-const STATE_SK = 'STATE';
 
 export interface StoredRecord {
   readonly record: BlockRecord;
@@ -61,7 +53,7 @@ export class BlockRepository {
 
   async get(target: string): Promise<StoredRecord | undefined> {
     const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: `BLOCK#${target}`, sk: STATE_SK }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: stateKey(target), ConsistentRead: true }),
     );
     if (!out.Item) return undefined;
     return { record: toRecord(out.Item), version: typeof out.Item.version === 'number' ? out.Item.version : 0 };
@@ -73,8 +65,7 @@ export class BlockRepository {
    */
   async save(record: BlockRecord, expectedVersion: number | undefined, now: number): Promise<boolean> {
     const item: Record<string, unknown> = {
-      pk: `BLOCK#${record.target}`,
-      sk: STATE_SK,
+      ...stateKey(record.target),
       ...record,
       version: (expectedVersion ?? 0) + 1,
     };
@@ -102,8 +93,7 @@ export class BlockRepository {
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          pk: `BLOCK#${record.target}`,
-          sk: `HIST#${new Date(now).toISOString()}#${action}`,
+          ...historyKey(record.target, now, action),
           action,
           at: now,
           record,
@@ -124,7 +114,7 @@ export class BlockRepository {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { pk: 'BURST', sk: `MINUTE#${minute}` },
+          Key: burstKey(minute),
           UpdateExpression: 'ADD #count :one SET #ttl = :ttl',
           ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
           ExpressionAttributeNames: { '#count': 'count', '#ttl': 'ttl' },

@@ -1,0 +1,30 @@
+/**
+ * The CloudWatch metrics the functions publish (Powertools EMF) and the stack's alarms and
+ * dashboard read: one namespace, one dimension, one list of names.
+ */
+export const METRIC_NAMESPACE = 'Portsnare';
+export const SERVICE_NAME = 'portsnare';
+/** Powertools adds `service` as the one dimension of every metric. */
+export const METRIC_DIMENSIONS = { service: SERVICE_NAME } as const;
+
+export const METRIC_NAMES = [
+  'Detections',
+  'Blocks',
+  'Unblocks',
+  'Evictions',
+  'LockRetries',
+  'Throttles',
+  'CircuitBreakerOpen',
+  'Repairs',
+  'EnforcementLagSeconds',
+  'NaclQuotaFull',
+  'WafCapacityFull',
+  'MalformedEvents',
+  'Refused',
+] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+/** A metric by name, checked at compile time: `metric('Blocks')`. */
+export function metric<N extends MetricName>(name: N): N {
+  return name;
+}

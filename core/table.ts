@@ -1,0 +1,66 @@
+/**
+ * The desired-state table's contract, in one place: key builders, the sparse index, attribute
+ * names and retention. The repository (lambda/shared/repository.ts) is the one code path that
+ * reads and writes it; the command line's stack backend goes through that repository too.
+ *
+ * - block record: pk `BLOCK#<target>`, sk `STATE`, the BlockRecord fields, `version` for
+ *   optimistic concurrency, `activeKey` = "ACTIVE" while active (the sparse GSI `active`, sort
+ *   key `expiresAt`), `ttl` (epoch seconds) only once lifted, so DynamoDB may delete old history;
+ * - history: pk `BLOCK#<target>`, sk `HIST#<iso time>#<action>`, `ttl` 90 days on;
+ * - burst counter: pk `BURST`, sk `MINUTE#<epoch ms of the minute>`, `count`.
+ */
+export const TABLE_PARTITION_KEY = 'pk';
+export const TABLE_SORT_KEY = 'sk';
+/** DynamoDB's time-to-live attribute (epoch seconds). */
+export const TABLE_TTL_ATTRIBUTE = 'ttl';
+export const VERSION_ATTRIBUTE = 'version';
+export const ACTIVE_INDEX = 'active';
+export const ACTIVE_KEY_ATTRIBUTE = 'activeKey';
+export const ACTIVE_KEY = 'ACTIVE';
+/** The sort key of the `active` index. */
+export const EXPIRES_AT_ATTRIBUTE = 'expiresAt';
+export const STATE_SK = 'STATE';
+export const HISTORY_SK_PREFIX = 'HIST#';
+export const HISTORY_RETENTION_SECONDS = 90 * 86400;
+const BLOCK_PK_PREFIX = 'BLOCK#';
+const BURST_PK = 'BURST';
+const MINUTE_SK_PREFIX = 'MINUTE#';
+
+export interface TableKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** The partition of one target: its state record and its history. */
+export function blockPartition(target: string): string {
+  return `${BLOCK_PK_PREFIX}${target}`;
+}
+
+/** The key of a target's state record. */
+export function stateKey(target: string): TableKey {
+  return { pk: blockPartition(target), sk: STATE_SK };
+}
+
+/** The key of one history entry. */
+export function historyKey(target: string, at: number, action: string): TableKey {
+  return { pk: blockPartition(target), sk: `${HISTORY_SK_PREFIX}${new Date(at).toISOString()}#${action}` };
+}
+
+/** The burst counter of the minute starting at `minuteStart` (epoch ms). */
+export function burstKey(minuteStart: number): TableKey {
+  return { pk: BURST_PK, sk: `${MINUTE_SK_PREFIX}${minuteStart}` };
+}
+
+/** The target a partition key names, or undefined when it is not a block partition. */
+export function targetOfPartition(pk: unknown): string | undefined {
+  return typeof pk === 'string' && pk.startsWith(BLOCK_PK_PREFIX) ? pk.slice(BLOCK_PK_PREFIX.length) : undefined;
+}
+
+/** The time and action a history sort key holds, or undefined when it is not one. */
+export function parseHistorySortKey(sk: unknown): { at: string; action: string } | undefined {
+  if (typeof sk !== 'string' || !sk.startsWith(HISTORY_SK_PREFIX)) return undefined;
+  const rest = sk.slice(HISTORY_SK_PREFIX.length);
+  const hash = rest.lastIndexOf('#');
+  if (hash < 0) return undefined;
+  return { at: rest.slice(0, hash), action: rest.slice(hash + 1) };
+}
