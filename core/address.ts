@@ -269,3 +269,47 @@ export class CidrList {
     return this.cidrs.find((cidr) => cidrOverlaps(cidr, target));
   }
 }
+
+/**
+ * IPv6 forms that carry an IPv4 address, so a block of the IPv6 form reaches the IPv4 host:
+ * - NAT64 well-known prefix 64:ff9b::/96, IPv4 in the last 32 bits (RFC 6052, section 2.1);
+ * - IPv4-translated ::ffff:0:0:0/96 (RFC 2765, section 2.1) and the deprecated IPv4-compatible
+ *   ::/96 (RFC 4291, section 2.5.5.1), IPv4 in the last 32 bits (IPv4-mapped ::ffff:0:0/96
+ *   is folded to IPv4 when parsed);
+ * - 6to4 2002::/16, IPv4 in bits 16–47 (RFC 3056, section 2);
+ * - Teredo 2001::/32: the server's IPv4 in bits 32–63, the client's in bits 96–127 with every
+ *   bit inverted (RFC 4380, section 4).
+ */
+const IPV4_EMBEDDINGS: ReadonlyArray<{ name: string; range: string; offset: number; inverted: boolean }> = [
+  { name: 'NAT64', range: '64:ff9b::/96', offset: 96, inverted: false },
+  { name: 'IPv4-translated', range: '::ffff:0:0:0/96', offset: 96, inverted: false },
+  { name: 'IPv4-compatible', range: '::/96', offset: 96, inverted: false },
+  { name: '6to4', range: '2002::/16', offset: 16, inverted: false },
+  { name: 'Teredo server', range: '2001::/32', offset: 32, inverted: false },
+  { name: 'Teredo client', range: '2001::/32', offset: 96, inverted: true },
+];
+
+/**
+ * The IPv4 ranges an IPv6 CIDR reaches through the embeddings above: for each embedding it
+ * overlaps, the IPv4 CIDR its bits fix (0.0.0.0/0 when it fixes none of them). Empty for IPv4
+ * and for IPv6 outside every embedding.
+ */
+export function embeddedIpv4(cidr: Cidr): Array<{ name: string; cidr: Cidr }> {
+  if (cidr.family !== 'ipv6') return [];
+  const bytes = networkBytes(cidr);
+  const found: Array<{ name: string; cidr: Cidr }> = [];
+  for (const embedding of IPV4_EMBEDDINGS) {
+    const range = tryParseCidr(embedding.range) as Cidr;
+    if (!cidrOverlaps(range, cidr)) continue;
+    const fixedBits = Math.max(0, Math.min(32, cidr.prefix - embedding.offset));
+    const v4 = [0, 0, 0, 0];
+    for (let bit = 0; bit < fixedBits; bit++) {
+      const at = embedding.offset + bit;
+      let value = ((bytes[at >> 3] ?? 0) >> (7 - (at & 7))) & 1;
+      if (embedding.inverted) value ^= 1;
+      v4[bit >> 3] = (v4[bit >> 3] ?? 0) | (value << (7 - (bit & 7)));
+    }
+    found.push({ name: embedding.name, cidr: tryParseCidr(`${v4.join('.')}/${fixedBits}`) as Cidr });
+  }
+  return found;
+}

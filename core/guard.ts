@@ -1,10 +1,12 @@
 /**
- * Never-block rules (DESIGN.md, "Enforcement invariants"): an allowlisted address, the VPC's own
- * CIDRs, and — unless configured — private, loopback, link-local, multicast and other reserved
- * ranges are never blocked, whoever asks.
+ * Never-block rules (ARCHITECTURE.md, "Contracts"): an allowlisted address, the VPC's own CIDRs,
+ * and — unless configured — private, loopback, link-local, multicast and other reserved ranges
+ * are never blocked, whoever asks. An IPv6 form that carries an IPv4 address (NAT64, 6to4,
+ * Teredo, IPv4-translated: core/address.ts `embeddedIpv4`) is checked as that IPv4 address too,
+ * so `64:ff9b::a.b.c.d` cannot block a protected a.b.c.d.
  */
 import { z } from 'zod';
-import { CidrList, cidrCovers, specialRangeOverlapping, tryParseCidr } from './address';
+import { type Cidr, CidrList, cidrCovers, embeddedIpv4, specialRangeOverlapping, tryParseCidr } from './address';
 
 const CidrText = z.string().refine((value) => tryParseCidr(value, true) !== undefined, {
   message: 'must be an IPv4/IPv6 address or CIDR',
@@ -50,17 +52,28 @@ export class NeverBlockGuard {
   check(target: string): GuardVerdict {
     const cidr = tryParseCidr(target, false);
     if (!cidr) return { blockable: false, rule: `not an address or CIDR: ${JSON.stringify(target)}` };
+    const direct = this.checkCidr(cidr);
+    if (direct) return { blockable: false, rule: direct };
+    for (const embedded of embeddedIpv4(cidr)) {
+      const rule = this.checkCidr(embedded.cidr);
+      if (rule) return { blockable: false, rule: `${rule} (through its ${embedded.name} form ${embedded.cidr.text})` };
+    }
+    return { blockable: true };
+  }
+
+  /** The rule that protects some address of `cidr`, or undefined. */
+  private checkCidr(cidr: Cidr): string | undefined {
     const allowed = this.allowlist.overlap(cidr);
-    if (allowed) return { blockable: false, rule: `allowlist ${allowed.text}` };
+    if (allowed) return `allowlist ${allowed.text}`;
     const own = this.protectedCidrs.overlap(cidr);
-    if (own) return { blockable: false, rule: `protected network ${own.text}` };
+    if (own) return `protected network ${own.text}`;
     if (!this.settings.blockSpecialRanges) {
       const special = specialRangeOverlapping(cidr);
       if (special && !this.blockableSpecial.cidrs.some((c) => cidrCovers(c, cidr))) {
-        return { blockable: false, rule: `special-purpose range ${special.name} ${special.cidr.text}` };
+        return `special-purpose range ${special.name} ${special.cidr.text}`;
       }
     }
-    return { blockable: true };
+    return undefined;
   }
 
   isBlockable(target: string): boolean {

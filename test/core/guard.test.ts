@@ -36,3 +36,40 @@ describe('NeverBlockGuard', () => {
     );
   });
 });
+
+// Expected values worked by hand from the RFCs: 198.51.100.3 is c6.33.64.03 in hex;
+// 203.0.113.9 is cb.00.71.09 (its bits inverted: 34.ff.8e.f6).
+describe('NeverBlockGuard and IPv6 forms of IPv4 addresses', () => {
+  const guard = NeverBlockGuard.from({ allowlist: ['198.51.100.3'], protectedCidrs: ['203.0.113.0/24'], blockableSpecialCidrs: ['2001:db8::/32'] });
+
+  it('refuses the NAT64 form of an allowlisted address (RFC 6052: 64:ff9b::/96)', () => {
+    expect(guard.check('64:ff9b::c633:6403')).toMatchObject({ blockable: false, rule: expect.stringContaining('allowlist 198.51.100.3/32') });
+    expect(guard.check('64:ff9b::c633:6403').blockable).toBe(false);
+  });
+
+  it('refuses the 6to4 form of a protected network (RFC 3056: 2002:V4ADDR::/48)', () => {
+    expect(guard.check('2002:cb00:7109::1')).toMatchObject({ blockable: false, rule: expect.stringContaining('protected network 203.0.113.0/24') });
+    expect(guard.check('2002:cb00:7100::/40')).toMatchObject({ blockable: false });
+  });
+
+  it('refuses the IPv4-translated form (RFC 2765: ::ffff:0:a.b.c.d) and the Teredo client form (RFC 4380: inverted bits)', () => {
+    expect(guard.check('::ffff:0:c633:6403').blockable).toBe(false);
+    expect(guard.check('2001:0:4136:e378:8000:63bf:34ff:8ef6').blockable).toBe(false);
+  });
+
+  it('refuses an IPv6 CIDR that covers a whole embedding (every IPv4 address, special ones included)', () => {
+    expect(guard.check('2002::/16').blockable).toBe(false);
+    expect(guard.check('64:ff9b::/96').blockable).toBe(false);
+  });
+
+  it('still blocks the IPv6 forms of an ordinary global IPv4 address', () => {
+    // 192.0.2.1 would be special; 8.8.4.4 is 0808:0404
+    expect(guard.check('64:ff9b::808:404')).toEqual({ blockable: true });
+    expect(guard.check('2002:808:404::1')).toEqual({ blockable: true });
+    expect(guard.check('2001:db8::5')).toEqual({ blockable: true });
+  });
+
+  it('refuses the 6to4 form of a private IPv4 address (10.1.2.3 → 2002:a01:203::)', () => {
+    expect(guard.check('2002:a01:203::1')).toMatchObject({ blockable: false, rule: expect.stringContaining('private') });
+  });
+});
