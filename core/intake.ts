@@ -7,8 +7,14 @@
  *   manual block; a sensorId starting with "flowlogs/" marks the VPC Flow Logs converter.
  * - `Block Requested` / `Unblock Requested` (core/commands.ts) from portsnare.cli.
  * - GuardDuty findings (source aws.guardduty, detail-type "GuardDuty Finding") of type
- *   Recon:EC2/PortProbeUnprotectedPort (the remote address of every port probe detail) and
- *   Recon:EC2/Portscan (the remote address of the network connection).
+ *   Recon:EC2/PortProbeUnprotectedPort: the remote address of every port probe detail probed
+ *   one of our instances, and is blocked.
+ * - Recon:EC2/Portscan is the opposite: "an EC2 instance is performing outbound port scans to a
+ *   remote host" (the finding types page below). The remote address is the victim; blocking it
+ *   would let whoever runs code on our instance choose whom we block. It becomes an alert about
+ *   our own instance, never a block.
+ * GuardDuty writes null for absent values; a null field is treated as absent, so one null never
+ * drops the whole finding, and a port probe detail without an address is skipped on its own.
  *   https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-ec2.html
  *   https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_findings_cloudwatch.html
  */
@@ -36,28 +42,33 @@ export type Envelope = z.infer<typeof EnvelopeSchema>;
 export type Intake =
   | { readonly kind: 'sightings'; readonly sightings: readonly Sighting[] }
   | { readonly kind: 'unblock'; readonly target: string; readonly requestedBy: string; readonly eventId: string }
+  | { readonly kind: 'alert'; readonly alert: 'own-instance-scanning'; readonly instanceId: string | undefined; readonly remote: string | undefined; readonly findingId: string | undefined }
   | { readonly kind: 'malformed'; readonly reason: string }
   | { readonly kind: 'ignored'; readonly reason: string };
 
-const RemoteIp = z.object({ ipAddressV4: z.string().optional(), ipAddressV6: z.string().optional() }).loose();
+const RemoteIp = z.object({ ipAddressV4: z.string().nullish(), ipAddressV6: z.string().nullish() }).loose();
 
 const GuardDutyDetailSchema = z
   .object({
-    id: z.string().optional(),
+    id: z.string().nullish(),
     type: z.string(),
-    updatedAt: z.string().optional(),
+    updatedAt: z.string().nullish(),
+    resource: z
+      .object({ instanceDetails: z.object({ instanceId: z.string().nullish() }).loose().nullish() })
+      .loose()
+      .nullish(),
     service: z
       .object({
-        count: z.number().int().min(1).optional(),
-        eventFirstSeen: z.string().optional(),
-        eventLastSeen: z.string().optional(),
+        count: z.number().int().min(1).nullish().catch(undefined),
+        eventFirstSeen: z.string().nullish(),
+        eventLastSeen: z.string().nullish(),
         action: z
           .object({
             portProbeAction: z
-              .object({ portProbeDetails: z.array(z.object({ remoteIpDetails: RemoteIp.optional() }).loose()) })
+              .object({ portProbeDetails: z.array(z.object({ remoteIpDetails: RemoteIp.nullish().catch(undefined) }).loose().nullish().catch(undefined)).nullish() })
               .loose()
-              .optional(),
-            networkConnectionAction: z.object({ remoteIpDetails: RemoteIp.optional() }).loose().optional(),
+              .nullish(),
+            networkConnectionAction: z.object({ remoteIpDetails: RemoteIp.nullish() }).loose().nullish(),
           })
           .loose(),
       })
@@ -65,12 +76,12 @@ const GuardDutyDetailSchema = z
   })
   .loose();
 
-function time(text: string | undefined, fallback: number): number {
-  const parsed = text === undefined ? NaN : Date.parse(text);
+function time(text: string | null | undefined, fallback: number): number {
+  const parsed = text === undefined || text === null ? NaN : Date.parse(text);
   return Number.isFinite(parsed) ? parsed : fallback;
 }
 
-function guardDutyAddress(remote: z.infer<typeof RemoteIp> | undefined): string | undefined {
+function guardDutyAddress(remote: z.infer<typeof RemoteIp> | null | undefined): string | undefined {
   if (!remote) return undefined;
   return tryCanonicalAddress(remote.ipAddressV4 ?? remote.ipAddressV6 ?? '');
 }
@@ -140,9 +151,15 @@ export function interpretEvent(input: unknown, now: number): Intake {
     const finding = parsed.value;
     let addresses: Array<string | undefined>;
     if (finding.type === GUARDDUTY_PORT_PROBE) {
-      addresses = (finding.service.action.portProbeAction?.portProbeDetails ?? []).map((d) => guardDutyAddress(d.remoteIpDetails));
+      addresses = (finding.service.action.portProbeAction?.portProbeDetails ?? []).map((d) => guardDutyAddress(d?.remoteIpDetails));
     } else if (finding.type === GUARDDUTY_PORTSCAN) {
-      addresses = [guardDutyAddress(finding.service.action.networkConnectionAction?.remoteIpDetails)];
+      return {
+        kind: 'alert',
+        alert: 'own-instance-scanning',
+        instanceId: finding.resource?.instanceDetails?.instanceId ?? undefined,
+        remote: guardDutyAddress(finding.service.action.networkConnectionAction?.remoteIpDetails),
+        findingId: finding.id ?? undefined,
+      };
     } else {
       return { kind: 'ignored', reason: `GuardDuty finding type ${finding.type} is not a reconnaissance portsnare acts on` };
     }

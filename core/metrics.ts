@@ -21,6 +21,8 @@ export const METRIC_NAMES = [
   'WafCapacityFull',
   'MalformedEvents',
   'Refused',
+  /** a GuardDuty Recon:EC2/Portscan finding: one of our instances scans out */
+  'OwnInstanceScanning',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

@@ -23,7 +23,7 @@ export interface DeciderDeps {
   readonly clock: Clock;
 }
 
-export type Outcome = 'malformed' | 'ignored' | 'refused' | 'blocked' | 'refreshed' | 'unchanged' | 'breaker-open' | 'unblocked' | 'not-blocked';
+export type Outcome = 'malformed' | 'ignored' | 'alerted' | 'refused' | 'blocked' | 'refreshed' | 'unchanged' | 'breaker-open' | 'unblocked' | 'not-blocked';
 
 export class Decider {
   private readonly guard: NeverBlockGuard;
@@ -44,6 +44,17 @@ export class Decider {
       case 'ignored':
         obs.log.info('event ignored', { reason: intake.reason });
         return ['ignored'];
+      case 'alert':
+        // One of our instances scans out (GuardDuty Recon:EC2/Portscan): an alarm about it, never a
+        // block of its remote address, which is the victim.
+        obs.count('OwnInstanceScanning');
+        obs.log.error('one of our instances is port scanning: investigate it (nothing blocked)', {
+          alert: intake.alert,
+          instanceId: intake.instanceId,
+          remote: intake.remote,
+          findingId: intake.findingId,
+        });
+        return ['alerted'];
       case 'unblock': {
         const outcome = await this.unblock(intake.target, intake.requestedBy);
         if (outcome === 'unblocked') await queue.wake('enforce', clock.now());

@@ -66,3 +66,54 @@ describe('interpretEvent', () => {
     expect(interpretEvent(finding, NOW)).toMatchObject({ kind: 'malformed', reason: expect.stringContaining('no remote IP') });
   });
 });
+
+// Shapes from the GuardDuty finding format (https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_findings-summary.html):
+// absent values arrive as null.
+const finding = (type: string, service: Record<string, unknown>, resource: Record<string, unknown> = {}) => ({
+  version: '0',
+  id: `gd-${type}`,
+  'detail-type': 'GuardDuty Finding',
+  source: 'aws.guardduty',
+  time: '2026-11-21T10:00:00Z',
+  detail: { schemaVersion: '2.0', id: 'f1', type, resource, service: { serviceName: 'guardduty', ...service } },
+});
+
+describe('interpretEvent and GuardDuty', () => {
+  it('turns Recon:EC2/Portscan into an alert about our instance, never a sighting of its victim', () => {
+    const intake = interpretEvent(
+      finding(
+        'Recon:EC2/Portscan',
+        { count: 3, action: { actionType: 'NETWORK_CONNECTION', networkConnectionAction: { remoteIpDetails: { ipAddressV4: '203.0.113.42' } } } },
+        { resourceType: 'Instance', instanceDetails: { instanceId: 'i-0abc' } },
+      ),
+      NOW,
+    );
+    expect(intake).toEqual({ kind: 'alert', alert: 'own-instance-scanning', instanceId: 'i-0abc', remote: '203.0.113.42', findingId: 'f1' });
+  });
+
+  it('reads a port probe finding whose absent fields are null, and skips only the detail without an address', () => {
+    const intake = interpretEvent(
+      finding('Recon:EC2/PortProbeUnprotectedPort', {
+        count: null,
+        eventFirstSeen: null,
+        eventLastSeen: '2026-11-21T09:59:00Z',
+        action: {
+          actionType: 'PORT_PROBE',
+          portProbeAction: {
+            blocked: false,
+            portProbeDetails: [
+              { localPortDetails: { port: 22 }, remoteIpDetails: { ipAddressV4: '203.0.113.40', organization: null } },
+              { localPortDetails: { port: 23 }, remoteIpDetails: null },
+              { localPortDetails: { port: 3389 }, remoteIpDetails: { ipAddressV4: null, ipAddressV6: '2001:db8::41' } },
+            ],
+          },
+        },
+      }),
+      NOW,
+    );
+    expect(intake.kind).toBe('sightings');
+    if (intake.kind !== 'sightings') return;
+    expect(intake.sightings.map((s) => s.target)).toEqual(['203.0.113.40', '2001:db8::41']);
+    expect(intake.sightings[0]).toMatchObject({ reason: 'guardduty', hits: 1, verified: true });
+  });
+});
