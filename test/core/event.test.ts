@@ -15,7 +15,7 @@ const valid = {
 };
 
 describe('Scan Detected v1', () => {
-  it('accepts the example of DESIGN.md', () => {
+  it('accepts the documented example event (ARCHITECTURE.md's event contract)', () => {
     expect(parseScanDetected(valid)).toEqual({ ok: true, value: valid });
   });
 
