@@ -4,7 +4,7 @@
  * Pure: the caller supplies the clock and the previous record.
  */
 import { z } from 'zod';
-import type { Family } from './address';
+import { type Family, tryParseCidr } from './address';
 
 export const PolicySettingsSchema = z.strictObject({
   /** TTL of a first offence, seconds */
@@ -19,6 +19,15 @@ export const PolicySettingsSchema = z.strictObject({
   blockUnverified: z.boolean().default(false),
   /** more new blocks than this within a minute opens the circuit breaker: stop adding, alarm */
   burstLimitPerMinute: z.number().int().min(1).max(100_000).default(100),
+  /**
+   * a CIDR wider than this is refused, whoever asks (a /16 is 65,536 addresses); WAF IP sets take
+   * nothing wider than /1, so 0.0.0.0/0 could never be enforced anyway
+   */
+  widestIpv4Prefix: z.number().int().min(1).max(32).default(16),
+  /** the same for IPv6 (a /48 is one site) */
+  widestIpv6Prefix: z.number().int().min(1).max(128).default(48),
+  /** a manual block asking for a longer TTL than this is refused, seconds */
+  maxManualTtlSeconds: z.number().int().min(60).max(365 * 86400).default(30 * 86400),
 });
 export type PolicySettings = z.output<typeof PolicySettingsSchema>;
 
@@ -76,6 +85,32 @@ export interface Sighting {
   /** manual blocks may set their own TTL, seconds */
   readonly ttlSeconds?: number;
   readonly note?: string;
+  /**
+   * a manual re-block replaces the active block's expiry and note even when that shortens it
+   * (`block --replace`); otherwise a re-block never shortens a block nor drops its note
+   */
+  readonly replace?: boolean;
+}
+
+/**
+ * Why policy refuses a sighting whatever the guard says, or undefined: a CIDR wider than the
+ * widest prefix allowed, or a manual TTL past the maximum. (A compromised sensor or a mistyped
+ * command must not block an eighth of IPv4 for a year.)
+ */
+export function policyRefusal(sighting: Pick<Sighting, 'target' | 'ttlSeconds'>, policy: PolicySettings): string | undefined {
+  const cidr = tryParseCidr(sighting.target, false);
+  if (!cidr) return `not an address or CIDR: ${JSON.stringify(sighting.target)}`;
+  const widest = cidr.family === 'ipv4' ? policy.widestIpv4Prefix : policy.widestIpv6Prefix;
+  if (cidr.prefix < widest) return `CIDR ${cidr.text} is wider than /${widest} (policy.widest${cidr.family === 'ipv4' ? 'Ipv4' : 'Ipv6'}Prefix)`;
+  if (sighting.ttlSeconds !== undefined && sighting.ttlSeconds > policy.maxManualTtlSeconds) {
+    return `TTL ${sighting.ttlSeconds}s is longer than ${policy.maxManualTtlSeconds}s (policy.maxManualTtlSeconds)`;
+  }
+  return undefined;
+}
+
+/** A counter kept exact: DynamoDB and JSON hold integers exactly only up to 2^53 − 1. */
+function addCount(a: number, b: number): number {
+  return Math.min(Number.MAX_SAFE_INTEGER, a + b);
 }
 
 export type Decision =
@@ -102,7 +137,7 @@ export function decide(previous: BlockRecord | undefined, sighting: Sighting, no
   const sensors = previous?.sensors.includes(sighting.sensorId) ? previous.sensors : [...(previous?.sensors ?? []), sighting.sensorId].slice(-10);
   const firstSeen = Math.min(previous?.firstSeen ?? sighting.firstSeen, sighting.firstSeen);
   const lastSeen = Math.max(previous?.lastSeen ?? sighting.lastSeen, sighting.lastSeen);
-  const hitCount = (previous?.hitCount ?? 0) + sighting.hits;
+  const hitCount = addCount(previous?.hitCount ?? 0, sighting.hits);
 
   if (previous && previous.active && previous.expiresAt > now && sighting.reason !== 'manual') {
     return {
@@ -115,22 +150,28 @@ export function decide(previous: BlockRecord | undefined, sighting: Sighting, no
   const withinWindow = previous !== undefined && now - previous.blockedAt <= policy.offenceWindowSeconds * 1000;
   const offences = withinWindow ? previous.offences + 1 : 1;
   const ttlSeconds = sighting.ttlSeconds ?? ttlSecondsFor(offences, policy);
+  // A manual re-block of an active block keeps the later expiry and the note it had, unless it
+  // asks to replace them: `block X` after `block X --ttl 7d --reason "known bad"` must not
+  // shorten the week to the policy's two hours.
+  const keep = previous !== undefined && isActive(previous, now) && sighting.replace !== true;
+  const expiresAt = keep ? Math.max(previous.expiresAt, now + ttlSeconds * 1000) : now + ttlSeconds * 1000;
+  const note = sighting.note ?? (keep ? previous.note : undefined);
   const record: BlockRecord = {
     target: sighting.target,
     family: sighting.family,
-    reason: sighting.reason,
+    reason: keep ? previous.reason : sighting.reason,
     firstSeen,
     lastSeen,
     hitCount,
     offences,
-    blockedAt: now,
-    expiresAt: now + ttlSeconds * 1000,
+    blockedAt: keep ? previous.blockedAt : now,
+    expiresAt,
     active: true,
     eventIds,
     sensors,
-    ...(sighting.note !== undefined ? { note: sighting.note } : {}),
+    ...(note !== undefined ? { note } : {}),
   };
-  return { action: 'block', record, why: `offence ${offences}, blocked for ${ttlSeconds}s` };
+  return { action: 'block', record, why: `offence ${offences}, blocked for ${Math.round((expiresAt - now) / 1000)}s` };
 }
 
 /** True when the record is to be enforced at `now`. */

@@ -6,7 +6,7 @@
  */
 import { NeverBlockGuard } from '../../core/guard';
 import { interpretEvent } from '../../core/intake';
-import { type BlockRecord, decide, isActive, lift, type Sighting } from '../../core/policy';
+import { type BlockRecord, decide, isActive, lift, policyRefusal, type Sighting } from '../../core/policy';
 import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from '../shared/clock';
 import type { Observability } from '../shared/observability';
@@ -76,6 +76,12 @@ export class Decider {
     if (!verdict.blockable) {
       obs.count('Refused');
       obs.log.warn('refused: never-block rule', { attacker: sighting.target, rule: verdict.rule, reason: sighting.reason, eventId: sighting.eventId });
+      return 'refused';
+    }
+    const refusal = policyRefusal(sighting, settings.policy);
+    if (refusal) {
+      obs.count('Refused');
+      obs.log.warn('refused: policy', { attacker: sighting.target, rule: refusal, reason: sighting.reason, eventId: sighting.eventId });
       return 'refused';
     }
     let admitted = false;

@@ -15,7 +15,7 @@ const valid = {
 };
 
 describe('Scan Detected v1', () => {
-  it('accepts the documented example event (ARCHITECTURE.md's event contract)', () => {
+  it('accepts the documented example event (the event contract of ARCHITECTURE.md)', () => {
     expect(parseScanDetected(valid)).toEqual({ ok: true, value: valid });
   });
 

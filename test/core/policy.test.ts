@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type BlockRecord, BurstBreaker, decide, DEFAULT_POLICY, PolicySettingsSchema, type Sighting, ttlSecondsFor } from '../../core/policy';
+import { type BlockRecord, BurstBreaker, decide, DEFAULT_POLICY, PolicySettingsSchema, policyRefusal, type Sighting, ttlSecondsFor } from '../../core/policy';
 
 const policyArb = fc
   .record({
@@ -99,5 +99,40 @@ describe('BurstBreaker', () => {
     expect([breaker.tryAdmit(0), breaker.tryAdmit(10), breaker.tryAdmit(20)]).toEqual([true, true, false]);
     expect(breaker.isOpen(59_999)).toBe(true);
     expect(breaker.tryAdmit(60_001)).toBe(true);
+  });
+});
+
+describe('policy refusals and manual re-blocks', () => {
+  const T0 = Date.parse('2026-11-21T10:00:00Z');
+
+  it('refuses a CIDR wider than the widest prefix (defaults /16 and /48) and a manual TTL past the maximum (default 30 days)', () => {
+    expect(policyRefusal({ target: '32.0.0.0/3' }, DEFAULT_POLICY)).toContain('wider than /16');
+    expect(policyRefusal({ target: '0.0.0.0/0' }, DEFAULT_POLICY)).toContain('policy.widestIpv4Prefix');
+    expect(policyRefusal({ target: '2001:db8::/32' }, DEFAULT_POLICY)).toContain('policy.widestIpv6Prefix');
+    expect(policyRefusal({ target: '198.51.100.0/24' }, DEFAULT_POLICY)).toBeUndefined();
+    expect(policyRefusal({ target: '198.51.0.0/16' }, DEFAULT_POLICY)).toBeUndefined();
+    expect(policyRefusal({ target: '198.51.100.7', ttlSeconds: 365 * 86400 }, DEFAULT_POLICY)).toContain('policy.maxManualTtlSeconds');
+    expect(policyRefusal({ target: '198.51.100.7', ttlSeconds: 30 * 86400 }, DEFAULT_POLICY)).toBeUndefined();
+  });
+
+  it('a manual re-block without a TTL keeps the longer block and its note; --replace shortens it', () => {
+    const week = decide(undefined, sighting('m1', T0, { reason: 'manual', ttlSeconds: 7 * 86400, note: 'known bad' }), T0, DEFAULT_POLICY);
+    expect(week.action).toBe('block');
+    if (week.action !== 'block') return;
+    const later = T0 + 60_000;
+    const again = decide(week.record, sighting('m2', later, { reason: 'manual' }), later, DEFAULT_POLICY);
+    expect(again).toMatchObject({ action: 'block', record: { expiresAt: T0 + 7 * 86400_000, note: 'known bad' } });
+    const replaced = decide(week.record, sighting('m3', later, { reason: 'manual', replace: true }), later, DEFAULT_POLICY);
+    // offence 2 under the default policy: 1 h × 2 = 2 h from the re-block
+    expect(replaced).toMatchObject({ action: 'block', record: { expiresAt: later + 2 * 3600_000 } });
+    if (replaced.action === 'block') expect(replaced.record.note).toBeUndefined();
+  });
+
+  it('keeps the hit count an exact integer past 2^53 hits', () => {
+    const first = decide(undefined, sighting('e1', T0, { hits: Number.MAX_SAFE_INTEGER - 1 }), T0, DEFAULT_POLICY);
+    if (first.action !== 'block') throw new Error('expected a block');
+    const more = decide(first.record, sighting('e2', T0 + 1000, { hits: 10 }), T0 + 1000, DEFAULT_POLICY);
+    expect(more.action).toBe('refresh');
+    if (more.action === 'refresh') expect(more.record.hitCount).toBe(Number.MAX_SAFE_INTEGER);
   });
 });

@@ -141,7 +141,16 @@ describe('decide handler', () => {
     expect(typeof lifted?.ttl).toBe('number');
   });
 
-  it('blocks every remote address of a GuardDuty port probe finding, and the Portscan remote address', async () => {
+  it('refuses a Block Requested wider than the widest prefix (32.0.0.0/3 is an eighth of IPv4) or longer than the manual maximum', async () => {
+    const world = new World();
+    const base = { version: '0', account: '123456789012', region: 'eu-west-1', resources: [], source: 'portsnare.cli', time: new Date(world.clock.now()).toISOString() };
+    await world.decide({ ...base, id: 'w1', 'detail-type': 'Block Requested', detail: { version: 1, target: '32.0.0.0/3', requestedBy: 'mallory' } });
+    await world.decide({ ...base, id: 'w2', 'detail-type': 'Block Requested', detail: { version: 1, target: '203.0.113.9', ttlSeconds: 365 * 86400, requestedBy: 'mallory' } });
+    expect(await world.repo.get('32.0.0.0/3')).toBeUndefined();
+    expect(await world.repo.get('203.0.113.9')).toBeUndefined();
+  });
+
+  it('blocks every remote address of a GuardDuty port probe finding; a Portscan finding blocks nobody (its remote address is our victim)', async () => {
     const world = new World();
     const finding = (type: string, action: Record<string, unknown>) => ({
       version: '0',
@@ -169,8 +178,9 @@ describe('decide handler', () => {
     await world.decide(
       finding('Recon:EC2/Portscan', { actionType: 'NETWORK_CONNECTION', networkConnectionAction: { remoteIpDetails: { ipAddressV4: '203.0.113.42' } } }),
     );
-    for (const target of ['203.0.113.40', '203.0.113.41', '203.0.113.42']) {
+    for (const target of ['203.0.113.40', '203.0.113.41']) {
       expect((await world.repo.get(target))?.record).toMatchObject({ reason: 'guardduty', active: true, hitCount: 4 });
     }
+    expect(await world.repo.get('203.0.113.42')).toBeUndefined();
   });
 });
