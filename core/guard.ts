@@ -1,5 +1,5 @@
 /**
- * Never-block rules (DESIGN.md, "Enforcement invariants"): an allowlisted address, the VPC's own
+ * Never-block rules (README.md, "Security model"): an allowlisted address, the VPC's own
  * CIDRs, and — unless configured — private, loopback, link-local, multicast and other reserved
  * ranges are never blocked, whoever asks.
  */
