@@ -1,6 +1,7 @@
 /**
- * The `Scan Detected` event, version 1 (DESIGN.md, "The event"): the one contract between every
- * sensor and the pipeline. Validation errors name the field at fault.
+ * The `Scan Detected` event, version 1: the one contract between every sensor and the pipeline
+ * (ARCHITECTURE.md, contracts). Validation errors name the field at fault. `handshake: true`
+ * proves the source address; the policy (core/policy.ts, `blockUnverified`) decides the rest.
  */
 import { z } from 'zod';
 import { tryCanonicalAddress } from './address';
@@ -78,9 +79,4 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown): Parse
 /** Validates a `Scan Detected` detail; never throws. */
 export function parseScanDetected(input: unknown): ParseResult<ScanDetected> {
   return parseWith(ScanDetectedSchema, input);
-}
-
-/** True when blocking may rest on this event's source address: a TCP handshake proved it. */
-export function isVerified(event: Pick<ScanDetected, 'handshake'>): boolean {
-  return event.handshake;
 }

@@ -1,6 +1,7 @@
 /**
- * Block policy (DESIGN.md, "Desired state"): how long a block lasts, how repeat offences raise
- * it, when a source may be blocked at all (the spoof guard), and the burst circuit breaker.
+ * Block policy and the desired-state record (BlockRecord) every enforcer converges to: how long
+ * a block lasts, how repeat offences raise it, when a source may be blocked at all (the spoof
+ * guard, README.md "Security model"), and the burst circuit breaker.
  * Pure: the caller supplies the clock and the previous record.
  */
 import { z } from 'zod';
@@ -187,7 +188,8 @@ export function lift(record: BlockRecord, liftedBy: string): BlockRecord {
 /**
  * The burst circuit breaker: at most `limit` new blocks in any sliding minute. Past that it
  * opens — new blocks are refused (existing ones stay) — until the minute has drained.
- * In-memory; the cloud keeps the same count in DynamoDB per minute (see `burstAllows`).
+ * In-memory (the host agent's). The cloud counts per calendar minute instead: decide's
+ * conditional counter item in the table (core/table.ts `burstKey`, keyed by `minuteOf`).
  */
 export class BurstBreaker {
   private readonly admitted: number[] = [];
@@ -210,11 +212,6 @@ export class BurstBreaker {
   private drain(now: number): void {
     while (this.admitted.length > 0 && (this.admitted[0] ?? 0) <= now - 60_000) this.admitted.shift();
   }
-}
-
-/** The same rule over a per-minute counter: whether one more block fits in the minute. */
-export function burstAllows(blocksThisMinute: number, policy: PolicySettings): boolean {
-  return blocksThisMinute < policy.burstLimitPerMinute;
 }
 
 /** The start of the minute `now` falls in: the key of the cloud's per-minute burst counter. */

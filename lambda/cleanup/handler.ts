@@ -13,6 +13,7 @@ import type { PipelineSettings } from '../../core/settings';
 import { ec2Client } from '../shared/clients';
 import { type Clock, systemClock } from '../shared/clock';
 import { NaclAdapter } from '../shared/nacl-adapter';
+import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { loadSettings } from '../shared/settings';
 
@@ -29,40 +30,31 @@ export interface CleanupResponse {
   readonly Data?: { readonly Removed: number };
 }
 
-export function createHandler(deps: CleanupDeps): (event: CloudFormationCustomResourceEvent) => Promise<CleanupResponse> {
-  return async (event) => {
-    const { nacl, settings, obs } = deps;
+export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCustomResourceEvent, CleanupResponse> {
+  const { nacl, settings, obs } = deps;
+  return instrument(obs, async (event) => {
     const physicalId = event.RequestType === 'Create' ? PHYSICAL_RESOURCE_ID : event.PhysicalResourceId;
-    try {
-      if (event.RequestType !== 'Delete') return { PhysicalResourceId: physicalId };
-      const range = settings.nacl.ruleRange;
-      let removed = 0;
-      for (const acl of await nacl.describe(settings.nacl.aclIds)) {
-        const changes: NaclChange[] = [];
-        for (const entry of acl.entries) {
-          const target = ownEntryTarget(entry, range);
-          if (target === undefined) continue;
-          const family = familyOf(target);
-          changes.push({ op: 'delete', ruleNumber: entry.ruleNumber, cidr: hostCidrOf(target, family), family, target });
-        }
-        const result = await nacl.apply(acl.aclId, changes);
-        removed += result.applied.length;
-        obs.log.info('removed portsnare entries', { aclId: acl.aclId, removed: result.applied.map((c) => c.ruleNumber) });
+    if (event.RequestType !== 'Delete') return { PhysicalResourceId: physicalId };
+    const range = settings.nacl.ruleRange;
+    let removed = 0;
+    for (const acl of await nacl.describe(settings.nacl.aclIds)) {
+      const changes: NaclChange[] = [];
+      for (const entry of acl.entries) {
+        const target = ownEntryTarget(entry, range);
+        if (target === undefined) continue;
+        const family = familyOf(target);
+        changes.push({ op: 'delete', ruleNumber: entry.ruleNumber, cidr: hostCidrOf(target, family), family, target });
       }
-      return { PhysicalResourceId: physicalId, Data: { Removed: removed } };
-    } finally {
-      obs.flush();
+      const result = await nacl.apply(acl.aclId, changes);
+      removed += result.applied.length;
+      obs.log.info('removed portsnare entries', { aclId: acl.aclId, removed: result.applied.map((c) => c.ruleNumber) });
     }
-  };
+    return { PhysicalResourceId: physicalId, Data: { Removed: removed } };
+  });
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): CleanupDeps {
   return { nacl: new NaclAdapter(ec2Client(), clock, obs), settings: loadSettings(env), obs };
 }
 
-let cached: ((event: CloudFormationCustomResourceEvent) => Promise<CleanupResponse>) | undefined;
-
-export const handler = async (event: CloudFormationCustomResourceEvent): Promise<CleanupResponse> => {
-  cached ??= createHandler(defaultDeps());
-  return cached(event);
-};
+export const handler = entryPoint(() => createHandler(defaultDeps()));

@@ -7,21 +7,16 @@
  */
 import { documentClient, sqsClient } from '../shared/clients';
 import { type Clock, systemClock } from '../shared/clock';
+import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { EnforceQueue } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
 import { loadSettings, requireEnv } from '../shared/settings';
 import { Decider, type DeciderDeps, type Outcome } from './decider';
 
-export function createHandler(deps: DeciderDeps): (event: unknown) => Promise<Outcome[]> {
+export function createHandler(deps: DeciderDeps): Invocation<unknown, Outcome[]> {
   const decider = new Decider(deps);
-  return async (event) => {
-    try {
-      return await decider.handle(event);
-    } finally {
-      deps.obs.flush();
-    }
-  };
+  return instrument(deps.obs, (event) => decider.handle(event));
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): DeciderDeps {
@@ -34,9 +29,4 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observabi
   };
 }
 
-let cached: ((event: unknown) => Promise<Outcome[]>) | undefined;
-
-export const handler = async (event: unknown): Promise<Outcome[]> => {
-  cached ??= createHandler(defaultDeps());
-  return cached(event);
-};
+export const handler = entryPoint(() => createHandler(defaultDeps()));

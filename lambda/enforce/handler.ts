@@ -5,11 +5,12 @@
  * only "reconcile" messages runs in reconcile mode (every change logged and counted as a repair).
  * Env: PORTSNARE_SETTINGS, TABLE_NAME.
  */
-import type { Context, SQSEvent } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { documentClient, ec2Client, wafClients } from '../shared/clients';
 import { type Clock, DeadlineClock, systemClock } from '../shared/clock';
 import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } from '../shared/enforcer';
 import { NaclAdapter } from '../shared/nacl-adapter';
+import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { parseEnforceMessage } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
@@ -21,40 +22,36 @@ export const MAX_WAIT_MS = 5_000;
 /** stop pausing for retries this long before the function's timeout, to fail cleanly */
 export const DEADLINE_MARGIN_MS = 5_000;
 
-export type EnforceHandler = (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<EnforceSummary>;
+export type EnforceHandler = Invocation<SQSEvent, EnforceSummary>;
 
 export function createHandler(deps: EnforcerDeps): EnforceHandler {
-  return async (event, context) => {
-    const { obs, clock } = deps;
+  const { obs, clock } = deps;
+  return instrument(obs, async (event, context) => {
     if (clock instanceof DeadlineClock) {
       clock.deadline = context ? clock.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS : undefined;
     }
-    try {
-      const kinds = new Set<string>();
-      let notBefore = 0;
-      for (const record of event.Records ?? []) {
-        const message = parseEnforceMessage(record.body);
-        if (!message) {
-          obs.log.warn('unknown enforce message ignored', { messageId: record.messageId });
-          continue;
-        }
-        kinds.add(message.kind);
-        notBefore = Math.max(notBefore, message.notBefore ?? 0);
+    const kinds = new Set<string>();
+    let notBefore = 0;
+    for (const record of event.Records ?? []) {
+      const message = parseEnforceMessage(record.body);
+      if (!message) {
+        obs.log.warn('unknown enforce message ignored', { messageId: record.messageId });
+        continue;
       }
-      const wait = Math.min(MAX_WAIT_MS, notBefore - clock.now());
-      if (wait > 0) await clock.sleep(wait);
-      const mode: EnforceMode = kinds.size === 1 && kinds.has('reconcile') ? 'reconcile' : 'enforce';
-      const summary = await enforce(deps, mode);
-      obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary });
-      if (summary.failures.length) {
-        // Let SQS deliver the batch again (visibility timeout); the next run diffs from scratch.
-        throw new Error(`enforcement incomplete: ${summary.failures.join('; ')}`);
-      }
-      return summary;
-    } finally {
-      obs.flush();
+      kinds.add(message.kind);
+      notBefore = Math.max(notBefore, message.notBefore ?? 0);
     }
-  };
+    const wait = Math.min(MAX_WAIT_MS, notBefore - clock.now());
+    if (wait > 0) await clock.sleep(wait);
+    const mode: EnforceMode = kinds.size === 1 && kinds.has('reconcile') ? 'reconcile' : 'enforce';
+    const summary = await enforce(deps, mode);
+    obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary });
+    if (summary.failures.length) {
+      // Let SQS deliver the batch again (visibility timeout); the next run diffs from scratch.
+      throw new Error(`enforcement incomplete: ${summary.failures.join('; ')}`);
+    }
+    return summary;
+  });
 }
 
 export function defaultDeps(
@@ -72,9 +69,4 @@ export function defaultDeps(
   };
 }
 
-let cached: EnforceHandler | undefined;
-
-export const handler = async (event: SQSEvent, context?: Context): Promise<EnforceSummary> => {
-  cached ??= createHandler(defaultDeps());
-  return cached(event, context);
-};
+export const handler = entryPoint(() => createHandler(defaultDeps()));

@@ -4,11 +4,12 @@
  * not the expiry mechanism), then, when it lifted any, wakes the enforce function with
  * {"kind":"expire"}. (Between runs the enforce function already leaves expired records out of
  * the desired state, so a block ends at its minute even if a lift is late.)
- * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
+ * Env: TABLE_NAME, ENFORCE_QUEUE_URL.
  */
 import { lift } from '../../core/policy';
 import { documentClient, sqsClient } from '../shared/clients';
 import { type Clock, systemClock } from '../shared/clock';
+import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { EnforceQueue } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
@@ -21,28 +22,24 @@ export interface ExpiryDeps {
   readonly clock: Clock;
 }
 
-export function createHandler(deps: ExpiryDeps): (event?: unknown) => Promise<{ lifted: number }> {
-  return async () => {
-    const { repo, queue, obs, clock } = deps;
-    try {
-      const now = clock.now();
-      let lifted = 0;
-      for (const stored of await repo.listActive(now)) {
-        if (stored.record.expiresAt > now) continue;
-        const record = lift(stored.record, 'expiry');
-        // Conditional on the version: a decide that re-blocked it meanwhile wins.
-        if (await repo.save(record, stored.version, now)) {
-          await repo.appendHistory(record, 'expire', now);
-          obs.log.info('expired', { attacker: record.target, expiresAt: new Date(record.expiresAt).toISOString(), offences: record.offences });
-          lifted++;
-        }
+export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: number }> {
+  const { repo, queue, obs, clock } = deps;
+  return instrument(obs, async () => {
+    const now = clock.now();
+    let lifted = 0;
+    for (const stored of await repo.listActive(now)) {
+      if (stored.record.expiresAt > now) continue;
+      const record = lift(stored.record, 'expiry');
+      // Conditional on the version: a decide that re-blocked it meanwhile wins.
+      if (await repo.save(record, stored.version, now)) {
+        await repo.appendHistory(record, 'expire', now);
+        obs.log.info('expired', { attacker: record.target, expiresAt: new Date(record.expiresAt).toISOString(), offences: record.offences });
+        lifted++;
       }
-      if (lifted > 0) await queue.wake('expire', now);
-      return { lifted };
-    } finally {
-      obs.flush();
     }
-  };
+    if (lifted > 0) await queue.wake('expire', now);
+    return { lifted };
+  });
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): ExpiryDeps {
@@ -54,9 +51,4 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observabi
   };
 }
 
-let cached: ((event?: unknown) => Promise<{ lifted: number }>) | undefined;
-
-export const handler = async (event?: unknown): Promise<{ lifted: number }> => {
-  cached ??= createHandler(defaultDeps());
-  return cached(event);
-};
+export const handler = entryPoint(() => createHandler(defaultDeps()));

@@ -8,6 +8,7 @@
  */
 import { sqsClient } from '../shared/clients';
 import { type Clock, systemClock } from '../shared/clock';
+import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { EnforceQueue } from '../shared/queue';
 import { requireEnv } from '../shared/env';
@@ -18,24 +19,15 @@ export interface ReconcileDeps {
   readonly clock: Clock;
 }
 
-export function createHandler(deps: ReconcileDeps): (event?: unknown) => Promise<void> {
-  return async () => {
-    try {
-      await deps.queue.wake('reconcile', deps.clock.now());
-      deps.obs.log.info('reconcile requested');
-    } finally {
-      deps.obs.flush();
-    }
-  };
+export function createHandler(deps: ReconcileDeps): ScheduledInvocation<void> {
+  return instrument(deps.obs, async () => {
+    await deps.queue.wake('reconcile', deps.clock.now());
+    deps.obs.log.info('reconcile requested');
+  });
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): ReconcileDeps {
   return { queue: new EnforceQueue(sqsClient(), requireEnv('ENFORCE_QUEUE_URL', env)), obs, clock };
 }
 
-let cached: ((event?: unknown) => Promise<void>) | undefined;
-
-export const handler = async (event?: unknown): Promise<void> => {
-  cached ??= createHandler(defaultDeps());
-  return cached(event);
-};
+export const handler = entryPoint(() => createHandler(defaultDeps()));

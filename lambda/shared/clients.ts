@@ -5,12 +5,14 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 let dynamo: DynamoDBDocumentClient | undefined;
 let ec2: EC2Client | undefined;
+let eventBridge: EventBridgeClient | undefined;
 let sqs: SQSClient | undefined;
 const waf: { REGIONAL?: WAFV2Client; CLOUDFRONT?: WAFV2Client } = {};
 
@@ -22,6 +24,11 @@ export function documentClient(): DynamoDBDocumentClient {
 export function ec2Client(): EC2Client {
   ec2 ??= new EC2Client({});
   return ec2;
+}
+
+export function eventBridgeClient(): EventBridgeClient {
+  eventBridge ??= new EventBridgeClient({});
+  return eventBridge;
 }
 
 export function sqsClient(): SQSClient {

@@ -1,23 +1,28 @@
 /** Records logs and metrics instead of publishing them, for assertions. */
+import type { Context } from 'aws-lambda';
 import type { LogAttributes, MetricName, Observability } from '../../lambda/shared/observability';
 
 export interface LogLine {
   readonly level: 'debug' | 'info' | 'warn' | 'error';
   readonly message: string;
   readonly attributes: LogAttributes;
+  /** the request id of the invocation context in force when the line was written, if any */
+  readonly requestId?: string;
 }
 
 export class RecordingObservability implements Observability {
   readonly lines: LogLine[] = [];
   readonly metrics = new Map<MetricName, number>();
   readonly samples = new Map<MetricName, number[]>();
+  /** every context handed in, in order (one per instrumented invocation that had one) */
+  readonly contexts: Context[] = [];
   flushes = 0;
 
   readonly log = {
-    debug: (message: string, attributes: LogAttributes = {}) => this.lines.push({ level: 'debug', message, attributes }),
-    info: (message: string, attributes: LogAttributes = {}) => this.lines.push({ level: 'info', message, attributes }),
-    warn: (message: string, attributes: LogAttributes = {}) => this.lines.push({ level: 'warn', message, attributes }),
-    error: (message: string, attributes: LogAttributes = {}) => this.lines.push({ level: 'error', message, attributes }),
+    debug: (message: string, attributes: LogAttributes = {}) => this.line('debug', message, attributes),
+    info: (message: string, attributes: LogAttributes = {}) => this.line('info', message, attributes),
+    warn: (message: string, attributes: LogAttributes = {}) => this.line('warn', message, attributes),
+    error: (message: string, attributes: LogAttributes = {}) => this.line('error', message, attributes),
   };
 
   count(name: MetricName, value = 1): void {
@@ -26,6 +31,10 @@ export class RecordingObservability implements Observability {
 
   seconds(name: MetricName, value: number): void {
     this.samples.set(name, [...(this.samples.get(name) ?? []), value]);
+  }
+
+  addContext(context: Context): void {
+    this.contexts.push(context);
   }
 
   flush(): void {
@@ -38,5 +47,10 @@ export class RecordingObservability implements Observability {
 
   logged(message: string | RegExp): LogLine[] {
     return this.lines.filter((line) => (typeof message === 'string' ? line.message === message : message.test(line.message)));
+  }
+
+  private line(level: LogLine['level'], message: string, attributes: LogAttributes): void {
+    const requestId = this.contexts.at(-1)?.awsRequestId;
+    this.lines.push({ level, message, attributes, ...(requestId !== undefined ? { requestId } : {}) });
   }
 }

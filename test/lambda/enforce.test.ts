@@ -2,6 +2,7 @@ import type { NetworkAclEntry } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
 import { ownEntryTarget } from '../../core/nacl';
 import { fromSdkEntry } from '../../lambda/shared/nacl-adapter';
+import { lambdaContext } from './context';
 import { ACL_A, ACL_B, SET_V4, SET_V6, testSettings, World } from '../fakes/world';
 
 function ownTargets(world: World, aclId: string): string[] {
@@ -302,9 +303,11 @@ describe('enforce near its timeout', () => {
     const start = world.clock.now();
     const flushes = world.obs.flushes;
     // 8 s left, 5 s margin: the retries must stop within 3 s
-    await expect(enforce(world.sqs.receive()!, { getRemainingTimeInMillis: () => 8_000 })).rejects.toThrow(/no time left/);
+    const context = lambdaContext({ requestId: 'req-deadline', remainingMs: () => 8_000 });
+    await expect(enforce(world.sqs.receive()!, context)).rejects.toThrow(/no time left/);
     expect(world.clock.now() - start).toBeLessThanOrEqual(3_000);
     expect(world.obs.flushes).toBe(flushes + 1);
     expect(world.obs.metric('Throttles')).toBeGreaterThan(0);
+    expect(world.obs.contexts).toEqual([context]);
   });
 });
