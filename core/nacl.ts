@@ -6,8 +6,10 @@
  * - Rule numbers run 1–32766; ingress and egress are numbered apart, IPv4 and IPv6 entries share
  *   the numbering of their direction; entries are evaluated in ascending rule-number order.
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateNetworkAclEntry.html
- * - The default deny entry ("*") is reported with rule number 32767 and cannot be changed.
+ * - The default deny entry ("*") cannot be changed; the API reports it as "rule number 32767 for
+ *   IPv4 and 32768 for IPv6", both above the numbers a caller may use.
  *   https://docs.aws.amazon.com/vpc/latest/userguide/nacl-rules.html
+ *   https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html
  * - Rules per network ACL: 20 per direction by default, adjustable to 40; the quota is counted
  *   for IPv4 and IPv6 rules apart. https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html
  *
@@ -21,7 +23,22 @@
  */
 import { type Cidr, type Family, hostPrefix, isHostCidr, tryParseCidr } from './address';
 
+/** The highest rule number a caller may create (CreateNetworkAclEntry: 1–32766). */
+export const NACL_MAX_RULE_NUMBER = 32766;
+/** The IPv4 default deny's rule number. */
 export const NACL_DEFAULT_DENY_RULE = 32767;
+/** The IPv6 default deny's rule number. */
+export const NACL_DEFAULT_DENY_RULE_IPV6 = 32768;
+/** The default deny's rule number per family. */
+export const NACL_DEFAULT_DENY_RULES: Readonly<Record<Family, number>> = { ipv4: NACL_DEFAULT_DENY_RULE, ipv6: NACL_DEFAULT_DENY_RULE_IPV6 };
+
+/**
+ * True for the "*" default deny: a rule number above the callers' range can only be AWS's own
+ * (32767 for IPv4, 32768 for IPv6).
+ */
+export function isDefaultDeny(entry: NaclEntry): boolean {
+  return entry.ruleNumber > NACL_MAX_RULE_NUMBER;
+}
 
 /** One NACL entry as DescribeNetworkAcls reports it (only the fields portsnare looks at). */
 export interface NaclEntry {
@@ -134,7 +151,7 @@ export function naclCapacity(entries: readonly NaclEntry[], range: readonly [num
     const family = entryFamily(entry);
     if (!family) continue;
     foreign[family]++;
-    if (entry.ruleNumber === NACL_DEFAULT_DENY_RULE) defaultDeny[family] = true;
+    if (isDefaultDeny(entry)) defaultDeny[family] = true;
   }
   return {
     ipv4: Math.max(0, quota - foreign.ipv4 - (defaultDeny.ipv4 ? 0 : 1)),

@@ -3,13 +3,36 @@
  * record is conditional on the version read, so two deciders racing on the same target (or the
  * same event delivered twice) cannot both count an offence.
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
+ *
+ * DynamoDB rules this file keeps (tested against a real engine in test/wire/repository.test.ts):
+ * - every attribute named in an expression goes through ExpressionAttributeNames: `count`, `ttl`,
+ *   `version` and `active` are reserved words and a bare reserved word fails the whole request.
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html
+ * - numbers: DynamoDB keeps 38 digits, but the SDK's Document client refuses to write a JS number
+ *   past Number.MAX_SAFE_INTEGER and reads one back as a BigInt; counters are clamped to
+ *   MAX_SAFE_INTEGER on write and read back as plain numbers, so a hit count past 2^53 never
+ *   makes a record unwritable (nor crashes the arithmetic of the next decision).
+ *   https://docs.aws.amazon.com/AWSJavaScriptSDK/v3/latest/Package/-aws-sdk-util-dynamodb/
+ * - only the record's own fields are written, so a stray property can never overwrite a key,
+ *   the version or the index attribute.
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { BlockRecord } from '../../core/policy';
 import { minuteOf } from '../../core/policy';
-import { ACTIVE_INDEX, ACTIVE_KEY, HISTORY_RETENTION_SECONDS, burstKey, historyKey, stateKey } from '../../core/table';
+import {
+  ACTIVE_INDEX,
+  ACTIVE_KEY,
+  ACTIVE_KEY_ATTRIBUTE,
+  EXPIRES_AT_ATTRIBUTE,
+  HISTORY_RETENTION_SECONDS,
+  TABLE_PARTITION_KEY,
+  TABLE_TTL_ATTRIBUTE,
+  VERSION_ATTRIBUTE,
+  burstKey,
+  historyKey,
+  stateKey,
+} from '../../core/table';
 import { errorName } from './retry';
-
 
 export interface StoredRecord {
   readonly record: BlockRecord;
@@ -33,12 +56,47 @@ const RECORD_FIELDS = [
   'liftedBy',
 ] as const;
 
+const NUMERIC_FIELDS = new Set<string>(['firstSeen', 'lastSeen', 'hitCount', 'offences', 'blockedAt', 'expiresAt']);
+
+/** A number the Document client can write and read back exactly: clamped to the safe integers. */
+export function safeNumber(value: number | bigint, what: string): number {
+  if (typeof value === 'bigint') {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+    if (value < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER;
+    return Number(value);
+  }
+  if (Number.isNaN(value)) throw new Error(`${what} is NaN: not a number DynamoDB can store`);
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, value));
+}
+
+/** The record's own fields, defined ones only, numbers made safe. */
+function recordAttributes(record: BlockRecord): Record<string, unknown> {
+  const source = record as unknown as Record<string, unknown>;
+  const item: Record<string, unknown> = {};
+  for (const field of RECORD_FIELDS) {
+    const value = source[field];
+    if (value === undefined) continue;
+    item[field] = NUMERIC_FIELDS.has(field) && (typeof value === 'number' || typeof value === 'bigint') ? safeNumber(value, `record ${record.target}: ${field}`) : value;
+  }
+  return item;
+}
+
 function toRecord(item: Record<string, unknown>): BlockRecord {
   const record: Record<string, unknown> = {};
-  for (const field of RECORD_FIELDS) if (item[field] !== undefined) record[field] = item[field];
+  for (const field of RECORD_FIELDS) {
+    const value = item[field];
+    if (value === undefined) continue;
+    // A number past 2^53 (written before the clamp, or by another tool) comes back as a BigInt.
+    record[field] = typeof value === 'bigint' ? safeNumber(value, field) : value;
+  }
   record.eventIds = Array.isArray(item.eventIds) ? item.eventIds : [];
   record.sensors = Array.isArray(item.sensors) ? item.sensors : [];
   return record as unknown as BlockRecord;
+}
+
+function versionOf(item: Record<string, unknown>): number {
+  const version = item[VERSION_ATTRIBUTE];
+  return typeof version === 'number' ? version : typeof version === 'bigint' ? safeNumber(version, VERSION_ATTRIBUTE) : 0;
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -56,7 +114,7 @@ export class BlockRepository {
       new GetCommand({ TableName: this.tableName, Key: stateKey(target), ConsistentRead: true }),
     );
     if (!out.Item) return undefined;
-    return { record: toRecord(out.Item), version: typeof out.Item.version === 'number' ? out.Item.version : 0 };
+    return { record: toRecord(out.Item), version: versionOf(out.Item) };
   }
 
   /**
@@ -65,20 +123,24 @@ export class BlockRepository {
    */
   async save(record: BlockRecord, expectedVersion: number | undefined, now: number): Promise<boolean> {
     const item: Record<string, unknown> = {
+      ...recordAttributes(record),
       ...stateKey(record.target),
-      ...record,
-      version: (expectedVersion ?? 0) + 1,
+      [VERSION_ATTRIBUTE]: (expectedVersion ?? 0) + 1,
     };
-    if (record.active) item.activeKey = ACTIVE_KEY;
-    else item.ttl = Math.floor(now / 1000) + HISTORY_RETENTION_SECONDS;
+    if (record.active) item[ACTIVE_KEY_ATTRIBUTE] = ACTIVE_KEY;
+    else item[TABLE_TTL_ATTRIBUTE] = Math.floor(now / 1000) + HISTORY_RETENTION_SECONDS;
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: item,
           ...(expectedVersion === undefined
-            ? { ConditionExpression: 'attribute_not_exists(pk)' }
-            : { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': expectedVersion } }),
+            ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_PARTITION_KEY } }
+            : {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': VERSION_ATTRIBUTE },
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              }),
         }),
       );
       return true;
@@ -93,12 +155,12 @@ export class BlockRepository {
       new PutCommand({
         TableName: this.tableName,
         Item: {
+          ...detail,
           ...historyKey(record.target, now, action),
           action,
           at: now,
-          record,
-          ...detail,
-          ttl: Math.floor(now / 1000) + HISTORY_RETENTION_SECONDS,
+          record: recordAttributes(record),
+          [TABLE_TTL_ATTRIBUTE]: Math.floor(now / 1000) + HISTORY_RETENTION_SECONDS,
         },
       }),
     );
@@ -117,7 +179,7 @@ export class BlockRepository {
           Key: burstKey(minute),
           UpdateExpression: 'ADD #count :one SET #ttl = :ttl',
           ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
-          ExpressionAttributeNames: { '#count': 'count', '#ttl': 'ttl' },
+          ExpressionAttributeNames: { '#count': 'count', '#ttl': TABLE_TTL_ATTRIBUTE },
           ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': Math.floor(minute / 1000) + 86400 },
         }),
       );
@@ -138,14 +200,12 @@ export class BlockRepository {
           TableName: this.tableName,
           IndexName: ACTIVE_INDEX,
           KeyConditionExpression: expiringBy === undefined ? '#activeKey = :active' : '#activeKey = :active AND #expiresAt <= :by',
-          ExpressionAttributeNames: { '#activeKey': 'activeKey', ...(expiringBy === undefined ? {} : { '#expiresAt': 'expiresAt' }) },
-          ExpressionAttributeValues: { ':active': ACTIVE_KEY, ...(expiringBy === undefined ? {} : { ':by': expiringBy }) },
+          ExpressionAttributeNames: { '#activeKey': ACTIVE_KEY_ATTRIBUTE, ...(expiringBy === undefined ? {} : { '#expiresAt': EXPIRES_AT_ATTRIBUTE }) },
+          ExpressionAttributeValues: { ':active': ACTIVE_KEY, ...(expiringBy === undefined ? {} : { ':by': safeNumber(expiringBy, 'expiringBy') }) },
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
-      for (const item of out.Items ?? []) {
-        result.push({ record: toRecord(item), version: typeof item.version === 'number' ? item.version : 0 });
-      }
+      for (const item of out.Items ?? []) result.push({ record: toRecord(item), version: versionOf(item) });
       startKey = out.LastEvaluatedKey;
     } while (startKey);
     return result;

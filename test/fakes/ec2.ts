@@ -4,9 +4,17 @@
  * - DescribeNetworkAcls with NetworkAclIds: an unknown id fails with InvalidNetworkAclID.NotFound.
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeNetworkAcls.html
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
- * - Every ACL has a default deny entry ("*", reported as rule number 32767) per direction for
- *   IPv4, and for IPv6 when the VPC has IPv6; it cannot be created, replaced or deleted.
+ * - Every ACL has a default deny entry ("*") per direction for IPv4, and for IPv6 when the VPC
+ *   has IPv6; it cannot be created, replaced or deleted. The API reports it as "rule number 32767
+ *   for IPv4 and 32768 for IPv6".
  *   https://docs.aws.amazon.com/vpc/latest/userguide/nacl-rules.html
+ *   https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html
+ * - DescribeNetworkAcls is eventually consistent: a read right after a change may still show the
+ *   state before it (staleNext).
+ *   https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
+ * - DescribeNetworkAcls filters: network-acl-id, vpc-id, default; another filter name fails with
+ *   InvalidParameterValue. (NetworkAclIds and Filters may be given together.)
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeNetworkAcls.html
  * - CreateNetworkAclEntry: RuleNumber 1–32766 (else InvalidParameterValue); exactly one of
  *   CidrBlock / Ipv6CidrBlock; the CIDR is stored in canonical form; a rule number already used
  *   in the same direction fails with NetworkAclEntryAlreadyExists.
@@ -18,8 +26,11 @@
  *   InvalidNetworkAclEntry.NotFound.
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceNetworkAclEntry.html
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteNetworkAclEntry.html
- * - Throttling: RequestLimitExceeded.
+ * - Throttling: RequestLimitExceeded, HTTP 503.
  *   https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
+ *
+ * The same state serves test/wire/ec2-server.ts, which puts it behind the EC2 Query protocol on a
+ * local HTTP port for the real EC2Client.
  */
 import {
   CreateNetworkAclEntryCommand,
@@ -39,7 +50,8 @@ import { awsError } from './errors';
 
 export type Ec2Op = 'DescribeNetworkAcls' | 'CreateNetworkAclEntry' | 'ReplaceNetworkAclEntry' | 'DeleteNetworkAclEntry';
 
-const DEFAULT_RULE = 32767;
+/** How DescribeNetworkAcls reports the "*" default deny of each family. */
+export const DEFAULT_DENY_RULE = { ipv4: 32767, ipv6: 32768 } as const;
 
 function familyOfEntry(entry: NetworkAclEntry): 'ipv4' | 'ipv6' {
   return entry.Ipv6CidrBlock !== undefined ? 'ipv6' : 'ipv4';
@@ -49,6 +61,10 @@ export class FakeEc2 {
   readonly client = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   readonly mock = mockClient(this.client);
   private readonly acls = new Map<string, NetworkAclEntry[]>();
+  /** each ACL's entries before its latest change, for stale reads */
+  private readonly previous = new Map<string, NetworkAclEntry[]>();
+  private readonly vpcs = new Map<string, string>();
+  private staleReads = 0;
   private readonly pending: Array<{ op: Ec2Op | '*'; error: string }> = [];
   readonly calls: Record<Ec2Op, number> = { DescribeNetworkAcls: 0, CreateNetworkAclEntry: 0, ReplaceNetworkAclEntry: 0, DeleteNetworkAclEntry: 0 };
   /** probability of RequestLimitExceeded on any call */
@@ -65,13 +81,44 @@ export class FakeEc2 {
     this.mock.on(DeleteNetworkAclEntryCommand).callsFake(async (input: DeleteNetworkAclEntryCommandInput) => this.remove(input));
   }
 
-  addAcl(aclId: string, options: { ipv6?: boolean; entries?: NetworkAclEntry[] } = {}): void {
+  addAcl(aclId: string, options: { ipv6?: boolean; entries?: NetworkAclEntry[]; vpcId?: string } = {}): void {
     const defaults: NetworkAclEntry[] = [];
     for (const egress of [false, true]) {
-      defaults.push({ RuleNumber: DEFAULT_RULE, Egress: egress, Protocol: '-1', RuleAction: 'deny', CidrBlock: '0.0.0.0/0' });
-      if (options.ipv6) defaults.push({ RuleNumber: DEFAULT_RULE, Egress: egress, Protocol: '-1', RuleAction: 'deny', Ipv6CidrBlock: '::/0' });
+      defaults.push({ RuleNumber: DEFAULT_DENY_RULE.ipv4, Egress: egress, Protocol: '-1', RuleAction: 'deny', CidrBlock: '0.0.0.0/0' });
+      if (options.ipv6) defaults.push({ RuleNumber: DEFAULT_DENY_RULE.ipv6, Egress: egress, Protocol: '-1', RuleAction: 'deny', Ipv6CidrBlock: '::/0' });
     }
     this.acls.set(aclId, [...(options.entries ?? []).map((e) => ({ ...e })), ...defaults]);
+    this.previous.set(aclId, this.entries(aclId));
+    this.vpcs.set(aclId, options.vpcId ?? 'vpc-0123456789abcdef0');
+  }
+
+  /** The VPC an ACL belongs to. */
+  vpcOf(aclId: string): string | undefined {
+    return this.vpcs.get(aclId);
+  }
+
+  /** The next `n` DescribeNetworkAcls calls see each ACL as it was before its latest change. */
+  staleNext(n = 1): void {
+    this.staleReads += n;
+  }
+
+  /** Serves one call by operation name (the HTTP front end's entry point). */
+  handle(op: Ec2Op, input: Record<string, unknown>): object {
+    switch (op) {
+      case 'DescribeNetworkAcls':
+        return this.describe(input as DescribeNetworkAclsCommandInput);
+      case 'CreateNetworkAclEntry':
+        return this.create(input as unknown as CreateNetworkAclEntryCommandInput);
+      case 'ReplaceNetworkAclEntry':
+        return this.replace(input as unknown as ReplaceNetworkAclEntryCommandInput);
+      case 'DeleteNetworkAclEntry':
+        return this.remove(input as unknown as DeleteNetworkAclEntryCommandInput);
+    }
+  }
+
+  /** Records the state before a change, for stale reads. */
+  private changing(aclId: string): void {
+    this.previous.set(aclId, this.entries(aclId));
   }
 
   /** The entries as AWS holds them (copies). */
@@ -81,6 +128,7 @@ export class FakeEc2 {
 
   /** Someone edits the ACL outside portsnare (the console): no API rules apply. */
   consoleEdit(aclId: string, edit: (entries: NetworkAclEntry[]) => NetworkAclEntry[]): void {
+    this.changing(aclId);
     this.acls.set(aclId, edit(this.entries(aclId)));
   }
 
@@ -92,6 +140,7 @@ export class FakeEc2 {
   clearFaults(): void {
     this.pending.length = 0;
     this.throttleRate = 0;
+    this.staleReads = 0;
   }
 
   private gate(op: Ec2Op): void {
@@ -99,7 +148,8 @@ export class FakeEc2 {
     const index = this.pending.findIndex((p) => p.op === op || p.op === '*');
     if (index >= 0) {
       const [fault] = this.pending.splice(index, 1);
-      throw awsError(fault!.error, `injected ${fault!.error} on ${op}`, fault!.error === 'InternalError' ? 500 : 400);
+      const status = fault!.error === 'InternalError' ? 500 : fault!.error === 'RequestLimitExceeded' ? 503 : 400;
+      throw awsError(fault!.error, `injected ${fault!.error} on ${op}`, status);
     }
     if (this.throttleRate > 0 && this.random() < this.throttleRate) throw awsError('RequestLimitExceeded', 'Request limit exceeded.', 503);
   }
@@ -112,8 +162,31 @@ export class FakeEc2 {
 
   private describe(input: DescribeNetworkAclsCommandInput) {
     this.gate('DescribeNetworkAcls');
-    const ids = input.NetworkAclIds ?? [...this.acls.keys()];
-    const acls = ids.map((id) => ({ NetworkAclId: id, Entries: this.acl(id).map((e) => ({ ...e })) }));
+    const stale = this.staleReads > 0;
+    if (stale) this.staleReads--;
+    const ids = input.NetworkAclIds?.length ? input.NetworkAclIds : [...this.acls.keys()];
+    for (const id of ids) this.acl(id); // an unknown id named explicitly fails the call
+    const filters = (input.Filters ?? []).map((filter) => {
+      const values = filter.Values ?? [];
+      switch (filter.Name) {
+        case 'network-acl-id':
+          return (id: string) => values.includes(id);
+        case 'vpc-id':
+          return (id: string) => values.includes(this.vpcs.get(id) ?? '');
+        case 'default':
+          return () => values.includes('false');
+        default:
+          throw awsError('InvalidParameterValue', `The filter '${filter.Name}' is invalid`);
+      }
+    });
+    const acls = ids
+      .filter((id) => filters.every((match) => match(id)))
+      .map((id) => ({
+        NetworkAclId: id,
+        VpcId: this.vpcs.get(id),
+        IsDefault: false,
+        Entries: (stale ? (this.previous.get(id) ?? []) : this.acl(id)).map((e) => ({ ...e })),
+      }));
     return { NetworkAcls: acls };
   }
 
@@ -160,6 +233,7 @@ export class FakeEc2 {
       throw awsError('NetworkAclEntryAlreadyExists', `The network acl entry identified by ${entry.RuleNumber} already exists.`);
     }
     this.checkQuota(entries, entry);
+    this.changing(input.NetworkAclId!);
     entries.push(entry);
     return {};
   }
@@ -171,6 +245,7 @@ export class FakeEc2 {
     const index = entries.findIndex((e) => e.RuleNumber === entry.RuleNumber && e.Egress === entry.Egress);
     if (index < 0) throw awsError('InvalidNetworkAclEntry.NotFound', `The network acl entry identified by ${entry.RuleNumber} does not exist`);
     this.checkQuota(entries, entry, entries[index]);
+    this.changing(input.NetworkAclId!);
     entries[index] = entry;
     return {};
   }
@@ -182,6 +257,7 @@ export class FakeEc2 {
     if (rule === undefined || rule < 1 || rule > 32766) throw awsError('InvalidParameterValue', `Invalid value '${rule}' for ruleNumber`);
     const index = entries.findIndex((e) => e.RuleNumber === rule && e.Egress === input.Egress);
     if (index < 0) throw awsError('InvalidNetworkAclEntry.NotFound', `The network acl entry identified by ${rule} does not exist`);
+    this.changing(input.NetworkAclId!);
     entries.splice(index, 1);
     return {};
   }

@@ -25,7 +25,7 @@ describe('FakeEc2 (network ACLs)', () => {
     const out = await ec2.client.send(new DescribeNetworkAclsCommand({ NetworkAclIds: [ACL] }));
     expect(out.NetworkAcls?.[0]?.Entries?.filter((e) => !e.Egress).map((e) => [e.RuleNumber, e.CidrBlock ?? e.Ipv6CidrBlock])).toEqual([
       [32767, '0.0.0.0/0'],
-      [32767, '::/0'],
+      [32768, '::/0'],
     ]);
   });
 

@@ -12,6 +12,18 @@
  * - Call rate: more than one UpdateIPSet a second (per account and Region, i.e. per scope here)
  *   is throttled with ThrottlingException (the common throttling error of AWS APIs).
  *   https://docs.aws.amazon.com/waf/latest/APIReference/CommonErrors.html
+ * - "Temporary inconsistencies during updates": changes take seconds to minutes to propagate, so
+ *   a GetIPSet right after an update may still return the set as it was before (its addresses
+ *   and its then LockToken), and an update under that token fails with
+ *   WAFOptimisticLockException (staleNext).
+ *   https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
+ *   https://docs.aws.amazon.com/waf/latest/developerguide/waf-referenced-set-managing.html
+ * - A set deleted out of band (the console, another stack): every call on it fails with
+ *   WAFNonexistentItemException (deleteSet).
+ *   https://docs.aws.amazon.com/waf/latest/APIReference/API_DeleteIPSet.html
+ *
+ * The same state serves test/wire/wafv2-server.ts, which puts it behind the AWS JSON 1.1
+ * protocol on a local HTTP port for the real WAFV2Client.
  */
 import {
   GetIPSetCommand,
@@ -32,7 +44,11 @@ interface StoredSet {
   ref: WafSetRef;
   addresses: string[];
   lockToken: string;
+  /** addresses and token before the latest change, for stale reads */
+  before?: { addresses: string[]; lockToken: string };
 }
+
+export type WafOp = 'GetIPSet' | 'UpdateIPSet';
 
 export class FakeWafv2 {
   readonly client = new WAFV2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
@@ -41,6 +57,7 @@ export class FakeWafv2 {
   private readonly lastUpdate = new Map<string, number>();
   private tokens = 0;
   private pendingConflicts = 0;
+  private staleReads = 0;
   private readonly pending: Array<{ op: 'GetIPSet' | 'UpdateIPSet'; error: string }> = [];
   readonly calls = { GetIPSet: 0, UpdateIPSet: 0, UpdateIPSetAccepted: 0 };
   throttleRate = 0;
@@ -76,8 +93,24 @@ export class FakeWafv2 {
   consoleEdit(ref: Pick<WafSetRef, 'scope' | 'id'>, edit: (addresses: string[]) => string[]): void {
     const set = this.sets.get(this.key(ref.scope, ref.id));
     if (!set) throw new Error('no such set');
+    set.before = { addresses: [...set.addresses], lockToken: set.lockToken };
     set.addresses = edit([...set.addresses]);
     set.lockToken = this.token();
+  }
+
+  /** The set is deleted out of band: from now on every call on it fails. */
+  deleteSet(ref: Pick<WafSetRef, 'scope' | 'id'>): void {
+    this.sets.delete(this.key(ref.scope, ref.id));
+  }
+
+  /** The next `n` GetIPSet calls return each set as it was before its latest change. */
+  staleNext(n = 1): void {
+    this.staleReads += n;
+  }
+
+  /** Serves one call by operation name (the HTTP front end's entry point). */
+  handle(op: WafOp, input: Record<string, unknown>): object {
+    return op === 'GetIPSet' ? this.get(input as unknown as GetIPSetCommandInput) : this.update(input as unknown as UpdateIPSetCommandInput);
   }
 
   /** The next `n` updates find the set changed since it was read (the token rotated). */
@@ -92,6 +125,7 @@ export class FakeWafv2 {
   clearFaults(): void {
     this.pending.length = 0;
     this.pendingConflicts = 0;
+    this.staleReads = 0;
     this.throttleRate = 0;
   }
 
@@ -99,7 +133,7 @@ export class FakeWafv2 {
     const index = this.pending.findIndex((p) => p.op === op);
     if (index >= 0) {
       const [fault] = this.pending.splice(index, 1);
-      throw awsError(fault!.error, `injected ${fault!.error} on ${op}`);
+      throw awsError(fault!.error, `injected ${fault!.error} on ${op}`, fault!.error === 'WAFInternalErrorException' ? 500 : 400);
     }
     if (this.throttleRate > 0 && this.random() < this.throttleRate) throw awsError('ThrottlingException', 'Rate exceeded');
   }
@@ -116,15 +150,18 @@ export class FakeWafv2 {
     this.calls.GetIPSet++;
     this.gate('GetIPSet');
     const set = this.find(input);
+    const stale = this.staleReads > 0 && set.before !== undefined;
+    if (this.staleReads > 0) this.staleReads--;
+    const seen = stale && set.before ? set.before : set;
     return {
       IPSet: {
         Name: set.ref.name,
         Id: set.ref.id,
         ARN: `arn:aws:wafv2:eu-west-1:123456789012:${set.ref.scope === 'REGIONAL' ? 'regional' : 'global'}/ipset/${set.ref.name}/${set.ref.id}`,
         IPAddressVersion: set.ref.family === 'ipv4' ? 'IPV4' : 'IPV6',
-        Addresses: [...set.addresses],
+        Addresses: [...seen.addresses],
       },
-      LockToken: set.lockToken,
+      LockToken: seen.lockToken,
     };
   }
 
@@ -155,6 +192,7 @@ export class FakeWafv2 {
         throw awsError('WAFInvalidParameterException', `The parameter Addresses has an invalid value: ${address}`);
       }
     }
+    set.before = { addresses: [...set.addresses], lockToken: set.lockToken };
     set.addresses = [...addresses];
     set.lockToken = this.token();
     this.lastUpdate.set(scopeKey, now);

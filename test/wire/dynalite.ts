@@ -1,0 +1,88 @@
+/**
+ * A real DynamoDB engine for the wire tests: dynalite (an implementation of the DynamoDB API on
+ * LevelDB, in memory here) started by the test itself on a free loopback port, with the table
+ * created exactly as lib/EnumerationBlocker.ts defines it (key schema and the sparse `active`
+ * index, from core/table.ts), and the REAL DynamoDBDocumentClient pointed at it. Every test file
+ * gets its own server and port, so files and runs on one machine never share state.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html
+ */
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import dynalite from 'dynalite';
+import {
+  ACTIVE_INDEX,
+  ACTIVE_KEY_ATTRIBUTE,
+  EXPIRES_AT_ATTRIBUTE,
+  TABLE_PARTITION_KEY,
+  TABLE_SORT_KEY,
+} from '../../core/table';
+
+export interface LocalTable {
+  readonly endpoint: string;
+  readonly tableName: string;
+  /** the low-level client (raw attribute values, for oracles that must not go through the code under test) */
+  readonly raw: DynamoDBClient;
+  /** the Document client as the Lambda functions build it (lambda/shared/clients.ts) */
+  readonly doc: DynamoDBDocumentClient;
+  stop(): Promise<void>;
+}
+
+export async function startDynalite(tableName = 'portsnare-test'): Promise<LocalTable> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const raw = new DynamoDBClient({
+    region: 'eu-west-1',
+    endpoint,
+    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
+    maxAttempts: 2,
+  });
+  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  await raw.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: TABLE_PARTITION_KEY, AttributeType: 'S' },
+        { AttributeName: TABLE_SORT_KEY, AttributeType: 'S' },
+        { AttributeName: ACTIVE_KEY_ATTRIBUTE, AttributeType: 'S' },
+        { AttributeName: EXPIRES_AT_ATTRIBUTE, AttributeType: 'N' },
+      ],
+      KeySchema: [
+        { AttributeName: TABLE_PARTITION_KEY, KeyType: 'HASH' },
+        { AttributeName: TABLE_SORT_KEY, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: ACTIVE_INDEX,
+          KeySchema: [
+            { AttributeName: ACTIVE_KEY_ATTRIBUTE, KeyType: 'HASH' },
+            { AttributeName: EXPIRES_AT_ATTRIBUTE, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  // createTableMs 0: the table turns ACTIVE on the next tick; wait for the state, not a time.
+  for (;;) {
+    const out = await raw.send(new DescribeTableCommand({ TableName: tableName }));
+    if (out.Table?.TableStatus === 'ACTIVE' && out.Table.GlobalSecondaryIndexes?.every((i) => i.IndexStatus === 'ACTIVE')) break;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return {
+    endpoint,
+    tableName,
+    raw,
+    doc,
+    async stop() {
+      raw.destroy();
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
