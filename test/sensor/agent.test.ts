@@ -9,7 +9,7 @@ import type { KernelDetectorOptions, KernelProbe } from '../../sensor/kernel/det
 import type { Enforcer } from '../../sensor/local/pipeline';
 import { memoryLogger } from '../../sensor/log';
 import { eventBridgeClient } from '../../sensor/publish/eventbridge';
-import type { Publisher } from '../../sensor/publish/types';
+import type { Publisher, PublisherReport } from '../../sensor/publish/types';
 import { FakePutEvents } from './fake-putevents';
 import { freePorts, tcpProbe, tempDir, udpProbe, until } from './helpers';
 
@@ -23,8 +23,8 @@ class Capture implements Publisher {
     this.events.push(event);
     return Promise.resolve(true);
   }
-  stats() {
-    return { published: this.events.length, dropped: 0, errors: 0 };
+  describe(): PublisherReport {
+    return { name: this.name, status: { published: this.events.length, dropped: 0, errors: 0 }, metrics: { published: this.events.length, dropped: 0, errors: 0 }, health: { problems: [], warnings: [] } };
   }
 }
 
