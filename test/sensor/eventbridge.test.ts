@@ -3,7 +3,7 @@ import { EventBridgePublisher, eventBridgeClient } from '../../sensor/publish/ev
 import { Spool } from '../../sensor/publish/spool';
 import { memoryLogger } from '../../sensor/log';
 import { FakePutEvents } from './fake-putevents';
-import { scanEvent, tempDir, testNetAddress } from './helpers';
+import { scanEvent, tempDir, testNetAddress, until } from './helpers';
 
 const BUS = 'portsnare-test-bus';
 
@@ -137,7 +137,7 @@ describe('EventBridge publisher (real SDK client, local PutEvents endpoint)', ()
     await service.waitForAccepted(20);
 
     expect(new Set(attackers())).toEqual(new Set([...Array(20).keys()].map(testNetAddress)));
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await until(() => second.spool.stats().depth === 0, 3000, 'the spool to empty after the last accepted batch');
   });
 
   it('says clearly when the spool is full and refuses more events', async () => {
