@@ -1,5 +1,5 @@
 /**
- * Per-attacker aggregation (DESIGN.md, "The flow"): hits from the sockets and the kernel become
+ * Per-attacker aggregation (ARCHITECTURE.md, "sensor/"): hits from the sockets and the kernel become
  * at most one `Scan Detected` event per attacker per dedupe window — never one per probe.
  *
  * - ignore list (addresses and CIDRs, IPv4 and IPv6) and the host's own addresses: dropped first;

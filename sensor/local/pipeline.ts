@@ -1,5 +1,5 @@
 /**
- * decide → desired state → enforce, on one host (DESIGN.md, "The flow"): the same core policy
+ * decide → desired state → enforce, on one host (ARCHITECTURE.md, "sensor/"): the same core policy
  * and never-block guard as the cloud, the file store for the desired state, nftables as the
  * enforcer. The store is written first; the kernel follows it (restore() after a restart,
  * reconcile() now and then), so a failed nft call is repaired rather than lost.

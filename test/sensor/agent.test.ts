@@ -28,7 +28,7 @@ class Capture implements Publisher {
   }
 }
 
-/** An enforcer that remembers what it was told (the kernel side is H3's lab). */
+/** An enforcer that remembers what it was told (the kernel side: test/lab/enforce.test.ts). */
 class FakeEnforcer implements Enforcer {
   readonly blocked = new Map<string, number>();
   ensure = (): Promise<void> => Promise.resolve();
