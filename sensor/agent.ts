@@ -203,11 +203,6 @@ export class Agent extends EventEmitter {
     this.logger.info('agent stopped', { uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000) });
   }
 
-  /** One hit from outside the sockets (tests, other detectors). */
-  addHit(hit: Hit): void {
-    this.aggregator?.add(hit);
-  }
-
   /** One moment of the agent, what /status, /metrics and /healthz are built from (sensor/status.ts). */
   snapshot(): AgentSnapshot {
     return {

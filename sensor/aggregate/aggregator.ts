@@ -89,13 +89,6 @@ export class Aggregator {
     return { ...this.counts, tracked: this.sources.size };
   }
 
-  /** Why a source is never reported, or undefined when it may be. */
-  exemption(source: string): string | undefined {
-    if (this.own.has(source)) return 'own address';
-    const cidr = this.ignore.match(source);
-    return cidr ? `ignore ${cidr.text}` : undefined;
-  }
-
   /** One probe. Emits (synchronously) when it completes a trigger outside a dedupe window. */
   add(hit: Hit): void {
     this.counts.hits++;

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
-import { Agent, type AgentOptions } from '../../sensor/agent';
+import { Agent, defaultSensorId, type AgentOptions } from '../../sensor/agent';
 import { parseAgentConfig, type AgentConfigInput } from '../../sensor/config';
 import type { KernelDetectorOptions, KernelProbe } from '../../sensor/kernel/detector';
 import type { Enforcer } from '../../sensor/local/pipeline';
@@ -93,6 +94,18 @@ function request(port: number, method: string, path: string, body?: unknown, hea
     req.end(payload);
   });
 }
+
+describe('defaultSensorId', () => {
+  it('is the EC2 instance id from the DMI asset tag, else the hostname', () => {
+    expect(defaultSensorId(() => 'i-0123456789abcdef0\n')).toBe('i-0123456789abcdef0');
+    expect(defaultSensorId(() => 'Default string')).toBe(hostname());
+    expect(
+      defaultSensorId(() => {
+        throw new Error('ENOENT');
+      }),
+    ).toBe(hostname());
+  });
+});
 
 describe('agent on loopback (monitor mode, real sockets)', () => {
   const agents: Agent[] = [];
