@@ -18,7 +18,7 @@ import { Agent } from '../sensor/agent';
 import { parseAgentConfig } from '../sensor/config';
 import { KernelDetector } from '../sensor/kernel/detector';
 import { jsonLogger } from '../sensor/log';
-import type { Publisher } from '../sensor/publish/types';
+import { countersOnly, type Publisher } from '../sensor/publish/types';
 import type { BenchSuite, Figure } from './suite';
 
 const PROBES = 4000;
@@ -70,7 +70,7 @@ async function hitsAndLatency(work: string): Promise<Figure[]> {
     start: () => Promise.resolve(),
     stop: () => Promise.resolve(),
     publish: () => Promise.resolve(true),
-    stats: () => ({ published: seen.size, dropped: 0, errors: 0 }),
+    describe: () => countersOnly('bench', { published: seen.size, dropped: 0, errors: 0 }),
   };
   // the real log line per detection, written nowhere
   const agent = new Agent({ config: parsed.value, logger: jsonLogger('info', () => undefined), publishers: [sink] });

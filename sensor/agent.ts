@@ -1,7 +1,9 @@
 /**
- * The agent: decoy listeners and (with `stealth`) the kernel detector feed the aggregator; each
- * `Scan Detected` it emits goes to every sink and, with `enforce.nftables`, to the local pipeline
- * (decide → file store → nftables). The health/control server shows it all on loopback.
+ * The agent: orchestration only. Decoy listeners and (with `stealth`) the kernel detector feed the
+ * aggregator; each `Scan Detected` it emits goes to every sink and, with `enforce.nftables`, to
+ * the local pipeline (decide → file store → nftables). The loopback server (sensor/health.ts)
+ * shows it: /status, /metrics and /healthz are built in sensor/status.ts from snapshot(), each
+ * sink reporting itself through Publisher.describe(). See ARCHITECTURE.md ("sensor/").
  *
  *   listeners ─┐                      ┌─► sinks (stdout, file, eventbridge ← disk spool)
  *              ├─► aggregator ─► event┤
@@ -16,17 +18,21 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { tryCanonicalAddress, tryParseCidr } from '../core/address';
 import type { ScanDetected } from '../core/event';
-import { NeverBlockGuard } from '../core/guard';
-import { ttlSecondsFor, type PolicySettings } from '../core/policy';
 import { Aggregator } from './aggregate/aggregator';
+import { EchoFilter } from './aggregate/echo';
 import { ownAddresses } from './aggregate/own-addresses';
-import { ALL_UNUSED, bannerFor, spoolDirectory, type AgentConfig, type SinkConfig } from './config';
-import { HealthServer, type BlockControl, type ControlApi, type Metric } from './health';
-import { KernelDetector, killGuardFrom, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
+import { ALL_UNUSED, bannerFor, type AgentConfig } from './config';
+import { HealthServer, type ControlApi, type Metric } from './health';
+import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
+import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
+import { LocalEnforcement } from './local/enforcement';
+import type { Enforcer } from './local/pipeline';
+import { errorText, jsonLogger, type Logger } from './log';
+import { publishersFor, type SinkOptions } from './publish/sinks';
+import type { Publisher } from './publish/types';
+import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState } from './status';
+import { kernelDetectorOptions } from './stealth';
 
 /** What the agent needs of a kernel detector (KernelDetector, or a stand-in in tests). */
 export interface KernelDetectorLike {
@@ -36,15 +42,6 @@ export interface KernelDetectorLike {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: 'probe' | 'error', listener: (...args: any[]) => void): unknown;
 }
-import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
-import { NftEnforcer } from './local/nft';
-import { LocalPipeline, type Enforcer } from './local/pipeline';
-import { FileStore } from './local/store';
-import { errorText, jsonLogger, type Logger } from './log';
-import { EventBridgePublisher, eventBridgeClient } from './publish/eventbridge';
-import { FilePublisher, StdoutPublisher } from './publish/lines';
-import { Spool } from './publish/spool';
-import type { Publisher } from './publish/types';
 
 export interface AgentOptions {
   readonly config: AgentConfig;
@@ -52,7 +49,7 @@ export interface AgentOptions {
   /** replaces the sinks of the config (tests, benchmarks) */
   readonly publishers?: Publisher[];
   /** builds the EventBridge client of an `eventbridge` sink (tests point it at a local endpoint) */
-  readonly eventBridgeClient?: (sink: Extract<SinkConfig, { type: 'eventbridge' }>) => EventBridgeClient;
+  readonly eventBridgeClient?: SinkOptions['eventBridgeClient'];
   /** the host's own addresses (default: os.networkInterfaces, refreshed every 30 s) */
   readonly ownAddresses?: () => string[];
   /**
@@ -66,19 +63,13 @@ export interface AgentOptions {
    */
   readonly kernelDetector?: (options: KernelDetectorOptions) => KernelDetectorLike;
   /** EventBridge retry delays (tests) */
-  readonly backoff?: { baseMs: number; maxMs: number };
+  readonly backoff?: SinkOptions['backoff'];
 }
-
-/** a kernel SYN and a socket accept of the same (source, port) this close together are one connect */
-const ECHO_WINDOW_MS = 3000;
-const MAX_EXCHANGES = 20_000;
-
-export type EnforcementMode = 'off' | 'nftables' | 'log-only';
 
 export interface AgentStartReport {
   readonly sensorId: string;
   readonly listeners: ListenerReport;
-  readonly stealth: 'off' | 'on' | 'unavailable';
+  readonly stealth: StealthState;
   readonly enforcement: EnforcementMode;
   readonly healthPort?: number;
 }
@@ -101,21 +92,18 @@ export class Agent extends EventEmitter {
   private aggregator?: Aggregator;
   private decoys?: DecoyListeners;
   private detector?: KernelDetectorLike;
+  /** with a kernel detector: which hits are later views of one exchange */
+  private echoes?: EchoFilter;
   private publishers: Publisher[] = [];
-  private pipeline?: LocalPipeline;
+  private local?: LocalEnforcement;
   private server?: HealthServer;
   private timers: NodeJS.Timeout[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
-  /** the last view (socket or kernel) of each recent (protocol, source, port), for echo() */
-  private readonly exchanges = new Map<string, { views: Set<string>; at: number }>();
-  /** sources the kernel already put in the blocked set since their last event (bounded) */
-  private readonly kernelBlocked = new Map<string, number>();
   private report?: AgentStartReport;
-  private stealthState: AgentStartReport['stealth'] = 'off';
-  private enforcement: EnforcementMode = 'off';
+  private stealthState: StealthState = 'off';
   private startedAt = 0;
   private stopped?: Promise<void>;
-  private counts = { kernelProbes: 0, blocks: 0, refused: 0, pipelineErrors: 0, publishFailures: 0, detectorErrors: 0 };
+  private kernelProbes = 0;
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -125,6 +113,10 @@ export class Agent extends EventEmitter {
 
   get healthPort(): number | undefined {
     return this.report?.healthPort;
+  }
+
+  private get enforcement(): EnforcementMode {
+    return this.local?.mode ?? 'off';
   }
 
   async start(): Promise<AgentStartReport> {
@@ -148,9 +140,10 @@ export class Agent extends EventEmitter {
       if (this.stopped) throw new Error('stopped while starting');
     };
     try {
-      await this.startPublishers();
+      this.publishers = this.options.publishers ?? publishersFor(config, { ...this.options, logger: this.logger });
+      for (const publisher of this.publishers) await publisher.start();
       stillStarting();
-      await this.startEnforcement(own());
+      this.local = await LocalEnforcement.open({ config, own: own(), logger: this.logger, ...(this.options.enforcer !== undefined ? { enforcer: this.options.enforcer } : {}) });
       stillStarting();
       const listeners = await this.startListeners();
       stillStarting();
@@ -169,7 +162,8 @@ export class Agent extends EventEmitter {
         setInterval(() => this.aggregator?.tick(), 1000),
         setInterval(() => this.aggregator?.setOwnAddresses(own()), 30_000),
       );
-      if (this.pipeline) this.timers.push(setInterval(() => this.expire(), 1000));
+      const local = this.local;
+      if (local) this.timers.push(setInterval(() => this.track(local.expire()), 1000));
       for (const timer of this.timers) timer.unref();
       this.report = { sensorId: this.sensorId, listeners, stealth: this.stealthState, enforcement: this.enforcement, ...(healthPort !== undefined ? { healthPort } : {}) };
       this.logger.info('agent started', {
@@ -209,217 +203,53 @@ export class Agent extends EventEmitter {
     this.logger.info('agent stopped', { uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000) });
   }
 
-  /** One hit from outside the sockets (tests, other detectors). */
-  addHit(hit: Hit): void {
-    this.aggregator?.add(hit);
-  }
-
-  status(): Record<string, unknown> {
-    const agg = this.aggregator?.stats();
-    const listeners = this.decoys?.stats();
+  /** One moment of the agent, what /status, /metrics and /healthz are built from (sensor/status.ts). */
+  snapshot(): AgentSnapshot {
     return {
+      config: this.config,
       sensorId: this.sensorId,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      watching: {
-        tcp: this.config.tcpPorts === ALL_UNUSED ? ALL_UNUSED : compactPorts(this.report?.listeners.tcp ?? []),
-        udp: this.config.udpPorts === ALL_UNUSED ? ALL_UNUSED : compactPorts(this.report?.listeners.udp ?? []),
-        skipped: (this.report?.listeners.skipped ?? []).map((s) => `${s.protocol}/${s.port} on ${s.address}: ${s.why}`),
-        listen: this.config.listen,
-      },
+      ...(this.report ? { listeners: this.report.listeners } : {}),
       stealth: this.stealthState,
       enforcement: this.enforcement,
-      trigger: this.config.trigger,
-      dedupeSeconds: this.config.dedupeSeconds,
-      aggregator: agg,
-      sockets: listeners,
-      kernelProbes: this.counts.kernelProbes,
-      sinks: this.publishers.map((p) => ({
-        name: p.name,
-        ...p.stats(),
-        ...(p instanceof EventBridgePublisher ? { spool: p.spool.stats(), lastError: p.error } : {}),
-      })),
-      blocksActive: this.activeBlocks(),
-      circuitBreakerOpen: this.pipeline?.breakerOpen() ?? false,
+      ...(this.aggregator ? { aggregator: this.aggregator.stats() } : {}),
+      ...(this.decoys ? { sockets: this.decoys.stats() } : {}),
+      sinks: this.publishers.map((p) => p.describe()),
+      blocksActive: this.local?.activeBlocks() ?? 0,
+      breakerOpen: this.local?.breakerOpen() ?? false,
+      counts: { kernelProbes: this.kernelProbes, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },
     };
   }
 
-  private activeBlocks(): number {
-    const now = Date.now();
-    return this.pipeline ? this.pipeline.list().filter((r) => r.active && r.expiresAt > now).length : 0;
+  status(): Record<string, unknown> {
+    return agentStatus(this.snapshot());
   }
 
   metrics(): Metric[] {
-    const agg = this.aggregator?.stats() ?? { hits: 0, ignored: 0, own: 0, events: 0, tracked: 0, evicted: 0, invalid: 0 };
-    const sock = this.decoys?.stats();
-    const spools = this.publishers.filter((p): p is EventBridgePublisher => p instanceof EventBridgePublisher);
-    const sinkSamples = (pick: (s: ReturnType<Publisher['stats']>) => number) => this.publishers.map((p) => ({ labels: { sink: p.name }, value: pick(p.stats()) }));
-    return [
-      { name: 'portsnare_up', help: 'The agent is running.', type: 'gauge', samples: [{ value: 1 }] },
-      { name: 'portsnare_probes_total', help: 'Probes seen (socket hits and kernel probes), before filtering.', type: 'counter', samples: [{ value: agg.hits }] },
-      { name: 'portsnare_probes_kernel_total', help: 'Probes reported by the kernel detector.', type: 'counter', samples: [{ value: this.counts.kernelProbes }] },
-      {
-        name: 'portsnare_probes_ignored_total',
-        help: 'Probes dropped before aggregation, by why.',
-        type: 'counter',
-        samples: [
-          { labels: { reason: 'ignore' }, value: agg.ignored },
-          { labels: { reason: 'own_address' }, value: agg.own },
-        ],
-      },
-      { name: 'portsnare_detections_total', help: 'Scan Detected events emitted.', type: 'counter', samples: [{ value: agg.events }] },
-      { name: 'portsnare_events_published_total', help: 'Events a sink delivered (written, or accepted by PutEvents).', type: 'counter', samples: sinkSamples((s) => s.published) },
-      { name: 'portsnare_events_dropped_total', help: 'Events a sink could not keep (spool full, rejected as malformed).', type: 'counter', samples: sinkSamples((s) => s.dropped) },
-      { name: 'portsnare_publish_errors_total', help: 'Failed delivery attempts (retried).', type: 'counter', samples: sinkSamples((s) => s.errors) },
-      { name: 'portsnare_spool_depth_events', help: 'Events waiting in the disk spool.', type: 'gauge', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.spool.stats().depth })) },
-      { name: 'portsnare_spool_bytes', help: 'Bytes the disk spool uses.', type: 'gauge', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.spool.stats().bytes })) },
-      { name: 'portsnare_spool_max_bytes', help: 'The spool bound (spool.maxBytes).', type: 'gauge', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.spool.stats().maxBytes })) },
-      { name: 'portsnare_spool_full', help: '1 while the spool is full and refuses events.', type: 'gauge', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.spool.stats().full ? 1 : 0 })) },
-      { name: 'portsnare_spool_refused_total', help: 'Events refused because the spool was full.', type: 'counter', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.spool.stats().refused })) },
-      { name: 'portsnare_eventbridge_throttles_total', help: 'ThrottlingException answers from PutEvents.', type: 'counter', samples: spools.map((p) => ({ labels: { sink: p.name }, value: p.stats().throttles })) },
-      { name: 'portsnare_sockets_open', help: 'Decoy connections open now.', type: 'gauge', samples: [{ value: sock?.socketsOpen ?? 0 }] },
-      { name: 'portsnare_connects_reset_before_accept_total', help: 'Decoy connections reset before accept whose source only the saved SYN named (connect scans).', type: 'counter', samples: [{ value: sock?.resetBeforeAccept ?? 0 }] },
-      { name: 'portsnare_sockets_rejected_total', help: 'Decoy connections closed at accept because maxSockets were open.', type: 'counter', samples: [{ value: sock?.socketsRejected ?? 0 }] },
-      {
-        name: 'portsnare_listeners',
-        help: 'Decoy sockets bound, by protocol.',
-        type: 'gauge',
-        samples: [
-          { labels: { protocol: 'tcp' }, value: sock?.tcpListeners ?? 0 },
-          { labels: { protocol: 'udp' }, value: sock?.udpListeners ?? 0 },
-        ],
-      },
-      { name: 'portsnare_udp_replies_suppressed_total', help: 'UDP banner replies not sent (rate limit).', type: 'counter', samples: [{ value: sock?.udpRepliesSuppressed ?? 0 }] },
-      { name: 'portsnare_tracked_sources', help: 'Sources the aggregator holds in memory.', type: 'gauge', samples: [{ value: agg.tracked }] },
-      { name: 'portsnare_tracked_sources_evicted_total', help: 'Sources dropped to keep memory bounded (limits.maxTrackedSources).', type: 'counter', samples: [{ value: agg.evicted }] },
-      { name: 'portsnare_blocks_active', help: 'Local nftables blocks in force.', type: 'gauge', samples: [{ value: this.activeBlocks() }] },
-      { name: 'portsnare_circuit_breaker_open', help: '1 while the burst circuit breaker refuses new blocks (more than burstLimitPerMinute in a minute).', type: 'gauge', samples: [{ value: this.pipeline?.breakerOpen() ? 1 : 0 }] },
-      { name: 'portsnare_blocks_total', help: 'Local block decisions (new offences).', type: 'counter', samples: [{ value: this.counts.blocks }] },
-      { name: 'portsnare_blocks_refused_total', help: 'Blocks refused by the never-block guard or the circuit breaker.', type: 'counter', samples: [{ value: this.counts.refused }] },
-      { name: 'portsnare_enforcement_log_only', help: '1 when enforcement is configured but nftables is unavailable (log only).', type: 'gauge', samples: [{ value: this.enforcement === 'log-only' ? 1 : 0 }] },
-      { name: 'process_resident_memory_bytes', help: 'Resident memory of the agent process.', type: 'gauge', samples: [{ value: process.memoryUsage().rss }] },
-    ];
-  }
-
-  private healthCheck(): { ok: boolean; problems: string[]; warnings: string[] } {
-    const problems: string[] = [];
-    const warnings: string[] = [];
-    const watching = (this.report?.listeners.tcp.length ?? 0) + (this.report?.listeners.udp.length ?? 0);
-    if (watching === 0 && this.stealthState !== 'on') problems.push('no decoy port is watched');
-    for (const p of this.publishers) {
-      if (p instanceof EventBridgePublisher) {
-        const spool = p.spool.stats();
-        if (spool.full) problems.push(`${p.name}: spool full (${spool.bytes} of ${spool.maxBytes} bytes): detections are being lost`);
-        if (p.error) warnings.push(`${p.name}: ${p.error} (${spool.depth} events waiting in the spool)`);
-      }
-    }
-    if (this.enforcement === 'log-only') warnings.push('enforcement is log-only: nftables is not available');
-    if (this.stealthState === 'unavailable') warnings.push('stealth detection unavailable: sockets only');
-    if (this.pipeline?.breakerOpen()) warnings.push('circuit breaker open: more new blocks this minute than burstLimitPerMinute; new blocks are refused until the minute drains');
-    return { ok: problems.length === 0, problems, warnings };
+    return agentMetrics(this.snapshot());
   }
 
   private controlApi(): ControlApi {
     return {
-      health: () => this.healthCheck(),
+      health: () => agentHealth(this.snapshot()),
       metrics: () => this.metrics(),
       status: () => this.status(),
-      blocks: () => (this.pipeline ? this.blockControl(this.pipeline) : undefined),
+      blocks: () => this.local?.control(),
     };
-  }
-
-  private blockControl(pipeline: LocalPipeline): BlockControl {
-    return {
-      list: () => pipeline.list(),
-      history: (target) => pipeline.history(target),
-      unblock: async (target, by) => {
-        const lifted = await pipeline.unblock(target, by);
-        if (lifted) this.logger.info('unblocked', { target, requestedBy: by });
-        return lifted;
-      },
-      block: async (target, opts) => {
-        const decision = await pipeline.block(target, opts);
-        if (decision.action === 'refused') this.counts.refused++;
-        if (decision.action === 'block') this.counts.blocks++;
-        this.logger.info('manual block', { target, requestedBy: opts.requestedBy, action: decision.action, why: decision.why });
-        return decision;
-      },
-    };
-  }
-
-  private async startPublishers(): Promise<void> {
-    if (this.options.publishers) this.publishers = this.options.publishers;
-    else {
-      const bridges = this.config.sinks.filter((s) => s.type === 'eventbridge').length;
-      this.publishers = this.config.sinks.map((sink, index) => {
-        switch (sink.type) {
-          case 'stdout':
-            return new StdoutPublisher();
-          case 'file':
-            return new FilePublisher(sink.path, this.logger);
-          case 'eventbridge': {
-            const base = spoolDirectory(this.config);
-            const directory = bridges > 1 ? join(base, `${index}-${sink.busName.replace(/[^A-Za-z0-9._-]/g, '_').slice(-64)}`) : base;
-            const region = sink.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-            const client = this.options.eventBridgeClient?.(sink) ?? eventBridgeClient({ ...(region ? { region } : {}), ...(sink.endpoint ? { endpoint: sink.endpoint } : {}) });
-            return new EventBridgePublisher({
-              client,
-              busName: sink.busName,
-              spool: new Spool({ directory, maxBytes: this.config.spool.maxBytes, logger: this.logger }),
-              logger: this.logger,
-              ...(this.options.backoff ? { backoffBaseMs: this.options.backoff.baseMs, backoffMaxMs: this.options.backoff.maxMs } : {}),
-            });
-          }
-        }
-      });
-    }
-    for (const publisher of this.publishers) await publisher.start();
-  }
-
-  private async startEnforcement(own: string[]): Promise<void> {
-    const settings = this.config.enforce.nftables;
-    if (!settings.enabled) return;
-    const guard = NeverBlockGuard.from({
-      ...this.config.guard,
-      // never block this host's own addresses, whatever the guard says
-      protectedCidrs: [...this.config.guard.protectedCidrs, ...own.filter((a) => tryParseCidr(a) !== undefined)],
-    });
-    const store = new FileStore(this.config.stateDirectory);
-    await store.load();
-    const available =
-      this.options.enforcer === null
-        ? { ok: false as const, why: 'no enforcer given' }
-        : this.options.enforcer
-          ? { ok: true as const }
-          : await NftEnforcer.available();
-    let enforcer: Enforcer | undefined;
-    if (available.ok) {
-      enforcer = this.options.enforcer ?? new NftEnforcer();
-      await enforcer.ensure();
-      this.enforcement = 'nftables';
-    } else {
-      this.enforcement = 'log-only';
-      this.logger.warn(`enforcement is LOG-ONLY: ${available.why}. Blocks are decided and recorded in ${this.config.stateDirectory}, but nothing is dropped.`, {
-        why: available.why,
-      });
-    }
-    this.pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => this.logger.line(line) });
-    await this.pipeline.restore();
   }
 
   private async startListeners(): Promise<ListenerReport> {
     const config = this.config;
-    const tcp = config.tcpPorts === ALL_UNUSED ? [] : config.tcpPorts;
-    const udp = config.udpPorts === ALL_UNUSED ? [] : config.udpPorts;
     this.decoys = new DecoyListeners({
       addresses: config.listen,
-      tcpPorts: tcp,
-      udpPorts: udp,
+      tcpPorts: config.tcpPorts === ALL_UNUSED ? [] : config.tcpPorts,
+      udpPorts: config.udpPorts === ALL_UNUSED ? [] : config.udpPorts,
       banner: (port) => bannerFor(config, port),
       maxSockets: config.limits.maxSockets,
       socketTimeoutMs: config.limits.socketTimeoutMs,
       maxReadBytes: config.limits.maxReadBytes,
       udpRepliesPerSecond: config.limits.udpRepliesPerSecond,
-      onHit: (hit) => this.aggregator?.add(this.echo('socket', hit) ? { ...hit, echo: true } : hit),
+      onHit: (hit) => this.aggregator?.add(this.echoes?.mark('socket', hit) ?? hit),
       logger: this.logger,
     });
     return this.decoys.start();
@@ -436,69 +266,24 @@ export class Agent extends EventEmitter {
       this.logger.warn(`stealth detection unavailable (${available.why}): only completed TCP connections and UDP datagrams are seen`, { why: available.why });
       return;
     }
-    const policy: PolicySettings = config.enforce.nftables.policy;
-    // Kernel-speed blocking on the first decoy packet rests on an unverified source (a SYN can be
-    // forged), so it follows the policy's spoof guard: only with blockUnverified.
-    const kill = this.enforcement === 'nftables' && policy.blockUnverified ? ttlSecondsFor(1, policy) : undefined;
-    const detectorOptions: KernelDetectorOptions = {
-      // ports a service holds were skipped by the listeners: the kernel must not watch them either
-      tcpPorts: config.tcpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.tcp,
-      udpPorts: config.udpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.udp,
-      exempt: [...config.ignore, ...own, ...config.guard.allowlist, ...config.guard.protectedCidrs],
-      ...(kill !== undefined ? { killTtlSeconds: kill } : {}),
-      // what the in-kernel block must never add: the never-block guard, this host included
-      killGuard: killGuardFrom({ ...config.guard, protectedCidrs: [...config.guard.protectedCidrs, ...own] }),
-      excludePorts: {
-        tcp: config.excludePorts.tcp === ALL_UNUSED ? [] : config.excludePorts.tcp,
-        udp: config.excludePorts.udp === ALL_UNUSED ? [] : config.excludePorts.udp,
-      },
-    };
+    const detectorOptions = kernelDetectorOptions(config, listeners, own, this.enforcement === 'nftables');
     this.detector = this.options.kernelDetector?.(detectorOptions) ?? new KernelDetector(detectorOptions);
+    this.echoes = new EchoFilter();
     this.detector.on('probe', (probe: KernelProbe) => this.onKernelProbe(probe));
-    this.detector.on('error', (error: unknown) => {
-      this.counts.detectorErrors++;
-      this.logger.error('kernel detector error', { error: errorText(error) });
-    });
+    this.detector.on('error', (error: unknown) => this.logger.error('kernel detector error', { error: errorText(error) }));
     await this.detector.start();
     this.stealthState = 'on';
+    const kill = detectorOptions.killTtlSeconds;
     if (kill !== undefined) this.logger.info(`kernel blocks a source on its first decoy packet for ${kill}s (policy.blockUnverified is on)`);
   }
 
   private onKernelProbe(probe: KernelProbe): void {
-    this.counts.kernelProbes++;
-    if (probe.blockedByKernel) {
-      this.kernelBlocked.delete(probe.source);
-      this.kernelBlocked.set(probe.source, probe.at);
-      if (this.kernelBlocked.size > this.config.limits.maxTrackedSources) this.kernelBlocked.delete(this.kernelBlocked.keys().next().value!);
-    }
+    this.kernelProbes++;
+    if (probe.blockedByKernel) this.local?.noteKernelBlock(probe.source, probe.at);
     // The kernel reports `connect` only for a completed three-way handshake (conntrack
     // established): the source address is proven, as with a socket accept.
     const hit: Hit = { source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: probe.kind === 'connect', at: probe.at };
-    this.aggregator?.add(this.echo('kernel', hit) ? { ...hit, echo: true } : hit);
-  }
-
-  /**
-   * With stealth on, one connect is seen up to three times: the kernel's SYN, the kernel's
-   * completed handshake and the socket's accept (one datagram: twice as udp). Every later view
-   * adds its kind to the event but is not another hit for the trigger. True when `hit` is such a
-   * later view of an exchange already counted.
-   */
-  private echo(side: 'socket' | 'kernel', hit: Hit): boolean {
-    if (!this.detector) return false;
-    const pairs = hit.protocol === 'udp' ? hit.kind === 'udp' : hit.kind === 'connect' || (side === 'kernel' && hit.kind === 'syn');
-    if (!pairs) return false;
-    const view = `${side}:${hit.kind}`;
-    const key = `${hit.protocol}|${tryCanonicalAddress(hit.source) ?? hit.source}|${hit.port}`;
-    const seen = this.exchanges.get(key);
-    const echo = seen !== undefined && !seen.views.has(view) && Math.abs(hit.at - seen.at) <= ECHO_WINDOW_MS;
-    if (echo) {
-      seen.views.add(view);
-      return true;
-    }
-    this.exchanges.delete(key);
-    this.exchanges.set(key, { views: new Set([view]), at: hit.at });
-    if (this.exchanges.size > MAX_EXCHANGES) this.exchanges.delete(this.exchanges.keys().next().value!);
-    return false;
+    this.aggregator?.add(this.echoes?.mark('kernel', hit) ?? hit);
   }
 
   private dispatch(event: ScanDetected): void {
@@ -511,57 +296,15 @@ export class Agent extends EventEmitter {
       handshake: event.handshake,
       ports: event.probes.map((p) => `${p.protocol}/${p.port}/${p.kind}`).slice(0, 8),
     });
-    for (const publisher of this.publishers) {
+    // a sink counts what it could not keep (its describe())
+    for (const publisher of this.publishers) this.track(publisher.publish(event, id));
+    if (this.local) {
       this.track(
-        publisher.publish(event, id).then((kept) => {
-          if (!kept) this.counts.publishFailures++;
+        this.local.handle(event, id).then((decision) => {
+          if (decision) this.emit('decision', event, decision);
         }),
       );
     }
-    if (this.pipeline) {
-      const kernelAt = this.kernelBlocked.get(event.attacker);
-      if (kernelAt !== undefined) this.kernelBlocked.delete(event.attacker);
-      const policy = this.config.enforce.nftables.policy;
-      const handleOpts = kernelAt !== undefined ? { kernelBlockTtlSeconds: ttlSecondsFor(1, policy) } : {};
-      this.track(
-        this.pipeline.handle(event, id, handleOpts).then(
-          (decision) => {
-            if (decision.action === 'block') this.counts.blocks++;
-            if (decision.action === 'refused') this.counts.refused++;
-            this.logger.info(decision.action === 'block' ? 'blocked' : `block decision: ${decision.action}`, {
-              attacker: event.attacker,
-              action: decision.action,
-              why: decision.why,
-              enforcement: this.enforcement,
-            });
-            this.emit('decision', event, decision);
-          },
-          (error: unknown) => {
-            this.counts.pipelineErrors++;
-            this.logger.error('local pipeline failed on an event', { attacker: event.attacker, error: errorText(error) });
-          },
-        ),
-      );
-    }
-  }
-
-  private expiring = false;
-
-  private expire(): void {
-    const pipeline = this.pipeline;
-    if (!pipeline || this.expiring) return;
-    this.expiring = true;
-    this.track(
-      pipeline
-        .expire()
-        .finally(() => (this.expiring = false))
-        .then(
-        (lifted) => {
-          if (lifted) this.logger.info('blocks expired', { lifted });
-        },
-        (error: unknown) => this.logger.error('expiry failed', { error: errorText(error) }),
-      ),
-    );
   }
 
   private track(promise: Promise<unknown>): void {

@@ -1,8 +1,7 @@
 /**
- * The agent's configuration (DESIGN.md, "The sensor and the command line"): parsed from JSON or
- * YAML, validated at start, failing fast with the key and the value at fault, e.g.
- * `tcpPorts: "70000" is not a port (1-65535)`. Portsentry's names are in brackets in the docs
- * (docs/agent-config.md lists every key with its default).
+ * The agent's configuration: parsed from JSON or YAML, validated at start, failing fast with the
+ * key and the value at fault, e.g. `tcpPorts: "70000" is not a port (1-65535)`. docs/agent-config.md
+ * lists every key with its default and, in brackets, Portsentry's name for it.
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';

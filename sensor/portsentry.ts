@@ -18,7 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { tryParseCidr } from '../core/address';
+import { canonicalTarget } from '../core/address';
 import { ALL_UNUSED, parseAgentConfig, parsePortList } from './config';
 
 export interface ImportOptions {
@@ -97,8 +97,8 @@ export function parsePortsentryConf(text: string): { values: Map<string, string>
 /** One IGNORE_FILE entry: an address, a CIDR, or Portsentry 1.2's address/netmask. */
 export function ignoreEntry(text: string): string | undefined {
   const entry = text.trim();
-  const cidr = tryParseCidr(entry, true);
-  if (cidr) return cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128) ? cidr.network : cidr.text;
+  const target = canonicalTarget(entry, true);
+  if (target) return target;
   const mask = /^([\d.]+)\/(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(entry);
   if (mask) {
     const octets = mask[2]!.split('.').map(Number);

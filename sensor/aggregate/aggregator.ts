@@ -1,5 +1,5 @@
 /**
- * Per-attacker aggregation (DESIGN.md, "The flow"): hits from the sockets and the kernel become
+ * Per-attacker aggregation (ARCHITECTURE.md, "sensor/"): hits from the sockets and the kernel become
  * at most one `Scan Detected` event per attacker per dedupe window — never one per probe.
  *
  * - ignore list (addresses and CIDRs, IPv4 and IPv6) and the host's own addresses: dropped first;
@@ -87,13 +87,6 @@ export class Aggregator {
 
   stats(): AggregatorStats {
     return { ...this.counts, tracked: this.sources.size };
-  }
-
-  /** Why a source is never reported, or undefined when it may be. */
-  exemption(source: string): string | undefined {
-    if (this.own.has(source)) return 'own address';
-    const cidr = this.ignore.match(source);
-    return cidr ? `ignore ${cidr.text}` : undefined;
   }
 
   /** One probe. Emits (synchronously) when it completes a trigger outside a dedupe window. */

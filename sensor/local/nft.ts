@@ -22,7 +22,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { tryParseCidr } from '../../core/address';
+import { isHostCidr, targetOf, tryParseCidr } from '../../core/address';
 
 export type Availability = { ok: true } | { ok: false; why: string };
 
@@ -149,9 +149,10 @@ export function placementOf(target: string): Placement {
   const cidr = tryParseCidr(target, false);
   if (!cidr) throw new Error(`not an IP address or CIDR: ${JSON.stringify(target)}`);
   const v4 = cidr.family === 'ipv4';
-  const host = cidr.prefix === (v4 ? 32 : 128);
-  if (host) return { set: v4 ? 'blocked4' : 'blocked6', element: cidr.network, target: cidr.network };
-  return { set: v4 ? 'blockednet4' : 'blockednet6', element: cidr.text, target: cidr.text };
+  const canonical = targetOf(cidr);
+  // nft spells a host element as the bare address and a network as its CIDR: the target's text
+  if (isHostCidr(cidr)) return { set: v4 ? 'blocked4' : 'blocked6', element: canonical, target: canonical };
+  return { set: v4 ? 'blockednet4' : 'blockednet6', element: canonical, target: canonical };
 }
 
 /** An nft time spelling of a positive number of milliseconds, whole seconds, at least 1s. */

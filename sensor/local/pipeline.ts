@@ -1,11 +1,11 @@
 /**
- * decide → desired state → enforce, on one host (DESIGN.md, "The flow"): the same core policy
+ * decide → desired state → enforce, on one host (ARCHITECTURE.md, "sensor/"): the same core policy
  * and never-block guard as the cloud, the file store for the desired state, nftables as the
  * enforcer. The store is written first; the kernel follows it (restore() after a restart,
  * reconcile() now and then), so a failed nft call is repaired rather than lost.
  */
 import { randomUUID } from 'node:crypto';
-import { familyOf, tryParseCidr } from '../../core/address';
+import { canonicalTarget, familyOf, targetOf, tryParseCidr } from '../../core/address';
 import type { ScanDetected } from '../../core/event';
 import type { NeverBlockGuard } from '../../core/guard';
 import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting } from '../../core/policy';
@@ -114,8 +114,9 @@ export class LocalPipeline {
   async block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string }): Promise<LocalDecision> {
     return this.serial(async () => {
       const now = this.now();
-      const canonical = canonicalTarget(target);
-      if (!canonical) return this.refuse(target, `not an IP address or CIDR: ${JSON.stringify(target)}`);
+      const cidr = tryParseCidr(target);
+      if (!cidr) return this.refuse(target, `not an IP address or CIDR: ${JSON.stringify(target)}`);
+      const canonical = targetOf(cidr);
       const reason = (opts.reason ?? 'manual') as BlockReason;
       if (!BLOCK_REASONS.includes(reason)) return this.refuse(canonical, `unknown reason ${JSON.stringify(opts.reason)}; one of ${BLOCK_REASONS.join(', ')}`);
       if (opts.ttlSeconds !== undefined && !(Number.isFinite(opts.ttlSeconds) && opts.ttlSeconds > 0)) return this.refuse(canonical, `ttlSeconds must be a positive number, got ${opts.ttlSeconds}`);
@@ -123,7 +124,7 @@ export class LocalPipeline {
       if (!verdict.blockable) return this.refuse(canonical, `never blocked: ${verdict.rule}`);
       const sighting: Sighting = {
         target: canonical,
-        family: familyOf(canonical.split('/')[0] ?? canonical),
+        family: cidr.family,
         reason: 'manual',
         eventId: `manual-${randomUUID()}`,
         sensorId: opts.requestedBy,
@@ -245,11 +246,4 @@ export class LocalPipeline {
     this.queue = result.catch(() => undefined);
     return result;
   }
-}
-
-/** Canonical address, or canonical CIDR for networks (a host CIDR becomes its address). */
-export function canonicalTarget(text: string): string | undefined {
-  const cidr = tryParseCidr(text.trim(), false);
-  if (!cidr) return undefined;
-  return cidr.prefix === (cidr.family === 'ipv4' ? 32 : 128) ? cidr.network : cidr.text;
 }

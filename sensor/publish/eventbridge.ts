@@ -16,8 +16,8 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_SENSOR, type ScanDetected } from '../../core/event';
 import { errorText, type Logger } from '../log';
-import { Spool, type SpoolEntry } from './spool';
-import type { Publisher, PublisherStats } from './types';
+import type { Spool, SpoolEntry } from './spool';
+import type { Publisher, PublisherReport, PublisherStats } from './types';
 
 export const MAX_ENTRIES_PER_CALL = 10;
 /** per-entry error codes that retrying cannot fix */
@@ -72,10 +72,6 @@ export class EventBridgePublisher implements Publisher {
     this.random = options.random ?? Math.random;
   }
 
-  get spool(): Spool {
-    return this.options.spool;
-  }
-
   async start(): Promise<void> {
     await this.options.spool.open();
     const depth = this.options.spool.stats().depth;
@@ -113,9 +109,28 @@ export class EventBridgePublisher implements Publisher {
     return { ...this.counts };
   }
 
-  /** the last error from EventBridge, cleared by a success (health) */
-  get error(): string | undefined {
-    return this.lastError;
+  /** Counters, the spool, and the last error from EventBridge (cleared by a success). */
+  describe(): PublisherReport {
+    const spool = this.options.spool.stats();
+    const stats = this.stats();
+    const problems = spool.full ? [`${this.name}: spool full (${spool.bytes} of ${spool.maxBytes} bytes): detections are being lost`] : [];
+    const warnings = this.lastError ? [`${this.name}: ${this.lastError} (${spool.depth} events waiting in the spool)`] : [];
+    return {
+      name: this.name,
+      status: { ...stats, spool, lastError: this.lastError },
+      metrics: {
+        published: stats.published,
+        dropped: stats.dropped,
+        errors: stats.errors,
+        spoolDepth: spool.depth,
+        spoolBytes: spool.bytes,
+        spoolMaxBytes: spool.maxBytes,
+        spoolFull: spool.full ? 1 : 0,
+        spoolRefused: spool.refused,
+        throttles: stats.throttles,
+      },
+      health: { problems, warnings },
+    };
   }
 
   private async drain(signal: AbortSignal): Promise<void> {

@@ -6,7 +6,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ScanDetected } from '../../core/event';
 import { errorText, type Logger } from '../log';
-import type { Publisher, PublisherStats } from './types';
+import { countersOnly, type Publisher, type PublisherReport, type PublisherStats } from './types';
 
 export class StdoutPublisher implements Publisher {
   readonly name = 'stdout';
@@ -35,6 +35,10 @@ export class StdoutPublisher implements Publisher {
 
   stats(): PublisherStats {
     return { published: this.published, dropped: this.errors, errors: this.errors };
+  }
+
+  describe(): PublisherReport {
+    return countersOnly(this.name, this.stats());
   }
 }
 
@@ -89,5 +93,9 @@ export class FilePublisher implements Publisher {
 
   stats(): PublisherStats {
     return { published: this.published, dropped: this.errors, errors: this.errors };
+  }
+
+  describe(): PublisherReport {
+    return countersOnly(this.name, this.stats());
   }
 }

@@ -1,15 +1,16 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
-import { Agent, type AgentOptions } from '../../sensor/agent';
+import { Agent, defaultSensorId, type AgentOptions } from '../../sensor/agent';
 import { parseAgentConfig, type AgentConfigInput } from '../../sensor/config';
 import type { KernelDetectorOptions, KernelProbe } from '../../sensor/kernel/detector';
 import type { Enforcer } from '../../sensor/local/pipeline';
 import { memoryLogger } from '../../sensor/log';
 import { eventBridgeClient } from '../../sensor/publish/eventbridge';
-import type { Publisher } from '../../sensor/publish/types';
+import type { Publisher, PublisherReport } from '../../sensor/publish/types';
 import { FakePutEvents } from './fake-putevents';
 import { freePorts, tcpProbe, tempDir, udpProbe, until } from './helpers';
 
@@ -23,12 +24,12 @@ class Capture implements Publisher {
     this.events.push(event);
     return Promise.resolve(true);
   }
-  stats() {
-    return { published: this.events.length, dropped: 0, errors: 0 };
+  describe(): PublisherReport {
+    return { name: this.name, status: { published: this.events.length, dropped: 0, errors: 0 }, metrics: { published: this.events.length, dropped: 0, errors: 0 }, health: { problems: [], warnings: [] } };
   }
 }
 
-/** An enforcer that remembers what it was told (the kernel side is H3's lab). */
+/** An enforcer that remembers what it was told (the kernel side: test/lab/enforce.test.ts). */
 class FakeEnforcer implements Enforcer {
   readonly blocked = new Map<string, number>();
   ensure = (): Promise<void> => Promise.resolve();
@@ -68,6 +69,16 @@ class FakeDetector extends EventEmitter {
   }
 }
 
+/** The aggregator's count of hits (socket and kernel, before filtering): what a probe has surely reached. */
+function hitsOf(agent: Agent): number {
+  return (agent.status().aggregator as { hits: number } | undefined)?.hits ?? 0;
+}
+
+/** The value of an unlabelled metric, read in process. */
+function metricOf(agent: Agent, name: string): number | undefined {
+  return agent.metrics().find((m) => m.name === name)?.samples[0]?.value;
+}
+
 function request(port: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: () => unknown }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -83,6 +94,18 @@ function request(port: number, method: string, path: string, body?: unknown, hea
     req.end(payload);
   });
 }
+
+describe('defaultSensorId', () => {
+  it('is the EC2 instance id from the DMI asset tag, else the hostname', () => {
+    expect(defaultSensorId(() => 'i-0123456789abcdef0\n')).toBe('i-0123456789abcdef0');
+    expect(defaultSensorId(() => 'Default string')).toBe(hostname());
+    expect(
+      defaultSensorId(() => {
+        throw new Error('ENOENT');
+      }),
+    ).toBe(hostname());
+  });
+});
 
 describe('agent on loopback (monitor mode, real sockets)', () => {
   const agents: Agent[] = [];
@@ -143,15 +166,16 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
 
   it('applies trigger and dedupe: one event per attacker however many probes', async () => {
     const ports = await freePorts(3);
-    const { capture } = await startAgent({ tcpPorts: ports, trigger: { hits: 2, windowSeconds: 30 }, dedupeSeconds: 60 });
+    const { capture, agent } = await startAgent({ tcpPorts: ports, trigger: { hits: 2, windowSeconds: 30 }, dedupeSeconds: 60 });
 
     await tcpProbe('127.0.0.1', ports[0]!, '127.66.1.1');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => hitsOf(agent) === 1, 3000, 'the first hit'); // the aggregator emits synchronously on a hit
     expect(capture.events).toHaveLength(0); // one probe is below the trigger
     for (const port of ports) await tcpProbe('127.0.0.1', port, '127.66.1.1');
     await until(() => capture.events.length === 1, 3000, 'an event');
+    const before = hitsOf(agent);
     await tcpProbe('127.0.0.1', ports[0]!, '127.66.1.1');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => hitsOf(agent) === before + 1, 3000, 'the hit inside the dedupe window');
 
     expect(capture.events).toHaveLength(1);
     expect(capture.events[0]!.probeCount).toBe(2);
@@ -162,7 +186,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const { agent } = await startAgent({ tcpPorts: [tcp!], udpPorts: [] });
     const port = agent.healthPort!;
     await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
-    await until(() => agent.status().aggregator !== undefined && (agent.status().aggregator as { events: number }).events === 1, 3000, 'an event');
+    await until(() => metricOf(agent, 'portsnare_detections_total') === 1, 3000, 'an event');
 
     const health = await request(port, 'GET', '/healthz');
     expect(health.status).toBe(200);
@@ -240,11 +264,8 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     expect((await status()).circuitBreakerOpen).toBe(true); // the minute's one block is spent
 
     await tcpProbe('127.0.0.1', tcp!, '127.66.8.2');
-    const deadline = Date.now() + 3000;
-    while (!/^portsnare_blocks_refused_total 1$/m.test(await metrics())) {
-      if (Date.now() > deadline) throw new Error('timed out waiting for the refusal');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(() => metricOf(agent, 'portsnare_blocks_refused_total') === 1, 3000, 'the refusal');
+    expect(await metrics()).toMatch(/^portsnare_blocks_refused_total 1$/m);
     expect(enforcer.blocked.has('127.66.8.2')).toBe(false);
     expect((await request(port, 'GET', '/healthz')).json()).toMatchObject({ warnings: [expect.stringMatching(/^circuit breaker open/)] });
     expect(await metrics()).toMatch(/^portsnare_circuit_breaker_open 1$/m);
@@ -277,7 +298,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const first = await startAgent(input, options);
     await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
     await tcpProbe('127.0.0.1', tcp!, '127.66.0.8');
-    await until(() => (first.agent.metrics().find((m) => m.name === 'portsnare_spool_depth_events')?.samples[0]?.value ?? 0) === 2, 3000, 'two spooled events');
+    await until(() => metricOf(first.agent, 'portsnare_spool_depth_events') === 2, 3000, 'two spooled events');
     const stopping = Date.now();
     await first.agent.stop(300);
     expect(Date.now() - stopping).toBeLessThan(2000);
@@ -349,12 +370,12 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
 
     it('counts the kernel SYN, the kernel handshake and the socket accept of one connect as one hit', async () => {
       const ports = await freePorts(2);
-      const { detector, capture } = await stealthAgent({ tcpPorts: ports, udpPorts: [], trigger: { hits: 2, windowSeconds: 60 } });
+      const { detector, capture, agent } = await stealthAgent({ tcpPorts: ports, udpPorts: [], trigger: { hits: 2, windowSeconds: 60 } });
 
       detector.probe({ source: '127.66.2.2', port: ports[0]! });
       detector.probe({ source: '127.66.2.2', port: ports[0]!, kind: 'connect' });
       await tcpProbe('127.0.0.1', ports[0]!, '127.66.2.2');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await until(() => hitsOf(agent) === 3, 3000, 'the socket accept'); // two kernel views and the accept
       expect(capture.events).toHaveLength(0); // one connect, seen twice, is one hit
 
       detector.probe({ source: '127.66.2.2', port: ports[1]! });

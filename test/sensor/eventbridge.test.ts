@@ -3,7 +3,7 @@ import { EventBridgePublisher, eventBridgeClient } from '../../sensor/publish/ev
 import { Spool } from '../../sensor/publish/spool';
 import { memoryLogger } from '../../sensor/log';
 import { FakePutEvents } from './fake-putevents';
-import { scanEvent, tempDir, testNetAddress } from './helpers';
+import { scanEvent, tempDir, testNetAddress, until } from './helpers';
 
 const BUS = 'portsnare-test-bus';
 
@@ -137,7 +137,28 @@ describe('EventBridge publisher (real SDK client, local PutEvents endpoint)', ()
     await service.waitForAccepted(20);
 
     expect(new Set(attackers())).toEqual(new Set([...Array(20).keys()].map(testNetAddress)));
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await until(() => second.spool.stats().depth === 0, 3000, 'the spool to empty after the last accepted batch');
+  });
+
+  it('describes itself: counters and spool for /status and /metrics, the last error as a warning, a full spool as a problem', async () => {
+    service.down = { kind: 'internal' };
+    const { sink } = publisher({ maxBytes: 4096 });
+    await sink.start();
+    await publishMany(sink, 2);
+    await until(() => sink.describe().health.warnings.length === 1, 3000, 'the outage warning');
+    const outage = sink.describe();
+    expect(outage.name).toBe(`eventbridge:${BUS}`);
+    expect(outage.health).toEqual({ problems: [], warnings: [expect.stringMatching(/^eventbridge:portsnare-test-bus: .*InternalException.*\(2 events waiting in the spool\)$/)] });
+    expect(outage.metrics).toMatchObject({ published: 0, spoolDepth: 2, spoolFull: 0, spoolMaxBytes: 4096, throttles: 0 });
+    expect(outage.status).toMatchObject({ published: 0, spool: { depth: 2, full: false }, lastError: expect.stringContaining('InternalException') });
+
+    await publishMany(sink, 40, 2);
+    expect(sink.describe().health.problems).toEqual([expect.stringMatching(/^eventbridge:portsnare-test-bus: spool full \(\d+ of 4096 bytes\): detections are being lost$/)]);
+    expect(sink.describe().metrics.spoolFull).toBe(1);
+
+    service.down = undefined;
+    await until(() => sink.describe().metrics.spoolDepth === 0, 5000, 'the spool to drain');
+    expect(sink.describe().health).toEqual({ problems: [], warnings: [] });
   });
 
   it('says clearly when the spool is full and refuses more events', async () => {

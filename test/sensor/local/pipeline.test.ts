@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../../core/event';
 import { NeverBlockGuard } from '../../../core/guard';
 import { PolicySettingsSchema, type PolicySettings } from '../../../core/policy';
-import { LocalPipeline, canonicalTarget, type Enforcer } from '../../../sensor/local/pipeline';
+import { LocalPipeline, type Enforcer } from '../../../sensor/local/pipeline';
 import { FileStore } from '../../../sensor/local/store';
 
 /** The kernel's blocked sets, in memory: elements with an expiry, gone once it passes. */
@@ -185,10 +185,14 @@ describe('LocalPipeline', () => {
     expect(enforcer.elements.get('198.51.100.66')).toBe(T0 + 1000 + 3600_000);
   });
 
-  it('canonicalTarget folds spellings and host CIDRs', () => {
-    expect(canonicalTarget('2001:DB8:0::1/128')).toBe('2001:db8::1');
-    expect(canonicalTarget('::ffff:198.51.100.7')).toBe('198.51.100.7');
-    expect(canonicalTarget('203.0.113.0/24')).toBe('203.0.113.0/24');
-    expect(canonicalTarget('203.0.113.5/24')).toBeUndefined();
+  it('keys a block by its canonical target: a host CIDR is its address, any spelling folds', async () => {
+    const p = pipeline();
+    expect(await p.block('2001:DB8:0::1/128', { ttlSeconds: 120, requestedBy: 'ops' })).toMatchObject({ action: 'block' });
+    expect(await p.block('::ffff:198.51.100.7', { ttlSeconds: 120, requestedBy: 'ops' })).toMatchObject({ action: 'block' });
+    expect(await p.block('198.51.100.8/32', { ttlSeconds: 120, requestedBy: 'ops' })).toMatchObject({ action: 'block' });
+    expect([...enforcer.elements.keys()].sort()).toEqual(['198.51.100.7', '198.51.100.8', '2001:db8::1']);
+    expect(p.list().map((r) => r.target).sort()).toEqual(['198.51.100.7', '198.51.100.8', '2001:db8::1']);
+    expect(await p.block('203.0.113.5/24', { requestedBy: 'ops' })).toMatchObject({ action: 'refused', why: expect.stringContaining('not an IP address or CIDR') });
+    expect(await p.unblock('198.51.100.8/32', 'ops')).toBe(true);
   });
 });

@@ -1,0 +1,140 @@
+/**
+ * The agent's local enforcement (`enforce.nftables`): a LocalPipeline over the file store and
+ * nftables (or log-only where nftables is unavailable), fed the agent's events, expired every
+ * second, driven by the control API's block endpoints, and counting its decisions for /metrics.
+ */
+import { tryParseCidr } from '../../core/address';
+import type { ScanDetected } from '../../core/event';
+import { NeverBlockGuard } from '../../core/guard';
+import { ttlSecondsFor } from '../../core/policy';
+import type { AgentConfig } from '../config';
+import type { BlockControl } from '../health';
+import { errorText, type Logger } from '../log';
+import { NftEnforcer } from './nft';
+import { LocalPipeline, type Enforcer, type LocalDecision } from './pipeline';
+import { FileStore } from './store';
+
+export interface LocalEnforcementOptions {
+  readonly config: AgentConfig;
+  /** this host's addresses: never blocked, whatever the guard says */
+  readonly own: readonly string[];
+  /** the enforcer: default NftEnforcer when available; null forces log-only */
+  readonly enforcer?: Enforcer | null;
+  readonly logger: Logger;
+}
+
+export class LocalEnforcement {
+  /** local block decisions (new offences) and refusals (guard, circuit breaker) */
+  readonly counts = { blocks: 0, refused: 0 };
+  /** sources the kernel already put in the blocked set since their last event (bounded) */
+  private readonly kernelBlocked = new Map<string, number>();
+  private expiring = false;
+
+  private constructor(
+    private readonly pipeline: LocalPipeline,
+    /** 'nftables', or 'log-only': decided and recorded, nothing dropped */
+    readonly mode: 'nftables' | 'log-only',
+    private readonly config: AgentConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Loads the store, readies the enforcer and puts the stored blocks back; undefined when enforcement is off. */
+  static async open(options: LocalEnforcementOptions): Promise<LocalEnforcement | undefined> {
+    const { config, own, logger } = options;
+    const settings = config.enforce.nftables;
+    if (!settings.enabled) return undefined;
+    const guard = NeverBlockGuard.from({
+      ...config.guard,
+      protectedCidrs: [...config.guard.protectedCidrs, ...own.filter((a) => tryParseCidr(a) !== undefined)],
+    });
+    const store = new FileStore(config.stateDirectory);
+    await store.load();
+    const available =
+      options.enforcer === null ? { ok: false as const, why: 'no enforcer given' } : options.enforcer ? { ok: true as const } : await NftEnforcer.available();
+    let enforcer: Enforcer | undefined;
+    if (available.ok) {
+      enforcer = options.enforcer ?? new NftEnforcer();
+      await enforcer.ensure();
+    } else {
+      logger.warn(`enforcement is LOG-ONLY: ${available.why}. Blocks are decided and recorded in ${config.stateDirectory}, but nothing is dropped.`, { why: available.why });
+    }
+    const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => logger.line(line) });
+    await pipeline.restore();
+    return new LocalEnforcement(pipeline, enforcer ? 'nftables' : 'log-only', config, logger);
+  }
+
+  /** The kernel put `source` in the blocked set on its first packet (blockUnverified). */
+  noteKernelBlock(source: string, at: number): void {
+    this.kernelBlocked.delete(source);
+    this.kernelBlocked.set(source, at);
+    if (this.kernelBlocked.size > this.config.limits.maxTrackedSources) this.kernelBlocked.delete(this.kernelBlocked.keys().next().value!);
+  }
+
+  /** Decides on one event and enforces the decision; never rejects (a failure is logged). */
+  async handle(event: ScanDetected, id: string): Promise<LocalDecision | undefined> {
+    const kernelAt = this.kernelBlocked.get(event.attacker);
+    if (kernelAt !== undefined) this.kernelBlocked.delete(event.attacker);
+    const handleOpts = kernelAt !== undefined ? { kernelBlockTtlSeconds: ttlSecondsFor(1, this.config.enforce.nftables.policy) } : {};
+    try {
+      const decision = await this.pipeline.handle(event, id, handleOpts);
+      this.count(decision);
+      this.logger.info(decision.action === 'block' ? 'blocked' : `block decision: ${decision.action}`, {
+        attacker: event.attacker,
+        action: decision.action,
+        why: decision.why,
+        enforcement: this.mode,
+      });
+      return decision;
+    } catch (error) {
+      this.logger.error('local pipeline failed on an event', { attacker: event.attacker, error: errorText(error) });
+      return undefined;
+    }
+  }
+
+  /** Lifts what has expired; skipped while the previous round runs. Never rejects. */
+  async expire(): Promise<void> {
+    if (this.expiring) return;
+    this.expiring = true;
+    try {
+      const lifted = await this.pipeline.expire();
+      if (lifted) this.logger.info('blocks expired', { lifted });
+    } catch (error) {
+      this.logger.error('expiry failed', { error: errorText(error) });
+    } finally {
+      this.expiring = false;
+    }
+  }
+
+  activeBlocks(now = Date.now()): number {
+    return this.pipeline.list().filter((r) => r.active && r.expiresAt > now).length;
+  }
+
+  breakerOpen(): boolean {
+    return this.pipeline.breakerOpen();
+  }
+
+  /** What the control API's /blocks and /history endpoints delegate to. */
+  control(): BlockControl {
+    const pipeline = this.pipeline;
+    return {
+      list: () => pipeline.list(),
+      history: (target) => pipeline.history(target),
+      unblock: async (target, by) => {
+        const lifted = await pipeline.unblock(target, by);
+        if (lifted) this.logger.info('unblocked', { target, requestedBy: by });
+        return lifted;
+      },
+      block: async (target, opts) => {
+        const decision = await pipeline.block(target, opts);
+        this.count(decision);
+        this.logger.info('manual block', { target, requestedBy: opts.requestedBy, action: decision.action, why: decision.why });
+        return decision;
+      },
+    };
+  }
+
+  private count(decision: LocalDecision): void {
+    if (decision.action === 'block') this.counts.blocks++;
+    if (decision.action === 'refused') this.counts.refused++;
+  }
+}
