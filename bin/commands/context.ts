@@ -4,7 +4,8 @@
  */
 import { type Command, Option } from 'commander';
 import type { Backend } from './backend';
-import { type CloudClients, StackBackend, cloudClients } from './cloud';
+import { StackBackend } from './stack/backend';
+import { type CloudClients, cloudClients } from './stack/clients';
 import { CliError, EXIT } from './errors';
 import { openLocal } from './local';
 import { type Io, processIo } from './output';

@@ -15,7 +15,7 @@ import type { ScanDetected } from '../../core/event';
 import { Agent, type AgentStartReport } from '../../sensor/agent';
 import { parseAgentConfig } from '../../sensor/config';
 import { compactPorts } from '../../sensor/listeners';
-import { NftEnforcer, run as runCommand } from '../../sensor/local/nft';
+import { NftEnforcer, NftError, run as runCommand } from '../../sensor/local/nft';
 import type { LocalDecision } from '../../sensor/local/pipeline';
 import type { Logger } from '../../sensor/log';
 import type { CliDeps } from './context';
@@ -74,12 +74,18 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Whether the agent's table is there before the demo starts (then the demo leaves it at the end).
+ * Only nft's "no such table" answer means absent: any other failure stops the demo, which would
+ * otherwise delete a table it did not make.
+ */
 async function nftTableExists(): Promise<boolean> {
   try {
     await runCommand('nft', ['list', 'table', 'inet', 'portsnare']);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    if (error instanceof NftError && /No such file or directory/.test(error.stderr)) return false;
+    throw new CliError(`cannot tell whether nftables already has the table inet portsnare: ${error instanceof Error ? error.message : String(error)}`, EXIT.failure);
   }
 }
 

@@ -27,7 +27,3 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
-
-export function usageError(message: string): CliError {
-  return new CliError(message, EXIT.usage);
-}

@@ -61,6 +61,8 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+type KernelTargets = { readonly targets: ReadonlySet<string>; readonly count: number } | { readonly error: string };
+
 /** Blocks straight in the agent's file store, for when no agent runs. */
 export class StoreBackend implements Backend {
   readonly where: string;
@@ -119,13 +121,13 @@ export class StoreBackend implements Backend {
     const records = this.store.list();
     const active = records.filter((record) => isActive(record, now));
     const spool = await spoolDepth(spoolDirectory(this.config));
-    const inKernel = this.enforcer ? await this.enforcer.list().catch(() => undefined) : undefined;
+    const inKernel = await this.kernelTargets();
     const agentLine = this.agentUrl ? `not running (nothing answers on ${this.agentUrl})` : 'not asked (--state-dir given)';
     const lines: Array<[string, string]> = [
       ['agent', agentLine],
       ['config', this.configPath ?? 'built-in defaults (no --config, no /etc/portsnare/agent.yaml)'],
       ['state directory', this.config.stateDirectory],
-      ['enforcement', inKernel ? `${this.enforcement}, ${inKernel.length} addresses in the kernel` : this.enforcement],
+      ['enforcement', inKernel === undefined ? this.enforcement : 'error' in inKernel ? `${this.enforcement}, kernel set unreadable: ${inKernel.error}` : `${this.enforcement}, ${inKernel.count} addresses in the kernel`],
       ['detections', 'unknown while the agent is not running'],
       ['active blocks', String(active.length)],
       ['records', `${records.length} (active and expired)`],
@@ -142,7 +144,8 @@ export class StoreBackend implements Backend {
         config: this.configPath ?? null,
         stateDirectory: this.config.stateDirectory,
         enforcement: this.enforcement,
-        kernelEntries: inKernel?.length ?? null,
+        kernelEntries: inKernel && 'targets' in inKernel ? inKernel.count : null,
+        ...(inKernel && 'error' in inKernel ? { kernelError: inKernel.error } : {}),
         activeBlocks: active.length,
         records: records.length,
         spool: spool ?? { directory: spoolDirectory(this.config), events: 0, bytes: 0 },
@@ -209,17 +212,20 @@ export class StoreBackend implements Backend {
     return Promise.resolve({ ...(current ? { current: recordView(current, undefined, []) } : {}), entries });
   }
 
-  private async kernelTargets(): Promise<Set<string> | undefined> {
+  /** What the kernel set holds; a failed `nft list` is reported (placement "unknown: …"), never read as empty. */
+  private async kernelTargets(): Promise<KernelTargets | undefined> {
     if (!this.enforcer) return undefined;
     try {
-      return new Set((await this.enforcer.list()).map((entry) => entry.target));
-    } catch {
-      return undefined;
+      const entries = await this.enforcer.list();
+      return { targets: new Set(entries.map((entry) => entry.target)), count: entries.length };
+    } catch (error) {
+      return { error: `nft list failed: ${error instanceof Error ? error.message : String(error)}` };
     }
   }
 
-  private placement(target: string, inKernel: Set<string> | undefined): string[] {
-    if (inKernel?.has(target)) return ['nftables'];
+  private placement(target: string, inKernel: KernelTargets | undefined): string[] {
+    if (inKernel && 'error' in inKernel) return [`unknown: ${inKernel.error}`];
+    if (inKernel?.targets.has(target)) return ['nftables'];
     return [this.enforcer ? 'store only (not in the kernel set: start the agent to restore it)' : 'store only (log-only)'];
   }
 }

@@ -1,12 +1,12 @@
 /** The operator's input, checked before anything is asked of a backend. */
-import { tryParseCidr } from '../../core/address';
+import { canonicalTarget, tryParseCidr } from '../../core/address';
 import { BlockRequestedSchema, parseDuration } from '../../core/commands';
 import { CliError, EXIT } from './errors';
 
 /** An address or CIDR in canonical text ("198.51.100.7", "2001:db8::/48"); a usage error otherwise. */
 export function parseTarget(text: string): string {
-  const strict = tryParseCidr(text, false);
-  if (strict) return strict.prefix === (strict.family === 'ipv4' ? 32 : 128) ? strict.network : strict.text;
+  const strict = canonicalTarget(text);
+  if (strict !== undefined) return strict;
   const loose = tryParseCidr(text, true);
   if (loose) throw new CliError(`invalid target ${JSON.stringify(text)}: the host bits of a CIDR must be zero — did you mean ${loose.text}?`, EXIT.usage);
   throw new CliError(`invalid target ${JSON.stringify(text)}: not an IPv4 or IPv6 address or CIDR (e.g. 198.51.100.7, 198.51.100.0/24, 2001:db8::1)`, EXIT.usage);

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, type CliResult, runBin, runCli, runCommand } from './cli';
+import { isRoot, namespaceNftUnavailable, runnable } from './prereq';
 
-const root = process.getuid?.() === 0;
 /** A network namespace of its own keeps the demo's nftables table and ports away from the host's. */
-const canUnshare = root && spawnSync('unshare', ['--net', 'true']).status === 0;
-const hasNft = spawnSync('nft', ['--version']).status === 0;
+const canUnshare = isRoot && spawnSync('unshare', ['--net', 'true']).status === 0;
+const nftDemo = runnable('test/bin/demo.test.ts (the demo with nftables)', namespaceNftUnavailable());
 
 let dir: string;
 
@@ -32,7 +32,7 @@ function demoInNamespace(args: string[], options: { user?: 'nobody' } = {}): Pro
 }
 
 describe('portsnare demo (npm start)', () => {
-  it.runIf(canUnshare && hasNft)('as root with nft: detects the scan, blocks the attacker in nftables, and the block holds', async () => {
+  it.runIf(nftDemo)('as root with nft: detects the scan, blocks the attacker in nftables, and the block holds', async () => {
     const result = await demoInNamespace([]);
 
     expect(result.stderr).toBe('');
@@ -45,7 +45,7 @@ describe('portsnare demo (npm start)', () => {
     expect(result.stdout).toMatch(/this host \(127\.0\.0\.1\) connects to tcp\/23: open/);
   });
 
-  it.runIf(canUnshare && hasNft)('keeps running until Ctrl-C, then stops and deletes the nftables table it made', async () => {
+  it.runIf(nftDemo)('keeps running until Ctrl-C, then stops and deletes the nftables table it made', async () => {
     const out = join(dir, 'demo.out');
     const script = [
       `"${process.execPath}" "${BIN}" demo --health-port 0 --state-dir "${join(dir, 'state')}" > "${out}" 2>&1 &`,

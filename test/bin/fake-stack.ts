@@ -1,11 +1,14 @@
 /**
  * A stateful fake of one AWS account for the `--stack` commands: CloudFormation stacks with
- * outputs and templates, a DynamoDB table with the `active` sparse index (document-client level),
- * and EventBridge buses. Only what the command line calls, with the documented behaviour it
- * depends on:
+ * outputs, a DynamoDB table with the `active` sparse index (document-client level), and
+ * EventBridge buses. Only what the command line and the pipeline's repository call, with the
+ * documented behaviour they depend on:
  *
  * - DescribeStacks on a stack that does not exist fails with ValidationError "Stack with id NAME
  *   does not exist" (CloudFormation API Reference, DescribeStacks; the Query API's error shape).
+ * - PutItem and UpdateItem with a ConditionExpression: a false condition fails with
+ *   ConditionalCheckFailedException and writes nothing (test/fakes/dynamodb.ts evaluates it);
+ *   UpdateItem's `ADD #n :v` adds to a number (absent: 0) and `SET #n = :v` sets.
  * - Query returns at most one page (1 MB in AWS, `pageSize` items here) and a LastEvaluatedKey
  *   when more remain; items come sorted by the sort key, ascending unless ScanIndexForward is
  *   false; a global secondary index holds only items that carry its key attributes (sparse), and
@@ -24,13 +27,25 @@
  * `onEvent` stands in for the pipeline behind the bus (rules → decide → table), so `--wait` can be
  * tested end to end.
  */
-import { CloudFormationClient, DescribeStackResourceCommand, DescribeStacksCommand, GetTemplateCommand, type Stack } from '@aws-sdk/client-cloudformation';
-import { DescribeNetworkAclsCommand, DescribeVpcsCommand, EC2Client, type Filter, type NetworkAclEntry } from '@aws-sdk/client-ec2';
+import { CloudFormationClient, DescribeStacksCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeNetworkAclsCommand, EC2Client, type NetworkAclEntry } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
 import { GetIPSetCommand, WAFV2Client } from '@aws-sdk/client-wafv2';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  type PutCommandInput,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { BlockRecord } from '../../core/policy';
+import type { PipelineSettingsInput } from '../../core/settings';
+import { BlockRepository } from '../../lambda/shared/repository';
+import { evaluateCondition } from '../fakes/dynamodb';
 
 type Item = Record<string, unknown>;
 
@@ -48,7 +63,6 @@ export interface FakeStack {
   readonly name: string;
   readonly status?: string;
   readonly outputs: Record<string, string>;
-  readonly template?: unknown;
 }
 
 export interface SentEvent {
@@ -78,10 +92,8 @@ export class FakeAccount {
   readonly ipSets = new Map<string, string[]>();
   /** ACL id → entries */
   readonly acls = new Map<string, NetworkAclEntry[]>();
-  /** VPC id → its CIDR and default ACL */
-  readonly vpcs = new Map<string, { cidr: string; defaultAcl: string }>();
-  /** stack → logical id → physical id */
-  readonly resources = new Map<string, Map<string, string>>();
+  /** calls to GetItem, in order (a test can act after the command line has looked) */
+  onGet: ((table: string, key: { pk: string; sk: string }) => void) | undefined;
 
   constructor() {
     this.cloudFormation.on(DescribeStacksCommand).callsFake((input: { StackName?: string }) => {
@@ -96,15 +108,14 @@ export class FakeAccount {
       };
       return { Stacks: [described] };
     });
-    this.cloudFormation.on(GetTemplateCommand).callsFake((input: { StackName?: string }) => {
-      const stack = this.stacks.get(input.StackName ?? '');
-      if (!stack) throw new AwsError('ValidationError', `Stack with id ${input.StackName} does not exist`);
-      return { TemplateBody: JSON.stringify(stack.template ?? { Resources: {} }) };
-    });
     this.dynamo.on(GetCommand).callsFake((input: { TableName: string; Key: { pk: string; sk: string } }) => {
       const item = this.table(input.TableName).get(key(input.Key.pk, input.Key.sk));
-      return item ? { Item: structuredClone(item) } : {};
+      const answer = item ? { Item: structuredClone(item) } : {};
+      this.onGet?.(input.TableName, input.Key);
+      return answer;
     });
+    this.dynamo.on(PutCommand).callsFake((input: PutCommandInput) => this.put(input));
+    this.dynamo.on(UpdateCommand).callsFake((input: UpdateCommandInput) => this.update(input));
     this.dynamo.on(QueryCommand).callsFake((input: QueryCommandInput) => this.query(input));
     this.eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }) => this.putEvents(input.Entries ?? []));
     this.wafv2.on(GetIPSetCommand).callsFake((input: { Name?: string; Id?: string; Scope?: string }) => {
@@ -112,26 +123,7 @@ export class FakeAccount {
       if (!addresses) throw new AwsError('WAFNonexistentItemException', 'AWS WAF couldn’t perform the operation because your resource doesn’t exist.');
       return { IPSet: { Name: input.Name, Id: input.Id, ARN: 'arn', IPAddressVersion: 'IPV4', Addresses: [...addresses] }, LockToken: 'token-1' };
     });
-    this.cloudFormation.on(DescribeStackResourceCommand).callsFake((input: { StackName?: string; LogicalResourceId?: string }) => {
-      const physical = this.resources.get(input.StackName ?? '')?.get(input.LogicalResourceId ?? '');
-      if (!physical) throw new AwsError('ValidationError', `Resource ${input.LogicalResourceId} does not exist for stack ${input.StackName}`);
-      return { StackResourceDetail: { LogicalResourceId: input.LogicalResourceId, PhysicalResourceId: physical, ResourceType: 'AWS::EC2::VPC', ResourceStatus: 'CREATE_COMPLETE', LastUpdatedTimestamp: new Date() } };
-    });
-    this.ec2.on(DescribeVpcsCommand).callsFake((input: { VpcIds?: string[] }) => ({
-      Vpcs: (input.VpcIds ?? []).map((id) => {
-        const vpc = this.vpcs.get(id);
-        if (!vpc) throw new AwsError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`);
-        return { VpcId: id, CidrBlock: vpc.cidr };
-      }),
-    }));
-    this.ec2.on(DescribeNetworkAclsCommand).callsFake((input: { NetworkAclIds?: string[]; Filters?: Filter[] }) => {
-      const filter = (name: string): string[] | undefined => input.Filters?.find((f) => f.Name === name)?.Values;
-      if (input.Filters && !input.NetworkAclIds) {
-        const vpcIds = filter('vpc-id') ?? [...this.vpcs.keys()];
-        // only default ACLs are modelled: a `default=true` filter and none give the same answer
-        const ids = vpcIds.map((vpc) => this.vpcs.get(vpc)?.defaultAcl).filter((id): id is string => id !== undefined);
-        return { NetworkAcls: ids.map((id) => ({ NetworkAclId: id, IsDefault: true, Entries: structuredClone(this.acls.get(id) ?? []) })) };
-      }
+    this.ec2.on(DescribeNetworkAclsCommand).callsFake((input: { NetworkAclIds?: string[] }) => {
       const ids = input.NetworkAclIds ?? [...this.acls.keys()];
       for (const id of ids) if (!this.acls.has(id)) throw new AwsError('InvalidNetworkAclID.NotFound', `The networkAcl ID '${id}' does not exist`);
       return { NetworkAcls: ids.map((id) => ({ NetworkAclId: id, Entries: structuredClone(this.acls.get(id) ?? []) })) };
@@ -146,8 +138,11 @@ export class FakeAccount {
     this.ec2.restore();
   }
 
-  /** A deployed portsnare stack with its table and bus. */
-  addPortsnareStack(name: string, options: { template?: unknown; status?: string } = {}): { table: string; bus: string } {
+  /**
+   * A deployed portsnare stack with its table and bus; `settings` is what its PortsnareSettings
+   * output holds (null: a stack of an older portsnare, without the output).
+   */
+  addPortsnareStack(name: string, options: { settings?: PipelineSettingsInput | null; status?: string } = {}): { table: string; bus: string } {
     const table = `${name}-Table-ABC123`;
     const bus = `${name}-bus`;
     this.tables.set(table, new Map());
@@ -156,14 +151,15 @@ export class FakeAccount {
     this.stacks.set(name, {
       name,
       ...(options.status ? { status: options.status } : {}),
+      // the output keys spelled out: a renamed key in core/outputs.ts must fail these tests
       outputs: {
         PortsnareTableName: table,
         PortsnareEventBusName: bus,
         PortsnareEventBusArn: `arn:aws:events:eu-west-1:111122223333:event-bus/${bus}`,
         PortsnareIpSetArns: `arn:aws:wafv2:eu-west-1:111122223333:regional/ipset/${name}-v4/11111111-1111-4111-8111-111111111111`,
         PortsnareRuleGroupArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/rulegroup/portsnare/2222',
+        ...(options.settings === null ? {} : { PortsnareSettings: JSON.stringify(options.settings ?? {}) }),
       },
-      ...(options.template !== undefined ? { template: options.template } : {}),
     });
     return { table, bus };
   }
@@ -174,16 +170,48 @@ export class FakeAccount {
     return table;
   }
 
-  /** Writes a block record as the pipeline would: STATE item, sparse index keys while active. */
-  putRecord(tableName: string, record: BlockRecord & { enforcedIn?: string[] }): void {
-    const item: Item = { pk: `BLOCK#${record.target}`, sk: 'STATE', ...record, eventIds: [...record.eventIds], sensors: [...record.sensors] };
-    if (record.active) item['activeKey'] = 'ACTIVE';
-    this.table(tableName).set(key(item['pk'] as string, 'STATE'), item);
+  /** The pipeline's own repository over a table of this account: tests seed state through it. */
+  repository(tableName: string): BlockRepository {
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    return new BlockRepository(client, tableName);
   }
 
-  putHistory(tableName: string, target: string, at: number, action: string, extra: Item = {}): void {
-    const sk = `HIST#${new Date(at).toISOString()}#${action}`;
-    this.table(tableName).set(key(`BLOCK#${target}`, sk), { pk: `BLOCK#${target}`, sk, ...extra });
+  private put(input: PutCommandInput): Record<string, never> {
+    const item = input.Item as Item;
+    const table = this.table(input.TableName ?? '');
+    const id = key(String(item['pk']), String(item['sk']));
+    this.check(input.ConditionExpression, table.get(id), input.ExpressionAttributeNames, input.ExpressionAttributeValues);
+    table.set(id, structuredClone(item));
+    return {};
+  }
+
+  private update(input: UpdateCommandInput): { Attributes: Item } {
+    const table = this.table(input.TableName ?? '');
+    const { pk, sk } = input.Key as { pk: string; sk: string };
+    const id = key(pk, sk);
+    const existing = table.get(id);
+    this.check(input.ConditionExpression, existing, input.ExpressionAttributeNames, input.ExpressionAttributeValues);
+    const item: Item = structuredClone(existing ?? { pk, sk });
+    const names = input.ExpressionAttributeNames ?? {};
+    const values = input.ExpressionAttributeValues ?? {};
+    for (const clause of (input.UpdateExpression ?? '').split(/\s+(?=SET\s|ADD\s)/)) {
+      const [keyword, ...rest] = clause.trim().split(/\s+/);
+      for (const action of rest.join(' ').split(',')) {
+        const match = keyword === 'ADD' ? /^\s*(#?\w+)\s+(:\w+)\s*$/.exec(action) : /^\s*(#?\w+)\s*=\s*(:\w+)\s*$/.exec(action);
+        if (!match || (keyword !== 'ADD' && keyword !== 'SET')) throw new AwsError('ValidationException', `Invalid UpdateExpression: ${clause}`);
+        const name = names[match[1] ?? ''] ?? match[1] ?? '';
+        const value = values[match[2] ?? ''];
+        item[name] = keyword === 'ADD' ? Number(item[name] ?? 0) + Number(value) : value;
+      }
+    }
+    table.set(id, item);
+    return { Attributes: structuredClone(item) };
+  }
+
+  private check(expression: string | undefined, existing: Item | undefined, names: Record<string, string> | undefined, values: Record<string, unknown> | undefined): void {
+    if (expression && !evaluateCondition(expression, existing, names, values)) throw new AwsError('ConditionalCheckFailedException', 'The conditional request failed');
   }
 
   private query(input: QueryCommandInput): { Items: Item[]; Count: number; LastEvaluatedKey?: Item } {

@@ -3,14 +3,16 @@
  * writes the store and puts the block into nftables itself, and `unblock` takes it out. In a
  * network namespace of its own, so the host's nftables are never touched.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { BIN, runCommand } from './cli';
+import { BIN, runBin, runCommand, testEnv } from './cli';
+import { isRoot, namespaceNftUnavailable, runnable } from './prereq';
 
-const canRun = process.getuid?.() === 0 && spawnSync('unshare', ['--net', 'true']).status === 0 && spawnSync('nft', ['--version']).status === 0;
+const canRun = runnable('test/bin/local-nft.test.ts (block and unblock in nftables)', namespaceNftUnavailable());
+/** The command line only decides to use nft as root (or with CAP_NET_ADMIN). */
+const canUseNft = runnable('test/bin/local-nft.test.ts (a failing nft list)', isRoot ? undefined : 'needs root: without it the command line does not use nft at all');
 
 let dir: string;
 
@@ -55,4 +57,34 @@ it.runIf(canRun)('blocks in nftables when enforcement is on and no agent runs, a
   expect(listed).toMatch(/203\.0\.113\.7\s+manual\s+1\s+0\s+(10m|9m \d+s)\s+nftables/);
   expect(unblocked).toMatch(/^unblocked 203\.0\.113\.7 — local store /);
   expect(after).not.toContain('203.0.113.7');
+});
+
+it.runIf(canUseNft)('shows a failed nft list as that error, not as "store only"', async () => {
+  // an `nft` that lists tables (so enforcement is on) but fails to list portsnare's table; the
+  // real nft is never called, so this needs no namespace
+  const fakeBin = join(dir, 'bin');
+  await mkdir(fakeBin);
+  const fakeNft = join(fakeBin, 'nft');
+  await writeFile(
+    fakeNft,
+    ['#!/bin/sh', 'if [ "$1" = "--version" ] || [ "$*" = "list tables" ]; then exit 0; fi', 'echo "Error: Could not process rule: Operation not permitted" >&2', 'exit 1', ''].join('\n'),
+  );
+  await chmod(fakeNft, 0o755);
+  const state = join(dir, 'state');
+  const logOnly = join(dir, 'log-only.yaml');
+  const enforcing = join(dir, 'enforcing.yaml');
+  await writeFile(logOnly, [`stateDirectory: ${state}`, 'enforce: { nftables: { enabled: false } }', 'guard: { blockableSpecialCidrs: ["203.0.113.0/24"] }', ''].join('\n'));
+  await writeFile(enforcing, [`stateDirectory: ${state}`, 'enforce: { nftables: { enabled: true } }', 'guard: { blockableSpecialCidrs: ["203.0.113.0/24"] }', ''].join('\n'));
+  const env = testEnv({ PATH: `${fakeBin}:${process.env.PATH ?? ''}` });
+
+  const blocked = await runBin(['block', '203.0.113.7', '--ttl', '10m', '--state-dir', state, '--config', logOnly], { env });
+  const listed = await runBin(['blocks', '--state-dir', state, '--config', enforcing], { env });
+  const status = await runBin(['status', '--state-dir', state, '--config', enforcing], { env });
+
+  expect(blocked.stderr).toBe('');
+  expect(blocked.code).toBe(0);
+  expect(listed.code).toBe(0);
+  expect(listed.stdout).toMatch(/^203\.0\.113\.7\s+manual\s+.*unknown: nft list failed: nft -j list table inet portsnare failed \(exit 1\): Error: Could not process rule: Operation not permitted {2}/m);
+  expect(listed.stdout).not.toContain('store only');
+  expect(status.stdout).toMatch(/enforcement\s+nftables \(table inet portsnare\), kernel set unreadable: nft list failed: .*Operation not permitted/);
 });

@@ -4,11 +4,12 @@
  * function drains its queue into the WAF and NACL fakes, and the command line reads the table
  * and the enforcers back.
  */
-import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { CloudClients } from '../../bin/commands/cloud';
+import type { CloudClients } from '../../bin/commands/stack/clients';
+import { STACK_OUTPUTS } from '../../core/outputs';
 import { ACL_A, SET_V4, SET_V6, World } from '../fakes/world';
 import { type CliResult, runCli } from './cli';
 
@@ -35,17 +36,14 @@ beforeEach(() => {
         StackStatus: 'UPDATE_COMPLETE',
         CreationTime: new Date(),
         Outputs: [
-          { OutputKey: 'PortsnareTableName', OutputValue: world.ddb.tableName },
-          { OutputKey: 'PortsnareEventBusName', OutputValue: 'portsnare' },
-          { OutputKey: 'PortsnareIpSetArns', OutputValue: [arn(SET_V4), arn(SET_V6)].join(',') },
+          { OutputKey: STACK_OUTPUTS.table, OutputValue: world.ddb.tableName },
+          { OutputKey: STACK_OUTPUTS.bus, OutputValue: 'portsnare' },
+          { OutputKey: STACK_OUTPUTS.ipSets, OutputValue: [arn(SET_V4), arn(SET_V6)].join(',') },
+          // the functions' own settings, as the stack publishes them
+          { OutputKey: STACK_OUTPUTS.settings, OutputValue: JSON.stringify(world.settings) },
         ],
       },
     ],
-  });
-  cfn.on(GetTemplateCommand).resolves({
-    TemplateBody: JSON.stringify({
-      Resources: { Decide: { Type: 'AWS::Lambda::Function', Properties: { Environment: { Variables: { PORTSNARE_SETTINGS: JSON.stringify(world.settings) } } } } },
-    }),
   });
   const events = new EventBridgeClient({ region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   // The bus: each entry goes to the decide function as EventBridge delivers it, then the enforce
@@ -102,6 +100,7 @@ describe('the command line against the pipeline', () => {
     // the enforce function's pacing of WAF updates moved the simulated clock a little
     expect(block?.expiresInSeconds).toBeGreaterThan(3590);
     expect(block?.enforcedIn).toEqual(expect.arrayContaining([`waf:${SET_V4.name}`, expect.stringMatching(new RegExp(`^nacl:${ACL_A}#`))]));
+    expect(history.stderr).toBe("");
     expect(history.code).toBe(0);
     expect(history.stdout).toMatch(/\n2026-11-21T10:00:00Z\s+block\s+reason manual, offence 1/);
     expect(unblock).toEqual({ code: 0, stdout: `unblocked 203.0.113.7 — stack ${STACK} (${REGION})\n`, stderr: '' });

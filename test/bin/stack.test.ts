@@ -1,14 +1,20 @@
+/**
+ * `--stack` against a fake account (fake-stack.ts). State is seeded through the pipeline's own
+ * repository (lambda/shared/repository.ts), so the command line reads what the functions write.
+ */
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeNetworkAclsCommand } from '@aws-sdk/client-ec2';
+import { GetIPSetCommand } from '@aws-sdk/client-wafv2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlockRequestedSchema, UnblockRequestedSchema } from '../../core/commands';
-import type { BlockRecord } from '../../core/policy';
+import { type BlockRecord, lift } from '../../core/policy';
 import { type CliResult, runBin, runCli, testEnv } from './cli';
 import { AwsError, FakeAccount } from './fake-stack';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
 const STACK = 'portsnare-prod';
 
-function record(target: string, overrides: Partial<BlockRecord> = {}): BlockRecord & { enforcedIn?: string[] } {
+function record(target: string, overrides: Partial<BlockRecord> = {}): BlockRecord {
   return {
     target,
     family: target.includes(':') ? 'ipv6' : 'ipv4',
@@ -26,26 +32,6 @@ function record(target: string, overrides: Partial<BlockRecord> = {}): BlockReco
   };
 }
 
-/** A template whose functions carry PORTSNARE_SETTINGS, as the CDK app writes it. */
-function templateWithGuard(guard: Record<string, unknown>): unknown {
-  return {
-    Resources: {
-      DecideFunction: {
-        Type: 'AWS::Lambda::Function',
-        Properties: {
-          Environment: {
-            Variables: {
-              PORTSNARE_SETTINGS: {
-                'Fn::Join': ['', ['{"guard":', JSON.stringify(guard), ',"nacl":{"aclIds":["acl-0abc1234",""', ',"', { Ref: 'Acl' }, '"],"ruleRange":[10,60]},"waf":{"sets":[{"id":"', { 'Fn::GetAtt': ['Set', 'Id'] }, '"}]}}']],
-              },
-            },
-          },
-        },
-      },
-    },
-  };
-}
-
 let aws: FakeAccount;
 let table: string;
 let bus: string;
@@ -54,19 +40,51 @@ function cli(args: string[]): Promise<CliResult> {
   return runCli([...args, '--stack', STACK, '--region', 'eu-west-1'], { now: () => NOW });
 }
 
+/** Writes a record as the decide function does: through the repository, over the stored version. */
+async function save(tableName: string, block: BlockRecord, at = NOW): Promise<void> {
+  const repository = aws.repository(tableName);
+  const stored = await repository.get(block.target);
+  if (!(await repository.save(block, stored?.version, at))) throw new Error(`the repository refused to save ${block.target}`);
+}
+
+let looks: number;
+let written: Promise<void> | undefined;
+
+/**
+ * The pipeline behind the bus, for --wait: it writes `block` once the command line has looked at
+ * the record after the event and not found the change (no fixed delay), then runs `also`.
+ */
+function pipelineWritesAfterLook(block: BlockRecord, also: () => void = () => undefined): void {
+  let pending: BlockRecord | undefined = block;
+  aws.onGet = (_table, key) => {
+    if (key.sk !== 'STATE') return;
+    looks++;
+    if (!pending) return;
+    const change = pending;
+    pending = undefined;
+    written = save(table, change).then(also);
+  };
+}
+
 beforeEach(() => {
+  looks = 0;
+  written = undefined;
   aws = new FakeAccount();
-  ({ table, bus } = aws.addPortsnareStack(STACK, { template: templateWithGuard({ allowlist: ['198.51.100.0/25'], blockableSpecialCidrs: ['198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'] }) }));
+  ({ table, bus } = aws.addPortsnareStack(STACK, {
+    settings: {
+      guard: { allowlist: ['198.51.100.0/25'], blockableSpecialCidrs: ['198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'] },
+      // the same ACL listed twice is read once
+      nacl: { aclIds: ['acl-0abc1234', 'acl-0abc1234'], ruleRange: [10, 60] },
+    },
+  }));
   aws.acls.set('acl-0abc1234', []);
-  // the template's second ACL id is a Ref to the same ACL (listed twice, read once)
-  aws.resources.set(STACK, new Map([['Acl', 'acl-0abc1234']]));
 });
 
 afterEach(() => aws.restore());
 
 describe('blocks --stack', () => {
   it('lists the active blocks from the index, soonest expiry first, across pages, with where WAF and the NACLs hold them', async () => {
-    aws.putRecord(table, record('203.0.113.9', { expiresAt: NOW + 7_200_000, offences: 2 }));
+    await save(table, record('203.0.113.9', { expiresAt: NOW + 7_200_000, offences: 2 }));
     aws.ipSets.set(`${STACK}-v4`, ['203.0.113.9/32', '203.0.113.7/32', '192.0.2.99/32']);
     aws.acls.set('acl-0abc1234', [
       { RuleNumber: 10, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.9/32' },
@@ -74,11 +92,11 @@ describe('blocks --stack', () => {
       { RuleNumber: 100, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.1/32' },
       { RuleNumber: 32767, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '0.0.0.0/0' },
     ]);
-    aws.putRecord(table, record('203.0.113.7', { expiresAt: NOW + 600_000 }));
-    aws.putRecord(table, record('2001:db8::7', { expiresAt: NOW + 86_400_000 + 3_600_000 }));
-    aws.putRecord(table, record('203.0.113.1', { expiresAt: NOW + 5_000_000 }));
-    aws.putRecord(table, record('203.0.113.66', { active: false, liftedBy: 'expiry' }));
-    aws.putRecord(table, record('203.0.113.67', { expiresAt: NOW - 1000 }));
+    await save(table, record('203.0.113.7', { expiresAt: NOW + 600_000 }));
+    await save(table, record('2001:db8::7', { expiresAt: NOW + 86_400_000 + 3_600_000 }));
+    await save(table, record('203.0.113.1', { expiresAt: NOW + 5_000_000 }));
+    await save(table, record('203.0.113.66', { active: false, liftedBy: 'expiry' }));
+    await save(table, record('203.0.113.67', { expiresAt: NOW - 1000 }));
 
     const result = await cli(['blocks']);
 
@@ -97,7 +115,7 @@ describe('blocks --stack', () => {
   });
 
   it('prints JSON with ISO times and seconds to expiry', async () => {
-    aws.putRecord(table, record('203.0.113.9'));
+    await save(table, record('203.0.113.9'));
     aws.ipSets.set(`${STACK}-v4`, ['203.0.113.9/32']);
 
     const result = await cli(['blocks', '--json']);
@@ -123,7 +141,7 @@ describe('blocks --stack', () => {
   });
 
   it('says where it could not look instead of claiming a block is nowhere', async () => {
-    aws.putRecord(table, record('203.0.113.9'));
+    await save(table, record('203.0.113.9'));
     aws.ipSets.delete(`${STACK}-v4`);
     aws.acls.clear();
 
@@ -132,9 +150,54 @@ describe('blocks --stack', () => {
     expect(result.code).toBe(0);
     const [block] = JSON.parse(result.stdout) as Array<{ enforcedIn: string[] }>;
     expect(block?.enforcedIn).toEqual([
-      expect.stringMatching(/^unknown: waf:portsnare-prod-v4 \(cannot read the IP set: WAFNonexistentItemException/),
-      expect.stringMatching(/^unknown: nacl \(cannot read the network ACLs: InvalidNetworkAclID\.NotFound/),
+      expect.stringMatching(/^unknown: waf:portsnare-prod-v4 \(cannot read the IP set portsnare-prod-v4 \(REGIONAL\): WAFNonexistentItemException/),
+      expect.stringMatching(/^unknown: nacl \(cannot read the network ACLs acl-0abc1234: InvalidNetworkAclID\.NotFound/),
     ]);
+  });
+
+  it('does not credit an operator\'s own deny entries inside the reserved range to portsnare', async () => {
+    await save(table, record('203.0.113.9'));
+    await save(table, record('203.0.113.10'));
+    aws.acls.set('acl-0abc1234', [
+      // a port-specific deny (ssh) and a deny of one protocol: the operator's, though inside [10, 60]
+      { RuleNumber: 20, Protocol: '6', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.9/32', PortRange: { From: 22, To: 22 } },
+      { RuleNumber: 21, Protocol: '17', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.10/32' },
+      // a wide deny: no host of it is portsnare's
+      { RuleNumber: 22, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.0/24' },
+      { RuleNumber: 30, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.10/32' },
+    ]);
+
+    const result = await cli(['blocks', '--json']);
+
+    expect(result.code).toBe(0);
+    const views = JSON.parse(result.stdout) as Array<{ target: string; enforcedIn: string[] }>;
+    expect(views.map((view) => [view.target, view.enforcedIn])).toEqual([
+      ['203.0.113.10', ['nacl:acl-0abc1234#30']],
+      ['203.0.113.9', ['pending (not in WAF or the NACLs yet)']],
+    ]);
+  });
+
+  it('fails with the AWS error name and the IP set when AWS denies reading it', async () => {
+    await save(table, record('203.0.113.9'));
+    aws.wafv2.on(GetIPSetCommand).rejects(new AwsError('AccessDeniedException', 'User: arn:aws:iam::111122223333:user/ops is not authorized to perform: wafv2:GetIPSet'));
+
+    const result = await cli(['blocks']);
+
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      'portsnare: AWS denied read the IP set portsnare-prod-v4 (REGIONAL) (AccessDeniedException): User: arn:aws:iam::111122223333:user/ops is not authorized to perform: wafv2:GetIPSet\n',
+    );
+  });
+
+  it('fails with the AWS error name and the ACLs when EC2 throttles the read (after the SDK\'s retries)', async () => {
+    await save(table, record('203.0.113.9'));
+    aws.ec2.on(DescribeNetworkAclsCommand).rejects(new AwsError('RequestLimitExceeded', 'Request limit exceeded.'));
+
+    const result = await cli(['blocks']);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("portsnare: AWS throttled read the network ACLs acl-0abc1234 (RequestLimitExceeded) after the SDK's retries: Request limit exceeded.");
   });
 
   it('says so when nothing is blocked', async () => {
@@ -181,52 +244,29 @@ describe('blocks --stack', () => {
   });
 });
 
-describe('a stack whose settings hold tokens (the CDK app\'s demo VPC)', () => {
-  /** PORTSNARE_SETTINGS as `cdk synth` writes it when the VPC is in the same stack. */
-  const demoTemplate = {
-    Resources: {
-      BlockerDecideFunction: {
-        Type: 'AWS::Lambda::Function',
-        Properties: {
-          Environment: {
-            Variables: {
-              PORTSNARE_SETTINGS: {
-                'Fn::Join': [
-                  '',
-                  [
-                    '{"policy":{"baseTtlSeconds":3600},"guard":{"allowlist":[],"protectedCidrs":["',
-                    { 'Fn::GetAtt': ['Vpc8378EB38', 'CidrBlock'] },
-                    '"],"blockableSpecialCidrs":["203.0.113.0/24"]},"nacl":{"aclIds":["',
-                    { 'Fn::GetAtt': ['Vpc8378EB38', 'DefaultNetworkAcl'] },
-                    '"],"ruleRange":[1,99],"quotaPerDirection":20},"waf":{"sets":[{"scope":"REGIONAL","family":"ipv4","name":"v4","id":"',
-                    { 'Fn::GetAtt': ['BlockerIpSet', 'Id'] },
-                    '"}]}}',
-                  ],
-                ],
-              },
-            },
-          },
-        },
-      },
-    },
-  };
-
+describe('the stack\'s settings (its PortsnareSettings output)', () => {
   beforeEach(() => {
-    ({ table } = aws.addPortsnareStack('Portsnare', { template: demoTemplate }));
-    aws.resources.set('Portsnare', new Map([['Vpc8378EB38', 'vpc-0123456789abcdef0']]));
-    aws.vpcs.set('vpc-0123456789abcdef0', { cidr: '10.20.0.0/16', defaultAcl: 'acl-0def00000000000aa' });
+    // CloudFormation resolved the VPC's CIDR and its default ACL into the output's JSON
+    ({ table } = aws.addPortsnareStack('Portsnare', {
+      settings: {
+        policy: { baseTtlSeconds: 3600 },
+        guard: { protectedCidrs: ['10.20.0.0/16'], blockableSpecialCidrs: ['203.0.113.0/24'] },
+        nacl: { aclIds: ['acl-0def00000000000aa'], ruleRange: [1, 99], quotaPerDirection: 20 },
+        waf: { sets: [{ scope: 'REGIONAL', family: 'ipv4', name: 'Portsnare-v4', id: '11111111-1111-4111-8111-111111111111' }] },
+      },
+    }));
     aws.acls.set('acl-0def00000000000aa', [{ RuleNumber: 3, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.7/32' }]);
   });
 
-  it('refuses the VPC\'s own CIDR, resolved from the deployed stack', async () => {
+  it('refuses the VPC\'s own CIDR', async () => {
     const result = await runCli(['block', '10.20.1.5', '--stack', 'Portsnare', '--region', 'eu-west-1']);
 
     expect(result.code).toBe(3);
     expect(result.stderr).toBe('portsnare: refused: 10.20.1.5 is protected by protected network 10.20.0.0/16 (never-block guard from stack Portsnare settings); nothing was sent\n');
   });
 
-  it('reads the NACL placement from the VPC\'s default ACL', async () => {
-    aws.putRecord(table, record('203.0.113.7'));
+  it('reads the NACL placement from the ACL the settings name', async () => {
+    await save(table, record('203.0.113.7'));
 
     const result = await runCli(['blocks', '--json', '--stack', 'Portsnare', '--region', 'eu-west-1'], { now: () => NOW });
 
@@ -234,13 +274,34 @@ describe('a stack whose settings hold tokens (the CDK app\'s demo VPC)', () => {
     expect((JSON.parse(result.stdout) as Array<{ enforcedIn: string[] }>)[0]?.enforcedIn).toEqual(['nacl:acl-0def00000000000aa#3']);
   });
 
-  it('says how many template values it could not resolve, and still applies the literal rules', async () => {
-    aws.resources.clear();
+  it('exits 4 and names the output and the stack when the stack has no settings output (an older portsnare)', async () => {
+    aws.addPortsnareStack('old', { settings: null });
 
-    const result = await runCli(['status', '--stack', 'Portsnare', '--region', 'eu-west-1'], { now: () => NOW });
+    const result = await runCli(['block', '203.0.113.7', '--stack', 'old', '--region', 'eu-west-1']);
 
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/never-block guard\s+stack Portsnare settings \(2 values of the template could not be resolved\)/);
+    expect(result.code).toBe(4);
+    expect(result.stderr).toMatch(/^portsnare: stack old has no output PortsnareSettings: deploy this version of portsnare/);
+    expect(aws.events).toHaveLength(0);
+  });
+
+  it('exits 1 and names the setting when the output does not validate', async () => {
+    aws.addPortsnareStack('odd', { settings: { nacl: { ruleRange: [50, 10] } } });
+
+    const result = await runCli(['status', '--stack', 'odd', '--region', 'eu-west-1']);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('portsnare: stack odd output PortsnareSettings is not valid portsnare settings: nacl.ruleRange: first rule number must not exceed the last\n');
+  });
+
+  it('exits 1 when the output is not JSON', async () => {
+    aws.addPortsnareStack('torn');
+    const stack = aws.stacks.get('torn');
+    if (stack) aws.stacks.set('torn', { ...stack, outputs: { ...stack.outputs, PortsnareSettings: '{"guard":' } });
+
+    const result = await runCli(['block', '203.0.113.7', '--stack', 'torn', '--region', 'eu-west-1']);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^portsnare: stack torn output PortsnareSettings is not JSON: /);
   });
 });
 
@@ -281,13 +342,13 @@ describe('block --stack', () => {
     expect(result.stderr).toContain('allowlist 198.51.100.0/25');
   });
 
-  it('refuses special-purpose ranges by default when the template holds no settings', async () => {
+  it('refuses special-purpose ranges by default when the settings do not open them', async () => {
     aws.addPortsnareStack('bare');
 
     const result = await runCli(['block', '10.1.2.3', '--stack', 'bare', '--region', 'eu-west-1']);
 
     expect(result.code).toBe(3);
-    expect(result.stderr).toContain('refused: 10.1.2.3 is protected by special-purpose range private 10.0.0.0/8 (never-block guard from built-in defaults');
+    expect(result.stderr).toContain('refused: 10.1.2.3 is protected by special-purpose range private 10.0.0.0/8 (never-block guard from stack bare settings)');
     expect(aws.events).toHaveLength(0);
   });
 
@@ -316,17 +377,16 @@ describe('block --stack', () => {
   });
 
   it('with --wait, reports the block once the pipeline has written it', async () => {
-    aws.onEvent = (event, account) => {
+    aws.onEvent = (event) => {
       const detail = BlockRequestedSchema.parse(event.detail);
-      setTimeout(() => {
-        account.putRecord(table, record(detail.target, { reason: 'manual', expiresAt: NOW + (detail.ttlSeconds ?? 3600) * 1000 }));
-        account.ipSets.set(`${STACK}-v4`, [`${detail.target}/32`]);
-      }, 200);
+      pipelineWritesAfterLook(record(detail.target, { reason: 'manual', expiresAt: NOW + (detail.ttlSeconds ?? 3600) * 1000 }), () => aws.ipSets.set(`${STACK}-v4`, [`${detail.target}/32`]));
     };
 
     const result = await cli(['block', '203.0.113.7', '--ttl', '90m', '--wait', '10', '--json']);
+    await written;
 
     expect(result.code).toBe(0);
+    expect(looks).toBeGreaterThan(1);
     expect(JSON.parse(result.stdout)).toMatchObject({ result: 'blocked', block: { target: '203.0.113.7', reason: 'manual', expiresInSeconds: 5400, enforcedIn: ['waf:portsnare-prod-v4'] } });
   });
 
@@ -349,7 +409,7 @@ describe('block --stack', () => {
 
 describe('unblock --stack', () => {
   it('sends Unblock Requested for an active block', async () => {
-    aws.putRecord(table, record('203.0.113.7'));
+    await save(table, record('203.0.113.7'));
 
     const result = await cli(['unblock', '203.0.113.7']);
 
@@ -361,7 +421,7 @@ describe('unblock --stack', () => {
   });
 
   it('exits 4 and sends nothing when the target is not blocked', async () => {
-    aws.putRecord(table, record('203.0.113.7', { active: false }));
+    await save(table, record('203.0.113.7', { active: false }));
 
     const result = await cli(['unblock', '203.0.113.7']);
 
@@ -371,10 +431,12 @@ describe('unblock --stack', () => {
   });
 
   it('with --wait, reports the unblock once the record is inactive', async () => {
-    aws.putRecord(table, record('203.0.113.7'));
-    aws.onEvent = (event, account) => setTimeout(() => account.putRecord(table, record(String(event.detail['target']), { active: false, liftedBy: 'cli' })), 100);
+    await save(table, record('203.0.113.7'));
+    aws.onEvent = (event) => pipelineWritesAfterLook(record(String(event.detail['target']), { active: false, liftedBy: 'unblock by cli' }));
 
     const result = await cli(['unblock', '203.0.113.7', '--wait', '10', '--json']);
+    await written;
+    expect(looks).toBeGreaterThan(1);
 
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ result: 'unblocked', target: '203.0.113.7' });
@@ -383,10 +445,13 @@ describe('unblock --stack', () => {
 
 describe('history --stack', () => {
   it('shows the current record and the history items oldest first', async () => {
-    aws.putRecord(table, record('203.0.113.7', { offences: 2, hitCount: 40 }));
-    aws.putHistory(table, '203.0.113.7', NOW - 86_400_000, 'block', { reason: 'sensor', offences: 1, hitCount: 23, expiresAt: NOW - 82_800_000 });
-    aws.putHistory(table, '203.0.113.7', NOW - 82_800_000, 'expire', {});
-    aws.putHistory(table, '203.0.113.7', NOW - 60_000, 'block', { reason: 'sensor', offences: 2, hitCount: 40, expiresAt: NOW + 3_600_000 });
+    await save(table, record('203.0.113.7', { offences: 2, hitCount: 40 }));
+    const repository = aws.repository(table);
+    // written newest first: the command line orders them by time
+    await repository.appendHistory(record('203.0.113.7', { offences: 2, hitCount: 40, expiresAt: NOW + 3_600_000 }), 'block', NOW - 60_000, { eventId: 'e2' });
+    const first = record('203.0.113.7', { offences: 1, hitCount: 23, expiresAt: NOW - 82_800_000 });
+    await repository.appendHistory(lift(first, 'expiry'), 'expire', NOW - 82_800_000);
+    await repository.appendHistory(first, 'block', NOW - 86_400_000, { eventId: 'e1' });
 
     const result = await cli(['history', '203.0.113.7']);
 
@@ -397,7 +462,7 @@ describe('history --stack', () => {
     );
     expect(lines[1]).toMatch(/^TIME\s+ACTION\s+DETAIL$/);
     expect(lines[2]).toBe('2026-11-20T12:00:00Z  block   reason sensor, offence 1, 23 hits, until 2026-11-20T13:00:00Z');
-    expect(lines[3]).toMatch(/^2026-11-20T13:00:00Z\s+expire$/);
+    expect(lines[3]).toBe('2026-11-20T13:00:00Z  expire  reason sensor, offence 1, 23 hits, liftedBy expiry');
     expect(lines[4]).toMatch(/^2026-11-21T11:59:00Z\s+block\s+reason sensor, offence 2/);
   });
 
@@ -409,7 +474,9 @@ describe('history --stack', () => {
   });
 
   it('prints JSON', async () => {
-    aws.putHistory(table, '203.0.113.7', NOW - 60_000, 'block', { reason: 'manual', requestedBy: 'portsnare-cli:alice@ops' });
+    // as the decide function records an unblock the command line asked for
+    const requestedBy = 'portsnare-cli:alice@ops';
+    await aws.repository(table).appendHistory(lift(record('203.0.113.7', { reason: 'manual' }), `unblock by ${requestedBy}`), 'unblock', NOW - 60_000, { requestedBy });
 
     const result = await cli(['history', '203.0.113.7', '--json']);
 
@@ -418,15 +485,24 @@ describe('history --stack', () => {
       target: '203.0.113.7',
       where: `stack ${STACK} (eu-west-1)`,
       current: null,
-      entries: [{ at: '2026-11-21T11:59:00.000Z', action: 'block', detail: 'reason manual, requestedBy portsnare-cli:alice@ops' }],
+      entries: [
+        {
+          at: '2026-11-21T11:59:00.000Z',
+          action: 'unblock',
+          detail: 'reason manual, offence 1, 17 hits, requestedBy portsnare-cli:alice@ops, liftedBy unblock by portsnare-cli:alice@ops',
+        },
+      ],
     });
   });
 });
 
 describe('status --stack', () => {
   it('reports the stack, its table and bus, active blocks and blocks this minute', async () => {
-    aws.putRecord(table, record('203.0.113.7'));
-    aws.table(table).set(`BURST\u0000MINUTE#${Math.floor(NOW / 60_000) * 60_000}`, { pk: 'BURST', sk: `MINUTE#${Math.floor(NOW / 60_000) * 60_000}`, count: 3 });
+    await save(table, record('203.0.113.7'));
+    // the decide function counts each new block in its minute; the minute before does not count now
+    const repository = aws.repository(table);
+    for (let i = 0; i < 3; i++) expect(await repository.admitBurst(NOW, 100)).toBe(true);
+    expect(await repository.admitBurst(NOW - 60_000, 100)).toBe(true);
 
     const result = await cli(['status']);
 
@@ -435,16 +511,14 @@ describe('status --stack', () => {
     expect(result.stdout).toMatch(/stack\s+portsnare-prod CREATE_COMPLETE \(eu-west-1\)/);
     expect(result.stdout).toMatch(new RegExp(`table\\s+${table}`));
     expect(result.stdout).toMatch(/active blocks\s+1\n/);
-    expect(result.stdout).toMatch(/circuit breaker\s+3 new blocks this minute \(it opens at the stack's burstLimitPerMinute\)/);
+    expect(result.stdout).toMatch(/circuit breaker\s+closed: 3 of 100 new blocks this minute\n/);
     expect(result.stdout).toMatch(/never-block guard\s+stack portsnare-prod settings/);
   });
 
   it('says the circuit breaker is open, and exits 6, when the minute\'s blocks reach the stack\'s burst limit', async () => {
-    const minute = Math.floor(NOW / 60_000) * 60_000;
-    const { table: busy } = aws.addPortsnareStack('busy', {
-      template: { Resources: { Decide: { Type: 'AWS::Lambda::Function', Properties: { Environment: { Variables: { PORTSNARE_SETTINGS: '{"policy":{"burstLimitPerMinute":5}}' } } } } } },
-    });
-    aws.table(busy).set(`BURST\u0000MINUTE#${minute}`, { pk: 'BURST', sk: `MINUTE#${minute}`, count: 5 });
+    const { table: busy } = aws.addPortsnareStack('busy', { settings: { policy: { burstLimitPerMinute: 5 } } });
+    const repository = aws.repository(busy);
+    while (await repository.admitBurst(NOW, 5));
 
     const result = await runCli(['status', '--stack', 'busy', '--region', 'eu-west-1'], { now: () => NOW });
 
@@ -458,7 +532,14 @@ describe('status --stack', () => {
     const result = await runCli(['status', '--json', '--stack', 'broken', '--region', 'eu-west-1'], { now: () => NOW });
 
     expect(result.code).toBe(6);
-    expect(JSON.parse(result.stdout)).toMatchObject({ where: 'stack broken (eu-west-1)', healthy: false, stackStatus: 'UPDATE_ROLLBACK_COMPLETE', activeBlocks: 0, blocksThisMinute: 0 });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      where: 'stack broken (eu-west-1)',
+      healthy: false,
+      stackStatus: 'UPDATE_ROLLBACK_COMPLETE',
+      activeBlocks: 0,
+      blocksThisMinute: 0,
+      burstLimitPerMinute: 100,
+    });
   });
 });
 
