@@ -211,7 +211,7 @@ function figures(result: ScaleResult, withFms: ScaleResult, upper: ScaleResult, 
     .join(', ');
   const cost = result.monthlyCost;
   return [
-    { name: 'scale_events_per_day', value: Math.round(result.eventsPerDay), unit: 'events/day', note: '1,000,000 probes a day, 5 probes per Scan Detected event (one event per attacker per 60 s dedupe window; assumption)' },
+    { name: 'scale_events_per_day', value: Math.round(result.eventsPerDay), unit: 'events/day', note: `1,000,000 probes a day, 5 probes per Scan Detected event (one event per attacker per 60 s dedupe window; assumption); an event is ${measured.event} B, billed as 1 (64 KB chunks)` },
     { name: 'scale_decide_invocations_per_day', value: Math.round(result.decideInvocationsPerDay), unit: 'invocations/day', note: `one per event; ${Math.round(result.refreshesPerDay)} refreshes + 100,000 new blocks; in-process work ${measured.decideCpuMs.toFixed(3)} ms/event (${measured.decideSource})` },
     { name: 'scale_ddb_writes_per_day', value: Math.round(result.ddbWritesPerDay), unit: 'write request units/day', note: `decide + expiry: record ${measured.record} B after 2 events (${measured.max} B after 20, the bound), its copy in the active index, history ${measured.history} B, burst counter ${measured.burst} B (AWS item-size rules)` },
     { name: 'scale_enforce_read_units_per_day', value: Math.round(result.enforceReadUnitsPerDay), unit: 'read request units/day', note: `${result.planes} planes × ${Math.round(result.enforceRunsPerDayPerPlane)} enforce runs a day × ${result.fullReadUnits} units: each run re-reads the whole active index (${result.enforceRunSeconds.toFixed(1)} s a run; diff ${measured.planMs.toFixed(0)} CPU ms here at 100,000 blocks, × 1769/512 in a 512 MB function)` },
