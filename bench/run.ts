@@ -12,6 +12,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   pipeline: () => import('./pipeline.bench'),
   agent: () => import('./agent.bench'),
   enumeration: () => import('./enumeration.bench'),
+  scale: () => import('./scale.bench'),
 };
 
 const RESULTS = join(__dirname, 'results.json');
