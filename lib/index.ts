@@ -14,3 +14,4 @@ export * from './WafBlocklist';
 // Names lib/ used to define and users may import; their one home is core/.
 export { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../core/commands';
 export { METRIC_DIMENSIONS, METRIC_NAMESPACE, type MetricName } from '../core/metrics';
+export * from './nag';
