@@ -294,6 +294,12 @@ describe('alarms and dashboard', () => {
     expect(flatten((alarm.Properties as { AlarmActions: unknown }).AlarmActions)).toMatch(/^«Topic/);
   });
 
+  it('offers the published metrics by name only (a typo fails tsc)', () => {
+    expect(blocker.metric('Blocks').toMetricConfig().metricStat).toMatchObject({ namespace: 'Portsnare', metricName: 'Blocks', dimensions: [{ name: 'service', value: 'portsnare' }] });
+    // @ts-expect-error 'Blockz' is not a MetricName of core/metrics.ts
+    expect(blocker.metric('Blockz').metricName).toBe('Blockz');
+  });
+
   it('alarms when a dead-letter queue holds a message', () => {
     const depth = resourcesOf(template, 'AWS::CloudWatch::Alarm').filter(([, a]) => (a.Properties as { MetricName?: string }).MetricName === 'ApproximateNumberOfMessagesVisible');
     expect(depth.map(([, a]) => flatten((a.Properties as { Dimensions: Array<{ Value: unknown }> }).Dimensions[0]!.Value)).sort()).toEqual([
