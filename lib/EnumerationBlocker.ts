@@ -8,10 +8,9 @@
  * policy, never-block guard, the ACLs and the rule range, the IP sets — travels in one JSON
  * document (PORTSNARE_SETTINGS, core/settings.ts) built by pipelineSettingsFrom (lib/settings.ts).
  */
-import { Annotations, CfnOutput, type CfnElement, type CustomResource, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnElement, type CustomResource, Duration, Names, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -28,7 +27,7 @@ import { DETAIL_TYPE_GUARDDUTY_FINDING, EVENT_SOURCE_GUARDDUTY, GUARDDUTY_PORT_P
 import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
 import { SETTINGS_ENV, type PipelineSettingsInput } from '../core/settings';
-import { ACTIVE_INDEX, ACTIVE_KEY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../core/table';
+import { DesiredStateTable } from './DesiredStateTable';
 import { keepLogicalId } from './logicalIds';
 import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
@@ -42,7 +41,7 @@ export const GUARDDUTY_RECON_TYPES = [GUARDDUTY_PORT_PROBE, GUARDDUTY_PORTSCAN] 
 
 export class EnumerationBlocker extends Construct {
   public readonly eventBus: events.EventBus;
-  public readonly table: dynamodb.Table;
+  public readonly table: DesiredStateTable;
   /** FIFO queue feeding the enforce function, one message group: one enforcer at a time. */
   public readonly enforceQueue: sqs.Queue;
   public readonly enforceDeadLetterQueue: sqs.Queue;
@@ -105,21 +104,7 @@ export class EnumerationBlocker extends Construct {
     this.settingsJson = stack.toJsonString(this.settings);
 
     // --- state and queues -------------------------------------------------------------------------
-    this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: TABLE_PARTITION_KEY, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: TABLE_SORT_KEY, type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: TABLE_TTL_ATTRIBUTE,
-      removalPolicy: props.tableRemovalPolicy ?? RemovalPolicy.DESTROY,
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: ACTIVE_INDEX,
-      partitionKey: { name: ACTIVE_KEY_ATTRIBUTE, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: EXPIRES_AT_ATTRIBUTE, type: dynamodb.AttributeType.NUMBER },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
+    this.table = new DesiredStateTable(this, 'Table', { removalPolicy: props.tableRemovalPolicy });
 
     const enforceTimeout = Duration.seconds(60);
     this.enforceDeadLetterQueue = new sqs.Queue(this, 'EnforceDeadLetterQueue', {

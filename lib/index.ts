@@ -1,5 +1,6 @@
 export * from './appConfig';
 export * from './DecoyListeners';
+export * from './DesiredStateTable';
 export * from './Ec2Sensor';
 export * from './EnumerationBlocker';
 export * from './FargateSensor';
