@@ -1,5 +1,5 @@
 /**
- * Decoy listeners on a service's own address (DESIGN.md, topology C): extra listeners on an
+ * Decoy listeners on a service's own address (docs/deploy.md, "Sensors"): extra listeners on an
  * existing Network Load Balancer, on ports the service never uses, forwarding to a portsnare
  * sensor. A scanner enumerating the service's address touches them first.
  *

@@ -1,5 +1,5 @@
 /**
- * A dedicated decoy on EC2 (DESIGN.md, topology A): Amazon Linux 2023 on Graviton, nothing real
+ * A dedicated decoy on EC2 (docs/deploy.md, "Sensors"): Amazon Linux 2023 on Graviton, nothing real
  * on it, its own public address, a security group open on exactly the decoy ports, the agent
  * with kernel (stealth) detection, reporting to the portsnare bus.
  *

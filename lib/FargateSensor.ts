@@ -1,5 +1,5 @@
 /**
- * A dedicated decoy on Fargate (DESIGN.md, topology A): the image built from the repository's
+ * A dedicated decoy on Fargate (docs/deploy.md, "Sensors"): the image built from the repository's
  * Dockerfile, a public address, a security group open on exactly the decoy ports, a task role
  * that may only put events on the portsnare bus, a non-root user and no added capabilities.
  *

@@ -1,5 +1,5 @@
 /**
- * The one place that holds portsnare's Lambda defaults (STYLE.md, "one shared Lambda construct"):
+ * The one place that holds portsnare's Lambda defaults (ARCHITECTURE.md, lib/):
  * a current Node.js runtime on ARM64, esbuild bundling with source maps, an explicit log group
  * with retention, a role that may write only to that log group, an on-failure destination for
  * asynchronous invocations and an alarm on errors.
@@ -14,6 +14,7 @@ import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aw
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRIC_NAMESPACE, SERVICE_NAME } from '../core/metrics';
 import { acknowledge } from './nag';
 
 /** The repository root: lambda/ entry points and the lock file live there. */
@@ -120,8 +121,8 @@ export class PortsnareFunction extends Construct {
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
-        POWERTOOLS_SERVICE_NAME: 'portsnare',
-        POWERTOOLS_METRICS_NAMESPACE: 'Portsnare',
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },

@@ -294,6 +294,12 @@ describe('alarms and dashboard', () => {
     expect(flatten((alarm.Properties as { AlarmActions: unknown }).AlarmActions)).toMatch(/^«Topic/);
   });
 
+  it('offers the published metrics by name only (a typo fails tsc)', () => {
+    expect(blocker.metric('Blocks').toMetricConfig().metricStat).toMatchObject({ namespace: 'Portsnare', metricName: 'Blocks', dimensions: [{ name: 'service', value: 'portsnare' }] });
+    // @ts-expect-error 'Blockz' is not a MetricName of core/metrics.ts
+    expect(blocker.metric('Blockz').metricName).toBe('Blockz');
+  });
+
   it('alarms when a dead-letter queue holds a message', () => {
     const depth = resourcesOf(template, 'AWS::CloudWatch::Alarm').filter(([, a]) => (a.Properties as { MetricName?: string }).MetricName === 'ApproximateNumberOfMessagesVisible');
     expect(depth.map(([, a]) => flatten((a.Properties as { Dimensions: Array<{ Value: unknown }> }).Dimensions[0]!.Value)).sort()).toEqual([
@@ -314,9 +320,16 @@ describe('alarms and dashboard', () => {
 describe('outputs and removal', () => {
   it('exports the outputs the command line reads, under fixed logical ids', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['PortsnareEventBusArn', 'PortsnareEventBusName', 'PortsnareIpSetArns', 'PortsnareRuleGroupArn', 'PortsnareTableName']);
+    expect(Object.keys(outputs).sort()).toEqual(['PortsnareEventBusArn', 'PortsnareEventBusName', 'PortsnareIpSetArns', 'PortsnareRuleGroupArn', 'PortsnareSettings', 'PortsnareTableName']);
     expect(flatten(outputs.PortsnareIpSetArns!.Value).split(',')).toHaveLength(8);
     expect(flatten(outputs.PortsnareRuleGroupArn!.Value).split(',')).toHaveLength(2);
+  });
+
+  it('exports the PORTSNARE_SETTINGS document the functions receive as PortsnareSettings', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const text = flatten(outputs.PortsnareSettings!.Value);
+    expect(text).toBe(flatten(environmentOf('Enforce').PORTSNARE_SETTINGS));
+    expect(JSON.parse(text)).toMatchObject({ nacl: { aclIds: ACLS, ruleRange: [10, 60], quotaPerDirection: 40 }, policy: { baseTtlSeconds: 1800 } });
   });
 
   it('removes portsnare\'s NACL entries on delete through a custom resource given the ACLs and the range', () => {
@@ -333,18 +346,18 @@ describe('props validation', () => {
   };
 
   it.each<[string, EnumerationBlockerProps, RegExp]>([
-    ['a rule range outside 1–32766', { naclRuleRange: [0, 40] }, /naclRuleRange \[0, 40\] must be whole rule numbers within 1–32766/],
-    ['a rule range past the maximum', { naclRuleRange: [1, 32767] }, /naclRuleRange \[1, 32767\]/],
-    ['a rule range that runs backwards', { naclRuleRange: [90, 10] }, /naclRuleRange \[90, 10\]: the first rule number is greater than the last/],
-    ['a quota above 40', { naclQuota: 41 }, /naclQuota 41 must be a whole number within 2–40/],
-    ['an ACL id that is not one', { naclIds: ['sg-0123456789abcdef0'] }, /naclIds\[0\] "sg-0123456789abcdef0" is not a network ACL id/],
+    ['a rule range outside 1–32766', { naclRuleRange: [0, 40] }, /naclRuleRange \[0, 40\]: element 0 must be at least 1$/m],
+    ['a rule range past the maximum', { naclRuleRange: [1, 32767] }, /naclRuleRange \[1, 32767\]: element 1 must be at most 32766/],
+    ['a rule range that runs backwards', { naclRuleRange: [90, 10] }, /naclRuleRange \[90, 10\]: first rule number must not exceed the last/],
+    ['a quota above 40', { naclQuota: 41 }, /naclQuota 41: must be at most 40/],
+    ['an ACL id that is not one', { naclIds: ['sg-0123456789abcdef0'] }, /naclIds\[0\] "sg-0123456789abcdef0": must be a network ACL id/],
     ['a duplicate ACL id', { naclIds: [ACLS[0]!, ACLS[0]!] }, /naclIds lists acl-0123456789abcdef0 more than once/],
     ['too many IP sets', { wafSetsPerFamily: 11 }, /wafSetsPerFamily 11 must be a whole number within 1–10/],
     ['nowhere to block', { naclIds: [], wafScopes: [] }, /naclIds and wafScopes are both empty/],
-    ['a bad allowlist entry', { policy: { allowlist: ['example.com'] } }, /policy\.allowlist\[0\] "example\.com" is not an IPv4\/IPv6 address or CIDR/],
+    ['a bad allowlist entry', { policy: { allowlist: ['example.com'] } }, /policy\.allowlist\[0\] "example\.com": must be an IPv4\/IPv6 address or CIDR/],
     ['a TTL cap below the base TTL', { policy: { baseTtl: Duration.hours(2), maxTtl: Duration.hours(1) } }, /policy\.maxTtl 3600s is shorter than policy\.baseTtl 7200s/],
-    ['an escalation factor below 1', { policy: { escalationFactor: 0.5 } }, /policy\.escalationFactor 0\.5 must be within 1–100/],
-    ['a zero burst limit', { policy: { burstLimitPerMinute: 0 } }, /policy\.burstLimitPerMinute 0/],
+    ['an escalation factor below 1', { policy: { escalationFactor: 0.5 } }, /policy\.escalationFactor 0\.5: must be at least 1$/m],
+    ['a zero burst limit', { policy: { burstLimitPerMinute: 0 } }, /policy\.burstLimitPerMinute 0: must be at least 1/],
     ['a web ACL without the REGIONAL scope', { wafScopes: [], naclIds: [ACLS[0]!], webAclResourceArns: ['arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/x/y'] }, /webAclResourceArns needs the REGIONAL scope/],
   ])('rejects %s, naming the prop', (_what, props, message) => {
     expect(build(props)).toThrow(message);

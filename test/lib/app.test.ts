@@ -33,7 +33,7 @@ describe('npx cdk synth', () => {
     for (const type of ['AWS::Events::EventBus', 'AWS::DynamoDB::Table', 'AWS::WAFv2::IPSet', 'AWS::WAFv2::RuleGroup', 'AWS::EC2::Instance', 'AWS::Scheduler::Schedule']) {
       expect(types).toContain(type);
     }
-    expect(Object.keys(template.Outputs)).toEqual(expect.arrayContaining(['PortsnareTableName', 'PortsnareEventBusName', 'PortsnareEventBusArn', 'PortsnareIpSetArns', 'PortsnareRuleGroupArn']));
+    expect(Object.keys(template.Outputs)).toEqual(expect.arrayContaining(['PortsnareTableName', 'PortsnareEventBusName', 'PortsnareEventBusArn', 'PortsnareIpSetArns', 'PortsnareRuleGroupArn', 'PortsnareSettings']));
     const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
     for (const plugin of report.pluginReports) expect({ plugin: plugin.pluginName, violations: plugin.violations }).toEqual({ plugin: plugin.pluginName, violations: [] });
     // A plugin without findings may be left out of the report; a finding would have failed the

@@ -1,0 +1,80 @@
+/**
+ * portsnare's alarms and dashboard: an alarm per function error, per dead-letter queue holding a
+ * message, on the circuit breaker, on enforcement lag and on a full network ACL; a dashboard of
+ * detections, blocks and retries. Metric names are core/metrics.ts's, so a typo fails to compile.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { METRIC_DIMENSIONS, METRIC_NAMESPACE, type MetricName } from '../core/metrics';
+
+/** A metric the functions publish (namespace Portsnare, dimension service=portsnare). */
+export function portsnareMetric(metricName: MetricName, statistic = 'Sum', period = Duration.minutes(5)): cloudwatch.Metric {
+  return new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName, dimensionsMap: { ...METRIC_DIMENSIONS }, statistic, period });
+}
+
+export interface MonitoringProps {
+  /** alarms made elsewhere (each function's errors alarm) that the dashboard shows too */
+  readonly alarms?: readonly cloudwatch.Alarm[];
+  /** queues whose depth means something failed for good */
+  readonly deadLetterQueues: ReadonlyArray<{ readonly id: string; readonly queue: sqs.IQueue; readonly what: string }>;
+  /** the EnforcementLagSeconds alarm threshold */
+  readonly enforcementLagThreshold: Duration;
+  /** @default - alarms without actions */
+  readonly alarmAction?: cloudwatch.IAlarmAction;
+}
+
+export class Monitoring extends Construct {
+  /** Every portsnare alarm; the dashboard's alarm widget shows alarms added here later too. */
+  public readonly alarms: cloudwatch.Alarm[];
+  public readonly dashboard: cloudwatch.Dashboard;
+  private readonly alarmAction?: cloudwatch.IAlarmAction;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    this.alarmAction = props.alarmAction;
+    this.alarms = [...(props.alarms ?? [])];
+    for (const { id: alarmId, queue, what } of props.deadLetterQueues) {
+      this.alarm(alarmId, queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }), 1, what);
+    }
+    this.alarm('CircuitBreakerOpenAlarm', portsnareMetric('CircuitBreakerOpen', 'Sum', Duration.minutes(1)), 1, 'the burst circuit breaker opened: new blocks are paused');
+    const lag = props.enforcementLagThreshold.toSeconds();
+    this.alarm(
+      'EnforcementLagAlarm',
+      portsnareMetric('EnforcementLagSeconds', 'Maximum'),
+      lag,
+      `a block took more than ${lag} s from detection to enforcement`,
+      cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+    this.alarm('NaclQuotaFullAlarm', portsnareMetric('NaclQuotaFull'), 1, 'a network ACL is full: further blocks go to WAF only');
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
+    const graph = (title: string, names: MetricName[]): cloudwatch.GraphWidget =>
+      new cloudwatch.GraphWidget({ title, width: 12, left: names.map((n) => portsnareMetric(n)) });
+    this.dashboard.addWidgets(graph('Detections', ['Detections']), graph('Blocks and unblocks', ['Blocks', 'Unblocks', 'Evictions']));
+    this.dashboard.addWidgets(
+      graph('Lock retries and throttles', ['LockRetries', 'Throttles']),
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 12, alarms: this.alarms }),
+    );
+  }
+
+  private alarm(
+    id: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    what: string,
+    comparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  ): void {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      alarmDescription: `portsnare: ${what}`,
+      metric,
+      threshold,
+      evaluationPeriods: 1,
+      comparisonOperator,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (this.alarmAction) alarm.addAlarmAction(this.alarmAction);
+    this.alarms.push(alarm);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * lib/settings.ts: the props → PORTSNARE_SETTINGS document, and props checked by core's schemas
+ * with the fault named after the prop. Expected values are written out, not computed.
+ */
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { describe, expect, it } from 'vitest';
+import { pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../../lib';
+
+describe('pipelineSettingsFrom', () => {
+  it('fills in the defaults of the policy, the rule range and the quota', () => {
+    expect(pipelineSettingsFrom({})).toEqual({
+      policy: { baseTtlSeconds: 3600, escalationFactor: 2, maxTtlSeconds: 604800, offenceWindowSeconds: 2592000, blockUnverified: false, burstLimitPerMinute: 100 },
+      guard: { allowlist: [], protectedCidrs: [] },
+      nacl: { aclIds: [], ruleRange: [1, 99], quotaPerDirection: 20 },
+      waf: { sets: [] },
+    });
+  });
+
+  it('turns durations into seconds and the props into their settings keys', () => {
+    const sets = [{ scope: 'REGIONAL' as const, family: 'ipv4' as const, name: 'n', id: 'i' }];
+    const settings = pipelineSettingsFrom(
+      {
+        naclIds: ['acl-0123456789abcdef0'],
+        naclRuleRange: [10, 60],
+        naclQuota: 40,
+        vpcCidrs: ['10.0.0.0/16'],
+        policy: { baseTtl: Duration.minutes(30), maxTtl: Duration.days(2), offenceWindow: Duration.days(1), escalationFactor: 3, blockUnverified: true, burstLimitPerMinute: 7, allowlist: ['203.0.113.0/24'] },
+      },
+      sets,
+    );
+    expect(settings).toEqual({
+      policy: { baseTtlSeconds: 1800, escalationFactor: 3, maxTtlSeconds: 172800, offenceWindowSeconds: 86400, blockUnverified: true, burstLimitPerMinute: 7 },
+      guard: { allowlist: ['203.0.113.0/24'], protectedCidrs: ['10.0.0.0/16'] },
+      nacl: { aclIds: ['acl-0123456789abcdef0'], ruleRange: [10, 60], quotaPerDirection: 40 },
+      waf: { sets },
+    });
+  });
+});
+
+describe('validateEnumerationBlockerProps', () => {
+  const errors = (props: EnumerationBlockerProps): string[] => validateEnumerationBlockerProps(props, 'eu-west-1');
+
+  it('accepts the defaults', () => {
+    expect(errors({})).toEqual([]);
+  });
+
+  it.each<[string, EnumerationBlockerProps, string]>([
+    ['a base TTL under a minute', { policy: { baseTtl: Duration.seconds(30) } }, 'policy.baseTtl 30s: must be at least 60'],
+    ['a TTL cap over a year', { policy: { maxTtl: Duration.days(400) } }, 'policy.maxTtl 34560000s: must be at most 31536000'],
+    ['an offence window under a minute', { policy: { offenceWindow: Duration.seconds(59) } }, 'policy.offenceWindow 59s: must be at least 60'],
+    ['an escalation factor over 100', { policy: { escalationFactor: 101 } }, 'policy.escalationFactor 101: must be at most 100'],
+    ['a fractional burst limit', { policy: { burstLimitPerMinute: 1.5 } }, 'policy.burstLimitPerMinute 1.5: must be a whole number'],
+    ['a VPC CIDR that is none', { vpcCidrs: ['10.0.0.0/16', 'my-vpc'] }, 'vpcCidrs[1] "my-vpc": must be an IPv4/IPv6 address or CIDR'],
+    ['a quota of 0', { naclQuota: 0 }, 'naclQuota 0: must be at least 1'],
+    ['a fractional rule number', { naclRuleRange: [1.5, 10] }, 'naclRuleRange [1.5, 10]: element 0 must be a whole number'],
+  ])('rejects %s, naming the prop and the value', (_what, props, message) => {
+    expect(errors(props)).toEqual([message]);
+  });
+
+  it('reports faults of several props at once, including the rule-range order', () => {
+    expect(errors({ naclRuleRange: [5, 1], naclQuota: 99, policy: { escalationFactor: 0 } })).toEqual([
+      'policy.escalationFactor 0: must be at least 1',
+      'naclRuleRange [5, 1]: first rule number must not exceed the last',
+      'naclQuota 99: must be at most 40',
+    ]);
+  });
+
+  it('names the right element when tokens of the same app come first', () => {
+    const stack = new Stack(new App(), 'S');
+    const acl = new ec2.CfnNetworkAcl(stack, 'Acl', { vpcId: 'vpc-0123456789abcdef0' });
+    const vpc = new ec2.CfnVPC(stack, 'Vpc', { cidrBlock: '10.0.0.0/16' });
+    expect(errors({ naclIds: [acl.ref, 'acl-nope'], vpcCidrs: [vpc.attrCidrBlock, '300.1.1.1/8'] })).toEqual([
+      'vpcCidrs[1] "300.1.1.1/8": must be an IPv4/IPv6 address or CIDR',
+      'naclIds[1] "acl-nope": must be a network ACL id (acl-…)',
+    ]);
+  });
+});
