@@ -124,6 +124,9 @@ describe('settings', () => {
       offenceWindowSeconds: 30 * 86400,
       blockUnverified: false,
       burstLimitPerMinute: 50,
+      widestIpv4Prefix: 16,
+      widestIpv6Prefix: 48,
+      maxManualTtlSeconds: 30 * 86400,
     });
     expect(settings.guard.allowlist).toEqual(['203.0.113.0/24']);
     expect(settings.guard.protectedCidrs).toEqual(['10.0.0.0/16']);

@@ -10,7 +10,7 @@ import { pipelineSettingsFrom, validateEnumerationBlockerProps, type Enumeration
 describe('pipelineSettingsFrom', () => {
   it('fills in the defaults of the policy, the rule range and the quota', () => {
     expect(pipelineSettingsFrom({})).toEqual({
-      policy: { baseTtlSeconds: 3600, escalationFactor: 2, maxTtlSeconds: 604800, offenceWindowSeconds: 2592000, blockUnverified: false, burstLimitPerMinute: 100 },
+      policy: { baseTtlSeconds: 3600, escalationFactor: 2, maxTtlSeconds: 604800, offenceWindowSeconds: 2592000, blockUnverified: false, burstLimitPerMinute: 100, widestIpv4Prefix: 16, widestIpv6Prefix: 48, maxManualTtlSeconds: 2592000 },
       guard: { allowlist: [], protectedCidrs: [] },
       nacl: { aclIds: [], ruleRange: [1, 99], quotaPerDirection: 20 },
       waf: { sets: [] },
@@ -30,7 +30,7 @@ describe('pipelineSettingsFrom', () => {
       sets,
     );
     expect(settings).toEqual({
-      policy: { baseTtlSeconds: 1800, escalationFactor: 3, maxTtlSeconds: 172800, offenceWindowSeconds: 86400, blockUnverified: true, burstLimitPerMinute: 7 },
+      policy: { baseTtlSeconds: 1800, escalationFactor: 3, maxTtlSeconds: 172800, offenceWindowSeconds: 86400, blockUnverified: true, burstLimitPerMinute: 7, widestIpv4Prefix: 16, widestIpv6Prefix: 48, maxManualTtlSeconds: 2592000 },
       guard: { allowlist: ['203.0.113.0/24'], protectedCidrs: ['10.0.0.0/16'] },
       nacl: { aclIds: ['acl-0123456789abcdef0'], ruleRange: [10, 60], quotaPerDirection: 40 },
       waf: { sets },
