@@ -3,7 +3,7 @@
  * serializer, the XML parser, the SDK's error mapping and its own retries all run. Expected
  * values are literal (what AWS would hold), never computed by core/nacl.ts.
  */
-import type { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeNetworkAclsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { naclCapacity, type NaclChange } from '../../core/nacl';
 import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
@@ -154,5 +154,21 @@ describe('eventual consistency and lost answers', () => {
     const result = await adapter.apply(ACL, [{ op: 'delete', ruleNumber: 10, cidr: '203.0.113.7/32', family: 'ipv4', target: '203.0.113.7' }]);
     expect(result.applied).toHaveLength(1);
     expect(server.ec2.entries(ACL).some((e) => e.RuleNumber === 10)).toBe(false);
+  });
+});
+
+describe('the EC2 front end itself', () => {
+  it('parses Filters as the SDK flattens them (Filter.1.Name, Filter.1.Value.1)', async () => {
+    server.ec2.addAcl('acl-0000000000000beef', { vpcId: 'vpc-0000000000000beef' });
+    const out = await client.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-0000000000000beef', 'vpc-00000000000000000'] }] }));
+    expect(out.NetworkAcls?.map((a) => [a.NetworkAclId, a.VpcId, a.IsDefault])).toEqual([['acl-0000000000000beef', 'vpc-0000000000000beef', false]]);
+    expect(server.requests.at(-1)?.body).toBe('Action=DescribeNetworkAcls&Version=2016-11-15&Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-0000000000000beef&Filter.1.Value.2=vpc-00000000000000000');
+  });
+
+  it('refuses an unsigned request with AuthFailure (401) in the EC2 error shape', async () => {
+    const post = (body: string) => fetch(server.endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const unsigned = await post('Action=DescribeNetworkAcls&Version=2016-11-15');
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.text()).toMatch(/^<\?xml[^>]*>\s*<Response><Errors><Error><Code>AuthFailure<\/Code><Message>[^<]+<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>$/);
   });
 });
