@@ -51,24 +51,11 @@ export interface ReadSet extends WafSetState {
   readonly lockToken: string;
 }
 
-const canonical = (address: string) => tryParseCidr(address, true)?.text ?? address;
-
 function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
-  const sa = new Set(a.map(canonical));
-  const sb = new Set(b.map(canonical));
+  const canon = (list: readonly string[]) => new Set(list.map((x) => tryParseCidr(x, true)?.text ?? x));
+  const sa = canon(a);
+  const sb = canon(b);
   return sa.size === sb.size && [...sa].every((x) => sb.has(x));
-}
-
-/**
- * The update's own change (what it adds and removes) laid over the set as it is now: another
- * writer's addresses, or ours from an update a stale read did not show, are kept.
- */
-export function rebase(current: readonly string[], update: Pick<WafSetUpdate, 'added' | 'removed'>): string[] {
-  const removed = new Set(update.removed.map(canonical));
-  const result = new Map<string, string>();
-  for (const address of current) if (!removed.has(canonical(address))) result.set(canonical(address), address);
-  for (const address of update.added) if (!result.has(canonical(address))) result.set(canonical(address), address);
-  return [...result.values()];
 }
 
 export class WafAdapter {
@@ -112,21 +99,16 @@ export class WafAdapter {
     return result;
   }
 
-  /**
-   * Writes one set's new list; throws when it could not (after the retries). When the set changed
-   * since it was read (WAFOptimisticLockException), the update's additions and removals are
-   * replayed on the set as it is now, never the old list written over someone else's change.
-   */
+  /** Writes one set's new list; throws when it could not (after the retries). */
   async write(update: WafSetUpdate, lockToken: string, maxAttempts = 8): Promise<void> {
     const ref = update.ref;
     let token = lockToken;
-    let addresses: readonly string[] = update.addresses;
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       await this.pacer.wait(ref.scope, this.clock);
       try {
         await this.client(ref).send(
-          new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: [...addresses], LockToken: token }),
+          new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: [...update.addresses], LockToken: token }),
         );
         return;
       } catch (error) {
@@ -138,9 +120,7 @@ export class WafAdapter {
           await this.clock.sleep(50 + Math.floor(this.random() * 250));
           const fresh = await this.get(ref);
           token = fresh.LockToken ?? '';
-          const current = fresh.IPSet?.Addresses ?? [];
-          addresses = rebase(current, update);
-          if (sameAddresses(current, addresses)) return; // already holds what we wanted
+          if (sameAddresses(fresh.IPSet?.Addresses ?? [], update.addresses)) return;
           continue;
         }
         if (retryable(error) || name === ERR_LIMITS) {

@@ -68,21 +68,26 @@ describe('read and write over the wire', () => {
 });
 
 describe('WAFOptimisticLockException', () => {
-  it('after a stale GetIPSet (old list, old token), replays only our change on the set as it is: our earlier address survives', async () => {
+  it('after a stale GetIPSet (old list, old token), writes the planned list under the fresh token: the set ends exactly as planned', async () => {
     await readThenWrite(['203.0.113.1/32']);
+    clock.advance(5000);
     server.waf.staleNext(1);
-    await readThenWrite(['203.0.113.2/32']); // computed from the stale list, which lacks 203.0.113.1
-    expect(sorted(server.waf.addresses(SET))).toEqual(['198.51.100.1/32', '203.0.113.1/32', '203.0.113.2/32']);
+    const [stale] = await adapter.read([SET]);
+    expect(stale?.addresses).toEqual(['198.51.100.1/32']); // the read does not show 203.0.113.1
+    // The planner's list is the whole desired state (core/waf.ts): 203.0.113.1 has expired meanwhile,
+    // 203.0.113.2 is new. The stale read hid 203.0.113.1, so no "removed" names it; the list must win.
+    await adapter.write(update(['198.51.100.1/32', '203.0.113.2/32'], ['203.0.113.2/32']), stale!.lockToken);
+    expect(server.waf.addresses(SET)).toEqual(['198.51.100.1/32', '203.0.113.2/32']);
     expect(server.requests.filter((r) => r.op === 'UpdateIPSet').map((r) => r.status)).toEqual([200, 400, 200]);
     expect(obs.metric('LockRetries')).toBe(1);
   });
 
-  it('after another writer changed the set, keeps that writer’s address and applies our additions and removals', async () => {
+  it('after another writer changed the set, reads the new token and writes the planned list (the sets are portsnare’s own)', async () => {
     const [read] = await adapter.read([SET]);
     server.waf.consoleEdit(SET, (list) => [...list, '192.0.2.99/32']);
     clock.advance(5000);
     await adapter.write(update(['203.0.113.5/32'], ['203.0.113.5/32'], ['198.51.100.1/32']), read!.lockToken);
-    expect(sorted(server.waf.addresses(SET))).toEqual(['192.0.2.99/32', '203.0.113.5/32']);
+    expect(server.waf.addresses(SET)).toEqual(['203.0.113.5/32']);
   });
 
   it('stops without writing when the set already holds what we wanted', async () => {
