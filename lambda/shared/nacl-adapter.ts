@@ -16,6 +16,7 @@ import {
   type NetworkAclEntry as SdkEntry,
   ReplaceNetworkAclEntryCommand,
 } from '@aws-sdk/client-ec2';
+import { tryParseCidr } from '../../core/address';
 import type { NaclChange, NaclEntry } from '../../core/nacl';
 import type { Clock } from './clock';
 import type { Observability } from './observability';
@@ -91,6 +92,12 @@ export class NaclAdapter {
           applied.push(change); // already gone: the goal is reached
           continue;
         }
+        // A create whose answer was lost is retried by the SDK and then finds its own entry
+        // there: the goal is reached, not a conflict.
+        if (change.op === 'create' && name === ERR_ENTRY_EXISTS && (await this.holds(aclId, change))) {
+          applied.push(change);
+          continue;
+        }
         if (name === ERR_ENTRY_LIMIT) {
           quotaFull = true;
           conflicts.push({ change, error: name });
@@ -104,6 +111,22 @@ export class NaclAdapter {
       }
     }
     return { applied, conflicts, quotaFull };
+  }
+
+  /** True when the ACL (read now) has exactly the entry `change` would create. */
+  private async holds(aclId: string, change: NaclChange): Promise<boolean> {
+    const [acl] = await this.describe([aclId]);
+    const want = tryParseCidr(change.cidr, true)?.text;
+    return (acl?.entries ?? []).some(
+      (entry) =>
+        !entry.egress &&
+        entry.ruleNumber === change.ruleNumber &&
+        entry.ruleAction === 'deny' &&
+        entry.protocol === '-1' &&
+        entry.portRange === undefined &&
+        entry.icmpTypeCode === undefined &&
+        tryParseCidr(entry.cidrBlock ?? entry.ipv6CidrBlock ?? '', true)?.text === want,
+    );
   }
 
   private async send(aclId: string, change: NaclChange): Promise<void> {

@@ -13,8 +13,8 @@
  *   MAX_SAFE_INTEGER on write and read back as plain numbers, so a hit count past 2^53 never
  *   makes a record unwritable (nor crashes the arithmetic of the next decision).
  *   https://docs.aws.amazon.com/AWSJavaScriptSDK/v3/latest/Package/-aws-sdk-util-dynamodb/
- * - only the record's own fields are written, so a stray property can never overwrite a key,
- *   the version or the index attribute.
+ * - a record field named like a table attribute (key, version, index key, ttl) is never written
+ *   over it.
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { BlockRecord } from '../../core/policy';
@@ -26,6 +26,7 @@ import {
   EXPIRES_AT_ATTRIBUTE,
   HISTORY_RETENTION_SECONDS,
   TABLE_PARTITION_KEY,
+  TABLE_SORT_KEY,
   TABLE_TTL_ATTRIBUTE,
   VERSION_ATTRIBUTE,
   burstKey,
@@ -56,7 +57,8 @@ const RECORD_FIELDS = [
   'liftedBy',
 ] as const;
 
-const NUMERIC_FIELDS = new Set<string>(['firstSeen', 'lastSeen', 'hitCount', 'offences', 'blockedAt', 'expiresAt']);
+/** The table's own attributes: a record field of the same name is never written over them. */
+const TABLE_ATTRIBUTES = new Set<string>([TABLE_PARTITION_KEY, TABLE_SORT_KEY, VERSION_ATTRIBUTE, ACTIVE_KEY_ATTRIBUTE, TABLE_TTL_ATTRIBUTE]);
 
 /** A number the Document client can write and read back exactly: clamped to the safe integers. */
 export function safeNumber(value: number | bigint, what: string): number {
@@ -69,14 +71,12 @@ export function safeNumber(value: number | bigint, what: string): number {
   return Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, value));
 }
 
-/** The record's own fields, defined ones only, numbers made safe. */
+/** The record's fields as stored: defined ones only, numbers made safe, no table attribute. */
 function recordAttributes(record: BlockRecord): Record<string, unknown> {
-  const source = record as unknown as Record<string, unknown>;
   const item: Record<string, unknown> = {};
-  for (const field of RECORD_FIELDS) {
-    const value = source[field];
-    if (value === undefined) continue;
-    item[field] = NUMERIC_FIELDS.has(field) && (typeof value === 'number' || typeof value === 'bigint') ? safeNumber(value, `record ${record.target}: ${field}`) : value;
+  for (const [field, value] of Object.entries(record)) {
+    if (value === undefined || TABLE_ATTRIBUTES.has(field)) continue;
+    item[field] = typeof value === 'number' || typeof value === 'bigint' ? safeNumber(value, `record ${record.target}: ${field}`) : value;
   }
   return item;
 }

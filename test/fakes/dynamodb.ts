@@ -11,6 +11,14 @@
  * - A sparse GSI: only items with the index's partition key attribute appear; Query on it sorts by
  *   the sort key and pages (LastEvaluatedKey / ExclusiveStartKey).
  *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-indexes-general-sparse-indexes.html
+ * - A reserved word used bare in an expression fails the request with ValidationException
+ *   ("Attribute name is a reserved keyword"). RESERVED below is the part of the 573-word list
+ *   that names this table's attributes or words like them, not the whole list.
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html
+ * - Numbers: the Document client refuses to marshall a JS number outside the safe integers, or
+ *   NaN / Infinity (this fake sits behind aws-sdk-client-mock, before marshalling, so it repeats
+ *   that refusal). https://docs.aws.amazon.com/AWSJavaScriptSDK/v3/latest/Package/-aws-sdk-util-dynamodb/
+ * The real engine behind the real client is test/wire/dynalite.ts.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -36,6 +44,23 @@ export interface IndexDef {
   readonly sort: string;
 }
 
+const RESERVED = new Set(
+  ['ACTION', 'AT', 'COUNT', 'DATA', 'DATE', 'FAMILY', 'KEY', 'MINUTE', 'NAME', 'RECORD', 'SIZE', 'SOURCE', 'STATUS', 'TIME', 'TTL', 'TYPE', 'USER', 'VALUE', 'VALUES', 'ZONE'],
+);
+
+function checkReserved(name: string): void {
+  if (RESERVED.has(name.toUpperCase())) throw awsError('ValidationException', `Invalid expression: Attribute name is a reserved keyword; reserved keyword: ${name}`);
+}
+
+/** What the Document client's marshaller refuses (util-dynamodb convertToAttr). */
+function checkNumbers(value: unknown, where: string): void {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`Special numeric value ${value} is not allowed (${where})`);
+    if (Math.abs(value) > Number.MAX_SAFE_INTEGER) throw new Error(`Number ${value} is greater than Number.MAX_SAFE_INTEGER. Use NumberValue from @aws-sdk/lib-dynamodb. (${where})`);
+  } else if (Array.isArray(value)) value.forEach((v, i) => checkNumbers(v, `${where}[${i}]`));
+  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) checkNumbers(v, `${where}.${k}`);
+}
+
 function clone<T>(value: T): T {
   return structuredClone(value);
 }
@@ -53,6 +78,7 @@ export function evaluateCondition(expression: string, item: Item | undefined, na
       if (name === undefined) throw awsError('ValidationException', `An expression attribute name used in the document path is not defined; attribute name: ${token}`);
       return name;
     }
+    checkReserved(token);
     return token;
   };
   const operand = (token: string | undefined): unknown => {
@@ -126,7 +152,11 @@ export function evaluateCondition(expression: string, item: Item | undefined, na
 
 function applyUpdate(expression: string, item: Item, names: Names, values: Values): Item {
   const result = clone(item);
-  const resolve = (token: string) => (token.startsWith('#') ? (names?.[token] ?? token) : token);
+  const resolve = (token: string) => {
+    if (token.startsWith('#')) return names?.[token] ?? token;
+    checkReserved(token);
+    return token;
+  };
   const value = (token: string) => {
     if (!values || !(token in values)) throw awsError('ValidationException', `value ${token} not defined`);
     return values[token];
@@ -205,6 +235,8 @@ export class FakeDynamoDb {
 
   private put(input: PutCommandInput) {
     this.calls.Put++;
+    checkNumbers(input.Item, 'Item');
+    checkNumbers(input.ExpressionAttributeValues, 'ExpressionAttributeValues');
     this.table(input.TableName);
     const key = this.key(input.Item);
     this.check(input.ConditionExpression, this.items.get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues);
@@ -214,6 +246,7 @@ export class FakeDynamoDb {
 
   private update(input: UpdateCommandInput) {
     this.calls.Update++;
+    checkNumbers(input.ExpressionAttributeValues, 'ExpressionAttributeValues');
     this.table(input.TableName);
     const key = this.key(input.Key);
     const existing = this.items.get(key);

@@ -75,6 +75,27 @@ describe('FakeEc2 (network ACLs)', () => {
     await expect(ec2.client.send(new DescribeNetworkAclsCommand({ NetworkAclIds: ['acl-0000000000000dead'] }))).rejects.toMatchObject({ name: 'InvalidNetworkAclID.NotFound' });
   });
 
+  it('answers a stale DescribeNetworkAcls (the state before the latest change) when asked to', async () => {
+    const ec2 = new FakeEc2();
+    ec2.addAcl(ACL);
+    await ec2.client.send(deny(10, '192.0.2.1/32'));
+    ec2.staleNext(1);
+    const rules = async () => (await ec2.client.send(new DescribeNetworkAclsCommand({ NetworkAclIds: [ACL] }))).NetworkAcls?.[0]?.Entries?.map((e) => e.RuleNumber);
+    expect(await rules()).not.toContain(10);
+    expect(await rules()).toContain(10);
+  });
+
+  it('filters by network-acl-id and vpc-id, and refuses an unknown filter', async () => {
+    const ec2 = new FakeEc2();
+    ec2.addAcl(ACL, { vpcId: 'vpc-1' });
+    ec2.addAcl('acl-0000000000000beef', { vpcId: 'vpc-2' });
+    const ids = async (Filters: Array<{ Name: string; Values: string[] }>) => (await ec2.client.send(new DescribeNetworkAclsCommand({ Filters }))).NetworkAcls?.map((a) => a.NetworkAclId);
+    expect(await ids([{ Name: 'vpc-id', Values: ['vpc-2'] }])).toEqual(['acl-0000000000000beef']);
+    expect(await ids([{ Name: 'network-acl-id', Values: [ACL] }])).toEqual([ACL]);
+    expect(await ids([{ Name: 'network-acl-id', Values: ['acl-00000000000000000'] }])).toEqual([]);
+    await expect(ids([{ Name: 'colour', Values: ['red'] }])).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+  });
+
   it('throttles with RequestLimitExceeded when asked to', async () => {
     const ec2 = new FakeEc2(20, () => 0);
     ec2.addAcl(ACL);
@@ -136,6 +157,26 @@ describe('FakeWafv2 (IP sets)', () => {
     await expect(waf.client.send(new UpdateIPSetCommand({ ...id, Addresses: ['192.0.2.2/32'], LockToken: got.LockToken }))).resolves.toBeDefined();
   });
 
+  it('answers a stale GetIPSet (old list, old token) when asked to; an update under that token fails', async () => {
+    const { clock, waf, id } = setup();
+    const first = await waf.client.send(new GetIPSetCommand(id));
+    await waf.client.send(new UpdateIPSetCommand({ ...id, Addresses: ['192.0.2.1/32'], LockToken: first.LockToken }));
+    clock.advance(1000);
+    waf.staleNext(1);
+    const stale = await waf.client.send(new GetIPSetCommand(id));
+    expect(stale).toMatchObject({ LockToken: first.LockToken, IPSet: { Addresses: [] } });
+    await expect(waf.client.send(new UpdateIPSetCommand({ ...id, Addresses: [], LockToken: stale.LockToken }))).rejects.toMatchObject({ name: 'WAFOptimisticLockException' });
+    expect((await waf.client.send(new GetIPSetCommand(id))).IPSet?.Addresses).toEqual(['192.0.2.1/32']);
+  });
+
+  it('fails every call on a set deleted out of band', async () => {
+    const { waf, id } = setup();
+    const got = await waf.client.send(new GetIPSetCommand(id));
+    waf.deleteSet(SET_V4);
+    await expect(waf.client.send(new GetIPSetCommand(id))).rejects.toMatchObject({ name: 'WAFNonexistentItemException' });
+    await expect(waf.client.send(new UpdateIPSetCommand({ ...id, Addresses: [], LockToken: got.LockToken }))).rejects.toMatchObject({ name: 'WAFNonexistentItemException' });
+  });
+
   it('fails on an unknown set with WAFNonexistentItemException', async () => {
     const { waf } = setup();
     await expect(waf.client.send(new GetIPSetCommand({ Name: 'nope', Scope: 'REGIONAL', Id: 'nope' }))).rejects.toMatchObject({ name: 'WAFNonexistentItemException' });
@@ -172,6 +213,18 @@ describe('FakeDynamoDb', () => {
     expect(ddb.item('BURST', 'M')).toEqual({ pk: 'BURST', sk: 'M', count: 2, ttl: 5 });
     await ddb.client.send(new UpdateCommand({ TableName: 'portsnare', Key: { pk: 'BURST', sk: 'M' }, UpdateExpression: 'REMOVE #t', ExpressionAttributeNames: { '#t': 'ttl' } }));
     expect(ddb.item('BURST', 'M')?.ttl).toBeUndefined();
+  });
+
+  it('refuses a bare reserved word in an expression, and numbers the Document client cannot marshall', async () => {
+    const ddb = new FakeDynamoDb();
+    await expect(
+      ddb.client.send(new UpdateCommand({ TableName: 'portsnare', Key: { pk: 'a', sk: 'b' }, UpdateExpression: 'ADD count :one', ExpressionAttributeValues: { ':one': 1 } })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(ddb.client.send(new PutCommand({ TableName: 'portsnare', Item: { pk: 'a', sk: 'b' }, ConditionExpression: 'attribute_not_exists(ttl)' }))).rejects.toMatchObject({
+      name: 'ValidationException',
+    });
+    await expect(ddb.client.send(new PutCommand({ TableName: 'portsnare', Item: { pk: 'a', sk: 'b', n: 2 ** 53 + 2 } }))).rejects.toThrow(/MAX_SAFE_INTEGER/);
+    await expect(ddb.client.send(new PutCommand({ TableName: 'portsnare', Item: { pk: 'a', sk: 'b', n: Number.NaN } }))).rejects.toThrow(/NaN is not allowed/);
   });
 
   it('indexes only items with the GSI key (sparse), sorted by the sort key, in pages', async () => {

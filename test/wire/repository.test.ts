@@ -99,13 +99,17 @@ describe('get and save with version conditions', () => {
 
   it('writes no undefined field and lets no stray property overwrite the key, version or index key', async () => {
     const target = '198.51.100.3';
-    const sneaky = { ...record(target), note: undefined, pk: 'BLOCK#203.0.113.250', version: 77, activeKey: 'NOPE' } as unknown as BlockRecord;
+    const sneaky = { ...record(target), note: undefined, pk: 'BLOCK#203.0.113.250', version: 77, activeKey: 'NOPE', ttl: 1 } as unknown as BlockRecord;
     expect(await repo.save(sneaky, undefined, NOW)).toBe(true);
     const raw = await rawState(target);
     expect(raw?.pk).toEqual({ S: `BLOCK#${target}` });
     expect(raw?.version).toEqual({ N: '1' });
     expect(raw?.activeKey).toEqual({ S: 'ACTIVE' });
     expect(raw && 'note' in raw).toBe(false);
+    expect(raw && 'ttl' in raw).toBe(false);
+    // lifted: no stray index key keeps it on the `active` index
+    expect(await repo.save({ ...sneaky, active: false }, 1, NOW)).toBe(true);
+    expect((await rawState(target))?.activeKey).toBeUndefined();
   });
 });
 

@@ -1,0 +1,96 @@
+/**
+ * The HTTP side shared by the wire fakes: a node:http server on 127.0.0.1, port 0 (the kernel
+ * picks a free one, so test files and concurrent runs never collide), the request log, and the
+ * "response lost" fault: the service does the work, then the connection drops before the answer,
+ * which is what a client sees on a network failure or a Lambda freeze mid-call.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface HttpReply {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+export interface LoggedRequest {
+  readonly op: string;
+  readonly body: string;
+  readonly status: number;
+  readonly dropped: boolean;
+}
+
+export abstract class HttpFake {
+  readonly requests: LoggedRequest[] = [];
+  private server?: http.Server;
+  private readonly drops: string[] = [];
+
+  /** Answers one request: the operation name (for the log and faults) and the reply. */
+  protected abstract serve(request: http.IncomingMessage, body: string): { op: string; reply: HttpReply };
+
+  async start(): Promise<string> {
+    this.server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const { op, reply } = this.serve(request, body);
+        const drop = this.takeDrop(op);
+        this.requests.push({ op, body, status: reply.status, dropped: drop });
+        if (drop) {
+          request.socket.destroy();
+          return;
+        }
+        response.writeHead(reply.status, { 'x-amzn-requestid': randomUUID(), ...reply.headers });
+        response.end(reply.body);
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(0, '127.0.0.1', () => resolve());
+    });
+    return this.endpoint;
+  }
+
+  get endpoint(): string {
+    if (!this.server) throw new Error('the fake is not started');
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** The next `n` calls of `op` ('*': any) are carried out, then the connection drops unanswered. */
+  dropResponseNext(op: string, n = 1): void {
+    for (let i = 0; i < n; i++) this.drops.push(op);
+  }
+
+  /** How many requests of `op` reached the service (retries included). */
+  count(op: string): number {
+    return this.requests.filter((r) => r.op === op).length;
+  }
+
+  private takeDrop(op: string): boolean {
+    const index = this.drops.findIndex((d) => d === op || d === '*');
+    if (index < 0) return false;
+    this.drops.splice(index, 1);
+    return true;
+  }
+}
+
+/** The AWS error code and HTTP status of an error thrown by a fake's state (test/fakes/errors.ts). */
+export function errorParts(error: unknown): { code: string; message: string; status: number } {
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  // Not an AWS error: a bug in the fake. Answer 500 with a code no adapter knows, so the test fails loudly.
+  if (!(error instanceof Error) || status === undefined) return { code: 'FakeDefect', message: String(error), status: 500 };
+  return { code: error.name, message: error.message, status };
+}
+
+/** Signature Version 4 is what the real SDK sends; an unsigned request is not from it. */
+export function signedFor(request: http.IncomingMessage, service: string): boolean {
+  const auth = request.headers.authorization;
+  return typeof auth === 'string' && auth.startsWith('AWS4-HMAC-SHA256 ') && auth.includes(`/${service}/aws4_request`);
+}
