@@ -211,3 +211,42 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     expect(await setElements(lab, 'quar4')).toEqual([]);
   }, 180_000);
 });
+
+describe.skipIf(!ready('kernel-quarantine'))('the in-kernel block (blockUnverified) within its per-minute budget', () => {
+  const KILLS = 3;
+  const SOURCES = Array.from({ length: 20 }, (_, i) => `203.0.113.${i + 1}`);
+  let lab: Lab;
+  let host: DriverProcess;
+
+  beforeAll(async () => {
+    lab = await Lab.create(`kb${process.pid % 100000}`);
+    const out = await lab.inSensor('ip', ['route', 'replace', '203.0.113.0/24', 'via', ATTACKER4]);
+    if (out.code !== 0) throw new Error(`route: ${out.stderr}`);
+    host = await lab.startKernelHost({
+      detector: { tcpPorts: 'all-unused', udpPorts: [], exempt: [SENSOR4, SENSOR6, '127.0.0.1', '::1'], killTtlSeconds: 600, killPerMinute: KILLS },
+      guard: { blockableSpecialCidrs: TESTNET },
+      // the userspace pipeline blocks nothing unverified: what is blocked here, the kernel blocked
+      policy: {},
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await host?.stop();
+    await lab?.destroy();
+  });
+
+  it(`20 forged sources: at most ${KILLS} (plus the minute's refill) blocked, the rest only quarantined`, async () => {
+    const started = Date.now();
+    await forgeSyns(lab, SOURCES, 2525, () => 1);
+    await host.waitFor(() => new Set(host.probes().filter((p) => SOURCES.includes(p.source)).map((p) => p.source)).size === SOURCES.length, 'every forged source reported');
+    const seconds = (Date.now() - started) / 1000;
+    const blocked = (await setElements(lab, 'blocked4')).filter((h) => SOURCES.includes(h.address));
+    const quarantined = (await setElements(lab, 'quar4')).filter((h) => SOURCES.includes(h.address));
+    console.log(`FIGURE kill budget ${KILLS}/min: ${blocked.length} of ${SOURCES.length} forged sources blocked, ${quarantined.length} quarantined`);
+    expect(blocked.length).toBeGreaterThanOrEqual(1);
+    expect(blocked.length).toBeLessThanOrEqual(KILLS + Math.ceil(((seconds + 1) * KILLS) / 60));
+    expect(blocked.length + quarantined.length).toBe(SOURCES.length);
+    const killed = host.probes().filter((p) => SOURCES.includes(p.source) && p.blockedByKernel).map((p) => p.source);
+    expect(killed.sort()).toEqual(blocked.map((h) => h.address).sort());
+  }, 60_000);
+});
