@@ -19,12 +19,15 @@ const PER_MINUTE = 100;
 const REDIRECT = 40999;
 /** an address with real traffic to a real service that is also forged */
 const REAL = '203.0.113.250';
+/** exempt: the control, what a scanner finds when nothing holds it */
+const CONTROL = '198.51.100.72';
 const FORGED = [...Array.from({ length: 249 }, (_, i) => `203.0.113.${i + 1}`), ...Array.from({ length: 191 }, (_, i) => `192.0.2.${i + 1}`)];
 
 function ready(file: string): boolean {
   if (!labReady(file)) return false;
-  if (spawnSync('sh', ['-c', 'command -v hping3']).status === 0) return true;
-  const why = 'hping3 (Debian package hping3) is missing: run scripts/setup-system.sh';
+  const missing = ['hping3', 'masscan'].filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
+  if (missing.length === 0) return true;
+  const why = `${missing.join(' and ')} (Debian packages) missing: run scripts/setup-system.sh`;
   if (process.env.CI) throw new Error(`${file}: ${why}`);
   console.warn(`SKIPPED ${file}: ${why}`);
   return false;
@@ -96,6 +99,7 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
   beforeAll(async () => {
     lab = await Lab.create(`kq${process.pid % 100000}`);
     await lab.addAttackerAddress(REAL);
+    await lab.addAttackerAddress(CONTROL);
     // replies to forged sources go back into the attacker namespace (and die there)
     for (const net of ['203.0.113.0/24', '192.0.2.0/24']) {
       const out = await lab.inSensor('ip', ['route', 'replace', net, 'via', ATTACKER4]);
@@ -106,7 +110,7 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
       detector: {
         tcpPorts: 'all-unused',
         udpPorts: 'all-unused',
-        exempt: [SENSOR4, SENSOR6, '127.0.0.1', '::1'],
+        exempt: [SENSOR4, SENSOR6, '127.0.0.1', '::1', CONTROL],
         quarantineSeconds: QUARANTINE,
         quarantinePerMinute: PER_MINUTE,
         redirectPort: REDIRECT,
@@ -123,6 +127,11 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     await lab?.destroy();
   });
 
+  it('control: from an exempt source nmap -sS finds all 8 services', async () => {
+    const out = await lab.nmapFrom(CONTROL, ['-sS', '--top-ports', '1000', '-T4', SENSOR4], 300_000);
+    expect(openPorts(out).filter((p) => SERVICES.includes(p)).sort((a, b) => a - b)).toEqual(SERVICES);
+  }, 320_000);
+
   it('nmap -sS --top-ports 1000 reveals at most 1 of the real services, and the scanner is held, not blocked', async () => {
     const started = Date.now();
     const out = await lab.nmap(['-sS', '--top-ports', '1000', '-T4', SENSOR4], 300_000);
@@ -134,6 +143,29 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     expect((await setElements(lab, 'quarseen4')).map((h) => h.address)).toContain(ATTACKER4);
     expect((await setElements(lab, 'blocked4')).map((h) => h.address)).not.toContain(ATTACKER4);
   }, 320_000);
+
+  /** masscan 1-10000 at 2000/s from `source`: the real services it reports open */
+  async function masscan(source: string): Promise<number[]> {
+    const link = await lab.inSensor('ip', ['-j', 'link', 'show', 'dev', lab.sensorIf]);
+    const mac = (JSON.parse(link.stdout) as Array<{ address: string }>)[0]!.address;
+    const out = await lab.inAttacker(
+      'masscan',
+      [SENSOR4, '-p', '1-10000', '--rate', '2000', '--wait', '2', '-e', lab.attackerIf, '--source-ip', source, '--router-mac', mac],
+      120_000,
+    );
+    if (out.code !== 0) throw new Error(`masscan failed (${out.code}): ${out.stderr}`);
+    return [...out.stdout.matchAll(/Discovered open port (\d+)\/tcp/g)].map((m) => Number(m[1])).filter((p) => SERVICES.includes(p));
+  }
+
+  it('masscan (its own TCP stack, random port order) reveals at most 1 of the real services; all 8 from the exempt control', async () => {
+    expect((await masscan(CONTROL)).sort((a, b) => a - b)).toEqual(SERVICES);
+    const SOURCE = '198.51.100.71';
+    await lab.addAttackerAddress(SOURCE);
+    const revealed = await masscan(SOURCE);
+    console.log(`FIGURE quarantine masscan 1-10000 at 2000/s: revealed ${revealed.length} of ${SERVICES.length} [${revealed.join(',')}]`);
+    expect(revealed.length).toBeLessThanOrEqual(1);
+    expect((await setElements(lab, 'quarseen4')).map((h) => h.address)).toContain(SOURCE);
+  }, 250_000);
 
   it('an IPv6 source is quarantined the same way', async () => {
     await lab.nmap(['-6', '-sF', '-T4', '-p', '7', SENSOR6]);
