@@ -15,7 +15,7 @@ import type { ProbeKind } from '../../core/event';
 import { FAMILY, TABLE, baseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
 import { listeningPorts } from './listening';
 import { NflogPcapReader, type LoggedPacket } from './nflog';
-import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, PREFIX_QUARANTINE, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
+import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, PREFIX_PROOF, PREFIX_QUARANTINE, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
 
 export interface KernelProbe {
   readonly source: string;
@@ -28,7 +28,7 @@ export interface KernelProbe {
   readonly port: number;
   readonly kind: ProbeKind;
   readonly at: number;
-  /** the kernel added the source to the blocked set on this packet (killTtlSeconds) */
+  /** the kernel added the source to the blocked set on this packet (killTtlSeconds; proofTtlSeconds for a connect) */
   readonly blockedByKernel: boolean;
   /**
    * the kernel quarantined the source on this packet (quarantineSeconds): it is held for those
@@ -47,6 +47,11 @@ export interface KernelDetectorOptions {
   readonly killTtlSeconds?: number;
   /** in-kernel blocks a minute for the whole host, per address family (default 100); beyond it, quarantine */
   readonly killPerMinute?: number;
+  /**
+   * when set, the kernel blocks a source for this long on a completed handshake to a decoy (the
+   * source is proven: pass the policy's TTL for a verified probe); within killPerMinute
+   */
+  readonly proofTtlSeconds?: number;
   /**
    * seconds the kernel holds (drops everything from) a source on its first forgeable decoy
    * packet (default 10; 0 turns quarantine off)
@@ -211,6 +216,7 @@ export class KernelDetector extends EventEmitter {
       ...(o.killGuard !== undefined ? { killGuard: o.killGuard } : {}),
       ...(o.ratePerSecond !== undefined ? { ratePerSecond: o.ratePerSecond } : {}),
       ...(o.killPerMinute !== undefined ? { killPerMinute: o.killPerMinute } : {}),
+      ...(o.proofTtlSeconds !== undefined ? { proofTtlSeconds: o.proofTtlSeconds } : {}),
       ...(o.quarantineSeconds !== undefined ? { quarantineSeconds: o.quarantineSeconds } : {}),
       ...(o.quarantinePeriodSeconds !== undefined ? { quarantinePeriodSeconds: o.quarantinePeriodSeconds } : {}),
       ...(o.quarantinePerMinute !== undefined ? { quarantinePerMinute: o.quarantinePerMinute } : {}),
@@ -313,13 +319,13 @@ export class KernelDetector extends EventEmitter {
     this.stats.packets++;
     const source = tryCanonicalAddress(packet.source);
     if (source === undefined) return;
-    const blockedByKernel = packet.prefix === PREFIX_KILL;
+    const blockedByKernel = packet.prefix === PREFIX_KILL || packet.prefix === PREFIX_PROOF;
     const quarantinedByKernel = packet.prefix === PREFIX_QUARANTINE;
     if (blockedByKernel) this.stats.killed++;
     if (quarantinedByKernel) this.stats.quarantined++;
     this.stats.probes++;
     // a handshake the kernel saw complete on a decoy socket (see rules.ts): the source is proven
-    const kind = packet.prefix === PREFIX_CONNECT ? 'connect' : packet.kind;
+    const kind = packet.prefix === PREFIX_CONNECT || packet.prefix === PREFIX_PROOF ? 'connect' : packet.kind;
     const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind, at: packet.at, blockedByKernel, quarantinedByKernel };
     this.emit('probe', probe);
   }

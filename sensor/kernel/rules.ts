@@ -33,6 +33,8 @@
  *     ip saddr . tcp sport . tcp dport @conn4 return           # once per connection
  *     ip6 saddr . tcp sport . tcp dport @conn6 return
  *     meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }; (ipv6 alike)
+ *     # with proofTtlSeconds: keep/special checks as in probe, then within K a minute
+ *     meta nfproto ipv4 limit rate K/minute … log … "portsnare:proof" add @blocked4 { ip saddr timeout Ts } return
  *     log group G snaplen 128 queue-threshold 1 prefix "portsnare:conn"
  *   }
  *   chain divert { type nat hook prerouting priority -100;   # all-unused with redirectPort only
@@ -44,7 +46,7 @@
  * long enough to blind a scanner's first sweep, short enough that a forged address of an innocent
  * host loses seconds — and at most once per P seconds (default 3600: `quarseen`), within Q holds
  * a minute (default 100) for the whole host. Proof (a completed handshake, `connect`) is the
- * agent's to turn into a block. docs/kernel.md explains why a handshake is proof and a nonce
+ * agent's to turn into a block, or the kernel's at once with proofTtlSeconds. docs/kernel.md explains why a handshake is proof and a nonce
  * challenge is not.
  *
  * The `handshake` chain reports `connect` for a handshake that completed on a decoy socket (list
@@ -68,6 +70,8 @@ export const PREFIX_SEEN = 'portsnare:seen';
 export const PREFIX_KILL = 'portsnare:kill';
 export const PREFIX_CONNECT = 'portsnare:conn';
 export const PREFIX_QUARANTINE = 'portsnare:quar';
+/** a completed handshake to a decoy that the kernel blocked on (proofTtlSeconds) */
+export const PREFIX_PROOF = 'portsnare:proof';
 export const DEFAULT_NFLOG_GROUP = 2718;
 export const NAT_PRIORITY = -100;
 export const DEFAULT_QUARANTINE_SECONDS = 10;
@@ -117,6 +121,8 @@ export interface DetectorRuleOptions {
   readonly killTtlSeconds?: number;
   /** at most this many in-kernel blocks a minute for the host (default 100); beyond it, quarantine */
   readonly killPerMinute?: number;
+  /** when set, the kernel blocks a source for this long on a completed handshake to a decoy (proof) */
+  readonly proofTtlSeconds?: number;
   /** seconds a source is held on its first forgeable decoy packet (default 10; 0 turns quarantine off) */
   readonly quarantineSeconds?: number;
   /** a source is quarantined at most once in this many seconds (default 3600) */
@@ -194,6 +200,7 @@ export function detectorScript(o: DetectorRuleOptions): string {
   if (!Number.isInteger(group) || group < 0 || group > 65535) throw new Error(`nflog group must be 0..65535, got ${group}`);
   const ttl = o.killTtlSeconds;
   if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1)) throw new Error(`killTtlSeconds must be a whole number of seconds >= 1, got ${ttl}`);
+  const proofTtl = o.proofTtlSeconds === undefined ? undefined : wholeNumber('proofTtlSeconds', o.proofTtlSeconds, 0, 1, 365 * 86_400);
   const killPerMinute = wholeNumber('killPerMinute', o.killPerMinute, DEFAULT_KILL_PER_MINUTE, 1, 1_000_000);
   const quarantine = wholeNumber('quarantineSeconds', o.quarantineSeconds, DEFAULT_QUARANTINE_SECONDS, 0, 86_400);
   const period = wholeNumber('quarantinePeriodSeconds', o.quarantinePeriodSeconds, DEFAULT_QUARANTINE_PERIOD_SECONDS, 1, 30 * 86_400);
@@ -277,6 +284,15 @@ export function detectorScript(o: DetectorRuleOptions): string {
   lines.push(`add rule ${t} handshake update @rate6 { ip6 saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
   lines.push(`add rule ${t} handshake meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }`);
   lines.push(`add rule ${t} handshake meta nfproto ipv6 add @conn6 { ip6 saddr . tcp sport . tcp dport }`);
+  if (proofTtl !== undefined) {
+    // proven, so blocked at kernel speed — still never a protected or special source, within budget
+    lines.push(`add rule ${t} handshake ip saddr @keep4 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake ip6 saddr @keep6 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake ip saddr @special4 ip saddr != @specialok4 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake ip6 saddr @special6 ip6 saddr != @specialok6 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake meta nfproto ipv4 ${budget(killPerMinute)} ${log(PREFIX_PROOF)} add @blocked4 { ip saddr timeout ${proofTtl}s } counter return comment "portsnare: kernel block on a completed handshake"`);
+    lines.push(`add rule ${t} handshake meta nfproto ipv6 ${budget(killPerMinute)} ${log(PREFIX_PROOF)} add @blocked6 { ip6 saddr timeout ${proofTtl}s } counter return comment "portsnare: kernel block on a completed handshake"`);
+  }
   lines.push(`add rule ${t} handshake ${log(PREFIX_CONNECT)}`);
 
   lines.push(`add chain ${t} quarantine { type filter hook prerouting priority ${BLOCK_PRIORITY}; policy accept; }`, `flush chain ${t} quarantine`);

@@ -114,6 +114,7 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
         quarantineSeconds: QUARANTINE,
         quarantinePerMinute: PER_MINUTE,
         redirectPort: REDIRECT,
+        proofTtlSeconds: 3600,
         refreshMs: 300,
       },
       guard: { blockableSpecialCidrs: TESTNET },
@@ -189,13 +190,13 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     expect((await setElements(lab, 'blocked4')).map((h) => h.address)).not.toContain(REAL);
   }, 60_000);
 
-  it('a completed handshake on a redirected unused port is proof: the policy blocks it', async () => {
+  it('a completed handshake on a redirected unused port is proof: the kernel blocks it, and the policy records it', async () => {
     // ATTACKER4 was quarantined by the scan above and is past it: its connect reaches the
     // redirect socket on an unused port, and the kernel reports the handshake with the port asked for
     await until(async () => ((await setElements(lab, 'quar4')).some((h) => h.address === ATTACKER4) ? undefined : true), 'the scanner out of quarantine', 20_000);
     expect(await lab.connectFrom(ATTACKER4, SENSOR4, 4444)).toBe(true);
     const probe = await host.waitFor((l) => l.type === 'probe' && l.source === ATTACKER4 && l.kind === 'connect', 'the connect record');
-    expect(probe.port).toBe(4444);
+    expect(probe).toMatchObject({ port: 4444, blockedByKernel: true });
     await host.waitFor((l) => l.type === 'decision' && l.attacker === ATTACKER4 && l.action === 'block', 'the policy block');
     expect((await setElements(lab, 'blocked4')).map((h) => h.address)).toContain(ATTACKER4);
     host.send({ read: true });
@@ -203,6 +204,20 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     const mine = read.blocked.find((b) => b.address === ATTACKER4);
     expect(mine?.remainingSeconds).toBeGreaterThan(60);
   }, 60_000);
+
+  it('nmap -sT: held on its first scan, proven and blocked in the kernel on its rescan; at most 1 service revealed by either', async () => {
+    const SOURCE = '198.51.100.73';
+    await lab.addAttackerAddress(SOURCE);
+    const first = openPorts(await lab.nmapFrom(SOURCE, ['-sT', '--top-ports', '1000', '-T4', SENSOR4], 300_000)).filter((p) => SERVICES.includes(p));
+    await until(async () => ((await setElements(lab, 'quar4')).some((h) => h.address === SOURCE) ? undefined : true), 'the source out of quarantine', 20_000);
+    // --min-rate only shortens the rescan of a blocked host (every connect times out): sending
+    // faster can only let more probes through before the block, never fewer
+    const second = openPorts(await lab.nmapFrom(SOURCE, ['-sT', '--top-ports', '1000', '-T4', '--max-retries', '1', '--min-rate', '1000', SENSOR4], 300_000)).filter((p) => SERVICES.includes(p));
+    console.log(`FIGURE quarantine -sT top-1000: revealed ${first.length} [${first.join(',')}] on the first scan, ${second.length} [${second.join(',')}] on the rescan after the hold`);
+    expect(first.length).toBeLessThanOrEqual(1);
+    expect(second.length).toBeLessThanOrEqual(1);
+    expect((await setElements(lab, 'blocked4')).map((h) => h.address)).toContain(SOURCE);
+  }, 320_000);
 
   it('1,000 forged SYNs from 440 TEST-NET sources: each held at most the quarantine, within the budget, none blocked', async () => {
     const started = Date.now();

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
       firstSeen: new Date(probe.at).toISOString(),
       lastSeen: new Date(probe.at).toISOString(),
     };
-    const ttl = probe.blockedByKernel ? options.detector.killTtlSeconds : undefined;
+    const ttl = probe.blockedByKernel ? (probe.kind === 'connect' ? options.detector.proofTtlSeconds : options.detector.killTtlSeconds) : undefined;
     pipeline.handle(event, `driver-${++n}`, ttl !== undefined ? { kernelBlockTtlSeconds: ttl } : {}).then(
       (decision) => write({ type: 'decision', attacker: probe.source, action: decision.action, why: decision.why }),
       (error: unknown) => write({ type: 'error', error: String(error) }),

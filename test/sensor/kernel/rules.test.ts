@@ -217,6 +217,22 @@ describe('detectorScript: redirect of unused ports (all-unused)', () => {
     expect(proof).toBeLessThan(detect.indexOf('add rule inet portsnare detect ct state established,related return'));
   });
 
+  it('with proofTtlSeconds blocks a proven source in the kernel, after the never-block checks, within the kill budget', () => {
+    const chain = detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999, proofTtlSeconds: 3600, killPerMinute: 50 })
+      .split('\n')
+      .filter((l) => l.startsWith('add rule inet portsnare handshake '))
+      .map((l) => l.slice('add rule inet portsnare handshake '.length));
+    const proof4 = chain.indexOf(
+      'meta nfproto ipv4 limit rate 50/minute burst 50 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:proof" add @blocked4 { ip saddr timeout 3600s } counter return comment "portsnare: kernel block on a completed handshake"',
+    );
+    expect(proof4).toBeGreaterThan(chain.indexOf('ip6 saddr @special6 ip6 saddr != @specialok6 log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn" return'));
+    expect(chain.indexOf('ip saddr @keep4 log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn" return')).toBeGreaterThan(chain.findIndex((l) => l.includes('add @conn6')));
+    expect(chain[proof4 + 1]).toContain('add @blocked6 { ip6 saddr timeout 3600s }');
+    expect(chain.at(-1)).toBe('log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn"');
+    expect(detectorScript({ ...base, tcpPorts: [23] })).not.toContain('portsnare:proof');
+    expect(() => detectorScript({ ...base, tcpPorts: [23], proofTtlSeconds: 0 })).toThrow('proofTtlSeconds must be a whole number 1..31536000, got 0');
+  });
+
   it('has no nat chain without redirectPort, or in list mode', () => {
     expect(detectorScript({ ...base, tcpPorts: 'all-unused' })).not.toMatch(/divert|redirect/);
     expect(detectorScript({ ...base, tcpPorts: [23], redirectPort: 40999 })).not.toMatch(/divert|redirect/);
