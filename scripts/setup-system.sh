@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the agent need: nmap (the attacker in the labs),
 # nftables (kernel detection and blocking), iproute2 (network namespaces), tcpdump (reads the
-# kernel detector's NFLOG group, see docs/kernel.md), tini (the container's init). Debian/Ubuntu; needs root. Safe to run again.
+# kernel detector's NFLOG group, see docs/kernel.md), hping3 (forged-source packets in the
+# quarantine lab) and masscan (a second SYN scanner), tini (the container's init). Debian/Ubuntu;
+# needs root. Safe to run again.
 set -euo pipefail
 need=()
 command -v nmap >/dev/null 2>&1 || need+=(nmap)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v hping3 >/dev/null 2>&1 || need+=(hping3)
+command -v masscan >/dev/null 2>&1 || need+=(masscan)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "setup-system: nmap, nft, ip and tcpdump are present"
+  echo "setup-system: nmap, nft, ip, tcpdump, hping3 and masscan are present"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then

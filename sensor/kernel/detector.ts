@@ -2,10 +2,11 @@
  * Kernel (stealth) detection: nftables rules in `inet portsnare` see SYN, FIN, NULL, XMAS, ACK,
  * Maimon, Window and UDP probes on the decoy ports — or, with "all-unused", on every port no
  * local service listens on — and hand the first bytes of each packet to userspace through NFLOG
- * (`log group N`), read by a `tcpdump -i nflog:N -w -` child as a pcap stream. With
- * killTtlSeconds the same rule adds the source to the blocked set, so nothing after that first
- * packet reaches a real service. See docs/kernel.md for the choice of mechanism and trade-offs;
- * rules.ts for the ruleset.
+ * (`log group N`), read by a `tcpdump -i nflog:N -w -` child as a pcap stream. By default the
+ * first such packet from a source quarantines it for a few seconds, at most once an hour (the
+ * packet may be forged); with killTtlSeconds the same rule blocks it instead. Either way nothing
+ * after that first packet reaches a real service for a while. See docs/kernel.md for the choice
+ * of mechanism and trade-offs; rules.ts for the ruleset; sets.ts to read what the kernel holds.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -14,7 +15,7 @@ import type { ProbeKind } from '../../core/event';
 import { FAMILY, TABLE, baseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
 import { listeningPorts } from './listening';
 import { NflogPcapReader, type LoggedPacket } from './nflog';
-import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
+import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, PREFIX_PROOF, PREFIX_QUARANTINE, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
 
 export interface KernelProbe {
   readonly source: string;
@@ -27,7 +28,14 @@ export interface KernelProbe {
   readonly port: number;
   readonly kind: ProbeKind;
   readonly at: number;
+  /** the kernel added the source to the blocked set on this packet (killTtlSeconds; proofTtlSeconds for a connect) */
   readonly blockedByKernel: boolean;
+  /**
+   * the kernel quarantined the source on this packet (quarantineSeconds): it is held for those
+   * seconds and will not be quarantined again within quarantinePeriodSeconds. Count it against
+   * the burst budget; it is no proof of anything.
+   */
+  readonly quarantinedByKernel: boolean;
 }
 
 export interface KernelDetectorOptions {
@@ -37,6 +45,29 @@ export interface KernelDetectorOptions {
   readonly exempt: string[];
   /** when set, the kernel adds the source to the blocked set on its first decoy packet */
   readonly killTtlSeconds?: number;
+  /** in-kernel blocks a minute for the whole host, per address family (default 100); beyond it, quarantine */
+  readonly killPerMinute?: number;
+  /**
+   * when set, the kernel blocks a source for this long on a completed handshake to a decoy (the
+   * source is proven: pass the policy's TTL for a verified probe); within killPerMinute
+   */
+  readonly proofTtlSeconds?: number;
+  /**
+   * seconds the kernel holds (drops everything from) a source on its first forgeable decoy
+   * packet (default 10; 0 turns quarantine off)
+   */
+  readonly quarantineSeconds?: number;
+  /** a source is quarantined at most once per this many seconds (default 3600) */
+  readonly quarantinePeriodSeconds?: number;
+  /** quarantines a minute for the whole host, per address family (default 100) */
+  readonly quarantinePerMinute?: number;
+  /** a quarantined source's TCP connection attempts: "reset" (refused, default) or "drop" */
+  readonly quarantineAnswer?: 'reset' | 'drop';
+  /**
+   * all-unused mode: new TCP connections to unused ports are redirected (nat `redirect`) to this
+   * local port, where the agent accepts them, so connect scans complete a handshake: proof
+   */
+  readonly redirectPort?: number;
   /** ports with real services, excluded in all-unused mode (in addition to what listens) */
   readonly excludePorts?: { tcp: number[]; udp: number[] };
   /**
@@ -75,7 +106,7 @@ export class KernelDetector extends EventEmitter {
   private restarts = 0;
   private readonly group: number;
   /** packets read, probes emitted (for the agent's metrics) */
-  readonly stats = { packets: 0, probes: 0, killed: 0, readerRestarts: 0 };
+  readonly stats = { packets: 0, probes: 0, killed: 0, quarantined: 0, readerRestarts: 0 };
 
   constructor(readonly options: KernelDetectorOptions) {
     super();
@@ -99,6 +130,8 @@ export class KernelDetector extends EventEmitter {
     try {
       await this.startReader();
       if (this.usesAllUnused()) this.keep = await this.readKeepPorts();
+      // what a crashed run left (a redirect chain no longer asked for, a changed set) goes first
+      await this.removeRules();
       await nftScript(baseScript() + detectorScript(this.ruleOptions()));
     } catch (error) {
       await this.stop();
@@ -182,6 +215,13 @@ export class KernelDetector extends EventEmitter {
       ...(o.killTtlSeconds !== undefined ? { killTtlSeconds: o.killTtlSeconds } : {}),
       ...(o.killGuard !== undefined ? { killGuard: o.killGuard } : {}),
       ...(o.ratePerSecond !== undefined ? { ratePerSecond: o.ratePerSecond } : {}),
+      ...(o.killPerMinute !== undefined ? { killPerMinute: o.killPerMinute } : {}),
+      ...(o.proofTtlSeconds !== undefined ? { proofTtlSeconds: o.proofTtlSeconds } : {}),
+      ...(o.quarantineSeconds !== undefined ? { quarantineSeconds: o.quarantineSeconds } : {}),
+      ...(o.quarantinePeriodSeconds !== undefined ? { quarantinePeriodSeconds: o.quarantinePeriodSeconds } : {}),
+      ...(o.quarantinePerMinute !== undefined ? { quarantinePerMinute: o.quarantinePerMinute } : {}),
+      ...(o.quarantineAnswer !== undefined ? { quarantineAnswer: o.quarantineAnswer } : {}),
+      ...(o.redirectPort !== undefined ? { redirectPort: o.redirectPort } : {}),
     };
   }
 
@@ -279,12 +319,14 @@ export class KernelDetector extends EventEmitter {
     this.stats.packets++;
     const source = tryCanonicalAddress(packet.source);
     if (source === undefined) return;
-    const blockedByKernel = packet.prefix === PREFIX_KILL;
+    const blockedByKernel = packet.prefix === PREFIX_KILL || packet.prefix === PREFIX_PROOF;
+    const quarantinedByKernel = packet.prefix === PREFIX_QUARANTINE;
     if (blockedByKernel) this.stats.killed++;
+    if (quarantinedByKernel) this.stats.quarantined++;
     this.stats.probes++;
     // a handshake the kernel saw complete on a decoy socket (see rules.ts): the source is proven
-    const kind = packet.prefix === PREFIX_CONNECT ? 'connect' : packet.kind;
-    const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind, at: packet.at, blockedByKernel };
+    const kind = packet.prefix === PREFIX_CONNECT || packet.prefix === PREFIX_PROOF ? 'connect' : packet.kind;
+    const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind, at: packet.at, blockedByKernel, quarantinedByKernel };
     this.emit('probe', probe);
   }
 

@@ -1,11 +1,17 @@
 /**
  * The kernel detector's nftables objects in `inet portsnare` (pure: builds the script text).
  *
+ *   chain quarantine { type filter hook prerouting priority -300; policy accept;  # beside `block`
+ *     ip saddr @exempt4 return; ip6 saddr @exempt6 return
+ *     ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn reject with tcp reset   (quarantineAnswer reset)
+ *     ip saddr @quar4 drop; ip6 saddr @quar6 drop }            # seconds-long hold, see below
  *   chain detect { type filter hook prerouting priority -150; policy accept;   # after conntrack (-200)
  *     ip saddr @exempt4 return; ip6 saddr @exempt6 return      # ignore list, own addresses, allowlist
  *     fib daddr type != local return                           # broadcast, multicast, forwarded
  *     tcp flags & rst == rst return                            # an RST is never a probe
  *     ct state established ct direction original tcp dport @tcpdecoy jump handshake   (list mode)
+ *     ct state established ct direction original ct status dnat … ct reply proto-src P jump handshake
+ *                                                              (all-unused with redirectPort P)
  *     ct state established,related return                      # replies to our own connections
  *     tcp dport @tcpdecoy jump probe    |  tcp dport != @tcpkeep jump probe     (list | all-unused)
  *     udp dport @udpdecoy jump probe    |  udp dport != @udpkeep jump probe
@@ -13,43 +19,68 @@
  *   chain probe {
  *     update @rate4 { ip saddr limit rate over R/second burst B packets } return   # per-source cap
  *     update @rate6 { ip6 saddr limit rate over … } return
- *     # with killTtlSeconds:
- *     ip saddr @keep4 log group G prefix "portsnare:seen" return             # protected: never kill
+ *     ip saddr @keep4 log group G prefix "portsnare:seen" return             # protected: never held
  *     ip saddr @special4 ip saddr != @specialok4 log … "portsnare:seen" return  # special ranges
- *     log group G snaplen 128 queue-threshold 1 prefix "portsnare:kill"
- *     meta nfproto ipv4 add @blocked4 { ip saddr timeout Ns } drop
- *     meta nfproto ipv6 add @blocked6 { ip6 saddr timeout Ns } drop
- *     # without: log group G snaplen 128 prefix "portsnare:seen"
+ *     # with killTtlSeconds (the agent's blockUnverified), within K kills a minute:
+ *     meta nfproto ipv4 limit rate K/minute … log … "portsnare:kill" add @blocked4 { ip saddr timeout Ns } drop
+ *     # quarantine (on by default), once per source per period, within Q a minute:
+ *     ip saddr @quarseen4 log … "portsnare:seen" return
+ *     meta nfproto ipv4 limit rate Q/minute … log … "portsnare:quar"
+ *       add @quar4 { ip saddr timeout Ss } add @quarseen4 { ip saddr timeout Ps } drop
+ *     log group G snaplen 128 prefix "portsnare:seen"                        # everything else
  *   }
  *   chain handshake {          # the first packet of a completed handshake to a decoy socket: connect
  *     ip saddr . tcp sport . tcp dport @conn4 return           # once per connection
  *     ip6 saddr . tcp sport . tcp dport @conn6 return
  *     meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }; (ipv6 alike)
+ *     # with proofTtlSeconds: keep/special checks as in probe, then within K a minute
+ *     meta nfproto ipv4 limit rate K/minute … log … "portsnare:proof" add @blocked4 { ip saddr timeout Ts } return
  *     log group G snaplen 128 queue-threshold 1 prefix "portsnare:conn"
  *   }
+ *   chain divert { type nat hook prerouting priority -100;   # all-unused with redirectPort only
+ *     ip saddr @exempt4 return; ip6 saddr @exempt6 return
+ *     ct state new fib daddr type local tcp dport != @tcpkeep redirect to :P }
+ *
+ * Quarantine: a SYN, FIN, NULL, XMAS, ACK or UDP datagram can be forged, so one proves nothing
+ * about its source. The first one from a source holds that source for S seconds (default 10) —
+ * long enough to blind a scanner's first sweep, short enough that a forged address of an innocent
+ * host loses seconds — and at most once per P seconds (default 3600: `quarseen`), within Q holds
+ * a minute (default 100) for the whole host. Proof (a completed handshake, `connect`) is the
+ * agent's to turn into a block, or the kernel's at once with proofTtlSeconds. docs/kernel.md explains why a handshake is proof and a nonce
+ * challenge is not.
  *
  * The `handshake` chain reports `connect` for a handshake that completed on a decoy socket (list
- * mode, where the agent listens): conntrack only calls a connection established once the client
+ * mode, where the agent listens; all-unused with redirectPort, where unused ports are redirected
+ * to one agent socket): conntrack only calls a connection established once the client
  * acknowledged the server's SYN/ACK within the tracked window, so the source address is proven.
- * A userspace listener often misses nmap -sT, which resets the connection microseconds after the
- * handshake, before accept() can read the peer's address; the kernel does not.
+ * At -150 the packet still carries its original destination port (NAT rewrites it at -100), so
+ * the logged record names the port the client asked for.
  *
  * The detector runs after conntrack so `ct state` can tell a probe from a reply to one of the
  * host's own connections (in all-unused mode those arrive on unlisted ephemeral ports). The
- * enforcer's `block` chain runs earlier (-300), so once the kernel has added a source, its
- * next packet — to a decoy or to a real service — is dropped before anything else sees it.
+ * enforcer's `block` chain and the `quarantine` chain run earlier (-300), so once the kernel has
+ * added a source, its next packet — to a decoy or to a real service — is dropped before anything
+ * else sees it.
  */
 import { SPECIAL_CIDRS, tryParseCidr } from '../../core/address';
-import { TABLE_REF } from '../local/nft';
+import { BLOCK_PRIORITY, TABLE_REF } from '../local/nft';
 
 export const DETECT_PRIORITY = -150;
 export const PREFIX_SEEN = 'portsnare:seen';
 export const PREFIX_KILL = 'portsnare:kill';
 export const PREFIX_CONNECT = 'portsnare:conn';
+export const PREFIX_QUARANTINE = 'portsnare:quar';
+/** a completed handshake to a decoy that the kernel blocked on (proofTtlSeconds) */
+export const PREFIX_PROOF = 'portsnare:proof';
 export const DEFAULT_NFLOG_GROUP = 2718;
+export const NAT_PRIORITY = -100;
+export const DEFAULT_QUARANTINE_SECONDS = 10;
+export const DEFAULT_QUARANTINE_PERIOD_SECONDS = 3600;
+export const DEFAULT_QUARANTINE_PER_MINUTE = 100;
+export const DEFAULT_KILL_PER_MINUTE = 100;
 
 /** The sets and chains the detector owns (deleted on stop; the blocked sets are the enforcer's). */
-export const DETECTOR_CHAINS = ['detect', 'probe', 'handshake'] as const;
+export const DETECTOR_CHAINS = ['detect', 'probe', 'handshake', 'quarantine', 'divert'] as const;
 export const DETECTOR_SETS = [
   'exempt4',
   'exempt6',
@@ -67,6 +98,10 @@ export const DETECTOR_SETS = [
   'conn4',
   'conn6',
   'rate6',
+  'quar4',
+  'quar6',
+  'quarseen4',
+  'quarseen6',
 ] as const;
 
 /** What the in-kernel block must respect: the never-block guard's settings (core/guard.ts). */
@@ -84,6 +119,23 @@ export interface DetectorRuleOptions {
   readonly udpPorts: readonly number[] | 'all-unused';
   readonly exempt: readonly string[];
   readonly killTtlSeconds?: number;
+  /** at most this many in-kernel blocks a minute for the host (default 100); beyond it, quarantine */
+  readonly killPerMinute?: number;
+  /** when set, the kernel blocks a source for this long on a completed handshake to a decoy (proof) */
+  readonly proofTtlSeconds?: number;
+  /** seconds a source is held on its first forgeable decoy packet (default 10; 0 turns quarantine off) */
+  readonly quarantineSeconds?: number;
+  /** a source is quarantined at most once in this many seconds (default 3600) */
+  readonly quarantinePeriodSeconds?: number;
+  /** at most this many quarantines a minute for the host (default 100) */
+  readonly quarantinePerMinute?: number;
+  /**
+   * what a quarantined source's TCP connection attempts (SYN) get: "reset" (default; refused at
+   * once) or "drop"; every other packet of it is dropped
+   */
+  readonly quarantineAnswer?: 'reset' | 'drop';
+  /** all-unused mode: new TCP connections to unused ports are redirected to this local port */
+  readonly redirectPort?: number;
   readonly killGuard?: KillGuard;
   /** all-unused mode: ports that are not decoys (listening + excluded) */
   readonly keepPorts: { readonly tcp: readonly number[]; readonly udp: readonly number[] };
@@ -136,12 +188,27 @@ export function replaceSet(set: string, items: readonly string[]): string[] {
   return [`flush set ${TABLE_REF} ${set}`, ...elements(set, items)];
 }
 
+function wholeNumber(key: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${key} must be a whole number ${min}..${max}, got ${value}`);
+  return v;
+}
+
 /** The detector's script: its sets and chains, created or rewritten (set contents replaced). */
 export function detectorScript(o: DetectorRuleOptions): string {
   const group = o.nflogGroup;
   if (!Number.isInteger(group) || group < 0 || group > 65535) throw new Error(`nflog group must be 0..65535, got ${group}`);
   const ttl = o.killTtlSeconds;
   if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1)) throw new Error(`killTtlSeconds must be a whole number of seconds >= 1, got ${ttl}`);
+  const proofTtl = o.proofTtlSeconds === undefined ? undefined : wholeNumber('proofTtlSeconds', o.proofTtlSeconds, 0, 1, 365 * 86_400);
+  const killPerMinute = wholeNumber('killPerMinute', o.killPerMinute, DEFAULT_KILL_PER_MINUTE, 1, 1_000_000);
+  const quarantine = wholeNumber('quarantineSeconds', o.quarantineSeconds, DEFAULT_QUARANTINE_SECONDS, 0, 86_400);
+  const period = wholeNumber('quarantinePeriodSeconds', o.quarantinePeriodSeconds, DEFAULT_QUARANTINE_PERIOD_SECONDS, 1, 30 * 86_400);
+  const quarPerMinute = wholeNumber('quarantinePerMinute', o.quarantinePerMinute, DEFAULT_QUARANTINE_PER_MINUTE, 1, 1_000_000);
+  if (quarantine > 0 && period < quarantine) throw new Error(`quarantinePeriodSeconds (${period}) must be at least quarantineSeconds (${quarantine})`);
+  const answer = o.quarantineAnswer ?? 'reset';
+  if (answer !== 'reset' && answer !== 'drop') throw new Error(`quarantineAnswer must be "reset" or "drop", got ${JSON.stringify(answer)}`);
+  const redirect = o.redirectPort === undefined ? undefined : wholeNumber('redirectPort', o.redirectPort, 0, 1, 65535);
   const rate = o.ratePerSecond ?? 100;
   const exempt = cidrElements(o.exempt);
   const guard = o.killGuard ?? { neverBlock: [], blockSpecialRanges: false, blockableSpecialCidrs: [] };
@@ -169,6 +236,16 @@ export function detectorScript(o: DetectorRuleOptions): string {
   lines.push(`add set ${t} rate6 { type ipv6_addr; flags dynamic,timeout; size 65535; timeout 60s; }`);
   lines.push(`add set ${t} conn4 { type ipv4_addr . inet_service . inet_service; flags dynamic,timeout; size 65535; timeout 120s; }`);
   lines.push(`add set ${t} conn6 { type ipv6_addr . inet_service . inet_service; flags dynamic,timeout; size 65535; timeout 120s; }`);
+  // quarantine sets: elements carry their own timeout; contents survive a rewrite (a restart
+  // removes them with the detector)
+  for (const [name, type] of [
+    ['quar4', 'ipv4_addr'],
+    ['quar6', 'ipv6_addr'],
+    ['quarseen4', 'ipv4_addr'],
+    ['quarseen6', 'ipv6_addr'],
+  ] as const) {
+    lines.push(`add set ${t} ${name} { type ${type}; flags dynamic,timeout; size 65535; }`);
+  }
   lines.push(...replaceSet('exempt4', exempt.v4), ...replaceSet('exempt6', exempt.v6));
   lines.push(...replaceSet('keep4', keep.v4), ...replaceSet('keep6', keep.v6));
   lines.push(...replaceSet('special4', special.v4), ...replaceSet('special6', special.v6));
@@ -180,17 +257,25 @@ export function detectorScript(o: DetectorRuleOptions): string {
   lines.push(`add chain ${t} probe`, `flush chain ${t} probe`);
   lines.push(`add rule ${t} probe update @rate4 { ip saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
   lines.push(`add rule ${t} probe update @rate6 { ip6 saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
-  if (ttl !== undefined) {
+  if (ttl !== undefined || quarantine > 0) {
     lines.push(`add rule ${t} probe ip saddr @keep4 ${log(PREFIX_SEEN)} return`);
     lines.push(`add rule ${t} probe ip6 saddr @keep6 ${log(PREFIX_SEEN)} return`);
     lines.push(`add rule ${t} probe ip saddr @special4 ip saddr != @specialok4 ${log(PREFIX_SEEN)} return`);
     lines.push(`add rule ${t} probe ip6 saddr @special6 ip6 saddr != @specialok6 ${log(PREFIX_SEEN)} return`);
-    lines.push(`add rule ${t} probe ${log(PREFIX_KILL)}`);
-    lines.push(`add rule ${t} probe meta nfproto ipv4 add @blocked4 { ip saddr timeout ${ttl}s } counter drop comment "portsnare: kernel block on a decoy packet"`);
-    lines.push(`add rule ${t} probe meta nfproto ipv6 add @blocked6 { ip6 saddr timeout ${ttl}s } counter drop comment "portsnare: kernel block on a decoy packet"`);
-  } else {
-    lines.push(`add rule ${t} probe ${log(PREFIX_SEEN)}`);
   }
+  // each budget is one limiter per address family (a rule's limit is its own)
+  const budget = (perMinute: number): string => `limit rate ${perMinute}/minute burst ${perMinute} packets`;
+  if (ttl !== undefined) {
+    lines.push(`add rule ${t} probe meta nfproto ipv4 ${budget(killPerMinute)} ${log(PREFIX_KILL)} add @blocked4 { ip saddr timeout ${ttl}s } counter drop comment "portsnare: kernel block on a decoy packet"`);
+    lines.push(`add rule ${t} probe meta nfproto ipv6 ${budget(killPerMinute)} ${log(PREFIX_KILL)} add @blocked6 { ip6 saddr timeout ${ttl}s } counter drop comment "portsnare: kernel block on a decoy packet"`);
+  }
+  if (quarantine > 0) {
+    lines.push(`add rule ${t} probe ip saddr @quarseen4 ${log(PREFIX_SEEN)} return`);
+    lines.push(`add rule ${t} probe ip6 saddr @quarseen6 ${log(PREFIX_SEEN)} return`);
+    lines.push(`add rule ${t} probe meta nfproto ipv4 ${budget(quarPerMinute)} ${log(PREFIX_QUARANTINE)} add @quar4 { ip saddr timeout ${quarantine}s } add @quarseen4 { ip saddr timeout ${period}s } counter drop comment "portsnare: quarantine on a decoy packet"`);
+    lines.push(`add rule ${t} probe meta nfproto ipv6 ${budget(quarPerMinute)} ${log(PREFIX_QUARANTINE)} add @quar6 { ip6 saddr timeout ${quarantine}s } add @quarseen6 { ip6 saddr timeout ${period}s } counter drop comment "portsnare: quarantine on a decoy packet"`);
+  }
+  lines.push(`add rule ${t} probe ${log(PREFIX_SEEN)}`);
 
   lines.push(`add chain ${t} handshake`, `flush chain ${t} handshake`);
   lines.push(`add rule ${t} handshake ip saddr . tcp sport . tcp dport @conn4 return`);
@@ -199,13 +284,42 @@ export function detectorScript(o: DetectorRuleOptions): string {
   lines.push(`add rule ${t} handshake update @rate6 { ip6 saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
   lines.push(`add rule ${t} handshake meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }`);
   lines.push(`add rule ${t} handshake meta nfproto ipv6 add @conn6 { ip6 saddr . tcp sport . tcp dport }`);
+  if (proofTtl !== undefined) {
+    // proven, so blocked at kernel speed — still never a protected or special source, within budget
+    lines.push(`add rule ${t} handshake ip saddr @keep4 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake ip6 saddr @keep6 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake ip saddr @special4 ip saddr != @specialok4 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake ip6 saddr @special6 ip6 saddr != @specialok6 ${log(PREFIX_CONNECT)} return`);
+    lines.push(`add rule ${t} handshake meta nfproto ipv4 ${budget(killPerMinute)} ${log(PREFIX_PROOF)} add @blocked4 { ip saddr timeout ${proofTtl}s } counter return comment "portsnare: kernel block on a completed handshake"`);
+    lines.push(`add rule ${t} handshake meta nfproto ipv6 ${budget(killPerMinute)} ${log(PREFIX_PROOF)} add @blocked6 { ip6 saddr timeout ${proofTtl}s } counter return comment "portsnare: kernel block on a completed handshake"`);
+  }
   lines.push(`add rule ${t} handshake ${log(PREFIX_CONNECT)}`);
+
+  lines.push(`add chain ${t} quarantine { type filter hook prerouting priority ${BLOCK_PRIORITY}; policy accept; }`, `flush chain ${t} quarantine`);
+  lines.push(`add rule ${t} quarantine ip saddr @exempt4 return`, `add rule ${t} quarantine ip6 saddr @exempt6 return`);
+  if (answer === 'reset') {
+    // a connection attempt is refused at once, not left to time out: a scanner's sweep ends while
+    // it is held (every port closed) instead of retrying into the end of the hold
+    lines.push(`add rule ${t} quarantine ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"`);
+    lines.push(`add rule ${t} quarantine ip6 saddr @quar6 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"`);
+  }
+  lines.push(`add rule ${t} quarantine ip saddr @quar4 counter drop comment "portsnare: quarantined address"`);
+  lines.push(`add rule ${t} quarantine ip6 saddr @quar6 counter drop comment "portsnare: quarantined address"`);
+
+  const redirecting = redirect !== undefined && o.tcpPorts === 'all-unused';
+  if (redirecting) {
+    // a nat chain only when asked for: it needs the kernel's NAT support
+    lines.push(`add chain ${t} divert { type nat hook prerouting priority ${NAT_PRIORITY}; policy accept; }`, `flush chain ${t} divert`);
+    lines.push(`add rule ${t} divert ip saddr @exempt4 return`, `add rule ${t} divert ip6 saddr @exempt6 return`);
+    lines.push(`add rule ${t} divert ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :${redirect} comment "portsnare: unused port to the agent's socket"`);
+  }
 
   lines.push(`add chain ${t} detect { type filter hook prerouting priority ${DETECT_PRIORITY}; policy accept; }`, `flush chain ${t} detect`);
   lines.push(`add rule ${t} detect ip saddr @exempt4 return`, `add rule ${t} detect ip6 saddr @exempt6 return`);
   lines.push(`add rule ${t} detect fib daddr type != local return`);
   lines.push(`add rule ${t} detect tcp flags & rst == rst return`);
   if (o.tcpPorts !== 'all-unused' && o.tcpPorts.length > 0) lines.push(`add rule ${t} detect ct state established ct direction original tcp dport @tcpdecoy jump handshake`);
+  if (redirecting) lines.push(`add rule ${t} detect ct state established ct direction original ct status dnat meta l4proto tcp ct reply proto-src ${redirect} tcp dport != @tcpkeep jump handshake`);
   lines.push(`add rule ${t} detect ct state established,related return`);
   const hasTcp = o.tcpPorts === 'all-unused' || o.tcpPorts.length > 0;
   const hasUdp = o.udpPorts === 'all-unused' || o.udpPorts.length > 0;

@@ -3,13 +3,17 @@
  * nftables enforcer and the local pipeline wired directly (no aggregator, sinks or sockets), so
  * the labs can exercise the kernel side on its own. Options come as JSON in argv[2]; every probe
  * and decision is one JSON line on stdout; "ready" once the rules are loaded; SIGTERM stops it
- * (detector rules removed, blocks kept).
+ * (detector rules removed, blocks kept). `policy` is the pipeline's policy (default: blockUnverified
+ * on, what the first kernel labs assumed); `redirectListen` opens the socket the all-unused
+ * redirect leads to (what the agent does with redirectPort): it accepts and closes.
  */
+import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NeverBlockGuard } from '../../../core/guard';
 import { PolicySettingsSchema } from '../../../core/policy';
+import { readKernelBlocks } from '../../../sensor/kernel/sets';
 import { KernelDetector, killGuardFrom, type KernelDetectorOptions, type KernelProbe } from '../../../sensor/kernel/detector';
 import { NftEnforcer } from '../../../sensor/local/nft';
 import { LocalPipeline } from '../../../sensor/local/pipeline';
@@ -19,6 +23,8 @@ interface DriverOptions {
   readonly detector: Omit<KernelDetectorOptions, 'killGuard'>;
   readonly guard: { allowlist?: string[]; protectedCidrs?: string[]; blockableSpecialCidrs?: string[] };
   readonly stateDirectory?: string;
+  readonly policy?: Record<string, unknown>;
+  readonly redirectListen?: boolean;
 }
 
 const write = (line: object): void => void process.stdout.write(JSON.stringify(line) + '\n');
@@ -30,7 +36,14 @@ async function main(): Promise<void> {
   const enforcer = new NftEnforcer();
   const store = new FileStore(options.stateDirectory ?? mkdtempSync(join(tmpdir(), 'portsnare-driver-')));
   await store.load();
-  const policy = PolicySettingsSchema.parse({ blockUnverified: true });
+  const policy = PolicySettingsSchema.parse(options.policy ?? { blockUnverified: true });
+  if (options.redirectListen && options.detector.redirectPort !== undefined) {
+    const server = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen({ port: options.detector.redirectPort, host: '::', ipv6Only: false }, resolve));
+  }
   const pipeline = new LocalPipeline({ store, enforcer, policy, guard, logger: (line) => write({ type: 'log', ...line }) });
   await pipeline.restore();
   const detector = new KernelDetector({ ...options.detector, killGuard: killGuardFrom(guardSettings) });
@@ -47,7 +60,7 @@ async function main(): Promise<void> {
       firstSeen: new Date(probe.at).toISOString(),
       lastSeen: new Date(probe.at).toISOString(),
     };
-    const ttl = probe.blockedByKernel ? options.detector.killTtlSeconds : undefined;
+    const ttl = probe.blockedByKernel ? (probe.kind === 'connect' ? options.detector.proofTtlSeconds : options.detector.killTtlSeconds) : undefined;
     pipeline.handle(event, `driver-${++n}`, ttl !== undefined ? { kernelBlockTtlSeconds: ttl } : {}).then(
       (decision) => write({ type: 'decision', attacker: probe.source, action: decision.action, why: decision.why }),
       (error: unknown) => write({ type: 'error', error: String(error) }),
@@ -65,14 +78,20 @@ async function main(): Promise<void> {
       },
     );
   };
-  // commands on stdin, one JSON object a line: {"exempt": [...]}
+  // commands on stdin, one JSON object a line: {"exempt": [...]} or {"read": true}
   let input = '';
   process.stdin.setEncoding('utf8').on('data', (text: string) => {
     input += text;
     let nl: number;
     while ((nl = input.indexOf('\n')) >= 0) {
-      const command = JSON.parse(input.slice(0, nl)) as { exempt?: string[] };
+      const command = JSON.parse(input.slice(0, nl)) as { exempt?: string[]; read?: boolean };
       input = input.slice(nl + 1);
+      if (command.read) {
+        readKernelBlocks().then(
+          (held) => write({ type: 'kernel-blocks', ...held }),
+          (error: unknown) => write({ type: 'error', error: String(error) }),
+        );
+      }
       if (command.exempt) {
         detector.updateExempt(command.exempt).then(
           () => write({ type: 'exempt-updated' }),

@@ -120,7 +120,138 @@ describe('detectorScript', () => {
   });
 });
 
+describe('detectorScript: quarantine (on by default)', () => {
+  const base = { exempt: ['198.51.100.1'], keepPorts: { tcp: [22], udp: [] }, nflogGroup: 7, tcpPorts: 'all-unused' as const, udpPorts: [] };
+  const chain = (script: string, name: string): string[] =>
+    script
+      .split('\n')
+      .filter((l) => l.startsWith(`add rule inet portsnare ${name} `))
+      .map((l) => l.slice(`add rule inet portsnare ${name} `.length));
+
+  it('holds a source 10 s on its first forgeable decoy packet, once an hour, 100 a minute, and logs it as a quarantine', () => {
+    const probe = chain(detectorScript(base), 'probe');
+    expect(probe).toContain(
+      'meta nfproto ipv4 limit rate 100/minute burst 100 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar4 { ip saddr timeout 10s } add @quarseen4 { ip saddr timeout 3600s } counter drop comment "portsnare: quarantine on a decoy packet"',
+    );
+    expect(probe).toContain(
+      'meta nfproto ipv6 limit rate 100/minute burst 100 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar6 { ip6 saddr timeout 10s } add @quarseen6 { ip6 saddr timeout 3600s } counter drop comment "portsnare: quarantine on a decoy packet"',
+    );
+    const at = (text: string): number => probe.findIndex((l) => l.includes(text));
+    // order: per-source cap, never-block checks, once-per-period check, quarantine, plain log
+    expect(at('update @rate4')).toBe(0);
+    expect(at('ip saddr @keep4')).toBeGreaterThan(at('update @rate6'));
+    expect(at('ip saddr @special4')).toBeGreaterThan(at('ip saddr @keep4'));
+    expect(at('ip saddr @quarseen4 log')).toBeGreaterThan(at('ip6 saddr @special6'));
+    expect(at('add @quar4')).toBeGreaterThan(at('ip6 saddr @quarseen6 log'));
+    expect(probe.at(-1)).toBe('log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:seen"');
+    expect(probe.join('\n')).not.toContain('@blocked');
+  });
+
+  it('drops everything a quarantined source sends before conntrack, refusing its connection attempts, exempt sources first', () => {
+    const script = detectorScript(base);
+    expect(script).toContain('add chain inet portsnare quarantine { type filter hook prerouting priority -300; policy accept; }');
+    expect(script).toContain('add set inet portsnare quar4 { type ipv4_addr; flags dynamic,timeout; size 65535; }');
+    expect(chain(script, 'quarantine')).toEqual([
+      'ip saddr @exempt4 return',
+      'ip6 saddr @exempt6 return',
+      'ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"',
+      'ip6 saddr @quar6 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"',
+      'ip saddr @quar4 counter drop comment "portsnare: quarantined address"',
+      'ip6 saddr @quar6 counter drop comment "portsnare: quarantined address"',
+    ]);
+    expect(chain(detectorScript({ ...base, quarantineAnswer: 'drop' }), 'quarantine').join('\n')).not.toContain('reject');
+  });
+
+  it('takes every number as an option', () => {
+    const probe = chain(detectorScript({ ...base, quarantineSeconds: 3, quarantinePeriodSeconds: 600, quarantinePerMinute: 20 }), 'probe');
+    expect(probe.find((l) => l.includes('add @quar4'))).toContain('limit rate 20/minute burst 20 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar4 { ip saddr timeout 3s } add @quarseen4 { ip saddr timeout 600s }');
+  });
+
+  it('quarantineSeconds 0 turns it off: the probe chain only logs', () => {
+    const probe = chain(detectorScript({ ...base, quarantineSeconds: 0 }), 'probe');
+    expect(probe.join('\n')).not.toMatch(/@quar|@keep4|portsnare:quar/);
+    expect(probe.at(-1)).toContain('prefix "portsnare:seen"');
+  });
+
+  it('the in-kernel block goes through its own per-minute budget, then falls back to quarantine', () => {
+    const probe = chain(detectorScript({ ...base, killTtlSeconds: 600, killPerMinute: 30 }), 'probe');
+    const kill4 = probe.findIndex((l) => l.includes('add @blocked4'));
+    expect(probe[kill4]).toBe(
+      'meta nfproto ipv4 limit rate 30/minute burst 30 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:kill" add @blocked4 { ip saddr timeout 600s } counter drop comment "portsnare: kernel block on a decoy packet"',
+    );
+    expect(probe.findIndex((l) => l.includes('add @blocked6'))).toBe(kill4 + 1);
+    expect(probe.findIndex((l) => l.includes('add @quar4'))).toBeGreaterThan(kill4);
+    expect(detectorScript({ ...base, killTtlSeconds: 600 })).toContain('limit rate 100/minute burst 100 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:kill"');
+  });
+
+  it('refuses bad numbers, naming the key and value', () => {
+    expect(() => detectorScript({ ...base, quarantineSeconds: -1 })).toThrow('quarantineSeconds must be a whole number 0..86400, got -1');
+    expect(() => detectorScript({ ...base, quarantinePerMinute: 0 })).toThrow('quarantinePerMinute must be a whole number 1..1000000, got 0');
+    expect(() => detectorScript({ ...base, killPerMinute: 1.5 })).toThrow('killPerMinute must be a whole number 1..1000000, got 1.5');
+    expect(() => detectorScript({ ...base, quarantinePeriodSeconds: 5 })).toThrow('quarantinePeriodSeconds (5) must be at least quarantineSeconds (10)');
+    expect(() => detectorScript({ ...base, redirectPort: 70000 })).toThrow('redirectPort must be a whole number 1..65535, got 70000');
+    expect(() => detectorScript({ ...base, quarantineAnswer: 'rst' as never })).toThrow('quarantineAnswer must be "reset" or "drop", got "rst"');
+  });
+});
+
+describe('detectorScript: redirect of unused ports (all-unused)', () => {
+  const base = { exempt: ['198.51.100.1'], keepPorts: { tcp: [22, 80], udp: [] }, nflogGroup: 7, udpPorts: [] };
+
+  it('redirects new TCP connections to unused ports to one local port, never an exempt source', () => {
+    const script = detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999 });
+    expect(script).toContain('add chain inet portsnare divert { type nat hook prerouting priority -100; policy accept; }');
+    const divert = script.split('\n').filter((l) => l.startsWith('add rule inet portsnare divert '));
+    expect(divert).toEqual([
+      'add rule inet portsnare divert ip saddr @exempt4 return',
+      'add rule inet portsnare divert ip6 saddr @exempt6 return',
+      `add rule inet portsnare divert ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :40999 comment "portsnare: unused port to the agent's socket"`,
+    ]);
+  });
+
+  it('reports a handshake completed through the redirect as connect, before replies are skipped', () => {
+    const detect = detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999 })
+      .split('\n')
+      .filter((l) => l.startsWith('add rule inet portsnare detect '));
+    const proof = detect.indexOf('add rule inet portsnare detect ct state established ct direction original ct status dnat meta l4proto tcp ct reply proto-src 40999 tcp dport != @tcpkeep jump handshake');
+    expect(proof).toBeGreaterThan(0);
+    expect(proof).toBeLessThan(detect.indexOf('add rule inet portsnare detect ct state established,related return'));
+  });
+
+  it('with proofTtlSeconds blocks a proven source in the kernel, after the never-block checks, within the kill budget', () => {
+    const chain = detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999, proofTtlSeconds: 3600, killPerMinute: 50 })
+      .split('\n')
+      .filter((l) => l.startsWith('add rule inet portsnare handshake '))
+      .map((l) => l.slice('add rule inet portsnare handshake '.length));
+    const proof4 = chain.indexOf(
+      'meta nfproto ipv4 limit rate 50/minute burst 50 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:proof" add @blocked4 { ip saddr timeout 3600s } counter return comment "portsnare: kernel block on a completed handshake"',
+    );
+    expect(proof4).toBeGreaterThan(chain.indexOf('ip6 saddr @special6 ip6 saddr != @specialok6 log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn" return'));
+    expect(chain.indexOf('ip saddr @keep4 log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn" return')).toBeGreaterThan(chain.findIndex((l) => l.includes('add @conn6')));
+    expect(chain[proof4 + 1]).toContain('add @blocked6 { ip6 saddr timeout 3600s }');
+    expect(chain.at(-1)).toBe('log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn"');
+    expect(detectorScript({ ...base, tcpPorts: [23] })).not.toContain('portsnare:proof');
+    expect(() => detectorScript({ ...base, tcpPorts: [23], proofTtlSeconds: 0 })).toThrow('proofTtlSeconds must be a whole number 1..31536000, got 0');
+  });
+
+  it('has no nat chain without redirectPort, or in list mode', () => {
+    expect(detectorScript({ ...base, tcpPorts: 'all-unused' })).not.toMatch(/divert|redirect/);
+    expect(detectorScript({ ...base, tcpPorts: [23], redirectPort: 40999 })).not.toMatch(/divert|redirect/);
+  });
+});
+
 describe('removalScript', () => {
+  it('deletes the quarantine and redirect chains and the quarantine sets too', () => {
+    const script = removalScript({ chains: new Set(['quarantine', 'divert']), sets: new Set(['quar4', 'quarseen6', 'blocked6']) });
+    expect(script.trim().split('\n')).toEqual([
+      'flush chain inet portsnare quarantine',
+      'flush chain inet portsnare divert',
+      'delete chain inet portsnare quarantine',
+      'delete chain inet portsnare divert',
+      'delete set inet portsnare quar4',
+      'delete set inet portsnare quarseen6',
+    ]);
+  });
+
   it('deletes only the detector objects that exist, chains before sets, never the blocked sets', () => {
     const script = removalScript({ chains: new Set(['block', 'detect', 'probe', 'handshake']), sets: new Set(['blocked4', 'exempt4', 'rate6']) });
     expect(script.trim().split('\n')).toEqual([
