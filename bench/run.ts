@@ -12,6 +12,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   pipeline: () => import('./pipeline.bench'),
   agent: () => import('./agent.bench'),
   enumeration: () => import('./enumeration.bench'),
+  store: () => import('./store.bench'),
 };
 
 const RESULTS = join(__dirname, 'results.json');
