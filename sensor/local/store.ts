@@ -57,6 +57,8 @@ export class FileStore {
   private fd: number | undefined;
   private fdSize = 0;
   private seq = 0;
+  /** the last line the snapshot on disk holds */
+  private snapshotSeq = 0;
   private syncedSeq = 0;
   private linesSinceSnapshot = 0;
   private recovered = { tornBytes: 0, corruptLines: 0 };
@@ -251,6 +253,7 @@ export class FileStore {
     }
 
     const snapshotSeq = this.readSnapshot();
+    this.snapshotSeq = snapshotSeq;
     this.seq = snapshotSeq;
     listing.journals.forEach((journal, i) => {
       const last = i === listing.journals.length - 1;
@@ -372,31 +375,35 @@ export class FileStore {
     if (oldFd === undefined) return;
     const seq = this.seq;
     try {
-      // appends go to a new journal from here; the snapshot covers everything up to `seq`
-      const next = { firstSeq: seq + 1, path: join(this.directory, journalName(seq + 1)) };
-      const fd = seq + 1 === this.journals.at(-1)?.firstSeq ? undefined : this.openJournal(next.path);
-      if (fd !== undefined) {
-        this.fd = fd;
-        this.fdSize = 0;
-        this.journals.push(next);
-        const closing = this.onFd(async () => {
-          try {
-            await fsyncAsync(oldFd);
-          } finally {
-            closeSync(oldFd);
-          }
-        });
-        this.linesSinceSnapshot = 0;
+      if (seq > this.snapshotSeq) {
+        // the state at `seq`, taken before any await: later puts go to the new journal only
         const content = { seq, records: this.list(), history: [...this.histories].map(([target, entries]) => [target, entries.slice()] as const) };
-        await closing;
+        if ((this.journals.at(-1)?.firstSeq ?? 0) <= seq) {
+          // appends go to a new journal from here; the snapshot covers everything up to `seq`
+          const next = { firstSeq: seq + 1, path: join(this.directory, journalName(seq + 1)) };
+          this.fd = this.openJournal(next.path);
+          this.fdSize = 0;
+          this.journals.push(next);
+          await this.onFd(async () => {
+            try {
+              await fsyncAsync(oldFd);
+            } finally {
+              closeSync(oldFd);
+            }
+          });
+        }
+        this.linesSinceSnapshot = 0;
         await writeSnapshot(this.directory, content);
-      } else if (this.fdSize > 0) {
+        this.snapshotSeq = seq;
+      } else if (this.fdSize > 0 && this.journals.at(-1)?.firstSeq === seq + 1) {
         // nothing valid since the snapshot, yet bytes in the journal: the damaged lines just skipped
         ftruncateSync(oldFd, 0);
         this.fdSize = 0;
       }
-      for (const journal of this.journals.filter((j) => j.firstSeq <= seq)) removeFile(journal.path);
-      this.journals = this.journals.filter((j) => j.firstSeq > seq);
+      // every journal but the current one ends where the next begins: those before snapshotSeq + 1 are in the snapshot
+      const current = this.journals.at(-1);
+      for (const journal of this.journals.filter((j) => j !== current && j.firstSeq <= this.snapshotSeq)) removeFile(journal.path);
+      this.journals = this.journals.filter((j) => j === current || j.firstSeq > this.snapshotSeq);
     } catch (error) {
       this.compactNotBefore = this.now() + 60_000;
       this.warn({ msg: 'store compaction failed; the journal keeps growing, retried in a minute', level: 'error', directory: this.directory, error: (error as Error).message });

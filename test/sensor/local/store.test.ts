@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -174,5 +174,33 @@ describe('FileStore', () => {
       const lifted = { ...known, expiresAt: DAY, active: false, liftedBy: 'ops' };
       expect(await store.put(lifted, 'unblock')).toEqual(lifted);
     });
+  });
+});
+
+describe('FileStore compaction failure', () => {
+  it('keeps the journals when the snapshot cannot be written and compacts them all on the next try', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portsnare-store-'));
+    try {
+      const warnings: Array<{ msg: string }> = [];
+      const store = new FileStore(dir, { onWarning: (line) => warnings.push(line) });
+      await store.load();
+      for (let i = 1; i <= 5; i++) await store.put(record(`198.51.100.${i}`), 'block');
+      // a non-empty directory where the snapshot goes: the rename fails
+      await mkdir(join(dir, 'blocks.json', 'in-the-way'), { recursive: true });
+      await expect(store.compact()).rejects.toThrow(/blocks\.json/);
+      expect(warnings.map((w) => w.msg)).toEqual(['store compaction failed; the journal keeps growing, retried in a minute']);
+      expect((await readdir(dir)).sort()).toEqual(['blocks.1.journal', 'blocks.6.journal', 'blocks.json']);
+      await rm(join(dir, 'blocks.json'), { recursive: true });
+
+      await store.compact();
+      await store.put(record('198.51.100.6'), 'block');
+      await store.close();
+      expect((await readdir(dir)).sort()).toEqual(['blocks.6.journal', 'blocks.json']);
+      const again = new FileStore(dir);
+      await again.load();
+      expect(again.list().map((r) => r.target)).toEqual(['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4', '198.51.100.5', '198.51.100.6']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
