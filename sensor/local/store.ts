@@ -142,8 +142,8 @@ export class FileStore {
    * for what that survives). A failed write rejects and changes nothing.
    */
   async put(record: BlockRecord, action: string, options: PutOptions = {}): Promise<BlockRecord> {
-    if (this.fd === undefined) await this.load();
     if (this.readOnly) throw new Error(`the store in ${this.directory} is open read-only`);
+    if (this.fd === undefined) await this.load();
     const fd = this.fd;
     if (fd === undefined) throw new Error(`the store in ${this.directory} is not open`);
     const at = this.now();
@@ -194,8 +194,8 @@ export class FileStore {
 
   /** Writes a snapshot of the state now and removes the journals it covers (normally automatic). */
   async compact(): Promise<void> {
-    if (this.fd === undefined) await this.load();
     if (this.readOnly) throw new Error(`the store in ${this.directory} is open read-only`);
+    if (this.fd === undefined) await this.load();
     this.compacting ??= this.runCompaction().finally(() => (this.compacting = undefined));
     return this.compacting;
   }
@@ -226,7 +226,7 @@ export class FileStore {
     this.records.clear();
     this.histories.clear();
     this.journals = [];
-    this.linesSinceSnapshot = 0;
+    this.seq = this.snapshotSeq = this.syncedSeq = this.linesSinceSnapshot = 0;
     this.recovered = { tornBytes: 0, corruptLines: 0 };
 
     if (this.readOnly) {
