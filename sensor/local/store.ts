@@ -4,9 +4,9 @@
  *
  * Durability: `put()` resolves once its line is written to the journal with write(2). From then
  * on it survives the process being killed (kill -9, a crash): the data is the kernel's. The
- * journal is fsynced at most `syncIntervalMs` (100 ms) after a write, so a power loss or kernel
- * crash can lose the blocks acknowledged in that last window; `flush()` resolves once everything
- * put so far is fsynced. A line torn by a crash is cut off at the next open; the snapshot is
+ * journal is fsynced at most `syncIntervalMs` (100 ms) after a write (the timer holds the
+ * process until then), so a power loss or kernel crash can lose the blocks acknowledged in that
+ * last window; `flush()` resolves once everything put so far is fsynced. A line torn by a crash is cut off at the next open; the snapshot is
  * replaced atomically, so no crash leaves a file that prevents a restart.
  *
  * Compaction: once the journal holds as many lines as the state has records (and at least
@@ -359,8 +359,7 @@ export class FileStore {
     this.syncTimer = setTimeout(() => {
       this.syncTimer = undefined;
       this.flush().catch((error: unknown) => this.warn({ msg: 'store fsync failed', level: 'error', error: (error as Error).message }));
-    }, this.syncIntervalMs);
-    this.syncTimer.unref();
+    }, this.syncIntervalMs); // not unref'd: a process that ends without close() still fsyncs its last puts
   }
 
   private maybeCompact(): void {
