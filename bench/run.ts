@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   agent: () => import('./agent.bench'),
   enumeration: () => import('./enumeration.bench'),
   scale: () => import('./scale.bench'),
+  store: () => import('./store.bench'),
 };
 
 const RESULTS = join(__dirname, 'results.json');

@@ -1,38 +1,46 @@
 /**
- * The host agent's desired state on disk: one JSON file (`blocks.json` in the state directory)
- * of BlockRecords and a bounded history, written atomically — a temporary file, fsync, rename,
- * fsync of the directory — so a crash leaves either the old or the new file, never half of one.
- * Writes are coalesced: while one is in flight, later puts are folded into the next write.
+ * The host agent's desired state on disk: a snapshot (`blocks.json`) and an append-only journal
+ * of JSON lines after it (layout in ./store/files.ts).
+ *
+ * Durability: `put()` resolves once its line is written to the journal with write(2). From then
+ * on it survives the process being killed (kill -9, a crash): the data is the kernel's. The
+ * journal is fsynced at most `syncIntervalMs` (100 ms) after a write (the timer holds the
+ * process until then), so a power loss or kernel crash can lose the blocks acknowledged in that
+ * last window; `flush()` resolves once everything put so far is fsynced. A line torn by a crash is cut off at the next open; the snapshot is
+ * replaced atomically, so no crash leaves a file that prevents a restart.
+ *
+ * Compaction: once the journal holds as many lines as the state has records (and at least
+ * `compactAfterLines`), appends move to a new journal file, a snapshot of the state up to there
+ * is written beside it, and the journals it covers are removed. One writer per state directory.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { BlockRecord } from '../../core/policy';
 import { isActive } from '../../core/policy';
+import {
+  appendAll,
+  type HistoryEntry,
+  journalName,
+  listDirectory,
+  makeDirectory,
+  ownTemporaries,
+  processAlive,
+  readJournal,
+  removeFile,
+  StateDirectoryError,
+  STORE_FILE,
+  syncDirectory,
+  writeSnapshot,
+} from './store/files';
 
-export interface HistoryEntry {
-  readonly at: number;
-  readonly action: string;
-  readonly record: BlockRecord;
-}
+import { COMPACT_AFTER_LINES, type FileStoreOptions, MAX_HISTORY_PER_TARGET, MAX_RECORDS, mergeReblock, type PutOptions, type StoreStats, SYNC_INTERVAL_MS } from './store/options';
 
-export const STORE_FILE = 'blocks.json';
-/** history entries kept per target, newest last */
-export const MAX_HISTORY_PER_TARGET = 50;
-/** records kept; past this the inactive records lifted longest ago go first */
-export const MAX_RECORDS = 100_000;
+export { STORE_FILE, StateDirectoryError, COMPACT_AFTER_LINES, MAX_HISTORY_PER_TARGET, MAX_RECORDS, mergeReblock, SYNC_INTERVAL_MS };
+export type { FileStoreOptions, PutOptions, StoreStats };
+export type { HistoryEntry };
 
-interface StoreFile {
-  readonly version: 1;
-  readonly records: BlockRecord[];
-  readonly history: Record<string, HistoryEntry[]>;
-}
-
-export interface FileStoreOptions {
-  readonly maxHistoryPerTarget?: number;
-  readonly maxRecords?: number;
-  /** clock for history entries; defaults to Date.now */
-  readonly now?: () => number;
-}
+const fsyncAsync = promisify(fsync);
 
 export class FileStore {
   readonly path: string;
@@ -41,8 +49,25 @@ export class FileStore {
   private readonly maxHistory: number;
   private readonly maxRecords: number;
   private readonly now: () => number;
-  private writing: Promise<void> | undefined;
-  private pending: Promise<void> | undefined;
+  private readonly syncIntervalMs: number;
+  private readonly compactAfterLines: number;
+  private readonly readOnly: boolean;
+  private readonly warn: (line: { msg: string; [key: string]: unknown }) => void;
+  private journals: Array<{ firstSeq: number; path: string }> = [];
+  private fd: number | undefined;
+  private fdSize = 0;
+  private seq = 0;
+  /** the last line the snapshot on disk holds */
+  private snapshotSeq = 0;
+  private syncedSeq = 0;
+  private linesSinceSnapshot = 0;
+  private recovered = { tornBytes: 0, corruptLines: 0 };
+  private loading: Promise<void> | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  /** every fsync and close of a journal descriptor runs on this chain, one at a time */
+  private fdChain: Promise<void> = Promise.resolve();
+  private compacting: Promise<void> | undefined;
+  private compactNotBefore = 0;
 
   constructor(
     readonly directory: string,
@@ -52,45 +77,91 @@ export class FileStore {
     this.maxHistory = options.maxHistoryPerTarget ?? MAX_HISTORY_PER_TARGET;
     this.maxRecords = options.maxRecords ?? MAX_RECORDS;
     this.now = options.now ?? Date.now;
+    this.syncIntervalMs = options.syncIntervalMs ?? SYNC_INTERVAL_MS;
+    this.compactAfterLines = options.compactAfterLines ?? COMPACT_AFTER_LINES;
+    this.readOnly = options.readOnly ?? false;
+    this.warn = options.onWarning ?? (() => undefined);
   }
 
-  /** Reads the file (a missing file is an empty store); a corrupt file is an error naming it. */
+  /** A loaded store: `new FileStore(directory, options)` and `load()`. */
+  static async open(directory: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    const store = new FileStore(directory, options);
+    await store.load();
+    return store;
+  }
+
+  /** Whether `directory` can hold the store (see `check()`), without reading it. */
+  static async check(directory: string): Promise<void> {
+    await new FileStore(directory).check();
+  }
+
+  /**
+   * Creates the state directory when missing and proves a file in it can be created, written,
+   * fsynced and removed. Throws a StateDirectoryError naming `stateDirectory`, the path and the
+   * errno (EACCES, EROFS, ENOTDIR, ENOENT under /proc …). For the agent's `--check`.
+   */
+  async check(): Promise<void> {
+    makeDirectory(this.directory);
+    const probe = `${this.path}.tmp-${process.pid}-check`;
+    try {
+      const fd = openSync(probe, 'w', 0o640);
+      try {
+        writeSync(fd, 'portsnare state directory check\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      unlinkSync(probe);
+    } catch (error) {
+      throw StateDirectoryError.from(this.directory, probe, 'write', error);
+    }
+    const last = listDirectory(this.directory).journals.at(-1);
+    if (last) closeSync(this.openJournal(last.path));
+  }
+
+  /**
+   * Opens the store: creates the directory, removes temporary files left by dead processes, reads
+   * the snapshot (an old `blocks.json` included) and replays the journal after it, cutting a torn
+   * last line. A missing directory or file is an empty store; an unusable directory is a
+   * StateDirectoryError; a snapshot that is not valid JSON is an error naming it. Loading again
+   * re-reads the disk.
+   */
   async load(): Promise<void> {
-    await mkdir(this.directory, { recursive: true, mode: 0o750 });
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
-    }
-    let parsed: StoreFile;
-    try {
-      parsed = JSON.parse(text) as StoreFile;
-    } catch (error) {
-      throw new Error(`state file ${this.path} is not valid JSON: ${(error as Error).message}`);
-    }
-    if (parsed.version !== 1 || !Array.isArray(parsed.records)) throw new Error(`state file ${this.path} has an unknown format (version ${String(parsed.version)})`);
-    this.records.clear();
-    this.histories.clear();
-    for (const record of parsed.records) this.records.set(record.target, record);
-    for (const [target, entries] of Object.entries(parsed.history ?? {})) this.histories.set(target, entries.slice(-this.maxHistory));
+    this.loading ??= this.open().finally(() => (this.loading = undefined));
+    return this.loading;
   }
 
   get(target: string): BlockRecord | undefined {
     return this.records.get(target);
   }
 
-  /** Stores the record (replacing the one for its target), appends to its history, and writes the file. */
-  async put(record: BlockRecord, action: string): Promise<void> {
-    this.records.delete(record.target); // re-insert: the map's order is least recently written first
-    this.records.set(record.target, record);
-    const entries = this.histories.get(record.target) ?? [];
-    entries.push({ at: this.now(), action, record });
-    if (entries.length > this.maxHistory) entries.splice(0, entries.length - this.maxHistory);
-    this.histories.set(record.target, entries);
-    this.prune();
-    await this.flush();
+  /**
+   * Appends the record to the journal and then stores it (replacing the one for its target) and
+   * appends it to its history. Resolves with the record stored — for a `block` over an active
+   * block, the merged one (see PutOptions.replace) — once the line is written (see the header
+   * for what that survives). A failed write rejects and changes nothing.
+   */
+  async put(record: BlockRecord, action: string, options: PutOptions = {}): Promise<BlockRecord> {
+    if (this.readOnly) throw new Error(`the store in ${this.directory} is open read-only`);
+    if (this.fd === undefined) await this.load();
+    const fd = this.fd;
+    if (fd === undefined) throw new Error(`the store in ${this.directory} is not open`);
+    const at = this.now();
+    const stored = action === 'block' && !options.replace ? mergeReblock(this.records.get(record.target), record, at) : record;
+    const line = JSON.stringify({ s: this.seq + 1, at, a: action, r: stored }) + '\n';
+    const path = this.journals.at(-1)?.path ?? this.directory;
+    try {
+      appendAll(fd, line, this.fdSize);
+    } catch (error) {
+      throw StateDirectoryError.from(this.directory, path, 'append to', error);
+    }
+    this.fdSize += Buffer.byteLength(line);
+    this.seq++;
+    this.linesSinceSnapshot++;
+    this.apply(at, action, stored);
+    this.scheduleSync();
+    this.maybeCompact();
+    return stored;
   }
 
   list(): BlockRecord[] {
@@ -105,20 +176,166 @@ export class FileStore {
     return [...(this.histories.get(target) ?? [])];
   }
 
-  /** Resolves once everything put so far is on disk. */
+  /** Resolves once everything put so far is fsynced; rejects with the fsync's error. */
   async flush(): Promise<void> {
-    if (this.pending) return this.pending;
-    if (!this.writing) {
-      this.writing = this.write().finally(() => (this.writing = undefined));
-      return this.writing;
-    }
-    // a write is in flight with older contents: queue exactly one more after it
-    const after = this.writing.catch(() => undefined);
-    this.pending = after.then(() => {
-      this.pending = undefined;
-      return this.flush();
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    const upTo = this.seq;
+    await this.onFd(async () => {
+      if (this.syncedSeq >= upTo || this.fd === undefined) return;
+      try {
+        await fsyncAsync(this.fd);
+      } catch (error) {
+        throw StateDirectoryError.from(this.directory, this.journals.at(-1)?.path ?? this.directory, 'fsync', error);
+      }
+      this.syncedSeq = Math.max(this.syncedSeq, upTo);
     });
-    return this.pending;
+  }
+
+  /** Writes a snapshot of the state now and removes the journals it covers (normally automatic). */
+  async compact(): Promise<void> {
+    if (this.readOnly) throw new Error(`the store in ${this.directory} is open read-only`);
+    if (this.fd === undefined) await this.load();
+    this.compacting ??= this.runCompaction().finally(() => (this.compacting = undefined));
+    return this.compacting;
+  }
+
+  /** Flushes, waits for a compaction in flight and closes the journal. Put after close reopens. */
+  async close(): Promise<void> {
+    await this.loading;
+    await this.compacting?.catch(() => undefined);
+    await this.flush();
+    await this.onFd(async () => {
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+    });
+  }
+
+  stats(): StoreStats {
+    return { seq: this.seq, syncedSeq: this.syncedSeq, journalLines: this.linesSinceSnapshot, recovered: { ...this.recovered } };
+  }
+
+  private async open(): Promise<void> {
+    await this.compacting?.catch(() => undefined);
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    await this.onFd(async () => {
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+    });
+    this.records.clear();
+    this.histories.clear();
+    this.journals = [];
+    this.seq = this.snapshotSeq = this.syncedSeq = this.linesSinceSnapshot = 0;
+    this.recovered = { tornBytes: 0, corruptLines: 0 };
+
+    if (this.readOnly) {
+      try {
+        listDirectory(this.directory);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw StateDirectoryError.from(this.directory, this.directory, 'read directory', error);
+      }
+    } else {
+      makeDirectory(this.directory);
+    }
+    let listing: ReturnType<typeof listDirectory>;
+    try {
+      listing = listDirectory(this.directory);
+    } catch (error) {
+      throw StateDirectoryError.from(this.directory, this.directory, 'read directory', error);
+    }
+    if (!this.readOnly) {
+      for (const tmp of listing.temporaries) {
+        const mine = tmp.pid === process.pid;
+        if ((mine && !ownTemporaries.has(tmp.path)) || (!mine && !processAlive(tmp.pid))) removeFile(tmp.path);
+      }
+    }
+
+    const snapshotSeq = this.readSnapshot();
+    this.snapshotSeq = snapshotSeq;
+    this.seq = snapshotSeq;
+    listing.journals.forEach((journal, i) => {
+      const last = i === listing.journals.length - 1;
+      let read: ReturnType<typeof readJournal>;
+      try {
+        read = readJournal(journal.path, last && !this.readOnly);
+      } catch (error) {
+        throw StateDirectoryError.from(this.directory, journal.path, 'read', error);
+      }
+      this.recovered.tornBytes += read.tornBytes;
+      this.recovered.corruptLines += read.corrupt;
+      for (const line of read.lines) {
+        if (line.s <= this.seq) continue; // in the snapshot already
+        this.seq = line.s;
+        this.linesSinceSnapshot++;
+        this.apply(line.at, line.a, line.r);
+      }
+    });
+    // journals wholly in the snapshot: left by a crash between the snapshot's rename and their removal
+    const live = listing.journals.filter((_journal, i) => {
+      const next = listing.journals[i + 1];
+      return next === undefined || next.firstSeq - 1 > snapshotSeq;
+    });
+    if (this.readOnly) return;
+    for (const journal of listing.journals) if (!live.includes(journal)) removeFile(journal.path);
+    this.journals = live;
+    if (this.journals.length === 0) this.journals.push({ firstSeq: this.seq + 1, path: join(this.directory, journalName(this.seq + 1)) });
+    const current = this.journals.at(-1)!;
+    this.fd = this.openJournal(current.path);
+    this.fdSize = fstatSync(this.fd).size;
+    this.syncedSeq = this.seq;
+    const { tornBytes, corruptLines } = this.recovered;
+    if (tornBytes > 0 || corruptLines > 0) {
+      this.warn({ msg: 'store journal recovered', directory: this.directory, tornBytes, corruptLines });
+    }
+    // damaged lines are skipped: a snapshot now replaces the journal that holds them
+    if (corruptLines > 0) await this.runCompaction();
+    else this.maybeCompact();
+  }
+
+  /** The snapshot's records and history into memory; its seq (0 for none or a file from before the journal). */
+  private readSnapshot(): number {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw StateDirectoryError.from(this.directory, this.path, 'read', error);
+    }
+    let parsed: { version?: unknown; seq?: unknown; records?: unknown; history?: unknown };
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch (error) {
+      throw new Error(`state file ${this.path} is not valid JSON: ${(error as Error).message}`);
+    }
+    if (parsed.version !== 1 || !Array.isArray(parsed.records)) throw new Error(`state file ${this.path} has an unknown format (version ${String(parsed.version)})`);
+    for (const record of parsed.records as BlockRecord[]) this.records.set(record.target, record);
+    for (const [target, entries] of Object.entries((parsed.history ?? {}) as Record<string, HistoryEntry[]>)) {
+      this.histories.set(target, entries.slice(-this.maxHistory));
+    }
+    return typeof parsed.seq === 'number' && Number.isSafeInteger(parsed.seq) ? parsed.seq : 0;
+  }
+
+  private openJournal(path: string): number {
+    try {
+      const fresh = listDirectory(this.directory).journals.every((j) => j.path !== path);
+      const fd = openSync(path, 'a', 0o640);
+      if (fresh) syncDirectory(this.directory);
+      return fd;
+    } catch (error) {
+      throw StateDirectoryError.from(this.directory, path, 'open for append', error);
+    }
+  }
+
+  private apply(at: number, action: string, record: BlockRecord): void {
+    this.records.delete(record.target); // re-insert: the map's order is least recently written first
+    this.records.set(record.target, record);
+    const entries = this.histories.get(record.target) ?? [];
+    entries.push({ at, action, record });
+    if (entries.length > this.maxHistory) entries.splice(0, entries.length - this.maxHistory);
+    this.histories.set(record.target, entries);
+    this.prune();
   }
 
   private prune(): void {
@@ -131,23 +348,65 @@ export class FileStore {
     }
   }
 
-  private async write(): Promise<void> {
-    const body: StoreFile = { version: 1, records: this.list(), history: Object.fromEntries(this.histories) };
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    await mkdir(this.directory, { recursive: true, mode: 0o750 });
-    const file = await open(tmp, 'w', 0o640);
+  private onFd(task: () => Promise<void>): Promise<void> {
+    const result = this.fdChain.then(task, task);
+    this.fdChain = result.catch(() => undefined);
+    return result;
+  }
+
+  private scheduleSync(): void {
+    if (this.syncTimer) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      this.flush().catch((error: unknown) => this.warn({ msg: 'store fsync failed', level: 'error', error: (error as Error).message }));
+    }, this.syncIntervalMs); // not unref'd: a process that ends without close() still fsyncs its last puts
+  }
+
+  private maybeCompact(): void {
+    if (this.compacting || this.now() < this.compactNotBefore) return;
+    // at least as many lines as records: the snapshot's cost is spread over the lines it replaces
+    if (this.linesSinceSnapshot < Math.max(this.compactAfterLines, this.records.size)) return;
+    this.compact().catch(() => undefined); // runCompaction reports its failure
+  }
+
+  private async runCompaction(): Promise<void> {
+    const oldFd = this.fd;
+    if (oldFd === undefined) return;
+    const seq = this.seq;
     try {
-      await file.writeFile(JSON.stringify(body));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, this.path);
-    const dir = await open(this.directory, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
+      if (seq > this.snapshotSeq) {
+        // the state at `seq`, taken before any await: later puts go to the new journal only
+        const content = { seq, records: this.list(), history: [...this.histories].map(([target, entries]) => [target, entries.slice()] as const) };
+        if ((this.journals.at(-1)?.firstSeq ?? 0) <= seq) {
+          // appends go to a new journal from here; the snapshot covers everything up to `seq`
+          const next = { firstSeq: seq + 1, path: join(this.directory, journalName(seq + 1)) };
+          this.fd = this.openJournal(next.path);
+          this.fdSize = 0;
+          this.journals.push(next);
+          await this.onFd(async () => {
+            try {
+              await fsyncAsync(oldFd);
+            } finally {
+              closeSync(oldFd);
+            }
+          });
+        }
+        this.linesSinceSnapshot = 0;
+        await writeSnapshot(this.directory, content);
+        this.snapshotSeq = seq;
+      } else if (this.fdSize > 0 && this.journals.at(-1)?.firstSeq === seq + 1) {
+        // nothing valid since the snapshot, yet bytes in the journal: the damaged lines just skipped
+        ftruncateSync(oldFd, 0);
+        this.fdSize = 0;
+      }
+      // every journal but the current one ends where the next begins: those before snapshotSeq + 1 are in the snapshot
+      const current = this.journals.at(-1);
+      for (const journal of this.journals.filter((j) => j !== current && j.firstSeq <= this.snapshotSeq)) removeFile(journal.path);
+      this.journals = this.journals.filter((j) => j === current || j.firstSeq > this.snapshotSeq);
+    } catch (error) {
+      this.compactNotBefore = this.now() + 60_000;
+      this.warn({ msg: 'store compaction failed; the journal keeps growing, retried in a minute', level: 'error', directory: this.directory, error: (error as Error).message });
+      throw error;
     }
   }
 }

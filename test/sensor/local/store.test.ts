@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -81,18 +81,126 @@ describe('FileStore', () => {
     expect(store.list().map((r) => r.target).sort()).toEqual(['198.51.100.2', '198.51.100.3', '198.51.100.4']);
   });
 
-  it('writes atomically: concurrent puts all land and no temporary file is left', async () => {
+  it('concurrent puts all land, each in the journal, and no temporary file is left', async () => {
     const store = new FileStore(dir);
     await store.load();
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.put(record(`198.51.100.${i + 1}`), 'block')));
-    const onDisk = JSON.parse(await readFile(join(dir, 'blocks.json'), 'utf8')) as { records: BlockRecord[] };
-    expect(onDisk.records).toHaveLength(50);
-    expect(await readdir(dir)).toEqual(['blocks.json']);
+    await store.flush();
+    const names = await readdir(dir);
+    expect(names).toEqual(['blocks.1.journal']);
+    const lines = (await readFile(join(dir, 'blocks.1.journal'), 'utf8')).trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as { r: BlockRecord }).r.target)).toEqual(Array.from({ length: 50 }, (_, i) => `198.51.100.${i + 1}`));
+  });
+
+  it('compacts into blocks.json and removes the journal the snapshot covers', async () => {
+    const store = new FileStore(dir, { compactAfterLines: 10 });
+    await store.load();
+    for (let i = 1; i <= 12; i++) await store.put(record(`198.51.100.${i}`), 'block');
+    await store.close();
+    expect((await readdir(dir)).sort()).toEqual(['blocks.11.journal', 'blocks.json']);
+    const snapshot = JSON.parse(await readFile(join(dir, 'blocks.json'), 'utf8')) as { version: number; seq: number; records: BlockRecord[] };
+    expect(snapshot).toMatchObject({ version: 1, seq: 10 });
+    expect(snapshot.records).toHaveLength(10);
+    const again = new FileStore(dir);
+    await again.load();
+    expect(again.list()).toHaveLength(12);
+  });
+
+  it('reads a blocks.json written before the journal existed and journals after it', async () => {
+    const old = { version: 1, records: [record('198.51.100.9')], history: { '198.51.100.9': [{ at: 7, action: 'block', record: record('198.51.100.9') }] } };
+    await writeFile(join(dir, 'blocks.json'), JSON.stringify(old));
+    const store = new FileStore(dir);
+    await store.load();
+    expect(store.get('198.51.100.9')).toEqual(record('198.51.100.9'));
+    await store.put(record('198.51.100.10'), 'block');
+    const again = new FileStore(dir);
+    await again.load();
+    expect(again.list().map((r) => r.target)).toEqual(['198.51.100.9', '198.51.100.10']);
+    expect(again.history('198.51.100.9')).toEqual([{ at: 7, action: 'block', record: record('198.51.100.9') }]);
   });
 
   it('refuses a corrupt file with its path in the message', async () => {
     await writeFile(join(dir, 'blocks.json'), '{"version":1,"records":[');
     const store = new FileStore(dir);
     await expect(store.load()).rejects.toThrow(/blocks\.json is not valid JSON/);
+  });
+
+  describe('re-blocking', () => {
+    const DAY = 86_400_000;
+    const known = record('198.51.100.7', { reason: 'manual', blockedAt: 0, expiresAt: 7 * DAY, note: 'known bad' });
+    const again = record('198.51.100.7', { reason: 'sensor', blockedAt: DAY, expiresAt: DAY + 2 * 3_600_000, offences: 2, note: 'requested by ops' });
+
+    it('never shortens an active block nor drops its reason and note', async () => {
+      const store = new FileStore(dir, { now: () => DAY });
+      await store.load();
+      await store.put(known, 'block');
+      const stored = await store.put(again, 'block');
+      const expected = { ...again, expiresAt: 7 * DAY, reason: 'manual', note: 'known bad' };
+      expect(stored).toEqual(expected);
+      expect(store.get('198.51.100.7')).toEqual(expected);
+      const reloaded = new FileStore(dir, { now: () => DAY });
+      await reloaded.load();
+      expect(reloaded.get('198.51.100.7')).toEqual(expected);
+    });
+
+    it('lengthens an active block when the new one ends later, keeping the reason', async () => {
+      const store = new FileStore(dir, { now: () => DAY });
+      await store.load();
+      await store.put(known, 'block');
+      const longer = { ...again, expiresAt: 30 * DAY };
+      expect(await store.put(longer, 'block')).toEqual({ ...longer, reason: 'manual', note: 'known bad' });
+    });
+
+    it('stores the record as given with replace', async () => {
+      const store = new FileStore(dir, { now: () => DAY });
+      await store.load();
+      await store.put(known, 'block');
+      expect(await store.put(again, 'block', { replace: true })).toEqual(again);
+      expect(store.get('198.51.100.7')).toEqual(again);
+    });
+
+    it('stores the record as given over an expired or lifted block, and for other actions', async () => {
+      const late = new FileStore(dir, { now: () => 8 * DAY });
+      await late.load();
+      await late.put(known, 'block');
+      const after = { ...again, blockedAt: 8 * DAY, expiresAt: 8 * DAY + 3_600_000 };
+      expect(await late.put(after, 'block')).toEqual(after);
+
+      const store = new FileStore(dir, { now: () => DAY });
+      await store.load();
+      await store.put({ ...known, active: false, liftedBy: 'ops' }, 'unblock');
+      expect(await store.put(again, 'block')).toEqual(again);
+      await store.put(known, 'block');
+      const lifted = { ...known, expiresAt: DAY, active: false, liftedBy: 'ops' };
+      expect(await store.put(lifted, 'unblock')).toEqual(lifted);
+    });
+  });
+});
+
+describe('FileStore compaction failure', () => {
+  it('keeps the journals when the snapshot cannot be written and compacts them all on the next try', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portsnare-store-'));
+    try {
+      const warnings: Array<{ msg: string }> = [];
+      const store = new FileStore(dir, { onWarning: (line) => warnings.push(line) });
+      await store.load();
+      for (let i = 1; i <= 5; i++) await store.put(record(`198.51.100.${i}`), 'block');
+      // a non-empty directory where the snapshot goes: the rename fails
+      await mkdir(join(dir, 'blocks.json', 'in-the-way'), { recursive: true });
+      await expect(store.compact()).rejects.toThrow(/blocks\.json/);
+      expect(warnings.map((w) => w.msg)).toEqual(['store compaction failed; the journal keeps growing, retried in a minute']);
+      expect((await readdir(dir)).sort()).toEqual(['blocks.1.journal', 'blocks.6.journal', 'blocks.json']);
+      await rm(join(dir, 'blocks.json'), { recursive: true });
+
+      await store.compact();
+      await store.put(record('198.51.100.6'), 'block');
+      await store.close();
+      expect((await readdir(dir)).sort()).toEqual(['blocks.6.journal', 'blocks.json']);
+      const again = new FileStore(dir);
+      await again.load();
+      expect(again.list().map((r) => r.target)).toEqual(['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4', '198.51.100.5', '198.51.100.6']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
