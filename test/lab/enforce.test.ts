@@ -4,10 +4,9 @@
  * probe the attacker's next connection to the real service is dropped; after a restart (with
  * the kernel's state wiped, as by a reboot) the agent puts the block back from its file store.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BlockRecord } from '../../core/policy';
+import { FileStore } from '../../sensor/local/store';
 import { ATTACKER4, ATTACKER6, Lab, SENSOR4, SENSOR6, TESTNET, labReady, portState, type AgentProcess } from './netns';
 
 const SERVICE = 8080;
@@ -67,9 +66,9 @@ describe.skipIf(!labReady('enforce'))('stealth + nftables enforcement', () => {
     expect(portState(await lab.nmap(['-6', '-sT', '-T4', '--max-rtt-timeout', '300ms', '-p', String(SERVICE), SENSOR6]), SERVICE)).toBe('filtered');
   });
 
-  it('the block is in the file store with the policy TTL', () => {
-    const state = JSON.parse(readFileSync(join(lab.dir, 'state', 'blocks.json'), 'utf8')) as { records: BlockRecord[] };
-    const record = state.records.find((r) => r.target === ATTACKER4);
+  it('the block is in the file store with the policy TTL', async () => {
+    const store = await FileStore.open(join(lab.dir, 'state'), { readOnly: true });
+    const record = store.get(ATTACKER4);
     expect(record).toMatchObject({ active: true, reason: 'sensor', offences: 1 });
     expect(record!.expiresAt - record!.blockedAt).toBe(900_000);
   });
