@@ -6,6 +6,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import { PipelineSettingsSchema, type PipelineSettings, type PipelineSettingsInput, type WafSetRef } from '../../core/settings';
 import { createHandler as createCleanup } from '../../lambda/cleanup/handler';
+import { BurstGate } from '../../lambda/decide/burst';
 import { createHandler as createDecide } from '../../lambda/decide/handler';
 import { createHandler as createEnforce } from '../../lambda/enforce/handler';
 import { createHandler as createExpiry } from '../../lambda/expiry/handler';
@@ -84,7 +85,7 @@ export class World {
     const { clock, obs, settings, repo } = this;
     const nacl = new NaclAdapter(this.ec2.client, clock, obs, random);
     const waf = new WafAdapter({ REGIONAL: this.waf.client, CLOUDFRONT: this.waf.client }, clock, obs, new UpdatePacer(), random);
-    this.decide = createDecide({ repo, queue, settings, obs, clock });
+    this.decide = createDecide({ repo, queue, burst: new BurstGate(this.ddb.client, this.ddb.tableName, clock, random), settings, obs, clock, random });
     this.enforce = createEnforce({ repo, nacl, waf, settings, obs, clock });
     this.expiry = createExpiry({ repo, queue, obs, clock });
     this.reconcile = createReconcile({ queue, obs, clock });
