@@ -14,7 +14,9 @@
  *   batch is made visible again in RETRY_AFTER_SECONDS (ChangeMessageVisibility; a FIFO queue
  *   takes no per-message delay) and the invocation fails, so SQS delivers it again then, not
  *   after the queue's 360 s visibility timeout; after maxReceiveCount receives it is set aside in
- *   the dead-letter queue (alarmed) and the group moves on.
+ *   the dead-letter queue (alarmed) and the group moves on. (Lambda leaves a failed batch in
+ *   flight until its visibility timeout is over; a function error does not delete it.)
+ *   https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
  * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL (optional: else from the records' ARN).
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';

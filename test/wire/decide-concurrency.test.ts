@@ -7,6 +7,7 @@
  */
 import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BurstGate } from '../../lambda/decide/burst';
 import { createHandler } from '../../lambda/decide/handler';
 import type { Clock } from '../../lambda/shared/clock';
 import { EnforceQueue } from '../../lambda/shared/queue';
@@ -15,7 +16,6 @@ import { RecordingObservability } from '../fakes/observability';
 import { FakeSqs } from '../fakes/sqs';
 import { testSettings } from '../fakes/world';
 import { type LocalTable, startDynalite } from './dynalite';
-import { burstGateFor } from './decide-deps';
 
 let table: LocalTable;
 
@@ -38,7 +38,7 @@ function pipeline(minute: number, burstLimitPerMinute: number) {
   const sqs = new FakeSqs(clock);
   const settings = testSettings({ policy: { burstLimitPerMinute } });
   const repo = new BlockRepository(table.doc, table.tableName);
-  const deps = { repo, queue: new EnforceQueue(sqs.client, sqs.queueUrl), settings, obs, clock, burst: burstGateFor(table.doc, table.tableName, clock) };
+  const deps = { repo, queue: new EnforceQueue(sqs.client, sqs.queueUrl), settings, obs, clock, burst: new BurstGate(table.doc, table.tableName, clock) };
   const decide = createHandler(deps);
   return { decide, obs, sqs, clock };
 }
