@@ -99,6 +99,22 @@ describe('the burst breaker counts each new attacker once, however many deciders
     await expect(decide(scan('next', '203.0.113.102', 'i-sensor0', minute))).resolves.toEqual(['blocked']);
     expect((await rawState('203.0.113.101'))?.offences).toEqual({ N: '1' });
     expect((await rawState('203.0.113.102'))?.activeKey).toEqual({ S: 'ACTIVE' });
+    // the minute's counter (what `portsnare status` reads) holds two, and every item of the
+    // breaker expires a day after its minute
+    const counter = await table.raw.send(new GetItemCommand({ TableName: table.tableName, Key: { pk: { S: 'BURST' }, sk: { S: `MINUTE#${minute}` } }, ConsistentRead: true }));
+    expect(counter.Item?.count).toEqual({ N: '2' });
+    const claims = await table.raw.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :minute)',
+        ExpressionAttributeValues: { ':pk': { S: 'BURST' }, ':minute': { S: `MINUTE#${minute}#` } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(claims.Items?.map((i) => [i.sk?.S, i.verdict?.S, i.ttl?.N]).sort()).toEqual([
+      [`MINUTE#${minute}#203.0.113.101`, 'admitted', String(minute / 1000 + 86400)],
+      [`MINUTE#${minute}#203.0.113.102`, 'admitted', String(minute / 1000 + 86400)],
+    ]);
   });
 
   it('four attackers each reported by six sensors concurrently, limit 5: all four blocked, one more fits, the sixth is refused and not dropped', async () => {
