@@ -165,6 +165,25 @@ describe('decide handler', () => {
     await expect(world.decide(world.scanEvent('203.0.113.61'))).resolves.toEqual(['blocked']);
   });
 
+  it('an invocation that dies between claiming a burst slot and its verdict holds that attacker only for the minute: the others fail (retried), the next minute blocks', async () => {
+    const world = new World();
+    const original = world.ddb.client.send.bind(world.ddb.client);
+    let dies = true;
+    world.ddb.client.send = (async (command: { constructor: { name: string }; input: { UpdateExpression?: string } }, ...rest: unknown[]) => {
+      if (dies && command.constructor.name === 'UpdateCommand' && command.input.UpdateExpression?.includes('#verdict')) {
+        dies = false;
+        throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+      }
+      return (original as (...a: unknown[]) => Promise<unknown>)(command, ...rest);
+    }) as typeof world.ddb.client.send;
+    const event = world.scanEvent('203.0.113.70');
+    await expect(world.decide(event)).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(world.decide(world.scanEvent('203.0.113.70'))).rejects.toThrow(/still pending/);
+    expect(await world.repo.get('203.0.113.70')).toBeUndefined();
+    world.clock.advance(60_000);
+    await expect(world.decide(event)).resolves.toEqual(['blocked']);
+  });
+
   it('marks a Scan Detected from the flow logs converter with reason flowlogs', async () => {
     const world = new World();
     await world.decide(world.scanEvent('203.0.113.30', { sensorId: 'flowlogs/eni-0abc' }));
