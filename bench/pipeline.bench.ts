@@ -7,6 +7,11 @@
  *   decide and enforce handlers against the stateful fakes (DynamoDB, SQS FIFO with 5-minute
  *   deduplication, WAFV2 with its one-update-a-second throttle and 10,000-address sets, EC2
  *   NACLs) on a simulated clock;
+ * - enforce_added_lag_after_failure_s: how much later a new attacker's NACL entry lands when every
+ *   UpdateIPSet fails (a WAF failing for good), than when WAF works: attacker A's run fails, B is
+ *   decided 2 s later, B's entry is timed; the real handlers on the fakes, SQS with the stack's
+ *   360 s visibility timeout and five receives, simulated clock; the worse of a transient error
+ *   (WAFInternalErrorException, retried) and a permanent one (AccessDeniedException);
  * - bundle_kb_<function> / load_ms_<function>: each handler bundled as CDK's NodejsFunction
  *   would (esbuild, platform node, target node20, minified, @aws-sdk/* external because the
  *   Lambda Node.js runtime provides it), and the median time of a cold require of that bundle in
@@ -151,6 +156,7 @@ async function wafUpdatesFor10k(): Promise<Figure[]> {
     if (batch) {
       invocations++;
       await world.enforce(batch);
+      world.sqs.complete(batch);
     } else {
       await arrive(times[next] as number);
     }
@@ -168,6 +174,46 @@ async function wafUpdatesFor10k(): Promise<Figure[]> {
     },
     { name: 'attackers_lost', value: lost, unit: 'attackers', note: 'of the 10,000: decided but not in any WAF IP set after the queue drained' },
   ];
+}
+
+/** When (simulated ms) B's entry lands in the first ACL after B is decided, with UpdateIPSet failing with `error` (or working). */
+async function naclLagAfterWafFailure(error: string | undefined): Promise<number> {
+  const world = new World({ random: () => 0.5 });
+  let landed: number | undefined;
+  const original = world.ec2.client.send.bind(world.ec2.client);
+  world.ec2.client.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }, ...rest: unknown[]) => {
+    const out = await (original as (...a: unknown[]) => Promise<unknown>)(command, ...rest);
+    if (landed === undefined && command.constructor.name === 'CreateNetworkAclEntryCommand' && command.input.CidrBlock === '203.0.113.8/32') landed = world.clock.now();
+    return out;
+  }) as typeof world.ec2.client.send;
+  if (error) world.waf.failNext('UpdateIPSet', error, 1_000_000);
+  await world.decide(world.scanEvent('203.0.113.7'));
+  const first = world.sqs.receive();
+  if (!first) throw new Error('no wake-up for the first attacker');
+  try {
+    await world.enforce(first);
+    world.sqs.complete(first);
+  } catch {
+    // the failed batch stays in flight, as the event source leaves it
+  }
+  world.clock.advance(2_000);
+  const decided = world.clock.now();
+  await world.decide(world.scanEvent('203.0.113.8'));
+  await world.drain();
+  if (landed === undefined) throw new Error(`the second attacker never reached the NACL (${error ?? 'no failure'})`);
+  return landed - decided;
+}
+
+async function enforceLagAfterFailure(): Promise<Figure> {
+  const base = await naclLagAfterWafFailure(undefined);
+  const transient = (await naclLagAfterWafFailure('WAFInternalErrorException')) - base;
+  const permanent = (await naclLagAfterWafFailure('AccessDeniedException')) - base;
+  return {
+    name: 'enforce_added_lag_after_failure_s',
+    value: Math.round(Math.max(transient, permanent) / 100) / 10,
+    unit: 's',
+    note: `extra delay of a new attacker's NACL entry while every UpdateIPSet fails: ${(transient / 1000).toFixed(1)} s for WAFInternalErrorException (batch retried after 30 s), ${(permanent / 1000).toFixed(1)} s for AccessDeniedException (batch succeeds); without failure the entry lands ${(base / 1000).toFixed(1)} s after the decision; SQS visibility timeout 360 s, simulated clock`,
+  };
 }
 
 function medianOf(values: number[]): number {
@@ -227,6 +273,6 @@ async function bundles(): Promise<Figure[]> {
 export const suite: BenchSuite = {
   title: 'cloud block pipeline: decide throughput, WAF update batching, Lambda bundles',
   async run() {
-    return [await decideThroughput(), ...(await wafUpdatesFor10k()), ...(await bundles())];
+    return [await decideThroughput(), ...(await wafUpdatesFor10k()), await enforceLagAfterFailure(), ...(await bundles())];
   },
 };

@@ -23,6 +23,10 @@ export const METRIC_NAMES = [
   'Refused',
   /** a GuardDuty Recon:EC2/Portscan finding: one of our instances scans out */
   'OwnInstanceScanning',
+  /** an enforcement point (a WAF IP set, a network ACL) that an enforce run could not bring to the desired state */
+  'EnforcementFailures',
+  /** a configured WAF IP set that does not exist (deleted out of band): WAFNonexistentItemException */
+  'WafSetMissing',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

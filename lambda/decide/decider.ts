@@ -3,27 +3,68 @@
  * file orders the steps and the writes:
  *   interpret → never-block guard → read record → policy → burst breaker (new blocks only) →
  *   conditional write (retry on a lost race) → history → wake the enforce function.
+ *
+ * Concurrency: several sensors report one attacker at once, so many invocations race on one
+ * record. A lost conditional write re-reads and decides again after a jittered pause
+ * (exponential backoff, full jitter, MAX_WRITE_ATTEMPTS); the winner's block turns the others'
+ * decisions into refreshes, and an event another invocation already counted is `unchanged`.
+ * The burst breaker counts each new attacker once (burst.ts), whoever wins.
+ *
+ * Nothing is dropped silently:
+ * - breaker open: the other sightings of the event are still written and enforce is woken, then
+ *   the invocation fails (BreakerOpenError), so Lambda retries the event later (asynchronous
+ *   invocation retries, a new minute) and, should the breaker stay open, the event lands in the
+ *   function's on-failure queue, alarmed; the breaker's own metric and error log say why.
+ * - the wake-up cannot be sent: the record is saved, the invocation fails, and the retried event
+ *   (now `unchanged`, already counted) sends the wake-up again: an event whose record is active
+ *   always wakes enforce, as does an unblock of a record that is already lifted.
+ * https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
  */
 import { NeverBlockGuard } from '../../core/guard';
 import { interpretEvent } from '../../core/intake';
-import { type BlockRecord, decide, isActive, lift, policyRefusal, type Sighting } from '../../core/policy';
+import { type BlockRecord, decide, isActive, lift, minuteOf, policyRefusal, type Sighting } from '../../core/policy';
 import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from '../shared/clock';
 import type { Observability } from '../shared/observability';
 import type { EnforceQueue } from '../shared/queue';
 import type { BlockRepository } from '../shared/repository';
+import { backoffMs } from '../shared/retry';
+import type { BurstGate } from './burst';
 
-export const MAX_WRITE_ATTEMPTS = 5;
+/** conditional writes of one record before the invocation gives up (and Lambda retries it) */
+export const MAX_WRITE_ATTEMPTS = 16;
+/** the pause after a lost race: full jitter over min(cap, base × 2^attempt) */
+export const WRITE_BACKOFF_BASE_MS = 20;
+export const WRITE_BACKOFF_CAP_MS = 1_000;
 
 export interface DeciderDeps {
   readonly repo: BlockRepository;
   readonly queue: EnforceQueue;
+  readonly burst: BurstGate;
   readonly settings: PipelineSettings;
   readonly obs: Observability;
   readonly clock: Clock;
+  readonly random?: () => number;
 }
 
 export type Outcome = 'malformed' | 'ignored' | 'alerted' | 'refused' | 'blocked' | 'refreshed' | 'unchanged' | 'breaker-open' | 'unblocked' | 'not-blocked';
+
+/** The invocation fails on purpose: a new block was refused by the burst breaker and must be retried. */
+export class BreakerOpenError extends Error {
+  override readonly name = 'CircuitBreakerOpen';
+  constructor(
+    readonly targets: readonly string[],
+    readonly outcomes: readonly Outcome[],
+  ) {
+    super(`burst circuit breaker open: new block of ${targets.join(', ')} not added yet; failing so that the event is retried`);
+  }
+}
+
+interface Result {
+  readonly outcome: Outcome;
+  /** enforce must run: a block was written, or the record this event counted is active */
+  readonly wake: boolean;
+}
 
 export class Decider {
   private readonly guard: NeverBlockGuard;
@@ -56,55 +97,67 @@ export class Decider {
         });
         return ['alerted'];
       case 'unblock': {
-        const outcome = await this.unblock(intake.target, intake.requestedBy);
-        if (outcome === 'unblocked') await queue.wake('enforce', clock.now());
-        return [outcome];
+        const result = await this.unblock(intake.target, intake.requestedBy);
+        if (result.wake) await queue.wake('enforce', clock.now());
+        return [result.outcome];
       }
       case 'sightings': {
-        const outcomes: Outcome[] = [];
-        for (const sighting of intake.sightings) outcomes.push(await this.sighting(sighting));
-        if (outcomes.some((o) => o === 'blocked' || o === 'refreshed')) await queue.wake('enforce', clock.now());
+        const results: Array<Result & { target: string }> = [];
+        for (const sighting of intake.sightings) results.push({ ...(await this.sighting(sighting)), target: sighting.target });
+        if (results.some((r) => r.wake)) await queue.wake('enforce', clock.now());
+        const outcomes = results.map((r) => r.outcome);
+        const refused = results.filter((r) => r.outcome === 'breaker-open').map((r) => r.target);
+        if (refused.length) throw new BreakerOpenError(refused, outcomes);
         return outcomes;
       }
     }
   }
 
-  private async sighting(sighting: Sighting): Promise<Outcome> {
-    const { repo, obs, clock, settings } = this.deps;
+  private async pause(attempt: number): Promise<void> {
+    const random = this.deps.random ?? Math.random;
+    await this.deps.clock.sleep(Math.max(1, backoffMs(attempt, WRITE_BACKOFF_BASE_MS, WRITE_BACKOFF_CAP_MS, random)));
+  }
+
+  private async sighting(sighting: Sighting): Promise<Result> {
+    const { repo, obs, clock, settings, burst } = this.deps;
     obs.count('Detections');
     const verdict = this.guard.check(sighting.target);
     if (!verdict.blockable) {
       obs.count('Refused');
       obs.log.warn('refused: never-block rule', { attacker: sighting.target, rule: verdict.rule, reason: sighting.reason, eventId: sighting.eventId });
-      return 'refused';
+      return { outcome: 'refused', wake: false };
     }
     const refusal = policyRefusal(sighting, settings.policy);
     if (refusal) {
       obs.count('Refused');
       obs.log.warn('refused: policy', { attacker: sighting.target, rule: refusal, reason: sighting.reason, eventId: sighting.eventId });
-      return 'refused';
+      return { outcome: 'refused', wake: false };
     }
-    let admitted = false;
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+    let admittedMinute: number | undefined;
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      if (attempt > 0) await this.pause(attempt - 1);
       const now = clock.now();
       const stored = await repo.get(sighting.target);
       const decision = decide(stored?.record, sighting, now, settings.policy);
       if (decision.action === 'ignore') {
+        // Counted already (a redelivery, or a racing invocation of the same event): the block it
+        // made may still lack its wake-up (a send that failed), so an active one wakes enforce.
+        const counted = stored !== undefined && stored.record.eventIds.includes(sighting.eventId);
         obs.log.info('no change', { attacker: sighting.target, decision: 'ignore', why: decision.why, eventId: sighting.eventId });
-        return 'unchanged';
+        return { outcome: 'unchanged', wake: counted && isActive(stored.record, now) };
       }
       const newBlock = decision.action === 'block' && !(stored && isActive(stored.record, now));
-      if (newBlock && sighting.reason !== 'manual' && !admitted) {
-        if (!(await repo.admitBurst(now, settings.policy.burstLimitPerMinute))) {
+      if (newBlock && sighting.reason !== 'manual' && admittedMinute !== minuteOf(now)) {
+        if ((await burst.admit(sighting.target, now, settings.policy.burstLimitPerMinute)) === 'open') {
           obs.count('CircuitBreakerOpen');
-          obs.log.error('burst circuit breaker open: new block not added', {
+          obs.log.error('burst circuit breaker open: new block not added; the event will be retried', {
             attacker: sighting.target,
             limitPerMinute: settings.policy.burstLimitPerMinute,
             eventId: sighting.eventId,
           });
-          return 'breaker-open';
+          return { outcome: 'breaker-open', wake: false };
         }
-        admitted = true;
+        admittedMinute = minuteOf(now);
       }
       if (await repo.save(decision.record, stored?.version, now)) {
         await repo.appendHistory(decision.record, decision.action, now, { eventId: sighting.eventId });
@@ -116,28 +169,31 @@ export class Decider {
           offences: decision.record.offences,
           expiresAt: new Date(decision.record.expiresAt).toISOString(),
           eventId: sighting.eventId,
+          attempts: attempt + 1,
         });
-        return decision.action === 'block' ? 'blocked' : 'refreshed';
+        return { outcome: decision.action === 'block' ? 'blocked' : 'refreshed', wake: true };
       }
-      obs.log.debug('record changed since read; deciding again', { attacker: sighting.target, attempt });
+      obs.log.debug('record changed since read; deciding again', { attacker: sighting.target, attempt: attempt + 1 });
     }
     throw new Error(`could not write the record of ${sighting.target} after ${MAX_WRITE_ATTEMPTS} attempts`);
   }
 
-  private async unblock(target: string, requestedBy: string): Promise<Outcome> {
+  private async unblock(target: string, requestedBy: string): Promise<Result> {
     const { repo, obs, clock } = this.deps;
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      if (attempt > 0) await this.pause(attempt - 1);
       const now = clock.now();
       const stored = await repo.get(target);
       if (!stored || !stored.record.active) {
         obs.log.info('unblock requested for a target that is not blocked', { attacker: target, requestedBy });
-        return 'not-blocked';
+        // A lifted record may still be enforced if the wake-up of its lift was lost: wake anyway.
+        return { outcome: 'not-blocked', wake: stored !== undefined };
       }
       const lifted: BlockRecord = lift(stored.record, `unblock by ${requestedBy}`);
       if (await repo.save(lifted, stored.version, now)) {
         await repo.appendHistory(lifted, 'unblock', now, { requestedBy });
         obs.log.info('unblocked', { attacker: target, requestedBy });
-        return 'unblocked';
+        return { outcome: 'unblocked', wake: true };
       }
     }
     throw new Error(`could not lift the record of ${target} after ${MAX_WRITE_ATTEMPTS} attempts`);

@@ -2,7 +2,9 @@
  * decide — EventBridge target for `Scan Detected` (portsnare.sensor, portsnare.cli),
  * `Block Requested` / `Unblock Requested` (portsnare.cli) and GuardDuty Recon:EC2 findings.
  * Writes the desired state and wakes the enforce function; a malformed event is logged and
- * dropped (returning normally, so EventBridge does not retry it forever).
+ * dropped (returning normally, so it is not retried). An invocation fails — so Lambda retries
+ * the event, then keeps it in the on-failure queue — when the burst breaker refused a new block,
+ * when the wake-up could not be sent, or when contention outlasted every write attempt.
  * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
  */
 import { documentClient, sqsClient } from '../shared/clients';
@@ -12,6 +14,7 @@ import { type Observability, powertoolsObservability } from '../shared/observabi
 import { EnforceQueue } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
 import { loadSettings, requireEnv } from '../shared/settings';
+import { BurstGate } from './burst';
 import { Decider, type DeciderDeps, type Outcome } from './decider';
 
 export function createHandler(deps: DeciderDeps): Invocation<unknown, Outcome[]> {
@@ -20,8 +23,10 @@ export function createHandler(deps: DeciderDeps): Invocation<unknown, Outcome[]>
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): DeciderDeps {
+  const tableName = requireEnv('TABLE_NAME', env);
   return {
-    repo: new BlockRepository(documentClient(), requireEnv('TABLE_NAME', env)),
+    repo: new BlockRepository(documentClient(), tableName),
+    burst: new BurstGate(documentClient(), tableName, clock),
     queue: new EnforceQueue(sqsClient(), requireEnv('ENFORCE_QUEUE_URL', env)),
     settings: loadSettings(env),
     obs,

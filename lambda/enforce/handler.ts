@@ -3,16 +3,31 @@
  * "enforce", so one invocation at a time; a batch is one run). Messages are wake-ups:
  * {"kind":"enforce"|"expire"|"reconcile"}; each run diffs the whole desired state. A batch of
  * only "reconcile" messages runs in reconcile mode (every change logged and counted as a repair).
- * Env: PORTSNARE_SETTINGS, TABLE_NAME.
+ *
+ * A run that could not enforce everything (lambda/shared/enforcer.ts: each WAF set and each ACL
+ * on its own, so the others are enforced) never holds the queue for the visibility timeout:
+ * - only permanent failures (a set or ACL that does not exist, a permission or limit): the batch
+ *   succeeds — a retry within minutes would fail the same way and hold every new block behind
+ *   it; the failure is logged and counted (EnforcementFailures, WafSetMissing), and every later
+ *   run, at the latest the 5-minute reconcile, tries again;
+ * - a transient failure (throttling past the retries, an internal error, the deadline): the
+ *   batch is made visible again in RETRY_AFTER_SECONDS (ChangeMessageVisibility; a FIFO queue
+ *   takes no per-message delay) and the invocation fails, so SQS delivers it again then, not
+ *   after the queue's 360 s visibility timeout; after maxReceiveCount receives it is set aside in
+ *   the dead-letter queue (alarmed) and the group moves on. (Lambda leaves a failed batch in
+ *   flight until its visibility timeout is over; a function error does not delete it.)
+ *   https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
+ * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL (optional: else from the records' ARN).
  */
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { documentClient, ec2Client, wafClients } from '../shared/clients';
+import { documentClient, ec2Client, sqsClient, wafClients } from '../shared/clients';
 import { type Clock, DeadlineClock, systemClock } from '../shared/clock';
 import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } from '../shared/enforcer';
 import { NaclAdapter } from '../shared/nacl-adapter';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
-import { parseEnforceMessage } from '../shared/queue';
+import { EnforceQueue, parseEnforceMessage, queueUrlFromArn } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
 import { loadSettings, requireEnv } from '../shared/settings';
 import { WafAdapter } from '../shared/waf-adapter';
@@ -22,9 +37,38 @@ export const MAX_WAIT_MS = 5_000;
 /** stop pausing for retries this long before the function's timeout, to fail cleanly */
 export const DEADLINE_MARGIN_MS = 5_000;
 
+/** a failed batch is delivered again this much later (instead of the queue's visibility timeout) */
+export const RETRY_AFTER_SECONDS = 30;
+
+export interface EnforceHandlerDeps extends EnforcerDeps {
+  /** to shorten a failed batch's visibility timeout; without it the batch waits the queue's timeout */
+  readonly sqs?: SQSClient;
+  /** the enforce queue; default: from the records' eventSourceARN */
+  readonly queueUrl?: string;
+}
+
 export type EnforceHandler = Invocation<SQSEvent, EnforceSummary>;
 
-export function createHandler(deps: EnforcerDeps): EnforceHandler {
+/** Asks SQS to deliver the batch again in RETRY_AFTER_SECONDS; a failure to ask is logged, not thrown. */
+async function retrySoon(deps: EnforceHandlerDeps, event: SQSEvent): Promise<void> {
+  const records = event.Records ?? [];
+  const arn = records[0]?.eventSourceARN;
+  if (!deps.sqs || records.length === 0 || (!deps.queueUrl && !arn)) {
+    deps.obs.log.warn('no queue to shorten the retry with; the batch comes back after the visibility timeout', {});
+    return;
+  }
+  try {
+    const queue = new EnforceQueue(deps.sqs, deps.queueUrl ?? queueUrlFromArn(arn ?? ''));
+    await queue.retryIn(
+      records.map((r) => r.receiptHandle),
+      RETRY_AFTER_SECONDS,
+    );
+  } catch (error) {
+    deps.obs.log.error('could not shorten the retry of the failed batch; it comes back after the visibility timeout', { error: String(error) });
+  }
+}
+
+export function createHandler(deps: EnforceHandlerDeps): EnforceHandler {
   const { obs, clock } = deps;
   return instrument(obs, async (event, context) => {
     if (clock instanceof DeadlineClock) {
@@ -44,13 +88,28 @@ export function createHandler(deps: EnforcerDeps): EnforceHandler {
     const wait = Math.min(MAX_WAIT_MS, notBefore - clock.now());
     if (wait > 0) await clock.sleep(wait);
     const mode: EnforceMode = kinds.size === 1 && kinds.has('reconcile') ? 'reconcile' : 'enforce';
-    const summary = await enforce(deps, mode);
-    obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary });
-    if (summary.failures.length) {
-      // Let SQS deliver the batch again (visibility timeout); the next run diffs from scratch.
-      throw new Error(`enforcement incomplete: ${summary.failures.join('; ')}`);
+    let summary: EnforceSummary;
+    try {
+      summary = await enforce(deps, mode);
+    } catch (error) {
+      // The desired state could not be read: nothing to enforce against. Retry soon.
+      obs.count('EnforcementFailures');
+      obs.log.error('enforcement run failed', { mode, error: String(error), retryInSeconds: RETRY_AFTER_SECONDS });
+      await retrySoon(deps, event);
+      throw error;
     }
-    return summary;
+    const failures = summary.failures.map((f) => `${f.point}: ${f.error}: ${f.message}`);
+    obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary, failures });
+    if (summary.failures.length === 0) return summary;
+    obs.count('EnforcementFailures', summary.failures.length);
+    if (!summary.failures.some((f) => f.transient)) {
+      obs.log.error('enforcement incomplete: the points below need an operator; every other point is enforced, and every run retries them', { failures });
+      return summary;
+    }
+    obs.log.error('enforcement incomplete; the batch is retried shortly', { failures, retryInSeconds: RETRY_AFTER_SECONDS });
+    await retrySoon(deps, event);
+    // Fail so that Lambda does not delete the batch: SQS delivers it again in RETRY_AFTER_SECONDS.
+    throw new Error(`enforcement incomplete (retried in ${RETRY_AFTER_SECONDS} s): ${failures.join('; ')}`);
   });
 }
 
@@ -58,8 +117,11 @@ export function defaultDeps(
   env: NodeJS.ProcessEnv = process.env,
   obs: Observability = powertoolsObservability(),
   clock: Clock = new DeadlineClock(systemClock),
-): EnforcerDeps {
+): EnforceHandlerDeps {
+  const queueUrl = env.ENFORCE_QUEUE_URL;
   return {
+    sqs: sqsClient(),
+    ...(queueUrl ? { queueUrl } : {}),
     repo: new BlockRepository(documentClient(), requireEnv('TABLE_NAME', env)),
     nacl: new NaclAdapter(ec2Client(), clock, obs),
     waf: new WafAdapter(wafClients(), clock, obs),

@@ -1,9 +1,12 @@
 /**
  * expiry — every minute (EventBridge Scheduler): lifts every record whose time is up (GSI
- * `active`, expiresAt <= now), keeps it as history (DynamoDB TTL deletes it 90 days later; TTL is
- * not the expiry mechanism), then, when it lifted any, wakes the enforce function with
- * {"kind":"expire"}. (Between runs the enforce function already leaves expired records out of
- * the desired state, so a block ends at its minute even if a lift is late.)
+ * `active`, expiresAt <= now) and keeps it as history (DynamoDB TTL deletes it 90 days later; TTL
+ * is not the expiry mechanism). When any is due it wakes the enforce function with
+ * {"kind":"expire"} FIRST, then lifts: the enforce function leaves expired records out of the
+ * desired state by their time, lifted or not, so the wake-up need not wait for the lifts; and a
+ * wake-up that cannot be sent fails the run before anything is lifted, so the retry (or the next
+ * minute) finds the same records due and sends it again. (Lift first and a lost wake-up would
+ * leave nothing due to wake for: the blocks would stay until the 5-minute reconcile.)
  * Env: TABLE_NAME, ENFORCE_QUEUE_URL.
  */
 import { lift } from '../../core/policy';
@@ -26,9 +29,10 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
   const { repo, queue, obs, clock } = deps;
   return instrument(obs, async () => {
     const now = clock.now();
+    const due = (await repo.listActive(now)).filter((stored) => stored.record.expiresAt <= now);
+    if (due.length > 0) await queue.wake('expire', now);
     let lifted = 0;
-    for (const stored of await repo.listActive(now)) {
-      if (stored.record.expiresAt > now) continue;
+    for (const stored of due) {
       const record = lift(stored.record, 'expiry');
       // Conditional on the version: a decide that re-blocked it meanwhile wins.
       if (await repo.save(record, stored.version, now)) {
@@ -37,7 +41,6 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
         lifted++;
       }
     }
-    if (lifted > 0) await queue.wake('expire', now);
     return { lifted };
   });
 }

@@ -4,17 +4,33 @@
  * A conflict in an ACL (a rule number taken, an entry gone, the quota lower than configured)
  * re-reads and re-plans, at most MAX_PASSES times. In "reconcile" mode every change is drift:
  * each is logged and counted as a repair.
+ *
+ * Every enforcement point — each WAF IP set, each network ACL — is read and written on its own:
+ * one that fails (a set deleted out of band, a permission missing, an API failing) is recorded
+ * as a failure and the others are still enforced, so a WAF that keeps failing never holds back
+ * the NACL entries (nor the reverse). A WAF family with a set that could not be read is not
+ * written at all this run (its addresses are unknown, so a write could drop them). The caller
+ * decides what a failure means for the run (lambda/enforce/handler.ts): a transient one is
+ * retried shortly, a permanent one by the next reconcile.
  */
+import type { Family } from '../../core/address';
 import { type EnforcementPlan, isNoop, planEnforcement } from '../../core/diff';
+import type { NaclEntry } from '../../core/nacl';
 import type { BlockRecord } from '../../core/policy';
-import type { PipelineSettings } from '../../core/settings';
+import type { PipelineSettings, WafSetRef } from '../../core/settings';
 import type { Clock } from './clock';
 import type { NaclAdapter } from './nacl-adapter';
 import type { Observability } from './observability';
 import type { BlockRepository } from './repository';
-import type { WafAdapter } from './waf-adapter';
+import { errorName } from './retry';
+import { ERR_LIMITS, ERR_NONEXISTENT, type ReadSet, type WafAdapter } from './waf-adapter';
 
 export const MAX_PASSES = 3;
+/**
+ * UpdateIPSet attempts within one run: a WAF that keeps failing costs the run a few seconds
+ * (the adapter's backoff), not a minute, before the NACLs are written.
+ */
+export const WAF_WRITE_ATTEMPTS = 3;
 
 export type EnforceMode = 'enforce' | 'reconcile';
 
@@ -27,13 +43,103 @@ export interface EnforcerDeps {
   readonly clock: Clock;
 }
 
+/** One enforcement point that could not be brought to the desired state this run. */
+export interface EnforceFailure {
+  /** "waf:<set name>" or "nacl:<acl id>" */
+  readonly point: string;
+  readonly error: string;
+  readonly message: string;
+  /** worth retrying soon (throttling, internal errors, timeouts); false: needs an operator */
+  readonly transient: boolean;
+}
+
 export interface EnforceSummary {
   readonly passes: number;
   readonly changes: number;
   readonly blocked: number;
   readonly unblocked: number;
   readonly converged: boolean;
-  readonly failures: string[];
+  readonly failures: EnforceFailure[];
+}
+
+/** Errors no retry within minutes will cure: a resource gone, a permission or parameter wrong, a limit reached. */
+const PERMANENT_ERRORS = new Set([
+  ERR_NONEXISTENT,
+  ERR_LIMITS,
+  'WAFInvalidParameterException',
+  'WAFInvalidOperationException',
+  'WAFInvalidPermissionPolicyException',
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnauthorizedOperation',
+  'ValidationException',
+  'InvalidParameterValue',
+  'InvalidNetworkAclID.NotFound',
+]);
+
+export function failureOf(point: string, error: unknown): EnforceFailure {
+  const name = errorName(error) ?? 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  return { point, error: name, message, transient: !PERMANENT_ERRORS.has(name) };
+}
+
+interface ReadState {
+  readonly acls: Array<{ aclId: string; entries: NaclEntry[] }>;
+  readonly sets: ReadSet[];
+  /** families with a set that could not be read: no WAF write for them this run */
+  readonly unreadable: Set<Family>;
+  /** families with a configured set that does not exist */
+  readonly missing: Set<Family>;
+}
+
+async function readActual(deps: EnforcerDeps, failures: EnforceFailure[], first: boolean): Promise<ReadState> {
+  const { nacl, waf, settings, obs } = deps;
+  const acls: ReadState['acls'] = [];
+  for (const aclId of settings.nacl.aclIds) {
+    try {
+      const got = await nacl.describe([aclId]);
+      if (got.length === 0) {
+        // the adapter logged it; an ACL that does not exist is a configuration error
+        if (first) failures.push({ point: `nacl:${aclId}`, error: 'InvalidNetworkAclID.NotFound', message: `network ACL ${aclId} does not exist`, transient: false });
+        continue;
+      }
+      acls.push(...got);
+    } catch (error) {
+      failures.push(failureOf(`nacl:${aclId}`, error));
+      obs.log.error('could not read network ACL; its entries are left as they are this run', { aclId, error: String(error) });
+    }
+  }
+  const sets: ReadSet[] = [];
+  const unreadable = new Set<Family>();
+  const missing = new Set<Family>();
+  for (const ref of settings.waf.sets) {
+    try {
+      const got = await waf.read([ref]);
+      if (got.length === 0) {
+        missing.add(ref.family);
+        if (first) reportMissingSet(ref, obs, failures, 'GetIPSet');
+        continue;
+      }
+      sets.push(...got);
+    } catch (error) {
+      unreadable.add(ref.family);
+      failures.push(failureOf(`waf:${ref.name}`, error));
+      obs.log.error('could not read WAF IP set; its family is not written this run', { set: ref.name, id: ref.id, family: ref.family, error: String(error) });
+    }
+  }
+  return { acls, sets, unreadable, missing };
+}
+
+function reportMissingSet(ref: WafSetRef, obs: Observability, failures: EnforceFailure[], call: string): void {
+  obs.count('WafSetMissing');
+  obs.log.error('WAF IP set does not exist (deleted out of band, or a wrong id): its addresses are not blocked in WAF', {
+    set: ref.name,
+    id: ref.id,
+    scope: ref.scope,
+    family: ref.family,
+    call,
+  });
+  failures.push({ point: `waf:${ref.name}`, error: ERR_NONEXISTENT, message: `WAF IP set ${ref.name} (${ref.scope}/${ref.id}) does not exist`, transient: false });
 }
 
 export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<EnforceSummary> {
@@ -41,22 +147,28 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   let changes = 0;
   let blocked = 0;
   let unblocked = 0;
-  const failures: string[] = [];
+  const failures: EnforceFailure[] = [];
   const reportedFull = new Set<string>();
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const now = clock.now();
     const records: BlockRecord[] = (await repo.listActive()).map((stored) => stored.record);
-    const acls = await nacl.describe(settings.nacl.aclIds);
-    const sets = await waf.read(settings.waf.sets);
-    const plan = planEnforcement(records, { nacls: acls, wafSets: sets }, settings, now);
+    const actual = await readActual(deps, failures, pass === 1);
+    const planned = planEnforcement(records, { nacls: actual.acls, wafSets: actual.sets }, settings, now);
+    const familyOf = (address: string): Family => (address.includes(':') ? 'ipv6' : 'ipv4');
+    const plan: EnforcementPlan = {
+      ...planned,
+      waf: planned.waf.filter((update) => !actual.unreadable.has(update.ref.family)),
+      // a family short of a set it should have is a failure of its own, reported above, not "full"
+      wafOverflow: planned.wafOverflow.filter((address) => !actual.unreadable.has(familyOf(address)) && !actual.missing.has(familyOf(address))),
+    };
     report(plan, obs, reportedFull, pass === 1);
-    if (isNoop(plan)) return { passes: pass, changes, blocked, unblocked, converged: true, failures };
+    if (isNoop(plan)) return { passes: pass, changes, blocked, unblocked, converged: failures.length === 0, failures };
 
     let conflict = false;
     for (const update of plan.waf) {
-      const read = sets.find((s) => s.ref.scope === update.ref.scope && s.ref.id === update.ref.id);
+      const read = actual.sets.find((s) => s.ref.scope === update.ref.scope && s.ref.id === update.ref.id);
       try {
-        await waf.write(update, read?.lockToken ?? '');
+        await waf.write(update, read?.lockToken ?? '', WAF_WRITE_ATTEMPTS);
         changes++;
         if (mode === 'reconcile') {
           obs.count('Repairs');
@@ -65,28 +177,37 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
           obs.log.info('updated WAF IP set', { set: update.ref.name, added: update.added.length, removed: update.removed.length, size: update.addresses.length });
         }
       } catch (error) {
-        failures.push(`${update.ref.name}: ${(error as Error).name ?? 'Error'}`);
+        if (errorName(error) === ERR_NONEXISTENT) {
+          reportMissingSet(update.ref, obs, failures, 'UpdateIPSet');
+          continue;
+        }
+        failures.push(failureOf(`waf:${update.ref.name}`, error));
         obs.log.error('could not update WAF IP set', { set: update.ref.name, error: String(error) });
-        if ((error as Error).name === 'WAFLimitsExceededException') obs.count('WafCapacityFull');
+        if (errorName(error) === ERR_LIMITS) obs.count('WafCapacityFull');
       }
     }
     for (const acl of plan.nacl) {
       if (acl.changes.length === 0) continue;
-      const result = await nacl.apply(acl.aclId, acl.changes);
-      changes += result.applied.length;
-      for (const change of result.applied) {
-        const attributes = { aclId: acl.aclId, op: change.op, ruleNumber: change.ruleNumber, cidr: change.cidr };
-        if (mode === 'reconcile') {
-          obs.count('Repairs');
-          obs.log.warn('repaired network ACL entry', attributes);
-        } else {
-          obs.log.info('network ACL entry', attributes);
+      try {
+        const result = await nacl.apply(acl.aclId, acl.changes);
+        changes += result.applied.length;
+        for (const change of result.applied) {
+          const attributes = { aclId: acl.aclId, op: change.op, ruleNumber: change.ruleNumber, cidr: change.cidr };
+          if (mode === 'reconcile') {
+            obs.count('Repairs');
+            obs.log.warn('repaired network ACL entry', attributes);
+          } else {
+            obs.log.info('network ACL entry', attributes);
+          }
         }
-      }
-      if (result.quotaFull) obs.count('NaclQuotaFull');
-      if (result.conflicts.length) {
-        conflict = true;
-        obs.log.warn('network ACL changed under us; re-planning', { aclId: acl.aclId, conflicts: result.conflicts.map((c) => ({ ...c.change, error: c.error })) });
+        if (result.quotaFull) obs.count('NaclQuotaFull');
+        if (result.conflicts.length) {
+          conflict = true;
+          obs.log.warn('network ACL changed under us; re-planning', { aclId: acl.aclId, conflicts: result.conflicts.map((c) => ({ ...c.change, error: c.error })) });
+        }
+      } catch (error) {
+        failures.push(failureOf(`nacl:${acl.aclId}`, error));
+        obs.log.error('could not change network ACL; the other enforcement points are still enforced', { aclId: acl.aclId, error: String(error) });
       }
     }
     if (pass === 1) {
@@ -104,10 +225,9 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
       // decision → enforced; a repair of an old block is drift, not lag
       if (lags.length && mode === 'enforce') obs.seconds('EnforcementLagSeconds', Math.max(0, ...lags));
     }
-    if (!conflict && failures.length === 0) {
-      return { passes: pass, changes, blocked, unblocked, converged: true, failures };
+    if (!conflict || failures.length) {
+      return { passes: pass, changes, blocked, unblocked, converged: !conflict && failures.length === 0, failures };
     }
-    if (failures.length) break;
   }
   return { passes: MAX_PASSES, changes, blocked, unblocked, converged: false, failures };
 }

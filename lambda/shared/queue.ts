@@ -12,7 +12,7 @@
  * UpdateIPSet a second, which is WAF's rate.
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
  */
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 export const ENFORCE_GROUP_ID = 'enforce';
 /** extra wait after the second closes, so the GSI (eventually consistent) has the writes */
@@ -55,11 +55,40 @@ export function wakeUp(kind: EnforceMessage['kind'], now: number): { body: Enfor
   }
 }
 
+/**
+ * The URL of a queue from its ARN (arn:<partition>:sqs:<region>:<account>:<name>), the form an
+ * SQS event record names its queue by; the endpoints are https://sqs.<region>.<domain>/.
+ * https://docs.aws.amazon.com/general/latest/gr/sqs-service.html
+ */
+export function queueUrlFromArn(arn: string): string {
+  const parts = arn.split(':');
+  const [prefix, partition, service, region, account, name] = parts;
+  if (parts.length !== 6 || prefix !== 'arn' || service !== 'sqs' || !partition || !region || !account || !name) {
+    throw new Error(`not an SQS queue ARN: ${JSON.stringify(arn)}`);
+  }
+  const domain = partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return `https://sqs.${region}.${domain}/${account}/${name}`;
+}
+
 export class EnforceQueue {
   constructor(
     private readonly client: SQSClient,
-    private readonly queueUrl: string,
+    readonly queueUrl: string,
   ) {}
+
+  /**
+   * Makes received messages visible again in `seconds` instead of at the end of the queue's
+   * visibility timeout: the short retry of a failed enforce batch. A FIFO queue takes no
+   * per-message delay (DelaySeconds), and a group is held while its batch is in flight, so this
+   * is the one way to retry a FIFO batch sooner than the visibility timeout.
+   * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html
+   * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-timers.html
+   */
+  async retryIn(receiptHandles: readonly string[], seconds: number): Promise<void> {
+    for (const handle of receiptHandles) {
+      await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: handle, VisibilityTimeout: seconds }));
+    }
+  }
 
   async wake(kind: EnforceMessage['kind'], now: number): Promise<void> {
     const { body, deduplicationId } = wakeUp(kind, now);

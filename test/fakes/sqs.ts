@@ -1,19 +1,45 @@
 /**
- * A stateful fake of an SQS FIFO queue, driven through aws-sdk-client-mock. Modelled rules:
+ * A stateful fake of an SQS FIFO queue, driven through aws-sdk-client-mock, with the Lambda event
+ * source mapping's part (receive a batch, delete it when the function succeeded). Modelled rules:
  * - A FIFO queue (name ends in .fifo) requires MessageGroupId (MissingParameter otherwise) and,
  *   without content-based deduplication, MessageDeduplicationId.
  * - A message whose deduplication id was sent within the last 5 minutes is accepted but not
  *   delivered. https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
- * - Messages of one group are delivered in order, a batch of up to 10 at a time.
+ * - Messages of one group are delivered in order, a batch of up to 10 at a time, and while any
+ *   message of a group is in flight (received, not deleted, visibility timeout not over) no other
+ *   message of that group is delivered.
  *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html
+ * - A received message stays invisible for the queue's visibility timeout (the stack's: 360 s, six
+ *   times the enforce function's 60 s timeout), then is delivered again; ChangeMessageVisibility
+ *   sets the remaining time (0 to 43,200 s) from now; DeleteMessage removes it. A receipt handle
+ *   is valid only for its latest receipt.
+ *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
+ *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html
+ * - A message received maxReceiveCount times (the stack's: 5) goes to the dead-letter queue
+ *   instead of being delivered again.
+ *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html
+ * - Lambda deletes a batch when the function returns and leaves it when the function throws.
+ *   https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
  */
-import { SendMessageCommand, type SendMessageCommandInput, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  type ChangeMessageVisibilityCommandInput,
+  DeleteMessageCommand,
+  type DeleteMessageCommandInput,
+  SendMessageCommand,
+  type SendMessageCommandInput,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Clock } from '../../lambda/shared/clock';
 import { awsError } from './errors';
 
 export const DEDUPLICATION_INTERVAL_MS = 5 * 60_000;
+/** the stack's enforce queue: visibility timeout 6 × 60 s, maxReceiveCount 5 */
+export const VISIBILITY_TIMEOUT_S = 360;
+export const MAX_RECEIVE_COUNT = 5;
+export const MAX_VISIBILITY_TIMEOUT_S = 43_200;
 
 interface Message {
   id: string;
@@ -21,31 +47,77 @@ interface Message {
   groupId: string;
   deduplicationId: string;
   sentAt: number;
+  receiveCount: number;
+  /** in flight until this time (epoch ms); undefined: never received */
+  invisibleUntil?: number;
+  receiptHandle?: string;
+  firstReceivedAt?: number;
 }
+
+export type SqsOp = 'SendMessage' | 'ChangeMessageVisibility' | 'DeleteMessage';
 
 export class FakeSqs {
   readonly client = new SQSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   readonly mock = mockClient(this.client);
   readonly queueUrl = 'https://sqs.eu-west-1.amazonaws.com/123456789012/portsnare-enforce.fifo';
+  readonly queueArn = 'arn:aws:sqs:eu-west-1:123456789012:portsnare-enforce.fifo';
   private readonly queue: Message[] = [];
+  /** messages moved to the dead-letter queue */
+  readonly deadLetters: Message[] = [];
   private readonly deduplication = new Map<string, { at: number; id: string }>();
+  private readonly pending: Array<{ op: SqsOp; error: string }> = [];
   private sequence = 0;
-  readonly calls = { SendMessage: 0, delivered: 0, deduplicated: 0 };
+  private receipts = 0;
+  readonly calls = { SendMessage: 0, delivered: 0, deduplicated: 0, ChangeMessageVisibility: 0, DeleteMessage: 0 };
 
-  constructor(private readonly clock: Clock) {
+  constructor(
+    private readonly clock: Clock,
+    readonly visibilityTimeoutS = VISIBILITY_TIMEOUT_S,
+    readonly maxReceiveCount = MAX_RECEIVE_COUNT,
+  ) {
     this.mock.on(SendMessageCommand).callsFake(async (input: SendMessageCommandInput) => this.send(input));
+    this.mock.on(ChangeMessageVisibilityCommand).callsFake(async (input: ChangeMessageVisibilityCommandInput) => this.changeVisibility(input));
+    this.mock.on(DeleteMessageCommand).callsFake(async (input: DeleteMessageCommandInput) => this.deleteMessage(input));
   }
 
+  /** messages in the queue, visible or in flight */
   get depth(): number {
     return this.queue.length;
   }
 
+  /** messages in flight (received, neither deleted nor visible again) */
+  get inFlight(): number {
+    const now = this.clock.now();
+    return this.queue.filter((m) => m.invisibleUntil !== undefined && m.invisibleUntil > now).length;
+  }
+
+  /** The next `times` calls of `op` fail with `error`. */
+  failNext(op: SqsOp, error: string, times = 1): void {
+    for (let i = 0; i < times; i++) this.pending.push({ op, error });
+  }
+
+  private gate(op: SqsOp): void {
+    const index = this.pending.findIndex((p) => p.op === op);
+    if (index < 0) return;
+    const [fault] = this.pending.splice(index, 1);
+    throw awsError(fault!.error, `injected ${fault!.error} on ${op}`, fault!.error.includes('Internal') || fault!.error === 'ServiceUnavailable' ? 500 : 400);
+  }
+
+  private checkUrl(url: string | undefined): void {
+    if (url !== this.queueUrl) throw awsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.');
+  }
+
   private send(input: SendMessageCommandInput) {
     this.calls.SendMessage++;
-    if (input.QueueUrl !== this.queueUrl) throw awsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.');
+    this.gate('SendMessage');
+    this.checkUrl(input.QueueUrl);
     if (!input.MessageGroupId) throw awsError('MissingParameter', 'The request must contain the parameter MessageGroupId.');
     if (!input.MessageDeduplicationId) {
       throw awsError('InvalidParameterValue', 'The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly');
+    }
+    if (input.DelaySeconds !== undefined && input.DelaySeconds !== 0) {
+      // "FIFO queues don't support per-message delays, only per-queue delays."
+      throw awsError('InvalidParameterValue', `Value ${input.DelaySeconds} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type.`);
     }
     const now = this.clock.now();
     const seen = this.deduplication.get(input.MessageDeduplicationId);
@@ -55,48 +127,107 @@ export class FakeSqs {
     }
     const id = `m-${++this.sequence}`;
     this.deduplication.set(input.MessageDeduplicationId, { at: now, id });
-    this.queue.push({ id, body: input.MessageBody ?? '', groupId: input.MessageGroupId, deduplicationId: input.MessageDeduplicationId, sentAt: now });
+    this.queue.push({ id, body: input.MessageBody ?? '', groupId: input.MessageGroupId, deduplicationId: input.MessageDeduplicationId, sentAt: now, receiveCount: 0 });
     return { MessageId: id, SequenceNumber: String(this.sequence).padStart(20, '0') };
   }
 
-  /** Takes the next batch (up to 10) as the Lambda event source mapping would deliver it. */
+  private byReceipt(handle: string | undefined): Message {
+    const message = this.queue.find((m) => m.receiptHandle !== undefined && m.receiptHandle === handle);
+    if (!message) throw awsError('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not a valid receipt handle.`);
+    return message;
+  }
+
+  private changeVisibility(input: ChangeMessageVisibilityCommandInput) {
+    this.calls.ChangeMessageVisibility++;
+    this.gate('ChangeMessageVisibility');
+    this.checkUrl(input.QueueUrl);
+    const seconds = input.VisibilityTimeout;
+    if (seconds === undefined || !Number.isInteger(seconds) || seconds < 0 || seconds > MAX_VISIBILITY_TIMEOUT_S) {
+      throw awsError('InvalidParameterValue', `Value ${seconds} for parameter VisibilityTimeout is invalid.`);
+    }
+    const message = this.byReceipt(input.ReceiptHandle);
+    const now = this.clock.now();
+    if (message.invisibleUntil === undefined || message.invisibleUntil <= now) {
+      throw awsError('MessageNotInflight', 'The message referred to is not in flight.');
+    }
+    message.invisibleUntil = now + seconds * 1000;
+    return {};
+  }
+
+  private deleteMessage(input: DeleteMessageCommandInput) {
+    this.calls.DeleteMessage++;
+    this.gate('DeleteMessage');
+    this.checkUrl(input.QueueUrl);
+    const message = this.byReceipt(input.ReceiptHandle);
+    this.queue.splice(this.queue.indexOf(message), 1);
+    return {};
+  }
+
+  /**
+   * Takes the next batch (up to 10) of the first group with nothing in flight, as the Lambda
+   * event source mapping would; undefined when nothing is deliverable now.
+   */
   receive(max = 10): SQSEvent | undefined {
-    if (this.queue.length === 0) return undefined;
-    const batch = this.queue.splice(0, max);
+    const now = this.clock.now();
+    const visible = (m: Message) => m.invisibleUntil === undefined || m.invisibleUntil <= now;
+    for (const message of [...this.queue]) {
+      if (visible(message) && message.receiveCount >= this.maxReceiveCount) {
+        this.queue.splice(this.queue.indexOf(message), 1);
+        this.deadLetters.push(message);
+      }
+    }
+    const busy = new Set(this.queue.filter((m) => !visible(m)).map((m) => m.groupId));
+    const head = this.queue.find((m) => !busy.has(m.groupId));
+    if (!head) return undefined;
+    const batch: Message[] = [];
+    for (const message of this.queue) {
+      if (batch.length >= max) break;
+      if (message.groupId !== head.groupId) continue;
+      batch.push(message);
+    }
+    for (const message of batch) {
+      message.receiveCount++;
+      message.invisibleUntil = now + this.visibilityTimeoutS * 1000;
+      message.receiptHandle = `rh-${message.id}-${++this.receipts}`;
+      message.firstReceivedAt ??= now;
+    }
     this.calls.delivered += batch.length;
     return {
       Records: batch.map(
         (m): SQSRecord => ({
           messageId: m.id,
-          receiptHandle: `rh-${m.id}`,
+          receiptHandle: m.receiptHandle ?? '',
           body: m.body,
           attributes: {
-            ApproximateReceiveCount: '1',
+            ApproximateReceiveCount: String(m.receiveCount),
             SentTimestamp: String(m.sentAt),
             SenderId: 'AIDAEXAMPLE',
-            ApproximateFirstReceiveTimestamp: String(this.clock.now()),
+            ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? now),
             MessageGroupId: m.groupId,
             MessageDeduplicationId: m.deduplicationId,
           },
           messageAttributes: {},
           md5OfBody: '',
           eventSource: 'aws:sqs',
-          eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:portsnare-enforce.fifo',
+          eventSourceARN: this.queueArn,
           awsRegion: 'eu-west-1',
         }),
       ),
     };
   }
 
-  /** Puts a batch back at the head (a failed invocation: the group is retried in order). */
-  requeue(event: SQSEvent): void {
-    const messages = event.Records.map((r) => ({
-      id: r.messageId,
-      body: r.body,
-      groupId: r.attributes.MessageGroupId ?? '',
-      deduplicationId: r.attributes.MessageDeduplicationId ?? '',
-      sentAt: Number(r.attributes.SentTimestamp),
-    }));
-    this.queue.unshift(...messages);
+  /** The event source mapping after the function returned: the batch is deleted. */
+  complete(event: SQSEvent): void {
+    for (const record of event.Records) {
+      const index = this.queue.findIndex((m) => m.receiptHandle === record.receiptHandle);
+      if (index >= 0) this.queue.splice(index, 1);
+    }
+  }
+
+  /** When the next in-flight message becomes visible again (epoch ms), if any is in flight. */
+  nextVisibleAt(): number | undefined {
+    const now = this.clock.now();
+    const times = this.queue.map((m) => m.invisibleUntil).filter((t): t is number => t !== undefined && t > now);
+    return times.length ? Math.min(...times) : undefined;
   }
 }

@@ -6,6 +6,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import { PipelineSettingsSchema, type PipelineSettings, type PipelineSettingsInput, type WafSetRef } from '../../core/settings';
 import { createHandler as createCleanup } from '../../lambda/cleanup/handler';
+import { BurstGate } from '../../lambda/decide/burst';
 import { createHandler as createDecide } from '../../lambda/decide/handler';
 import { createHandler as createEnforce } from '../../lambda/enforce/handler';
 import { createHandler as createExpiry } from '../../lambda/expiry/handler';
@@ -84,8 +85,8 @@ export class World {
     const { clock, obs, settings, repo } = this;
     const nacl = new NaclAdapter(this.ec2.client, clock, obs, random);
     const waf = new WafAdapter({ REGIONAL: this.waf.client, CLOUDFRONT: this.waf.client }, clock, obs, new UpdatePacer(), random);
-    this.decide = createDecide({ repo, queue, settings, obs, clock });
-    this.enforce = createEnforce({ repo, nacl, waf, settings, obs, clock });
+    this.decide = createDecide({ repo, queue, burst: new BurstGate(this.ddb.client, this.ddb.tableName, clock, random), settings, obs, clock, random });
+    this.enforce = createEnforce({ repo, nacl, waf, settings, obs, clock, sqs: this.sqs.client });
     this.expiry = createExpiry({ repo, queue, obs, clock });
     this.reconcile = createReconcile({ queue, obs, clock });
     this.cleanup = createCleanup({ nacl, settings, obs });
@@ -118,23 +119,33 @@ export class World {
 
   /**
    * Delivers the queue to the enforce function until it is empty, as the FIFO event source would:
-   * one batch at a time; a failed batch goes back to the head and is retried. Returns the number
-   * of invocations and failures.
+   * one batch at a time; a batch is deleted when the function returns, and stays in flight when
+   * it throws, until its visibility timeout is over (the queue's 360 s, or what the function set
+   * with ChangeMessageVisibility) — the clock is moved on to then, as real time would pass.
+   * Returns the number of invocations and failures, and the time spent waiting for redeliveries.
    */
-  async drain(maxInvocations = 1000): Promise<{ invocations: number; failures: number }> {
+  async drain(maxInvocations = 1000): Promise<{ invocations: number; failures: number; waitedMs: number }> {
     let invocations = 0;
     let failures = 0;
-    for (let event = this.sqs.receive(); event; event = this.sqs.receive()) {
+    let waitedMs = 0;
+    for (;;) {
+      const event = this.sqs.receive();
+      if (!event) {
+        const next = this.sqs.nextVisibleAt();
+        if (next === undefined) break;
+        waitedMs += next - this.clock.now();
+        this.clock.set(next);
+        continue;
+      }
       if (++invocations > maxInvocations) throw new Error('queue does not drain');
       try {
         await this.enforce(event);
+        this.sqs.complete(event);
       } catch {
         failures++;
-        this.clock.advance(30_000); // the visibility timeout passes before SQS delivers it again
-        this.sqs.requeue(event);
       }
     }
-    return { invocations, failures };
+    return { invocations, failures, waitedMs };
   }
 
   /** What the enforcers hold: WAF addresses per set and portsnare's entries per ACL. */

@@ -108,17 +108,80 @@ describe('decide handler', () => {
     expect(record && record.expiresAt - record.blockedAt).toBe(2 * 3600_000);
   });
 
-  it('opens the burst circuit breaker past the per-minute limit: no new block, an alarm metric', async () => {
+  it('opens the burst circuit breaker past the per-minute limit: no new block, an alarm metric, and the event fails so that it is retried', async () => {
     const world = new World();
     const limited = { ...world.settings, policy: { ...world.settings.policy, burstLimitPerMinute: 3 } };
     Object.assign(world.settings, limited);
     const outcomes: string[] = [];
-    for (let i = 1; i <= 5; i++) outcomes.push(...(await world.decide(world.scanEvent(`203.0.113.${20 + i}`))));
-    expect(outcomes).toEqual(['blocked', 'blocked', 'blocked', 'breaker-open', 'breaker-open']);
+    for (let i = 1; i <= 3; i++) outcomes.push(...(await world.decide(world.scanEvent(`203.0.113.${20 + i}`))));
+    expect(outcomes).toEqual(['blocked', 'blocked', 'blocked']);
+    const refused = world.scanEvent('203.0.113.24');
+    await expect(world.decide(refused)).rejects.toMatchObject({ name: 'CircuitBreakerOpen', targets: ['203.0.113.24'], outcomes: ['breaker-open'] });
+    await expect(world.decide(world.scanEvent('203.0.113.25'))).rejects.toThrow(/circuit breaker open/);
     expect(world.obs.metric('CircuitBreakerOpen')).toBe(2);
     expect(await world.repo.get('203.0.113.24')).toBeUndefined();
+    // Lambda retries the same event a minute later: the breaker has closed, the block is added
     world.clock.advance(60_000);
-    await expect(world.decide(world.scanEvent('203.0.113.24'))).resolves.toEqual(['blocked']);
+    await expect(world.decide(refused)).resolves.toEqual(['blocked']);
+  });
+
+  it('a refused sighting does not hold back the other sightings of its event, nor their wake-up', async () => {
+    const world = new World();
+    Object.assign(world.settings, { ...world.settings, policy: { ...world.settings.policy, burstLimitPerMinute: 1 } });
+    const finding = {
+      version: '0', id: 'gd-two', 'detail-type': 'GuardDuty Finding', source: 'aws.guardduty', account: '123456789012',
+      time: new Date(world.clock.now()).toISOString(), region: 'eu-west-1', resources: [],
+      detail: {
+        schemaVersion: '2.0', id: 'f2', type: 'Recon:EC2/PortProbeUnprotectedPort', severity: 2,
+        service: {
+          serviceName: 'guardduty', count: 2,
+          action: {
+            actionType: 'PORT_PROBE',
+            portProbeAction: {
+              blocked: false,
+              portProbeDetails: [
+                { localPortDetails: { port: 22, portName: 'SSH' }, remoteIpDetails: { ipAddressV4: '203.0.113.50' } },
+                { localPortDetails: { port: 22, portName: 'SSH' }, remoteIpDetails: { ipAddressV4: '203.0.113.51' } },
+              ],
+            },
+          },
+        },
+      },
+    };
+    await expect(world.decide(finding)).rejects.toMatchObject({ outcomes: ['blocked', 'breaker-open'] });
+    expect((await world.repo.get('203.0.113.50'))?.record.active).toBe(true);
+    expect(world.sqs.depth).toBe(1);
+    world.clock.advance(60_000);
+    await expect(world.decide(finding)).resolves.toEqual(['unchanged', 'blocked']);
+  });
+
+  it('counts a new attacker once in the burst breaker when the same event is retried within the minute', async () => {
+    const world = new World();
+    Object.assign(world.settings, { ...world.settings, policy: { ...world.settings.policy, burstLimitPerMinute: 2 } });
+    const event = world.scanEvent('203.0.113.60');
+    await world.decide(event);
+    await world.decide(event);
+    await world.decide(world.scanEvent('203.0.113.60'));
+    await expect(world.decide(world.scanEvent('203.0.113.61'))).resolves.toEqual(['blocked']);
+  });
+
+  it('an invocation that dies between claiming a burst slot and its verdict holds that attacker only for the minute: the others fail (retried), the next minute blocks', async () => {
+    const world = new World();
+    const original = world.ddb.client.send.bind(world.ddb.client);
+    let dies = true;
+    world.ddb.client.send = (async (command: { constructor: { name: string }; input: { UpdateExpression?: string } }, ...rest: unknown[]) => {
+      if (dies && command.constructor.name === 'UpdateCommand' && command.input.UpdateExpression?.includes('#verdict')) {
+        dies = false;
+        throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+      }
+      return (original as (...a: unknown[]) => Promise<unknown>)(command, ...rest);
+    }) as typeof world.ddb.client.send;
+    const event = world.scanEvent('203.0.113.70');
+    await expect(world.decide(event)).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(world.decide(world.scanEvent('203.0.113.70'))).rejects.toThrow(/still pending/);
+    expect(await world.repo.get('203.0.113.70')).toBeUndefined();
+    world.clock.advance(60_000);
+    await expect(world.decide(event)).resolves.toEqual(['blocked']);
   });
 
   it('marks a Scan Detected from the flow logs converter with reason flowlogs', async () => {
