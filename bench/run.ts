@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   enumeration: () => import('./enumeration.bench'),
   scale: () => import('./scale.bench'),
   store: () => import('./store.bench'),
+  cloud: () => import('./cloud.bench'),
 };
 
 const RESULTS = join(__dirname, 'results.json');
