@@ -11,6 +11,7 @@
  *   (goal 0), three rounds.
  */
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { stateKey } from '../core/table';
 import { createHandler } from '../lambda/decide/handler';
 import { BurstGate } from '../lambda/decide/burst';
 import type { Clock } from '../lambda/shared/clock';
@@ -108,7 +109,7 @@ async function contentionErrors(table: LocalTable): Promise<Figure> {
     seconds.push((Date.now() - t0) / 1000);
     errors += ok.filter((x) => !x).length;
     offences.push((await repo.get(target))?.record.offences ?? 0);
-    await table.raw.send(new DeleteItemCommand({ TableName: table.tableName, Key: { pk: { S: `BLOCK#${target}` }, sk: { S: 'STATE' } } }));
+    await table.raw.send(new DeleteItemCommand({ TableName: table.tableName, Key: { pk: { S: stateKey(target).pk }, sk: { S: stateKey(target).sk } } }));
   }
   return {
     name: 'decide_contention_errors',
