@@ -20,6 +20,8 @@ export type PortList = number[] | typeof ALL_UNUSED;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** README.md "Exit codes": an invalid config file is a usage error, whichever command reads it */
+  readonly exitCode = 2;
 }
 
 const MAX_PORT = 65535;

@@ -9,6 +9,8 @@
  *   POST   /blocks              {target, ttlSeconds?, reason?, requestedBy?} → 201 | 400 | 403 (the guard's rule)
  *   DELETE /blocks/<target>     → 200 | 404 (a CIDR's "/" may be sent as is or as %2F)
  *   GET    /history/<target>    JSON list of HistoryEntry
+ *   GET    /detections?since=ms recent detections with their evidence, newest first (every mode)
+ *   POST   /reload              {} → re-reads the config file, as SIGHUP does
  *
  * A browser page must not be able to drive it (CSRF, DNS rebinding): the Host header must name a
  * loopback address and a body must be application/json (which a cross-site form cannot send
@@ -63,6 +65,10 @@ export interface ControlApi {
   status(): unknown;
   /** undefined when local enforcement is off: the block endpoints answer 409 saying so */
   blocks(): BlockControl | undefined;
+  /** recent detections (every mode, monitor included), newest first, detected at or after `since` (epoch ms) */
+  detections?(since: number): unknown;
+  /** re-reads the config file (what SIGHUP does); resolves with what was applied */
+  reload?(): Promise<unknown>;
 }
 
 const BlockRequestSchema = z.strictObject({
@@ -107,9 +113,15 @@ export class HealthServer {
     server.headersTimeout = 5_000;
     server.maxConnections = 64;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
+            ? new Error(`health.port: ${this.options.port} on ${this.options.host} cannot be used (${error.code}${error.code === 'EADDRINUSE' ? ': another agent or service holds it' : ''}); pick another health.port, or health.enabled: false`)
+            : error,
+        ),
+      );
       server.listen({ host: this.options.host, port: this.options.port }, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });
@@ -142,6 +154,15 @@ export class HealthServer {
       return;
     }
     if (method === 'GET' && path === '/status') return send(response, 200, this.api.status());
+    if (method === 'GET' && path === '/detections' && this.api.detections) {
+      const since = Number(url.searchParams.get('since') ?? '0');
+      if (!Number.isFinite(since) || since < 0) throw new HttpError(400, `since: ${JSON.stringify(url.searchParams.get('since'))} is not a time in epoch milliseconds`);
+      return send(response, 200, this.api.detections(since));
+    }
+    if (method === 'POST' && path === '/reload' && this.api.reload) {
+      await readJson(request); // a JSON body (may be {}): a cross-site form cannot send one
+      return send(response, 200, await this.api.reload());
+    }
 
     if (path === '/blocks' || path.startsWith('/blocks/') || path.startsWith('/history/')) {
       const control = this.api.blocks();

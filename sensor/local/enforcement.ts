@@ -43,10 +43,7 @@ export class LocalEnforcement {
     const { config, own, logger } = options;
     const settings = config.enforce.nftables;
     if (!settings.enabled) return undefined;
-    const guard = NeverBlockGuard.from({
-      ...config.guard,
-      protectedCidrs: [...config.guard.protectedCidrs, ...own.filter((a) => tryParseCidr(a) !== undefined)],
-    });
+    const guard = guardFor(config.guard, own);
     const store = new FileStore(config.stateDirectory);
     await store.load();
     const available =
@@ -61,6 +58,13 @@ export class LocalEnforcement {
     const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => logger.line(line) });
     await pipeline.restore();
     return new LocalEnforcement(pipeline, enforcer ? 'nftables' : 'log-only', config, logger);
+  }
+
+  /** A new guard (config reload, runtime allowlist); lifts the active blocks it protects and returns them. */
+  async setGuard(settings: AgentConfig['guard'], own: readonly string[], requestedBy: string): Promise<string[]> {
+    const lifted = await this.pipeline.setGuard(guardFor(settings, own), requestedBy);
+    for (const target of lifted) this.logger.info('unblocked', { target, requestedBy });
+    return lifted;
   }
 
   /** The kernel put `source` in the blocked set on its first packet (blockUnverified). */
@@ -137,4 +141,9 @@ export class LocalEnforcement {
     if (decision.action === 'block') this.counts.blocks++;
     if (decision.action === 'refused') this.counts.refused++;
   }
+}
+
+/** The never-block guard of the config, this host's own addresses protected as well. */
+function guardFor(settings: AgentConfig['guard'], own: readonly string[]): NeverBlockGuard {
+  return NeverBlockGuard.from({ ...settings, protectedCidrs: [...settings.protectedCidrs, ...own.filter((a) => tryParseCidr(a) !== undefined)] });
 }

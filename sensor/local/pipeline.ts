@@ -43,7 +43,7 @@ export class LocalPipeline {
   private readonly store: FileStore;
   private readonly enforcer: Enforcer | undefined;
   private readonly policy: PolicySettings;
-  private readonly guard: NeverBlockGuard;
+  private guard: NeverBlockGuard;
   private readonly log: (line: object) => void;
   private readonly now: () => number;
   private readonly breaker: BurstBreaker;
@@ -61,6 +61,20 @@ export class LocalPipeline {
     this.now = opts.now ?? Date.now;
     this.breaker = new BurstBreaker(opts.policy.burstLimitPerMinute);
     this.reconcileEveryMs = opts.reconcileEveryMs ?? 30_000;
+  }
+
+  /**
+   * Replaces the never-block guard (a config reload, a runtime allowlist change) and lifts every
+   * active block the new guard protects; returns the lifted targets.
+   */
+  async setGuard(guard: NeverBlockGuard, requestedBy: string): Promise<string[]> {
+    this.guard = guard;
+    const lifted: string[] = [];
+    for (const record of this.store.list()) {
+      if (!record.active || guard.check(record.target).blockable) continue;
+      if (await this.unblock(record.target, requestedBy)) lifted.push(record.target);
+    }
+    return lifted;
   }
 
   /** After a restart: ensure the table, lift what expired while down, put active blocks back. */
