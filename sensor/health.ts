@@ -161,7 +161,12 @@ export class HealthServer {
     }
     if (method === 'POST' && path === '/reload' && this.api.reload) {
       await readJson(request); // a JSON body (may be {}): a cross-site form cannot send one
-      return send(response, 200, await this.api.reload());
+      try {
+        return send(response, 200, await this.api.reload());
+      } catch (error) {
+        // an invalid file is the operator's to fix (400, the key named); the running config stays
+        throw new HttpError(error instanceof Error && error.name === 'ConfigError' ? 400 : 500, errorText(error));
+      }
     }
 
     if (path === '/blocks' || path.startsWith('/blocks/') || path.startsWith('/history/')) {

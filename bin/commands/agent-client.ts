@@ -13,6 +13,21 @@ import { humanDuration, isoSeconds } from './output';
 
 const TIMEOUT_MS = 5000;
 
+/** One detection as GET /detections gives it (sensor/detections.ts). */
+export interface DetectionView {
+  readonly id: string;
+  readonly at: number;
+  readonly attacker: string;
+  readonly sensorId: string;
+  readonly handshake: boolean;
+  readonly probeCount: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly probes: ReadonlyArray<{ protocol: string; port: number; kind: string }>;
+  readonly outcome?: string;
+  readonly why?: string;
+}
+
 /** The parts of the agent's GET /status the command line shows (sensor/agent.ts, status()). */
 interface AgentStatus {
   readonly sensorId?: string;
@@ -151,6 +166,19 @@ export class AgentBackend implements Backend {
     const entries = (list as Array<{ at: number; action: string; record?: BlockRecord }>).map((entry) => historyView(entry.at, entry.action, entry.record));
     const latest = current ?? (list.length > 0 ? (list[list.length - 1] as { record?: BlockRecord }).record : undefined);
     return { ...(latest ? { current: recordView(latest, undefined) } : {}), entries };
+  }
+
+  /** GET /detections: recent detections, newest first, at or after `since` (epoch ms). */
+  async detections(since: number): Promise<{ seen: number; kept: number; enforcement: string; detections: DetectionView[] }> {
+    const answer = await this.call('GET', `/detections?since=${Math.max(0, Math.floor(since))}`);
+    const body = answer.body as { seen?: number; kept?: number; enforcement?: string; detections?: DetectionView[] };
+    return { seen: body.seen ?? 0, kept: body.kept ?? 0, enforcement: body.enforcement ?? 'unknown', detections: body.detections ?? [] };
+  }
+
+  /** POST /reload: the agent re-reads its config file. */
+  async reload(): Promise<{ applied: string[]; restartNeeded: string[]; lifted: string[] }> {
+    const body = (await this.call('POST', '/reload', {})).body as { applied?: string[]; restartNeeded?: string[]; lifted?: string[] };
+    return { applied: body.applied ?? [], restartNeeded: body.restartNeeded ?? [], lifted: body.lifted ?? [] };
   }
 
   /** Where the agent's blocks are in force: its enforcement mode. */

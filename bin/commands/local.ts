@@ -42,10 +42,26 @@ export function localConfig(options: LocalOptions): { config: AgentConfig; path?
   return { config: parsed.value };
 }
 
+/** The running agent's control API URL: --agent, PORTSNARE_AGENT_URL, or health.host/port of the config. */
+export function agentUrlOf(options: Pick<LocalOptions, 'agent' | 'env'>, config: AgentConfig): string {
+  return options.agent ?? options.env['PORTSNARE_AGENT_URL'] ?? `http://${hostForUrl(config.health.host)}:${config.health.port || DEFAULT_HEALTH_PORT}`;
+}
+
+/** A command only a running agent can answer (detections, reload): its URL, or exit 6 saying nobody answers. */
+export async function requireAgent(options: LocalOptions): Promise<AgentBackend> {
+  const { config, path } = localConfig(options);
+  const url = agentUrlOf(options, config);
+  if (await probeAgent(url)) return new AgentBackend(url);
+  throw new CliError(
+    `no agent answers at ${url} (is \`portsnare agent\` running? ${path ? `health.port of ${path}` : 'it may use another health.port: pass --config FILE or --agent URL'})`,
+    EXIT.unhealthy,
+  );
+}
+
 /** The agent when one answers, else the store. An explicit --agent that does not answer is an error. */
 export async function openLocal(options: LocalOptions): Promise<Backend> {
   const { config, path } = localConfig(options);
-  const url = options.agent ?? options.env['PORTSNARE_AGENT_URL'] ?? `http://${hostForUrl(config.health.host)}:${config.health.port || DEFAULT_HEALTH_PORT}`;
+  const url = agentUrlOf(options, config);
   const explicitAgent = options.agent !== undefined || options.env['PORTSNARE_AGENT_URL'] !== undefined;
   const stateDir = options.stateDir ?? options.env['PORTSNARE_STATE_DIR'];
   if (stateDir === undefined || explicitAgent) {
