@@ -165,7 +165,9 @@ export class AgentBackend implements Backend {
     const current = field(answer.body, 'current') as BlockRecord | undefined;
     const entries = (list as Array<{ at: number; action: string; record?: BlockRecord }>).map((entry) => historyView(entry.at, entry.action, entry.record));
     const latest = current ?? (list.length > 0 ? (list[list.length - 1] as { record?: BlockRecord }).record : undefined);
-    return { ...(latest ? { current: recordView(latest, undefined) } : {}), entries };
+    // where it is enforced, as `blocks` says it (an inactive record is enforced nowhere)
+    const places = latest && latest.active && latest.expiresAt > Date.now() ? await this.placement() : [];
+    return { ...(latest ? { current: recordView(latest, undefined, places) } : {}), entries };
   }
 
   /** GET /detections: recent detections, newest first, at or after `since` (epoch ms). */

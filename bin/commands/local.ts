@@ -26,6 +26,8 @@ export interface LocalOptions {
   readonly stateDir?: string;
   readonly agent?: string;
   readonly env: NodeJS.ProcessEnv;
+  /** status, blocks, history: create nothing (a missing state directory reads as an empty store) */
+  readonly readOnly?: boolean;
 }
 
 /** The agent config in effect for the command line: --config, PORTSNARE_CONFIG, /etc/portsnare/agent.yaml, or the defaults. */
@@ -70,7 +72,7 @@ export async function openLocal(options: LocalOptions): Promise<Backend> {
     if (explicitAgent) throw new CliError(`no agent answers at ${url} (is \`portsnare agent\` running? is the health port right?)`, EXIT.unhealthy);
   }
   const directory = stateDir ?? config.stateDirectory;
-  return StoreBackend.open({ ...config, stateDirectory: directory }, { agentUrl: stateDir === undefined ? url : undefined, configPath: path });
+  return StoreBackend.open({ ...config, stateDirectory: directory }, { agentUrl: stateDir === undefined ? url : undefined, configPath: path, readOnly: options.readOnly === true });
 }
 
 function hostForUrl(host: string): string {
@@ -96,13 +98,15 @@ export class StoreBackend implements Backend {
     private readonly agentUrl: string | undefined,
     private readonly configPath: string | undefined,
   ) {
-    this.where = `local store ${config.stateDirectory}`;
+    // a plain `portsnare blocks` while the agent runs on another port must not read as "no blocks"
+    this.where = `local store ${config.stateDirectory}${agentUrl ? `; no agent answers at ${agentUrl}` : ''}`;
   }
 
-  static async open(config: AgentConfig, context: { agentUrl?: string; configPath?: string | undefined }): Promise<StoreBackend> {
+  static async open(config: AgentConfig, context: { agentUrl?: string | undefined; configPath?: string | undefined; readOnly?: boolean }): Promise<StoreBackend> {
     const store = new FileStore(config.stateDirectory);
     try {
-      await store.load();
+      // read-only commands create nothing: a missing directory is an empty store
+      if (!context.readOnly || existsSync(config.stateDirectory)) await store.load();
     } catch (error) {
       throw new CliError(`cannot read the local store in ${config.stateDirectory}: ${error instanceof Error ? error.message : String(error)} (pass --state-dir DIR or --config FILE)`, EXIT.failure);
     }
@@ -222,10 +226,12 @@ export class StoreBackend implements Backend {
     return { kind: 'lifted', target };
   }
 
-  history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
+  async history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
     const current = this.store.get(target);
     const entries = this.store.history(target).map((entry) => historyView(entry.at, entry.action, entry.record));
-    return Promise.resolve({ ...(current ? { current: recordView(current, undefined, []) } : {}), entries });
+    // where it is enforced, as `blocks` says it (an inactive record is enforced nowhere)
+    const places = current && isActive(current, Date.now()) ? this.placement(current.target, await this.kernelTargets()) : [];
+    return { ...(current ? { current: recordView(current, undefined, places) } : {}), entries };
   }
 
   /** What the kernel set holds; a failed `nft list` is reported (placement "unknown: …"), never read as empty. */

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** How the commands name the store when no agent answers on the config's health port (they say so). */
+function where(): string {
+  return `local store ${join(dir, 'state')}; no agent answers at http://127.0.0.1:${deadPort}`;
+}
+
 /** The commands on this host with no agent running: the store of the test's config. */
 function cli(args: string[]): Promise<CliResult> {
   return runCli([...args, '--config', configPath]);
@@ -53,14 +59,14 @@ describe('block and blocks on the local store (no agent)', () => {
 
     expect(blocked.code).toBe(0);
     expect(blocked.stdout).toMatch(
-      new RegExp(`^blocked 203\\.0\\.113\\.7 for (2h|1h 59m) \\(until \\S+Z\\), offence 1, enforced in store only \\(log-only\\) — local store ${join(dir, 'state')}\\n$`),
+      new RegExp(`^blocked 203\\.0\\.113\\.7 for (2h|1h 59m) \\(until \\S+Z\\), offence 1, enforced in store only \\(log-only\\) — ${where()}\\n$`),
     );
     const listed = await cli(['blocks']);
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ADDRESS\s+REASON\s+OFFENCES\s+HITS\s+EXPIRES IN\s+ENFORCED IN\s+NOTE$/);
     expect(lines[1]).toMatch(/^203\.0\.113\.7\s+manual\s+1\s+0\s+(2h|1h 59m)\s+store only \(log-only\)\s+requested by portsnare-cli:\S+: seen in the web logs$/);
-    expect(lines[2]).toBe(`1 active block (local store ${join(dir, 'state')})`);
+    expect(lines[2]).toBe(`1 active block (${where()})`);
   });
 
   it('writes the block to the agent\'s store file, where a restarted agent finds it', async () => {
@@ -98,7 +104,7 @@ describe('block and blocks on the local store (no agent)', () => {
   it('says so when nothing is blocked', async () => {
     const result = await cli(['blocks']);
 
-    expect(result).toEqual({ code: 0, stdout: `no active blocks (local store ${join(dir, 'state')})\n`, stderr: '' });
+    expect(result).toEqual({ code: 0, stdout: `no active blocks (${where()})\n`, stderr: '' });
   });
 
   it('refuses an allowlisted address with exit 3 and the rule that protects it', async () => {
@@ -131,9 +137,9 @@ describe('unblock and history on the local store', () => {
     const first = await cli(['unblock', '203.0.113.7']);
     const second = await cli(['unblock', '203.0.113.7']);
 
-    expect(first).toEqual({ code: 0, stdout: `unblocked 203.0.113.7 — local store ${join(dir, 'state')}\n`, stderr: '' });
+    expect(first).toEqual({ code: 0, stdout: `unblocked 203.0.113.7 — ${where()}\n`, stderr: '' });
     expect(second.code).toBe(4);
-    expect(second.stderr).toBe(`portsnare: 203.0.113.7 is not blocked in local store ${join(dir, 'state')}\n`);
+    expect(second.stderr).toBe(`portsnare: 203.0.113.7 is not blocked in ${where()}\n`);
     expect((await cli(['blocks'])).stdout).toContain('no active blocks');
   });
 
@@ -169,7 +175,7 @@ describe('unblock and history on the local store', () => {
     const result = await cli(['history', '203.0.113.99']);
 
     expect(result.code).toBe(4);
-    expect(result.stderr).toBe(`portsnare: no history for 203.0.113.99 (local store ${join(dir, 'state')})\n`);
+    expect(result.stderr).toBe(`portsnare: no history for 203.0.113.99 (${where()})\n`);
   });
 });
 
@@ -180,7 +186,7 @@ describe('status on the local store', () => {
     const result = await cli(['status']);
 
     expect(result.code).toBe(6);
-    expect(result.stdout).toContain(`portsnare status — local store ${join(dir, 'state')}`);
+    expect(result.stdout).toContain(`portsnare status — ${where()}`);
     expect(result.stdout).toMatch(new RegExp(`agent\\s+not running \\(nothing answers on http://127\\.0\\.0\\.1:${deadPort}\\)`));
     expect(result.stdout).toMatch(/enforcement\s+log-only \(enforce\.nftables\.enabled is false\)/);
     expect(result.stdout).toMatch(/active blocks\s+1\n/);
@@ -254,3 +260,32 @@ describe('bin/portsnare.js as a child process', () => {
     expect(result.stderr).toContain("error: missing required argument 'target'");
   });
 });
+
+describe('read-only commands and what they say', () => {
+  it('status, blocks and history create no state directory, and say that no agent answered', async () => {
+    const missing = join(dir, 'never', 'made');
+    await writeFile(configPath, [`stateDirectory: ${missing}`, 'health:', `  port: ${deadPort}`, ''].join('\n'));
+
+    const blocks = await cli(['blocks']);
+    const history = await cli(['history', '203.0.113.7']);
+    const status = await cli(['status']);
+    const direct = await runCli(['blocks', '--state-dir', join(missing, 'direct')]);
+
+    expect(blocks).toEqual({ code: 0, stdout: `no active blocks (local store ${missing}; no agent answers at http://127.0.0.1:${deadPort})\n`, stderr: '' });
+    expect(history.code).toBe(4);
+    expect(status.code).toBe(6);
+    expect(direct.code).toBe(0);
+    expect(existsSync(join(dir, 'never'))).toBe(false);
+  });
+
+  it('history --json and blocks --json agree on where a block is enforced', async () => {
+    expect((await cli(['block', '203.0.113.7'])).code).toBe(0);
+
+    const blocks = JSON.parse((await cli(['blocks', '--json'])).stdout) as Array<{ enforcedIn: string[] }>;
+    const history = JSON.parse((await cli(['history', '203.0.113.7', '--json'])).stdout) as { current: { enforcedIn: string[] } };
+
+    expect(blocks[0]?.enforcedIn).toEqual(['store only (log-only)']);
+    expect(history.current.enforcedIn).toEqual(blocks[0]?.enforcedIn);
+  });
+});
+
