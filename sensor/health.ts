@@ -54,7 +54,7 @@ export function renderPrometheus(metrics: readonly Metric[]): string {
 /** What the local block endpoints delegate to (the LocalPipeline). */
 export interface BlockControl {
   list(): BlockRecord[];
-  block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string }): Promise<{ action: string; why?: string; record?: BlockRecord }>;
+  block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string; replace?: boolean }): Promise<{ action: string; why?: string; record?: BlockRecord }>;
   unblock(target: string, requestedBy: string): Promise<boolean>;
   history(target: string): unknown[];
 }
@@ -77,6 +77,8 @@ const BlockRequestSchema = z.strictObject({
   /** the block reason (BLOCK_REASONS; default manual); the operator's words go in requestedBy */
   reason: z.enum(BLOCK_REASONS).optional(),
   requestedBy: z.string().min(1).max(256).optional(),
+  /** replace an active block's expiry and note even when that shortens it (`block --replace`) */
+  replace: z.boolean().optional(),
 });
 
 const MAX_BODY = 64 * 1024;
@@ -176,11 +178,12 @@ export class HealthServer {
       if (method === 'POST' && path === '/blocks') {
         const body = BlockRequestSchema.safeParse(await readJson(request));
         if (!body.success) throw new HttpError(400, formatZodError(body.error));
-        const { target, ttlSeconds, reason, requestedBy } = body.data;
+        const { target, ttlSeconds, reason, requestedBy, replace } = body.data;
         const result = await control.block(target, {
           requestedBy: requestedBy ?? 'local-api',
           ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
           ...(reason !== undefined ? { reason } : {}),
+          ...(replace === true ? { replace } : {}),
         });
         if (result.action === 'refused') throw new HttpError(403, `refused: ${result.why ?? 'never-block rule'}`, { target, rule: result.why });
         return send(response, result.action === 'block' ? 201 : 200, result);

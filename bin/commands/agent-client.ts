@@ -149,6 +149,7 @@ export class AgentBackend implements Backend {
       target: request.target,
       ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
       requestedBy: requestedBy.slice(0, 256),
+      ...(request.replace === true ? { replace: true } : {}),
     });
     const record = (field(answer.body, 'record') ?? answer.body) as BlockRecord;
     return { kind: 'applied', block: recordView(record, undefined, await this.placement()) };

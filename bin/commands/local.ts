@@ -208,6 +208,7 @@ export class StoreBackend implements Backend {
     const decision = await this.pipeline.block(request.target, {
       ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
       requestedBy: request.reason !== undefined ? `${request.requestedBy}: ${request.reason}` : request.requestedBy,
+      ...(request.replace === true ? { replace: true } : {}),
     });
     if (decision.action === 'refused') {
       throw new CliError(decision.why.startsWith('refused') ? decision.why : `refused: ${request.target} — ${decision.why}`, EXIT.refused);

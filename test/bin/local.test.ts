@@ -289,3 +289,42 @@ describe('read-only commands and what they say', () => {
   });
 });
 
+describe('manual re-blocks and the policy\'s limits', () => {
+  it('a re-block keeps the longer block and its note; --replace shortens it', async () => {
+    await cli(['block', '203.0.113.7', '--ttl', '7d', '--reason', 'known bad']);
+    await cli(['block', '203.0.113.7', '--ttl', '1h']);
+    const kept = JSON.parse((await cli(['blocks', '--json'])).stdout) as Array<{ expiresInSeconds: number; note?: string }>;
+
+    const replaced = await cli(['block', '203.0.113.7', '--ttl', '1h', '--replace']);
+    const after = JSON.parse((await cli(['blocks', '--json'])).stdout) as Array<{ expiresInSeconds: number; note?: string }>;
+
+    expect(kept[0]?.expiresInSeconds).toBeGreaterThan(6 * 86400);
+    expect(kept[0]?.note).toContain('known bad');
+    expect(replaced.code).toBe(0);
+    expect(after[0]?.expiresInSeconds).toBeLessThanOrEqual(3600);
+    expect((await cli(['block', '203.0.113.8', '--replace', '--stack', 'Portsnare'])).code).toBe(2);
+  });
+
+  it('refuses a TTL over policy.maxManualTtlSeconds and a CIDR wider than policy.widestIpv4Prefix (exit 3)', async () => {
+    await writeFile(
+      configPath,
+      [
+        `stateDirectory: ${join(dir, 'state')}`,
+        'enforce: { nftables: { policy: { maxManualTtlSeconds: 86400, widestIpv4Prefix: 28 } } }',
+        'guard: { blockableSpecialCidrs: ["203.0.113.0/24"] }',
+        `health: { port: ${deadPort} }`,
+        '',
+      ].join('\n'),
+    );
+
+    const long = await cli(['block', '203.0.113.7', '--ttl', '2d']);
+    const wide = await cli(['block', '203.0.113.0/27']);
+
+    expect(long.code).toBe(3);
+    expect(long.stderr).toContain('policy.maxManualTtlSeconds');
+    expect(wide.code).toBe(3);
+    expect(wide.stderr).toContain('policy.widestIpv4Prefix');
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+  });
+});
+
