@@ -16,6 +16,10 @@ export interface CliDeps {
   readonly env: NodeJS.ProcessEnv;
   /** SDK clients for a Region (tests may hand in their own) */
   readonly cloud: (region: string | undefined) => CloudClients;
+  /** whether stdin is a terminal to ask on (default: process.stdin.isTTY) */
+  readonly isTty?: () => boolean;
+  /** asks a yes/no question (default: readline on the terminal) */
+  readonly confirm?: (question: string) => Promise<boolean>;
 }
 
 export function defaultDeps(overrides: Partial<CliDeps> = {}): CliDeps {

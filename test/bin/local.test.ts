@@ -328,3 +328,33 @@ describe('manual re-blocks and the policy\'s limits', () => {
   });
 });
 
+describe('unblock --all', () => {
+  it('refuses without a terminal and without --yes; --yes lifts every block', async () => {
+    await cli(['block', '203.0.113.7']);
+    await cli(['block', '203.0.113.64/26']);
+
+    const refused = await runCli(['unblock', '--all', '--config', configPath], { isTty: () => false });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    expect((await cli(['blocks', '--json'])).stdout).toContain('203.0.113.7');
+
+    const done = await runCli(['unblock', '--all', '--yes', '--config', configPath], { isTty: () => false });
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^unblocked 2 blocks: (203\.0\.113\.7, 203\.0\.113\.64\/26|203\.0\.113\.64\/26, 203\.0\.113\.7) — /);
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+  });
+
+  it('asks on a terminal and lifts nothing unless the answer is yes', async () => {
+    await cli(['block', '203.0.113.7']);
+    const questions: string[] = [];
+
+    const no = await runCli(['unblock', '--all', '--config', configPath], { isTty: () => true, confirm: (q) => (questions.push(q), Promise.resolve(false)) });
+    const yes = await runCli(['unblock', '--all', '--config', configPath], { isTty: () => true, confirm: () => Promise.resolve(true) });
+
+    expect(questions[0]).toMatch(/^lift all 1 active block \(local store /);
+    expect(no.code).toBe(1);
+    expect(yes.code).toBe(0);
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+  });
+});
+
