@@ -23,7 +23,7 @@ import { Aggregator } from './aggregate/aggregator';
 import { EchoFilter } from './aggregate/echo';
 import { ownAddresses } from './aggregate/own-addresses';
 import { ALL_UNUSED, bannerFor, loadConfigFile, type AgentConfig } from './config';
-import { HealthServer, type ControlApi, type Metric } from './health';
+import { HealthServer, type AllowControl, type ControlApi, type Metric } from './health';
 import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
 import { LocalEnforcement } from './local/enforcement';
@@ -33,6 +33,7 @@ import { killStaleNflogReaders } from './kernel/nflog';
 import { DEFAULT_NFLOG_GROUP } from './kernel/rules';
 import { errorText, jsonLogger, type Logger } from './log';
 import { assertWritableState } from './state-dir';
+import { RuntimeAllowlist, guardWith } from './allowlist';
 import { publishersFor, type SinkOptions } from './publish/sinks';
 import type { Publisher } from './publish/types';
 import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState } from './status';
@@ -114,6 +115,9 @@ export class Agent extends EventEmitter {
   private stopped?: Promise<void>;
   private kernelProbes = 0;
   private readonly detections: DetectionRing;
+  private allowlist?: RuntimeAllowlist;
+  /** guard of the config file, before the runtime allowlist is merged in */
+  private baseGuard?: AgentConfig['guard'];
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -131,6 +135,10 @@ export class Agent extends EventEmitter {
   }
 
   async start(): Promise<AgentStartReport> {
+    // the operator's runtime allowlist (portsnare allow) joins guard.allowlist
+    this.allowlist = new RuntimeAllowlist(this.config.stateDirectory);
+    this.baseGuard = this.config.guard;
+    this.config = { ...this.config, guard: guardWith(this.config, this.allowlist.list()) };
     const config = this.config;
     this.startedAt = Date.now();
     this.sensorId = config.sensorId ?? defaultSensorId();
@@ -229,20 +237,53 @@ export class Agent extends EventEmitter {
   async reload(): Promise<{ applied: string[]; restartNeeded: string[]; lifted: string[] }> {
     const path = this.options.configPath;
     if (!path) throw new Error('no config file to re-read: the agent was started without --config');
-    const next = loadConfigFile(path);
-    assertWritableState(next);
+    const loaded = loadConfigFile(path);
+    assertWritableState(loaded);
+    const next: AgentConfig = { ...loaded, guard: guardWith(loaded, this.allowlist?.list() ?? []) };
+    this.baseGuard = loaded.guard;
     const changed = (Object.keys(next) as Array<keyof AgentConfig>).filter((key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]));
     const live = new Set<keyof AgentConfig>(['ignore', 'guard']);
     const applied = changed.filter((key) => live.has(key));
     const restartNeeded = changed.filter((key) => !live.has(key));
     this.config = { ...this.config, ignore: next.ignore, guard: next.guard };
     this.aggregator?.setIgnore(next.ignore);
-    const own = (this.options.ownAddresses ?? ((): string[] => ownAddresses()))();
-    const lifted = (await this.local?.setGuard(next.guard, own, 'reload: never-block rule')) ?? [];
-    const detector = this.detector as (KernelDetectorLike & { updateExempt?: (exempt: readonly string[]) => Promise<void> }) | undefined;
-    if (detector?.updateExempt && this.report) await detector.updateExempt(kernelDetectorOptions(this.config, this.report.listeners, own, this.enforcement === 'nftables').exempt);
+    const lifted = await this.applyGuard('reload: never-block rule');
     this.logger.info('config reloaded', { path, applied, restartNeeded, lifted });
     return { applied, restartNeeded, lifted };
+  }
+
+  /** The guard in this.config, applied: the local pipeline (lifting what it now protects) and the kernel's exempt sets. */
+  private async applyGuard(by: string): Promise<string[]> {
+    const own = (this.options.ownAddresses ?? ((): string[] => ownAddresses()))();
+    const lifted = (await this.local?.setGuard(this.config.guard, own, by)) ?? [];
+    const detector = this.detector as (KernelDetectorLike & { updateExempt?: (exempt: readonly string[]) => Promise<void> }) | undefined;
+    if (detector?.updateExempt && this.report) await detector.updateExempt(kernelDetectorOptions(this.config, this.report.listeners, own, this.enforcement === 'nftables').exempt);
+    return lifted;
+  }
+
+  /** The runtime allowlist behind GET/POST/DELETE /allow. */
+  private allowControl(): AllowControl {
+    const file = (): RuntimeAllowlist => this.allowlist ?? new RuntimeAllowlist(this.config.stateDirectory);
+    const rebuild = async (by: string): Promise<string[]> => {
+      const base = this.baseGuard ?? this.options.config.guard;
+      this.config = { ...this.config, guard: guardWith({ ...this.config, guard: base }, file().list()) };
+      return this.applyGuard(by);
+    };
+    return {
+      list: () => file().list(),
+      add: async (target, by) => {
+        const added = file().add(target, by);
+        const lifted = await rebuild(`allow add by ${by}`);
+        this.logger.info('allowlist: added', { target, by, lifted });
+        return { added, lifted };
+      },
+      remove: async (target, by) => {
+        const removed = file().remove(target);
+        if (removed) await rebuild(`allow remove by ${by}`);
+        this.logger.info('allowlist: removed', { target, by, removed });
+        return removed;
+      },
+    };
   }
 
   /** One moment of the agent, what /status, /metrics and /healthz are built from (sensor/status.ts). */
@@ -278,6 +319,7 @@ export class Agent extends EventEmitter {
       status: () => this.status(),
       blocks: () => this.local?.control(),
       reload: () => this.reload(),
+      allow: () => this.allowControl(),
       detections: (since: number) => ({ seen: this.detections.seen, kept: this.detections.capacity, enforcement: this.enforcement, detections: this.detections.list(since) }),
     };
   }
@@ -371,3 +413,4 @@ function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
     });
   });
 }
+

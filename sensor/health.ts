@@ -11,6 +11,7 @@
  *   GET    /history/<target>    JSON list of HistoryEntry
  *   GET    /detections?since=ms recent detections with their evidence, newest first (every mode)
  *   POST   /reload              {} → re-reads the config file, as SIGHUP does
+ *   GET    /allow · POST /allow {target, requestedBy?} · DELETE /allow/<target>   the runtime allowlist
  *
  * A browser page must not be able to drive it (CSRF, DNS rebinding): the Host header must name a
  * loopback address and a body must be application/json (which a cross-site form cannot send
@@ -69,7 +70,17 @@ export interface ControlApi {
   detections?(since: number): unknown;
   /** re-reads the config file (what SIGHUP does); resolves with what was applied */
   reload?(): Promise<unknown>;
+  /** the runtime allowlist (portsnare allow) */
+  allow?(): AllowControl;
 }
+
+export interface AllowControl {
+  list(): unknown[];
+  add(target: string, by: string): Promise<{ added: boolean; lifted: string[] }>;
+  remove(target: string, by: string): Promise<boolean>;
+}
+
+const AllowRequestSchema = z.strictObject({ target: TargetSchema, requestedBy: z.string().min(1).max(256).optional() });
 
 const BlockRequestSchema = z.strictObject({
   target: TargetSchema,
@@ -171,6 +182,24 @@ export class HealthServer {
       }
     }
 
+    if ((path === '/allow' || path.startsWith('/allow/')) && this.api.allow) {
+      const allow = this.api.allow();
+      if (method === 'GET' && path === '/allow') return send(response, 200, allow.list());
+      if (method === 'POST' && path === '/allow') {
+        const body = AllowRequestSchema.safeParse(await readJson(request));
+        if (!body.success) throw new HttpError(400, formatZodError(body.error));
+        const result = await allow.add(body.data.target, body.data.requestedBy ?? 'local-api');
+        return send(response, result.added ? 201 : 200, { target: body.data.target, ...result });
+      }
+      if (method === 'DELETE' && path.startsWith('/allow/')) {
+        const target = TargetSchema.safeParse(safeDecode(path.slice('/allow/'.length)));
+        if (!target.success) throw new HttpError(400, formatZodError(target.error).replace(/^\(root\): /, ''));
+        const by = request.headers['x-requested-by'];
+        if (!(await allow.remove(target.data, typeof by === 'string' && by ? by.slice(0, 256) : 'local-api'))) throw new HttpError(404, `${target.data} is not in the runtime allowlist`);
+        return send(response, 200, { target: target.data, removed: true });
+      }
+      throw new HttpError(405, `${method} ${path}: method not allowed`);
+    }
     if (path === '/blocks' || path.startsWith('/blocks/') || path.startsWith('/history/')) {
       const control = this.api.blocks();
       if (!control) throw new HttpError(409, NO_ENFORCEMENT);

@@ -178,6 +178,21 @@ export class AgentBackend implements Backend {
     return { seen: body.seen ?? 0, kept: body.kept ?? 0, enforcement: body.enforcement ?? 'unknown', detections: body.detections ?? [] };
   }
 
+  /** The runtime allowlist: GET /allow, POST /allow, DELETE /allow/<target>. */
+  async allowList(): Promise<Array<{ target: string; addedAt: number; by: string }>> {
+    const body = (await this.call('GET', '/allow')).body;
+    return Array.isArray(body) ? (body as Array<{ target: string; addedAt: number; by: string }>) : [];
+  }
+
+  async allowAdd(target: string, requestedBy: string): Promise<{ added: boolean; lifted: string[] }> {
+    const body = (await this.call('POST', '/allow', { target, requestedBy: requestedBy.slice(0, 256) })).body as { added?: boolean; lifted?: string[] };
+    return { added: body.added ?? false, lifted: body.lifted ?? [] };
+  }
+
+  async allowRemove(target: string, requestedBy: string): Promise<void> {
+    await this.call('DELETE', `/allow/${encodeURIComponent(target)}`, undefined, false, { 'x-requested-by': requestedBy });
+  }
+
   /** POST /reload: the agent re-reads its config file. */
   async reload(): Promise<{ applied: string[]; restartNeeded: string[]; lifted: string[] }> {
     const body = (await this.call('POST', '/reload', {})).body as { applied?: string[]; restartNeeded?: string[]; lifted?: string[] };

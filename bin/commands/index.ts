@@ -4,6 +4,7 @@
  * and the local demo (`demo`, `probe`).
  */
 import type { Command } from 'commander';
+import { registerAllow } from './allow';
 import { registerBlock } from './block';
 import { registerBlocks } from './blocks';
 import { type CliDeps, defaultDeps } from './context';
@@ -26,6 +27,7 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerHistory(program, deps);
   registerDetections(program, deps);
   registerReload(program, deps);
+  registerAllow(program, deps);
   registerDemo(program, deps);
   registerProbe(program, deps);
 }

@@ -13,6 +13,7 @@ import { type AgentConfig, ConfigError, DEFAULT_HEALTH_PORT, loadConfigFile, par
 import { NftEnforcer } from '../../sensor/local/nft';
 import { LocalPipeline } from '../../sensor/local/pipeline';
 import { FileStore } from '../../sensor/local/store';
+import { RuntimeAllowlist, guardWith } from '../../sensor/allowlist';
 import { AgentBackend, historyView, probeAgent, recordView } from './agent-client';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
 import { byExpiry } from './backend';
@@ -128,7 +129,8 @@ export class StoreBackend implements Backend {
       store,
       ...(enforcer ? { enforcer } : {}),
       policy: config.enforce.nftables.policy,
-      guard: new NeverBlockGuard(config.guard),
+      // the runtime allowlist (portsnare allow) protects as guard.allowlist does
+      guard: new NeverBlockGuard(guardWith(config, runtimeAllowlist(config.stateDirectory))),
       logger: (line) => {
         const fields = line as { level?: unknown; msg?: unknown; error?: unknown };
         if (fields.level === 'error') failures.push(`${String(fields.msg)}: ${String(fields.error ?? '')}`);
@@ -292,4 +294,13 @@ export async function spoolDepth(directory: string): Promise<{ directory: string
     for (const byte of rest) if (byte === 0x0a) events++;
   }
   return { directory, events, bytes };
+}
+
+/** The runtime allowlist of a state directory; a corrupt file is an error naming it. */
+function runtimeAllowlist(directory: string): ReturnType<RuntimeAllowlist['list']> {
+  try {
+    return new RuntimeAllowlist(directory).list();
+  } catch (error) {
+    throw new CliError(`cannot read the runtime allowlist: ${error instanceof Error ? error.message : String(error)}`, EXIT.failure);
+  }
 }

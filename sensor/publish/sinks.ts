@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { spoolDirectory, type AgentConfig, type SinkConfig } from '../config';
 import type { Logger } from '../log';
+import { EventBridgePublisher, eventBridgeClient } from './eventbridge';
 import { FilePublisher, StdoutPublisher } from './lines';
 import { Spool } from './spool';
 import type { Publisher } from './types';
@@ -28,10 +29,6 @@ export function publishersFor(config: AgentConfig, options: SinkOptions): Publis
       case 'file':
         return new FilePublisher(sink.path, logger);
       case 'eventbridge': {
-        // the AWS SDK is loaded only when a config has an eventbridge sink: a host agent without
-        // one does not carry it in memory
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { EventBridgePublisher, eventBridgeClient } = require('./eventbridge') as typeof import('./eventbridge');
         const base = spoolDirectory(config);
         const directory = bridges > 1 ? join(base, `${index}-${sink.busName.replace(/[^A-Za-z0-9._-]/g, '_').slice(-64)}`) : base;
         const region = sink.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;

@@ -358,3 +358,28 @@ describe('unblock --all', () => {
   });
 });
 
+describe('allow (no agent running)', () => {
+  it('add writes the runtime allowlist, lifts the covered block and refuses new ones; remove and list', async () => {
+    await cli(['block', '203.0.113.7']);
+
+    const added = await cli(['allow', 'add', '203.0.113.0/28']);
+    const refused = await cli(['block', '203.0.113.9']);
+    const listed = await cli(['allow', 'list']);
+    const hostBits = await cli(['allow', 'add', '203.0.113.7/28']);
+
+    expect(added.stderr).toBe('');
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/^allowed 203\.0\.113\.0\/28; unblocked 203\.0\.113\.7 — .*allowlist\.json; no agent answers at /);
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('203.0.113.0/28');
+    expect(listed.stdout).toMatch(/^ADDRESS\s+ADDED\s+BY\n203\.0\.113\.0\/28\s+\S+Z\s+\S+/);
+    expect(hostBits.code).toBe(2);
+    expect(hostBits.stderr).toContain('did you mean 203.0.113.0/28?');
+
+    expect((await cli(['allow', 'remove', '203.0.113.0/28'])).code).toBe(0);
+    expect((await cli(['allow', 'remove', '203.0.113.0/28'])).code).toBe(4);
+    expect((await cli(['block', '203.0.113.9'])).code).toBe(0);
+  });
+});
+
