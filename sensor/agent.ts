@@ -27,6 +27,7 @@ import { HealthServer, type AllowControl, type ControlApi, type Metric } from '.
 import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
 import { LocalEnforcement } from './local/enforcement';
+import { ADDRESS_SET_SIZE } from './local/nft';
 import type { Enforcer } from './local/pipeline';
 import { DEFAULT_DETECTIONS_KEPT, DetectionRing } from './detections';
 import { killStaleNflogReaders } from './kernel/nflog';
@@ -301,7 +302,23 @@ export class Agent extends EventEmitter {
       blocksActive: this.local?.activeBlocks() ?? 0,
       breakerOpen: this.local?.breakerOpen() ?? false,
       counts: { kernelProbes: this.kernelProbes, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },
+      usage: this.usage(),
     };
+  }
+
+  /** How full each bounded structure is (status: "sets against their limits"). */
+  private usage(): Array<{ name: string; used: number; limit: number }> {
+    const limits = this.config.limits;
+    const out = [
+      { name: 'tracked sources', used: this.aggregator?.stats().tracked ?? 0, limit: limits.maxTrackedSources },
+      { name: 'decoy sockets open', used: this.decoys?.stats().socketsOpen ?? 0, limit: limits.maxSockets },
+      { name: 'detections kept', used: Math.min(this.detections.seen, this.detections.capacity), limit: this.detections.capacity },
+    ];
+    if (this.local?.mode === 'nftables') {
+      const sets = this.local.addressBlocks();
+      out.push({ name: 'kernel set blocked4', used: sets.ipv4, limit: ADDRESS_SET_SIZE }, { name: 'kernel set blocked6', used: sets.ipv6, limit: ADDRESS_SET_SIZE });
+    }
+    return out;
   }
 
   status(): Record<string, unknown> {

@@ -39,6 +39,7 @@ interface AgentStatus {
   readonly sinks?: Array<{ name: string; published?: number; dropped?: number; errors?: number; spool?: { depth?: number; full?: boolean } }>;
   readonly blocksActive?: number;
   readonly circuitBreakerOpen?: boolean;
+  readonly usage?: Array<{ name: string; used: number; limit: number }>;
 }
 
 function stringsOf(value: unknown): string[] {
@@ -112,6 +113,7 @@ export class AgentBackend implements Backend {
           ? 'OPEN — more new blocks this minute than burstLimitPerMinute: new blocks are refused, existing ones stay'
           : 'closed',
       ],
+      ['limits', (status.usage ?? []).map((u) => `${u.name} ${u.used}/${u.limit}${u.used >= u.limit ? ' FULL' : ''}`).join(', ') || '-'],
       [
         'sinks',
         (status.sinks ?? []).map((sink) => `${sink.name} ${sink.published ?? 0} published${sink.errors ? `, ${sink.errors} errors` : ''}${sink.dropped ? `, ${sink.dropped} DROPPED` : ''}`).join('; ') || 'none',
@@ -127,7 +129,7 @@ export class AgentBackend implements Backend {
       where: this.where,
       healthy,
       lines,
-      data: { backend: 'agent', url: this.baseUrl, healthy, problems, warnings, activeBlocks: status.blocksActive ?? blocks.length, circuitBreakerOpen: status.circuitBreakerOpen ?? false, spoolDepth, detections: agg.events ?? 0, status },
+      data: { backend: 'agent', url: this.baseUrl, healthy, problems, warnings, usage: status.usage ?? [], activeBlocks: status.blocksActive ?? blocks.length, circuitBreakerOpen: status.circuitBreakerOpen ?? false, spoolDepth, detections: agg.events ?? 0, status },
     };
   }
 

@@ -109,6 +109,13 @@ export class LocalEnforcement {
     }
   }
 
+  /** active single-address blocks per family: what the kernel's address sets hold */
+  addressBlocks(now = Date.now()): { ipv4: number; ipv6: number } {
+    const out = { ipv4: 0, ipv6: 0 };
+    for (const r of this.pipeline.list()) if (r.active && r.expiresAt > now && !r.target.includes('/')) out[r.family]++;
+    return out;
+  }
+
   activeBlocks(now = Date.now()): number {
     return this.pipeline.list().filter((r) => r.active && r.expiresAt > now).length;
   }

@@ -116,3 +116,15 @@ describe('portsnare reload', () => {
     await probeAndWait('127.66.0.24');
   });
 });
+
+describe('portsnare status', () => {
+  it('shows how full each bounded set is against its limit', async () => {
+    const result = await runCli(['status', '--agent', url]);
+    const json = JSON.parse((await runCli(['status', '--agent', url, '--json'])).stdout) as { usage: Array<{ name: string; used: number; limit: number }> };
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^limits\s+tracked sources \d+\/100000, decoy sockets open \d+\/512, detections kept [1-9]\d*\/1000$/m);
+    expect(json.usage.map((u) => u.name)).toEqual(['tracked sources', 'decoy sockets open', 'detections kept']);
+  });
+});
+
