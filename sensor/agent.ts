@@ -136,6 +136,8 @@ export class Agent extends EventEmitter {
   }
 
   async start(): Promise<AgentStartReport> {
+    // before anything starts: an unwritable store or spool would keep blocks in memory only
+    assertWritableState(this.config);
     // the operator's runtime allowlist (portsnare allow) joins guard.allowlist
     this.allowlist = new RuntimeAllowlist(this.config.stateDirectory);
     this.baseGuard = this.config.guard;
@@ -156,8 +158,6 @@ export class Agent extends EventEmitter {
       onInvalid: (error, candidate) => this.logger.error('built an invalid event (bug), not published', { error, candidate }),
     });
 
-    // before anything starts: an unwritable store or spool would keep blocks in memory only
-    assertWritableState(config);
     // a kernel reader left behind by a killed agent holds the NFLOG group: end it first
     if (config.stealth) {
       for (const stale of await killStaleNflogReaders(DEFAULT_NFLOG_GROUP)) this.logger.warn('ended a stale tcpdump reader of our NFLOG group (left by an agent killed with SIGKILL)', { pid: stale });

@@ -30,7 +30,8 @@ export class RuntimeAllowlist {
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return []; // no state directory (yet): no entries
       throw error;
     }
     let parsed: { version?: unknown; entries?: unknown };
