@@ -9,6 +9,10 @@
  *   with 1000 TCP decoys on 127.0.0.1 and ::1 (2000 listening sockets), after start.
  * - agent_rss_mb_all_unused: the same with tcpPorts/udpPorts "all-unused" (kernel detection) in a
  *   network namespace of its own, so the host's nftables are not touched; agent + its NFLOG reader.
+ * - agent_rss_mb_idle, agent_rss_mb_flood_1000, agent_flood_reported: the bundled agent as it runs
+ *   in production (20 decoy ports, file sink, control API on), peak resident memory (VmHWM) idle,
+ *   then after 10 s of TCP connects from 1,000 distinct 127.x sources round-robin over the 20
+ *   ports (a child process, 64 in flight), and how many of the 1,000 sources were reported.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -135,7 +139,7 @@ function exited(child: ChildProcess, ms: number): Promise<number | null> {
 }
 
 /** The bundle the container runs (Dockerfile): one file, no TypeScript at run time. */
-async function bundle(work: string): Promise<string> {
+export async function bundle(work: string): Promise<string> {
   const esbuild = await import('esbuild');
   const outfile = join(work, 'portsnare.js');
   await esbuild.build({ entryPoints: [join(__dirname, '..', 'bin', 'portsnare.ts')], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'error' });
@@ -246,6 +250,80 @@ async function rssAllUnused(agentJs: string, work: string): Promise<Figure> {
   }
 }
 
+/** The flood: connects from `sources` distinct 127.x addresses to the ports, round-robin, for `seconds`. */
+const FLOOD = `
+const net = require('node:net');
+const [first, portCount, sources, seconds, concurrency] = process.argv.slice(2).map(Number);
+const until = Date.now() + seconds * 1000;
+let i = 0, connects = 0, errors = 0, live = 0;
+function source(k) { return '127.' + (90 + Math.floor(k / 62500)) + '.' + (Math.floor(k / 250) % 250) + '.' + ((k % 250) + 1); }
+function one() {
+  if (Date.now() >= until) { if (--live === 0) { process.stdout.write(JSON.stringify({ connects, errors })); process.exit(0); } return; }
+  const k = i++;
+  const s = net.connect({ host: '127.0.0.1', port: first + (k % portCount), localAddress: source(k % sources) });
+  let done = false;
+  const next = () => { if (!done) { done = true; s.destroy(); one(); } };
+  s.on('connect', () => connects++);
+  s.on('close', next); s.on('error', () => { errors++; next(); });
+}
+for (let c = 0; c < concurrency; c++) { live++; one(); }
+`;
+
+function vmHwmKb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
+/** agent_rss_mb_idle, agent_rss_mb_flood_1000, agent_flood_reported (see the header). */
+export async function footprint(agentJs: string, work: string): Promise<Figure[]> {
+  const first = 47200;
+  const events = join(work, 'events-flood.jsonl');
+  const path = join(work, 'flood.json');
+  writeFileSync(path, JSON.stringify({ sensorId: 'bench', listen: ['127.0.0.1'], tcpPorts: `${first}-${first + 19}`, udpPorts: [], stateDirectory: join(work, 'state-flood'), health: { port: 0 }, sinks: [{ type: 'file', path: events }] }));
+  const child = spawn(process.execPath, [agentJs, 'agent', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the agent did not start: ${stderr.slice(-300)}`)), 60_000);
+      child.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('"agent started"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`the agent exited (${code}): ${stderr.slice(-300)}`)));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const idleKb = vmHwmKb(child.pid!);
+    const script = join(work, 'flood.js');
+    writeFileSync(script, FLOOD);
+    const load = spawn(process.execPath, [script, String(first), '20', '1000', '10', '64'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    load.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    if ((await exited(load, 60_000)) !== 0) throw new Error('the flood generator failed');
+    const { connects, errors } = JSON.parse(output) as { connects: number; errors: number };
+    const reported = (): number => {
+      try {
+        return new Set(readFileSync(events, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { detail?: { attacker?: string }; attacker?: string }).detail?.attacker ?? (JSON.parse(line) as { attacker?: string }).attacker)).size;
+      } catch {
+        return 0;
+      }
+    };
+    const deadline = Date.now() + 15_000;
+    while (reported() < 1000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const floodKb = vmHwmKb(child.pid!);
+    const note = `bundled CLI (node ${process.version}), 20 decoys on 127.0.0.1, file sink, control API on`;
+    return [
+      { name: 'agent_rss_mb_idle', value: round(idleKb / 1024, 1), unit: 'MB', note: `peak VmHWM 3 s after start; ${note}` },
+      { name: 'agent_rss_mb_flood_1000', value: round(floodKb / 1024, 1), unit: 'MB', note: `peak VmHWM after 10 s of connects from 1,000 sources to 20 ports (${connects} connects, ${errors} errors, 64 in flight); ${note}` },
+      { name: 'agent_flood_reported', value: reported(), unit: 'of 1000', note: 'distinct sources in the file sink after the flood (goal: all 1,000)' },
+    ];
+  } finally {
+    child.kill('SIGTERM');
+    await exited(child, 15_000);
+  }
+}
+
 export const suite: BenchSuite = {
   title: 'host agent: hit→event throughput and latency, memory with 1000 decoys and all-unused',
   async run(): Promise<Figure[]> {
@@ -253,6 +331,7 @@ export const suite: BenchSuite = {
     try {
       const figures = await hitsAndLatency(work);
       const agentJs = await bundle(work);
+      figures.push(...(await footprint(agentJs, work)));
       figures.push(await rss1000(agentJs, work));
       figures.push(await rssAllUnused(agentJs, work).catch((error: unknown) => ({ name: 'agent_rss_mb_all_unused', value: NaN, unit: 'MB', note: `not measured: ${(error as Error).message.slice(0, 200)}` })));
       return figures;

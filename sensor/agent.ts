@@ -22,13 +22,19 @@ import type { ScanDetected } from '../core/event';
 import { Aggregator } from './aggregate/aggregator';
 import { EchoFilter } from './aggregate/echo';
 import { ownAddresses } from './aggregate/own-addresses';
-import { ALL_UNUSED, bannerFor, type AgentConfig } from './config';
-import { HealthServer, type ControlApi, type Metric } from './health';
+import { ALL_UNUSED, bannerFor, loadConfigFile, type AgentConfig } from './config';
+import { HealthServer, type AllowControl, type ControlApi, type Metric } from './health';
 import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
 import { LocalEnforcement } from './local/enforcement';
+import { ADDRESS_SET_SIZE } from './local/nft';
 import type { Enforcer } from './local/pipeline';
+import { DEFAULT_DETECTIONS_KEPT, DetectionRing } from './detections';
+import { killStaleNflogReaders } from './kernel/nflog';
+import { DEFAULT_NFLOG_GROUP } from './kernel/rules';
 import { errorText, jsonLogger, type Logger } from './log';
+import { assertWritableState } from './state-dir';
+import { RuntimeAllowlist, guardWith } from './allowlist';
 import { publishersFor, type SinkOptions } from './publish/sinks';
 import type { Publisher } from './publish/types';
 import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState } from './status';
@@ -64,6 +70,10 @@ export interface AgentOptions {
   readonly kernelDetector?: (options: KernelDetectorOptions) => KernelDetectorLike;
   /** EventBridge retry delays (tests) */
   readonly backoff?: SinkOptions['backoff'];
+  /** the config file, re-read by reload() (SIGHUP, POST /reload) */
+  readonly configPath?: string;
+  /** how many recent detections GET /detections keeps (default 1000) */
+  readonly detectionsKept?: number;
 }
 
 export interface AgentStartReport {
@@ -86,7 +96,8 @@ export function defaultSensorId(readTag: () => string = () => readFileSync('/sys
 }
 
 export class Agent extends EventEmitter {
-  readonly config: AgentConfig;
+  /** the config in effect (reload() replaces what can change at run time) */
+  config: AgentConfig;
   private readonly logger: Logger;
   private sensorId = '';
   private aggregator?: Aggregator;
@@ -104,10 +115,15 @@ export class Agent extends EventEmitter {
   private startedAt = 0;
   private stopped?: Promise<void>;
   private kernelProbes = 0;
+  private readonly detections: DetectionRing;
+  private allowlist?: RuntimeAllowlist;
+  /** guard of the config file, before the runtime allowlist is merged in */
+  private baseGuard?: AgentConfig['guard'];
 
   constructor(private readonly options: AgentOptions) {
     super();
     this.config = options.config;
+    this.detections = new DetectionRing(options.detectionsKept ?? DEFAULT_DETECTIONS_KEPT);
     this.logger = options.logger ?? jsonLogger(options.config.logLevel);
   }
 
@@ -120,6 +136,12 @@ export class Agent extends EventEmitter {
   }
 
   async start(): Promise<AgentStartReport> {
+    // before anything starts: an unwritable store or spool would keep blocks in memory only
+    assertWritableState(this.config);
+    // the operator's runtime allowlist (portsnare allow) joins guard.allowlist
+    this.allowlist = new RuntimeAllowlist(this.config.stateDirectory);
+    this.baseGuard = this.config.guard;
+    this.config = { ...this.config, guard: guardWith(this.config, this.allowlist.list()) };
     const config = this.config;
     this.startedAt = Date.now();
     this.sensorId = config.sensorId ?? defaultSensorId();
@@ -136,6 +158,10 @@ export class Agent extends EventEmitter {
       onInvalid: (error, candidate) => this.logger.error('built an invalid event (bug), not published', { error, candidate }),
     });
 
+    // a kernel reader left behind by a killed agent holds the NFLOG group: end it first
+    if (config.stealth) {
+      for (const stale of await killStaleNflogReaders(DEFAULT_NFLOG_GROUP)) this.logger.warn('ended a stale tcpdump reader of our NFLOG group (left by an agent killed with SIGKILL)', { pid: stale });
+    }
     const stillStarting = (): void => {
       if (this.stopped) throw new Error('stopped while starting');
     };
@@ -203,6 +229,64 @@ export class Agent extends EventEmitter {
     this.logger.info('agent stopped', { uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000) });
   }
 
+  /**
+   * Re-reads the config file (SIGHUP, POST /reload) without dropping a block: `ignore` and
+   * `guard` apply at once (the kernel's exempt sets too, and active blocks the new guard protects
+   * are lifted); any other changed key is reported as needing a restart. An invalid file changes
+   * nothing and throws naming the key.
+   */
+  async reload(): Promise<{ applied: string[]; restartNeeded: string[]; lifted: string[] }> {
+    const path = this.options.configPath;
+    if (!path) throw new Error('no config file to re-read: the agent was started without --config');
+    const loaded = loadConfigFile(path);
+    assertWritableState(loaded);
+    const next: AgentConfig = { ...loaded, guard: guardWith(loaded, this.allowlist?.list() ?? []) };
+    this.baseGuard = loaded.guard;
+    const changed = (Object.keys(next) as Array<keyof AgentConfig>).filter((key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]));
+    const live = new Set<keyof AgentConfig>(['ignore', 'guard']);
+    const applied = changed.filter((key) => live.has(key));
+    const restartNeeded = changed.filter((key) => !live.has(key));
+    this.config = { ...this.config, ignore: next.ignore, guard: next.guard };
+    this.aggregator?.setIgnore(next.ignore);
+    const lifted = await this.applyGuard('reload: never-block rule');
+    this.logger.info('config reloaded', { path, applied, restartNeeded, lifted });
+    return { applied, restartNeeded, lifted };
+  }
+
+  /** The guard in this.config, applied: the local pipeline (lifting what it now protects) and the kernel's exempt sets. */
+  private async applyGuard(by: string): Promise<string[]> {
+    const own = (this.options.ownAddresses ?? ((): string[] => ownAddresses()))();
+    const lifted = (await this.local?.setGuard(this.config.guard, own, by)) ?? [];
+    const detector = this.detector as (KernelDetectorLike & { updateExempt?: (exempt: readonly string[]) => Promise<void> }) | undefined;
+    if (detector?.updateExempt && this.report) await detector.updateExempt(kernelDetectorOptions(this.config, this.report.listeners, own, this.enforcement === 'nftables').exempt);
+    return lifted;
+  }
+
+  /** The runtime allowlist behind GET/POST/DELETE /allow. */
+  private allowControl(): AllowControl {
+    const file = (): RuntimeAllowlist => this.allowlist ?? new RuntimeAllowlist(this.config.stateDirectory);
+    const rebuild = async (by: string): Promise<string[]> => {
+      const base = this.baseGuard ?? this.options.config.guard;
+      this.config = { ...this.config, guard: guardWith({ ...this.config, guard: base }, file().list()) };
+      return this.applyGuard(by);
+    };
+    return {
+      list: () => file().list(),
+      add: async (target, by) => {
+        const added = file().add(target, by);
+        const lifted = await rebuild(`allow add by ${by}`);
+        this.logger.info('allowlist: added', { target, by, lifted });
+        return { added, lifted };
+      },
+      remove: async (target, by) => {
+        const removed = file().remove(target);
+        if (removed) await rebuild(`allow remove by ${by}`);
+        this.logger.info('allowlist: removed', { target, by, removed });
+        return removed;
+      },
+    };
+  }
+
   /** One moment of the agent, what /status, /metrics and /healthz are built from (sensor/status.ts). */
   snapshot(): AgentSnapshot {
     return {
@@ -218,7 +302,23 @@ export class Agent extends EventEmitter {
       blocksActive: this.local?.activeBlocks() ?? 0,
       breakerOpen: this.local?.breakerOpen() ?? false,
       counts: { kernelProbes: this.kernelProbes, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },
+      usage: this.usage(),
     };
+  }
+
+  /** How full each bounded structure is (status: "sets against their limits"). */
+  private usage(): Array<{ name: string; used: number; limit: number }> {
+    const limits = this.config.limits;
+    const out = [
+      { name: 'tracked sources', used: this.aggregator?.stats().tracked ?? 0, limit: limits.maxTrackedSources },
+      { name: 'decoy sockets open', used: this.decoys?.stats().socketsOpen ?? 0, limit: limits.maxSockets },
+      { name: 'detections kept', used: Math.min(this.detections.seen, this.detections.capacity), limit: this.detections.capacity },
+    ];
+    if (this.local?.mode === 'nftables') {
+      const sets = this.local.addressBlocks();
+      out.push({ name: 'kernel set blocked4', used: sets.ipv4, limit: ADDRESS_SET_SIZE }, { name: 'kernel set blocked6', used: sets.ipv6, limit: ADDRESS_SET_SIZE });
+    }
+    return out;
   }
 
   status(): Record<string, unknown> {
@@ -235,6 +335,9 @@ export class Agent extends EventEmitter {
       metrics: () => this.metrics(),
       status: () => this.status(),
       blocks: () => this.local?.control(),
+      reload: () => this.reload(),
+      allow: () => this.allowControl(),
+      detections: (since: number) => ({ seen: this.detections.seen, kept: this.detections.capacity, enforcement: this.enforcement, detections: this.detections.list(since) }),
     };
   }
 
@@ -288,6 +391,7 @@ export class Agent extends EventEmitter {
 
   private dispatch(event: ScanDetected): void {
     const id = randomUUID();
+    const entry = this.detections.add(event, id, Date.now());
     this.emit('detection', event, id);
     this.logger.info('scan detected', {
       attacker: event.attacker,
@@ -301,7 +405,11 @@ export class Agent extends EventEmitter {
     if (this.local) {
       this.track(
         this.local.handle(event, id).then((decision) => {
-          if (decision) this.emit('decision', event, decision);
+          if (decision) {
+            entry.outcome = decision.action;
+            entry.why = decision.why;
+            this.emit('decision', event, decision);
+          }
         }),
       );
     }
@@ -322,3 +430,4 @@ function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
     });
   });
 }
+

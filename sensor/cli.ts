@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { loadConfigFile } from './config';
 import { runAgent } from './main';
+import { assertWritableState } from './state-dir';
 import { importPortsentry } from './portsentry';
 
 export function registerAgentCommands(program: Command): void {
@@ -16,6 +17,7 @@ export function registerAgentCommands(program: Command): void {
     .action(async (opts: { config: string; check?: boolean; stopDeadline: string }) => {
       if (opts.check) {
         const config = loadConfigFile(opts.config);
+        assertWritableState(config); // the store and spool directories, as the start checks them
         process.stdout.write(stringify(config));
         return;
       }

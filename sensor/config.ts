@@ -20,6 +20,8 @@ export type PortList = number[] | typeof ALL_UNUSED;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** README.md "Exit codes": an invalid config file is a usage error, whichever command reads it */
+  readonly exitCode = 2;
 }
 
 const MAX_PORT = 65535;
@@ -76,9 +78,21 @@ const portListSchema = (allowAllUnused: boolean) =>
     return parsed.value;
   });
 
-const CidrText = z.string().refine((value) => tryParseCidr(value, true) !== undefined, {
-  error: (issue) => `${safeJson(issue.input)} is not an IPv4/IPv6 address or CIDR`,
-  params: { hasValue: true },
+/**
+ * Why an address or CIDR of the config is not accepted, or undefined. One syntax for `ignore`,
+ * the guard's lists and the command line's `block`/`allow`: a CIDR with host bits set is refused
+ * with the network form suggested (198.51.100.7/24 → 198.51.100.0/24), never silently widened.
+ */
+export function cidrProblem(value: unknown): string | undefined {
+  if (typeof value === 'string' && tryParseCidr(value) !== undefined) return undefined;
+  const loose = typeof value === 'string' ? tryParseCidr(value, true) : undefined;
+  if (loose) return `${safeJson(value)} has host bits set: write the network, ${loose.text}`;
+  return `${safeJson(value)} is not an IPv4/IPv6 address or CIDR`;
+}
+
+const CidrText = z.string().superRefine((value, ctx) => {
+  const problem = cidrProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, params: { hasValue: true } });
 });
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
@@ -223,6 +237,12 @@ export const AgentConfigSchema = z
           params: { hasValue: true },
         });
       }
+    }
+    for (const key of ['allowlist', 'protectedCidrs', 'blockableSpecialCidrs'] as const) {
+      config.guard[key].forEach((value, index) => {
+        const problem = cidrProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['guard', key, index], message: problem, params: { hasValue: true } });
+      });
     }
     const empty = (list: PortList): boolean => list !== ALL_UNUSED && list.length === 0;
     if (empty(config.tcpPorts) && empty(config.udpPorts)) {

@@ -9,6 +9,9 @@
  *   POST   /blocks              {target, ttlSeconds?, reason?, requestedBy?} → 201 | 400 | 403 (the guard's rule)
  *   DELETE /blocks/<target>     → 200 | 404 (a CIDR's "/" may be sent as is or as %2F)
  *   GET    /history/<target>    JSON list of HistoryEntry
+ *   GET    /detections?since=ms recent detections with their evidence, newest first (every mode)
+ *   POST   /reload              {} → re-reads the config file, as SIGHUP does
+ *   GET    /allow · POST /allow {target, requestedBy?} · DELETE /allow/<target>   the runtime allowlist
  *
  * A browser page must not be able to drive it (CSRF, DNS rebinding): the Host header must name a
  * loopback address and a body must be application/json (which a cross-site form cannot send
@@ -52,7 +55,7 @@ export function renderPrometheus(metrics: readonly Metric[]): string {
 /** What the local block endpoints delegate to (the LocalPipeline). */
 export interface BlockControl {
   list(): BlockRecord[];
-  block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string }): Promise<{ action: string; why?: string; record?: BlockRecord }>;
+  block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string; replace?: boolean }): Promise<{ action: string; why?: string; record?: BlockRecord }>;
   unblock(target: string, requestedBy: string): Promise<boolean>;
   history(target: string): unknown[];
 }
@@ -63,7 +66,21 @@ export interface ControlApi {
   status(): unknown;
   /** undefined when local enforcement is off: the block endpoints answer 409 saying so */
   blocks(): BlockControl | undefined;
+  /** recent detections (every mode, monitor included), newest first, detected at or after `since` (epoch ms) */
+  detections?(since: number): unknown;
+  /** re-reads the config file (what SIGHUP does); resolves with what was applied */
+  reload?(): Promise<unknown>;
+  /** the runtime allowlist (portsnare allow) */
+  allow?(): AllowControl;
 }
+
+export interface AllowControl {
+  list(): unknown[];
+  add(target: string, by: string): Promise<{ added: boolean; lifted: string[] }>;
+  remove(target: string, by: string): Promise<boolean>;
+}
+
+const AllowRequestSchema = z.strictObject({ target: TargetSchema, requestedBy: z.string().min(1).max(256).optional() });
 
 const BlockRequestSchema = z.strictObject({
   target: TargetSchema,
@@ -71,6 +88,8 @@ const BlockRequestSchema = z.strictObject({
   /** the block reason (BLOCK_REASONS; default manual); the operator's words go in requestedBy */
   reason: z.enum(BLOCK_REASONS).optional(),
   requestedBy: z.string().min(1).max(256).optional(),
+  /** replace an active block's expiry and note even when that shortens it (`block --replace`) */
+  replace: z.boolean().optional(),
 });
 
 const MAX_BODY = 64 * 1024;
@@ -107,9 +126,15 @@ export class HealthServer {
     server.headersTimeout = 5_000;
     server.maxConnections = 64;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
+            ? new Error(`health.port: ${this.options.port} on ${this.options.host} cannot be used (${error.code}${error.code === 'EADDRINUSE' ? ': another agent or service holds it' : ''}); pick another health.port, or health.enabled: false`)
+            : error,
+        ),
+      );
       server.listen({ host: this.options.host, port: this.options.port }, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });
@@ -142,7 +167,39 @@ export class HealthServer {
       return;
     }
     if (method === 'GET' && path === '/status') return send(response, 200, this.api.status());
+    if (method === 'GET' && path === '/detections' && this.api.detections) {
+      const since = Number(url.searchParams.get('since') ?? '0');
+      if (!Number.isFinite(since) || since < 0) throw new HttpError(400, `since: ${JSON.stringify(url.searchParams.get('since'))} is not a time in epoch milliseconds`);
+      return send(response, 200, this.api.detections(since));
+    }
+    if (method === 'POST' && path === '/reload' && this.api.reload) {
+      await readJson(request); // a JSON body (may be {}): a cross-site form cannot send one
+      try {
+        return send(response, 200, await this.api.reload());
+      } catch (error) {
+        // an invalid file is the operator's to fix (400, the key named); the running config stays
+        throw new HttpError(error instanceof Error && error.name === 'ConfigError' ? 400 : 500, errorText(error));
+      }
+    }
 
+    if ((path === '/allow' || path.startsWith('/allow/')) && this.api.allow) {
+      const allow = this.api.allow();
+      if (method === 'GET' && path === '/allow') return send(response, 200, allow.list());
+      if (method === 'POST' && path === '/allow') {
+        const body = AllowRequestSchema.safeParse(await readJson(request));
+        if (!body.success) throw new HttpError(400, formatZodError(body.error));
+        const result = await allow.add(body.data.target, body.data.requestedBy ?? 'local-api');
+        return send(response, result.added ? 201 : 200, { target: body.data.target, ...result });
+      }
+      if (method === 'DELETE' && path.startsWith('/allow/')) {
+        const target = TargetSchema.safeParse(safeDecode(path.slice('/allow/'.length)));
+        if (!target.success) throw new HttpError(400, formatZodError(target.error).replace(/^\(root\): /, ''));
+        const by = request.headers['x-requested-by'];
+        if (!(await allow.remove(target.data, typeof by === 'string' && by ? by.slice(0, 256) : 'local-api'))) throw new HttpError(404, `${target.data} is not in the runtime allowlist`);
+        return send(response, 200, { target: target.data, removed: true });
+      }
+      throw new HttpError(405, `${method} ${path}: method not allowed`);
+    }
     if (path === '/blocks' || path.startsWith('/blocks/') || path.startsWith('/history/')) {
       const control = this.api.blocks();
       if (!control) throw new HttpError(409, NO_ENFORCEMENT);
@@ -150,11 +207,12 @@ export class HealthServer {
       if (method === 'POST' && path === '/blocks') {
         const body = BlockRequestSchema.safeParse(await readJson(request));
         if (!body.success) throw new HttpError(400, formatZodError(body.error));
-        const { target, ttlSeconds, reason, requestedBy } = body.data;
+        const { target, ttlSeconds, reason, requestedBy, replace } = body.data;
         const result = await control.block(target, {
           requestedBy: requestedBy ?? 'local-api',
           ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
           ...(reason !== undefined ? { reason } : {}),
+          ...(replace === true ? { replace } : {}),
         });
         if (result.action === 'refused') throw new HttpError(403, `refused: ${result.why ?? 'never-block rule'}`, { target, rule: result.why });
         return send(response, result.action === 'block' ? 201 : 200, result);

@@ -39,6 +39,8 @@ export interface AgentSnapshot {
   readonly blocksActive: number;
   readonly breakerOpen: boolean;
   readonly counts: Readonly<AgentCounts>;
+  /** bounded structures, how full: tracked sources, sockets, detections kept, kernel sets */
+  readonly usage?: ReadonlyArray<{ readonly name: string; readonly used: number; readonly limit: number }>;
 }
 
 export interface HealthReport {
@@ -73,6 +75,7 @@ export function agentStatus(s: AgentSnapshot): Record<string, unknown> {
     sinks: s.sinks.map((sink) => ({ name: sink.name, ...sink.status })),
     blocksActive: s.blocksActive,
     circuitBreakerOpen: s.breakerOpen,
+    usage: s.usage ?? [],
   };
 }
 

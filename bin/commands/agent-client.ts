@@ -13,6 +13,21 @@ import { humanDuration, isoSeconds } from './output';
 
 const TIMEOUT_MS = 5000;
 
+/** One detection as GET /detections gives it (sensor/detections.ts). */
+export interface DetectionView {
+  readonly id: string;
+  readonly at: number;
+  readonly attacker: string;
+  readonly sensorId: string;
+  readonly handshake: boolean;
+  readonly probeCount: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly probes: ReadonlyArray<{ protocol: string; port: number; kind: string }>;
+  readonly outcome?: string;
+  readonly why?: string;
+}
+
 /** The parts of the agent's GET /status the command line shows (sensor/agent.ts, status()). */
 interface AgentStatus {
   readonly sensorId?: string;
@@ -24,6 +39,7 @@ interface AgentStatus {
   readonly sinks?: Array<{ name: string; published?: number; dropped?: number; errors?: number; spool?: { depth?: number; full?: boolean } }>;
   readonly blocksActive?: number;
   readonly circuitBreakerOpen?: boolean;
+  readonly usage?: Array<{ name: string; used: number; limit: number }>;
 }
 
 function stringsOf(value: unknown): string[] {
@@ -97,6 +113,7 @@ export class AgentBackend implements Backend {
           ? 'OPEN — more new blocks this minute than burstLimitPerMinute: new blocks are refused, existing ones stay'
           : 'closed',
       ],
+      ['limits', (status.usage ?? []).map((u) => `${u.name} ${u.used}/${u.limit}${u.used >= u.limit ? ' FULL' : ''}`).join(', ') || '-'],
       [
         'sinks',
         (status.sinks ?? []).map((sink) => `${sink.name} ${sink.published ?? 0} published${sink.errors ? `, ${sink.errors} errors` : ''}${sink.dropped ? `, ${sink.dropped} DROPPED` : ''}`).join('; ') || 'none',
@@ -112,7 +129,7 @@ export class AgentBackend implements Backend {
       where: this.where,
       healthy,
       lines,
-      data: { backend: 'agent', url: this.baseUrl, healthy, problems, warnings, activeBlocks: status.blocksActive ?? blocks.length, circuitBreakerOpen: status.circuitBreakerOpen ?? false, spoolDepth, detections: agg.events ?? 0, status },
+      data: { backend: 'agent', url: this.baseUrl, healthy, problems, warnings, usage: status.usage ?? [], activeBlocks: status.blocksActive ?? blocks.length, circuitBreakerOpen: status.circuitBreakerOpen ?? false, spoolDepth, detections: agg.events ?? 0, status },
     };
   }
 
@@ -134,6 +151,7 @@ export class AgentBackend implements Backend {
       target: request.target,
       ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
       requestedBy: requestedBy.slice(0, 256),
+      ...(request.replace === true ? { replace: true } : {}),
     });
     const record = (field(answer.body, 'record') ?? answer.body) as BlockRecord;
     return { kind: 'applied', block: recordView(record, undefined, await this.placement()) };
@@ -150,7 +168,37 @@ export class AgentBackend implements Backend {
     const current = field(answer.body, 'current') as BlockRecord | undefined;
     const entries = (list as Array<{ at: number; action: string; record?: BlockRecord }>).map((entry) => historyView(entry.at, entry.action, entry.record));
     const latest = current ?? (list.length > 0 ? (list[list.length - 1] as { record?: BlockRecord }).record : undefined);
-    return { ...(latest ? { current: recordView(latest, undefined) } : {}), entries };
+    // where it is enforced, as `blocks` says it (an inactive record is enforced nowhere)
+    const places = latest && latest.active && latest.expiresAt > Date.now() ? await this.placement() : [];
+    return { ...(latest ? { current: recordView(latest, undefined, places) } : {}), entries };
+  }
+
+  /** GET /detections: recent detections, newest first, at or after `since` (epoch ms). */
+  async detections(since: number): Promise<{ seen: number; kept: number; enforcement: string; detections: DetectionView[] }> {
+    const answer = await this.call('GET', `/detections?since=${Math.max(0, Math.floor(since))}`);
+    const body = answer.body as { seen?: number; kept?: number; enforcement?: string; detections?: DetectionView[] };
+    return { seen: body.seen ?? 0, kept: body.kept ?? 0, enforcement: body.enforcement ?? 'unknown', detections: body.detections ?? [] };
+  }
+
+  /** The runtime allowlist: GET /allow, POST /allow, DELETE /allow/<target>. */
+  async allowList(): Promise<Array<{ target: string; addedAt: number; by: string }>> {
+    const body = (await this.call('GET', '/allow')).body;
+    return Array.isArray(body) ? (body as Array<{ target: string; addedAt: number; by: string }>) : [];
+  }
+
+  async allowAdd(target: string, requestedBy: string): Promise<{ added: boolean; lifted: string[] }> {
+    const body = (await this.call('POST', '/allow', { target, requestedBy: requestedBy.slice(0, 256) })).body as { added?: boolean; lifted?: string[] };
+    return { added: body.added ?? false, lifted: body.lifted ?? [] };
+  }
+
+  async allowRemove(target: string, requestedBy: string): Promise<void> {
+    await this.call('DELETE', `/allow/${encodeURIComponent(target)}`, undefined, false, { 'x-requested-by': requestedBy });
+  }
+
+  /** POST /reload: the agent re-reads its config file. */
+  async reload(): Promise<{ applied: string[]; restartNeeded: string[]; lifted: string[] }> {
+    const body = (await this.call('POST', '/reload', {})).body as { applied?: string[]; restartNeeded?: string[]; lifted?: string[] };
+    return { applied: body.applied ?? [], restartNeeded: body.restartNeeded ?? [], lifted: body.lifted ?? [] };
   }
 
   /** Where the agent's blocks are in force: its enforcement mode. */

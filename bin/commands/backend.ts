@@ -57,6 +57,8 @@ export interface BlockRequest {
   readonly ttlSeconds?: number;
   readonly reason?: string;
   readonly requestedBy: string;
+  /** replace an active block's expiry and note, even when that shortens it (local only) */
+  readonly replace?: boolean;
 }
 
 export interface Backend {

@@ -4,11 +4,13 @@ import { blockJson } from './blocks';
 import { requester } from './requester';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { expiresIn, humanDuration, isoSeconds } from './output';
+import { CliError, EXIT } from './errors';
 import { parseReason, parseTarget, parseTtl } from './targets';
 
 interface BlockOptions extends BackendOptions {
   readonly ttl?: string;
   readonly reason?: string;
+  readonly replace?: boolean;
 }
 
 export function registerBlock(program: Command, deps: CliDeps): void {
@@ -25,12 +27,14 @@ export function registerBlock(program: Command, deps: CliDeps): void {
       .argument('<target>', 'IPv4/IPv6 address or CIDR, e.g. 198.51.100.7, 198.51.100.0/24, 2001:db8::/48')
       .option('--ttl <duration>', 'how long: 90m, 2h, 7d, or seconds (1m to 365d)')
       .option('--reason <text>', 'a note kept with the block and in its history (at most 256 characters)')
+      .option('--replace', 'replace an active block\'s expiry and note, even when that shortens it (without it a re-block never shortens a block nor drops its note)')
       .option('--json', 'print JSON'),
     { wait: true },
   ).action(async (targetText: string, options: BlockOptions) => {
     const target = parseTarget(targetText);
     const ttlSeconds = options.ttl !== undefined ? parseTtl(options.ttl) : undefined;
     const reason = options.reason !== undefined ? parseReason(options.reason) : undefined;
+    if (options.replace && options.stack !== undefined) throw new CliError('--replace acts on this host only: a stack\'s Block Requested event has no replace field', EXIT.usage);
     const { where, outcome } = await withBackend(options, deps, async (backend) => ({
       where: backend.where,
       outcome: await backend.block({
@@ -38,6 +42,7 @@ export function registerBlock(program: Command, deps: CliDeps): void {
         requestedBy: requester(),
         ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
         ...(reason !== undefined ? { reason } : {}),
+        ...(options.replace ? { replace: true } : {}),
       }),
     }));
     const now = deps.now();

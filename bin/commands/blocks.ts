@@ -48,7 +48,7 @@ export function registerBlocks(program: Command, deps: CliDeps): void {
       .option('--json', 'print a JSON array (times in ISO 8601, expiresInSeconds)'),
   ).action(async (options: BackendOptions) => {
     const now = deps.now();
-    const { where, blocks } = await withBackend(options, deps, async (backend) => ({ where: backend.where, blocks: await backend.blocks(now) }));
+    const { where, blocks } = await withBackend(options, deps, async (backend) => ({ where: backend.where, blocks: await backend.blocks(now) }), { readOnly: true });
     if (options.json) {
       printJson(deps.io, blocks.map((block) => blockJson(block, now)));
       return;

@@ -16,6 +16,10 @@ export interface CliDeps {
   readonly env: NodeJS.ProcessEnv;
   /** SDK clients for a Region (tests may hand in their own) */
   readonly cloud: (region: string | undefined) => CloudClients;
+  /** whether stdin is a terminal to ask on (default: process.stdin.isTTY) */
+  readonly isTty?: () => boolean;
+  /** asks a yes/no question (default: readline on the terminal) */
+  readonly confirm?: (question: string) => Promise<boolean>;
 }
 
 export function defaultDeps(overrides: Partial<CliDeps> = {}): CliDeps {
@@ -52,7 +56,8 @@ export function withBackendOptions(command: Command, options: { wait?: boolean }
   return command;
 }
 
-export async function openBackend(options: BackendOptions, deps: CliDeps): Promise<Backend> {
+/** `readOnly`: status, blocks, history — they create nothing (no state directory, no nftables table). */
+export async function openBackend(options: BackendOptions, deps: CliDeps, access: { readOnly?: boolean } = {}): Promise<Backend> {
   if (options.stack !== undefined) {
     if (options.stateDir !== undefined || options.agent !== undefined) {
       throw new CliError('--stack reads a deployed stack: do not combine it with --state-dir or --agent', EXIT.usage);
@@ -67,12 +72,13 @@ export async function openBackend(options: BackendOptions, deps: CliDeps): Promi
     ...(options.config !== undefined ? { config: options.config } : {}),
     ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
     ...(options.agent !== undefined ? { agent: options.agent } : {}),
+    readOnly: access.readOnly === true,
   });
 }
 
 /** Runs a command body with its backend, closing it afterwards. */
-export async function withBackend<T>(options: BackendOptions, deps: CliDeps, body: (backend: Backend) => Promise<T>): Promise<T> {
-  const backend = await openBackend(options, deps);
+export async function withBackend<T>(options: BackendOptions, deps: CliDeps, body: (backend: Backend) => Promise<T>, access: { readOnly?: boolean } = {}): Promise<T> {
+  const backend = await openBackend(options, deps, access);
   try {
     return await body(backend);
   } finally {

@@ -6,6 +6,7 @@
  * It keeps running (Ctrl-C stops it) for `npm run probe` and `npx portsnare status|blocks|history`
  * from another terminal; `--once` stops after the first round (tests, CI).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -18,6 +19,7 @@ import { compactPorts } from '../../sensor/listeners';
 import { NftEnforcer, NftError, run as runCommand } from '../../sensor/local/nft';
 import type { LocalDecision } from '../../sensor/local/pipeline';
 import type { Logger } from '../../sensor/log';
+import { stopOnSignals } from '../../sensor/main';
 import type { CliDeps } from './context';
 import { CliError, EXIT } from './errors';
 import { humanDuration } from './output';
@@ -39,6 +41,8 @@ import {
 
 /** Blocks in the demo last this long (the policy's minimum is 60 s); repeat offences double it. */
 export const DEMO_TTL_SECONDS = 120;
+/** After a Ctrl-C the demo stops within this long, its table deleted, even when something hangs. */
+export const DEMO_STOP_DEADLINE_MS = 8000;
 
 export interface DemoOptions {
   readonly stateDir?: string;
@@ -177,10 +181,60 @@ export async function runDemo(options: DemoOptions, deps: CliDeps, signal?: Abor
 
   io.out(`${clock()}  starting the agent (${root ? 'root' : 'not root'}; nftables ${available.ok ? 'available' : `unavailable: ${available.why}`})`);
   const agent = new Agent({ config: parsed.value, logger: humanLogger((line) => io.out(line)), publishers: [] });
+  /** the demo made the table (or will): it deletes it at the end, whatever the number of signals */
+  const ownsTable = available.ok && !tableExisted;
+  const cleanup = async (): Promise<void> => {
+    await agent.stop(3000);
+    if (!available.ok) return;
+    try {
+      if (ownsTable) await new NftEnforcer().destroy(); // leave nothing behind
+      else for (const entry of await new NftEnforcer().list()) if (entry.target.startsWith('127.66.')) await new NftEnforcer().unblock(entry.target);
+    } catch (error) {
+      if (ownsTable && error instanceof NftError && /No such file or directory/.test(error.stderr)) return; // never made (start failed early)
+      io.err(`portsnare demo: could not clean up nftables: ${error instanceof Error ? error.message : String(error)} (run: nft delete table inet portsnare)`);
+    }
+  };
+  // Installed before the agent starts and kept until the cleanup has finished: Ctrl-C under npm
+  // delivers SIGINT twice (the terminal and npm), and neither may end the process before the
+  // table is gone. Past the deadline the table is deleted synchronously and the process exits.
+  let stopWhenSignalled: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => {
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+    stopWhenSignalled = resolve;
+  });
+  const signals = stopOnSignals(
+    async () => {
+      stopWhenSignalled();
+      await finished;
+    },
+    {
+      deadlineMs: DEMO_STOP_DEADLINE_MS,
+      log: (line) => io.out(`${clock()}  ${line}`),
+      onDeadline: () => {
+        if (ownsTable) spawnSync('nft', ['delete', 'table', 'inet', 'portsnare'], { stdio: 'ignore', timeout: 2000 });
+      },
+    },
+  );
+  let markFinished: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (markFinished = resolve));
+  try {
+    await runStarted();
+  } finally {
+    markFinished();
+    signals.dispose();
+  }
+
+  async function runStarted(): Promise<void> {
   let report: AgentStartReport;
   try {
-    report = await agent.start();
+    const started = await Promise.race([agent.start(), stopRequested.then(() => undefined)]);
+    if (!started) {
+      await cleanup();
+      return;
+    }
+    report = started;
   } catch (error) {
+    await cleanup();
     throw new CliError(`the demo agent did not start: ${error instanceof Error ? error.message : String(error)}`, EXIT.failure);
   }
   const agentUrl = `http://127.0.0.1:${report.healthPort ?? healthPort}`;
@@ -213,19 +267,14 @@ export async function runDemo(options: DemoOptions, deps: CliDeps, signal?: Abor
     });
   });
 
-  const cleanup = async (): Promise<void> => {
-    await agent.stop(3000);
-    if (report.enforcement !== 'nftables') return;
-    try {
-      if (!tableExisted) await new NftEnforcer().destroy(); // the demo made the table: leave nothing behind
-      else for (const entry of await new NftEnforcer().list()) if (entry.target.startsWith('127.66.')) await new NftEnforcer().unblock(entry.target);
-    } catch (error) {
-      io.err(`portsnare demo: could not clean up nftables: ${error instanceof Error ? error.message : String(error)} (run: nft delete table inet portsnare)`);
-    }
-  };
-
   try {
-    if (options.probe) await demoRound({ ports: { tcp: report.listeners.tcp, udp: report.listeners.udp }, root, useNmap: options.nmap === true, enforcement: report.enforcement, blocked, io });
+    if (options.probe) {
+      const round = demoRound({ ports: { tcp: report.listeners.tcp, udp: report.listeners.udp }, root, useNmap: options.nmap === true, enforcement: report.enforcement, blocked, io });
+      if ((await Promise.race([round.then(() => 'done' as const), stopRequested.then(() => 'stop' as const)])) === 'stop') {
+        io.out(`${clock()}  stopping`);
+        return;
+      }
+    }
     if (options.once) {
       if (options.probe && (detections === 0 || blocks === 0)) throw new CliError(`the demo saw ${detections} detections and ${blocks} blocks`, EXIT.failure);
       return;
@@ -238,24 +287,12 @@ export async function runDemo(options: DemoOptions, deps: CliDeps, signal?: Abor
     io.out(`  npx portsnare history ${DEMO_ATTACKER}   what happened to the attacker`);
     io.out(`  npx portsnare unblock ${DEMO_ATTACKER}   lift the block`);
     io.out('Ctrl-C stops the demo.');
-    await waitForStop(signal);
+    await stopRequested;
     io.out(`${clock()}  stopping`);
   } finally {
     await cleanup();
   }
-}
-
-function waitForStop(signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  }
 }
 
 /** One scan from the demo attacker, the block, then proof that the block holds. */

@@ -17,7 +17,7 @@ export function registerHistory(program: Command, deps: CliDeps): void {
   ).action(async (targetText: string, options: BackendOptions) => {
     const target = parseTarget(targetText);
     const now = deps.now();
-    const { where, current, entries } = await withBackend(options, deps, async (backend) => ({ where: backend.where, ...(await backend.history(target)) }));
+    const { where, current, entries } = await withBackend(options, deps, async (backend) => ({ where: backend.where, ...(await backend.history(target)) }), { readOnly: true });
     if (options.json) {
       printJson(deps.io, {
         target,

@@ -4,12 +4,15 @@
  * and the local demo (`demo`, `probe`).
  */
 import type { Command } from 'commander';
+import { registerAllow } from './allow';
 import { registerBlock } from './block';
 import { registerBlocks } from './blocks';
 import { type CliDeps, defaultDeps } from './context';
 import { registerDemo } from './demo';
+import { registerDetections } from './detections';
 import { registerHistory } from './history';
 import { registerProbe } from './probe';
+import { registerReload } from './reload';
 import { registerStatus } from './status';
 import { registerUnblock } from './unblock';
 
@@ -22,6 +25,9 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerBlock(program, deps);
   registerUnblock(program, deps);
   registerHistory(program, deps);
+  registerDetections(program, deps);
+  registerReload(program, deps);
+  registerAllow(program, deps);
   registerDemo(program, deps);
   registerProbe(program, deps);
 }

@@ -13,6 +13,7 @@ import { type AgentConfig, ConfigError, DEFAULT_HEALTH_PORT, loadConfigFile, par
 import { NftEnforcer } from '../../sensor/local/nft';
 import { LocalPipeline } from '../../sensor/local/pipeline';
 import { FileStore } from '../../sensor/local/store';
+import { RuntimeAllowlist, guardWith } from '../../sensor/allowlist';
 import { AgentBackend, historyView, probeAgent, recordView } from './agent-client';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
 import { byExpiry } from './backend';
@@ -26,6 +27,8 @@ export interface LocalOptions {
   readonly stateDir?: string;
   readonly agent?: string;
   readonly env: NodeJS.ProcessEnv;
+  /** status, blocks, history: create nothing (a missing state directory reads as an empty store) */
+  readonly readOnly?: boolean;
 }
 
 /** The agent config in effect for the command line: --config, PORTSNARE_CONFIG, /etc/portsnare/agent.yaml, or the defaults. */
@@ -42,10 +45,26 @@ export function localConfig(options: LocalOptions): { config: AgentConfig; path?
   return { config: parsed.value };
 }
 
+/** The running agent's control API URL: --agent, PORTSNARE_AGENT_URL, or health.host/port of the config. */
+export function agentUrlOf(options: Pick<LocalOptions, 'agent' | 'env'>, config: AgentConfig): string {
+  return options.agent ?? options.env['PORTSNARE_AGENT_URL'] ?? `http://${hostForUrl(config.health.host)}:${config.health.port || DEFAULT_HEALTH_PORT}`;
+}
+
+/** A command only a running agent can answer (detections, reload): its URL, or exit 6 saying nobody answers. */
+export async function requireAgent(options: LocalOptions): Promise<AgentBackend> {
+  const { config, path } = localConfig(options);
+  const url = agentUrlOf(options, config);
+  if (await probeAgent(url)) return new AgentBackend(url);
+  throw new CliError(
+    `no agent answers at ${url} (is \`portsnare agent\` running? ${path ? `health.port of ${path}` : 'it may use another health.port: pass --config FILE or --agent URL'})`,
+    EXIT.unhealthy,
+  );
+}
+
 /** The agent when one answers, else the store. An explicit --agent that does not answer is an error. */
 export async function openLocal(options: LocalOptions): Promise<Backend> {
   const { config, path } = localConfig(options);
-  const url = options.agent ?? options.env['PORTSNARE_AGENT_URL'] ?? `http://${hostForUrl(config.health.host)}:${config.health.port || DEFAULT_HEALTH_PORT}`;
+  const url = agentUrlOf(options, config);
   const explicitAgent = options.agent !== undefined || options.env['PORTSNARE_AGENT_URL'] !== undefined;
   const stateDir = options.stateDir ?? options.env['PORTSNARE_STATE_DIR'];
   if (stateDir === undefined || explicitAgent) {
@@ -54,7 +73,7 @@ export async function openLocal(options: LocalOptions): Promise<Backend> {
     if (explicitAgent) throw new CliError(`no agent answers at ${url} (is \`portsnare agent\` running? is the health port right?)`, EXIT.unhealthy);
   }
   const directory = stateDir ?? config.stateDirectory;
-  return StoreBackend.open({ ...config, stateDirectory: directory }, { agentUrl: stateDir === undefined ? url : undefined, configPath: path });
+  return StoreBackend.open({ ...config, stateDirectory: directory }, { agentUrl: stateDir === undefined ? url : undefined, configPath: path, readOnly: options.readOnly === true });
 }
 
 function hostForUrl(host: string): string {
@@ -80,13 +99,15 @@ export class StoreBackend implements Backend {
     private readonly agentUrl: string | undefined,
     private readonly configPath: string | undefined,
   ) {
-    this.where = `local store ${config.stateDirectory}`;
+    // a plain `portsnare blocks` while the agent runs on another port must not read as "no blocks"
+    this.where = `local store ${config.stateDirectory}${agentUrl ? `; no agent answers at ${agentUrl}` : ''}`;
   }
 
-  static async open(config: AgentConfig, context: { agentUrl?: string; configPath?: string | undefined }): Promise<StoreBackend> {
+  static async open(config: AgentConfig, context: { agentUrl?: string | undefined; configPath?: string | undefined; readOnly?: boolean }): Promise<StoreBackend> {
     const store = new FileStore(config.stateDirectory);
     try {
-      await store.load();
+      // read-only commands create nothing: a missing directory is an empty store
+      if (!context.readOnly || existsSync(config.stateDirectory)) await store.load();
     } catch (error) {
       throw new CliError(`cannot read the local store in ${config.stateDirectory}: ${error instanceof Error ? error.message : String(error)} (pass --state-dir DIR or --config FILE)`, EXIT.failure);
     }
@@ -108,7 +129,8 @@ export class StoreBackend implements Backend {
       store,
       ...(enforcer ? { enforcer } : {}),
       policy: config.enforce.nftables.policy,
-      guard: new NeverBlockGuard(config.guard),
+      // the runtime allowlist (portsnare allow) protects as guard.allowlist does
+      guard: new NeverBlockGuard(guardWith(config, runtimeAllowlist(config.stateDirectory))),
       logger: (line) => {
         const fields = line as { level?: unknown; msg?: unknown; error?: unknown };
         if (fields.level === 'error') failures.push(`${String(fields.msg)}: ${String(fields.error ?? '')}`);
@@ -188,6 +210,7 @@ export class StoreBackend implements Backend {
     const decision = await this.pipeline.block(request.target, {
       ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
       requestedBy: request.reason !== undefined ? `${request.requestedBy}: ${request.reason}` : request.requestedBy,
+      ...(request.replace === true ? { replace: true } : {}),
     });
     if (decision.action === 'refused') {
       throw new CliError(decision.why.startsWith('refused') ? decision.why : `refused: ${request.target} — ${decision.why}`, EXIT.refused);
@@ -206,10 +229,12 @@ export class StoreBackend implements Backend {
     return { kind: 'lifted', target };
   }
 
-  history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
+  async history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
     const current = this.store.get(target);
     const entries = this.store.history(target).map((entry) => historyView(entry.at, entry.action, entry.record));
-    return Promise.resolve({ ...(current ? { current: recordView(current, undefined, []) } : {}), entries });
+    // where it is enforced, as `blocks` says it (an inactive record is enforced nowhere)
+    const places = current && isActive(current, Date.now()) ? this.placement(current.target, await this.kernelTargets()) : [];
+    return { ...(current ? { current: recordView(current, undefined, places) } : {}), entries };
   }
 
   /** What the kernel set holds; a failed `nft list` is reported (placement "unknown: …"), never read as empty. */
@@ -269,4 +294,13 @@ export async function spoolDepth(directory: string): Promise<{ directory: string
     for (const byte of rest) if (byte === 0x0a) events++;
   }
   return { directory, events, bytes };
+}
+
+/** The runtime allowlist of a state directory; a corrupt file is an error naming it. */
+function runtimeAllowlist(directory: string): ReturnType<RuntimeAllowlist['list']> {
+  try {
+    return new RuntimeAllowlist(directory).list();
+  } catch (error) {
+    throw new CliError(`cannot read the runtime allowlist: ${error instanceof Error ? error.message : String(error)}`, EXIT.failure);
+  }
 }

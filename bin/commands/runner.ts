@@ -10,6 +10,7 @@ import type { Io } from './output';
 export function emptyProgram(io: Pick<Io, 'out' | 'err'>): Command {
   return new Command('portsnare')
     .description('Decoy-port enumeration blocker: detect scanners, block them in nftables, NACLs and WAF.')
+    .version(packageVersion(), '-V, --version', 'print the portsnare version')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text), writeErr: (text) => io.err(text) });
@@ -36,4 +37,10 @@ export async function runProgram(program: Command, args: readonly string[], io: 
   } finally {
     process.exitCode = before;
   }
+}
+
+/** The version in package.json (inlined by a bundler). */
+function packageVersion(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- JSON, resolved at build time by esbuild
+  return (require('../../package.json') as { version: string }).version;
 }

@@ -16,7 +16,7 @@ export function registerStatus(program: Command, deps: CliDeps): void {
       )
       .option('--json', 'print JSON'),
   ).action(async (options: BackendOptions) => {
-    const report = await withBackend(options, deps, (backend) => backend.status(deps.now()));
+    const report = await withBackend(options, deps, (backend) => backend.status(deps.now()), { readOnly: true });
     if (options.json) {
       printJson(deps.io, { where: report.where, healthy: report.healthy, ...report.data });
     } else {

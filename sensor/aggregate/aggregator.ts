@@ -65,7 +65,7 @@ interface SourceState {
 
 export class Aggregator {
   private readonly sources = new Map<string, SourceState>();
-  private readonly ignore: CidrList;
+  private ignore: CidrList;
   private own = new Set<string>();
   private readonly now: () => number;
   private counts = { hits: 0, ignored: 0, own: 0, events: 0, evicted: 0, invalid: 0 };
@@ -74,6 +74,11 @@ export class Aggregator {
     this.ignore = new CidrList(options.ignore);
     this.now = options.now ?? Date.now;
     this.setOwnAddresses(options.ownAddresses ?? []);
+  }
+
+  /** Replaces the ignore list (a config reload). */
+  setIgnore(ignore: readonly string[]): void {
+    this.ignore = new CidrList(ignore);
   }
 
   setOwnAddresses(addresses: Iterable<string>): void {

@@ -4,6 +4,7 @@
  * (length and type in host byte order, padded to 4 bytes), among them the log prefix and the
  * packet from its network header on. See https://www.tcpdump.org/linktypes/LINKTYPE_NFLOG.html.
  */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tcpKind } from './classify';
 import type { ProbeKind } from '../../core/event';
 
@@ -161,4 +162,64 @@ export function ipv6Text(bytes: Buffer): string {
   const hex = words.map((w) => w.toString(16));
   if (bestStart < 0) return hex.join(':');
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
+}
+
+/**
+ * The pids of `tcpdump -i nflog:GROUP` readers in this network namespace whose parent is no
+ * longer a portsnare process: what an agent killed with SIGKILL leaves behind, holding the NFLOG
+ * group so that the next agent cannot read it. Read from /proc (cmdline, stat, ns/net).
+ */
+export function staleNflogReaders(group: number, proc = '/proc'): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(proc);
+  } catch {
+    return [];
+  }
+  const ownNet = safeReadlink(`${proc}/self/ns/net`);
+  const wanted = `nflog:${group}`;
+  const out: number[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    const argv = safeRead(`${proc}/${name}/cmdline`).split('\0');
+    if (!/(^|\/)tcpdump$/.test(argv[0] ?? '') || !argv.includes(wanted)) continue;
+    if (ownNet === undefined || safeReadlink(`${proc}/${name}/ns/net`) !== ownNet) continue; // another namespace's group
+    const stat = safeRead(`${proc}/${name}/stat`);
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (Number.isInteger(ppid) && ppid > 1 && safeRead(`${proc}/${ppid}/cmdline`).includes('portsnare')) continue; // a running agent's reader
+    out.push(Number(name));
+  }
+  return out;
+}
+
+/** Ends the stale readers of `group` (SIGKILL) and waits (up to 2 s) until they are gone; returns their pids. */
+export async function killStaleNflogReaders(group: number): Promise<number[]> {
+  const pids = staleNflogReaders(group);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const until = Date.now() + 2000;
+  // a killed child of init is reaped at once; the group is free when the process is gone
+  while (pids.some((pid) => safeRead(`/proc/${pid}/cmdline`) !== '') && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+  return pids;
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
+function safeReadlink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }

@@ -43,10 +43,7 @@ export class LocalEnforcement {
     const { config, own, logger } = options;
     const settings = config.enforce.nftables;
     if (!settings.enabled) return undefined;
-    const guard = NeverBlockGuard.from({
-      ...config.guard,
-      protectedCidrs: [...config.guard.protectedCidrs, ...own.filter((a) => tryParseCidr(a) !== undefined)],
-    });
+    const guard = guardFor(config.guard, own);
     const store = new FileStore(config.stateDirectory);
     await store.load();
     const available =
@@ -61,6 +58,13 @@ export class LocalEnforcement {
     const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => logger.line(line) });
     await pipeline.restore();
     return new LocalEnforcement(pipeline, enforcer ? 'nftables' : 'log-only', config, logger);
+  }
+
+  /** A new guard (config reload, runtime allowlist); lifts the active blocks it protects and returns them. */
+  async setGuard(settings: AgentConfig['guard'], own: readonly string[], requestedBy: string): Promise<string[]> {
+    const lifted = await this.pipeline.setGuard(guardFor(settings, own), requestedBy);
+    for (const target of lifted) this.logger.info('unblocked', { target, requestedBy });
+    return lifted;
   }
 
   /** The kernel put `source` in the blocked set on its first packet (blockUnverified). */
@@ -105,6 +109,13 @@ export class LocalEnforcement {
     }
   }
 
+  /** active single-address blocks per family: what the kernel's address sets hold */
+  addressBlocks(now = Date.now()): { ipv4: number; ipv6: number } {
+    const out = { ipv4: 0, ipv6: 0 };
+    for (const r of this.pipeline.list()) if (r.active && r.expiresAt > now && !r.target.includes('/')) out[r.family]++;
+    return out;
+  }
+
   activeBlocks(now = Date.now()): number {
     return this.pipeline.list().filter((r) => r.active && r.expiresAt > now).length;
   }
@@ -137,4 +148,9 @@ export class LocalEnforcement {
     if (decision.action === 'block') this.counts.blocks++;
     if (decision.action === 'refused') this.counts.refused++;
   }
+}
+
+/** The never-block guard of the config, this host's own addresses protected as well. */
+function guardFor(settings: AgentConfig['guard'], own: readonly string[]): NeverBlockGuard {
+  return NeverBlockGuard.from({ ...settings, protectedCidrs: [...settings.protectedCidrs, ...own.filter((a) => tryParseCidr(a) !== undefined)] });
 }

@@ -30,6 +30,8 @@ export const TABLE = 'portsnare';
 export const FAMILY = 'inet';
 export const TABLE_REF = `${FAMILY} ${TABLE}`;
 export const BLOCK_PRIORITY = -300;
+/** elements the kernel's address sets (blocked4, blocked6) hold at most */
+export const ADDRESS_SET_SIZE = 65535;
 
 export class NftError extends Error {
   constructor(
@@ -122,8 +124,8 @@ export async function hasProgram(program: string, args: readonly string[] = ['--
 export function baseScript(): string {
   return [
     `add table ${TABLE_REF}`,
-    `add set ${TABLE_REF} blocked4 { type ipv4_addr; flags dynamic,timeout; size 65535; }`,
-    `add set ${TABLE_REF} blocked6 { type ipv6_addr; flags dynamic,timeout; size 65535; }`,
+    `add set ${TABLE_REF} blocked4 { type ipv4_addr; flags dynamic,timeout; size ${ADDRESS_SET_SIZE}; }`,
+    `add set ${TABLE_REF} blocked6 { type ipv6_addr; flags dynamic,timeout; size ${ADDRESS_SET_SIZE}; }`,
     `add set ${TABLE_REF} blockednet4 { type ipv4_addr; flags interval,timeout; }`,
     `add set ${TABLE_REF} blockednet6 { type ipv6_addr; flags interval,timeout; }`,
     `add chain ${TABLE_REF} block { type filter hook prerouting priority ${BLOCK_PRIORITY}; policy accept; }`,

@@ -9,7 +9,7 @@ import { canonicalTarget, familyOf, targetOf, tryParseCidr } from '../../core/ad
 import type { ScanDetected } from '../../core/event';
 import type { NeverBlockGuard } from '../../core/guard';
 import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting } from '../../core/policy';
-import { BLOCK_REASONS, BurstBreaker, decide, isActive, lift } from '../../core/policy';
+import { BLOCK_REASONS, BurstBreaker, decide, isActive, lift, policyRefusal } from '../../core/policy';
 import type { NftEnforcer } from './nft';
 import type { FileStore, HistoryEntry } from './store';
 
@@ -43,7 +43,7 @@ export class LocalPipeline {
   private readonly store: FileStore;
   private readonly enforcer: Enforcer | undefined;
   private readonly policy: PolicySettings;
-  private readonly guard: NeverBlockGuard;
+  private guard: NeverBlockGuard;
   private readonly log: (line: object) => void;
   private readonly now: () => number;
   private readonly breaker: BurstBreaker;
@@ -61,6 +61,20 @@ export class LocalPipeline {
     this.now = opts.now ?? Date.now;
     this.breaker = new BurstBreaker(opts.policy.burstLimitPerMinute);
     this.reconcileEveryMs = opts.reconcileEveryMs ?? 30_000;
+  }
+
+  /**
+   * Replaces the never-block guard (a config reload, a runtime allowlist change) and lifts every
+   * active block the new guard protects; returns the lifted targets.
+   */
+  async setGuard(guard: NeverBlockGuard, requestedBy: string): Promise<string[]> {
+    this.guard = guard;
+    const lifted: string[] = [];
+    for (const record of this.store.list()) {
+      if (!record.active || guard.check(record.target).blockable) continue;
+      if (await this.unblock(record.target, requestedBy)) lifted.push(record.target);
+    }
+    return lifted;
   }
 
   /** After a restart: ensure the table, lift what expired while down, put active blocks back. */
@@ -91,6 +105,10 @@ export class LocalPipeline {
         if (kernelTtl !== undefined && this.enforcer) await this.tryEnforce(() => this.enforcer!.unblock(target), target);
         return this.refuse(target, `never blocked: ${verdict.rule}`);
       }
+      // after the guard, as the decide function does (lambda/decide/decider.ts); a sensor's
+      // attacker is one address, so only the width rule could apply
+      const policyRule = policyRefusal({ target }, this.policy);
+      if (policyRule) return this.refuse(target, `refused by the policy: ${policyRule}`);
       const kernelOnly = kernelTtl !== undefined && !event.handshake && !this.policy.blockUnverified;
       const sighting: Sighting = {
         target,
@@ -111,7 +129,7 @@ export class LocalPipeline {
   }
 
   /** A manual block (operator); refused with the guard's rule for never-block targets. */
-  async block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string }): Promise<LocalDecision> {
+  async block(target: string, opts: { ttlSeconds?: number; reason?: string; requestedBy: string; replace?: boolean }): Promise<LocalDecision> {
     return this.serial(async () => {
       const now = this.now();
       const cidr = tryParseCidr(target);
@@ -134,9 +152,15 @@ export class LocalPipeline {
         verified: true,
         note: `requested by ${opts.requestedBy}${reason !== 'manual' ? ` (${reason})` : ''}`,
         ...(opts.ttlSeconds !== undefined ? { ttlSeconds: Math.round(opts.ttlSeconds) } : {}),
+        ...(opts.replace === true ? { replace: true } : {}),
       };
+      const policyRule = policyRefusal(sighting, this.policy);
+      if (policyRule) return this.refuse(canonical, `refused by the policy: ${policyRule}`);
       const previous = this.store.get(canonical);
-      return this.apply(decide(previous, sighting, now, this.policy), previous, now, true);
+      // a re-block of an active block keeps its note (core/policy.ts decide) and adds who asked again
+      const keepNote = previous?.note !== undefined && isActive(previous, now) && opts.replace !== true;
+      const asked = keepNote ? { ...sighting, note: `${previous.note}; again ${sighting.note ?? ''}`.slice(0, 1024) } : sighting;
+      return this.apply(decide(previous, asked, now, this.policy), previous, now, true);
     });
   }
 

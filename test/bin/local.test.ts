@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** How the commands name the store when no agent answers on the config's health port (they say so). */
+function where(): string {
+  return `local store ${join(dir, 'state')}; no agent answers at http://127.0.0.1:${deadPort}`;
+}
+
 /** The commands on this host with no agent running: the store of the test's config. */
 function cli(args: string[]): Promise<CliResult> {
   return runCli([...args, '--config', configPath]);
@@ -53,14 +59,14 @@ describe('block and blocks on the local store (no agent)', () => {
 
     expect(blocked.code).toBe(0);
     expect(blocked.stdout).toMatch(
-      new RegExp(`^blocked 203\\.0\\.113\\.7 for (2h|1h 59m) \\(until \\S+Z\\), offence 1, enforced in store only \\(log-only\\) — local store ${join(dir, 'state')}\\n$`),
+      new RegExp(`^blocked 203\\.0\\.113\\.7 for (2h|1h 59m) \\(until \\S+Z\\), offence 1, enforced in store only \\(log-only\\) — ${where()}\\n$`),
     );
     const listed = await cli(['blocks']);
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ADDRESS\s+REASON\s+OFFENCES\s+HITS\s+EXPIRES IN\s+ENFORCED IN\s+NOTE$/);
     expect(lines[1]).toMatch(/^203\.0\.113\.7\s+manual\s+1\s+0\s+(2h|1h 59m)\s+store only \(log-only\)\s+requested by portsnare-cli:\S+: seen in the web logs$/);
-    expect(lines[2]).toBe(`1 active block (local store ${join(dir, 'state')})`);
+    expect(lines[2]).toBe(`1 active block (${where()})`);
   });
 
   it('writes the block to the agent\'s store file, where a restarted agent finds it', async () => {
@@ -98,7 +104,7 @@ describe('block and blocks on the local store (no agent)', () => {
   it('says so when nothing is blocked', async () => {
     const result = await cli(['blocks']);
 
-    expect(result).toEqual({ code: 0, stdout: `no active blocks (local store ${join(dir, 'state')})\n`, stderr: '' });
+    expect(result).toEqual({ code: 0, stdout: `no active blocks (${where()})\n`, stderr: '' });
   });
 
   it('refuses an allowlisted address with exit 3 and the rule that protects it', async () => {
@@ -131,9 +137,9 @@ describe('unblock and history on the local store', () => {
     const first = await cli(['unblock', '203.0.113.7']);
     const second = await cli(['unblock', '203.0.113.7']);
 
-    expect(first).toEqual({ code: 0, stdout: `unblocked 203.0.113.7 — local store ${join(dir, 'state')}\n`, stderr: '' });
+    expect(first).toEqual({ code: 0, stdout: `unblocked 203.0.113.7 — ${where()}\n`, stderr: '' });
     expect(second.code).toBe(4);
-    expect(second.stderr).toBe(`portsnare: 203.0.113.7 is not blocked in local store ${join(dir, 'state')}\n`);
+    expect(second.stderr).toBe(`portsnare: 203.0.113.7 is not blocked in ${where()}\n`);
     expect((await cli(['blocks'])).stdout).toContain('no active blocks');
   });
 
@@ -169,7 +175,7 @@ describe('unblock and history on the local store', () => {
     const result = await cli(['history', '203.0.113.99']);
 
     expect(result.code).toBe(4);
-    expect(result.stderr).toBe(`portsnare: no history for 203.0.113.99 (local store ${join(dir, 'state')})\n`);
+    expect(result.stderr).toBe(`portsnare: no history for 203.0.113.99 (${where()})\n`);
   });
 });
 
@@ -180,7 +186,7 @@ describe('status on the local store', () => {
     const result = await cli(['status']);
 
     expect(result.code).toBe(6);
-    expect(result.stdout).toContain(`portsnare status — local store ${join(dir, 'state')}`);
+    expect(result.stdout).toContain(`portsnare status — ${where()}`);
     expect(result.stdout).toMatch(new RegExp(`agent\\s+not running \\(nothing answers on http://127\\.0\\.0\\.1:${deadPort}\\)`));
     expect(result.stdout).toMatch(/enforcement\s+log-only \(enforce\.nftables\.enabled is false\)/);
     expect(result.stdout).toMatch(/active blocks\s+1\n/);
@@ -254,3 +260,126 @@ describe('bin/portsnare.js as a child process', () => {
     expect(result.stderr).toContain("error: missing required argument 'target'");
   });
 });
+
+describe('read-only commands and what they say', () => {
+  it('status, blocks and history create no state directory, and say that no agent answered', async () => {
+    const missing = join(dir, 'never', 'made');
+    await writeFile(configPath, [`stateDirectory: ${missing}`, 'health:', `  port: ${deadPort}`, ''].join('\n'));
+
+    const blocks = await cli(['blocks']);
+    const history = await cli(['history', '203.0.113.7']);
+    const status = await cli(['status']);
+    const direct = await runCli(['blocks', '--state-dir', join(missing, 'direct')]);
+
+    expect(blocks).toEqual({ code: 0, stdout: `no active blocks (local store ${missing}; no agent answers at http://127.0.0.1:${deadPort})\n`, stderr: '' });
+    expect(history.code).toBe(4);
+    expect(status.code).toBe(6);
+    expect(direct.code).toBe(0);
+    expect(existsSync(join(dir, 'never'))).toBe(false);
+  });
+
+  it('history --json and blocks --json agree on where a block is enforced', async () => {
+    expect((await cli(['block', '203.0.113.7'])).code).toBe(0);
+
+    const blocks = JSON.parse((await cli(['blocks', '--json'])).stdout) as Array<{ enforcedIn: string[] }>;
+    const history = JSON.parse((await cli(['history', '203.0.113.7', '--json'])).stdout) as { current: { enforcedIn: string[] } };
+
+    expect(blocks[0]?.enforcedIn).toEqual(['store only (log-only)']);
+    expect(history.current.enforcedIn).toEqual(blocks[0]?.enforcedIn);
+  });
+});
+
+describe('manual re-blocks and the policy\'s limits', () => {
+  it('a re-block keeps the longer block and its note; --replace shortens it', async () => {
+    await cli(['block', '203.0.113.7', '--ttl', '7d', '--reason', 'known bad']);
+    await cli(['block', '203.0.113.7', '--ttl', '1h']);
+    const kept = JSON.parse((await cli(['blocks', '--json'])).stdout) as Array<{ expiresInSeconds: number; note?: string }>;
+
+    const replaced = await cli(['block', '203.0.113.7', '--ttl', '1h', '--replace']);
+    const after = JSON.parse((await cli(['blocks', '--json'])).stdout) as Array<{ expiresInSeconds: number; note?: string }>;
+
+    expect(kept[0]?.expiresInSeconds).toBeGreaterThan(6 * 86400);
+    expect(kept[0]?.note).toContain('known bad');
+    expect(replaced.code).toBe(0);
+    expect(after[0]?.expiresInSeconds).toBeLessThanOrEqual(3600);
+    expect((await cli(['block', '203.0.113.8', '--replace', '--stack', 'Portsnare'])).code).toBe(2);
+  });
+
+  it('refuses a TTL over policy.maxManualTtlSeconds and a CIDR wider than policy.widestIpv4Prefix (exit 3)', async () => {
+    await writeFile(
+      configPath,
+      [
+        `stateDirectory: ${join(dir, 'state')}`,
+        'enforce: { nftables: { policy: { maxManualTtlSeconds: 86400, widestIpv4Prefix: 28 } } }',
+        'guard: { blockableSpecialCidrs: ["203.0.113.0/24"] }',
+        `health: { port: ${deadPort} }`,
+        '',
+      ].join('\n'),
+    );
+
+    const long = await cli(['block', '203.0.113.7', '--ttl', '2d']);
+    const wide = await cli(['block', '203.0.113.0/27']);
+
+    expect(long.code).toBe(3);
+    expect(long.stderr).toContain('policy.maxManualTtlSeconds');
+    expect(wide.code).toBe(3);
+    expect(wide.stderr).toContain('policy.widestIpv4Prefix');
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+  });
+});
+
+describe('unblock --all', () => {
+  it('refuses without a terminal and without --yes; --yes lifts every block', async () => {
+    await cli(['block', '203.0.113.7']);
+    await cli(['block', '203.0.113.64/26']);
+
+    const refused = await runCli(['unblock', '--all', '--config', configPath], { isTty: () => false });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    expect((await cli(['blocks', '--json'])).stdout).toContain('203.0.113.7');
+
+    const done = await runCli(['unblock', '--all', '--yes', '--config', configPath], { isTty: () => false });
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^unblocked 2 blocks: (203\.0\.113\.7, 203\.0\.113\.64\/26|203\.0\.113\.64\/26, 203\.0\.113\.7) — /);
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+  });
+
+  it('asks on a terminal and lifts nothing unless the answer is yes', async () => {
+    await cli(['block', '203.0.113.7']);
+    const questions: string[] = [];
+
+    const no = await runCli(['unblock', '--all', '--config', configPath], { isTty: () => true, confirm: (q) => (questions.push(q), Promise.resolve(false)) });
+    const yes = await runCli(['unblock', '--all', '--config', configPath], { isTty: () => true, confirm: () => Promise.resolve(true) });
+
+    expect(questions[0]).toMatch(/^lift all 1 active block \(local store /);
+    expect(no.code).toBe(1);
+    expect(yes.code).toBe(0);
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+  });
+});
+
+describe('allow (no agent running)', () => {
+  it('add writes the runtime allowlist, lifts the covered block and refuses new ones; remove and list', async () => {
+    await cli(['block', '203.0.113.7']);
+
+    const added = await cli(['allow', 'add', '203.0.113.0/28']);
+    const refused = await cli(['block', '203.0.113.9']);
+    const listed = await cli(['allow', 'list']);
+    const hostBits = await cli(['allow', 'add', '203.0.113.7/28']);
+
+    expect(added.stderr).toBe('');
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/^allowed 203\.0\.113\.0\/28; unblocked 203\.0\.113\.7 — .*allowlist\.json; no agent answers at /);
+    expect((await cli(['blocks'])).stdout).toContain('no active blocks');
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('203.0.113.0/28');
+    expect(listed.stdout).toMatch(/^ADDRESS\s+ADDED\s+BY\n203\.0\.113\.0\/28\s+\S+Z\s+\S+/);
+    expect(hostBits.code).toBe(2);
+    expect(hostBits.stderr).toContain('did you mean 203.0.113.0/28?');
+
+    expect((await cli(['allow', 'remove', '203.0.113.0/28'])).code).toBe(0);
+    expect((await cli(['allow', 'remove', '203.0.113.0/28'])).code).toBe(4);
+    expect((await cli(['block', '203.0.113.9'])).code).toBe(0);
+  });
+});
+

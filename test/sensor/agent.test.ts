@@ -271,6 +271,39 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     expect(await metrics()).toMatch(/^portsnare_circuit_breaker_open 1$/m);
   });
 
+  it('the runtime allowlist: allow add lifts the blocks it covers at once, refuses new ones, survives a restart; remove undoes it', async () => {
+    const [tcp] = await freePorts(1);
+    const enforcer = new FakeEnforcer();
+    const input: AgentConfigInput = { tcpPorts: [tcp!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['203.0.113.0/24'] } };
+    const { agent, state } = await startAgent(input, { enforcer });
+    const port = agent.healthPort!;
+    expect((await request(port, 'POST', '/blocks', { target: '203.0.113.7' })).status).toBe(201);
+    expect(enforcer.blocked.has('203.0.113.7')).toBe(true);
+
+    const added = await request(port, 'POST', '/allow', { target: '203.0.113.0/28', requestedBy: 'ops' });
+    const again = await request(port, 'POST', '/blocks', { target: '203.0.113.7' });
+
+    expect(added.status).toBe(201);
+    expect(added.json()).toMatchObject({ target: '203.0.113.0/28', added: true, lifted: ['203.0.113.7'] });
+    expect(enforcer.blocked.has('203.0.113.7')).toBe(false);
+    expect(again.status).toBe(403);
+    expect(again.text).toContain('203.0.113.0/28');
+
+    await agent.stop(1000);
+    const parsed = parseAgentConfig({ sensorId: 'test-agent', listen: ['127.0.0.1'], stateDirectory: state, health: { port: 0 }, ...input });
+    if (!parsed.ok) throw new Error(parsed.error);
+    const restarted = new Agent({ config: parsed.value, logger: memoryLogger(), publishers: [], ownAddresses: () => ['127.0.0.1'], enforcer });
+    agents.push(restarted);
+    await restarted.start();
+    const second = restarted.healthPort!;
+    expect((await request(second, 'GET', '/allow')).json()).toMatchObject([{ target: '203.0.113.0/28', by: 'ops' }]);
+    expect((await request(second, 'POST', '/blocks', { target: '203.0.113.7' })).status).toBe(403);
+
+    expect((await request(second, 'DELETE', '/allow/203.0.113.0%2F28')).status).toBe(200);
+    expect((await request(second, 'POST', '/blocks', { target: '203.0.113.7' })).status).toBe(201);
+    expect((await request(second, 'DELETE', '/allow/203.0.113.0%2F28')).status).toBe(404);
+  });
+
   it('says plainly when enforcement is log-only', async () => {
     const [tcp] = await freePorts(1);
     const { report, logger, agent } = await startAgent({ tcpPorts: [tcp!], enforce: { nftables: { enabled: true } } }, { enforcer: null });

@@ -76,9 +76,38 @@ describe('portsnare agent / import-portsentry (a real process)', () => {
     const config = join(dir.path, 'agent.yaml');
     writeFileSync(config, 'tcpPorts: "70000"\n');
     const agent = run(['agent', '--config', config]);
-    expect(await agent.exited).toBe(1);
+    // README.md "Exit codes": an invalid config file is 2, for the agent as for every command
+    expect(await agent.exited).toBe(2);
     expect(agent.out.stderr).toContain('tcpPorts: "70000" is not a port (1-65535)');
   }, 60_000);
+
+  // As root chmod stops nothing: a regular file where the directory should be, and a path under
+  // /proc, are unwritable for anyone.
+  for (const [label, where] of [
+    ['a regular file', (dir: string) => join(dir, 'file')],
+    ['a path under /proc', () => `/proc/portsnare-${process.pid}/state`],
+  ] as const) {
+    it(`--check and the start fail on a stateDirectory that is ${label}, naming the key, the path and the error`, async () => {
+      const dir = tempDir('cli');
+      dirs.push(dir);
+      writeFileSync(join(dir.path, 'file'), 'not a directory');
+      const state = where(dir.path);
+      const config = join(dir.path, 'agent.yaml');
+      writeFileSync(config, `listen: [127.0.0.1]\ntcpPorts: "2323"\nudpPorts: []\nsinks: []\nstateDirectory: ${state}\nenforce: {nftables: {enabled: true}}\nhealth: {port: 0}\n`);
+
+      const check = run(['agent', '--config', config, '--check']);
+      const start = run(['agent', '--config', config]);
+      const [checkCode, startCode] = await Promise.all([check.exited, start.exited]);
+
+      const expected = new RegExp(`stateDirectory: "${state.replace(/[/.]/g, '\\$&')}" is not a writable directory: .*(ENOTDIR|not a directory|ENOENT|EACCES|EPERM)`);
+      expect(checkCode).toBe(1);
+      expect(check.out.stdout).toBe('');
+      expect(check.out.stderr).toMatch(expected);
+      expect(startCode).toBe(1);
+      expect(start.out.stderr).toMatch(expected);
+      expect(start.out.stderr).not.toContain('"agent started"');
+    }, 60_000);
+  }
 
   it('--check prints the config with every default filled in', async () => {
     const dir = tempDir('cli');

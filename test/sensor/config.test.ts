@@ -103,4 +103,15 @@ describe('agent config', () => {
       { numRuns: 300 },
     );
   });
+
+  it('refuses host bits in ignore and the guard\'s lists as block does, suggesting the network', () => {
+    const ignore = parseAgentConfig({ ignore: ['198.51.100.7/24', '203.0.113.9', '2001:db8::/32'] });
+    const allow = parseAgentConfig({ guard: { allowlist: ['2001:db8::1/32'], protectedCidrs: ['10.1.2.3/8'] } });
+
+    expect(ignore).toEqual({ ok: false, error: 'ignore.0: "198.51.100.7/24" has host bits set: write the network, 198.51.100.0/24' });
+    expect(allow).toEqual({
+      ok: false,
+      error: 'guard.allowlist.0: "2001:db8::1/32" has host bits set: write the network, 2001:db8::/32; guard.protectedCidrs.0: "10.1.2.3/8" has host bits set: write the network, 10.0.0.0/8',
+    });
+  });
 });

@@ -71,4 +71,14 @@ describe('health and control server', () => {
     const text = renderPrometheus([{ name: 'x_total', help: 'X.', type: 'counter', samples: [{ labels: { sink: 'file:/a"b' }, value: 3 }] }]);
     expect(text).toBe('# HELP x_total X.\n# TYPE x_total counter\nx_total{sink="file:/a\\"b"} 3\n');
   });
+
+  it('names health.port when its port is taken', async () => {
+    const taken = await serve({});
+    const second = new HealthServer(
+      { health: () => ({ ok: true, problems: [], warnings: [] }), metrics: () => [], status: () => ({}), blocks: () => undefined },
+      { host: '127.0.0.1', port: taken, logger: memoryLogger() },
+    );
+
+    await expect(second.start()).rejects.toThrow(new RegExp(`^health\\.port: ${taken} on 127\\.0\\.0\\.1 cannot be used \\(EADDRINUSE: another agent or service holds it\\); pick another health\\.port`));
+  });
 });
