@@ -36,6 +36,9 @@ import type { Publisher } from './publish/types';
 import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState } from './status';
 import { kernelDetectorOptions, redirectPortOf } from './stealth';
 
+/** how long a first event from a kernel SYN waits for the handshake of that connect */
+const PROOF_GRACE_MS = 1000;
+
 /** What the agent needs of a kernel detector (KernelDetector, or a stand-in in tests). */
 export interface KernelDetectorLike {
   start(): Promise<void>;
@@ -142,6 +145,8 @@ export class Agent extends EventEmitter {
       ignore: config.ignore,
       ownAddresses: own(),
       maxTrackedSources: config.limits.maxTrackedSources,
+      // with the kernel watching, one connect is a SYN first and its handshake a moment later: one event
+      ...(config.stealth ? { proofGraceMs: PROOF_GRACE_MS } : {}),
       onEvent: (event) => this.dispatch(event),
       onInvalid: (error, candidate) => this.logger.error('built an invalid event (bug), not published', { error, candidate }),
     });
@@ -170,7 +175,7 @@ export class Agent extends EventEmitter {
       }
       stillStarting();
       this.timers.push(
-        setInterval(() => this.aggregator?.tick(), 1000),
+        setInterval(() => this.aggregator?.tick(), config.stealth ? 250 : 1000),
         setInterval(() => this.aggregator?.setOwnAddresses(own()), 30_000),
       );
       const local = this.local;
