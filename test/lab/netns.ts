@@ -525,11 +525,18 @@ export async function routeForgedBack(lab: Lab, nets: readonly string[] = ['203.
   }
 }
 
-/** masscan SENSOR4 ports 1-10000 at 2000/s from `source`: the open ports it reports. */
+/**
+ * masscan SENSOR4 ports 1-10000 at 2000/s from `source`: the open ports it reports. masscan
+ * 1.3.2 sometimes never ends its --wait phase ("waiting -107-secs"), so it gets SIGINT after
+ * 25 s (its send takes 5 s): it then prints what it found and exits. Run in the lab directory,
+ * where it leaves its paused.conf.
+ */
 export async function masscanFrom(lab: Lab, source: string): Promise<number[]> {
   const link = await lab.inSensor('ip', ['-j', 'link', 'show', 'dev', lab.sensorIf]);
   const mac = (JSON.parse(link.stdout) as Array<{ address: string }>)[0]!.address;
-  const out = await lab.inAttacker('masscan', [SENSOR4, '-p', '1-10000', '--rate', '2000', '--wait', '2', '-e', lab.attackerIf, '--source-ip', source, '--router-mac', mac], 120_000);
-  if (out.code !== 0) throw new Error(`masscan failed (${out.code}): ${out.stderr}`);
+  const args = [SENSOR4, '-p', '1-10000', '--rate', '2000', '--wait', '2', '-e', lab.attackerIf, '--source-ip', source, '--router-mac', mac];
+  const out = await lab.inAttacker('sh', ['-c', `cd "$1" && shift && exec timeout -s INT -k 10 25 masscan "$@"`, 'masscan', lab.dir, ...args], 60_000);
+  // 124: stopped by the SIGINT above, after printing its findings
+  if ((out.code !== 0 && out.code !== 124) || !out.stderr.includes('Starting masscan')) throw new Error(`masscan failed (${out.code}): ${out.stderr.slice(-2000)}`);
   return [...out.stdout.matchAll(/Discovered open port (\d+)\/tcp/g)].map((m) => Number(m[1]));
 }
