@@ -159,8 +159,7 @@ describe.skipIf(!ready('kernel-agent'))('the agent with its default policy stops
     expect(add.code, add.stderr).toBe(0);
     agent = await lab.startAgent(config(), 'agent-restarted');
     await agent.waitForLog((l) => l.msg === 'recorded blocks the kernel made while the agent was down' && l.count === 1, 'the kernel block recorded');
-    const store = new FileStore(state);
-    await store.load();
+    const store = await FileStore.open(state, { readOnly: true });
     const record = store.get(ADDED);
     expect(record?.active).toBe(true);
     const left = (record!.expiresAt - Date.now()) / 1000;
