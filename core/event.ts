@@ -2,6 +2,16 @@
  * The `Scan Detected` event, version 1: the one contract between every sensor and the pipeline
  * (ARCHITECTURE.md, contracts). Validation errors name the field at fault. `handshake: true`
  * proves the source address; the policy (core/policy.ts, `blockUnverified`) decides the rest.
+ *
+ * `proof` (optional, added in place: v1 consumers that do not know it keep reading `handshake`)
+ * says how the source address was proven:
+ * - `handshake`: a TCP three-way handshake completed (a socket accepted it, or conntrack saw the
+ *   client's ACK acknowledge our SYN/ACK): the client received our random ISN, so it owns the
+ *   address (RFC 6528). Equivalent to `handshake: true`.
+ * - `none`: only packets that can be forged (SYN, FIN, NULL, XMAS, ACK, UDP, …): anyone who can
+ *   reach the sensor may have sent them with someone else's address. The sensor may have held
+ *   the source for seconds (kernel quarantine); the pipeline blocks it only with blockUnverified.
+ * When both are given they must agree; an event without `proof` is read from `handshake`.
  */
 import { z } from 'zod';
 import { tryCanonicalAddress } from './address';
@@ -13,6 +23,8 @@ export const MAX_PROBES = 32;
 
 export const PROBE_KINDS = ['connect', 'syn', 'fin', 'null', 'xmas', 'ack', 'maimon', 'window', 'udp', 'other'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
+export const PROOF_KINDS = ['handshake', 'none'] as const;
+export type ProofKind = (typeof PROOF_KINDS)[number];
 export const PROTOCOLS = ['tcp', 'udp'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
@@ -43,12 +55,16 @@ export const ScanDetectedSchema = z
     probes: z.array(ProbeSchema).min(1).max(MAX_PROBES),
     probeCount: z.number().int().min(1),
     handshake: z.boolean(),
+    proof: z.enum(PROOF_KINDS).optional(),
     firstSeen: isoTimestamp,
     lastSeen: isoTimestamp,
   })
   .superRefine((event, ctx) => {
     if (Date.parse(event.lastSeen) < Date.parse(event.firstSeen)) {
       ctx.addIssue({ code: 'custom', path: ['lastSeen'], message: 'must not be before firstSeen' });
+    }
+    if (event.proof !== undefined && (event.proof === 'handshake') !== event.handshake) {
+      ctx.addIssue({ code: 'custom', path: ['proof'], message: `"${event.proof}" contradicts handshake: ${event.handshake}` });
     }
     if (event.probeCount < event.probes.length) {
       ctx.addIssue({ code: 'custom', path: ['probeCount'], message: 'must be at least the number of distinct probes' });
@@ -61,6 +77,11 @@ export const ScanDetectedSchema = z
     });
   });
 export type ScanDetected = z.output<typeof ScanDetectedSchema>;
+
+/** How the event's source was proven: its `proof`, or (older sensors) read from `handshake`. */
+export function proofOf(event: Pick<ScanDetected, 'handshake' | 'proof'>): ProofKind {
+  return event.proof ?? (event.handshake ? 'handshake' : 'none');
+}
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 

@@ -4,7 +4,9 @@
  *
  * Accepted:
  * - `Scan Detected` (core/event.ts) from portsnare.sensor and portsnare.cli. From the CLI it is a
- *   manual block; a sensorId starting with "flowlogs/" marks the VPC Flow Logs converter.
+ *   manual block; a sensorId starting with "flowlogs/" marks the VPC Flow Logs converter. A
+ *   sensor's sighting is verified only with `proof: "handshake"` (or, without `proof`,
+ *   `handshake: true`).
  * - `Block Requested` / `Unblock Requested` (core/commands.ts) from portsnare.cli.
  * - GuardDuty findings (source aws.guardduty, detail-type "GuardDuty Finding") of type
  *   Recon:EC2/PortProbeUnprotectedPort: the remote address of every port probe detail probed
@@ -21,7 +23,7 @@
 import { z } from 'zod';
 import { familyOf, tryCanonicalAddress, tryParseCidr } from './address';
 import { BlockRequestedSchema, DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED, UnblockRequestedSchema } from './commands';
-import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR, parseScanDetected, parseWith } from './event';
+import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR, parseScanDetected, parseWith, proofOf } from './event';
 import type { Sighting } from './policy';
 
 export const EVENT_SOURCE_GUARDDUTY = 'aws.guardduty';
@@ -107,7 +109,11 @@ export function interpretEvent(input: unknown, now: number): Intake {
       firstSeen: Date.parse(event.firstSeen),
       lastSeen: Date.parse(event.lastSeen),
       hits: event.probeCount,
-      verified: manual || event.handshake,
+      // Only a completed handshake proves a sensor's source. A `none` sighting (forgeable packets;
+      // the sensor's kernel may have held it for seconds) is unverified: the policy blocks it in
+      // the cloud — NACL or WAF — only with blockUnverified (off by default), so a forged packet
+      // never becomes a fleet-wide block by default.
+      verified: manual || proofOf(event) === 'handshake',
     };
     return { kind: 'sightings', sightings: [sighting] };
   }

@@ -25,7 +25,9 @@ import { ownAddresses } from './aggregate/own-addresses';
 import { ALL_UNUSED, bannerFor, loadConfigFile, type AgentConfig } from './config';
 import { HealthServer, type AllowControl, type ControlApi, type Metric } from './health';
 import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
+import { readKernelBlocks, type KernelBlocks } from './kernel/sets';
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
+import { RedirectListener } from './listeners/redirect';
 import { LocalEnforcement } from './local/enforcement';
 import { ADDRESS_SET_SIZE } from './local/nft';
 import type { Enforcer } from './local/pipeline';
@@ -38,7 +40,10 @@ import { RuntimeAllowlist, guardWith } from './allowlist';
 import { publishersFor, type SinkOptions } from './publish/sinks';
 import type { Publisher } from './publish/types';
 import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState } from './status';
-import { kernelDetectorOptions } from './stealth';
+import { kernelDetectorOptions, redirectPortOf } from './stealth';
+
+/** how long a first event from a kernel SYN waits for the handshake of that connect */
+const PROOF_GRACE_MS = 1000;
 
 /** What the agent needs of a kernel detector (KernelDetector, or a stand-in in tests). */
 export interface KernelDetectorLike {
@@ -74,6 +79,11 @@ export interface AgentOptions {
   readonly configPath?: string;
   /** how many recent detections GET /detections keeps (default 1000) */
   readonly detectionsKept?: number;
+  /**
+   * reads the kernel's blocked sets at start (default: readKernelBlocks with the default
+   * enforcer; none when an enforcer is handed in)
+   */
+  readonly readKernelBlocks?: () => Promise<KernelBlocks>;
 }
 
 export interface AgentStartReport {
@@ -119,6 +129,9 @@ export class Agent extends EventEmitter {
   private allowlist?: RuntimeAllowlist;
   /** guard of the config file, before the runtime allowlist is merged in */
   private baseGuard?: AgentConfig['guard'];
+  private kernelQuarantines = 0;
+  private kernelBlocks = 0;
+  private redirect?: RedirectListener;
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -154,6 +167,8 @@ export class Agent extends EventEmitter {
       ignore: config.ignore,
       ownAddresses: own(),
       maxTrackedSources: config.limits.maxTrackedSources,
+      // with the kernel watching, one connect is a SYN first and its handshake a moment later: one event
+      ...(config.stealth ? { proofGraceMs: PROOF_GRACE_MS } : {}),
       onEvent: (event) => this.dispatch(event),
       onInvalid: (error, candidate) => this.logger.error('built an invalid event (bug), not published', { error, candidate }),
     });
@@ -171,6 +186,7 @@ export class Agent extends EventEmitter {
       stillStarting();
       this.local = await LocalEnforcement.open({ config, own: own(), logger: this.logger, ...(this.options.enforcer !== undefined ? { enforcer: this.options.enforcer } : {}) });
       stillStarting();
+      await this.adoptKernelBlocks();
       const listeners = await this.startListeners();
       stillStarting();
       await this.startDetector(listeners, own());
@@ -185,7 +201,7 @@ export class Agent extends EventEmitter {
       }
       stillStarting();
       this.timers.push(
-        setInterval(() => this.aggregator?.tick(), 1000),
+        setInterval(() => this.aggregator?.tick(), config.stealth ? 250 : 1000),
         setInterval(() => this.aggregator?.setOwnAddresses(own()), 30_000),
       );
       const local = this.local;
@@ -221,7 +237,7 @@ export class Agent extends EventEmitter {
   private async doStop(deadlineMs: number): Promise<void> {
     const until = Date.now() + deadlineMs;
     for (const timer of this.timers.splice(0)) clearInterval(timer);
-    await Promise.allSettled([this.decoys?.stop(), this.detector?.stop()]);
+    await Promise.allSettled([this.decoys?.stop(), this.detector?.stop(), this.redirect?.stop()]);
     this.aggregator?.flush();
     await withDeadline(Promise.allSettled([...this.inflight]), Math.max(0, until - Date.now()));
     await Promise.allSettled(this.publishers.map((p) => p.stop(Math.max(0, until - Date.now() - 100))));
@@ -301,7 +317,7 @@ export class Agent extends EventEmitter {
       sinks: this.publishers.map((p) => p.describe()),
       blocksActive: this.local?.activeBlocks() ?? 0,
       breakerOpen: this.local?.breakerOpen() ?? false,
-      counts: { kernelProbes: this.kernelProbes, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },
+      counts: { kernelProbes: this.kernelProbes, kernelQuarantines: this.kernelQuarantines, kernelBlocks: this.kernelBlocks, redirected: this.redirect?.accepted ?? 0, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },
       usage: this.usage(),
     };
   }
@@ -376,17 +392,44 @@ export class Agent extends EventEmitter {
     this.detector.on('error', (error: unknown) => this.logger.error('kernel detector error', { error: errorText(error) }));
     await this.detector.start();
     this.stealthState = 'on';
+    const redirectPort = redirectPortOf(config);
+    if (redirectPort !== undefined && detectorOptions.redirectPort !== undefined) {
+      this.redirect = new RedirectListener(redirectPort);
+      await this.redirect.start();
+    }
+    const q = detectorOptions.quarantineSeconds ?? 0;
+    if (q > 0) this.logger.info(`kernel holds a source for ${q}s on its first forgeable decoy packet (quarantine), at most once per ${detectorOptions.quarantinePeriodSeconds}s`);
     const kill = detectorOptions.killTtlSeconds;
     if (kill !== undefined) this.logger.info(`kernel blocks a source on its first decoy packet for ${kill}s (policy.blockUnverified is on)`);
   }
 
   private onKernelProbe(probe: KernelProbe): void {
     this.kernelProbes++;
-    if (probe.blockedByKernel) this.local?.noteKernelBlock(probe.source, probe.at);
+    // a quarantine is no block: the kernel budgets it (quarantinePerMinute = the policy's burst
+    // limit); it is counted here, never against the pipeline's breaker, so a forger who trips
+    // quarantines cannot stop proven sources from being blocked
+    if (probe.quarantinedByKernel) this.kernelQuarantines++;
+    if (probe.blockedByKernel) {
+      this.kernelBlocks++;
+      this.local?.noteKernelBlock(probe.source, probe.at);
+    }
     // The kernel reports `connect` only for a completed three-way handshake (conntrack
     // established): the source address is proven, as with a socket accept.
     const hit: Hit = { source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: probe.kind === 'connect', at: probe.at };
     this.aggregator?.add(this.echoes?.mark('kernel', hit) ?? hit);
+  }
+
+  /** Records in the store the kernel blocks made while the agent was down (docs/kernel.md). */
+  private async adoptKernelBlocks(): Promise<void> {
+    const local = this.local;
+    if (!local || local.mode !== 'nftables' || !this.config.stealth) return;
+    const read = this.options.readKernelBlocks ?? (this.options.enforcer === undefined ? (): Promise<KernelBlocks> => readKernelBlocks() : undefined);
+    if (!read) return;
+    try {
+      await local.adoptKernelBlocks((await read()).blocked);
+    } catch (error) {
+      this.logger.warn('could not read the kernel blocked sets at start', { error: errorText(error) });
+    }
   }
 
   private dispatch(event: ScanDetected): void {

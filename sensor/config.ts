@@ -16,6 +16,13 @@ export const DEFAULT_TCP_PORTS = '1,7,9,11,13,15,17,19,20,21,70,79,111,113,119,3
 export const DEFAULT_UDP_PORTS = '7,9,13,19,111,389,513,517-518';
 export const DEFAULT_HEALTH_PORT = 9466;
 export const ALL_UNUSED = 'all-unused';
+/**
+ * all-unused mode: the local port new TCP connections to unused ports are redirected to, so a
+ * connect scan completes a handshake (proof). Above Linux's default ephemeral range (32768-60999).
+ */
+export const DEFAULT_REDIRECT_PORT = 61000;
+/** the kernel's hold on a first forgeable decoy packet (docs/kernel.md, "Quarantine") */
+export const DEFAULT_QUARANTINE = { seconds: 10, periodSeconds: 3600, answer: 'reset' as const };
 export type PortList = number[] | typeof ALL_UNUSED;
 
 export class ConfigError extends Error {
@@ -186,10 +193,20 @@ export const AgentConfigSchema = z
           .strictObject({
             enabled: z.boolean().default(false),
             policy: PolicySettingsSchema.default(PolicySettingsSchema.parse({})),
+            /** with stealth: the kernel holds a source on its first forgeable decoy packet (0 seconds: off) */
+            quarantine: z
+              .strictObject({
+                seconds: z.number().int().min(0).max(300).default(DEFAULT_QUARANTINE.seconds),
+                periodSeconds: z.number().int().min(1).max(86_400).default(DEFAULT_QUARANTINE.periodSeconds),
+                answer: z.enum(['reset', 'drop']).default(DEFAULT_QUARANTINE.answer),
+              })
+              .default(DEFAULT_QUARANTINE),
           })
-          .default({ enabled: false, policy: PolicySettingsSchema.parse({}) }),
+          .default({ enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE }),
       })
-      .default({ nftables: { enabled: false, policy: PolicySettingsSchema.parse({}) } }),
+      .default({ nftables: { enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE } }),
+    /** all-unused TCP: unused ports are redirected here so connect scans complete (false: off) */
+    redirectPort: z.union([z.number().int().min(1).max(MAX_PORT), z.literal(false)]).default(DEFAULT_REDIRECT_PORT),
     guard: GuardSettingsSchema.default(GuardSettingsSchema.parse({})),
     sinks: z.array(SinkSchema).default([{ type: 'stdout' }]),
     spool: z
@@ -255,6 +272,13 @@ export const AgentConfigSchema = z
         message: `${config.health.port} is also a decoy TCP port (tcpPorts): pick another port for one of them`,
         params: { hasValue: true },
       });
+    }
+    if (config.tcpPorts === ALL_UNUSED && config.redirectPort !== false && config.health.enabled && config.health.port === config.redirectPort) {
+      ctx.addIssue({ code: 'custom', path: ['redirectPort'], message: `${config.redirectPort} is also the health port: pick another port for one of them`, params: { hasValue: true } });
+    }
+    const q = config.enforce.nftables.quarantine;
+    if (q.seconds > q.periodSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['enforce', 'nftables', 'quarantine', 'periodSeconds'], message: `${q.periodSeconds} is shorter than quarantine.seconds (${q.seconds})`, params: { hasValue: true } });
     }
     config.sinks.forEach((sink, index) => {
       if (sink.type === 'eventbridge' && !sink.region && !process.env.AWS_REGION && !process.env.AWS_DEFAULT_REGION) {

@@ -17,6 +17,12 @@ export type StealthState = 'off' | 'on' | 'unavailable';
 /** The agent's own counters (the aggregator, listeners and sinks keep theirs). */
 export interface AgentCounts {
   kernelProbes: number;
+  /** sources the kernel quarantined (first forgeable decoy packet) */
+  kernelQuarantines?: number;
+  /** sources the kernel blocked itself (proof, or the first packet with blockUnverified) */
+  kernelBlocks?: number;
+  /** connections the redirect socket accepted (all-unused, redirectPort) */
+  redirected?: number;
   /** local block decisions (new offences), from events and the control API */
   blocks: number;
   /** blocks refused by the never-block guard or the circuit breaker */
@@ -107,6 +113,9 @@ export function agentMetrics(s: AgentSnapshot): Metric[] {
     { name: 'portsnare_up', help: 'The agent is running.', type: 'gauge', samples: one(1) },
     { name: 'portsnare_probes_total', help: 'Probes seen (socket hits and kernel probes), before filtering.', type: 'counter', samples: one(agg.hits) },
     { name: 'portsnare_probes_kernel_total', help: 'Probes reported by the kernel detector.', type: 'counter', samples: one(s.counts.kernelProbes) },
+    { name: 'portsnare_kernel_quarantines_total', help: 'Sources the kernel held for quarantine.seconds on a first forgeable decoy packet.', type: 'counter', samples: one(s.counts.kernelQuarantines ?? 0) },
+    { name: 'portsnare_kernel_blocks_total', help: 'Sources the kernel blocked itself (a completed handshake; the first packet with blockUnverified).', type: 'counter', samples: one(s.counts.kernelBlocks ?? 0) },
+    { name: 'portsnare_redirected_connections_total', help: 'Connections to unused ports the redirect socket accepted (redirectPort).', type: 'counter', samples: one(s.counts.redirected ?? 0) },
     {
       name: 'portsnare_probes_ignored_total',
       help: 'Probes dropped before aggregation, by why.',

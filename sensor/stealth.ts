@@ -1,23 +1,51 @@
 /**
  * What the agent asks of the kernel detector (`stealth: true`): which ports to watch, whom to
- * exempt, and whether the kernel may block a source on its first decoy packet.
+ * exempt, and what the kernel may do on its own (docs/kernel.md):
+ * - with `enforce.nftables` on, quarantine a source for seconds on its first forgeable decoy
+ *   packet (a SYN scanner is blinded; a forged address costs its owner at most those seconds),
+ *   and block a source proven by a completed handshake at once (the policy's TTL for a verified
+ *   probe). Both within the policy's burst budget a minute.
+ * - with `blockUnverified` on too, block on the first decoy packet (the operator opted in).
+ * - in monitor mode (no enforcement) nothing: the kernel only reports, traffic is never touched.
  */
 import { ttlSecondsFor } from '../core/policy';
 import { ALL_UNUSED, type AgentConfig } from './config';
 import { killGuardFrom, type KernelDetectorOptions } from './kernel/detector';
 import type { ListenerReport } from './listeners';
 
+/** The redirect port in effect: all-unused TCP with redirectPort set, else undefined. */
+export function redirectPortOf(config: AgentConfig): number | undefined {
+  return config.tcpPorts === ALL_UNUSED && config.redirectPort !== false ? config.redirectPort : undefined;
+}
+
 export function kernelDetectorOptions(config: AgentConfig, listeners: ListenerReport, own: readonly string[], nftables: boolean): KernelDetectorOptions {
-  const policy = config.enforce.nftables.policy;
+  const { policy, quarantine } = config.enforce.nftables;
   // Kernel-speed blocking on the first decoy packet rests on an unverified source (a SYN can be
   // forged), so it follows the policy's spoof guard: only with blockUnverified.
   const kill = nftables && policy.blockUnverified ? ttlSecondsFor(1, policy) : undefined;
+  const redirectPort = redirectPortOf(config);
+  const enforcing: Partial<KernelDetectorOptions> = nftables
+    ? {
+        quarantineSeconds: quarantine.seconds,
+        quarantinePeriodSeconds: quarantine.periodSeconds,
+        quarantineAnswer: quarantine.answer,
+        // the kernel's own budgets: the policy's burst limit, per address family
+        killPerMinute: policy.burstLimitPerMinute,
+        quarantinePerMinute: policy.burstLimitPerMinute,
+        // a completed handshake proves the source: the policy's TTL for a first verified offence
+        proofTtlSeconds: ttlSecondsFor(1, policy),
+      }
+    : // monitor mode must not affect traffic: no quarantine, no kernel block
+      { quarantineSeconds: 0 };
   return {
     // ports a service holds were skipped by the listeners: the kernel must not watch them either
     tcpPorts: config.tcpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.tcp,
     udpPorts: config.udpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.udp,
     exempt: [...config.ignore, ...own, ...config.guard.allowlist, ...config.guard.protectedCidrs],
     ...(kill !== undefined ? { killTtlSeconds: kill } : {}),
+    ...enforcing,
+    // the redirect makes every unused port answer: an enforcing choice, not for monitor mode
+    ...(nftables && redirectPort !== undefined ? { redirectPort } : {}),
     // what the in-kernel block must never add: the never-block guard, this host included
     killGuard: killGuardFrom({ ...config.guard, protectedCidrs: [...config.guard.protectedCidrs, ...own] }),
     excludePorts: {

@@ -10,6 +10,11 @@
  *   lost and nothing is reported twice. One exception: the first completed handshake of a source
  *   whose event said `handshake: false` (a kernel SYN seen before the socket's accept) goes out
  *   at once, since a verified source may be blocked;
+ * - one connect, one event: with `proofGraceMs` (the agent sets it with stealth on), a first event
+ *   that a kernel SYN triggered waits up to that long for the handshake of the same connect
+ *   (kernel `connect`, socket accept), so the source goes out once, proven, rather than twice
+ *   (unproven, then proven at once). Inside a dedupe window a later view (`echo`) of a probe
+ *   already reported is not news and makes no event of its own;
  * - memory: at most `maxTrackedSources` sources (least recently seen dropped; a source with
  *   unsent hits is flushed before it is dropped), at most 32 distinct probes per event.
  */
@@ -25,6 +30,8 @@ export interface AggregatorOptions {
   /** exact addresses of this host (canonical); refreshed with setOwnAddresses */
   readonly ownAddresses?: Iterable<string>;
   readonly maxTrackedSources: number;
+  /** how long a first event triggered by a SYN waits for that connect's handshake, ms (default 0) */
+  readonly proofGraceMs?: number;
   readonly onEvent: (event: ScanDetected) => void;
   /** a built event failed validation (a bug): reported, never published */
   readonly onInvalid?: (error: string, candidate: unknown) => void;
@@ -60,6 +67,10 @@ interface SourceState {
   quietUntil: number;
   /** an event of the current dedupe window already said handshake: true */
   verified: boolean;
+  /** a triggered first event waits for its handshake until then (proofGraceMs); 0 when not */
+  holdUntil: number;
+  /** the probes the events of the current dedupe window reported */
+  reported?: Set<string>;
   lastSeen: number;
 }
 
@@ -111,7 +122,7 @@ export class Aggregator {
     let state = this.sources.get(source);
     if (state) this.sources.delete(source); // re-insert: Map order is recency
     else {
-      state = { recent: [], quietUntil: 0, verified: false, lastSeen: at };
+      state = { recent: [], quietUntil: 0, verified: false, holdUntil: 0, lastSeen: at };
       this.evictIfFull();
     }
     this.sources.set(source, state);
@@ -123,7 +134,16 @@ export class Aggregator {
       if (state.recent.length > needed) state.recent.shift();
     }
 
+    const key = `${hit.protocol}/${hit.port}/${hit.kind}`;
+    if (state.holdUntil !== 0) {
+      // a first event waiting for its handshake: the proof sends it at once
+      state.pending = addToPending(state.pending, hit, at);
+      if (hit.handshake) this.emit(source, state, at);
+      return;
+    }
     if (state.quietUntil !== 0) {
+      // another view of a probe this window already reported: nothing new to say
+      if (hit.echo && state.reported?.has(key) && !(hit.handshake && !state.verified)) return;
       // inside a dedupe window: collected, sent when it ends (see tick) — except the first
       // proof of the source address (a handshake), which may allow a block: sent at once
       state.pending = addToPending(state.pending, hit, at);
@@ -132,7 +152,6 @@ export class Aggregator {
     }
     const windowStart = at - windowSeconds * 1000;
     const candidates = (state.candidates ??= new Map());
-    const key = `${hit.protocol}/${hit.port}/${hit.kind}`;
     const known = candidates.get(key);
     if (known) {
       known.at = Math.max(known.at, at);
@@ -152,6 +171,11 @@ export class Aggregator {
       probes: new Map(inWindow.map((c) => [`${c.probe.protocol}/${c.probe.port}/${c.probe.kind}`, c.probe])),
     };
     state.candidates = undefined;
+    const grace = this.options.proofGraceMs ?? 0;
+    if (grace > 0 && !state.pending.handshake && hit.protocol === 'tcp' && hit.kind === 'syn') {
+      state.holdUntil = at + grace;
+      return;
+    }
     this.emit(source, state, at);
   }
 
@@ -163,11 +187,16 @@ export class Aggregator {
     const now = this.now();
     const keep = Math.max(this.options.trigger.windowSeconds, this.options.dedupeSeconds) * 1000;
     for (const [source, state] of this.sources) {
+      if (state.holdUntil !== 0) {
+        if (now >= state.holdUntil) this.emit(source, state, now);
+        continue;
+      }
       if (state.quietUntil !== 0 && now >= state.quietUntil) {
         if (state.pending) this.emit(source, state, now);
         else {
           state.quietUntil = 0;
           state.verified = false;
+          state.reported = undefined;
         }
       }
       if (state.quietUntil === 0 && now - state.lastSeen > keep) this.sources.delete(source);
@@ -177,14 +206,16 @@ export class Aggregator {
   /** Sends every pending hit now (at stop), ignoring dedupe windows. */
   flush(): void {
     const now = this.now();
-    for (const [source, state] of this.sources) if (state.pending && state.quietUntil !== 0) this.emit(source, state, now);
+    for (const [source, state] of this.sources) if (state.pending && (state.quietUntil !== 0 || state.holdUntil !== 0)) this.emit(source, state, now);
   }
 
   private emit(source: string, state: SourceState, now: number): void {
     const pending = state.pending;
     state.pending = undefined;
     state.recent = [];
+    state.holdUntil = 0;
     if (!pending) return;
+    if (state.quietUntil === 0) state.reported = undefined;
     state.quietUntil = this.options.dedupeSeconds > 0 ? Math.max(now, pending.lastSeen) + this.options.dedupeSeconds * 1000 : 0;
     const candidate = {
       version: 1 as const,
@@ -194,6 +225,7 @@ export class Aggregator {
       // an echo adds a kind without a count: the contract wants at least one count per probe
       probeCount: Math.max(pending.count, pending.probes.size),
       handshake: pending.handshake,
+      proof: pending.handshake ? ('handshake' as const) : ('none' as const),
       firstSeen: new Date(pending.firstSeen).toISOString(),
       lastSeen: new Date(pending.lastSeen).toISOString(),
     };
@@ -205,6 +237,8 @@ export class Aggregator {
     }
     this.counts.events++;
     state.verified ||= parsed.value.handshake;
+    const reported = (state.reported ??= new Set());
+    for (const p of parsed.value.probes) reported.add(`${p.protocol}/${p.port}/${p.kind}`);
     this.options.onEvent(parsed.value);
   }
 
@@ -214,7 +248,7 @@ export class Aggregator {
       if (oldest.done) return;
       const state = this.sources.get(oldest.value)!;
       // Already a scanner with unsent hits: report them rather than lose them.
-      if (state.pending && state.quietUntil !== 0) this.emit(oldest.value, state, this.now());
+      if (state.pending && (state.quietUntil !== 0 || state.holdUntil !== 0)) this.emit(oldest.value, state, this.now());
       this.sources.delete(oldest.value);
       this.counts.evicted++;
     }

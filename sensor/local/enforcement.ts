@@ -74,6 +74,23 @@ export class LocalEnforcement {
     if (this.kernelBlocked.size > this.config.limits.maxTrackedSources) this.kernelBlocked.delete(this.kernelBlocked.keys().next().value!);
   }
 
+  /**
+   * At start: records the kernel's blocks the store lacks (made while the agent was down, their
+   * NFLOG records lost with it), each with its remaining time, so they follow the policy.
+   * Returns how many were recorded; never rejects.
+   */
+  async adoptKernelBlocks(holds: ReadonlyArray<{ address: string; remainingSeconds: number }>, now = Date.now()): Promise<number> {
+    const known = new Set(this.pipeline.list().filter((r) => r.active && r.expiresAt > now).map((r) => r.target));
+    let adopted = 0;
+    for (const hold of holds) {
+      if (known.has(hold.address) || !(hold.remainingSeconds >= 1) || !Number.isFinite(hold.remainingSeconds)) continue;
+      const decision = await this.pipeline.block(hold.address, { ttlSeconds: hold.remainingSeconds, reason: 'sensor', requestedBy: 'kernel' }).catch(() => undefined);
+      if (decision?.action === 'block') adopted++;
+    }
+    if (adopted) this.logger.info('recorded blocks the kernel made while the agent was down', { count: adopted });
+    return adopted;
+  }
+
   /** Decides on one event and enforces the decision; never rejects (a failure is logged). */
   async handle(event: ScanDetected, id: string): Promise<LocalDecision | undefined> {
     const kernelAt = this.kernelBlocked.get(event.attacker);

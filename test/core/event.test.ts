@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration, BlockRequestedSchema } from '../../core/commands';
-import { MAX_PROBES, parseScanDetected } from '../../core/event';
+import { MAX_PROBES, parseScanDetected, proofOf } from '../../core/event';
 import { PipelineSettingsSchema } from '../../core/settings';
 
 const valid = {
@@ -32,6 +32,18 @@ describe('Scan Detected v1', () => {
     const result = parseScanDetected({ ...valid, ...change });
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toContain(field === 'extra' ? 'extra' : `${field}:`);
+  });
+
+  it('proof: optional, one of handshake/none, must agree with handshake; read from handshake when absent', () => {
+    expect(parseScanDetected({ ...valid, proof: 'handshake' })).toMatchObject({ ok: true, value: { proof: 'handshake' } });
+    expect(parseScanDetected({ ...valid, handshake: false, proof: 'none' }).ok).toBe(true);
+    const contradiction = parseScanDetected({ ...valid, handshake: true, proof: 'none' });
+    expect(contradiction.ok ? '' : contradiction.error).toBe('proof: "none" contradicts handshake: true');
+    const unknown = parseScanDetected({ ...valid, proof: 'nonce' });
+    expect(unknown.ok ? '' : unknown.error).toMatch(/^proof: /);
+    expect(proofOf({ handshake: true })).toBe('handshake');
+    expect(proofOf({ handshake: false })).toBe('none');
+    expect(proofOf({ handshake: false, proof: 'none' })).toBe('none');
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { interpretEvent } from '../../core/intake';
+import { PolicySettingsSchema, decide } from '../../core/policy';
 
 const NOW = Date.parse('2026-11-21T10:00:00Z');
 const scan = (detail: Record<string, unknown>, source = 'portsnare.sensor') => ({
@@ -38,6 +39,25 @@ describe('interpretEvent', () => {
         },
       ],
     });
+  });
+
+  it('a sensor sighting is verified only by proof "handshake" (or handshake: true without proof)', () => {
+    const verified = (detail: Record<string, unknown>): unknown => {
+      const intake = interpretEvent(scan(detail), NOW);
+      return intake.kind === 'sightings' ? intake.sightings[0]?.verified : intake.kind;
+    };
+    expect(verified({ proof: 'none' })).toBe(false);
+    expect(verified({ handshake: true, proof: 'handshake' })).toBe(true);
+    expect(verified({ handshake: true })).toBe(true);
+    expect(verified({ handshake: true, proof: 'none' })).toBe('malformed');
+  });
+
+  it('a quarantine-only sighting (proof none) is never blocked in the cloud by default; only with blockUnverified', () => {
+    const intake = interpretEvent(scan({ proof: 'none', probeCount: 50 }), NOW);
+    if (intake.kind !== 'sightings') throw new Error(intake.kind);
+    const sighting = intake.sightings[0]!;
+    expect(decide(undefined, sighting, NOW, PolicySettingsSchema.parse({})).action).not.toBe('block');
+    expect(decide(undefined, sighting, NOW, PolicySettingsSchema.parse({ blockUnverified: true })).action).toBe('block');
   });
 
   it('treats a Scan Detected from the CLI as a verified manual block', () => {

@@ -450,3 +450,101 @@ export class DriverProcess extends WatchedChild {
     return super.stop(deadlineMs);
   }
 }
+
+/** An address the kernel holds in one set of the sensor's `inet portsnare` table, with its remaining seconds. */
+export interface KernelSetHold {
+  address: string;
+  remainingSeconds: number;
+}
+
+/** The elements of one set of the sensor's `inet portsnare` table, read with nft -j (not the code under test). */
+export async function kernelSet(lab: Lab, set: string): Promise<KernelSetHold[]> {
+  const out = await lab.inSensor('nft', ['-j', 'list', 'set', 'inet', 'portsnare', set]);
+  if (out.code !== 0) return [];
+  const items = (JSON.parse(out.stdout) as { nftables: Array<{ set?: { elem?: unknown[] } }> }).nftables;
+  const holds: KernelSetHold[] = [];
+  for (const item of items) {
+    for (const raw of item.set?.elem ?? []) {
+      const e = (raw as { elem?: { val: string; expires?: number } }).elem;
+      holds.push(e ? { address: e.val, remainingSeconds: e.expires ?? Infinity } : { address: raw as string, remainingSeconds: Infinity });
+    }
+  }
+  return holds;
+}
+
+/** Polls an async check every 100 ms until it gives a value. */
+export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** True when `program` is on PATH. */
+export function hasProgram(program: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;
+}
+
+/**
+ * From the attacker, bound to `source`: a TCP connection to target:port every 100 ms (each
+ * attempt given 400 ms) until one completes; resolves with the ms from start to success.
+ */
+export async function reachAgain(lab: Lab, source: string, target: string, port: number, giveUpMs: number): Promise<number> {
+  const script = `
+    const net = require('net');
+    const start = Date.now();
+    const attempt = () => {
+      if (Date.now() - start > ${giveUpMs}) { console.log('gave up'); process.exit(1); }
+      const s = net.connect({ host: ${JSON.stringify(target)}, port: ${port}, localAddress: ${JSON.stringify(source)} });
+      const t = setTimeout(() => { s.destroy(); setTimeout(attempt, 100); }, 400);
+      s.on('connect', () => { clearTimeout(t); console.log('reached ' + (Date.now() - start)); s.destroy(); process.exit(0); });
+      s.on('error', () => { clearTimeout(t); setTimeout(attempt, 100); });
+    };
+    attempt();`;
+  const out = await lab.inAttacker('node', ['-e', script], giveUpMs + 10_000);
+  const m = /reached (\d+)/.exec(out.stdout);
+  if (!m) throw new Error(`${source} never reached ${target}:${port}: ${out.stdout} ${out.stderr}`);
+  return Number(m[1]);
+}
+
+/** Forged SYNs (hping3 -a) from the attacker namespace to SENSOR4:port, `count(i)` per source, 50 senders at a time. */
+export async function forgeSyns(lab: Lab, sources: readonly string[], port: number, count: (i: number) => number): Promise<void> {
+  const lines = sources.map((s, i) => `hping3 -q -S -c ${count(i)} -i u20000 -p ${port} -a ${s} ${SENSOR4} >/dev/null 2>&1 &${i % 50 === 49 ? '\nwait' : ''}`);
+  const out = await lab.inAttacker('sh', ['-c', [...lines, 'wait'].join('\n')], 120_000);
+  if (out.code !== 0) throw new Error(`hping3 failed: ${out.stderr}`);
+}
+
+/** Routes the TEST-NET blocks forged sources come from back into the attacker namespace (where replies die). */
+export async function routeForgedBack(lab: Lab, nets: readonly string[] = ['203.0.113.0/24', '192.0.2.0/24']): Promise<void> {
+  for (const net of nets) {
+    const out = await lab.inSensor('ip', ['route', 'replace', net, 'via', ATTACKER4]);
+    if (out.code !== 0) throw new Error(`route ${net}: ${out.stderr}`);
+  }
+}
+
+/**
+ * masscan SENSOR4 ports 1-10000 at 2000/s from `source`: the open ports it reports. masscan
+ * 1.3.2 never ends its --wait phase ("waiting -107-secs") while no packet reaches it; a ping
+ * wakes it, and SIGINT after 25 s (its send takes 5 s) is the backstop. Run in the lab
+ * directory, where a SIGINT leaves its paused.conf.
+ */
+export async function masscanFrom(lab: Lab, source: string): Promise<number[]> {
+  const link = await lab.inSensor('ip', ['-j', 'link', 'show', 'dev', lab.sensorIf]);
+  const mac = (JSON.parse(link.stdout) as Array<{ address: string }>)[0]!.address;
+  const args = [SENSOR4, '-p', '1-10000', '--rate', '2000', '--wait', '2', '-e', lab.attackerIf, '--source-ip', source, '--router-mac', mac];
+  // masscan's receive thread only sees its stop flag when a packet arrives: once the sensor holds
+  // the source, nothing does, and it waits for ever. A ping from the sensor wakes it.
+  const waker = lab.spawnInSensor('ping', ['-q', '-i', '0.5', '-W', '1', ATTACKER4]);
+  let out: RunOutput;
+  try {
+    out = await lab.inAttacker('sh', ['-c', `cd "$1" && shift && exec timeout -s INT -k 10 25 masscan "$@"`, 'masscan', lab.dir, ...args], 60_000);
+  } finally {
+    waker.kill();
+  }
+  // 124: stopped by the SIGINT above, after printing its findings
+  if ((out.code !== 0 && out.code !== 124) || !out.stderr.includes('Starting masscan')) throw new Error(`masscan failed (${out.code}): ${out.stderr.slice(-2000)}`);
+  return [...out.stdout.matchAll(/Discovered open port (\d+)\/tcp/g)].map((m) => Number(m[1]));
+}

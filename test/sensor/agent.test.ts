@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
 import { Agent, defaultSensorId, type AgentOptions } from '../../sensor/agent';
 import { parseAgentConfig, type AgentConfigInput } from '../../sensor/config';
+import type { KernelBlocks } from '../../sensor/kernel/sets';
 import type { KernelDetectorOptions, KernelProbe } from '../../sensor/kernel/detector';
 import type { Enforcer } from '../../sensor/local/pipeline';
 import { memoryLogger } from '../../sensor/log';
@@ -438,6 +439,48 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
       expect(on.detector.options.killTtlSeconds).toBe(600);
       // the kernel never adds what the guard protects: allowlist, this host, special ranges unless allowed
       expect(on.detector.options.killGuard).toEqual({ neverBlock: ['203.0.113.5', '127.0.0.1', '::1'], blockSpecialRanges: false, blockableSpecialCidrs: ['198.51.100.0/24'] });
+    });
+
+    it('counts kernel quarantines and kernel blocks in /metrics; a quarantine is no block and trips no breaker', async () => {
+      const [a] = await freePorts(1);
+      const { detector, agent } = await stealthAgent({ tcpPorts: [a!], enforce: { nftables: { enabled: true, policy: { burstLimitPerMinute: 1 } } } }, { enforcer: new FakeEnforcer() });
+      expect(detector.options).toMatchObject({ quarantineSeconds: 10, quarantinePerMinute: 1, killPerMinute: 1 });
+      detector.probe({ source: '192.0.2.20', port: a!, quarantinedByKernel: true });
+      detector.probe({ source: '192.0.2.21', port: a!, quarantinedByKernel: true });
+      detector.probe({ source: '192.0.2.22', port: a!, kind: 'connect', blockedByKernel: true });
+      await until(() => metricOf(agent, 'portsnare_kernel_blocks_total') === 1, 2000, 'the kernel block counted');
+      expect(metricOf(agent, 'portsnare_kernel_quarantines_total')).toBe(2);
+      expect(metricOf(agent, 'portsnare_circuit_breaker_open')).toBe(0);
+    });
+
+    it('monitor mode asks the kernel for no quarantine and no redirect', async () => {
+      const { detector } = await stealthAgent({ tcpPorts: 'all-unused', udpPorts: [] });
+      expect(detector.options.quarantineSeconds).toBe(0);
+      expect(detector.options.redirectPort).toBeUndefined();
+    });
+
+    it('all-unused with enforcement: the redirect socket accepts and closes, and makes no hit of its own', async () => {
+      const [redirect] = await freePorts(1);
+      const { detector, agent } = await stealthAgent({ tcpPorts: 'all-unused', udpPorts: [], redirectPort: redirect!, enforce: { nftables: { enabled: true } } }, { enforcer: new FakeEnforcer() });
+      expect(detector.options.redirectPort).toBe(redirect);
+      await tcpProbe('127.0.0.1', redirect!, '127.66.3.3');
+      await until(() => metricOf(agent, 'portsnare_redirected_connections_total') === 1, 2000, 'the redirected connection');
+      expect(hitsOf(agent)).toBe(0);
+    });
+
+    it('records at start the blocks the kernel made while the agent was down, with their remaining time', async () => {
+      const [a] = await freePorts(1);
+      const enforcer = new FakeEnforcer();
+      const read = (): Promise<KernelBlocks> =>
+        Promise.resolve({ blocked: [{ address: '192.0.2.30', remainingSeconds: 500, expiresAt: Date.now() + 500_000 }], quarantined: [] });
+      const { agent } = await stealthAgent(
+        { tcpPorts: [a!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['192.0.2.0/24'] } },
+        { enforcer, readKernelBlocks: read },
+      );
+      expect(metricOf(agent, 'portsnare_blocks_active')).toBe(1);
+      const left = ((enforcer.blocked.get('192.0.2.30') ?? 0) - Date.now()) / 1000;
+      expect(left).toBeGreaterThan(490);
+      expect(left).toBeLessThanOrEqual(500);
     });
   });
 });

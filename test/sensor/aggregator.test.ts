@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
 import { Aggregator, type AggregatorOptions } from '../../sensor/aggregate/aggregator';
 import { ownAddresses } from '../../sensor/aggregate/own-addresses';
+import { EchoFilter } from '../../sensor/aggregate/echo';
 import type { Hit } from '../../sensor/listeners';
 
 const T0 = Date.parse('2026-11-21T10:00:00.000Z');
@@ -41,6 +42,7 @@ describe('aggregator', () => {
         probes: [{ protocol: 'tcp', port: 23, kind: 'connect' }],
         probeCount: 1,
         handshake: true,
+        proof: 'handshake',
         firstSeen: '2026-11-21T10:00:00.000Z',
         lastSeen: '2026-11-21T10:00:00.000Z',
       },
@@ -178,5 +180,77 @@ describe('aggregator with kernel and socket views of one probe', () => {
     advance(61_000);
     expect(events).toHaveLength(3);
     expect(events[2]).toMatchObject({ handshake: true, probes: [{ port: 24, kind: 'connect' }] });
+  });
+
+  describe('a source seen by the kernel and by a socket: one event per dedupe window', () => {
+    // The agent's path with stealth on: every view goes through the echo filter, then the
+    // aggregator (sensor/agent.ts). One connect = the kernel's SYN, then (in either order) the
+    // kernel's completed handshake and the socket's accept, a few ms apart.
+    function agentPath(grace: number) {
+      const t = setup({ dedupeSeconds: 300, proofGraceMs: grace });
+      const echoes = new EchoFilter();
+      const view = (side: 'kernel' | 'socket', source: string, kind: 'syn' | 'connect', at: number): void =>
+        t.aggregator.add(echoes.mark(side, { source, protocol: 'tcp', port: 23, kind, handshake: kind === 'connect', at }));
+      return { ...t, view };
+    }
+    const SOURCES = Array.from({ length: 200 }, (_, i) => `198.51.100.${i + 1}`);
+
+    function connectAll(t: ReturnType<typeof agentPath>, socketFirst: boolean): void {
+      for (const source of SOURCES) {
+        t.view('kernel', source, 'syn', T0);
+        t.view(socketFirst ? 'socket' : 'kernel', source, 'connect', T0 + 2);
+        t.view(socketFirst ? 'kernel' : 'socket', source, 'connect', T0 + 3);
+      }
+    }
+
+    it('without the proof grace (the agent before): 2 events per source, unproven then proven at once', () => {
+      const t = agentPath(0);
+      connectAll(t, false);
+      for (let i = 0; i < 301; i++) t.advance(1000);
+      // the echo rule alone leaves the two-event upgrade (the issue's 398-for-200 in a 300 s window)
+      expect(t.events.filter((e) => e.attacker === SOURCES[0]).map((e) => e.proof)).toEqual(['none', 'handshake']);
+    });
+
+    it.each([false, true])('with the proof grace: exactly one event per source, proven, in the whole 300 s window (socket first: %s)', (socketFirst) => {
+      const t = agentPath(1000);
+      connectAll(t, socketFirst);
+      // the handshake arrived within the grace: every event already out, none waiting
+      expect(t.events).toHaveLength(200);
+      for (let i = 0; i < 301; i++) t.advance(1000);
+      expect(t.events).toHaveLength(200);
+      expect(new Set(t.events.map((e) => e.attacker)).size).toBe(200);
+      for (const e of t.events) {
+        // two kinds of one connect: the contract wants a count per distinct probe
+        expect(e).toMatchObject({ handshake: true, proof: 'handshake', probeCount: 2 });
+        expect(e.probes.map((p) => p.kind).sort()).toEqual(['connect', 'syn']);
+      }
+    });
+
+    it('a SYN with no handshake (quarantined, or forged) goes out once, unproven, when the grace ends', () => {
+      const t = agentPath(1000);
+      t.view('kernel', '198.51.100.9', 'syn', T0);
+      expect(t.events).toHaveLength(0);
+      t.advance(999);
+      expect(t.events).toHaveLength(0);
+      t.advance(1);
+      expect(t.events).toEqual([expect.objectContaining({ attacker: '198.51.100.9', handshake: false, proof: 'none' })]);
+      for (let i = 0; i < 301; i++) t.advance(1000);
+      expect(t.events).toHaveLength(1);
+    });
+
+    it('a proof that comes later than the grace (a rescan after the hold) is still sent at once: it may allow a block', () => {
+      const t = agentPath(1000);
+      t.view('kernel', '198.51.100.9', 'syn', T0);
+      t.advance(20_000);
+      t.view('kernel', '198.51.100.9', 'connect', T0 + 20_000);
+      expect(t.events.map((e) => e.proof)).toEqual(['none', 'handshake']);
+    });
+
+    it('flush at stop sends an event still waiting for its proof', () => {
+      const t = agentPath(1000);
+      t.view('kernel', '198.51.100.9', 'syn', T0);
+      t.aggregator.flush();
+      expect(t.events).toHaveLength(1);
+    });
   });
 });

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentConfig, type AgentConfig } from '../../sensor/config';
+import { kernelDetectorOptions } from '../../sensor/stealth';
+
+function config(input: Record<string, unknown>): AgentConfig {
+  const parsed = parseAgentConfig(input);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+const LISTENERS = { tcp: [1, 7], udp: [7], skipped: [] };
+
+describe('kernelDetectorOptions: what the agent asks of the kernel', () => {
+  it('enforcing with the default policy: quarantine 10 s once an hour with resets, budgets = burst limit, proof blocks for the base TTL, no kill', () => {
+    const o = kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', enforce: { nftables: { enabled: true } } }), LISTENERS, [], true);
+    expect(o).toMatchObject({ quarantineSeconds: 10, quarantinePeriodSeconds: 3600, quarantineAnswer: 'reset', killPerMinute: 100, quarantinePerMinute: 100, proofTtlSeconds: 3600, redirectPort: 61000 });
+    expect(o.killTtlSeconds).toBeUndefined();
+  });
+
+  it('blockUnverified adds the in-kernel block on the first packet; the quarantine keys are taken from the config', () => {
+    const o = kernelDetectorOptions(
+      config({ stealth: true, enforce: { nftables: { enabled: true, policy: { blockUnverified: true, baseTtlSeconds: 600, burstLimitPerMinute: 7 }, quarantine: { seconds: 5, periodSeconds: 60, answer: 'drop' } } } }),
+      LISTENERS,
+      [],
+      true,
+    );
+    expect(o).toMatchObject({ killTtlSeconds: 600, proofTtlSeconds: 600, killPerMinute: 7, quarantinePerMinute: 7, quarantineSeconds: 5, quarantinePeriodSeconds: 60, quarantineAnswer: 'drop', tcpPorts: [1, 7] });
+    // list mode: no redirect (the decoy sockets complete handshakes themselves)
+    expect(o.redirectPort).toBeUndefined();
+  });
+
+  it('monitor mode (no enforcement) touches no traffic: no quarantine, no kernel block, no redirect', () => {
+    const o = kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', enforce: { nftables: { enabled: false, policy: { blockUnverified: true } } } }), LISTENERS, [], false);
+    expect(o.quarantineSeconds).toBe(0);
+    expect(o.killTtlSeconds).toBeUndefined();
+    expect(o.proofTtlSeconds).toBeUndefined();
+    expect(o.redirectPort).toBeUndefined();
+  });
+
+  it('redirectPort: false turns the redirect off; a bad quarantine names the key', () => {
+    expect(kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', redirectPort: false, enforce: { nftables: { enabled: true } } }), LISTENERS, [], true).redirectPort).toBeUndefined();
+    const bad = parseAgentConfig({ stealth: true, enforce: { nftables: { enabled: true, quarantine: { seconds: 30, periodSeconds: 10 } } } });
+    expect(bad.ok ? '' : bad.error).toMatch(/enforce\.nftables\.quarantine\.periodSeconds: 10 is shorter than quarantine\.seconds \(30\)/);
+    const clash = parseAgentConfig({ stealth: true, tcpPorts: 'all-unused', redirectPort: 9466 });
+    expect(clash.ok ? '' : clash.error).toMatch(/redirectPort: 9466 is also the health port/);
+  });
+});
