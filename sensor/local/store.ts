@@ -34,10 +34,10 @@ import {
   writeSnapshot,
 } from './store/files';
 
-import { COMPACT_AFTER_LINES, type FileStoreOptions, MAX_HISTORY_PER_TARGET, MAX_RECORDS, mergeReblock, type PutOptions, type StoreStats, SYNC_INTERVAL_MS } from './store/options';
+import { COMPACT_AFTER_LINES, type FileStoreOptions, MAX_HISTORY_PER_TARGET, MAX_RECORDS, type StoreStats, SYNC_INTERVAL_MS } from './store/options';
 
-export { STORE_FILE, StateDirectoryError, COMPACT_AFTER_LINES, MAX_HISTORY_PER_TARGET, MAX_RECORDS, mergeReblock, SYNC_INTERVAL_MS };
-export type { FileStoreOptions, PutOptions, StoreStats };
+export { STORE_FILE, StateDirectoryError, COMPACT_AFTER_LINES, MAX_HISTORY_PER_TARGET, MAX_RECORDS, SYNC_INTERVAL_MS };
+export type { FileStoreOptions, StoreStats };
 export type { HistoryEntry };
 
 const fsyncAsync = promisify(fsync);
@@ -137,17 +137,18 @@ export class FileStore {
 
   /**
    * Appends the record to the journal and then stores it (replacing the one for its target) and
-   * appends it to its history. Resolves with the record stored — for a `block` over an active
-   * block, the merged one (see PutOptions.replace) — once the line is written (see the header
-   * for what that survives). A failed write rejects and changes nothing.
+   * appends it to its history. Resolves with the record stored once the line is written (see
+   * the header for what that survives). A failed write rejects and changes nothing. The record
+   * is stored as given: the re-block rule (never shorten an active block unless asked) is the
+   * policy's, core/policy.ts `decide`.
    */
-  async put(record: BlockRecord, action: string, options: PutOptions = {}): Promise<BlockRecord> {
+  async put(record: BlockRecord, action: string): Promise<BlockRecord> {
     if (this.readOnly) throw new Error(`the store in ${this.directory} is open read-only`);
     if (this.fd === undefined) await this.load();
     const fd = this.fd;
     if (fd === undefined) throw new Error(`the store in ${this.directory} is not open`);
     const at = this.now();
-    const stored = action === 'block' && !options.replace ? mergeReblock(this.records.get(record.target), record, at) : record;
+    const stored = record;
     const line = JSON.stringify({ s: this.seq + 1, at, a: action, r: stored }) + '\n';
     const path = this.journals.at(-1)?.path ?? this.directory;
     try {

@@ -1,9 +1,7 @@
 /**
- * The local block store's settings, options and the re-block rule (the store itself is
- * ../store.ts, its files ./files.ts).
+ * The local block store's settings and options (the store itself is ../store.ts, its files
+ * ./files.ts).
  */
-import type { BlockRecord } from '../../../core/policy';
-import { isActive } from '../../../core/policy';
 
 /** history entries kept per target, newest last */
 export const MAX_HISTORY_PER_TARGET = 50;
@@ -27,25 +25,6 @@ export interface FileStoreOptions {
   readonly readOnly?: boolean;
   /** recoveries and background failures (a torn line cut, a failed fsync or compaction) */
   readonly onWarning?: (line: { msg: string; [key: string]: unknown }) => void;
-}
-
-export interface PutOptions {
-  /**
-   * A `block` over a block still active never shortens it nor drops its reason and note: the
-   * stored record keeps the later expiry and the earlier reason and note. `replace` stores the
-   * record as given (an operator shortening a block on purpose).
-   */
-  readonly replace?: boolean;
-}
-
-/**
- * The record a `block` put stores over `previous`: with `previous` still active at `now`, the
- * later of the two expiries and `previous`'s reason and note; otherwise `next` as given.
- */
-export function mergeReblock(previous: BlockRecord | undefined, next: BlockRecord, now: number): BlockRecord {
-  if (!previous || !isActive(previous, now) || !next.active) return next;
-  const note = previous.note ?? next.note;
-  return { ...next, expiresAt: Math.max(previous.expiresAt, next.expiresAt), reason: previous.reason, ...(note !== undefined ? { note } : {}) };
 }
 
 export interface StoreStats {

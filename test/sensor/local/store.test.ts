@@ -125,56 +125,6 @@ describe('FileStore', () => {
     await expect(store.load()).rejects.toThrow(/blocks\.json is not valid JSON/);
   });
 
-  describe('re-blocking', () => {
-    const DAY = 86_400_000;
-    const known = record('198.51.100.7', { reason: 'manual', blockedAt: 0, expiresAt: 7 * DAY, note: 'known bad' });
-    const again = record('198.51.100.7', { reason: 'sensor', blockedAt: DAY, expiresAt: DAY + 2 * 3_600_000, offences: 2, note: 'requested by ops' });
-
-    it('never shortens an active block nor drops its reason and note', async () => {
-      const store = new FileStore(dir, { now: () => DAY });
-      await store.load();
-      await store.put(known, 'block');
-      const stored = await store.put(again, 'block');
-      const expected = { ...again, expiresAt: 7 * DAY, reason: 'manual', note: 'known bad' };
-      expect(stored).toEqual(expected);
-      expect(store.get('198.51.100.7')).toEqual(expected);
-      const reloaded = new FileStore(dir, { now: () => DAY });
-      await reloaded.load();
-      expect(reloaded.get('198.51.100.7')).toEqual(expected);
-    });
-
-    it('lengthens an active block when the new one ends later, keeping the reason', async () => {
-      const store = new FileStore(dir, { now: () => DAY });
-      await store.load();
-      await store.put(known, 'block');
-      const longer = { ...again, expiresAt: 30 * DAY };
-      expect(await store.put(longer, 'block')).toEqual({ ...longer, reason: 'manual', note: 'known bad' });
-    });
-
-    it('stores the record as given with replace', async () => {
-      const store = new FileStore(dir, { now: () => DAY });
-      await store.load();
-      await store.put(known, 'block');
-      expect(await store.put(again, 'block', { replace: true })).toEqual(again);
-      expect(store.get('198.51.100.7')).toEqual(again);
-    });
-
-    it('stores the record as given over an expired or lifted block, and for other actions', async () => {
-      const late = new FileStore(dir, { now: () => 8 * DAY });
-      await late.load();
-      await late.put(known, 'block');
-      const after = { ...again, blockedAt: 8 * DAY, expiresAt: 8 * DAY + 3_600_000 };
-      expect(await late.put(after, 'block')).toEqual(after);
-
-      const store = new FileStore(dir, { now: () => DAY });
-      await store.load();
-      await store.put({ ...known, active: false, liftedBy: 'ops' }, 'unblock');
-      expect(await store.put(again, 'block')).toEqual(again);
-      await store.put(known, 'block');
-      const lifted = { ...known, expiresAt: DAY, active: false, liftedBy: 'ops' };
-      expect(await store.put(lifted, 'unblock')).toEqual(lifted);
-    });
-  });
 });
 
 describe('FileStore compaction failure', () => {
