@@ -29,17 +29,16 @@ import { readKernelBlocks, type KernelBlocks } from './kernel/sets';
 import { DecoyListeners, compactPorts, type Hit, type ListenerReport } from './listeners';
 import { RedirectListener } from './listeners/redirect';
 import { LocalEnforcement } from './local/enforcement';
-import { ADDRESS_SET_SIZE } from './local/nft';
 import type { Enforcer } from './local/pipeline';
 import { DEFAULT_DETECTIONS_KEPT, DetectionRing } from './detections';
 import { killStaleNflogReaders } from './kernel/nflog';
 import { DEFAULT_NFLOG_GROUP } from './kernel/rules';
 import { errorText, jsonLogger, type Logger } from './log';
 import { assertWritableState } from './state-dir';
-import { RuntimeAllowlist, guardWith } from './allowlist';
+import { RuntimeAllowlist, allowlistControl, guardWith } from './allowlist';
 import { publishersFor, type SinkOptions } from './publish/sinks';
 import type { Publisher } from './publish/types';
-import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState } from './status';
+import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState, type Usage, usageOf } from './status';
 import { kernelDetectorOptions, redirectPortOf } from './stealth';
 
 /** how long a first event from a kernel SYN waits for the handshake of that connect */
@@ -286,21 +285,7 @@ export class Agent extends EventEmitter {
       this.config = { ...this.config, guard: guardWith({ ...this.config, guard: base }, file().list()) };
       return this.applyGuard(by);
     };
-    return {
-      list: () => file().list(),
-      add: async (target, by) => {
-        const added = file().add(target, by);
-        const lifted = await rebuild(`allow add by ${by}`);
-        this.logger.info('allowlist: added', { target, by, lifted });
-        return { added, lifted };
-      },
-      remove: async (target, by) => {
-        const removed = file().remove(target);
-        if (removed) await rebuild(`allow remove by ${by}`);
-        this.logger.info('allowlist: removed', { target, by, removed });
-        return removed;
-      },
-    };
+    return allowlistControl(file, rebuild, (message, attributes) => this.logger.info(message, attributes));
   }
 
   /** One moment of the agent, what /status, /metrics and /healthz are built from (sensor/status.ts). */
@@ -323,18 +308,13 @@ export class Agent extends EventEmitter {
   }
 
   /** How full each bounded structure is (status: "sets against their limits"). */
-  private usage(): Array<{ name: string; used: number; limit: number }> {
-    const limits = this.config.limits;
-    const out = [
-      { name: 'tracked sources', used: this.aggregator?.stats().tracked ?? 0, limit: limits.maxTrackedSources },
-      { name: 'decoy sockets open', used: this.decoys?.stats().socketsOpen ?? 0, limit: limits.maxSockets },
-      { name: 'detections kept', used: Math.min(this.detections.seen, this.detections.capacity), limit: this.detections.capacity },
-    ];
-    if (this.local?.mode === 'nftables') {
-      const sets = this.local.addressBlocks();
-      out.push({ name: 'kernel set blocked4', used: sets.ipv4, limit: ADDRESS_SET_SIZE }, { name: 'kernel set blocked6', used: sets.ipv6, limit: ADDRESS_SET_SIZE });
-    }
-    return out;
+  private usage(): Usage[] {
+    return usageOf(this.config.limits, {
+      tracked: this.aggregator?.stats().tracked ?? 0,
+      socketsOpen: this.decoys?.stats().socketsOpen ?? 0,
+      detections: this.detections,
+      ...(this.local?.mode === 'nftables' ? { kernelSets: this.local.addressBlocks() } : {}),
+    });
   }
 
   status(): Record<string, unknown> {
@@ -436,25 +416,18 @@ export class Agent extends EventEmitter {
     const id = randomUUID();
     const entry = this.detections.add(event, id, Date.now());
     this.emit('detection', event, id);
-    this.logger.info('scan detected', {
-      attacker: event.attacker,
-      probes: event.probes.length,
-      probeCount: event.probeCount,
-      handshake: event.handshake,
-      ports: event.probes.map((p) => `${p.protocol}/${p.port}/${p.kind}`).slice(0, 8),
-    });
+    const ports = event.probes.map((p) => `${p.protocol}/${p.port}/${p.kind}`).slice(0, 8);
+    this.logger.info('scan detected', { attacker: event.attacker, probes: event.probes.length, probeCount: event.probeCount, handshake: event.handshake, ports });
     // a sink counts what it could not keep (its describe())
     for (const publisher of this.publishers) this.track(publisher.publish(event, id));
     if (this.local) {
-      this.track(
-        this.local.handle(event, id).then((decision) => {
-          if (decision) {
-            entry.outcome = decision.action;
-            entry.why = decision.why;
-            this.emit('decision', event, decision);
-          }
-        }),
-      );
+      const recorded = this.local.handle(event, id).then((decision) => {
+        if (!decision) return;
+        entry.outcome = decision.action;
+        entry.why = decision.why;
+        this.emit('decision', event, decision);
+      });
+      this.track(recorded);
     }
   }
 

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { canonicalTarget } from '../core/address';
 import type { AgentConfig } from './config';
+import type { AllowControl } from './health';
 
 export const ALLOWLIST_FILE = 'allowlist.json';
 
@@ -74,4 +75,31 @@ export function guardWith(config: AgentConfig, runtime: readonly AllowEntry[]): 
   const allowlist = [...config.guard.allowlist];
   for (const entry of runtime) if (!allowlist.includes(entry.target)) allowlist.push(entry.target);
   return { ...config.guard, allowlist };
+}
+
+/**
+ * The control API's view of the runtime allowlist (GET/POST/DELETE /allow): each change is
+ * written to the file, then `rebuild` merges the file into the guard and applies it (lifting the
+ * blocks it now covers); `log` records who changed what.
+ */
+export function allowlistControl(
+  file: () => RuntimeAllowlist,
+  rebuild: (by: string) => Promise<string[]>,
+  log: (message: string, attributes: Record<string, unknown>) => void,
+): AllowControl {
+  return {
+    list: () => file().list(),
+    add: async (target, by) => {
+      const added = file().add(target, by);
+      const lifted = await rebuild(`allow add by ${by}`);
+      log('allowlist: added', { target, by, lifted });
+      return { added, lifted };
+    },
+    remove: async (target, by) => {
+      const removed = file().remove(target);
+      if (removed) await rebuild(`allow remove by ${by}`);
+      log('allowlist: removed', { target, by, removed });
+      return removed;
+    },
+  };
 }

@@ -9,6 +9,7 @@ import type { AggregatorStats } from './aggregate/aggregator';
 import { ALL_UNUSED, type AgentConfig } from './config';
 import type { Metric, Sample } from './health';
 import { compactPorts, type ListenerReport, type ListenerStats } from './listeners';
+import { ADDRESS_SET_SIZE } from './local/nft';
 import type { PublisherReport, SinkMetrics } from './publish/types';
 
 export type EnforcementMode = 'off' | 'nftables' | 'log-only';
@@ -157,4 +158,26 @@ export function agentMetrics(s: AgentSnapshot): Metric[] {
     { name: 'portsnare_enforcement_log_only', help: '1 when enforcement is configured but nftables is unavailable (log only).', type: 'gauge', samples: one(s.enforcement === 'log-only' ? 1 : 0) },
     { name: 'process_resident_memory_bytes', help: 'Resident memory of the agent process.', type: 'gauge', samples: one(process.memoryUsage().rss) },
   ];
+}
+
+export interface Usage {
+  readonly name: string;
+  readonly used: number;
+  readonly limit: number;
+}
+
+/** Each bounded structure of the agent against its limit (the config's `limits`, the kernel sets' size). */
+export function usageOf(
+  limits: AgentConfig['limits'],
+  now: { tracked: number; socketsOpen: number; detections: { seen: number; capacity: number }; kernelSets?: { ipv4: number; ipv6: number } },
+): Usage[] {
+  const out: Usage[] = [
+    { name: 'tracked sources', used: now.tracked, limit: limits.maxTrackedSources },
+    { name: 'decoy sockets open', used: now.socketsOpen, limit: limits.maxSockets },
+    { name: 'detections kept', used: Math.min(now.detections.seen, now.detections.capacity), limit: now.detections.capacity },
+  ];
+  if (now.kernelSets) {
+    out.push({ name: 'kernel set blocked4', used: now.kernelSets.ipv4, limit: ADDRESS_SET_SIZE }, { name: 'kernel set blocked6', used: now.kernelSets.ipv6, limit: ADDRESS_SET_SIZE });
+  }
+  return out;
 }
