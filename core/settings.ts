@@ -57,3 +57,10 @@ export type PipelineSettings = z.output<typeof PipelineSettingsSchema>;
 export type PipelineSettingsInput = z.input<typeof PipelineSettingsSchema>;
 
 export const SETTINGS_ENV = 'PORTSNARE_SETTINGS';
+
+/**
+ * The enforce queue's contract: every message is in one FIFO group (one enforce run at a time)
+ * and its body is a wake-up `{"kind": …}` of one of these kinds (lambda/shared/queue.ts).
+ */
+export const ENFORCE_GROUP_ID = 'enforce';
+export const ENFORCE_KINDS = ['enforce', 'expire', 'reconcile'] as const;

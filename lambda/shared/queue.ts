@@ -13,12 +13,13 @@
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
  */
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ENFORCE_GROUP_ID, ENFORCE_KINDS } from '../../core/settings';
 
-export const ENFORCE_GROUP_ID = 'enforce';
+export { ENFORCE_GROUP_ID, ENFORCE_KINDS };
+
 /** extra wait after the second closes, so the GSI (eventually consistent) has the writes */
 export const SETTLE_MS = 500;
 
-export const ENFORCE_KINDS = ['enforce', 'expire', 'reconcile'] as const;
 
 export interface EnforceMessage {
   readonly kind: (typeof ENFORCE_KINDS)[number];
