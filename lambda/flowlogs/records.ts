@@ -36,6 +36,9 @@ export const FLOW_LOG_FORMAT = [
 ].join(' ');
 
 const FIELD_COUNT = 14;
+const MAX_PORT = 65_535;
+/** the last second a JavaScript Date can hold (8.64e15 ms, ECMA-262 "Time Values and Time Range") */
+const MAX_EPOCH_SECONDS = 8.64e12;
 const PROTOCOL_TCP = 6;
 const PROTOCOL_UDP = 17;
 const TCP_FIN = 1;
@@ -70,7 +73,8 @@ function integer(text: string | undefined): number | undefined {
  * One line of FLOW_LOG_FORMAT. NODATA/SKIPDATA lines and lines with `-` where a value is needed
  * are skipped with the reason; a line of another shape is skipped as malformed.
  */
-export function parseFlowLine(line: string): ParsedLine {
+export function parseFlowLine(line: unknown): ParsedLine {
+  if (typeof line !== 'string') return { ok: false, skip: `malformed: message is ${line === null ? 'null' : typeof line}, not a line` };
   const fields = line.trim().split(/\s+/);
   if (fields.length !== FIELD_COUNT) return { ok: false, skip: `malformed: ${fields.length} fields, expected ${FIELD_COUNT}` };
   const [, interfaceId, srcaddr, dstaddr, srcport, dstport, protocol, packets, start, end, action, logStatus, tcpFlags, direction] =
@@ -92,6 +96,10 @@ export function parseFlowLine(line: string): ParsedLine {
   for (const [key, value] of Object.entries(numbers)) {
     if (value === undefined) return { ok: false, skip: `malformed: ${key}` };
   }
+  // ranges: ports are 16 bits, protocols 8 (IANA); times must be dates a Date can hold, in order
+  if (numbers.srcport! > MAX_PORT || numbers.dstport! > MAX_PORT) return { ok: false, skip: 'malformed: port past 65535' };
+  if (numbers.protocol! > 255) return { ok: false, skip: 'malformed: protocol past 255' };
+  if (numbers.start! > MAX_EPOCH_SECONDS || numbers.end! > MAX_EPOCH_SECONDS || numbers.end! < numbers.start!) return { ok: false, skip: 'malformed: start/end' };
   return {
     ok: true,
     record: {

@@ -85,6 +85,18 @@ describe('parseFlowLine', () => {
   it('calls a bad address malformed', () => {
     expect(parseFlowLine(line({ src: '999.1.1.1' }))).toEqual({ ok: false, skip: 'malformed: address' });
   });
+
+  // One bad record must cost only itself: each of these used to crash the batch (a Date past
+  // its range throws in toISOString) or pass a port no packet can carry.
+  it('skips a port past 65535, a time past what a Date holds, an end before its start and a null message', () => {
+    expect(parseFlowLine(line({ dport: '99999' }))).toEqual({ ok: false, skip: 'malformed: port past 65535' });
+    expect(parseFlowLine(line({ start: '99999999999999', end: '99999999999999' }))).toEqual({ ok: false, skip: 'malformed: start/end' });
+    expect(parseFlowLine(line({ end: '1795255100' }))).toEqual({ ok: false, skip: 'malformed: start/end' });
+    expect(parseFlowLine(null)).toEqual({ ok: false, skip: 'malformed: message is null, not a line' });
+    const good = record();
+    const events = toScanEvents([good, record({ dport: '24' }), record({ dport: '25' })], { minProbes: 1 });
+    expect(events.map((e) => parseScanDetected(e).ok)).toEqual([true]);
+  });
 });
 
 describe('probeKindOf', () => {
