@@ -95,7 +95,8 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
   async function setUp(aclId: string, range: readonly [number, number], adopt: boolean): Promise<number> {
     if (await ledger.isSetUp(aclId)) return 0;
     let adopted = 0;
-    if (adopt) {
+    // A ledger with rows is in use already (enforce ran with it): nothing there is legacy.
+    if (adopt && (await ledger.list(aclId)).length === 0) {
       for (const entry of await nacl.read(aclId)) {
         const target = ownEntryTarget(entry, range);
         if (target === undefined) continue;
