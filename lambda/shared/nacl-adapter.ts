@@ -123,7 +123,11 @@ export class NaclAdapter {
       }
       try {
         if (this.ledger && change.op !== 'delete') {
-          await this.ledger.pending(aclId, change.ruleNumber, change.cidr, change.op === 'replace' ? change.previous : undefined);
+          // A create keeps the claim a row may still hold for this number (a read that missed our
+          // own entry): until the create succeeds, either CIDR there is ours.
+          const held = placements?.find((p) => p.ruleNumber === change.ruleNumber && p.state !== 'freed');
+          const previous = change.op === 'replace' ? change.previous : held && held.cidr !== change.cidr ? held.cidr : undefined;
+          await this.ledger.pending(aclId, change.ruleNumber, change.cidr, previous);
         }
         await this.retry(() => this.send(aclId, change));
         await this.settle(aclId, change);
@@ -144,7 +148,9 @@ export class NaclAdapter {
         }
         // Refused: the claim written before the call was never carried out.
         if (this.ledger && change.op === 'create' && (name === ERR_ENTRY_EXISTS || name === ERR_ENTRY_LIMIT)) {
-          await this.ledger.withdraw(aclId, change.ruleNumber, change.cidr);
+          const before = placements?.find((p) => p.ruleNumber === change.ruleNumber);
+          if (before) await this.ledger.restore(aclId, before);
+          else await this.ledger.withdraw(aclId, change.ruleNumber, change.cidr);
         }
         if (name === ERR_ENTRY_LIMIT) {
           quotaFull = true;

@@ -304,6 +304,13 @@ export class PlacementLedger {
     }
   }
 
+  /** Puts a row back as it was (a claim overwritten by a create that was refused). */
+  async restore(aclId: string, placement: Placement): Promise<void> {
+    if (placement.state === 'freed') await this.free(aclId, placement.ruleNumber, placement.cidr, placement.heldUntil ?? 0);
+    else if (placement.state === 'pending') await this.pending(aclId, placement.ruleNumber, placement.cidr, placement.previous);
+    else await this.confirm(aclId, placement.ruleNumber, placement.cidr);
+  }
+
   /** True once the ACL's ledger is set up (legacy entries adopted, or a new stack). */
   async isSetUp(aclId: string): Promise<boolean> {
     const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: naclLedgerKey(aclId), ConsistentRead: true }));
