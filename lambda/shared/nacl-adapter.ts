@@ -146,8 +146,10 @@ export class NaclAdapter {
           applied.push(change);
           continue;
         }
-        // Refused: the claim written before the call was never carried out.
-        if (this.ledger && change.op === 'create' && (name === ERR_ENTRY_EXISTS || name === ERR_ENTRY_LIMIT)) {
+        // Refused for the quota: the claim written before the call was never carried out.
+        // Not on NetworkAclEntryAlreadyExists: the create may have succeeded with its answer lost
+        // and a stale read hidden it; the pending claim (with the one it replaced) stays.
+        if (this.ledger && change.op === 'create' && name === ERR_ENTRY_LIMIT) {
           const before = placements?.find((p) => p.ruleNumber === change.ruleNumber);
           if (before) await this.ledger.restore(aclId, before);
           else await this.ledger.withdraw(aclId, change.ruleNumber, change.cidr);

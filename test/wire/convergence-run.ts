@@ -212,6 +212,8 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
     };
 
     for (const op of ops) {
+      // The SQS event source delivers at once: before time moves on, the queue is drained.
+      if (op.kind === 'event' || op.kind === 'advance') await drain();
       switch (op.kind) {
         case 'event': {
           clock.advance(op.gapMs);
