@@ -31,7 +31,8 @@ export const PHYSICAL_RESOURCE_ID = 'portsnare-nacl-cleanup';
 
 export interface CleanupDeps {
   readonly nacl: NaclAdapter;
-  readonly ledger: PlacementLedger;
+  /** undefined when TABLE_NAME is not set (a stack from before the ledger): nothing is removed */
+  readonly ledger: PlacementLedger | undefined;
   readonly settings: PipelineSettings;
   readonly obs: Observability;
   readonly clock: Clock;
@@ -71,11 +72,11 @@ export function scopeOf(properties: Record<string, unknown> | undefined, fallbac
 }
 
 export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCustomResourceEvent, CleanupResponse> {
-  const { nacl, ledger, settings, obs, clock } = deps;
+  const { nacl, settings, obs, clock } = deps;
   const configured: NaclScope = { aclIds: settings.nacl.aclIds, range: settings.nacl.ruleRange };
 
   /** Removes the ledger's entries of `aclId` for which `drop(ruleNumber)` is true. */
-  async function remove(aclId: string, drop: (ruleNumber: number) => boolean): Promise<number> {
+  async function remove(ledger: PlacementLedger, aclId: string, drop: (ruleNumber: number) => boolean): Promise<number> {
     const placements = (await ledger.list(aclId)).filter((p) => p.state !== 'freed' && drop(p.ruleNumber));
     const changes: NaclChange[] = [];
     for (const entry of await nacl.read(aclId).catch(() => [])) {
@@ -92,7 +93,7 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
   }
 
   /** A stack from before the ledger: its portsnare-shaped entries in `range` become its own, once. */
-  async function setUp(aclId: string, range: readonly [number, number], adopt: boolean): Promise<number> {
+  async function setUp(ledger: PlacementLedger, aclId: string, range: readonly [number, number], adopt: boolean): Promise<number> {
     if (await ledger.isSetUp(aclId)) return 0;
     let adopted = 0;
     // A ledger with rows is in use already (enforce ran with it): nothing there is legacy.
@@ -111,22 +112,29 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
 
   return instrument(obs, async (event) => {
     const physicalId = event.RequestType === 'Create' ? PHYSICAL_RESOURCE_ID : event.PhysicalResourceId;
+    const ledger = deps.ledger;
+    if (!ledger) {
+      // Without its ledger the function cannot tell this stack's entries from another's: it
+      // removes nothing rather than guess, and never holds up the stack operation.
+      obs.log.error('TABLE_NAME is not set: no placement ledger, so no network ACL entry is removed', { requestType: event.RequestType });
+      return { PhysicalResourceId: physicalId };
+    }
     const current = scopeOf(event.ResourceProperties, configured);
     if (event.RequestType === 'Create') {
-      for (const aclId of current.aclIds) await setUp(aclId, current.range, false);
+      for (const aclId of current.aclIds) await setUp(ledger, aclId, current.range, false);
       return { PhysicalResourceId: physicalId };
     }
     let removed = 0;
     if (event.RequestType === 'Delete') {
-      for (const aclId of current.aclIds) removed += await remove(aclId, () => true);
+      for (const aclId of current.aclIds) removed += await remove(ledger, aclId, () => true);
       return { PhysicalResourceId: physicalId, Data: { Removed: removed } };
     }
     const old = scopeOf(event.OldResourceProperties, current);
     let adopted = 0;
-    for (const aclId of new Set([...old.aclIds, ...current.aclIds])) adopted += await setUp(aclId, old.range, true);
+    for (const aclId of new Set([...old.aclIds, ...current.aclIds])) adopted += await setUp(ledger, aclId, old.range, true);
     for (const aclId of old.aclIds) {
-      if (!current.aclIds.includes(aclId)) removed += await remove(aclId, () => true);
-      else removed += await remove(aclId, (n) => !inRange(n, current.range));
+      if (!current.aclIds.includes(aclId)) removed += await remove(ledger, aclId, () => true);
+      else removed += await remove(ledger, aclId, (n) => !inRange(n, current.range));
     }
     return removed || adopted ? { PhysicalResourceId: physicalId, Data: { Removed: removed, Adopted: adopted } } : { PhysicalResourceId: physicalId };
   });
@@ -134,7 +142,7 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): CleanupDeps {
   const settings = loadSettings(env);
-  const ledger = new PlacementLedger(documentClient(), requireEnv('TABLE_NAME', env));
+  const ledger = env.TABLE_NAME ? new PlacementLedger(documentClient(), requireEnv('TABLE_NAME', env)) : undefined;
   return { nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, ledger, settings.nacl.ruleRange), ledger, settings, obs, clock };
 }
 

@@ -196,6 +196,17 @@ describe('cleanup custom resource', () => {
     expect(ingress(ACL_A)).toEqual([]);
   });
 
+  it('without its table (TABLE_NAME unset) removes nothing and does not hold up the stack', async () => {
+    const a = stack(await freshTable(), [10, 60]);
+    await a.block('203.0.113.1');
+    await a.run();
+    const obs = new RecordingObservability();
+    const blind = createCleanup({ nacl: new NaclAdapter(ec2.client(2), clock, obs), ledger: undefined, settings: testSettings(), obs, clock });
+    expect(await blind(cfn('Delete', { AclIds: [ACL_A], RuleRange: ['10', '60'] }))).toEqual({ PhysicalResourceId: 'portsnare-nacl-cleanup' });
+    expect(ingress(ACL_A)).toEqual(['10 deny 203.0.113.1/32']);
+    expect(obs.lines.some((l) => l.level === 'error' && l.message.includes('TABLE_NAME'))).toBe(true);
+  });
+
   it('names a bad property and its value', async () => {
     const a = stack(await freshTable(), [10, 60]);
     await expect(a.cleanup(cfn('Delete', { AclIds: [ACL_A], RuleRange: ['60', '10'] }))).rejects.toThrow(/RuleRange .* got \["60","10"\]/);
