@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   scale: () => import('./scale.bench'),
   store: () => import('./store.bench'),
   cloud: () => import('./cloud.bench'),
+  convergence: () => import('./convergence.bench'),
 };
 
 const RESULTS = join(__dirname, 'results.json');

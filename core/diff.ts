@@ -5,13 +5,14 @@
  */
 import { type Family, canonicalTarget, isHostCidr, targetOf, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
-import { type NaclChange, type NaclEntry, applyNaclChanges, ownEntryTarget, planNacl } from './nacl';
+import { type NaclChange, type NaclEntry, type Shadow, applyNaclChanges, ownEntryTarget, planNacl, shadowsOf } from './nacl';
 import { type BlockRecord, isActive } from './policy';
 import type { PipelineSettings } from './settings';
 import { type WafSetState, type WafSetUpdate, planWaf } from './waf';
 
 export interface ActualState {
-  readonly nacls: ReadonlyArray<{ readonly aclId: string; readonly entries: readonly NaclEntry[] }>;
+  /** `held`: rule numbers this stack freed within the cool-down (core/nacl.ts heldRuleNumbers) */
+  readonly nacls: ReadonlyArray<{ readonly aclId: string; readonly entries: readonly NaclEntry[]; readonly held?: readonly number[] }>;
   readonly wafSets: readonly WafSetState[];
 }
 
@@ -20,6 +21,8 @@ export interface NaclAclPlan {
   readonly changes: readonly NaclChange[];
   readonly evicted: readonly string[];
   readonly full: readonly Family[];
+  /** placed denies an earlier foreign allow lets traffic past (rules are evaluated lowest first) */
+  readonly shadowed?: ReadonlyArray<{ readonly target: string; readonly ruleNumber: number; readonly by: readonly Shadow[] }>;
 }
 
 export interface EnforcementPlan {
@@ -96,9 +99,14 @@ export function planEnforcement(records: readonly BlockRecord[], actual: ActualS
   const { candidates, refused } = desiredCandidates(records, now, guard);
   const waf = planWaf(actual.wafSets, candidates);
   const hosts = candidates.filter((candidate) => candidate.host);
-  const nacl = actual.nacls.map(({ aclId, entries }) => {
-    const plan = planNacl({ entries, range, quota: settings.nacl.quotaPerDirection, candidates: hosts });
-    return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full };
+  const nacl = actual.nacls.map(({ aclId, entries, held }) => {
+    const plan = planNacl({ entries, range, quota: settings.nacl.quotaPerDirection, candidates: hosts, ...(held ? { held } : {}) });
+    const after = applyNaclChanges(entries, plan.changes);
+    const shadowed = [...plan.placed]
+      .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))
+      .filter((s) => s.by.length > 0)
+      .sort((a, b) => a.ruleNumber - b.ruleNumber);
+    return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full, shadowed };
   });
   const before = enforcedTargets(actual, range);
   const after = enforcedTargets(applyPlan(actual, { waf: waf.updates, nacl }), range);

@@ -18,6 +18,8 @@ export const METRIC_NAMES = [
   'Repairs',
   'EnforcementLagSeconds',
   'NaclQuotaFull',
+  /** a placed NACL deny an earlier foreign allow lets traffic past (core/nacl.ts shadowsOf) */
+  'NaclShadowed',
   'WafCapacityFull',
   'MalformedEvents',
   'Refused',

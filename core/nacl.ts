@@ -21,7 +21,7 @@
  *   counts against the quota. (A CIDR block request, e.g. "198.51.100.0/24", is therefore
  *   enforced in WAF only: a wide NACL deny would not be recognisable as portsnare's afterwards.)
  */
-import { type Cidr, type Family, hostPrefix, isHostCidr, tryParseCidr } from './address';
+import { type Cidr, type Family, cidrContains, hostPrefix, isHostCidr, tryParseCidr } from './address';
 
 /** The highest rule number a caller may create (CreateNetworkAclEntry: 1–32766). */
 export const NACL_MAX_RULE_NUMBER = 32766;
@@ -51,6 +51,11 @@ export interface NaclEntry {
   readonly ipv6CidrBlock?: string;
   readonly portRange?: { readonly from?: number; readonly to?: number };
   readonly icmpTypeCode?: { readonly type?: number; readonly code?: number };
+  /**
+   * Set by the reader when this stack's placement ledger does not hold the entry: it has
+   * portsnare's shape but another stack (or an operator) put it there, so it is foreign.
+   */
+  readonly foreign?: boolean;
 }
 
 /** A candidate for a NACL deny entry: an active, blockable single address. */
@@ -80,6 +85,8 @@ export interface NaclPlanInput {
   /** rules per direction per ACL for each family, the default deny included (AWS: 20, up to 40) */
   readonly quota: number;
   readonly candidates: readonly NaclCandidate[];
+  /** rule numbers this stack freed recently: not reused until their cool-down ends (core/nacl.ts heldRuleNumbers) */
+  readonly held?: readonly number[];
 }
 
 export interface NaclPlan {
@@ -116,6 +123,7 @@ export function inRange(ruleNumber: number, range: readonly [number, number]): b
  * (see the recognition rule at the top of this file).
  */
 export function ownEntryTarget(entry: NaclEntry, range: readonly [number, number]): string | undefined {
+  if (entry.foreign === true) return undefined;
   if (entry.egress || entry.ruleAction !== 'deny' || entry.protocol !== '-1') return undefined;
   if (!inRange(entry.ruleNumber, range)) return undefined;
   if (entry.portRange !== undefined || entry.icmpTypeCode !== undefined) return undefined;
@@ -171,6 +179,9 @@ export function planNacl(input: NaclPlanInput): NaclPlan {
   const ingress = entries.filter((entry) => !entry.egress);
   const own = ingress.filter((entry) => isOwnEntry(entry, range));
   const foreignNumbers = new Set(ingress.filter((entry) => !isOwnEntry(entry, range)).map((entry) => entry.ruleNumber));
+  const ownNumbers = new Set(own.map((entry) => entry.ruleNumber));
+  // A number freed moments ago is not free: a stale read could still show our old entry there.
+  for (const n of input.held ?? []) if (!ownNumbers.has(n)) foreignNumbers.add(n);
   let freeNumbers = 0;
   for (let n = range[0]; n <= range[1]; n++) if (!foreignNumbers.has(n)) freeNumbers++;
 
@@ -259,4 +270,122 @@ export function applyNaclChanges(entries: readonly NaclEntry[], changes: readonl
     result = change.op === 'delete' ? others : [...others, entry];
   }
   return result.sort((a, b) => Number(a.egress) - Number(b.egress) || a.ruleNumber - b.ruleNumber);
+}
+
+/*
+ * The placement ledger: which entries THIS stack placed. Two stacks may share an ACL (even with
+ * overlapping ranges), so the entry's shape is not enough: an entry is this stack's only when its
+ * shape matches AND the stack's own ledger (its table, core/table.ts naclRuleKey) holds that
+ * (ACL, rule number, CIDR). The ledger row is written `pending` BEFORE CreateNetworkAclEntry /
+ * ReplaceNetworkAclEntry and `confirmed` after; a deleted entry's row turns `freed` and holds its
+ * rule number for RULE_NUMBER_COOL_DOWN_MS, so an eventually consistent read that still shows the
+ * old entry cannot make portsnare write over whatever an operator put at that number meanwhile.
+ * https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
+ */
+
+/** How long a freed rule number stays unused by this stack. */
+export const RULE_NUMBER_COOL_DOWN_MS = 10 * 60_000;
+
+export type PlacementState = 'pending' | 'confirmed' | 'freed';
+
+/** One ledger row: this stack's claim on one rule number of one ACL. */
+export interface Placement {
+  readonly ruleNumber: number;
+  /** the host CIDR placed (or being placed) there */
+  readonly cidr: string;
+  readonly state: PlacementState;
+  /** a pending replace: the CIDR the entry held before (either may be in the ACL) */
+  readonly previous?: string;
+  /** a freed row: epoch ms until which the number is not reused */
+  readonly heldUntil?: number;
+}
+
+function sameCidr(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  const x = tryParseCidr(a, true);
+  const y = tryParseCidr(b, true);
+  return x !== undefined && y !== undefined && x.text === y.text;
+}
+
+/** True when the ledger holds the entry: same rule number and CIDR, claimed (not freed). */
+export function ledgerHolds(placements: readonly Placement[], entry: NaclEntry): boolean {
+  const cidr = entry.cidrBlock ?? entry.ipv6CidrBlock;
+  return placements.some(
+    (p) => p.ruleNumber === entry.ruleNumber && p.state !== 'freed' && (sameCidr(p.cidr, cidr) || (p.state === 'pending' && sameCidr(p.previous, cidr))),
+  );
+}
+
+/**
+ * The entries as this stack must see them: every entry of portsnare's shape in the range that
+ * the ledger does not hold is marked foreign (another stack's, or a stale read's ghost).
+ */
+export function withOwnership(entries: readonly NaclEntry[], placements: readonly Placement[], range: readonly [number, number]): NaclEntry[] {
+  return entries.map((entry) => (isOwnEntry(entry, range) && !ledgerHolds(placements, entry) ? { ...entry, foreign: true } : entry));
+}
+
+/** Rule numbers freed less than the cool-down ago. */
+export function heldRuleNumbers(placements: readonly Placement[], now: number): number[] {
+  return placements.filter((p) => p.state === 'freed' && (p.heldUntil ?? 0) > now).map((p) => p.ruleNumber);
+}
+
+/** True when `entry` is exactly the deny-all host entry for `cidr` at `ruleNumber` (an ingress entry). */
+export function isExactDeny(entry: NaclEntry, ruleNumber: number, cidr: string): boolean {
+  return (
+    !entry.egress &&
+    entry.ruleNumber === ruleNumber &&
+    entry.ruleAction === 'deny' &&
+    entry.protocol === '-1' &&
+    entry.portRange === undefined &&
+    entry.icmpTypeCode === undefined &&
+    sameCidr(entry.cidrBlock ?? entry.ipv6CidrBlock, cidr)
+  );
+}
+
+/*
+ * Shadowing. Network ACL rules are evaluated in order, lowest rule number first, and the first
+ * rule that matches the traffic decides: https://docs.aws.amazon.com/vpc/latest/userguide/nacl-rules.html
+ * So a deny at rule N for a host does nothing for the traffic an earlier ALLOW (rule < N) whose
+ * CIDR covers the host already lets in.
+ */
+
+/** One earlier allow that lets part (or all) of a denied host's traffic in. */
+export interface Shadow {
+  readonly ruleNumber: number;
+  /** "all", "tcp/443", "udp/1000-2000", "icmp", "proto 47" */
+  readonly traffic: string;
+  /** true when the allow covers all traffic: the deny blocks nothing */
+  readonly complete: boolean;
+}
+
+const PROTOCOL_NAMES: Readonly<Record<string, string>> = { '-1': 'all', '6': 'tcp', '17': 'udp', '1': 'icmp', '58': 'icmpv6' };
+
+/** The traffic an entry matches, as text: "all", "tcp/443", "udp/1000-2000", "icmp". */
+export function trafficOf(entry: NaclEntry): string {
+  const name = PROTOCOL_NAMES[entry.protocol] ?? `proto ${entry.protocol}`;
+  if ((entry.protocol === '6' || entry.protocol === '17') && entry.portRange) {
+    const { from, to } = entry.portRange;
+    if (from !== undefined && to !== undefined) return `${name}/${from === to ? from : `${from}-${to}`}`;
+  }
+  return name;
+}
+
+/**
+ * The ingress allows numbered below `ruleNumber` whose CIDR covers `target` (a canonical
+ * address), lowest first: each lets the matching traffic in before the deny is reached.
+ */
+export function shadowsOf(entries: readonly NaclEntry[], ruleNumber: number, target: string): Shadow[] {
+  const shadows: Shadow[] = [];
+  for (const entry of [...entries].sort((a, b) => a.ruleNumber - b.ruleNumber)) {
+    if (entry.egress || entry.ruleAction !== 'allow' || entry.ruleNumber >= ruleNumber) continue;
+    const cidr = entryCidr(entry);
+    if (!cidr || !cidrContains(cidr, target)) continue;
+    const traffic = trafficOf(entry);
+    shadows.push({ ruleNumber: entry.ruleNumber, traffic, complete: traffic === 'all' });
+  }
+  return shadows;
+}
+
+/** "nacl (shadowed by rule 10 tcp/443)" style text for a report. */
+export function describeShadows(shadows: readonly Shadow[]): string {
+  return `shadowed by ${shadows.map((s) => `rule ${s.ruleNumber} ${s.traffic}`).join(', ')}`;
 }

@@ -7,7 +7,10 @@
  *   optimistic concurrency, `activeKey` = "ACTIVE" while active (the sparse GSI `active`, sort
  *   key `expiresAt`), `ttl` (epoch seconds) only once lifted, so DynamoDB may delete old history;
  * - history: pk `BLOCK#<target>`, sk `HIST#<iso time>#<action>`, `ttl` 90 days on;
- * - burst counter: pk `BURST`, sk `MINUTE#<epoch ms of the minute>`, `count`.
+ * - burst counter: pk `BURST`, sk `MINUTE#<epoch ms of the minute>`, `count`;
+ * - NACL placement ledger (core/nacl.ts Placement): pk `NACL#<aclId>`, sk `RULE#<rule number,
+ *   5 digits>`, `cidr`, `state` (pending | confirmed | freed), `previous`, `heldUntil`, and `ttl`
+ *   once freed; sk `LEDGER` marks an ACL whose ledger is set up (legacy entries adopted or none).
  */
 export const TABLE_PARTITION_KEY = 'pk';
 export const TABLE_SORT_KEY = 'sk';
@@ -25,6 +28,12 @@ export const HISTORY_RETENTION_SECONDS = 90 * 86400;
 const BLOCK_PK_PREFIX = 'BLOCK#';
 const BURST_PK = 'BURST';
 const MINUTE_SK_PREFIX = 'MINUTE#';
+const NACL_PK_PREFIX = 'NACL#';
+/** the sort key prefix of one ledger row */
+export const NACL_RULE_SK_PREFIX = 'RULE#';
+const NACL_LEDGER_SK = 'LEDGER';
+/** ledger attributes */
+export const PLACEMENT_ATTRIBUTES = { cidr: 'cidr', state: 'state', previous: 'previous', heldUntil: 'heldUntil', ruleNumber: 'ruleNumber' } as const;
 
 export interface TableKey {
   readonly pk: string;
@@ -63,4 +72,26 @@ export function parseHistorySortKey(sk: unknown): { at: string; action: string }
   const hash = rest.lastIndexOf('#');
   if (hash < 0) return undefined;
   return { at: rest.slice(0, hash), action: rest.slice(hash + 1) };
+}
+
+/** The ledger partition of one network ACL. */
+export function naclPartition(aclId: string): string {
+  return `${NACL_PK_PREFIX}${aclId}`;
+}
+
+/** The ledger row of one rule number of one ACL (zero-padded, so rows sort by number). */
+export function naclRuleKey(aclId: string, ruleNumber: number): TableKey {
+  return { pk: naclPartition(aclId), sk: `${NACL_RULE_SK_PREFIX}${String(ruleNumber).padStart(5, '0')}` };
+}
+
+/** The row that says an ACL's ledger is set up. */
+export function naclLedgerKey(aclId: string): TableKey {
+  return { pk: naclPartition(aclId), sk: NACL_LEDGER_SK };
+}
+
+/** The rule number a ledger sort key names, or undefined when it is not a ledger row. */
+export function ruleNumberOfSortKey(sk: unknown): number | undefined {
+  if (typeof sk !== 'string' || !sk.startsWith(NACL_RULE_SK_PREFIX)) return undefined;
+  const n = Number(sk.slice(NACL_RULE_SK_PREFIX.length));
+  return Number.isInteger(n) ? n : undefined;
 }

@@ -28,7 +28,7 @@ import { NaclAdapter } from '../shared/nacl-adapter';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { EnforceQueue, parseEnforceMessage, queueUrlFromArn } from '../shared/queue';
-import { BlockRepository } from '../shared/repository';
+import { BlockRepository, PlacementLedger } from '../shared/repository';
 import { loadSettings, requireEnv } from '../shared/settings';
 import { WafAdapter } from '../shared/waf-adapter';
 
@@ -119,13 +119,16 @@ export function defaultDeps(
   clock: Clock = new DeadlineClock(systemClock),
 ): EnforceHandlerDeps {
   const queueUrl = env.ENFORCE_QUEUE_URL;
+  const tableName = requireEnv('TABLE_NAME', env);
+  const settings = loadSettings(env);
   return {
     sqs: sqsClient(),
     ...(queueUrl ? { queueUrl } : {}),
-    repo: new BlockRepository(documentClient(), requireEnv('TABLE_NAME', env)),
-    nacl: new NaclAdapter(ec2Client(), clock, obs),
+    repo: new BlockRepository(documentClient(), tableName),
+    // ownership of NACL entries: this stack's placement ledger in its own table (lambda/README.md)
+    nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, new PlacementLedger(documentClient(), tableName), settings.nacl.ruleRange),
     waf: new WafAdapter(wafClients(), clock, obs),
-    settings: loadSettings(env),
+    settings,
     obs,
     clock,
   };

@@ -15,7 +15,7 @@
  */
 import type { Family } from '../../core/address';
 import { type EnforcementPlan, isNoop, planEnforcement } from '../../core/diff';
-import type { NaclEntry } from '../../core/nacl';
+import { describeShadows, type NaclEntry } from '../../core/nacl';
 import type { BlockRecord } from '../../core/policy';
 import type { PipelineSettings, WafSetRef } from '../../core/settings';
 import type { Clock } from './clock';
@@ -243,6 +243,10 @@ function report(plan: EnforcementPlan, obs: Observability, reportedFull: Set<str
     obs.log.error('WAF IP sets are full; add sets of this family', { overflow: plan.wafOverflow.length, sample: plan.wafOverflow.slice(0, 5) });
   }
   for (const acl of plan.nacl) {
+    for (const shadow of first ? (acl.shadowed ?? []) : []) {
+      obs.count('NaclShadowed');
+      obs.log.warn(`nacl (${describeShadows(shadow.by)})`, { aclId: acl.aclId, target: shadow.target, ruleNumber: shadow.ruleNumber, shadowedBy: shadow.by });
+    }
     for (const family of acl.full) {
       const key = `${acl.aclId}/${family}`;
       if (reportedFull.has(key)) continue;

@@ -16,7 +16,8 @@
  * - a record field named like a table attribute (key, version, index key, ttl) is never written
  *   over it.
  */
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Placement, PlacementState } from '../../core/nacl';
 import type { BlockRecord } from '../../core/policy';
 import { minuteOf } from '../../core/policy';
 import {
@@ -29,8 +30,14 @@ import {
   TABLE_SORT_KEY,
   TABLE_TTL_ATTRIBUTE,
   VERSION_ATTRIBUTE,
+  NACL_RULE_SK_PREFIX,
+  PLACEMENT_ATTRIBUTES,
   burstKey,
   historyKey,
+  naclLedgerKey,
+  naclPartition,
+  naclRuleKey,
+  ruleNumberOfSortKey,
   stateKey,
 } from '../../core/table';
 import { errorName } from './retry';
@@ -209,5 +216,114 @@ export class BlockRepository {
       startKey = out.LastEvaluatedKey;
     } while (startKey);
     return result;
+  }
+}
+
+const PLACEMENT_STATES: readonly PlacementState[] = ['pending', 'confirmed', 'freed'];
+
+/**
+ * The NACL placement ledger (core/nacl.ts): this stack's claim on each rule number it placed an
+ * entry at, in the stack's own table. Reads are strongly consistent, so a claim written before a
+ * CreateNetworkAclEntry is seen by every later run.
+ */
+export class PlacementLedger {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  /** Every row of the ACL's ledger (freed ones included). */
+  async list(aclId: string): Promise<Placement[]> {
+    const result: Placement[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :rule)',
+          ExpressionAttributeNames: { '#pk': TABLE_PARTITION_KEY, '#sk': TABLE_SORT_KEY },
+          ExpressionAttributeValues: { ':pk': naclPartition(aclId), ':rule': NACL_RULE_SK_PREFIX },
+          ConsistentRead: true,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const ruleNumber = ruleNumberOfSortKey(item[TABLE_SORT_KEY]);
+        const cidr = item[PLACEMENT_ATTRIBUTES.cidr];
+        const state = PLACEMENT_STATES.find((s) => s === item[PLACEMENT_ATTRIBUTES.state]);
+        if (ruleNumber === undefined || typeof cidr !== 'string' || !state) continue;
+        const previous = item[PLACEMENT_ATTRIBUTES.previous];
+        const heldUntil = item[PLACEMENT_ATTRIBUTES.heldUntil];
+        result.push({
+          ruleNumber,
+          cidr,
+          state,
+          ...(typeof previous === 'string' ? { previous } : {}),
+          ...(typeof heldUntil === 'number' || typeof heldUntil === 'bigint' ? { heldUntil: safeNumber(heldUntil, 'heldUntil') } : {}),
+        });
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return result;
+  }
+
+  /** Claims the number BEFORE the entry is written (a replace keeps the CIDR it replaces). */
+  async pending(aclId: string, ruleNumber: number, cidr: string, previous?: string): Promise<void> {
+    await this.put(aclId, ruleNumber, { [PLACEMENT_ATTRIBUTES.cidr]: cidr, [PLACEMENT_ATTRIBUTES.state]: 'pending', ...(previous ? { [PLACEMENT_ATTRIBUTES.previous]: previous } : {}) });
+  }
+
+  /** The entry is in the ACL. */
+  async confirm(aclId: string, ruleNumber: number, cidr: string): Promise<void> {
+    await this.put(aclId, ruleNumber, { [PLACEMENT_ATTRIBUTES.cidr]: cidr, [PLACEMENT_ATTRIBUTES.state]: 'confirmed' });
+  }
+
+  /** The entry is gone: the number is held until `heldUntil`, then DynamoDB may drop the row. */
+  async free(aclId: string, ruleNumber: number, cidr: string, heldUntil: number): Promise<void> {
+    await this.put(aclId, ruleNumber, {
+      [PLACEMENT_ATTRIBUTES.cidr]: cidr,
+      [PLACEMENT_ATTRIBUTES.state]: 'freed',
+      [PLACEMENT_ATTRIBUTES.heldUntil]: safeNumber(heldUntil, 'heldUntil'),
+      [TABLE_TTL_ATTRIBUTE]: Math.ceil(heldUntil / 1000) + 86400,
+    });
+  }
+
+  /** Withdraws a pending claim that was never carried out (only if it is still that claim). */
+  async withdraw(aclId: string, ruleNumber: number, cidr: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: naclRuleKey(aclId, ruleNumber),
+          ConditionExpression: '#state = :pending AND #cidr = :cidr',
+          ExpressionAttributeNames: { '#state': PLACEMENT_ATTRIBUTES.state, '#cidr': PLACEMENT_ATTRIBUTES.cidr },
+          ExpressionAttributeValues: { ':pending': 'pending', ':cidr': cidr },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** Puts a row back as it was (a claim overwritten by a create that was refused). */
+  async restore(aclId: string, placement: Placement): Promise<void> {
+    if (placement.state === 'freed') await this.free(aclId, placement.ruleNumber, placement.cidr, placement.heldUntil ?? 0);
+    else if (placement.state === 'pending') await this.pending(aclId, placement.ruleNumber, placement.cidr, placement.previous);
+    else await this.confirm(aclId, placement.ruleNumber, placement.cidr);
+  }
+
+  /** True once the ACL's ledger is set up (legacy entries adopted, or a new stack). */
+  async isSetUp(aclId: string): Promise<boolean> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: naclLedgerKey(aclId), ConsistentRead: true }));
+    return out.Item !== undefined;
+  }
+
+  async markSetUp(aclId: string, at: number): Promise<void> {
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...naclLedgerKey(aclId), at } }));
+  }
+
+  private async put(aclId: string, ruleNumber: number, attributes: Record<string, unknown>): Promise<void> {
+    await this.client.send(
+      new PutCommand({ TableName: this.tableName, Item: { ...attributes, ...naclRuleKey(aclId, ruleNumber), [PLACEMENT_ATTRIBUTES.ruleNumber]: ruleNumber } }),
+    );
   }
 }

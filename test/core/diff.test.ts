@@ -172,3 +172,24 @@ describe('planEnforcement', () => {
     );
   });
 });
+
+describe('planEnforcement: NACL ownership and shadowing', () => {
+  it('reports a placed deny an earlier foreign allow shadows, with the allow’s rule and traffic', () => {
+    const actual: ActualState = {
+      nacls: [{ aclId: 'acl-0000000000000000a', entries: [...defaults, { ruleNumber: 10, egress: false, ruleAction: 'allow', protocol: '6', cidrBlock: '0.0.0.0/0', portRange: { from: 443, to: 443 } }] }],
+      wafSets: [{ ref: V4, addresses: [] }, { ref: V6, addresses: [] }],
+    };
+    const plan = planEnforcement([record('203.0.113.7')], actual, settings, NOW);
+    expect(plan.nacl[0]?.shadowed).toEqual([{ target: '203.0.113.7', ruleNumber: 20, by: [{ ruleNumber: 10, traffic: 'tcp/443', complete: false }] }]);
+  });
+
+  it('does not reuse a held rule number and leaves another stack’s own-shaped entry alone', () => {
+    const theirs = { ruleNumber: 21, egress: false, ruleAction: 'deny' as const, protocol: '-1', cidrBlock: '203.0.113.99/32', foreign: true };
+    const actual: ActualState = {
+      nacls: [{ aclId: 'acl-0000000000000000a', entries: [...defaults, theirs], held: [20] }],
+      wafSets: [{ ref: V4, addresses: [] }, { ref: V6, addresses: [] }],
+    };
+    const plan = planEnforcement([record('203.0.113.7')], actual, settings, NOW);
+    expect(plan.nacl[0]?.changes).toEqual([{ op: 'create', ruleNumber: 22, cidr: '203.0.113.7/32', family: 'ipv4', target: '203.0.113.7' }]);
+  });
+});

@@ -6,8 +6,14 @@ import {
   type NaclEntry,
   naclCapacity,
   NACL_DEFAULT_DENY_RULE,
+  describeShadows,
+  heldRuleNumbers,
+  ledgerHolds,
   ownEntryTarget,
   planNacl,
+  RULE_NUMBER_COOL_DOWN_MS,
+  shadowsOf,
+  withOwnership,
 } from '../../core/nacl';
 
 const RANGE: [number, number] = [10, 30];
@@ -200,5 +206,63 @@ describe('planNacl properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('placement ledger ownership (two stacks on one ACL)', () => {
+  const ledger = [
+    { ruleNumber: 10, cidr: '203.0.113.1/32', state: 'confirmed' as const },
+    { ruleNumber: 11, cidr: '203.0.113.9/32', state: 'pending' as const, previous: '203.0.113.8/32' },
+    { ruleNumber: 12, cidr: '203.0.113.2/32', state: 'freed' as const, heldUntil: 2_000 },
+  ];
+
+  it('an own-shaped entry the ledger does not hold is foreign: not planned over, counted, its number avoided', () => {
+    const entries = withOwnership([...defaults, own(10, '203.0.113.1'), own(13, '203.0.113.3'), own(12, '203.0.113.2')], ledger, RANGE);
+    expect(entries.filter((e) => ownEntryTarget(e, RANGE) !== undefined).map((e) => e.ruleNumber)).toEqual([10]);
+    const plan = planNacl({ entries, range: RANGE, quota: 20, candidates: [candidate('203.0.113.4', 1)] });
+    // 10 kept (not desired → replaced in place by the newcomer), 12 and 13 untouched
+    expect(plan.changes).toEqual([{ op: 'replace', ruleNumber: 10, cidr: '203.0.113.4/32', family: 'ipv4', target: '203.0.113.4', previous: '203.0.113.1/32' }]);
+    expect(naclCapacity(entries, RANGE, 20).ipv4).toBe(17);
+  });
+
+  it('a pending replace owns both the CIDR it writes and the one it replaces', () => {
+    expect(ledgerHolds(ledger, own(11, '203.0.113.9'))).toBe(true);
+    expect(ledgerHolds(ledger, own(11, '203.0.113.8'))).toBe(true);
+    expect(ledgerHolds(ledger, own(11, '203.0.113.7'))).toBe(false);
+    expect(ledgerHolds(ledger, own(12, '203.0.113.2'))).toBe(false);
+  });
+
+  it('a freed number is held for the cool-down, then free again', () => {
+    expect(RULE_NUMBER_COOL_DOWN_MS).toBe(600_000);
+    expect(heldRuleNumbers(ledger, 1_999)).toEqual([12]);
+    expect(heldRuleNumbers(ledger, 2_000)).toEqual([]);
+    const plan = planNacl({ entries: defaults, range: RANGE, quota: 20, candidates: [candidate('203.0.113.4', 1)], held: [10, 11] });
+    expect(plan.changes).toEqual([{ op: 'create', ruleNumber: 12, cidr: '203.0.113.4/32', family: 'ipv4', target: '203.0.113.4' }]);
+  });
+});
+
+describe('shadowing (rules evaluated lowest first, the first match wins)', () => {
+  const allow = (ruleNumber: number, cidr: string, protocol = '-1', ports?: [number, number]): NaclEntry => ({
+    ruleNumber,
+    egress: false,
+    ruleAction: 'allow',
+    protocol,
+    ...(cidr.includes(':') ? { ipv6CidrBlock: cidr } : { cidrBlock: cidr }),
+    ...(ports ? { portRange: { from: ports[0], to: ports[1] } } : {}),
+  });
+
+  it('names each earlier allow covering the host, with its traffic', () => {
+    const entries = [allow(10, '0.0.0.0/0', '6', [443, 443]), allow(5, '203.0.113.0/24', '17', [1000, 2000]), own(11, '203.0.113.7'), ...defaults];
+    expect(shadowsOf(entries, 11, '203.0.113.7')).toEqual([
+      { ruleNumber: 5, traffic: 'udp/1000-2000', complete: false },
+      { ruleNumber: 10, traffic: 'tcp/443', complete: false },
+    ]);
+    expect(describeShadows(shadowsOf(entries, 11, '203.0.113.7'))).toBe('shadowed by rule 5 udp/1000-2000, rule 10 tcp/443');
+  });
+
+  it('ignores later allows, allows of other hosts or families, egress and denies', () => {
+    const entries = [allow(12, '0.0.0.0/0'), allow(3, '198.51.100.0/24'), allow(4, '::/0'), { ...allow(5, '0.0.0.0/0'), egress: true }, { ...allow(6, '0.0.0.0/0'), ruleAction: 'deny' as const }];
+    expect(shadowsOf(entries, 11, '203.0.113.7')).toEqual([]);
+    expect(shadowsOf([allow(1, '::/0')], 11, '2001:db8::7')).toEqual([{ ruleNumber: 1, traffic: 'all', complete: true }]);
   });
 });

@@ -29,6 +29,8 @@ import {
   type PutCommandInput,
   QueryCommand,
   type QueryCommandInput,
+  DeleteCommand,
+  type DeleteCommandInput,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -122,6 +124,15 @@ export function evaluateCondition(expression: string, item: Item | undefined, na
       const exists = item !== undefined && item[name] !== undefined;
       return token === 'attribute_exists' ? exists : !exists;
     }
+    // begins_with(path, :prefix) — https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html
+    if (token === 'begins_with') {
+      if (next() !== '(') throw new Error(`bad function call in ${expression}`);
+      const value = operand(next());
+      if (next() !== ',') throw new Error(`bad function call in ${expression}`);
+      const prefix = operand(next());
+      if (next() !== ')') throw new Error(`bad function call in ${expression}`);
+      return typeof value === 'string' && typeof prefix === 'string' && value.startsWith(prefix);
+    }
     const left = operand(token);
     const op = next() ?? '';
     const right = operand(next());
@@ -191,7 +202,7 @@ export class FakeDynamoDb {
   );
   readonly mock = mockClient(this.client);
   readonly items = new Map<string, Item>();
-  readonly calls = { Get: 0, Put: 0, Update: 0, Query: 0, ConditionalCheckFailed: 0 };
+  readonly calls = { Get: 0, Put: 0, Update: 0, Query: 0, Delete: 0, ConditionalCheckFailed: 0 };
 
   constructor(
     readonly tableName = 'portsnare',
@@ -203,6 +214,16 @@ export class FakeDynamoDb {
     this.mock.on(PutCommand).callsFake(async (input: PutCommandInput) => this.put(input));
     this.mock.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => this.update(input));
     this.mock.on(QueryCommand).callsFake(async (input: QueryCommandInput) => this.query(input));
+    this.mock.on(DeleteCommand).callsFake(async (input: DeleteCommandInput) => this.remove(input));
+  }
+
+  private remove(input: DeleteCommandInput) {
+    this.calls.Delete++;
+    this.table(input.TableName);
+    const key = this.key(input.Key);
+    this.check(input.ConditionExpression, this.items.get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues);
+    this.items.delete(key);
+    return {};
   }
 
   private key(key: Item | undefined): string {

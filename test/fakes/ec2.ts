@@ -65,6 +65,8 @@ export class FakeEc2 {
   private readonly previous = new Map<string, NetworkAclEntry[]>();
   private readonly vpcs = new Map<string, string>();
   private staleReads = 0;
+  /** per ACL: a snapshot the next reads serve (a read lagging any number of changes behind) */
+  private readonly lagging = new Map<string, { entries: NetworkAclEntry[]; reads: number }>();
   private readonly pending: Array<{ op: Ec2Op | '*'; error: string }> = [];
   readonly calls: Record<Ec2Op, number> = { DescribeNetworkAcls: 0, CreateNetworkAclEntry: 0, ReplaceNetworkAclEntry: 0, DeleteNetworkAclEntry: 0 };
   /** probability of RequestLimitExceeded on any call */
@@ -100,6 +102,15 @@ export class FakeEc2 {
   /** The next `n` DescribeNetworkAcls calls see each ACL as it was before its latest change. */
   staleNext(n = 1): void {
     this.staleReads += n;
+  }
+
+  /**
+   * The next `reads` DescribeNetworkAcls of `aclId` answer with `snapshot` (taken earlier with
+   * entries()): eventual consistency lagging several changes behind, which staleNext (one change
+   * behind) cannot show. https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
+   */
+  lagNext(aclId: string, snapshot: NetworkAclEntry[], reads = 1): void {
+    this.lagging.set(aclId, { entries: snapshot.map((e) => ({ ...e })), reads });
   }
 
   /** Serves one call by operation name (the HTTP front end's entry point). */
@@ -141,6 +152,7 @@ export class FakeEc2 {
     this.pending.length = 0;
     this.throttleRate = 0;
     this.staleReads = 0;
+    this.lagging.clear();
   }
 
   private gate(op: Ec2Op): void {
@@ -181,12 +193,16 @@ export class FakeEc2 {
     });
     const acls = ids
       .filter((id) => filters.every((match) => match(id)))
-      .map((id) => ({
-        NetworkAclId: id,
-        VpcId: this.vpcs.get(id),
-        IsDefault: false,
-        Entries: (stale ? (this.previous.get(id) ?? []) : this.acl(id)).map((e) => ({ ...e })),
-      }));
+      .map((id) => {
+        const lag = this.lagging.get(id);
+        if (lag && --lag.reads <= 0) this.lagging.delete(id);
+        return {
+          NetworkAclId: id,
+          VpcId: this.vpcs.get(id),
+          IsDefault: false,
+          Entries: (lag ? lag.entries : stale ? (this.previous.get(id) ?? []) : this.acl(id)).map((e) => ({ ...e })),
+        };
+      });
     return { NetworkAcls: acls };
   }
 

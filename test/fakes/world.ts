@@ -14,7 +14,7 @@ import { createHandler as createReconcile } from '../../lambda/reconcile/handler
 import type { EnforceSummary } from '../../lambda/shared/enforcer';
 import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
 import { EnforceQueue } from '../../lambda/shared/queue';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
 import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
 import { SimClock } from './clock';
 import { FakeDynamoDb } from './dynamodb';
@@ -83,13 +83,14 @@ export class World {
     this.repo = new BlockRepository(this.ddb.client, this.ddb.tableName);
     const queue = new EnforceQueue(this.sqs.client, this.sqs.queueUrl);
     const { clock, obs, settings, repo } = this;
-    const nacl = new NaclAdapter(this.ec2.client, clock, obs, random);
+    const ledger = new PlacementLedger(this.ddb.client, this.ddb.tableName);
+    const nacl = new NaclAdapter(this.ec2.client, clock, obs, random, ledger, settings.nacl.ruleRange);
     const waf = new WafAdapter({ REGIONAL: this.waf.client, CLOUDFRONT: this.waf.client }, clock, obs, new UpdatePacer(), random);
     this.decide = createDecide({ repo, queue, burst: new BurstGate(this.ddb.client, this.ddb.tableName, clock, random), settings, obs, clock, random });
     this.enforce = createEnforce({ repo, nacl, waf, settings, obs, clock, sqs: this.sqs.client });
     this.expiry = createExpiry({ repo, queue, obs, clock });
     this.reconcile = createReconcile({ queue, obs, clock });
-    this.cleanup = createCleanup({ nacl, settings, obs });
+    this.cleanup = createCleanup({ nacl, ledger, settings, obs, clock });
   }
 
   /** An EventBridge `Scan Detected` event for `attacker`. */

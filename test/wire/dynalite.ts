@@ -25,6 +25,8 @@ export interface LocalTable {
   readonly raw: DynamoDBClient;
   /** the Document client as the Lambda functions build it (lambda/shared/clients.ts) */
   readonly doc: DynamoDBDocumentClient;
+  /** Another table of the same schema on this server (a second stack, or a fresh run). */
+  addTable(tableName: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,26 @@ export async function startDynalite(tableName = 'portsnare-test'): Promise<Local
     maxAttempts: 2,
   });
   const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  await createTable(raw, tableName);
+  return {
+    endpoint,
+    tableName,
+    raw,
+    doc,
+    async addTable(name: string) {
+      await createTable(raw, name);
+      return name;
+    },
+    async stop() {
+      raw.destroy();
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Creates the table exactly as the stack defines it and waits until it and its index are ACTIVE. */
+async function createTable(raw: DynamoDBClient, tableName: string): Promise<void> {
   await raw.send(
     new CreateTableCommand({
       TableName: tableName,
@@ -74,15 +96,4 @@ export async function startDynalite(tableName = 'portsnare-test'): Promise<Local
     if (out.Table?.TableStatus === 'ACTIVE' && out.Table.GlobalSecondaryIndexes?.every((i) => i.IndexStatus === 'ACTIVE')) break;
     await new Promise((resolve) => setImmediate(resolve));
   }
-  return {
-    endpoint,
-    tableName,
-    raw,
-    doc,
-    async stop() {
-      raw.destroy();
-      server.closeAllConnections?.();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }

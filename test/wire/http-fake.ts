@@ -68,6 +68,11 @@ export abstract class HttpFake {
     for (let i = 0; i < n; i++) this.drops.push(op);
   }
 
+  /** Forgets the lost answers still queued (the faults stop). */
+  clearDrops(): void {
+    this.drops.length = 0;
+  }
+
   /** How many requests of `op` reached the service (retries included). */
   count(op: string): number {
     return this.requests.filter((r) => r.op === op).length;

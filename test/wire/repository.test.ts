@@ -10,7 +10,7 @@ import { GetItemCommand, PutItemCommand, QueryCommand as RawQueryCommand } from 
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
 import { type LocalTable, startDynalite } from './dynalite';
 
 const NOW = Date.UTC(2026, 10, 29, 12, 0, 0);
@@ -275,5 +275,37 @@ describe('reserved words', () => {
         for (const word of bare) expect(keywords.has(word), `bare attribute "${word}" in ${expression}`).toBe(true);
       }
     }
+  });
+});
+
+describe('the NACL placement ledger on a real engine', () => {
+  it('claims, confirms, frees, restores and withdraws rows; reads them back strongly consistent, in rule order', async () => {
+    const ledger = new PlacementLedger(table.doc, table.tableName);
+    const acl = 'acl-0a1b2c3d4e5f6a0b1';
+    expect(await ledger.list(acl)).toEqual([]);
+    expect(await ledger.isSetUp(acl)).toBe(false);
+    await ledger.pending(acl, 12, '203.0.113.2/32');
+    await ledger.pending(acl, 9, '203.0.113.9/32', '203.0.113.8/32');
+    await ledger.confirm(acl, 12, '203.0.113.2/32');
+    await ledger.free(acl, 100, '2001:db8::1/128', NOW + 600_000);
+    expect(await ledger.list(acl)).toEqual([
+      { ruleNumber: 9, cidr: '203.0.113.9/32', state: 'pending', previous: '203.0.113.8/32' },
+      { ruleNumber: 12, cidr: '203.0.113.2/32', state: 'confirmed' },
+      { ruleNumber: 100, cidr: '2001:db8::1/128', state: 'freed', heldUntil: NOW + 600_000 },
+    ]);
+    // withdraw only removes the pending claim it names
+    await ledger.withdraw(acl, 12, '203.0.113.2/32');
+    await ledger.withdraw(acl, 9, '203.0.113.7/32');
+    expect((await ledger.list(acl)).map((p) => p.ruleNumber)).toEqual([9, 12, 100]);
+    await ledger.withdraw(acl, 9, '203.0.113.9/32');
+    await ledger.restore(acl, { ruleNumber: 12, cidr: '203.0.113.5/32', state: 'confirmed' });
+    expect(await ledger.list(acl)).toEqual([
+      { ruleNumber: 12, cidr: '203.0.113.5/32', state: 'confirmed' },
+      { ruleNumber: 100, cidr: '2001:db8::1/128', state: 'freed', heldUntil: NOW + 600_000 },
+    ]);
+    await ledger.markSetUp(acl, NOW);
+    expect(await ledger.isSetUp(acl)).toBe(true);
+    // the rows never appear as block records
+    expect((await repo.listActive()).some((r) => r.record.target.includes('acl-'))).toBe(false);
   });
 });
