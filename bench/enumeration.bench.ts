@@ -166,7 +166,7 @@ async function forgery(lab: Lab, log: (line: string) => void): Promise<Forgery> 
 }
 
 const counts = (rs: RunResult[]): string => rs.map((r) => r.revealed.length).join('/');
-const scanSeconds = (rs: RunResult[]): string => median(rs.map((r) => r.seconds)).toFixed(0);
+const scanSeconds = (rs: RunResult[]): string => median(rs.map((r) => r.seconds)).toFixed(1);
 
 export const suite: BenchSuite = {
   title: 'Enumeration against a host agent: real services one scan still finds, and what a forger can make it deny',

@@ -527,24 +527,17 @@ export async function routeForgedBack(lab: Lab, nets: readonly string[] = ['203.
 
 /**
  * masscan SENSOR4 ports 1-10000 at 2000/s from `source`: the open ports it reports. masscan
- * 1.3.2 never ends its --wait phase ("waiting -107-secs") while no packet reaches it; a ping
- * wakes it, and SIGINT after 25 s (its send takes 5 s) is the backstop. Run in the lab
- * directory, where a SIGINT leaves its paused.conf.
+ * 1.3.2 may never end its --wait phase ("waiting -107-secs": its receive thread only sees the
+ * stop flag when a packet arrives, and nothing does once the sensor holds the source). So its
+ * output is line-buffered (stdbuf) and it is killed 12 s after its 5 s send if still waiting; the
+ * run counts when it reported "100.00% done" (every probe sent, the --wait begun).
  */
 export async function masscanFrom(lab: Lab, source: string): Promise<number[]> {
   const link = await lab.inSensor('ip', ['-j', 'link', 'show', 'dev', lab.sensorIf]);
   const mac = (JSON.parse(link.stdout) as Array<{ address: string }>)[0]!.address;
   const args = [SENSOR4, '-p', '1-10000', '--rate', '2000', '--wait', '2', '-e', lab.attackerIf, '--source-ip', source, '--router-mac', mac];
-  // masscan's receive thread only sees its stop flag when a packet arrives: once the sensor holds
-  // the source, nothing does, and it waits for ever. A ping from the sensor wakes it.
-  const waker = lab.spawnInSensor('ping', ['-q', '-i', '0.5', '-W', '1', ATTACKER4]);
-  let out: RunOutput;
-  try {
-    out = await lab.inAttacker('sh', ['-c', `cd "$1" && shift && exec timeout -s INT -k 10 25 masscan "$@"`, 'masscan', lab.dir, ...args], 60_000);
-  } finally {
-    waker.kill();
-  }
-  // 124: stopped by the SIGINT above, after printing its findings
-  if ((out.code !== 0 && out.code !== 124) || !out.stderr.includes('Starting masscan')) throw new Error(`masscan failed (${out.code}): ${out.stderr.slice(-2000)}`);
+  const out = await lab.inAttacker('sh', ['-c', `cd "$1" && shift && exec timeout -s KILL 17 stdbuf -oL masscan "$@"`, 'masscan', lab.dir, ...args], 60_000);
+  const finished = out.code === 0 || out.stderr.includes('100.00% done');
+  if (!finished) throw new Error(`masscan failed (${out.code}): ${out.stderr.slice(-2000)}`);
   return [...out.stdout.matchAll(/Discovered open port (\d+)\/tcp/g)].map((m) => Number(m[1]));
 }
