@@ -4,7 +4,7 @@
  * own (public subnets only, no NAT), an EC2 decoy, the pipeline protecting the VPC's default
  * network ACL and a REGIONAL WAF rule group. No lookups: it synthesizes without an AWS account.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -77,6 +77,7 @@ export class PortsnareStack extends Stack {
           new logs.LogGroup(this, 'VpcFlowLogs', { retention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.DESTROY }),
         ),
       });
+      keepProviderLogsBounded(this, vpc);
       demoAcl = vpc.vpcDefaultNetworkAcl;
       this.vpc = vpc;
       ownCidrs = vpcCidrsOf(vpc);
@@ -176,6 +177,23 @@ export class PortsnareStack extends Stack {
       });
     }
   }
+}
+
+/**
+ * The VPC's default-security-group custom resource (aws-cdk-lib) logs through a function with no
+ * log group of its own, so Lambda would create /aws/lambda/<name> with no retention and leave it
+ * after `cdk destroy`. Creating that group first, with a retention and DESTROY, bounds it.
+ */
+function keepProviderLogsBounded(stack: Stack, vpc: ec2.Vpc): void {
+  const handler = stack.node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider')?.node.tryFindChild('Handler');
+  const resource = vpc.node.tryFindChild('RestrictDefaultSecurityGroupCustomResource');
+  if (!(handler instanceof CfnResource) || !resource) return;
+  const group = new logs.LogGroup(stack, 'RestrictDefaultSgLogs', {
+    logGroupName: `/aws/lambda/${handler.ref}`,
+    retention: logs.RetentionDays.ONE_WEEK,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  resource.node.addDependency(group);
 }
 
 function seconds(value: number | undefined): Duration | undefined {
