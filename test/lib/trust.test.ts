@@ -87,14 +87,21 @@ function busArnOf(template: Template): string {
   return `«${bus![0]}.Arn»`;
 }
 
+let demo: Template;
+let fargate: Template;
+beforeAll(() => {
+  demo = synth({ sensor: { type: 'ec2', flowLogs: true } }).template;
+  fargate = synth({ sensor: { type: 'fargate', vpc: EXISTING_VPC, platform: 'X86_64' } }).template;
+}, 300_000);
+
 describe('the EC2 demo with flow logs', () => {
   let template: Template;
   let json: { Resources: Record<string, Json> };
 
   beforeAll(() => {
-    ({ template } = synth({ sensor: { type: 'ec2', flowLogs: true } }));
+    template = demo;
     json = template.toJSON() as typeof json;
-  }, 180_000);
+  });
 
   it.each([['SensorRole'], ['SensorFlowLogsFunctionRole']])('%s may put sensor events and cannot put an operator request', (role) => {
     const statements = statementsOf(template, role);
@@ -198,8 +205,8 @@ describe('operator requests', () => {
 describe('a Fargate sensor in an existing dual-stack VPC', () => {
   let template: Template;
   beforeAll(() => {
-    ({ template } = synth({ sensor: { type: 'fargate', vpc: EXISTING_VPC, platform: 'X86_64' } }));
-  }, 180_000);
+    template = fargate;
+  });
 
   it('holds its task role to sensor events', () => {
     const statements = statementsOf(template, 'SensorTaskTaskRole');
@@ -313,5 +320,52 @@ describe('own ranges', () => {
     expect(JSON.stringify(cidrs[1])).toContain('Ipv6CidrBlocks');
     const v4only = new ec2.Vpc(stack, 'V4', { natGateways: 0, subnetConfiguration: [{ name: 'p', subnetType: ec2.SubnetType.PUBLIC }] });
     expect(vpcCidrsOf(v4only)).toHaveLength(1);
+  });
+});
+
+/** Every action (and `policy/<name>` managed policy) each role of `template` may use, by logical id. */
+function grantsByRole(template: Template): Map<string, Set<string>> {
+  const roles = new Map<string, Set<string>>();
+  const json = template.toJSON() as { Resources: Record<string, { Type: string; Properties: Json }> };
+  for (const [id, r] of Object.entries(json.Resources).filter(([, r]) => r.Type === 'AWS::IAM::Role')) {
+    const grants = new Set<string>();
+    for (const arn of (r.Properties.ManagedPolicyArns as unknown[] | undefined) ?? []) grants.add(`policy/${flatten(arn).split(':policy/')[1]!}`);
+    for (const policy of (r.Properties.Policies as Array<{ PolicyDocument: { Statement: PolicyStatement[] } }> | undefined) ?? []) {
+      for (const st of policy.PolicyDocument.Statement) if (st.Effect === 'Allow') list(st.Action).forEach((a) => grants.add(a));
+    }
+    roles.set(id, grants);
+  }
+  for (const [, policy] of Object.entries(json.Resources).filter(([, r]) => r.Type === 'AWS::IAM::Policy')) {
+    const props = policy.Properties as { Roles: Array<{ Ref?: string }>; PolicyDocument: { Statement: PolicyStatement[] } };
+    for (const role of props.Roles) {
+      for (const st of props.PolicyDocument.Statement) if (st.Effect === 'Allow') list(st.Action).forEach((a) => roles.get(role.Ref ?? '')?.add(a));
+    }
+  }
+  return roles;
+}
+
+describe('docs/deploy.md, "What a security reviewer will ask"', () => {
+  it('lists exactly the roles and actions of the synthesized templates', () => {
+    const doc = readFileSync(path.join(PROJECT_ROOT, 'docs', 'deploy.md'), 'utf8');
+    const section = doc.split('## What a security reviewer will ask')[1]!.split('\n## ')[0]!;
+    const documented = new Map<string, string[]>();
+    for (const line of section.split('\n').filter((l) => l.startsWith('| `'))) {
+      const [roleCell, actionCell] = line.slice(2).split(' | ');
+      const rolePath = /`([^`]+)`/.exec(roleCell!)![1]!;
+      documented.set(rolePath.replace(/[^A-Za-z0-9]/g, ''), [...actionCell!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!).sort());
+    }
+    expect(documented.size).toBeGreaterThan(10);
+    const granted = new Map<string, Set<string>>();
+    for (const template of [demo, fargate]) {
+      for (const [logicalId, grants] of grantsByRole(template)) {
+        const key = [...documented.keys()].find((k) => logicalId.startsWith(k) && /^[0-9A-F]{8}$/.test(logicalId.slice(k.length)));
+        expect(key, `role ${logicalId} is not in docs/deploy.md`).toBeDefined();
+        granted.set(key!, new Set([...(granted.get(key!) ?? []), ...grants]));
+      }
+    }
+    // the union over both stacks (the enforce role has NACL actions only where there are ACLs)
+    for (const [key, grants] of granted) expect(documented.get(key), `docs/deploy.md row of ${key}`).toEqual([...grants].sort());
+    const seen = new Set(granted.keys());
+    expect([...documented.keys()].filter((k) => !seen.has(k)), 'rows of roles the templates do not have').toEqual([]);
   });
 });
