@@ -193,11 +193,10 @@ export class Ec2Sensor extends Construct {
         : []),
       'systemctl daemon-reload',
       `systemctl enable --now ${AGENT_SERVICE}`,
-      // Signal success only once the agent answers on its loopback health port; otherwise the
-      // exit status (set -e) fails the signal and CloudFormation rolls the sensor back.
-      `for _ in $(seq 1 ${AGENT_HEALTH_WAIT_SECONDS / 2}); do curl -fsS --max-time 2 http://127.0.0.1:${AGENT_HEALTH_PORT}/healthz >/dev/null && break; sleep 2; done`,
-      `systemctl is-active --quiet ${AGENT_SERVICE}`,
-      `curl -fsS --max-time 2 http://127.0.0.1:${AGENT_HEALTH_PORT}/healthz >/dev/null`,
+      // Signal success only once the agent answers on its loopback health port (or, with the
+      // health API off, once systemd still has it running after the wait); otherwise the exit
+      // status (set -e) fails the signal and CloudFormation rolls the sensor back.
+      ...healthCheckCommands(props.agentConfig),
     );
 
     this.instance = new ec2.Instance(this, 'Instance', {
@@ -243,6 +242,16 @@ export class Ec2Sensor extends Construct {
       'The decoy is disposable and must go with `cdk destroy`; termination protection would leave it behind.',
     );
   }
+}
+
+/** User data lines that fail unless the agent came up: its /healthz, or systemd's view when the health API is off. */
+function healthCheckCommands(extra: Record<string, unknown> | undefined): string[] {
+  const health = (extra?.health ?? {}) as { enabled?: unknown; port?: unknown };
+  const active = `systemctl is-active --quiet ${AGENT_SERVICE}`;
+  if (health.enabled === false) return [`sleep 10`, active];
+  const port = typeof health.port === 'number' && health.port > 0 ? health.port : AGENT_HEALTH_PORT;
+  const probe = `curl -fsS --max-time 2 http://127.0.0.1:${port}/healthz >/dev/null`;
+  return [`for _ in $(seq 1 ${AGENT_HEALTH_WAIT_SECONDS / 2}); do ${probe} && break; sleep 2; done`, active, probe];
 }
 
 /**
