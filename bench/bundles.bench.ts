@@ -1,7 +1,7 @@
 /**
  * Lambda bundles (`npx tsx bench/run.ts bundles`): each handler bundled exactly as
  * lib/PortsnareFunction.ts bundles it for CDK's NodejsFunction (esbuild, platform node, target
- * node22, cjs, minified, the AWS SDK bundled — `externalModules: []` — so a function runs the SDK
+ * node22, cjs, minified, ES module builds preferred, the AWS SDK bundled — `externalModules: []` — so a function runs the SDK
  * version the repository was tested with), then
  * - bundle_kb_<function>: the bundle's size;
  * - load_ms_<function>: the median of 5 cold require() of that bundle, each in a fresh node
@@ -44,6 +44,7 @@ export async function bundleHandler(fn: string, outfile: string): Promise<void> 
     sourcemap: options.sourceMap,
     sourcesContent: options.sourcesContent,
     external: [...(options.externalModules ?? [])],
+    mainFields: options.mainFields ? [...options.mainFields] : undefined,
     outfile,
     logLevel: 'silent',
   });

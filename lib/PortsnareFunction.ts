@@ -164,6 +164,9 @@ export class PortsnareFunction extends Construct {
       target: 'node22',
       format: OutputFormat.CJS,
       externalModules: [],
+      // The packages' ES module builds first: esbuild drops the commands a function never uses
+      // (the SDK clients are large; the output is still CommonJS).
+      mainFields: ['module', 'main'],
       logLevel: LogLevel.ERROR,
     };
   }
