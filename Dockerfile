@@ -1,6 +1,9 @@
 # portsnare sensor / host agent container.
 #
 # Build: docker build -t portsnare .
+# For ARM64 (the Fargate sensor's default platform) on an x86 machine, register QEMU first:
+#   docker run --privileged --rm tonistiigi/binfmt --install arm64
+#   docker buildx build --platform linux/arm64 -t portsnare .
 # Run (socket-only decoy sensor, events on stdout):
 #   docker run --rm -p 23:23 -p 2323:2323 -v $PWD/agent.yaml:/etc/portsnare/agent.yaml:ro portsnare
 # The image runs as the non-root `node` user (uid 1000) under tini. Low decoy ports need no
@@ -9,8 +12,9 @@
 # nftables enforcement need NET_ADMIN and nft, which a container sensor does not have (Fargate
 # allows neither): run the host agent under systemd for those (packaging/portsnare-agent.service).
 
-# --- build: bundle the command line (agent + operator commands) into one file, no TypeScript at run time
-FROM node:20-bookworm-slim AS build
+# --- build: bundle the command line (agent + operator commands) into one file, no TypeScript at run
+# time; the same bundle lib/agentBundle.ts builds for the EC2 sensor (Node.js 22 on both)
+FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -18,7 +22,7 @@ COPY tsconfig.json ./
 COPY core/ core/
 COPY sensor/ sensor/
 COPY bin/ bin/
-RUN npx esbuild bin/portsnare.ts --bundle --platform=node --target=node20 --sourcemap \
+RUN npx esbuild bin/portsnare.ts --bundle --platform=node --target=node22 --sourcemap \
       --outfile=/out/bin/portsnare.js --log-level=warning \
  && node /out/bin/portsnare.js agent --help > /dev/null
 # The saved-SYN helper: without it a socket-only sensor (Fargate has no NET_ADMIN for kernel
@@ -31,7 +35,7 @@ RUN apt-get update \
  && mkdir -p /out/build && cp build/savedsyn.node /out/build/
 
 # --- run
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/* \

@@ -101,3 +101,24 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown): Parse
 export function parseScanDetected(input: unknown): ParseResult<ScanDetected> {
   return parseWith(ScanDetectedSchema, input);
 }
+
+/**
+ * The `Sensor Heartbeat` event: every cloud sensor puts one on the bus every
+ * SENSOR_HEARTBEAT_INTERVAL_SECONDS (source EVENT_SOURCE_SENSOR), so a sensor that went quiet
+ * raises an alarm (lib/SensorHeartbeat.ts) instead of looking like a quiet internet. It carries
+ * no detection and reaches no function.
+ */
+export const DETAIL_TYPE_SENSOR_HEARTBEAT = 'Sensor Heartbeat';
+export const SENSOR_HEARTBEAT_INTERVAL_SECONDS = 300;
+/** Every detail type a sensor may put on the bus (its IAM policy allows exactly these). */
+export const SENSOR_DETAIL_TYPES = [DETAIL_TYPE_SCAN_DETECTED, DETAIL_TYPE_SENSOR_HEARTBEAT] as const;
+
+export const SensorHeartbeatSchema = z.strictObject({
+  version: z.literal(1),
+  sensorId: z.string().min(1).max(256),
+  /** when the agent sent it */
+  sentAt: isoTimestamp,
+  /** seconds since the agent started */
+  uptimeSeconds: z.number().int().min(0).optional(),
+});
+export type SensorHeartbeat = z.output<typeof SensorHeartbeatSchema>;

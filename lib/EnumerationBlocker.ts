@@ -33,6 +33,7 @@ import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
 import { acknowledge, arnWildcardFinding } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
+import { grantSensorPutEvents } from './sensorConfig';
 import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
 import { WafBlocklist, wafName, type PortsnareIpSet } from './WafBlocklist';
 
@@ -232,6 +233,24 @@ export class EnumerationBlocker extends Construct {
 
     // --- the bus and its rules -----------------------------------------------------------------------
     this.eventBus = new events.EventBus(this, 'Bus', { description: 'portsnare: Scan Detected events and operator requests' });
+    if (props.operatorPrincipals) {
+      // Operator requests only from the named principals: an explicit deny in the bus's resource
+      // policy, which no identity policy in the account can override.
+      // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+      this.eventBus.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'PortsnareOperatorRequestsOnlyFromOperators',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['events:PutEvents'],
+          resources: [this.eventBus.eventBusArn],
+          conditions: {
+            StringEquals: { 'events:source': EVENT_SOURCE_CLI },
+            ArnNotLike: { 'aws:PrincipalArn': [...props.operatorPrincipals] },
+          },
+        }),
+      );
+    }
     const decideTarget = new eventTargets.LambdaFunction(decide.function, {
       deadLetterQueue: this.failureQueue,
       retryAttempts: 8,
@@ -352,9 +371,12 @@ export class EnumerationBlocker extends Construct {
     return this.waf.webAclRule(scope, priority);
   }
 
-  /** Lets a sensor (instance role, task role, function) put events on the portsnare bus, nothing else. */
+  /**
+   * Lets a sensor (instance role, task role, function) put sensor events (source
+   * `portsnare.sensor`: Scan Detected, Sensor Heartbeat) on the portsnare bus, nothing else.
+   */
   grantPutEvents(grantee: iam.IGrantable): iam.Grant {
-    return this.eventBus.grantPutEventsTo(grantee);
+    return grantSensorPutEvents(this.eventBus, grantee);
   }
 
   /** A metric the functions publish (namespace Portsnare, dimension service=portsnare). */

@@ -19,10 +19,18 @@ import { Construct } from 'constructs';
 import { PACKAGE_EXCLUDES } from './Ec2Sensor';
 import { acknowledge } from './nag';
 import { PROJECT_ROOT } from './PortsnareFunction';
-import { agentConfig, openDecoyPorts, resolveDecoyPorts, type DecoyPorts, type SensorProps } from './sensorConfig';
+import { SensorHeartbeat } from './SensorHeartbeat';
+import {
+  AGENT_HEALTH_PORT,
+  agentConfig,
+  grantSensorPutEvents,
+  openDecoyPorts,
+  resolveDecoyPorts,
+  sensorIdOf,
+  type DecoyPorts,
+  type SensorProps,
+} from './sensorConfig';
 
-/** The agent's loopback health/control port (sensor/config.ts DEFAULT_HEALTH_PORT); never a decoy. */
-export const AGENT_HEALTH_PORT = 9466;
 /** Where the container writes its config before starting the agent (writable by the non-root user). */
 export const CONTAINER_CONFIG_PATH = '/tmp/portsnare-agent.json';
 
@@ -43,7 +51,19 @@ export interface FargateSensorProps extends SensorProps {
   readonly memoryLimitMiB?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The CPU the task runs on, and the image is built for. ARM64 (Graviton) is cheaper; building
+   * it on an x86 machine needs QEMU user emulation registered with binfmt_misc (Docker Desktop
+   * has it; on Linux `docker run --privileged --rm tonistiigi/binfmt --install arm64`).
+   * @default 'ARM64'
+   */
+  readonly platform?: SensorPlatform;
 }
+
+export type SensorPlatform = 'ARM64' | 'X86_64';
+
+/** Target groups one ECS service may register with (Amazon ECS service quota): https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html */
+export const ECS_SERVICE_TARGET_GROUP_QUOTA = 5;
 
 export class FargateSensor extends Construct {
   public readonly cluster: ecs.Cluster;
@@ -55,6 +75,10 @@ export class FargateSensor extends Construct {
   public readonly ports: DecoyPorts;
   public readonly subnets: ec2.ISubnet[];
   public readonly config: Record<string, unknown>;
+  /** the name the agent reports with; its heartbeats are watched under it */
+  public readonly sensorId: string;
+  public readonly heartbeat: SensorHeartbeat;
+  private targetGroups = 0;
 
   constructor(scope: Construct, id: string, props: FargateSensorProps) {
     super(scope, id);
@@ -62,6 +86,8 @@ export class FargateSensor extends Construct {
     this.ports = resolveDecoyPorts(props, owner, [AGENT_HEALTH_PORT]);
     const user = props.user ?? '1000:1000';
     if (/^(0|root)(:|$)/.test(user)) throw new Error(`${owner}: invalid props:\n- user ${JSON.stringify(user)} is root; the sensor runs as a non-root user`);
+    const platform = props.platform ?? 'ARM64';
+    if (platform !== 'ARM64' && platform !== 'X86_64') throw new Error(`${owner}: invalid props:\n- platform ${JSON.stringify(platform)} must be ARM64 or X86_64`);
     const stack = Stack.of(this);
     const selection = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC };
     this.subnets = props.vpc.selectSubnets(selection).subnets;
@@ -77,16 +103,21 @@ export class FargateSensor extends Construct {
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu: props.cpu ?? 256,
       memoryLimitMiB: props.memoryLimitMiB ?? 512,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.ARM64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      runtimePlatform: {
+        cpuArchitecture: platform === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
     });
-    // The task role may put events on the portsnare bus and nothing else.
-    props.eventBus.grantPutEventsTo(this.taskDefinition.taskRole);
+    // The task role may put sensor events on the portsnare bus and nothing else.
+    grantSensorPutEvents(props.eventBus, this.taskDefinition.taskRole);
+    this.sensorId = sensorIdOf(this, props.agentConfig);
 
     this.config = agentConfig({
       ports: this.ports,
       busName: props.eventBus.eventBusName,
       region: stack.region,
       stealth: false,
+      sensorId: this.sensorId,
       ignore: props.ignore ?? [props.vpc.vpcCidrBlock],
       extra: props.agentConfig,
     });
@@ -100,7 +131,7 @@ export class FargateSensor extends Construct {
       image:
         props.image ??
         // The repository's .dockerignore applies as well (CDK reads it).
-        ecs.ContainerImage.fromAsset(PROJECT_ROOT, { file: 'Dockerfile', exclude: PACKAGE_EXCLUDES, platform: Platform.LINUX_ARM64 }),
+        ecs.ContainerImage.fromAsset(PROJECT_ROOT, { file: 'Dockerfile', exclude: PACKAGE_EXCLUDES, platform: platform === 'ARM64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64 }),
       user,
       essential: true,
       // ECS's init process (tini) as PID 1: signals reach the agent, zombies are reaped.
@@ -161,10 +192,17 @@ export class FargateSensor extends Construct {
       minHealthyPercent: 0,
       maxHealthyPercent: 100,
     });
+    this.heartbeat = new SensorHeartbeat(this, 'Heartbeat', { eventBus: props.eventBus, sensorId: this.sensorId, alarmAction: props.alarmAction });
   }
 
   /** The sensor as a Network Load Balancer target for one decoy port (IP target, awsvpc). */
   loadBalancerTarget(port: number, protocol: 'tcp' | 'udp'): elbv2.INetworkLoadBalancerTarget {
+    this.targetGroups += 1;
+    if (this.targetGroups > ECS_SERVICE_TARGET_GROUP_QUOTA) {
+      throw new Error(
+        `FargateSensor ${this.node.path}: an ECS service registers with at most ${ECS_SERVICE_TARGET_GROUP_QUOTA} target groups, and each decoy listener port needs one: give the load balancer (sensor.nlb.tcpPorts / udpPorts, DecoyListeners tcpPorts / udpPorts) at most ${ECS_SERVICE_TARGET_GROUP_QUOTA} ports, or use an EC2 sensor`,
+      );
+    }
     return this.service.loadBalancerTarget({
       containerName: this.container.containerName,
       containerPort: port,

@@ -1,6 +1,7 @@
 /**
  * portsnare's alarms and dashboard: an alarm per function error, per dead-letter queue holding a
- * message, on the circuit breaker, on enforcement lag and on a full network ACL; a dashboard of
+ * message, on the circuit breaker, on enforcement lag, on a full network ACL and on an own instance
+ * that GuardDuty saw scanning; a dashboard of
  * detections, blocks and retries. Metric names are core/metrics.ts's, so a typo fails to compile.
  */
 import { Duration } from 'aws-cdk-lib';
@@ -48,6 +49,12 @@ export class Monitoring extends Construct {
       cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     );
     this.alarm('NaclQuotaFullAlarm', portsnareMetric('NaclQuotaFull'), 1, 'a network ACL is full: further blocks go to WAF only');
+    this.alarm(
+      'OwnInstanceScanningAlarm',
+      portsnareMetric('OwnInstanceScanning'),
+      1,
+      'GuardDuty reports one of your own instances scanning (Recon:EC2/Portscan): it may be compromised; portsnare does not block your own addresses',
+    );
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
     const graph = (title: string, names: MetricName[]): cloudwatch.GraphWidget =>

@@ -150,7 +150,10 @@ export class PortsnareFunction extends Construct {
 
   /**
    * Bundling shared by every function: esbuild on this machine (never Docker), minified, with
-   * source maps so stack traces point at the TypeScript. The AWS SDK v3 is provided by the runtime.
+   * source maps so stack traces point at the TypeScript. The AWS SDK v3 is bundled
+   * (`externalModules: []`), not taken from the runtime: a function runs the SDK version the
+   * repository's lock file pins and its tests ran with. lambda/shared/clients.ts loads each
+   * client's SDK only when the function first uses it (bench/bundles.bench.ts measures the cold load).
    */
   static bundling(): BundlingOptions {
     return {
@@ -160,7 +163,10 @@ export class PortsnareFunction extends Construct {
       sourcesContent: false,
       target: 'node22',
       format: OutputFormat.CJS,
-      externalModules: ['@aws-sdk/*'],
+      externalModules: [],
+      // The packages' ES module builds first: esbuild drops the commands a function never uses
+      // (the SDK clients are large; the output is still CommonJS).
+      mainFields: ['module', 'main'],
       logLevel: LogLevel.ERROR,
     };
   }

@@ -4,7 +4,7 @@
  * own (public subnets only, no NAT), an EC2 decoy, the pipeline protecting the VPC's default
  * network ACL and a REGIONAL WAF rule group. No lookups: it synthesizes without an AWS account.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -18,7 +18,7 @@ import { Ec2Sensor } from './Ec2Sensor';
 import { EnumerationBlocker } from './EnumerationBlocker';
 import { FargateSensor } from './FargateSensor';
 import { acknowledge } from './nag';
-import { DEFAULT_DECOY_TCP_PORTS, DEFAULT_DECOY_UDP_PORTS } from './sensorConfig';
+import { DEFAULT_DECOY_TCP_PORTS, DEFAULT_DECOY_UDP_PORTS, vpcCidrsOf } from './sensorConfig';
 import { SensorFlowLogs } from './SensorFlowLogs';
 
 export interface PortsnareStackProps extends StackProps {
@@ -28,7 +28,8 @@ export interface PortsnareStackProps extends StackProps {
 
 export class PortsnareStack extends Stack {
   public readonly blocker: EnumerationBlocker;
-  public readonly vpc: ec2.IVpc;
+  /** the sensor's VPC; none with `sensor.type: none` and no `sensor.vpc` */
+  public readonly vpc?: ec2.IVpc;
   public readonly sensor?: Ec2Sensor | FargateSensor;
   public readonly flowLogs?: SensorFlowLogs;
   public readonly decoyListeners?: DecoyListeners;
@@ -52,6 +53,7 @@ export class PortsnareStack extends Stack {
     }
 
     let demoAcl: string | undefined;
+    let ownCidrs: string[] = [];
     if (sensorConfig.vpc) {
       this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
         vpcId: sensorConfig.vpc.vpcId,
@@ -60,7 +62,8 @@ export class PortsnareStack extends Stack {
         publicSubnetIds: sensorConfig.vpc.publicSubnetIds,
       });
       acknowledge(this.vpc, 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId', 'portsnare reads no route table of the existing VPC: it places a sensor in a public subnet and logs its flows.');
-    } else {
+      ownCidrs = [sensorConfig.vpc.vpcCidrBlock, ...sensorConfig.vpc.ipv6CidrBlocks];
+    } else if (sensorConfig.type !== 'none') {
       const vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses: ec2.IpAddresses.cidr('10.66.0.0/24'),
         maxAzs: 1,
@@ -74,8 +77,10 @@ export class PortsnareStack extends Stack {
           new logs.LogGroup(this, 'VpcFlowLogs', { retention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.DESTROY }),
         ),
       });
+      keepProviderLogsBounded(this, vpc);
       demoAcl = vpc.vpcDefaultNetworkAcl;
       this.vpc = vpc;
+      ownCidrs = vpcCidrsOf(vpc);
     }
 
     if (config.alarmEmail) {
@@ -102,26 +107,39 @@ export class PortsnareStack extends Stack {
         allowlist: config.policy.allowlist,
         blockUnverified: config.policy.blockUnverified,
         burstLimitPerMinute: config.policy.burstLimitPerMinute,
+        widestIpv4Prefix: config.policy.widestIpv4Prefix,
+        widestIpv6Prefix: config.policy.widestIpv6Prefix,
+        maxManualTtl: seconds(config.policy.maxManualTtl),
       },
-      vpcCidrs: config.vpcCidrs ?? [this.vpc.vpcCidrBlock],
+      // The VPC's own ranges, IPv6 included, are never blocked.
+      vpcCidrs: config.vpcCidrs ?? ownCidrs,
       guardDuty: config.guardDuty,
       alarmTopic: this.alarmTopic,
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      operatorPrincipals: config.operatorPrincipals,
     });
 
-    const sensorProps = {
-      vpc: this.vpc,
+    const vpc = this.vpc;
+    const sensorProps = vpc && {
+      vpc,
       eventBus: this.blocker.eventBus,
       tcpPorts: sensorConfig.tcpPorts,
       udpPorts: sensorConfig.udpPorts,
       agentConfig: sensorConfig.agentConfig,
+      ignore: ownCidrs,
+      alarmAction: this.blocker.alarmAction,
     };
-    if (sensorConfig.type === 'ec2') {
+    if (sensorConfig.type === 'ec2' && sensorProps) {
+      const amiId = sensorConfig.amiId;
       const sensor = new Ec2Sensor(this, 'Sensor', {
         ...sensorProps,
         instanceType: sensorConfig.instanceType ? new ec2.InstanceType(sensorConfig.instanceType) : undefined,
+        machineImage: amiId ? { getImage: () => ({ imageId: amiId, osType: ec2.OperatingSystemType.LINUX, userData: ec2.UserData.forLinux() }) } : undefined,
+        elasticIp: sensorConfig.elasticIp,
+        sessionManager: sensorConfig.sessionManager,
       });
       this.sensor = sensor;
+      this.blocker.alarms.push(sensor.heartbeat.alarm);
       if (sensorConfig.flowLogs) {
         this.flowLogs = new SensorFlowLogs(this, 'SensorFlowLogs', {
           blocker: this.blocker,
@@ -129,9 +147,10 @@ export class PortsnareStack extends Stack {
           destinations: [sensor.instance.instancePrivateIp],
         });
       }
-    } else if (sensorConfig.type === 'fargate') {
-      const sensor = new FargateSensor(this, 'Sensor', sensorProps);
+    } else if (sensorConfig.type === 'fargate' && sensorProps) {
+      const sensor = new FargateSensor(this, 'Sensor', { ...sensorProps, platform: sensorConfig.platform });
       this.sensor = sensor;
+      this.blocker.alarms.push(sensor.heartbeat.alarm);
       if (sensorConfig.flowLogs) {
         this.flowLogs = new SensorFlowLogs(this, 'SensorFlowLogs', {
           blocker: this.blocker,
@@ -142,14 +161,14 @@ export class PortsnareStack extends Stack {
 
     const nlb = sensorConfig.nlb;
     const sensor = this.sensor;
-    if (nlb && sensor) {
+    if (nlb && sensor && vpc) {
       const loadBalancer = elbv2.NetworkLoadBalancer.fromNetworkLoadBalancerAttributes(this, 'LoadBalancer', {
         loadBalancerArn: nlb.loadBalancerArn,
-        vpc: this.vpc,
+        vpc,
       });
       this.decoyListeners = new DecoyListeners(this, 'DecoyListeners', {
         loadBalancer,
-        vpc: this.vpc,
+        vpc,
         tcpPorts: nlb.tcpPorts,
         udpPorts: nlb.udpPorts,
         existingListeners: nlb.existingListeners,
@@ -158,6 +177,23 @@ export class PortsnareStack extends Stack {
       });
     }
   }
+}
+
+/**
+ * The VPC's default-security-group custom resource (aws-cdk-lib) logs through a function with no
+ * log group of its own, so Lambda would create /aws/lambda/<name> with no retention and leave it
+ * after `cdk destroy`. Creating that group first, with a retention and DESTROY, bounds it.
+ */
+function keepProviderLogsBounded(stack: Stack, vpc: ec2.Vpc): void {
+  const handler = stack.node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider')?.node.tryFindChild('Handler');
+  const resource = vpc.node.tryFindChild('RestrictDefaultSecurityGroupCustomResource');
+  if (!(handler instanceof CfnResource) || !resource) return;
+  const group = new logs.LogGroup(stack, 'RestrictDefaultSgLogs', {
+    logGroupName: `/aws/lambda/${handler.ref}`,
+    retention: logs.RetentionDays.ONE_WEEK,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  resource.node.addDependency(group);
 }
 
 function seconds(value: number | undefined): Duration | undefined {

@@ -11,7 +11,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
 import { Construct } from 'constructs';
 import type { EnumerationBlocker } from './EnumerationBlocker';
+import { DETAIL_TYPE_SCAN_DETECTED } from '../core/event';
 import { PortsnareFunction } from './PortsnareFunction';
+import { grantSensorPutEvents } from './sensorConfig';
 
 /**
  * The custom record format lambda/flowlogs/records.ts parses (kept equal by a test): version 5
@@ -89,7 +91,8 @@ export class SensorFlowLogs extends Construct {
       onFailure: props.blocker.failureQueue,
       alarmAction: props.blocker.alarmAction,
     });
-    props.blocker.eventBus.grantPutEventsTo(this.function.function);
+    // As a sensor, Scan Detected only: the function reads internet-controlled records.
+    grantSensorPutEvents(props.blocker.eventBus, this.function.function, [DETAIL_TYPE_SCAN_DETECTED]);
     props.blocker.alarms.push(this.function.errorsAlarm);
 
     new logs.SubscriptionFilter(this, 'Subscription', {

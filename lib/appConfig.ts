@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/commands';
 import { formatZodError } from '../core/event';
+import { NLB_LISTENER_QUOTA } from './DecoyListeners';
+import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
 
 const port = z.number().int().min(1).max(65535);
 const duration = z.union([z.number().int().min(1), z.string()]).transform((value, ctx) => {
@@ -23,6 +25,8 @@ export const ExistingVpcSchema = z.strictObject({
   availabilityZones: z.array(z.string().min(1)).min(1),
   /** public subnets, one per availability zone above, in the same order */
   publicSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)')).min(1),
+  /** the VPC's IPv6 CIDRs, if it has any: never blocked, never reported (like vpcCidrBlock) */
+  ipv6CidrBlocks: z.array(z.string().regex(/^[0-9a-fA-F:]+\/\d{1,3}$/, 'must be an IPv6 CIDR')).default([]),
 });
 
 export const SensorContextSchema = z.strictObject({
@@ -32,6 +36,14 @@ export const SensorContextSchema = z.strictObject({
   udpPorts: z.array(port).optional(),
   /** EC2 only, e.g. "t4g.micro" */
   instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'must be an instance type such as t4g.micro').optional(),
+  /** EC2 only: pin the image (an AMI id of the stack's Region); default: the latest Amazon Linux 2023, kept in cdk.context.json */
+  amiId: z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id (ami-…)').optional(),
+  /** EC2 only: an Elastic IP, so the decoy keeps its public address when the instance is replaced */
+  elasticIp: z.boolean().default(false),
+  /** EC2 only: Session Manager access (a scoped inline policy); false leaves the instance unmanaged */
+  sessionManager: z.boolean().default(true),
+  /** Fargate only: the task's CPU and the image's platform (ARM64 on an x86 builder needs QEMU/binfmt) */
+  platform: z.enum(['ARM64', 'X86_64']).default('ARM64'),
   /** VPC Flow Logs of the sensor → stealth detections */
   flowLogs: z.boolean().default(false),
   /** an existing VPC (no lookup at synth: give its attributes); default: a new VPC for the sensor */
@@ -72,6 +84,9 @@ export const PortsnareContextSchema = z
         allowlist: z.array(z.string()).optional(),
         blockUnverified: z.boolean().optional(),
         burstLimitPerMinute: z.number().int().optional(),
+        widestIpv4Prefix: z.number().int().optional(),
+        widestIpv6Prefix: z.number().int().optional(),
+        maxManualTtl: duration.optional(),
       })
       .optional(),
     vpcCidrs: z.array(z.string()).optional(),
@@ -79,6 +94,8 @@ export const PortsnareContextSchema = z
     /** an address that receives the alarms (an SNS topic with an email subscription is created) */
     alarmEmail: z.email().optional(),
     tableRemovalPolicy: z.enum(['destroy', 'retain']).optional(),
+    /** IAM principal ARNs whose operator requests (source portsnare.cli) the bus accepts; default: the account's */
+    operatorPrincipals: z.array(z.string()).optional(),
     sensor: SensorContextSchema.default(SensorContextSchema.parse({})),
   })
   .superRefine((config, ctx) => {
@@ -87,6 +104,21 @@ export const PortsnareContextSchema = z
     }
     if (config.sensor.nlb && config.sensor.type === 'none') {
       ctx.addIssue({ code: 'custom', path: ['sensor', 'nlb'], message: 'needs a sensor (sensor.type ec2 or fargate) to forward to' });
+    }
+    const nlb = config.sensor.nlb;
+    if (nlb && config.sensor.type === 'fargate' && nlb.tcpPorts.length + nlb.udpPorts.length > ECS_SERVICE_TARGET_GROUP_QUOTA) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sensor', 'nlb', 'tcpPorts'],
+        message: `a Fargate sensor takes at most ${ECS_SERVICE_TARGET_GROUP_QUOTA} load balancer ports (tcpPorts + udpPorts; an ECS service has at most ${ECS_SERVICE_TARGET_GROUP_QUOTA} target groups), got ${nlb.tcpPorts.length + nlb.udpPorts.length}: use sensor.type ec2 or fewer ports`,
+      });
+    }
+    if (nlb && nlb.existingListeners + nlb.tcpPorts.length + nlb.udpPorts.length > NLB_LISTENER_QUOTA) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sensor', 'nlb', 'tcpPorts'],
+        message: `${nlb.tcpPorts.length + nlb.udpPorts.length} decoy listeners and existingListeners ${nlb.existingListeners} exceed the ${NLB_LISTENER_QUOTA} listeners of a load balancer`,
+      });
     }
     if (config.sensor.vpc && config.sensor.vpc.publicSubnetIds.length !== config.sensor.vpc.availabilityZones.length) {
       ctx.addIssue({ code: 'custom', path: ['sensor', 'vpc', 'publicSubnetIds'], message: 'needs one subnet per availability zone, in the same order' });

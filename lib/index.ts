@@ -1,3 +1,4 @@
+export * from './agentBundle';
 export * from './appConfig';
 export * from './DecoyListeners';
 export * from './DesiredStateTable';
@@ -9,6 +10,7 @@ export * from './NaclCleanup';
 export * from './PortsnareFunction';
 export * from './PortsnareStack';
 export * from './SensorFlowLogs';
+export * from './SensorHeartbeat';
 export * from './sensorConfig';
 export * from './settings';
 export * from './WafBlocklist';

@@ -3,8 +3,13 @@
  * (the keys of sensor/config.ts, written here as plain data so lib/ needs nothing from sensor/
  * at run time) and the security group rules that open exactly those ports.
  */
+import { Fn } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { IConstruct } from 'constructs';
+import { EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../core/event';
 import { acknowledge } from './nag';
 
 /**
@@ -16,6 +21,9 @@ import { acknowledge } from './nag';
 export const DEFAULT_DECOY_TCP_PORTS: readonly number[] = [21, 23, 25, 110, 135, 139, 445, 1433, 3306, 3389, 5432, 5900, 6379, 9200, 11211, 27017];
 /** UDP probes prove no source address (blocked only with blockUnverified), so none by default. */
 export const DEFAULT_DECOY_UDP_PORTS: readonly number[] = [];
+
+/** The agent's loopback health/control port (sensor/config.ts DEFAULT_HEALTH_PORT); never a decoy. */
+export const AGENT_HEALTH_PORT = 9466;
 
 /** Inbound rules per security group and family (VPC quota, default 60). */
 export const SECURITY_GROUP_RULE_QUOTA = 60;
@@ -54,6 +62,44 @@ export interface SensorProps extends DecoyPortsProps {
    * @default {}
    */
   readonly agentConfig?: Record<string, unknown>;
+  /**
+   * Where the sensor's heartbeat alarm notifies (EnumerationBlocker.alarmAction).
+   * @default - an alarm without actions
+   */
+  readonly alarmAction?: cloudwatch.IAlarmAction;
+}
+
+/**
+ * Lets `grantee` put events on the portsnare bus only as a sensor: source `portsnare.sensor` and
+ * the detail types given (default: `Scan Detected` and `Sensor Heartbeat`). A compromised sensor
+ * cannot send an operator request (`portsnare.cli`) or any other event.
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+ */
+export function grantSensorPutEvents(
+  eventBus: events.IEventBus,
+  grantee: iam.IGrantable,
+  detailTypes: readonly string[] = SENSOR_DETAIL_TYPES,
+): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['events:PutEvents'],
+    resourceArns: [eventBus.eventBusArn],
+    conditions: {
+      StringEquals: { 'events:source': EVENT_SOURCE_SENSOR, 'events:detail-type': [...detailTypes] },
+    },
+  });
+}
+
+/** The sensorId a cloud sensor reports with: `agentConfig.sensorId` when given, else its construct path. */
+export function sensorIdOf(sensor: IConstruct, extra: Record<string, unknown> | undefined): string {
+  const given = extra?.sensorId;
+  return typeof given === 'string' && given.length > 0 ? given : sensor.node.path;
+}
+
+/** A VPC's own ranges: its IPv4 CIDR and, for a dual-stack `ec2.Vpc` of this app, its Amazon-provided IPv6 CIDR. */
+export function vpcCidrsOf(vpc: ec2.IVpc): string[] {
+  const dualStack = vpc instanceof ec2.Vpc && vpc.node.findAll().some((c) => c instanceof ec2.CfnVPCCidrBlock && c.amazonProvidedIpv6CidrBlock);
+  return dualStack ? [vpc.vpcCidrBlock, Fn.select(0, (vpc as ec2.Vpc).vpcIpv6CidrBlocks)] : [vpc.vpcCidrBlock];
 }
 
 export interface DecoyPorts {
@@ -127,6 +173,8 @@ export interface AgentConfigOptions {
   readonly stealth: boolean;
   /** sources never reported: the VPC's own range, so load balancer health checks are not scans */
   readonly ignore: readonly string[];
+  /** the sensor's name in its events and heartbeats */
+  readonly sensorId: string;
   /** more agent config keys (banner, trigger, dedupeSeconds …), merged over the generated ones */
   readonly extra?: Record<string, unknown>;
 }
@@ -134,6 +182,7 @@ export interface AgentConfigOptions {
 /** The agent config (sensor/config.ts keys) a cloud sensor runs with: report to the bus, no local enforcement. */
 export function agentConfig(options: AgentConfigOptions): Record<string, unknown> {
   return {
+    sensorId: options.sensorId,
     tcpPorts: [...options.ports.tcp],
     udpPorts: [...options.ports.udp],
     stealth: options.stealth,

@@ -69,6 +69,21 @@ export interface BlockPolicyProps {
    * @default 100
    */
   readonly burstLimitPerMinute?: number;
+  /**
+   * A CIDR target wider than this IPv4 prefix is refused, whoever asks (a /16 is 65,536 addresses).
+   * @default 16
+   */
+  readonly widestIpv4Prefix?: number;
+  /**
+   * The same for IPv6 (a /48 is one site).
+   * @default 48
+   */
+  readonly widestIpv6Prefix?: number;
+  /**
+   * A manual block (`portsnare block --ttl`) asking for longer than this is refused.
+   * @default Duration.days(30)
+   */
+  readonly maxManualTtl?: Duration;
 }
 
 export interface EnumerationBlockerProps {
@@ -148,6 +163,16 @@ export interface EnumerationBlockerProps {
    * @default Duration.minutes(5)
    */
   readonly enforcementLagThreshold?: Duration;
+  /**
+   * IAM principal ARNs (users, roles; `*` wildcards allowed, e.g.
+   * `arn:aws:iam::123456789012:role/SecOps*`) whose operator requests (`portsnare block` /
+   * `unblock` with `--stack`, source `portsnare.cli`) the bus accepts. The bus policy denies
+   * `events:PutEvents` of source `portsnare.cli` to every other principal, an explicit deny no
+   * identity policy can override. Sensors may never send them (their roles are held to
+   * `portsnare.sensor`).
+   * @default - any principal of the account that IAM allows events:PutEvents on the bus
+   */
+  readonly operatorPrincipals?: readonly string[];
 }
 
 /** The props' WAF scopes, defaults applied. */
@@ -174,6 +199,9 @@ export function pipelineSettingsFrom(props: EnumerationBlockerProps, wafSets: re
     offenceWindowSeconds: policy.offenceWindow?.toSeconds(),
     blockUnverified: policy.blockUnverified,
     burstLimitPerMinute: policy.burstLimitPerMinute,
+    widestIpv4Prefix: policy.widestIpv4Prefix,
+    widestIpv6Prefix: policy.widestIpv6Prefix,
+    maxManualTtlSeconds: policy.maxManualTtl?.toSeconds(),
   };
   const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
   return {
@@ -192,6 +220,9 @@ const PROP_OF: Record<string, { prop: string; seconds?: true }> = {
   'policy.escalationFactor': { prop: 'policy.escalationFactor' },
   'policy.blockUnverified': { prop: 'policy.blockUnverified' },
   'policy.burstLimitPerMinute': { prop: 'policy.burstLimitPerMinute' },
+  'policy.widestIpv4Prefix': { prop: 'policy.widestIpv4Prefix' },
+  'policy.widestIpv6Prefix': { prop: 'policy.widestIpv6Prefix' },
+  'policy.maxManualTtlSeconds': { prop: 'policy.maxManualTtl', seconds: true },
   'guard.allowlist': { prop: 'policy.allowlist' },
   'guard.protectedCidrs': { prop: 'vpcCidrs' },
   'nacl.aclIds': { prop: 'naclIds' },
@@ -297,6 +328,14 @@ export function validateEnumerationBlockerProps(props: EnumerationBlockerProps, 
   resourceArns.forEach((arn, i) => {
     if (!Token.isUnresolved(arn) && !arn.startsWith('arn:')) errors.push(`webAclResourceArns[${i}] ${JSON.stringify(arn)} is not an ARN`);
   });
+  (props.operatorPrincipals ?? []).forEach((arn, i) => {
+    if (!Token.isUnresolved(arn) && !/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):/.test(arn)) {
+      errors.push(`operatorPrincipals[${i}] ${JSON.stringify(arn)} is not an IAM principal ARN (arn:aws:iam::123456789012:role/…)`);
+    }
+  });
+  if (props.operatorPrincipals && props.operatorPrincipals.length === 0) {
+    errors.push('operatorPrincipals is empty: no operator could block or unblock; leave it out to accept every principal of the account');
+  }
   if (naclIds.length === 0 && scopes.length === 0) errors.push('naclIds and wafScopes are both empty: portsnare would have nowhere to block');
 
   // PolicySettingsSchema bounds each TTL but not one against the other.

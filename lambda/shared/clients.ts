@@ -1,43 +1,33 @@
 /**
  * AWS SDK clients, created once per container (outside the handler) and handed to adapters.
- * CLOUDFRONT-scope IP sets live in us-east-1, so that scope gets its own WAFV2 client.
- * https://docs.aws.amazon.com/waf/latest/APIReference/API_IPSet.html (Scope)
+ * Each client lives in a small module of its own (lambda/shared/clients/<service>.ts) that loads
+ * only its SDK package; new code imports that module directly. This module forwards to them
+ * lazily — each getter loads its client's module on first call — so a handler that imports it
+ * for the DynamoDB client never loads EC2 or WAFV2 at cold start.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { WAFV2Client } from '@aws-sdk/client-wafv2';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+/* eslint-disable @typescript-eslint/no-require-imports -- deferred loading is the point of this module */
+import type * as DynamoDb from './clients/dynamodb';
+import type * as Ec2 from './clients/ec2';
+import type * as EventBridge from './clients/eventbridge';
+import type * as Sqs from './clients/sqs';
+import type * as WafV2 from './clients/wafv2';
 
-let dynamo: DynamoDBDocumentClient | undefined;
-let ec2: EC2Client | undefined;
-let eventBridge: EventBridgeClient | undefined;
-let sqs: SQSClient | undefined;
-const waf: { REGIONAL?: WAFV2Client; CLOUDFRONT?: WAFV2Client } = {};
-
-export function documentClient(): DynamoDBDocumentClient {
-  dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-  return dynamo;
+export function documentClient(): ReturnType<typeof DynamoDb.documentClient> {
+  return (require('./clients/dynamodb') as typeof DynamoDb).documentClient();
 }
 
-export function ec2Client(): EC2Client {
-  ec2 ??= new EC2Client({});
-  return ec2;
+export function ec2Client(): ReturnType<typeof Ec2.ec2Client> {
+  return (require('./clients/ec2') as typeof Ec2).ec2Client();
 }
 
-export function eventBridgeClient(): EventBridgeClient {
-  eventBridge ??= new EventBridgeClient({});
-  return eventBridge;
+export function eventBridgeClient(): ReturnType<typeof EventBridge.eventBridgeClient> {
+  return (require('./clients/eventbridge') as typeof EventBridge).eventBridgeClient();
 }
 
-export function sqsClient(): SQSClient {
-  sqs ??= new SQSClient({});
-  return sqs;
+export function sqsClient(): ReturnType<typeof Sqs.sqsClient> {
+  return (require('./clients/sqs') as typeof Sqs).sqsClient();
 }
 
-export function wafClients(): { REGIONAL: WAFV2Client; CLOUDFRONT: WAFV2Client } {
-  waf.REGIONAL ??= new WAFV2Client({});
-  waf.CLOUDFRONT ??= new WAFV2Client({ region: 'us-east-1' });
-  return { REGIONAL: waf.REGIONAL, CLOUDFRONT: waf.CLOUDFRONT };
+export function wafClients(): ReturnType<typeof WafV2.wafClients> {
+  return (require('./clients/wafv2') as typeof WafV2).wafClients();
 }

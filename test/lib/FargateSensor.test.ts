@@ -119,4 +119,16 @@ describe('FargateSensor props validation', () => {
   it('refuses a port outside 1–65535, naming the prop', () => {
     expect(build({ tcpPorts: [0] })).toThrow(/tcpPorts\[0\] 0 is not a port/);
   });
+
+  it('refuses a platform other than ARM64 or X86_64', () => {
+    expect(build({ platform: 'RISCV' as 'ARM64' })).toThrow(/platform "RISCV" must be ARM64 or X86_64/);
+  });
+
+  it('refuses a sixth load balancer target: an ECS service registers with at most 5 target groups', () => {
+    const stack = new Stack(new App(), 'S');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'p', subnetType: ec2.SubnetType.PUBLIC }] });
+    const sensor = new FargateSensor(stack, 'Sensor', { vpc, eventBus: new events.EventBus(stack, 'Bus'), tcpPorts: [21, 23, 25, 110, 135, 139] });
+    for (const port of [21, 23, 25, 110, 135]) sensor.loadBalancerTarget(port, 'tcp');
+    expect(() => sensor.loadBalancerTarget(139, 'tcp')).toThrow(/at most 5 target groups/);
+  });
 });

@@ -79,12 +79,13 @@ describe('the demo (no context)', () => {
     });
   });
 
-  it('installs Node.js and portsnare from the repository asset and starts the systemd unit', () => {
+  it('installs Node.js from the distribution and the agent bundle asset, nothing from npm, and starts the systemd unit', () => {
     const [, instance] = resourcesOf(template, 'AWS::EC2::Instance')[0]!;
     const userData = flatten((instance.Properties as { UserData: { 'Fn::Base64': unknown } }).UserData['Fn::Base64']);
     expect(userData).toContain('dnf install -y nodejs22');
     expect(userData).toMatch(/aws s3 cp 's3:\/\/cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.zip'/);
-    expect(userData).toContain('npm ci --omit=dev');
+    expect(userData).not.toMatch(/\bnpm\b|\bnpx\b/);
+    expect(userData).toContain('unzip -q /tmp/portsnare-agent.zip -d /opt/portsnare');
     expect(userData).toContain('systemctl enable --now portsnare-agent.service');
     // the config goes where packaging/portsnare-agent.service reads it; stealth needs the net-admin drop-in
     expect(userData).toContain("cat > /etc/portsnare/agent.yaml <<'PORTSNARE_CONFIG'");
@@ -99,14 +100,19 @@ describe('the demo (no context)', () => {
     });
   });
 
-  it('gives the instance role only PutEvents on the portsnare bus, its own package object and SSM core', () => {
+  it('gives the instance role only PutEvents on the portsnare bus, its own bundle object and the Session Manager channel', () => {
     const grants = allGrants(template).filter((g) => g.policy.startsWith('SensorRole'));
     expect(grants.map((g) => `${g.action} ${g.resource}`).sort()).toEqual([
       expect.stringMatching(/^events:PutEvents «BlockerBus[0-9A-F]+\.Arn»$/),
       expect.stringMatching(/^s3:GetObject arn:«AWS::Partition»:s3:::cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.zip$/),
+      'ssm:UpdateInstanceInformation *',
+      'ssmmessages:CreateControlChannel *',
+      'ssmmessages:CreateDataChannel *',
+      'ssmmessages:OpenControlChannel *',
+      'ssmmessages:OpenDataChannel *',
     ]);
     const [, role] = resourcesOf(template, 'AWS::IAM::Role').find(([id]) => id.startsWith('SensorRole'))!;
-    expect(flatten((role.Properties as { ManagedPolicyArns: unknown }).ManagedPolicyArns)).toBe('arn:«AWS::Partition»:iam::aws:policy/AmazonSSMManagedInstanceCore');
+    expect((role.Properties as { ManagedPolicyArns?: unknown }).ManagedPolicyArns).toBeUndefined();
   });
 
   it('passes cdk-nag AwsSolutions with every finding acknowledged', () => {

@@ -41,7 +41,6 @@ const ACKNOWLEDGED: Array<[string, Scenario]> = [
   ['AwsSolutions-IAM5[Resource::<BlockerReconcileFunctionF9E9F8A8.Arn>:*]', 'ec2'],
   ['AwsSolutions-IAM5[Resource::<BlockerCleanupFunction31EE9A13.Arn>:*]', 'ec2'],
   ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'ec2'],
-  ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]', 'ec2'],
   ['AwsSolutions-EC23', 'ec2'],
   ['AwsSolutions-EC28', 'ec2'],
   ['AwsSolutions-EC29', 'ec2'],

@@ -36,6 +36,18 @@ describe('pipelineSettingsFrom', () => {
       waf: { sets },
     });
   });
+
+  it('carries the widest prefixes and the manual TTL cap, a Duration in seconds', () => {
+    const { policy } = pipelineSettingsFrom({ policy: { widestIpv4Prefix: 24, widestIpv6Prefix: 64, maxManualTtl: Duration.days(2) } });
+    expect(policy).toMatchObject({ widestIpv4Prefix: 24, widestIpv6Prefix: 64, maxManualTtlSeconds: 172800 });
+  });
+
+  it('names the new policy props at fault', () => {
+    const errors = validateEnumerationBlockerProps({ policy: { widestIpv4Prefix: 0, widestIpv6Prefix: 129, maxManualTtl: Duration.seconds(30) } }, 'eu-west-1');
+    expect(errors).toEqual(
+      expect.arrayContaining(['policy.widestIpv4Prefix 0: must be at least 1', 'policy.widestIpv6Prefix 129: must be at most 128', 'policy.maxManualTtl 30s: must be at least 60']),
+    );
+  });
 });
 
 describe('validateEnumerationBlockerProps', () => {

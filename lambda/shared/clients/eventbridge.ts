@@ -1,0 +1,9 @@
+/** The EventBridge client, created once per container. Loads only the EventBridge SDK. */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+
+let client: EventBridgeClient | undefined;
+
+export function eventBridgeClient(): EventBridgeClient {
+  client ??= new EventBridgeClient({});
+  return client;
+}

@@ -1,0 +1,9 @@
+/** The SQS client, created once per container. Loads only the SQS SDK. */
+import { SQSClient } from '@aws-sdk/client-sqs';
+
+let client: SQSClient | undefined;
+
+export function sqsClient(): SQSClient {
+  client ??= new SQSClient({});
+  return client;
+}
