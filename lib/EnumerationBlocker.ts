@@ -26,11 +26,12 @@ import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR } from
 import { DETAIL_TYPE_GUARDDUTY_FINDING, EVENT_SOURCE_GUARDDUTY, GUARDDUTY_PORT_PROBE, GUARDDUTY_PORTSCAN } from '../core/intake';
 import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
-import { SETTINGS_ENV, type PipelineSettingsInput } from '../core/settings';
+import { ENFORCE_GROUP_ID, SETTINGS_ENV, type PipelineSettingsInput } from '../core/settings';
 import { DesiredStateTable } from './DesiredStateTable';
 import { keepLogicalId } from './logicalIds';
 import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
+import { RepairAfterUpdate } from './RepairAfterUpdate';
 import { acknowledge, arnWildcardFinding } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
 import { grantSensorPutEvents } from './sensorConfig';
@@ -174,8 +175,8 @@ export class EnumerationBlocker extends Construct {
     const cleanup = new PortsnareFunction(this, 'Cleanup', {
       ...common,
       name: 'cleanup',
-      description: 'portsnare: on stack deletion removes the NACL entries portsnare made, nothing else',
-      environment: { [SETTINGS_ENV]: this.settingsJson },
+      description: 'portsnare: removes the NACL entries this stack made (its placement ledger), nothing else',
+      environment: env,
       timeout: Duration.minutes(5),
     });
     this.functions = { decide, enforce, expiry, reconcile, cleanup };
@@ -183,6 +184,8 @@ export class EnumerationBlocker extends Construct {
     this.table.grantReadWriteData(decide.function);
     this.table.grantReadWriteData(enforce.function);
     this.table.grantReadWriteData(expiry.function);
+    // the placement ledger (which NACL entries are this stack's) lives in the table
+    this.table.grantReadWriteData(cleanup.function);
     for (const sender of [decide, expiry, reconcile]) this.enforceQueue.grantSendMessages(sender.function);
 
     // Messages are wake-ups, not work items: the function diffs the whole desired state and
@@ -223,7 +226,7 @@ export class EnumerationBlocker extends Construct {
         }),
       );
     }
-    for (const fn of [decide, enforce, expiry]) {
+    for (const fn of [decide, enforce, expiry, cleanup]) {
       acknowledge(
         fn.role,
         arnWildcardFinding(this.table, '/index/*'),
@@ -308,6 +311,10 @@ export class EnumerationBlocker extends Construct {
 
     // --- cleanup on delete ---------------------------------------------------------------------------
     this.naclCleanup = new NaclCleanup(this, 'NaclCleanup', { cleanup, aclIds: naclIds, ruleRange, logRetention });
+    // the cleanup reads the ledger on Delete: the table goes after it
+    this.naclCleanup.resource.node.addDependency(this.table);
+    // a stack update that touched an IP set wrote [] over it: refill at once (lib/RepairAfterUpdate.ts)
+    if (waf.ipSets.length) new RepairAfterUpdate(this, 'RepairAfterUpdate', { enforceQueue: this.enforceQueue, messageGroupId: ENFORCE_GROUP_ID });
     // CloudFormation deletes dependants first: the enforce trigger and the schedules go before
     // the cleanup runs, so nothing re-adds an entry behind it.
     const mapping = enforce.function.node.tryFindChild(`SqsEventSource:${Names.nodeUniqueId(this.enforceQueue.node)}`);

@@ -7,6 +7,7 @@ export * from './EnumerationBlocker';
 export * from './FargateSensor';
 export * from './Monitoring';
 export * from './NaclCleanup';
+export * from './RepairAfterUpdate';
 export * from './PortsnareFunction';
 export * from './PortsnareStack';
 export * from './SensorFlowLogs';

@@ -88,9 +88,9 @@ describe('least privilege', () => {
     expect(new Set(star.map((g) => g.action))).toEqual(new Set(['ec2:DescribeNetworkAcls']));
   });
 
-  it('gives the table to decide, enforce and expiry only (reconcile only wakes the enforcer)', () => {
+  it('gives the table to decide, enforce, expiry and cleanup (the placement ledger) only (reconcile only wakes the enforcer)', () => {
     const tableUsers = new Set(allGrants(template).filter((g) => g.action.startsWith('dynamodb:')).map((g) => g.policy.replace(/Role.*/, '')));
-    expect(tableUsers).toEqual(new Set(['PortsnareDecide', 'PortsnareEnforce', 'PortsnareExpiry']));
+    expect(tableUsers).toEqual(new Set(['PortsnareDecide', 'PortsnareEnforce', 'PortsnareExpiry', 'PortsnareCleanup']));
     expect(environmentOf('Reconcile').TABLE_NAME).toBeUndefined();
   });
 
@@ -232,7 +232,9 @@ describe('queue, table, schedules', () => {
 
 describe('events', () => {
   it('routes sensor and operator events from the custom bus, and GuardDuty Recon findings from the default bus, to decide', () => {
-    const rules = resourcesOf(template, 'AWS::Events::Rule').map(([, r]) => r.Properties as { EventBusName?: unknown; EventPattern: Record<string, unknown>; Targets: Array<{ Arn: unknown; DeadLetterConfig: { Arn: unknown } }> });
+    const rules = resourcesOf(template, 'AWS::Events::Rule')
+      .map(([, r]) => r.Properties as { EventBusName?: unknown; EventPattern: Record<string, unknown>; Targets: Array<{ Arn: unknown; DeadLetterConfig: { Arn: unknown } }> })
+      .filter((r) => (r.EventPattern.source as string[])[0] !== 'aws.cloudformation');
     expect(rules).toHaveLength(3);
     const bySource = Object.fromEntries(rules.map((r) => [(r.EventPattern.source as string[])[0], r]));
     expect(bySource['portsnare.sensor']!.EventPattern).toEqual({ source: ['portsnare.sensor'], 'detail-type': ['Scan Detected'] });
@@ -252,6 +254,18 @@ describe('events', () => {
 });
 
 describe('WAF', () => {
+  it('refills the IP sets at once when a stack update resets them: this stack\'s IP sets reaching UPDATE_COMPLETE put a reconcile on the enforce queue', () => {
+    const rule = resourcesOf(template, 'AWS::Events::Rule')
+      .map(([, r]) => r.Properties as { EventBusName?: unknown; EventPattern: { source: string[]; detail?: Record<string, unknown> }; Targets: Array<{ Arn: unknown; Input?: string; SqsParameters?: { MessageGroupId: string } }> })
+      .find((r) => r.EventPattern.source[0] === 'aws.cloudformation');
+    expect(rule?.EventBusName).toBeUndefined();
+    expect(rule?.EventPattern).toMatchObject({ 'detail-type': ['CloudFormation Resource Status Change'], detail: { 'resource-type': ['AWS::WAFv2::IPSet'], 'status-details': { status: ['UPDATE_COMPLETE'] } } });
+    expect(flatten(rule!.EventPattern.detail!['stack-id'])).toContain('AWS::StackId');
+    expect(flatten(rule!.Targets[0]!.Arn)).toMatch(/^«PortsnareEnforceQueue/);
+    expect(JSON.parse(rule!.Targets[0]!.Input!)).toEqual({ kind: 'reconcile' });
+    expect(rule!.Targets[0]!.SqsParameters).toEqual({ MessageGroupId: 'enforce' });
+  });
+
   it('creates IPv4 and IPv6 sets per scope and shard, empty, and a block rule group per scope referencing them', () => {
     const sets = resourcesOf(template, 'AWS::WAFv2::IPSet').map(([id, s]) => [id, s.Properties as Record<string, unknown>] as const);
     expect(sets.map(([, s]) => `${String(s.Scope)}/${String(s.IPAddressVersion)}`).sort()).toEqual(
