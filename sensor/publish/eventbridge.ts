@@ -14,7 +14,7 @@
  * never succeed: it is dropped with a log line and counted, so it cannot block the spool.
  */
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_SENSOR, type ScanDetected } from '../../core/event';
+import { DETAIL_TYPE_SCAN_DETECTED, DETAIL_TYPE_SENSOR_HEARTBEAT, EVENT_SOURCE_SENSOR, SENSOR_HEARTBEAT_INTERVAL_SECONDS, type ScanDetected, type SensorHeartbeat } from '../../core/event';
 import { errorText, type Logger } from '../log';
 import type { Spool, SpoolEntry } from './spool';
 import type { Publisher, PublisherReport, PublisherStats } from './types';
@@ -35,6 +35,13 @@ export interface EventBridgePublisherOptions {
   readonly random?: () => number;
   /** Resources of each entry (e.g. the instance ARN) */
   readonly resources?: string[];
+  /**
+   * Sends a `Sensor Heartbeat` for this sensor at start and then every `heartbeatMs` (default
+   * SENSOR_HEARTBEAT_INTERVAL_SECONDS), so the stack's alarm sees a live sensor; none without
+   * a sensorId, or with heartbeatMs 0. A heartbeat is not spooled: a lost one is only late.
+   */
+  readonly sensorId?: string;
+  readonly heartbeatMs?: number;
 }
 
 export interface EventBridgeStats extends PublisherStats {
@@ -42,6 +49,8 @@ export interface EventBridgeStats extends PublisherStats {
   readonly retries: number;
   readonly throttles: number;
   readonly failedEntries: number;
+  readonly heartbeats: number;
+  readonly heartbeatErrors: number;
 }
 
 /** A client with the SDK's own retries off (this sender retries, with the spool behind it). */
@@ -63,7 +72,9 @@ export class EventBridgePublisher implements Publisher {
   readonly name: string;
   private running?: Promise<void>;
   private stopping?: AbortController;
-  private counts = { published: 0, dropped: 0, errors: 0, calls: 0, retries: 0, throttles: 0, failedEntries: 0 };
+  private counts = { published: 0, dropped: 0, errors: 0, calls: 0, retries: 0, throttles: 0, failedEntries: 0, heartbeats: 0, heartbeatErrors: 0 };
+  private heartbeatTimer?: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
   private readonly random: () => number;
   private lastError?: string;
 
@@ -80,6 +91,37 @@ export class EventBridgePublisher implements Publisher {
     this.running = this.drain(this.stopping.signal).catch((error: unknown) => {
       this.options.logger.error('eventbridge: sender stopped on an unexpected error', { error: errorText(error) });
     });
+    const every = this.options.heartbeatMs ?? SENSOR_HEARTBEAT_INTERVAL_SECONDS * 1000;
+    if (this.options.sensorId && every > 0) {
+      void this.heartbeat();
+      this.heartbeatTimer = setInterval(() => void this.heartbeat(), every);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  /** One `Sensor Heartbeat`; a failure is logged and counted, the next tick tries again. */
+  async heartbeat(): Promise<boolean> {
+    const detail: SensorHeartbeat = {
+      version: 1,
+      sensorId: this.options.sensorId ?? '',
+      sentAt: new Date().toISOString(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+    };
+    try {
+      const output = await this.options.client.send(
+        new PutEventsCommand({
+          Entries: [{ Source: EVENT_SOURCE_SENSOR, DetailType: DETAIL_TYPE_SENSOR_HEARTBEAT, Detail: JSON.stringify(detail), EventBusName: this.options.busName }],
+        }),
+      );
+      const failed = output.Entries?.[0]?.ErrorCode;
+      if (failed || (output.FailedEntryCount ?? 0) > 0) throw new Error(`${failed ?? 'entry failed'}: ${output.Entries?.[0]?.ErrorMessage ?? ''}`);
+      this.counts.heartbeats++;
+      return true;
+    } catch (error) {
+      this.counts.heartbeatErrors++;
+      this.options.logger.warn('eventbridge: heartbeat not sent (the next one is due in one interval)', { bus: this.options.busName, error: errorText(error) });
+      return false;
+    }
   }
 
   async publish(event: ScanDetected, id: string): Promise<boolean> {
@@ -92,6 +134,7 @@ export class EventBridgePublisher implements Publisher {
   async stop(deadlineMs = 5000): Promise<void> {
     const controller = this.stopping;
     if (!controller) return;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     // Give the sender until the deadline to empty the spool, then cut the call in flight.
     const until = Date.now() + deadlineMs;
     while (this.options.spool.stats().depth > 0 && Date.now() < until && !this.lastError) {

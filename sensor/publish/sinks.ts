@@ -16,6 +16,10 @@ export interface SinkOptions {
   readonly eventBridgeClient?: (sink: EventBridgeSink) => EventBridgeClient;
   /** EventBridge retry delays (tests) */
   readonly backoff?: { baseMs: number; maxMs: number };
+  /** the agent's sensorId: EventBridge sinks send its `Sensor Heartbeat` */
+  readonly sensorId?: string;
+  /** heartbeat interval, ms (tests; default core/event.ts SENSOR_HEARTBEAT_INTERVAL_SECONDS) */
+  readonly heartbeatMs?: number;
 }
 
 export function publishersFor(config: AgentConfig, options: SinkOptions): Publisher[] {
@@ -39,6 +43,8 @@ export function publishersFor(config: AgentConfig, options: SinkOptions): Publis
           spool: new Spool({ directory, maxBytes: config.spool.maxBytes, logger }),
           logger,
           ...(options.backoff ? { backoffBaseMs: options.backoff.baseMs, backoffMaxMs: options.backoff.maxMs } : {}),
+          ...(options.sensorId ? { sensorId: options.sensorId } : {}),
+          ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
         });
       }
     }

@@ -336,7 +336,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const stopping = Date.now();
     await first.agent.stop(300);
     expect(Date.now() - stopping).toBeLessThan(2000);
-    expect(service.accepted).toHaveLength(0);
+    expect(service.scans()).toHaveLength(0);
 
     service.down = undefined;
     await startAgent(input, options);

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SensorHeartbeatSchema } from '../../core/event';
 import { EventBridgePublisher, eventBridgeClient } from '../../sensor/publish/eventbridge';
 import { Spool } from '../../sensor/publish/spool';
 import { memoryLogger } from '../../sensor/log';
@@ -13,11 +14,12 @@ describe('EventBridge publisher (real SDK client, local PutEvents endpoint)', ()
   let dir: ReturnType<typeof tempDir>;
   const started: EventBridgePublisher[] = [];
 
-  function publisher(opts: { maxBytes?: number } = {}) {
+  function publisher(opts: { maxBytes?: number; sensorId?: string; heartbeatMs?: number } = {}) {
     const logger = memoryLogger();
     const client = eventBridgeClient({ region: 'eu-west-1', endpoint, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
     const spool = new Spool({ directory: dir.path, maxBytes: opts.maxBytes ?? 1 << 20, logger });
-    const sink = new EventBridgePublisher({ client, busName: BUS, spool, logger, backoffBaseMs: 5, backoffMaxMs: 40 });
+    const heartbeat = opts.sensorId ? { sensorId: opts.sensorId, heartbeatMs: opts.heartbeatMs ?? 0 } : {};
+    const sink = new EventBridgePublisher({ client, busName: BUS, spool, logger, backoffBaseMs: 5, backoffMaxMs: 40, ...heartbeat });
     started.push(sink);
     return { sink, logger, spool };
   }
@@ -56,6 +58,30 @@ describe('EventBridge publisher (real SDK client, local PutEvents endpoint)', ()
     const entry = service.accepted[0]!;
     expect(entry).toMatchObject({ Source: 'portsnare.sensor', DetailType: 'Scan Detected', EventBusName: BUS });
     expect(JSON.parse(entry.Detail)).toEqual(scanEvent(testNetAddress(0)));
+  });
+
+  it('sends a Sensor Heartbeat at start and on every interval, with the sensor id, in the contract shape', async () => {
+    const { sink } = publisher({ sensorId: 'Portsnare/Sensor', heartbeatMs: 20 });
+    await sink.start();
+    await until(() => sink.stats().heartbeats >= 3, 5000, 'three heartbeats answered');
+    const beats = service.heartbeats();
+    for (const beat of beats) {
+      expect(beat).toMatchObject({ Source: 'portsnare.sensor', EventBusName: BUS });
+      expect(SensorHeartbeatSchema.safeParse(JSON.parse(beat.Detail)).success).toBe(true);
+      expect(JSON.parse(beat.Detail)).toMatchObject({ version: 1, sensorId: 'Portsnare/Sensor' });
+    }
+    expect(sink.stats().heartbeats).toBeGreaterThanOrEqual(3);
+  });
+
+  it('counts a refused heartbeat and sends none without a sensor id', async () => {
+    const quiet = publisher();
+    await quiet.sink.start();
+    const { sink, logger } = publisher({ sensorId: 'Portsnare/Sensor' });
+    service.down = { kind: 'partial', fail: [0], code: 'AccessDeniedException' };
+    expect(await sink.heartbeat()).toBe(false);
+    expect(sink.stats().heartbeatErrors).toBe(1);
+    expect(logger.lines.some((l) => String(l.msg).includes('heartbeat not sent'))).toBe(true);
+    expect(service.heartbeats()).toEqual([]);
   });
 
   it('retries 500 InternalException with backoff until the events are accepted', async () => {

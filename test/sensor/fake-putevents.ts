@@ -56,14 +56,25 @@ export class FakePutEvents {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  /** Resolves once `count` entries have been accepted in all. */
+  /** Resolves once `count` Scan Detected entries have been accepted in all (heartbeats are apart). */
   waitForAccepted(count: number): Promise<void> {
-    if (this.accepted.length >= count) return Promise.resolve();
+    if (this.scans().length >= count) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
 
+  /** the accepted Scan Detected entries */
+  scans(): ReceivedEntry[] {
+    return this.accepted.filter((entry) => entry.DetailType === 'Scan Detected');
+  }
+
+  /** the accepted Sensor Heartbeat entries */
+  heartbeats(): ReceivedEntry[] {
+    return this.accepted.filter((entry) => entry.DetailType === 'Sensor Heartbeat');
+  }
+
+  /** the details of the accepted Scan Detected entries */
   details(): Array<Record<string, unknown>> {
-    return this.accepted.map((entry) => JSON.parse(entry.Detail) as Record<string, unknown>);
+    return this.scans().map((entry) => JSON.parse(entry.Detail) as Record<string, unknown>);
   }
 
   private answer(request: http.IncomingMessage, response: http.ServerResponse, body: string): void {
@@ -112,7 +123,7 @@ export class FakePutEvents {
 
   private wake(): void {
     this.waiters = this.waiters.filter((w) => {
-      if (this.accepted.length < w.count) return true;
+      if (this.scans().length < w.count) return true;
       w.resolve();
       return false;
     });
