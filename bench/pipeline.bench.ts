@@ -12,16 +12,8 @@
  *   decided 2 s later, B's entry is timed; the real handlers on the fakes, SQS with the stack's
  *   360 s visibility timeout and five receives, simulated clock; the worse of a transient error
  *   (WAFInternalErrorException, retried) and a permanent one (AccessDeniedException);
- * - bundle_kb_<function> / load_ms_<function>: each handler bundled as CDK's NodejsFunction
- *   would (esbuild, platform node, target node20, minified, @aws-sdk/* external because the
- *   Lambda Node.js runtime provides it), and the median time of a cold require of that bundle in
- *   a fresh node process (the externals resolved from this repository's node_modules).
+ * - the Lambda bundles' sizes and cold load times are bench/bundles.bench.ts's.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'esbuild';
 import { type ActualState, applyPlan, planEnforcement } from '../core/diff';
 import { NeverBlockGuard } from '../core/guard';
 import { interpretEvent } from '../core/intake';
@@ -29,8 +21,6 @@ import { type BlockRecord, decide } from '../core/policy';
 import { SimClock } from '../test/fakes/clock';
 import { ACL_A, ACL_B, SET_V4, SET_V4_2, SET_V6, testSettings, World } from '../test/fakes/world';
 import type { BenchSuite, Figure } from './suite';
-
-const ROOT = join(__dirname, '..');
 
 function scanEvent(i: number, attacker: string, at: number): Record<string, unknown> {
   const time = new Date(at).toISOString();
@@ -216,63 +206,9 @@ async function enforceLagAfterFailure(): Promise<Figure> {
   };
 }
 
-function medianOf(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
-async function bundles(): Promise<Figure[]> {
-  const figures: Figure[] = [];
-  const out = mkdtempSync(join(tmpdir(), 'portsnare-bundle-'));
-  try {
-    const functions = readdirSync(join(ROOT, 'lambda'))
-      .filter((name) => name !== 'shared' && existsSync(join(ROOT, 'lambda', name, 'handler.ts')))
-      .sort();
-    for (const fn of functions) {
-      const outfile = join(out, `${fn}.js`);
-      await build({
-        entryPoints: [join(ROOT, 'lambda', fn, 'handler.ts')],
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        format: 'cjs',
-        minify: true,
-        external: ['@aws-sdk/*'],
-        outfile,
-        logLevel: 'silent',
-      });
-      figures.push({
-        name: `bundle_kb_${fn}`,
-        value: Math.round((statSync(outfile).size / 1024) * 10) / 10,
-        unit: 'KiB',
-        note: 'esbuild as NodejsFunction: node20, minified, cjs, @aws-sdk/* external (provided by the Lambda runtime)',
-      });
-      const samples: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const script = `const t=process.hrtime.bigint();require(${JSON.stringify(outfile)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
-        const output = execFileSync(process.execPath, ['-e', script], {
-          env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules'), NODE_NO_WARNINGS: '1', AWS_REGION: 'eu-west-1' },
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'ignore'],
-        });
-        samples.push(Number(output));
-      }
-      figures.push({
-        name: `load_ms_${fn}`,
-        value: Math.round(medianOf(samples) * 10) / 10,
-        unit: 'ms',
-        note: 'median of 5 cold require() of the bundle in a fresh node process, @aws-sdk/* from node_modules',
-      });
-    }
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
-  return figures;
-}
-
 export const suite: BenchSuite = {
-  title: 'cloud block pipeline: decide throughput, WAF update batching, Lambda bundles',
+  title: 'cloud block pipeline: decide throughput, WAF update batching, the lag a failing WAF adds',
   async run() {
-    return [await decideThroughput(), ...(await wafUpdatesFor10k()), await enforceLagAfterFailure(), ...(await bundles())];
+    return [await decideThroughput(), ...(await wafUpdatesFor10k()), await enforceLagAfterFailure()];
   },
 };

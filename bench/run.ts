@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   store: () => import('./store.bench'),
   cloud: () => import('./cloud.bench'),
   convergence: () => import('./convergence.bench'),
+  bundles: () => import('./bundles.bench'),
 };
 
 const RESULTS = join(__dirname, 'results.json');
