@@ -60,6 +60,15 @@ export function burstKey(minuteStart: number): TableKey {
   return { pk: BURST_PK, sk: `${MINUTE_SK_PREFIX}${minuteStart}` };
 }
 
+/** The burst counter's attribute: new blocks counted in its minute. */
+export const BURST_COUNT_ATTRIBUTE = 'count';
+
+/** The claim of one target's slot in the minute starting at `minuteStart`: under the minute's counter. */
+export function burstClaimKey(minuteStart: number, target: string): TableKey {
+  const counter = burstKey(minuteStart);
+  return { pk: counter.pk, sk: `${counter.sk}#${target}` };
+}
+
 /** The target a partition key names, or undefined when it is not a block partition. */
 export function targetOfPartition(pk: unknown): string | undefined {
   return typeof pk === 'string' && pk.startsWith(BLOCK_PK_PREFIX) ? pk.slice(BLOCK_PK_PREFIX.length) : undefined;

@@ -20,12 +20,14 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.AtomicCounters
  *
- * The repository should own this (`BlockRepository.admitBurst(now, limit, target)`); it lives here
- * until it moves.
+ * The minute's counter is BlockRepository.admitBurst; the claim and its verdict live here.
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { minuteOf } from '../../core/policy';
-import { TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE, type TableKey, burstKey } from '../../core/table';
+import { TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE, type TableKey, burstClaimKey } from '../../core/table';
+import { BlockRepository } from '../shared/repository';
+
+export { burstClaimKey };
 import type { Clock } from '../shared/clock';
 import { backoffMs, errorName } from '../shared/retry';
 
@@ -34,26 +36,23 @@ export type Admission = 'admitted' | 'open';
 /** how long an invocation waits for the verdict of the one that claimed the target */
 export const PENDING_WAIT_MS = 3_000;
 const VERDICT_ATTRIBUTE = 'verdict';
-const COUNT_ATTRIBUTE = 'count';
 const PENDING = 'pending';
-
-/** The claim of one target's slot in the minute starting at `minute`: under the minute's counter. */
-export function burstClaimKey(minute: number, target: string): TableKey {
-  const counter = burstKey(minute);
-  return { pk: counter.pk, sk: `${counter.sk}#${target}` };
-}
 
 function isConditionFailure(error: unknown): boolean {
   return errorName(error) === 'ConditionalCheckFailedException';
 }
 
 export class BurstGate {
+  private readonly repo: BlockRepository;
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly clock: Clock,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.repo = new BlockRepository(client, tableName);
+  }
 
   /** Admits `target` as one of the minute's new blocks, or says the breaker is open. */
   async admit(target: string, now: number, limit: number): Promise<Admission> {
@@ -73,7 +72,8 @@ export class BurstGate {
       if (!isConditionFailure(error)) throw error;
       return this.awaitVerdict(claim, target);
     }
-    const verdict = await this.count(minute, limit, ttl);
+    // the minute's counter is the repository's (the same item `portsnare status --stack` reads)
+    const verdict: Admission = (await this.repo.admitBurst(now, limit)) ? 'admitted' : 'open';
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
@@ -84,25 +84,6 @@ export class BurstGate {
       }),
     );
     return verdict;
-  }
-
-  private async count(minute: number, limit: number, ttl: number): Promise<Admission> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: burstKey(minute),
-          UpdateExpression: 'ADD #count :one SET #ttl = :ttl',
-          ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
-          ExpressionAttributeNames: { '#count': COUNT_ATTRIBUTE, '#ttl': TABLE_TTL_ATTRIBUTE },
-          ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': ttl },
-        }),
-      );
-      return 'admitted';
-    } catch (error) {
-      if (isConditionFailure(error)) return 'open';
-      throw error;
-    }
   }
 
   private async awaitVerdict(claim: TableKey, target: string): Promise<Admission> {

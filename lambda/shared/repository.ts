@@ -32,6 +32,7 @@ import {
   VERSION_ATTRIBUTE,
   NACL_RULE_SK_PREFIX,
   PLACEMENT_ATTRIBUTES,
+  BURST_COUNT_ATTRIBUTE,
   burstKey,
   historyKey,
   naclLedgerKey,
@@ -186,7 +187,7 @@ export class BlockRepository {
           Key: burstKey(minute),
           UpdateExpression: 'ADD #count :one SET #ttl = :ttl',
           ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
-          ExpressionAttributeNames: { '#count': 'count', '#ttl': TABLE_TTL_ATTRIBUTE },
+          ExpressionAttributeNames: { '#count': BURST_COUNT_ATTRIBUTE, '#ttl': TABLE_TTL_ATTRIBUTE },
           ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': Math.floor(minute / 1000) + 86400 },
         }),
       );

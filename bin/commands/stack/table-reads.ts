@@ -5,7 +5,7 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
  */
 import { GetCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, blockPartition, burstKey, parseHistorySortKey } from '../../../core/table';
+import { BURST_COUNT_ATTRIBUTE, TABLE_PARTITION_KEY, TABLE_SORT_KEY, blockPartition, burstKey, parseHistorySortKey } from '../../../core/table';
 
 /** One history item as BlockRepository.appendHistory writes it. */
 export interface HistoryItem {
@@ -45,6 +45,6 @@ export async function readHistory(client: DynamoDBDocumentClient, tableName: str
 export async function readBurstCount(client: DynamoDBDocumentClient, tableName: string, minuteStart: number): Promise<number> {
   const answer = await client.send(new GetCommand({ TableName: tableName, Key: burstKey(minuteStart), ConsistentRead: true }));
   // the repository's counter attribute (UpdateExpression "ADD #count :one")
-  const count = answer.Item?.['count'];
+  const count = answer.Item?.[BURST_COUNT_ATTRIBUTE];
   return typeof count === 'number' ? count : 0;
 }
