@@ -44,7 +44,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { PipelineSettingsInput } from '../../core/settings';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
 import { evaluateCondition } from '../fakes/dynamodb';
 
 type Item = Record<string, unknown>;
@@ -172,10 +172,18 @@ export class FakeAccount {
 
   /** The pipeline's own repository over a table of this account: tests seed state through it. */
   repository(tableName: string): BlockRepository {
-    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), {
+    return new BlockRepository(this.documentClient(), tableName);
+  }
+
+  /** The enforce function's placement ledger over a table of this account (which NACL entries are the stack's). */
+  ledger(tableName: string): PlacementLedger {
+    return new PlacementLedger(this.documentClient(), tableName);
+  }
+
+  private documentClient(): DynamoDBDocumentClient {
+    return DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), {
       marshallOptions: { removeUndefinedValues: true },
     });
-    return new BlockRepository(client, tableName);
   }
 
   private put(input: PutCommandInput): Record<string, never> {

@@ -47,6 +47,13 @@ async function save(tableName: string, block: BlockRecord, at = NOW): Promise<vo
   if (!(await repository.save(block, stored?.version, at))) throw new Error(`the repository refused to save ${block.target}`);
 }
 
+/** Records a NACL entry in the stack's placement ledger, as the enforce function does when it writes it. */
+async function placed(tableName: string, aclId: string, ruleNumber: number, cidr: string): Promise<void> {
+  const ledger = aws.ledger(tableName);
+  await ledger.pending(aclId, ruleNumber, cidr);
+  await ledger.confirm(aclId, ruleNumber, cidr);
+}
+
 let looks: number;
 let written: Promise<void> | undefined;
 
@@ -83,6 +90,23 @@ beforeEach(() => {
 afterEach(() => aws.restore());
 
 describe('blocks --stack', () => {
+  it('credits an entry of portsnare\'s shape only when this stack\'s placement ledger holds it (another stack may share the ACL)', async () => {
+    await save(table, record('203.0.113.9'));
+    await save(table, record('203.0.113.10'));
+    aws.acls.set('acl-0abc1234', [
+      { RuleNumber: 11, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.9/32' },
+      { RuleNumber: 12, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.10/32' },
+    ]);
+    await placed(table, 'acl-0abc1234', 12, '203.0.113.10/32');
+
+    const views = JSON.parse((await cli(['blocks', '--json'])).stdout) as Array<{ target: string; enforcedIn: string[] }>;
+
+    expect(views.map((view) => [view.target, view.enforcedIn])).toEqual([
+      ['203.0.113.10', ['nacl:acl-0abc1234#12']],
+      ['203.0.113.9', ['pending (not in WAF or the NACLs yet)']],
+    ]);
+  });
+
   it('lists the active blocks from the index, soonest expiry first, across pages, with where WAF and the NACLs hold them', async () => {
     await save(table, record('203.0.113.9', { expiresAt: NOW + 7_200_000, offences: 2 }));
     aws.ipSets.set(`${STACK}-v4`, ['203.0.113.9/32', '203.0.113.7/32', '192.0.2.99/32']);
@@ -92,6 +116,7 @@ describe('blocks --stack', () => {
       { RuleNumber: 100, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.1/32' },
       { RuleNumber: 32767, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '0.0.0.0/0' },
     ]);
+    await placed(table, 'acl-0abc1234', 10, '203.0.113.9/32');
     await save(table, record('203.0.113.7', { expiresAt: NOW + 600_000 }));
     await save(table, record('2001:db8::7', { expiresAt: NOW + 86_400_000 + 3_600_000 }));
     await save(table, record('203.0.113.1', { expiresAt: NOW + 5_000_000 }));
@@ -166,6 +191,7 @@ describe('blocks --stack', () => {
       { RuleNumber: 22, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.0/24' },
       { RuleNumber: 30, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '203.0.113.10/32' },
     ]);
+    await placed(table, 'acl-0abc1234', 30, '203.0.113.10/32');
 
     const result = await cli(['blocks', '--json']);
 
@@ -267,6 +293,7 @@ describe('the stack\'s settings (its PortsnareSettings output)', () => {
 
   it('reads the NACL placement from the ACL the settings name', async () => {
     await save(table, record('203.0.113.7'));
+    await placed(table, 'acl-0def00000000000aa', 3, '203.0.113.7/32');
 
     const result = await runCli(['blocks', '--json', '--stack', 'Portsnare', '--region', 'eu-west-1'], { now: () => NOW });
 

@@ -198,7 +198,7 @@ export class StackBackend implements Backend {
     const ipSets = listOutput(stackOutput(this.stack, STACK_OUTPUTS.ipSets))
       .map(parseIpSetArn)
       .filter((ref): ref is IpSetRef => ref !== undefined);
-    const { byTarget, unknown } = await readPlacements(this.clients, { ipSets, nacl: this.settings().nacl });
+    const { byTarget, unknown } = await readPlacements(this.clients, { ipSets, nacl: this.settings().nacl, tableName: this.tableName });
     return views.map((view) => {
       if (!view.active) return view;
       const places = [...(byTarget.get(view.target) ?? []), ...unknown.map((what) => `unknown: ${what}`)];

@@ -12,9 +12,10 @@
 import { DescribeNetworkAclsCommand } from '@aws-sdk/client-ec2';
 import { GetIPSetCommand } from '@aws-sdk/client-wafv2';
 import { canonicalTarget } from '../../../core/address';
-import { ownEntryTarget } from '../../../core/nacl';
+import { ownEntryTarget, withOwnership } from '../../../core/nacl';
 import type { NaclSettings } from '../../../core/settings';
 import { fromSdkEntry } from '../../../lambda/shared/nacl-adapter';
+import { PlacementLedger } from '../../../lambda/shared/repository';
 import { awsError, mustFail } from './aws-errors';
 import type { CloudClients } from './clients';
 
@@ -42,6 +43,8 @@ export interface Placements {
 export interface PlacementSources {
   readonly ipSets: readonly IpSetRef[];
   readonly nacl: Pick<NaclSettings, 'aclIds' | 'ruleRange'>;
+  /** the stack's table: its placement ledger says which NACL entries are this stack's */
+  readonly tableName: string;
 }
 
 /** What one source holds: [target, place] pairs, or why it could not be read. */
@@ -69,7 +72,7 @@ export async function readPlacements(clients: CloudClients, sources: PlacementSo
     }
   });
   const aclIds = [...new Set(sources.nacl.aclIds)];
-  if (aclIds.length > 0) reads.push(readAcls(clients, aclIds, sources.nacl.ruleRange).catch((error: unknown) => unreadable(error, `read the network ACLs ${aclIds.join(', ')}`, 'nacl')));
+  if (aclIds.length > 0) reads.push(readAcls(clients, aclIds, sources.nacl.ruleRange, sources.tableName).catch((error: unknown) => unreadable(error, `read the network ACLs ${aclIds.join(', ')}`, 'nacl')));
   // merged in the order the sources are listed, whichever answered first
   const byTarget = new Map<string, string[]>();
   const unknown: string[] = [];
@@ -80,12 +83,14 @@ export async function readPlacements(clients: CloudClients, sources: PlacementSo
   return { byTarget, unknown };
 }
 
-async function readAcls(clients: CloudClients, aclIds: string[], ruleRange: readonly [number, number]): Promise<SourceRead> {
+async function readAcls(clients: CloudClients, aclIds: string[], ruleRange: readonly [number, number], tableName: string): Promise<SourceRead> {
   const answer = await clients.ec2.send(new DescribeNetworkAclsCommand({ NetworkAclIds: aclIds }));
+  const ledger = new PlacementLedger(clients.dynamo, tableName);
   const places: Array<[string, string]> = [];
   for (const acl of answer.NetworkAcls ?? []) {
-    for (const sdkEntry of acl.Entries ?? []) {
-      const entry = fromSdkEntry(sdkEntry);
+    // an entry of portsnare's shape is this stack's only if its ledger holds it (another stack may share the ACL)
+    const entries = withOwnership((acl.Entries ?? []).map(fromSdkEntry), await ledger.list(acl.NetworkAclId ?? ''), ruleRange);
+    for (const entry of entries) {
       const target = ownEntryTarget(entry, ruleRange);
       if (target !== undefined) places.push([target, `nacl:${acl.NetworkAclId ?? '?'}#${entry.ruleNumber}`]);
     }
