@@ -7,7 +7,8 @@
  * when the wake-up could not be sent, or when contention outlasted every write attempt.
  * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
  */
-import { documentClient, sqsClient } from '../shared/clients';
+import { documentClient } from '../shared/clients/dynamodb';
+import { sqsClient } from '../shared/clients/sqs';
 import { type Clock, systemClock } from '../shared/clock';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';

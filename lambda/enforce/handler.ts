@@ -21,7 +21,10 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { documentClient, ec2Client, sqsClient, wafClients } from '../shared/clients';
+import { documentClient } from '../shared/clients/dynamodb';
+import { ec2Client } from '../shared/clients/ec2';
+import { sqsClient } from '../shared/clients/sqs';
+import { wafClients } from '../shared/clients/wafv2';
 import { type Clock, DeadlineClock, systemClock } from '../shared/clock';
 import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } from '../shared/enforcer';
 import { NaclAdapter } from '../shared/nacl-adapter';

@@ -10,7 +10,8 @@
  * Env: TABLE_NAME, ENFORCE_QUEUE_URL.
  */
 import { lift } from '../../core/policy';
-import { documentClient, sqsClient } from '../shared/clients';
+import { documentClient } from '../shared/clients/dynamodb';
+import { sqsClient } from '../shared/clients/sqs';
 import { type Clock, systemClock } from '../shared/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';

@@ -12,7 +12,7 @@ import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } 
 import type { CloudWatchLogsDecodedData, CloudWatchLogsEvent } from 'aws-lambda';
 import { tryCanonicalAddress } from '../../core/address';
 import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_SENSOR, type ScanDetected } from '../../core/event';
-import { eventBridgeClient } from '../shared/clients';
+import { eventBridgeClient } from '../shared/clients/eventbridge';
 import { type Clock, systemClock } from '../shared/clock';
 import { requireEnv } from '../shared/env';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';

@@ -6,7 +6,7 @@
  * logs each change it makes as a repair and counts it (metric Repairs).
  * Env: ENFORCE_QUEUE_URL.
  */
-import { sqsClient } from '../shared/clients';
+import { sqsClient } from '../shared/clients/sqs';
 import { type Clock, systemClock } from '../shared/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
