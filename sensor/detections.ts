@@ -4,11 +4,9 @@
  * with its evidence (probes, kinds, handshake, sensor) and what the local pipeline did with it.
  * Bounded in count and per entry (at most MAX_PROBES probes kept), so a flood cannot grow it.
  */
-import type { ScanDetected } from '../core/event';
+import { MAX_PROBES, type ScanDetected } from '../core/event';
 
 export const DEFAULT_DETECTIONS_KEPT = 1000;
-/** probes kept per detection; probeCount still says how many there were */
-export const MAX_PROBES = 32;
 
 export interface DetectionEntry {
   readonly id: string;

@@ -7,26 +7,15 @@
  */
 import type { BlockRecord } from '../../core/policy';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
+import type { DetectionEntry } from '../../sensor/detections';
 import { byExpiry } from './backend';
 import { CliError, EXIT } from './errors';
 import { humanDuration, isoSeconds } from './output';
 
 const TIMEOUT_MS = 5000;
 
-/** One detection as GET /detections gives it (sensor/detections.ts). */
-export interface DetectionView {
-  readonly id: string;
-  readonly at: number;
-  readonly attacker: string;
-  readonly sensorId: string;
-  readonly handshake: boolean;
-  readonly probeCount: number;
-  readonly firstSeen: string;
-  readonly lastSeen: string;
-  readonly probes: ReadonlyArray<{ protocol: string; port: number; kind: string }>;
-  readonly outcome?: string;
-  readonly why?: string;
-}
+/** One detection as GET /detections gives it: the agent's entry, as JSON. */
+export type DetectionView = Readonly<DetectionEntry>;
 
 /** The parts of the agent's GET /status the command line shows (sensor/agent.ts, status()). */
 interface AgentStatus {
