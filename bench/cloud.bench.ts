@@ -22,6 +22,7 @@ import { FakeSqs } from '../test/fakes/sqs';
 import { testSettings } from '../test/fakes/world';
 import { type LocalTable, startDynalite } from '../test/wire/dynalite';
 import type { BenchSuite, Figure } from './suite';
+import { scanDetectedEvent } from '../test/fakes/events';
 
 const ROUNDS = 3;
 
@@ -31,18 +32,7 @@ function clockAt(minute: number): Clock {
 }
 
 function scan(id: string, attacker: string, sensorId: string, at: number): Record<string, unknown> {
-  const time = new Date(at).toISOString();
-  return {
-    version: '0',
-    id,
-    'detail-type': 'Scan Detected',
-    source: 'portsnare.sensor',
-    account: '123456789012',
-    time,
-    region: 'eu-west-1',
-    resources: [],
-    detail: { version: 1, sensorId, attacker, probes: [{ protocol: 'tcp', port: 23, kind: 'connect' }], probeCount: 3, handshake: true, firstSeen: time, lastSeen: time },
-  };
+  return scanDetectedEvent({ id, attacker, sensorId, at });
 }
 
 function decider(table: LocalTable, minute: number, burstLimitPerMinute: number) {

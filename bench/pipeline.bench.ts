@@ -21,32 +21,19 @@ import { type BlockRecord, decide } from '../core/policy';
 import { SimClock } from '../test/fakes/clock';
 import { ACL_A, ACL_B, SET_V4, SET_V4_2, SET_V6, testSettings, World } from '../test/fakes/world';
 import type { BenchSuite, Figure } from './suite';
+import { scanDetectedEvent } from '../test/fakes/events';
 
 function scanEvent(i: number, attacker: string, at: number): Record<string, unknown> {
-  const time = new Date(at).toISOString();
-  return {
-    version: '0',
+  return scanDetectedEvent({
     id: `bench-${i}`,
-    'detail-type': 'Scan Detected',
-    source: 'portsnare.sensor',
-    account: '123456789012',
-    time,
-    region: 'eu-west-1',
-    resources: [],
-    detail: {
-      version: 1,
-      sensorId: 'i-0123456789abcdef0',
-      attacker,
-      probes: [
-        { protocol: 'tcp', port: 23, kind: 'connect' },
-        { protocol: 'tcp', port: 2323, kind: 'syn' },
-      ],
-      probeCount: 7,
-      handshake: true,
-      firstSeen: time,
-      lastSeen: time,
-    },
-  };
+    attacker,
+    at,
+    probes: [
+      { protocol: 'tcp', port: 23, kind: 'connect' },
+      { protocol: 'tcp', port: 2323, kind: 'syn' },
+    ],
+    probeCount: 7,
+  });
 }
 
 function attacker(i: number): string {

@@ -21,6 +21,7 @@ import { ACTIVE_KEY, ACTIVE_KEY_ATTRIBUTE, HISTORY_RETENTION_SECONDS, TABLE_TTL_
 import { ACL_A, ACL_B, testSettings } from '../test/fakes/world';
 import { DEFAULT_PRICES, dynamoItemBytes, type ScaleInputs, type ScaleResult, scaleModel } from './scale-model';
 import type { BenchSuite, Figure } from './suite';
+import { scanDetectedEvent } from '../test/fakes/events';
 
 const RESULTS = join(__dirname, 'results.json');
 const START = Date.parse('2026-11-29T10:00:00Z');
@@ -33,33 +34,20 @@ function uuid(i: number): string {
 }
 
 function scanEvent(i: number, attacker: string, sensor: number, at: number): Record<string, unknown> {
-  const time = new Date(at).toISOString();
-  return {
-    version: '0',
+  return scanDetectedEvent({
     id: uuid(i),
-    'detail-type': 'Scan Detected',
-    source: 'portsnare.sensor',
-    account: '123456789012',
-    time,
-    region: 'eu-west-1',
-    resources: [],
-    detail: {
-      version: 1,
-      sensorId: `i-0123456789abcde${sensor.toString(16).padStart(2, '0')}`,
-      attacker,
-      probes: [
-        { protocol: 'tcp', port: 23, kind: 'connect' },
-        { protocol: 'tcp', port: 2323, kind: 'syn' },
-        { protocol: 'tcp', port: 3389, kind: 'syn' },
-        { protocol: 'tcp', port: 5900, kind: 'syn' },
-        { protocol: 'tcp', port: 6379, kind: 'syn' },
-      ],
-      probeCount: 5,
-      handshake: true,
-      firstSeen: time,
-      lastSeen: time,
-    },
-  };
+    attacker,
+    at,
+    sensorId: `i-0123456789abcde${sensor.toString(16).padStart(2, '0')}`,
+    probes: [
+      { protocol: 'tcp', port: 23, kind: 'connect' },
+      { protocol: 'tcp', port: 2323, kind: 'syn' },
+      { protocol: 'tcp', port: 3389, kind: 'syn' },
+      { protocol: 'tcp', port: 5900, kind: 'syn' },
+      { protocol: 'tcp', port: 6379, kind: 'syn' },
+    ],
+    probeCount: 5,
+  });
 }
 
 function sightingOf(event: Record<string, unknown>, now: number): Sighting {

@@ -16,6 +16,7 @@ import { RecordingObservability } from '../fakes/observability';
 import { FakeSqs } from '../fakes/sqs';
 import { testSettings } from '../fakes/world';
 import { type LocalTable, startDynalite } from './dynalite';
+import { scanDetectedEvent } from '../fakes/events';
 
 let table: LocalTable;
 
@@ -44,18 +45,7 @@ function pipeline(minute: number, burstLimitPerMinute: number) {
 }
 
 function scan(id: string, attacker: string, sensorId: string, at: number) {
-  const time = new Date(at).toISOString();
-  return {
-    version: '0',
-    id,
-    'detail-type': 'Scan Detected',
-    source: 'portsnare.sensor',
-    account: '123456789012',
-    time,
-    region: 'eu-west-1',
-    resources: [],
-    detail: { version: 1, sensorId, attacker, probes: [{ protocol: 'tcp', port: 23, kind: 'connect' }], probeCount: 3, handshake: true, firstSeen: time, lastSeen: time },
-  };
+  return scanDetectedEvent({ id, attacker, sensorId, at });
 }
 
 async function rawState(target: string) {
