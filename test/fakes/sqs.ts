@@ -33,6 +33,7 @@ import {
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Clock } from '../../lambda/shared/clock';
+import type { SimClock } from './clock';
 import { awsError } from './errors';
 
 export const DEDUPLICATION_INTERVAL_MS = 5 * 60_000;
@@ -230,4 +231,43 @@ export class FakeSqs {
     const times = this.queue.map((m) => m.invisibleUntil).filter((t): t is number => t !== undefined && t > now);
     return times.length ? Math.min(...times) : undefined;
   }
+}
+
+/**
+ * Delivers the queue to `handle` until it is empty, as the FIFO event source would: one batch at
+ * a time; a batch is deleted when `handle` returns and stays in flight when it throws, until its
+ * visibility timeout is over (the queue's 360 s, or what the function set with
+ * ChangeMessageVisibility) — the simulated clock is moved on to then, as real time would pass.
+ * `after` sees each invocation's result (undefined when it threw).
+ */
+export async function deliverFifo(
+  sqs: FakeSqs,
+  clock: SimClock,
+  handle: (event: SQSEvent) => Promise<unknown>,
+  options: { maxInvocations?: number; after?: (result: unknown) => void } = {},
+): Promise<{ invocations: number; failures: number; waitedMs: number }> {
+  const maxInvocations = options.maxInvocations ?? 1000;
+  let invocations = 0;
+  let failures = 0;
+  let waitedMs = 0;
+  for (;;) {
+    const event = sqs.receive();
+    if (!event) {
+      const next = sqs.nextVisibleAt();
+      if (next === undefined) break;
+      waitedMs += next - clock.now();
+      clock.set(next);
+      continue;
+    }
+    if (++invocations > maxInvocations) throw new Error('the enforce queue does not drain');
+    let result: unknown;
+    try {
+      result = await handle(event);
+      sqs.complete(event);
+    } catch {
+      failures++;
+    }
+    options.after?.(result);
+  }
+  return { invocations, failures, waitedMs };
 }

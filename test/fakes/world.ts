@@ -20,7 +20,7 @@ import { SimClock } from './clock';
 import { FakeDynamoDb } from './dynamodb';
 import { FakeEc2 } from './ec2';
 import { RecordingObservability } from './observability';
-import { FakeSqs } from './sqs';
+import { deliverFifo, FakeSqs } from './sqs';
 import { FakeWafv2 } from './wafv2';
 
 export const ACL_A = 'acl-0a1b2c3d4e5f60001';
@@ -126,27 +126,7 @@ export class World {
    * Returns the number of invocations and failures, and the time spent waiting for redeliveries.
    */
   async drain(maxInvocations = 1000): Promise<{ invocations: number; failures: number; waitedMs: number }> {
-    let invocations = 0;
-    let failures = 0;
-    let waitedMs = 0;
-    for (;;) {
-      const event = this.sqs.receive();
-      if (!event) {
-        const next = this.sqs.nextVisibleAt();
-        if (next === undefined) break;
-        waitedMs += next - this.clock.now();
-        this.clock.set(next);
-        continue;
-      }
-      if (++invocations > maxInvocations) throw new Error('queue does not drain');
-      try {
-        await this.enforce(event);
-        this.sqs.complete(event);
-      } catch {
-        failures++;
-      }
-    }
-    return { invocations, failures, waitedMs };
+    return deliverFifo(this.sqs, this.clock, (event) => this.enforce(event), { maxInvocations });
   }
 
   /** What the enforcers hold: WAF addresses per set and portsnare's entries per ACL. */

@@ -25,7 +25,7 @@ import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
-import { FakeSqs } from '../fakes/sqs';
+import { deliverFifo, FakeSqs } from '../fakes/sqs';
 import { ACL_A, ACL_B, SET_V4, SET_V6, testSettings } from '../fakes/world';
 import type { LocalTable } from './dynalite';
 import { Ec2Server } from './ec2-server';
@@ -199,23 +199,13 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
      */
     const drain = async (): Promise<number> => {
       let changes = 0;
-      for (let n = 0; ; n++) {
-        const event = sqs.receive();
-        if (!event) {
-          const next = sqs.nextVisibleAt();
-          if (next === undefined) break;
-          clock.set(next);
-          continue;
-        }
-        if (n > 40) throw new Error('the enforce queue does not drain');
-        try {
-          changes += (await enforce(event)).changes;
-          sqs.complete(event);
-        } catch {
-          // delivered again by the queue after its visibility timeout
-        }
-        measure();
-      }
+      await deliverFifo(sqs, clock, enforce, {
+        maxInvocations: 40,
+        after: (result) => {
+          changes += (result as { changes: number } | undefined)?.changes ?? 0;
+          measure();
+        },
+      });
       return changes;
     };
     const reconcile = async (): Promise<number> => {

@@ -17,7 +17,7 @@ import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
-import { FakeSqs } from '../fakes/sqs';
+import { deliverFifo, FakeSqs } from '../fakes/sqs';
 import { ACL_A, ACL_B, SET_V4, SET_V6, testSettings } from '../fakes/world';
 import { type LocalTable, startDynalite } from './dynalite';
 import { Ec2Server } from './ec2-server';
@@ -51,24 +51,7 @@ function scanEvent(attacker: string): Record<string, unknown> {
 
 /** Delivers the queue until empty as the FIFO event source does: a failed batch comes back when its visibility timeout ends. */
 async function drain(): Promise<number> {
-  let failures = 0;
-  for (let n = 0; ; n++) {
-    const event = sqs.receive();
-    if (!event) {
-      const next = sqs.nextVisibleAt();
-      if (next === undefined) break;
-      clock.set(next);
-      continue;
-    }
-    if (n > 50) throw new Error('the enforce queue does not drain');
-    try {
-      await enforce(event);
-      sqs.complete(event);
-    } catch {
-      failures++;
-    }
-  }
-  return failures;
+  return (await deliverFifo(sqs, clock, enforce, { maxInvocations: 50 })).failures;
 }
 
 /** portsnare's host entries in an ACL, as "rule cidr", ingress only, literal form AWS holds. */
