@@ -9,9 +9,8 @@
  * Forged sources are TEST-NET only (203.0.113.0/24, 192.0.2.0/24), sent with hping3 -a from the
  * attacker namespace; the sensor routes them back into that namespace, where they die.
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ATTACKER4, ATTACKER6, Lab, SENSOR4, SENSOR6, TESTNET, labReady, openPorts, type DriverProcess } from './netns';
+import { ATTACKER4, ATTACKER6, Lab, SENSOR4, SENSOR6, TESTNET, eventually, forgeSyns, hasProgram, kernelSet, labReady, masscanFrom, openPorts, reachAgain, type DriverProcess } from './netns';
 
 const SERVICES = [22, 25, 80, 443, 3306, 5432, 8080, 8443];
 const QUARANTINE = 10;
@@ -25,71 +24,12 @@ const FORGED = [...Array.from({ length: 249 }, (_, i) => `203.0.113.${i + 1}`), 
 
 function ready(file: string): boolean {
   if (!labReady(file)) return false;
-  const missing = ['hping3', 'masscan'].filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
+  const missing = ['hping3', 'masscan'].filter((p) => !hasProgram(p));
   if (missing.length === 0) return true;
   const why = `${missing.join(' and ')} (Debian packages) missing: run scripts/setup-system.sh`;
   if (process.env.CI) throw new Error(`${file}: ${why}`);
   console.warn(`SKIPPED ${file}: ${why}`);
   return false;
-}
-
-interface Hold {
-  address: string;
-  remainingSeconds: number;
-}
-
-/** The elements of one set in the sensor's `inet portsnare` table, read with nft -j (not our parser). */
-async function setElements(lab: Lab, set: string): Promise<Hold[]> {
-  const out = await lab.inSensor('nft', ['-j', 'list', 'set', 'inet', 'portsnare', set]);
-  if (out.code !== 0) return [];
-  const items = (JSON.parse(out.stdout) as { nftables: Array<{ set?: { elem?: unknown[] } }> }).nftables;
-  const holds: Hold[] = [];
-  for (const item of items) {
-    for (const raw of item.set?.elem ?? []) {
-      const e = (raw as { elem?: { val: string; expires?: number } }).elem;
-      holds.push(e ? { address: e.val, remainingSeconds: e.expires ?? Infinity } : { address: raw as string, remainingSeconds: Infinity });
-    }
-  }
-  return holds;
-}
-
-async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/**
- * From the attacker, bound to `source`: tries a TCP connection to target:port every 100 ms (each
- * attempt given 400 ms) until one completes; resolves with the ms from start to success.
- */
-async function reachAgain(lab: Lab, source: string, target: string, port: number, giveUpMs: number): Promise<number> {
-  const script = `
-    const net = require('net');
-    const start = Date.now();
-    const attempt = () => {
-      if (Date.now() - start > ${giveUpMs}) { console.log('gave up'); process.exit(1); }
-      const s = net.connect({ host: ${JSON.stringify(target)}, port: ${port}, localAddress: ${JSON.stringify(source)} });
-      const t = setTimeout(() => { s.destroy(); setTimeout(attempt, 100); }, 400);
-      s.on('connect', () => { clearTimeout(t); console.log('reached ' + (Date.now() - start)); s.destroy(); process.exit(0); });
-      s.on('error', () => { clearTimeout(t); setTimeout(attempt, 100); });
-    };
-    attempt();`;
-  const out = await lab.inAttacker('node', ['-e', script], giveUpMs + 10_000);
-  const m = /reached (\d+)/.exec(out.stdout);
-  if (!m) throw new Error(`${source} never reached ${target}:${port}: ${out.stdout} ${out.stderr}`);
-  return Number(m[1]);
-}
-
-/** One forged SYN per source from the attacker namespace (hping3 -a), `count` each, in batches. */
-async function forgeSyns(lab: Lab, sources: readonly string[], port: number, count: (i: number) => number): Promise<void> {
-  const lines = sources.map((s, i) => `hping3 -q -S -c ${count(i)} -i u20000 -p ${port} -a ${s} ${SENSOR4} >/dev/null 2>&1 &${i % 50 === 49 ? '\nwait' : ''}`);
-  const out = await lab.inAttacker('sh', ['-c', [...lines, 'wait'].join('\n')], 120_000);
-  if (out.code !== 0) throw new Error(`hping3 failed: ${out.stderr}`);
 }
 
 describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: SYN scanners blinded, forged sources held seconds', () => {
@@ -141,21 +81,13 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     expect(revealed.length, out).toBeLessThanOrEqual(1);
     const q = host.probes().find((p) => p.source === ATTACKER4 && p.quarantinedByKernel === true);
     expect(q, 'a quarantine record for the scanner').toBeDefined();
-    expect((await setElements(lab, 'quarseen4')).map((h) => h.address)).toContain(ATTACKER4);
-    expect((await setElements(lab, 'blocked4')).map((h) => h.address)).not.toContain(ATTACKER4);
+    expect((await kernelSet(lab, 'quarseen4')).map((h) => h.address)).toContain(ATTACKER4);
+    expect((await kernelSet(lab, 'blocked4')).map((h) => h.address)).not.toContain(ATTACKER4);
   }, 320_000);
 
-  /** masscan 1-10000 at 2000/s from `source`: the real services it reports open */
+  /** masscan 1-10000 at 2000/s from `source` (test/lab/netns.ts, which keeps masscan 1.3.2 from hanging): the real services it reports open */
   async function masscan(source: string): Promise<number[]> {
-    const link = await lab.inSensor('ip', ['-j', 'link', 'show', 'dev', lab.sensorIf]);
-    const mac = (JSON.parse(link.stdout) as Array<{ address: string }>)[0]!.address;
-    const out = await lab.inAttacker(
-      'masscan',
-      [SENSOR4, '-p', '1-10000', '--rate', '2000', '--wait', '2', '-e', lab.attackerIf, '--source-ip', source, '--router-mac', mac],
-      120_000,
-    );
-    if (out.code !== 0) throw new Error(`masscan failed (${out.code}): ${out.stderr}`);
-    return [...out.stdout.matchAll(/Discovered open port (\d+)\/tcp/g)].map((m) => Number(m[1])).filter((p) => SERVICES.includes(p));
+    return (await masscanFrom(lab, source)).filter((p) => SERVICES.includes(p));
   }
 
   it('masscan (its own TCP stack, random port order) reveals at most 1 of the real services; all 8 from the exempt control', async () => {
@@ -165,20 +97,20 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     const revealed = await masscan(SOURCE);
     console.log(`FIGURE quarantine masscan 1-10000 at 2000/s: revealed ${revealed.length} of ${SERVICES.length} [${revealed.join(',')}]`);
     expect(revealed.length).toBeLessThanOrEqual(1);
-    expect((await setElements(lab, 'quarseen4')).map((h) => h.address)).toContain(SOURCE);
+    expect((await kernelSet(lab, 'quarseen4')).map((h) => h.address)).toContain(SOURCE);
   }, 250_000);
 
   it('an IPv6 source is quarantined the same way', async () => {
     await lab.nmap(['-6', '-sF', '-T4', '-p', '7', SENSOR6]);
     await host.waitFor((l) => l.type === 'probe' && l.source === ATTACKER6 && l.quarantinedByKernel === true, 'the IPv6 quarantine');
-    expect((await setElements(lab, 'quarseen6')).map((h) => h.address)).toContain(ATTACKER6);
+    expect((await kernelSet(lab, 'quarseen6')).map((h) => h.address)).toContain(ATTACKER6);
   });
 
   it('a forged packet with the address of a real client costs that client at most the quarantine, once', async () => {
     expect(await reachAgain(lab, REAL, SENSOR4, 80, 3000)).toBeLessThan(3000);
     const forgedAt = Date.now();
     await forgeSyns(lab, [REAL], 23, () => 1);
-    const held = await until(async () => (await setElements(lab, 'quar4')).find((h) => h.address === REAL), 'REAL in quar4', 5000);
+    const held = await eventually(async () => (await kernelSet(lab, 'quar4')).find((h) => h.address === REAL), 'REAL in quar4', 5000);
     expect(held.remainingSeconds).toBeLessThanOrEqual(QUARANTINE);
     const denied = (Date.now() - forgedAt + (await reachAgain(lab, REAL, SENSOR4, 80, 20_000))) / 1000;
     console.log(`FIGURE quarantine: a forged real client reached its service again ${denied.toFixed(1)} s after the forged SYN`);
@@ -186,19 +118,19 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     // forged again within the period: not held again
     await forgeSyns(lab, [REAL], 24, () => 1);
     expect(await reachAgain(lab, REAL, SENSOR4, 80, 3000)).toBeLessThan(1000);
-    expect((await setElements(lab, 'quar4')).map((h) => h.address)).not.toContain(REAL);
-    expect((await setElements(lab, 'blocked4')).map((h) => h.address)).not.toContain(REAL);
+    expect((await kernelSet(lab, 'quar4')).map((h) => h.address)).not.toContain(REAL);
+    expect((await kernelSet(lab, 'blocked4')).map((h) => h.address)).not.toContain(REAL);
   }, 60_000);
 
   it('a completed handshake on a redirected unused port is proof: the kernel blocks it, and the policy records it', async () => {
     // ATTACKER4 was quarantined by the scan above and is past it: its connect reaches the
     // redirect socket on an unused port, and the kernel reports the handshake with the port asked for
-    await until(async () => ((await setElements(lab, 'quar4')).some((h) => h.address === ATTACKER4) ? undefined : true), 'the scanner out of quarantine', 20_000);
+    await eventually(async () => ((await kernelSet(lab, 'quar4')).some((h) => h.address === ATTACKER4) ? undefined : true), 'the scanner out of quarantine', 20_000);
     expect(await lab.connectFrom(ATTACKER4, SENSOR4, 4444)).toBe(true);
     const probe = await host.waitFor((l) => l.type === 'probe' && l.source === ATTACKER4 && l.kind === 'connect', 'the connect record');
     expect(probe).toMatchObject({ port: 4444, blockedByKernel: true });
     await host.waitFor((l) => l.type === 'decision' && l.attacker === ATTACKER4 && l.action === 'block', 'the policy block');
-    expect((await setElements(lab, 'blocked4')).map((h) => h.address)).toContain(ATTACKER4);
+    expect((await kernelSet(lab, 'blocked4')).map((h) => h.address)).toContain(ATTACKER4);
     host.send({ read: true });
     const read = (await host.waitFor((l) => l.type === 'kernel-blocks', 'readKernelBlocks')) as unknown as { blocked: Array<{ address: string; remainingSeconds: number }> };
     const mine = read.blocked.find((b) => b.address === ATTACKER4);
@@ -209,14 +141,14 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     const SOURCE = '198.51.100.73';
     await lab.addAttackerAddress(SOURCE);
     const first = openPorts(await lab.nmapFrom(SOURCE, ['-sT', '--top-ports', '1000', '-T4', SENSOR4], 300_000)).filter((p) => SERVICES.includes(p));
-    await until(async () => ((await setElements(lab, 'quar4')).some((h) => h.address === SOURCE) ? undefined : true), 'the source out of quarantine', 20_000);
+    await eventually(async () => ((await kernelSet(lab, 'quar4')).some((h) => h.address === SOURCE) ? undefined : true), 'the source out of quarantine', 20_000);
     // --min-rate only shortens the rescan of a blocked host (every connect times out): sending
     // faster can only let more probes through before the block, never fewer
     const second = openPorts(await lab.nmapFrom(SOURCE, ['-sT', '--top-ports', '1000', '-T4', '--max-retries', '1', '--min-rate', '1000', SENSOR4], 300_000)).filter((p) => SERVICES.includes(p));
     console.log(`FIGURE quarantine -sT top-1000: revealed ${first.length} [${first.join(',')}] on the first scan, ${second.length} [${second.join(',')}] on the rescan after the hold`);
     expect(first.length).toBeLessThanOrEqual(1);
     expect(second.length).toBeLessThanOrEqual(1);
-    expect((await setElements(lab, 'blocked4')).map((h) => h.address)).toContain(SOURCE);
+    expect((await kernelSet(lab, 'blocked4')).map((h) => h.address)).toContain(SOURCE);
   }, 320_000);
 
   it('1,000 forged SYNs from 440 TEST-NET sources: each held at most the quarantine, within the budget, none blocked', async () => {
@@ -228,7 +160,7 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const q = await setElements(lab, 'quar4');
+        const q = await kernelSet(lab, 'quar4');
         maxHeld = Math.max(maxHeld, q.filter((h) => FORGED.includes(h.address)).length);
         for (const h of q) maxRemaining = Math.max(maxRemaining, h.remainingSeconds);
       }
@@ -237,14 +169,14 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     const sendingSeconds = (Date.now() - started) / 1000;
     const seen = new Set(host.probes().filter((p) => FORGED.includes(p.source)).map((p) => p.source));
     // every held address leaves the quarantine set within QUARANTINE seconds of the last send
-    await until(async () => ((await setElements(lab, 'quar4')).some((h) => FORGED.includes(h.address)) ? undefined : true), 'the forged sources out of quarantine', (QUARANTINE + 2) * 1000);
+    await eventually(async () => ((await kernelSet(lab, 'quar4')).some((h) => FORGED.includes(h.address)) ? undefined : true), 'the forged sources out of quarantine', (QUARANTINE + 2) * 1000);
     sampling = false;
     await sampler;
     const quarantined = new Set(host.probes().filter((p) => FORGED.includes(p.source) && p.quarantinedByKernel).map((p) => p.source));
     // 15 s after the flood began: nothing forged in the block set
     const wait = started + 15_000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const blocked = (await setElements(lab, 'blocked4')).filter((h) => FORGED.includes(h.address));
+    const blocked = (await kernelSet(lab, 'blocked4')).filter((h) => FORGED.includes(h.address));
     console.log(
       `FIGURE quarantine flood: sent in ${sendingSeconds.toFixed(1)} s, ${seen.size} forged sources seen, ${quarantined.size} quarantined (budget ${PER_MINUTE}/min), ` +
         `max ${maxHeld} held at once, max remaining ${maxRemaining} s, ${blocked.length} blocked after ${((Date.now() - started) / 1000).toFixed(1)} s`,
@@ -255,7 +187,7 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     expect(quarantined.size).toBeLessThanOrEqual(PER_MINUTE + Math.ceil(((sendingSeconds + 1) * PER_MINUTE) / 60));
     expect(maxRemaining).toBeLessThanOrEqual(QUARANTINE);
     expect(blocked).toEqual([]);
-    expect(await setElements(lab, 'quar4')).toEqual([]);
+    expect(await kernelSet(lab, 'quar4')).toEqual([]);
   }, 180_000);
 });
 
@@ -287,8 +219,8 @@ describe.skipIf(!ready('kernel-quarantine'))('the in-kernel block (blockUnverifi
     await forgeSyns(lab, SOURCES, 2525, () => 1);
     await host.waitFor(() => new Set(host.probes().filter((p) => SOURCES.includes(p.source)).map((p) => p.source)).size === SOURCES.length, 'every forged source reported');
     const seconds = (Date.now() - started) / 1000;
-    const blocked = (await setElements(lab, 'blocked4')).filter((h) => SOURCES.includes(h.address));
-    const quarantined = (await setElements(lab, 'quar4')).filter((h) => SOURCES.includes(h.address));
+    const blocked = (await kernelSet(lab, 'blocked4')).filter((h) => SOURCES.includes(h.address));
+    const quarantined = (await kernelSet(lab, 'quar4')).filter((h) => SOURCES.includes(h.address));
     console.log(`FIGURE kill budget ${KILLS}/min: ${blocked.length} of ${SOURCES.length} forged sources blocked, ${quarantined.length} quarantined`);
     expect(blocked.length).toBeGreaterThanOrEqual(1);
     expect(blocked.length).toBeLessThanOrEqual(KILLS + Math.ceil(((seconds + 1) * KILLS) / 60));
