@@ -13,7 +13,7 @@
  * arrive as strings), else from PORTSNARE_SETTINGS.
  * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.custom_resources-readme.html#provider-framework
  * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-update.html
- * Env: PORTSNARE_SETTINGS, TABLE_NAME.
+ * Env: PORTSNARE_SETTINGS, LEDGER_TABLE_NAME (an organization's enforcement plane) or TABLE_NAME.
  */
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { familyOf } from '../../core/address';
@@ -26,7 +26,7 @@ import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { NaclAdapter } from '../shared/nacl-adapter';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { PlacementLedger } from '../shared/repository';
-import { loadSettings, requireEnv } from '../shared/settings';
+import { loadSettings } from '../shared/settings';
 
 export const PHYSICAL_RESOURCE_ID = 'portsnare-nacl-cleanup';
 
@@ -143,7 +143,8 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): CleanupDeps {
   const settings = loadSettings(env);
-  const ledger = env.TABLE_NAME ? new PlacementLedger(documentClient(), requireEnv('TABLE_NAME', env)) : undefined;
+  const ledgerTable = env.LEDGER_TABLE_NAME || env.TABLE_NAME;
+  const ledger = ledgerTable ? new PlacementLedger(documentClient(), ledgerTable) : undefined;
   return { nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, ledger, settings.nacl.ruleRange), ledger, settings, obs, clock };
 }
 

@@ -17,7 +17,13 @@
  *   the dead-letter queue (alarmed) and the group moves on. (Lambda leaves a failed batch in
  *   flight until its visibility timeout is over; a function error does not delete it.)
  *   https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
- * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL (optional: else from the records' ARN).
+ *
+ * In an organization's enforcement plane (core/org.ts) TABLE_NAME is the decision table's ARN in
+ * the security account (read-only but for this plane's report), the placement ledger lives in the
+ * plane's own table (LEDGER_TABLE_NAME), and every run that reached the desired state writes the
+ * plane's report (PLANE_ID); a report that cannot be written is logged, never fails the run.
+ * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL (optional: else from the records' ARN),
+ * LEDGER_TABLE_NAME (optional: else TABLE_NAME), PLANE_ID (optional: no report without it).
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
@@ -30,6 +36,7 @@ import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } fro
 import { NaclAdapter } from '../shared/nacl-adapter';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
+import { PlaneReports } from '../shared/plane-reports';
 import { EnforceQueue, parseEnforceMessage, queueUrlFromArn } from '../shared/queue';
 import { BlockRepository, PlacementLedger } from '../shared/repository';
 import { loadSettings, requireEnv } from '../shared/settings';
@@ -48,6 +55,8 @@ export interface EnforceHandlerDeps extends EnforcerDeps {
   readonly sqs?: SQSClient;
   /** the enforce queue; default: from the records' eventSourceARN */
   readonly queueUrl?: string;
+  /** an organization's enforcement plane: where it reports each run, under which id */
+  readonly plane?: { readonly id: string; readonly reports: PlaneReports };
 }
 
 export type EnforceHandler = Invocation<SQSEvent, EnforceSummary>;
@@ -68,6 +77,16 @@ async function retrySoon(deps: EnforceHandlerDeps, event: SQSEvent): Promise<voi
     );
   } catch (error) {
     deps.obs.log.error('could not shorten the retry of the failed batch; it comes back after the visibility timeout', { error: String(error) });
+  }
+}
+
+/** The plane's report of this run (organization topology only); a failed write is logged, not thrown. */
+async function reportRun(deps: EnforceHandlerDeps, summary: EnforceSummary, mode: EnforceMode): Promise<void> {
+  if (!deps.plane) return;
+  try {
+    await deps.plane.reports.record(deps.plane.id, summary, mode, deps.clock.now());
+  } catch (error) {
+    deps.obs.log.error('could not write this plane\'s report to the decision table; status --org shows it silent', { planeId: deps.plane.id, error: String(error) });
   }
 }
 
@@ -101,6 +120,7 @@ export function createHandler(deps: EnforceHandlerDeps): EnforceHandler {
       await retrySoon(deps, event);
       throw error;
     }
+    await reportRun(deps, summary, mode);
     const failures = summary.failures.map((f) => `${f.point}: ${f.error}: ${f.message}`);
     obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary, failures });
     if (summary.failures.length === 0) return summary;
@@ -123,13 +143,16 @@ export function defaultDeps(
 ): EnforceHandlerDeps {
   const queueUrl = env.ENFORCE_QUEUE_URL;
   const tableName = requireEnv('TABLE_NAME', env);
+  const ledgerTable = env.LEDGER_TABLE_NAME || tableName;
+  const planeId = env.PLANE_ID;
   const settings = loadSettings(env);
   return {
     sqs: sqsClient(),
     ...(queueUrl ? { queueUrl } : {}),
+    ...(planeId ? { plane: { id: planeId, reports: new PlaneReports(documentClient(), tableName) } } : {}),
     repo: new BlockRepository(documentClient(), tableName),
-    // ownership of NACL entries: this stack's placement ledger in its own table (lambda/README.md)
-    nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, new PlacementLedger(documentClient(), tableName), settings.nacl.ruleRange),
+    // ownership of NACL entries: this stack's (or plane's) placement ledger in its own table (lambda/README.md)
+    nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, new PlacementLedger(documentClient(), ledgerTable), settings.nacl.ruleRange),
     waf: new WafAdapter(wafClients(), clock, obs),
     settings,
     obs,

@@ -60,6 +60,8 @@ export interface EnforceSummary {
   readonly unblocked: number;
   readonly converged: boolean;
   readonly failures: EnforceFailure[];
+  /** records the desired state held in the last pass */
+  readonly desired: number;
 }
 
 /** Errors no retry within minutes will cure: a resource gone, a permission or parameter wrong, a limit reached. */
@@ -147,11 +149,13 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   let changes = 0;
   let blocked = 0;
   let unblocked = 0;
+  let desired = 0;
   const failures: EnforceFailure[] = [];
   const reportedFull = new Set<string>();
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const now = clock.now();
     const records: BlockRecord[] = (await repo.listActive()).map((stored) => stored.record);
+    desired = records.length;
     const actual = await readActual(deps, failures, pass === 1);
     const planned = planEnforcement(records, { nacls: actual.acls, wafSets: actual.sets }, settings, now);
     const familyOf = (address: string): Family => (address.includes(':') ? 'ipv6' : 'ipv4');
@@ -162,7 +166,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
       wafOverflow: planned.wafOverflow.filter((address) => !actual.unreadable.has(familyOf(address)) && !actual.missing.has(familyOf(address))),
     };
     report(plan, obs, reportedFull, pass === 1);
-    if (isNoop(plan)) return { passes: pass, changes, blocked, unblocked, converged: failures.length === 0, failures };
+    if (isNoop(plan)) return { passes: pass, changes, blocked, unblocked, converged: failures.length === 0, failures, desired };
 
     let conflict = false;
     for (const update of plan.waf) {
@@ -226,10 +230,10 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
       if (lags.length && mode === 'enforce') obs.seconds('EnforcementLagSeconds', Math.max(0, ...lags));
     }
     if (!conflict || failures.length) {
-      return { passes: pass, changes, blocked, unblocked, converged: !conflict && failures.length === 0, failures };
+      return { passes: pass, changes, blocked, unblocked, converged: !conflict && failures.length === 0, failures, desired };
     }
   }
-  return { passes: MAX_PASSES, changes, blocked, unblocked, converged: false, failures };
+  return { passes: MAX_PASSES, changes, blocked, unblocked, converged: false, failures, desired };
 }
 
 function report(plan: EnforcementPlan, obs: Observability, reportedFull: Set<string>, first: boolean): void {
