@@ -22,7 +22,6 @@ import {
   SENSOR4,
   SENSOR6,
   TESTNET,
-  eventually,
   forgeSyns,
   kernelSet,
   labUnavailable,
@@ -128,14 +127,41 @@ interface Forgery {
   readonly partnerDeniedSeconds: number;
 }
 
-/** Seconds from one forged SYN until `address` is in no hold set (quar4, blocked4) any more. */
+/**
+ * When the kernel began holding `address` in `set`, epoch ms: polled (every ~20 ms) until the
+ * address shows, then its age read from the element itself — nft prints "timeout 10s expires
+ * 9s870ms" in ms (its JSON only in whole seconds) — so the spawn time of hping3 and of nft in the
+ * namespace is not counted as time denied.
+ */
+async function holdStart(lab: Lab, set: string, address: string): Promise<number> {
+  const ms = (text: string | undefined): number => {
+    const m = /^(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text ?? '');
+    return m ? (Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 1000 + Number(m[3] ?? 0) : NaN;
+  };
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    // the element's age is read some time after `asked`: counting from `asked` errs toward longer
+    const asked = Date.now();
+    const out = await lab.inSensor('nft', ['list', 'set', 'inet', 'portsnare', set]);
+    const escaped = address.replace(/\./g, '\\.');
+    const m = new RegExp(`(?:^|[\\s{,])${escaped} timeout (\\S+) expires (\\S+)`).exec(out.stdout);
+    if (m) return asked - (ms(m[1]) - ms(m[2]));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${address} never appeared in ${set}`);
+}
+
+/**
+ * How long one SYN forged with the fresh address `address` denies that address, in seconds: from
+ * the moment the kernel began holding it (holdStart) until its first connection to a real
+ * service (80) succeeds again, the address trying every 100 ms as a real client would.
+ */
 async function deniedFor(lab: Lab, address: string): Promise<number> {
-  const sent = Date.now();
   await forgeSyns(lab, [address], 23, () => 1);
-  const holds = async (): Promise<boolean> => [...(await kernelSet(lab, 'quar4')), ...(await kernelSet(lab, 'blocked4'))].some((h) => h.address === address);
-  await eventually(async () => ((await holds()) ? true : undefined), `${address} held`, 5000).catch(() => undefined);
-  await eventually(async () => ((await holds()) ? undefined : true), `${address} released`, 120_000);
-  return (Date.now() - sent) / 1000;
+  const start = await holdStart(lab, 'quar4', address);
+  const tryingFrom = Date.now();
+  const reached = await reachAgain(lab, address, SENSOR4, 80, 60_000);
+  return (tryingFrom + reached - start) / 1000;
 }
 
 async function forgery(lab: Lab, log: (line: string) => void): Promise<Forgery> {
@@ -176,7 +202,7 @@ export const suite: BenchSuite = {
     const log = (line: string): void => console.log(line);
     const lab = await Lab.create('bench');
     try {
-      for (const a of [MASSCAN_SOURCE, PARTNER]) await lab.addAttackerAddress(a);
+      for (const a of [MASSCAN_SOURCE, PARTNER, LONE]) await lab.addAttackerAddress(a);
       await routeForgedBack(lab);
       await lab.startServices(SERVICES);
       const figures: Figure[] = [];
@@ -198,7 +224,7 @@ export const suite: BenchSuite = {
       const flood = `1,000 hping3-forged SYNs from 440 TEST-NET sources to one unused port, ${defaults}, all-unused`;
       figures.push(
         { name: 'forged_blocked_after_15s', value: f.blockedAfter15s, unit: 'addresses', note: `${flood}: forged sources in the kernel's blocked set 15 s after the flood began (${f.reported} reported, max hold seen ${f.maxHeldSeconds} s); one run` },
-        { name: 'forged_denied_max_s', value: Number(f.loneDeniedSeconds.toFixed(1)), unit: 's', note: `one SYN forged with a fresh address: seconds from sending it until the address is in no kernel hold set (quar4, blocked4); one run, poll every ~100 ms` },
+        { name: 'forged_denied_max_s', value: Number(f.loneDeniedSeconds.toFixed(1)), unit: 's', note: `one SYN forged with a fresh address: seconds from the kernel's first hold on it (the element's age, read in ms from nft) until the address reaches a real service (80) again, trying every 100 ms; one run` },
         { name: 'partner_denied_s', value: Number(f.partnerDeniedSeconds.toFixed(1)), unit: 's', note: `a client with real traffic to a real service (80), then one SYN forged with its address: seconds until its next connection succeeds (a retry every 100 ms); one run` },
       );
       for (const [name, setup, scan] of [

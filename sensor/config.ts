@@ -11,8 +11,16 @@ import { isAddress, tryParseCidr } from '../core/address';
 import { GuardSettingsSchema } from '../core/guard';
 import { PolicySettingsSchema } from '../core/policy';
 
-/** Portsentry 2.0's conservative default lists: legacy services nobody should use today. */
-export const DEFAULT_TCP_PORTS = '1,7,9,11,13,15,17,19,20,21,70,79,111,113,119,389,512-515,540,543-544,873,989,990,992,1080';
+/**
+ * Portsentry 2.0's conservative default lists (legacy services nobody should use today), and on
+ * TCP also the unused ones among the popular ports nmap probes first whatever the order it picks
+ * (23, 135, 139, 199, 256, 445, 554, 1025, 1720, 1723, 3389, 5900: telnet, RPC, SMB, RDP, VNC…;
+ * nmap moves 28 popular ports to the front of its randomized list): with only Portsentry's list,
+ * `nmap -sS --top-ports 1000` met a real service on 80 or 443 before its first decoy (2 of 8
+ * revealed, bench/results.json). A port a service listens on is never a decoy (EADDRINUSE: the
+ * port is skipped, and stealth watches only the ports the agent bound).
+ */
+export const DEFAULT_TCP_PORTS = '1,7,9,11,13,15,17,19,20,21,23,70,79,111,113,119,135,139,199,256,389,445,512-515,540,543-544,554,873,989,990,992,1025,1080,1720,1723,3389,5900';
 export const DEFAULT_UDP_PORTS = '7,9,13,19,111,389,513,517-518';
 export const DEFAULT_HEALTH_PORT = 9466;
 export const ALL_UNUSED = 'all-unused';
