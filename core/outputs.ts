@@ -14,6 +14,8 @@ export const STACK_OUTPUTS = {
   ruleGroups: 'PortsnareRuleGroupArn',
   /** the functions' PORTSNARE_SETTINGS document (core/settings.ts), as JSON */
   settings: 'PortsnareSettings',
+  /** the decision stack's enforcement planes: a JSON array of plane ids "<account>/<region>" (core/org.ts planeId) */
+  planes: 'PortsnarePlanes',
 } as const;
 export type StackOutputKey = (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS];
 

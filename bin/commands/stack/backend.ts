@@ -8,7 +8,7 @@
  * `portsnare.cli` events ("Block Requested" / "Unblock Requested") on the stack's bus, so the
  * decide function validates them and the enforce function stays the one writer.
  */
-import { DescribeStacksCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import type { Stack } from '@aws-sdk/client-cloudformation';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { listOutput, STACK_OUTPUTS } from '../../../core/outputs';
 import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../../core/commands';
@@ -17,13 +17,13 @@ import { NeverBlockGuard } from '../../../core/guard';
 import { type BlockRecord, minuteOf } from '../../../core/policy';
 import type { PipelineSettings } from '../../../core/settings';
 import { BlockRepository } from '../../../lambda/shared/repository';
-import { errorName } from '../../../lambda/shared/retry';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from '../backend';
 import { byExpiry } from '../backend';
 import { CliError, EXIT } from '../errors';
 import { isoSeconds } from '../output';
-import { awsError, messageOf, regionOf, send } from './aws-errors';
+import { regionOf, send } from './aws-errors';
 import { type CloudClients, closeClients } from './clients';
+import { describeStack, stackStatusHealthy } from './describe';
 import { type IpSetRef, parseIpSetArn, readPlacements } from './placements';
 import { settingsOfStack, stackOutput } from './settings';
 import { readBurstCount, readHistory } from './table-reads';
@@ -51,17 +51,7 @@ export class StackBackend implements Backend {
   /** Finds the stack and its outputs; an unknown stack or a stack without them is an error. */
   static async open(clients: CloudClients, stackName: string, options: { waitSeconds?: number; now?: () => number } = {}): Promise<StackBackend> {
     const region = await regionOf(clients.cloudFormation);
-    let stack: Stack | undefined;
-    try {
-      const answer = await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
-      stack = answer.Stacks?.[0];
-    } catch (error) {
-      if (errorName(error) === 'ValidationError' && /does not exist/i.test(messageOf(error))) {
-        throw new CliError(`unknown stack ${JSON.stringify(stackName)} in ${region}: no such CloudFormation stack (check --stack and --region / AWS_REGION)`, EXIT.notFound);
-      }
-      throw awsError(error, `describe stack ${stackName}`);
-    }
-    if (!stack) throw new CliError(`unknown stack ${JSON.stringify(stackName)} in ${region}`, EXIT.notFound);
+    const stack = await describeStack(clients, stackName, region);
     const tableName = stackOutput(stack, STACK_OUTPUTS.table);
     const busName = stackOutput(stack, STACK_OUTPUTS.bus);
     if (!tableName || !busName) {
@@ -83,7 +73,7 @@ export class StackBackend implements Backend {
     const limit = settings.policy.burstLimitPerMinute;
     const breakerOpen = blocksThisMinute >= limit;
     const stackStatus = this.stack.StackStatus ?? 'UNKNOWN';
-    const healthy = /_COMPLETE$/.test(stackStatus) && !/ROLLBACK|DELETE/.test(stackStatus) && !breakerOpen;
+    const healthy = stackStatusHealthy(stackStatus) && !breakerOpen;
     const lastBlock = active.reduce((latest, block) => Math.max(latest, block.blockedAt), 0);
     const outputs = Object.fromEntries((this.stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
     return {
