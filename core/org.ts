@@ -44,6 +44,8 @@ export function planeReportKey(id: string): TableKey {
 /** what a plane reports after each enforce run */
 export const PlaneReportSchema = z.strictObject({
   planeId: z.string().regex(/^\d{12}\/[a-z]{2}(-[a-z]+)+-\d$/),
+  /** epoch ms the plane's first reported run ended */
+  firstRunAt: z.number().int().nonnegative().optional(),
   /** epoch ms the last run ended */
   lastRunAt: z.number().int().nonnegative(),
   /** epoch ms the last run that left every point equal to the desired state ended */
@@ -72,11 +74,12 @@ export interface PlaneStatus {
 /**
  * A plane's state at `now`, from its own report: silent when it has not reported for
  * PLANE_SILENT_AFTER_MS (every plane runs at least every reconcile, 5 minutes), lagging when its
- * last run did not converge (the lag runs from its last converged run, or from its first report).
+ * last run did not converge (the lag runs from its last converged run, or, for a plane that never
+ * converged, from its first report).
  */
 export function planeStatus(report: PlaneReport, now: number): PlaneStatus {
   const silentMs = Math.max(0, now - report.lastRunAt);
-  const lagMs = report.converged ? 0 : Math.max(0, now - (report.lastConvergedAt ?? report.lastRunAt));
+  const lagMs = report.converged ? 0 : Math.max(0, now - (report.lastConvergedAt ?? report.firstRunAt ?? report.lastRunAt));
   const health: PlaneHealth = silentMs > PLANE_SILENT_AFTER_MS ? 'silent' : report.converged ? 'healthy' : 'lagging';
   return { planeId: report.planeId, health, lagMs, silentMs, report };
 }

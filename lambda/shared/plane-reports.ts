@@ -21,8 +21,8 @@ export class PlaneReports {
   ) {}
 
   /**
-   * Records one run of plane `id`. `lastConvergedAt` is set only by a converged run, so the last
-   * one is kept across runs that did not converge (one UpdateItem: no read, no race with itself,
+   * Records one run of plane `id`. `firstRunAt` is written once; `lastConvergedAt` is set only by
+   * a converged run, so the last one is kept across runs that did not converge (one UpdateItem: no read, no race with itself,
    * since a plane's runs are serial on its FIFO queue).
    */
   async record(id: string, summary: EnforceSummary, mode: EnforceMode, at: number): Promise<void> {
@@ -35,7 +35,7 @@ export class PlaneReports {
       ':failures': failures,
       ':mode': mode,
     };
-    const set = ['#planeId = :planeId', '#lastRunAt = :at', '#converged = :converged', '#desired = :desired', '#failures = :failures', '#mode = :mode'];
+    const set = ['#planeId = :planeId', '#firstRunAt = if_not_exists(#firstRunAt, :at)', '#lastRunAt = :at', '#converged = :converged', '#desired = :desired', '#failures = :failures', '#mode = :mode'];
     if (summary.converged) set.push('#lastConvergedAt = :at');
     await this.client.send(
       new UpdateCommand({
@@ -44,6 +44,7 @@ export class PlaneReports {
         UpdateExpression: `SET ${set.join(', ')}`,
         ExpressionAttributeNames: {
           '#planeId': 'planeId',
+          '#firstRunAt': 'firstRunAt',
           '#lastRunAt': 'lastRunAt',
           '#converged': 'converged',
           '#desired': 'desired',

@@ -180,6 +180,17 @@ describe('status --org --stack DECISION_STACK', () => {
     expect(result.stdout).toMatch(new RegExp(`${A}\\s+healthy\\s+0s\\s+2026-11-21T11:50:00Z \\(10m ago\\)`));
   });
 
+  it('counts the lag of a plane that never converged from its first run, not its latest', async () => {
+    decisionStack([A]);
+    await run(A, NOW - 30 * MINUTE, false, 4, ['nacl:acl-0abc1234']);
+    await run(A, NOW - 5 * MINUTE, false, 4, ['nacl:acl-0abc1234']);
+
+    const result = await cli(['--json', '--stack', STACK, '--region', REGION]);
+
+    expect(result.code).toBe(6);
+    expect(JSON.parse(result.stdout)).toMatchObject({ planes: [{ planeId: A, health: 'lagging', lagSeconds: 1800, silentSeconds: 300, lastConvergedAt: null }] });
+  });
+
   it('exits 6 when every plane is healthy but the decision stack is not in a good state', async () => {
     decisionStack([A], { status: 'UPDATE_ROLLBACK_COMPLETE' });
     await run(A, NOW, true, 1);
