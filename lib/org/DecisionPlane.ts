@@ -222,7 +222,7 @@ export class DecisionPlane extends Construct {
       assumedBy: new iam.ServicePrincipal('events.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
       description: 'portsnare: the decision bus forwards Desired State Changed to every enforcement plane\'s bus',
     });
-    this.fanOutRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnarePlaneBuses', actions: ['events:PutEvents'], resources: planeBuses }));
+    // each EventBus target grants the role events:PutEvents on its bus, and nothing else
     const rules: events.Rule[] = [];
     for (let start = 0; start < planeBuses.length; start += MAX_TARGETS_PER_RULE) {
       const chunk = planeBuses.slice(start, start + MAX_TARGETS_PER_RULE);
