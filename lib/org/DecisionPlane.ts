@@ -69,6 +69,8 @@ export class DecisionPlane extends Construct {
   public readonly fanOutRole: iam.Role;
   public readonly monitoring: Monitoring;
   public readonly settingsJson: string;
+  /** how the table's policy names the planes' roles: each by ARN (`plane`), or by name in each plane account (`account`, large organizations) */
+  public readonly tablePolicyMode: 'plane' | 'account';
   /** the plane ids (core/org.ts planeId), in configuration order */
   public readonly planeIds: readonly string[];
 
@@ -88,13 +90,25 @@ export class DecisionPlane extends Construct {
 
     // --- the table, shared with every plane through its resource-based policy ----------------------
     const table = tableArn(here, names.decisionTable, stack.partition);
-    const planeStatements = props.planes.flatMap((plane, i) => planeTableStatements(i, plane, names, stack.partition, table, activeIndexArn(here, names.decisionTable, stack.partition), organizationId));
+    const resources = { table, activeIndex: activeIndexArn(here, names.decisionTable, stack.partition) };
+    const policy = (mode: 'plane' | 'account'): { document: iam.PolicyDocument; bytes: number } => {
+      const document = decisionTablePolicy(props.planes, names, stack.partition, resources, organizationId, mode);
+      return { document, bytes: JSON.stringify(stack.resolve(document.toJSON())).length };
+    };
+    const strict = policy('plane');
+    const chosen = strict.bytes <= TABLE_POLICY_MAX_BYTES ? strict : policy('account');
+    if (chosen.bytes > TABLE_POLICY_MAX_BYTES) {
+      throw new Error(
+        `portsnare.organization.planes: ${props.planes.length} planes make the decision table's resource-based policy ${chosen.bytes} bytes, over DynamoDB's ${TABLE_POLICY_MAX_BYTES} even with one statement for all planes (every plane's report key is named in it): see docs/organization.md, "How many planes"`,
+      );
+    }
+    this.tablePolicyMode = chosen === strict ? 'plane' : 'account';
     this.table = new DesiredStateTable(this, 'Table', {
       tableName: names.decisionTable,
       removalPolicy: props.tableRemovalPolicy,
       // the AWS managed key cannot be shared across accounts (rbac-considerations.html): AWS owned key
       encryption: dynamodb.TableEncryption.DEFAULT,
-      resourcePolicy: new iam.PolicyDocument({ statements: planeStatements }),
+      resourcePolicy: chosen.document,
     });
 
     // --- queues -------------------------------------------------------------------------------------
@@ -267,25 +281,50 @@ export class DecisionPlane extends Construct {
   }
 }
 
+/** DynamoDB: a resource-based policy is at most 20 KB, whitespace counted (rbac-considerations.html) */
+export const TABLE_POLICY_MAX_BYTES = 20 * 1024;
+
 /**
- * The decision table's statements for plane `i`: its enforce role (by ARN, in its own account,
- * in the organization) may Query the `active` index and UpdateItem its own report item only.
- * Principal is the plane's account with an aws:PrincipalArn condition, so the policy is valid
- * before the plane's role exists (the decision stack deploys first).
+ * The decision table's resource-based policy: the planes' enforce roles, in their own accounts and
+ * in the organization, may Query the `active` index and UpdateItem plane report items
+ * (dynamodb:LeadingKeys); nothing else.
+ * - `plane`: each role by its ARN, each held to its own report item by one statement per plane;
+ * - `account` (an organization whose per-plane policy would pass DynamoDB's 20 KB): the roles
+ *   named `<stackName>-enforce-*` of the plane accounts (the principals), held to the planes'
+ *   report items, each to its own by its identity policy (across accounts both sides must allow).
+ * Principals are the planes' accounts with an aws:PrincipalArn condition, so the policy is valid
+ * before the planes' roles exist (the decision stack deploys first).
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-cross-account-access.html
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html (dynamodb:LeadingKeys)
  */
-function planeTableStatements(i: number, plane: Env, names: OrgNames, partition: string, table: string, activeIndex: string, organizationId: string): iam.PolicyStatement[] {
-  const principals = [new iam.AccountPrincipal(plane.account)];
-  const who = { ArnEquals: { 'aws:PrincipalArn': roleArn(plane.account, names.enforceRole(plane.region), partition) }, StringEquals: { 'aws:PrincipalOrgID': organizationId } };
-  return [
-    new iam.PolicyStatement({ sid: `Plane${i}ReadsActive`, principals, actions: ['dynamodb:Query'], resources: [activeIndex], conditions: who }),
+export function decisionTablePolicy(
+  planes: readonly Env[],
+  names: OrgNames,
+  partition: string,
+  resources: { readonly table: string; readonly activeIndex: string },
+  organizationId: string,
+  mode: 'plane' | 'account',
+): iam.PolicyDocument {
+  const inOrg = { StringEquals: { 'aws:PrincipalOrgID': organizationId } };
+  const keyOf = (plane: Env): string => planeReportKey(planeId(plane.account, plane.region)).pk;
+  const accounts = (some: readonly Env[]): string[] => [...new Set(some.map((p) => p.account))];
+  const roles = (some: readonly Env[]): Record<string, Record<string, string | string[]>> => {
+    // the principals are the plane accounts: one pattern covers the enforce roles of each of them
+    if (mode === 'account') return { ArnLike: { 'aws:PrincipalArn': roleArn('*', names.enforceRole('*'), partition) } };
+    const arns = some.map((p) => roleArn(p.account, names.enforceRole(p.region), partition));
+    return { ArnEquals: { 'aws:PrincipalArn': arns.length === 1 ? arns[0]! : arns } };
+  };
+  const statement = (sid: string, some: readonly Env[], action: string, resource: string, keys: boolean): iam.PolicyStatement =>
     new iam.PolicyStatement({
-      sid: `Plane${i}WritesItsReport`,
-      principals,
-      actions: ['dynamodb:UpdateItem'],
-      resources: [table],
-      conditions: { ...who, 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [planeReportKey(planeId(plane.account, plane.region)).pk] } },
-    }),
+      sid,
+      principals: accounts(some).map((a) => new iam.AccountPrincipal(a)),
+      actions: [action],
+      resources: [resource],
+      conditions: { ...inOrg, ...roles(some), ...(keys ? { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': some.map(keyOf) } } : {}) },
+    });
+  const statements = [
+    statement('PlanesReadActive', planes, 'dynamodb:Query', resources.activeIndex, false),
+    ...(mode === 'plane' ? planes.map((plane, i) => statement(`Plane${i}Report`, [plane], 'dynamodb:UpdateItem', resources.table, true)) : [statement('PlanesReport', planes, 'dynamodb:UpdateItem', resources.table, true)]),
   ];
+  return new iam.PolicyDocument({ statements });
 }

@@ -9,7 +9,8 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePortsnareContext } from '../../lib/appConfig';
-import { addOrganizationStacks } from '../../lib/org';
+import { Stack } from 'aws-cdk-lib';
+import { addOrganizationStacks, DecisionPlane, orgNames } from '../../lib/org';
 import { flatten, nagFindings, projectApp, resourcesOf } from './helpers';
 
 process.env.CDK_VALIDATION = 'false';
@@ -152,24 +153,27 @@ describe('an organization of 3 accounts × 2 Regions', () => {
     // cross-account access needs a key other than the AWS managed one (rbac-considerations.html)
     expect(props.SSESpecification?.SSEEnabled ?? false).toBe(false);
     const statements = props.ResourcePolicy.PolicyDocument.Statement;
-    expect(statements).toHaveLength(2 * ACCOUNTS.length * REGIONS.length);
     const tableArn = 'arn:aws:dynamodb:eu-west-1:111111111111:table/Portsnare-decision';
+    const roles = ACCOUNTS.flatMap((a) => REGIONS.map((r) => `arn:aws:iam::${a}:role/Portsnare-enforce-${r}`));
+    // one Query statement for every plane's role, on the index only
+    const queries = statements.filter((s) => s.Action === 'dynamodb:Query');
+    expect(queries).toHaveLength(1);
+    expect(flatten(queries[0]!.Resource)).toBe(`${tableArn}/index/active`);
+    expect(list(queries[0]!.Principal?.AWS).map(flatten).sort()).toEqual(ACCOUNTS.map((a) => `arn:aws:iam::${a}:root`));
+    expect(queries[0]!.Condition).toEqual({ StringEquals: { 'aws:PrincipalOrgID': ORG }, ArnEquals: { 'aws:PrincipalArn': roles } });
+    // one UpdateItem statement per plane, held to its own report item
+    const updates = statements.filter((s) => s.Action !== 'dynamodb:Query');
+    expect(updates).toHaveLength(roles.length);
     for (const account of ACCOUNTS) {
       for (const region of REGIONS) {
         const role = `arn:aws:iam::${account}:role/Portsnare-enforce-${region}`;
-        const mine = statements.filter((s) => flatten(s.Condition?.ArnEquals?.['aws:PrincipalArn']) === role);
-        expect(mine.map((s) => [s.Effect, s.Action, flatten(s.Resource)]).sort()).toEqual(
-          [
-            ['Allow', 'dynamodb:Query', `${tableArn}/index/active`],
-            ['Allow', 'dynamodb:UpdateItem', tableArn],
-          ].sort(),
-        );
-        for (const s of mine) {
-          expect(flatten(s.Principal?.AWS)).toBe(`arn:aws:iam::${account}:root`);
-          expect(s.Condition?.StringEquals).toEqual({ 'aws:PrincipalOrgID': ORG });
-        }
-        const update = mine.find((s) => s.Action === 'dynamodb:UpdateItem')!;
-        expect(update.Condition?.['ForAllValues:StringEquals']).toEqual({ 'dynamodb:LeadingKeys': [`PLANE#${account}/${region}`] });
+        const mine = updates.filter((s) => flatten(s.Condition?.ArnEquals?.['aws:PrincipalArn']) === role);
+        expect(mine.map((s) => [s.Effect, s.Action, flatten(s.Resource), flatten(s.Principal?.AWS)])).toEqual([['Allow', 'dynamodb:UpdateItem', tableArn, `arn:aws:iam::${account}:root`]]);
+        expect(mine[0]!.Condition).toEqual({
+          StringEquals: { 'aws:PrincipalOrgID': ORG },
+          ArnEquals: { 'aws:PrincipalArn': role },
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`PLANE#${account}/${region}`] },
+        });
       }
     }
   });
@@ -321,5 +325,35 @@ describe('organization configuration', () => {
     const parsed = parsePortsnareContext({ ...organizationContext(), stackName: `P${'x'.repeat(60)}` });
     if (!parsed.ok) throw new Error(parsed.error);
     expect(() => addOrganizationStacks(new App(), parsed.value)).toThrow(/portsnare\.stackName: "Px+" makes the role name "Px+-enforce-eu-west-1" longer than IAM's 64 characters/);
+  });
+});
+
+describe('the decision table policy of a large organization', () => {
+  const REGIONS4 = ['eu-west-1', 'us-east-1', 'ap-southeast-2', 'eu-central-1'];
+  const planesOf = (accounts: number): Array<{ account: string; region: string }> =>
+    Array.from({ length: accounts }, (_, a) => String(100000000000 + a)).flatMap((account) => REGIONS4.map((region) => ({ account, region })));
+  const decisionOf = (planes: Array<{ account: string; region: string }>): Statement[] => {
+    const stack = new Stack(new App({ context: { ...projectApp().node.getAllContext(), 'aws:cdk:bundling-stacks': [] } }), 'D', { env: { account: SECURITY, region: 'eu-west-1' } });
+    new DecisionPlane(stack, 'Decision', { organizationId: ORG, names: orgNames('Portsnare'), planes });
+    const [[, table]] = resourcesOf(Template.fromStack(stack), 'AWS::DynamoDB::Table') as [[string, Json]];
+    const policy = (table.Properties as { ResourcePolicy: { PolicyDocument: { Statement: Statement[] } } }).ResourcePolicy.PolicyDocument;
+    expect(JSON.stringify(policy).length).toBeLessThanOrEqual(20 * 1024);
+    return policy.Statement;
+  };
+
+  it('names the enforce roles by pattern in the plane accounts and lists every report key when per-plane statements would pass 20 KB (50 accounts × 4 Regions)', () => {
+    const planes = planesOf(50);
+    const statements = decisionOf(planes);
+    expect(statements.map((s) => s.Action)).toEqual(['dynamodb:Query', 'dynamodb:UpdateItem']);
+    for (const s of statements) {
+      expect(list(s.Principal?.AWS).map(flatten).sort()).toEqual([...new Set(planes.map((p) => `arn:aws:iam::${p.account}:root`))].sort());
+      expect(s.Condition?.ArnLike).toEqual({ 'aws:PrincipalArn': 'arn:aws:iam::*:role/Portsnare-enforce-*' });
+      expect(s.Condition?.StringEquals).toEqual({ 'aws:PrincipalOrgID': ORG });
+    }
+    expect(statements[1]!.Condition?.['ForAllValues:StringEquals']).toEqual({ 'dynamodb:LeadingKeys': planes.map((p) => `PLANE#${p.account}/${p.region}`) });
+  });
+
+  it('refuses, naming the key, an organization whose table policy would not fit even then', () => {
+    expect(() => decisionOf(planesOf(100))).toThrow(/portsnare\.organization\.planes: 400 planes make the decision table's resource-based policy \d+ bytes, over DynamoDB's 20480/);
   });
 });
