@@ -1,6 +1,6 @@
 /**
  * The README's organization example as a user runs it: `npx cdk synth -c portsnare="$(tr -d
- * '\n' < examples/organization.json)"` (the CLI keeps a -c value only up to its first newline:
+ * '\n' < examples/cdk/organization.json)"` (the CLI keeps a -c value only up to its first newline:
  * aws-cdk's parseStringContextListToObject splits on /=(.*)/), offline, with cdk-nag and CloudFormation's template validation
  * as plugins (a finding fails the synthesis): the decision stack and one stack per plane.
  */
@@ -15,7 +15,7 @@ import { PROJECT_ROOT } from '../../lib';
 const run = promisify(execFile);
 const outdir = mkdtempSync(path.join(tmpdir(), 'portsnare-org-synth-'));
 const bin = (name: string) => path.join(PROJECT_ROOT, 'node_modules', '.bin', name);
-const example = readFileSync(path.join(PROJECT_ROOT, 'examples', 'organization.json'), 'utf8');
+const example = readFileSync(path.join(PROJECT_ROOT, 'examples', 'cdk', 'organization.json'), 'utf8');
 const env = { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true', CDK_VALIDATION: 'true', AWS_EC2_METADATA_DISABLED: 'true' };
 
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
@@ -25,7 +25,7 @@ interface ValidationReport {
 }
 type TemplateJson = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>; Outputs?: Record<string, { Value: unknown }> };
 
-describe('npx cdk synth with examples/organization.json', () => {
+describe('npx cdk synth with examples/cdk/organization.json', () => {
   it('synthesizes the decision stack and every plane stack with zero unacknowledged findings', async () => {
     const { stderr } = await run(bin('cdk'), ['synth', '--quiet', '--no-notices', '--output', outdir, '-c', `portsnare=${example.replace(/\n/g, '')}`], { cwd: PROJECT_ROOT, env, timeout: 420_000 });
     expect(stderr).not.toMatch(/\[Error|AwsSolutions-/);
