@@ -14,7 +14,7 @@ export const STACK_OUTPUTS = {
   ruleGroups: 'PortsnareRuleGroupArn',
   /** the functions' PORTSNARE_SETTINGS document (core/settings.ts), as JSON */
   settings: 'PortsnareSettings',
-  /** the decision stack's enforcement planes: a JSON array of plane ids "<account>/<region>" (core/org.ts planeId) */
+  /** an organization's decision stack: the enforcement plane ids (core/org.ts planeId), as a JSON array */
   planes: 'PortsnarePlanes',
 } as const;
 export type StackOutputKey = (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS];

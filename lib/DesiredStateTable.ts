@@ -6,12 +6,31 @@
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { ACTIVE_INDEX, ACTIVE_KEY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../core/table';
 
 export interface DesiredStateTableProps {
   /** @default RemovalPolicy.DESTROY */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * A fixed physical name (an organization's decision table, named by the planes in other
+   * accounts: lib/org/names.ts).
+   * @default - a generated name
+   */
+  readonly tableName?: string;
+  /**
+   * Cross-account access through a resource-based policy does not work with the AWS managed key,
+   * so the decision table uses the AWS owned key (TableEncryption.DEFAULT):
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-considerations.html
+   * @default dynamodb.TableEncryption.AWS_MANAGED
+   */
+  readonly encryption?: dynamodb.TableEncryption;
+  /**
+   * The table's resource-based policy (the planes of an organization, lib/org/DecisionPlane.ts).
+   * @default - none
+   */
+  readonly resourcePolicy?: iam.PolicyDocument;
 }
 
 export class DesiredStateTable extends dynamodb.Table {
@@ -20,7 +39,9 @@ export class DesiredStateTable extends dynamodb.Table {
       partitionKey: { name: TABLE_PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       sortKey: { name: TABLE_SORT_KEY, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      tableName: props.tableName,
+      encryption: props.encryption ?? dynamodb.TableEncryption.AWS_MANAGED,
+      resourcePolicy: props.resourcePolicy,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: TABLE_TTL_ATTRIBUTE,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,

@@ -72,6 +72,12 @@ export interface PortsnareFunctionProps {
    * @default - unreserved
    */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * A fixed name for the function's role, so a policy in another account can name it (an
+   * organization's enforcement plane, lib/org/).
+   * @default - a generated name
+   */
+  readonly roleName?: string;
 }
 
 /** Node.js 22 on Graviton: the runtime the repository's engines and CI test with. */
@@ -101,6 +107,7 @@ export class PortsnareFunction extends Construct {
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `portsnare ${props.name} function`,
+      roleName: props.roleName,
     });
     this.logGroup.grantWrite(this.role);
 

@@ -8,6 +8,7 @@ import { parseDuration } from '../core/commands';
 import { formatZodError } from '../core/event';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
+import { OrganizationSchema, SINGLE_ACCOUNT_KEYS } from './org/config';
 
 const port = z.number().int().min(1).max(65535);
 const duration = z.union([z.number().int().min(1), z.string()]).transform((value, ctx) => {
@@ -97,6 +98,8 @@ export const PortsnareContextSchema = z
     /** IAM principal ARNs whose operator requests (source portsnare.cli) the bus accepts; default: the account's */
     operatorPrincipals: z.array(z.string()).optional(),
     sensor: SensorContextSchema.default(SensorContextSchema.parse({})),
+    /** one decision plane and enforcement planes in many accounts and Regions (lib/org/, docs/organization.md) */
+    organization: OrganizationSchema.optional(),
   })
   .superRefine((config, ctx) => {
     if (config.sensor.nlb && !config.sensor.vpc) {
@@ -137,7 +140,34 @@ export function parsePortsnareContext(value: unknown): { ok: true; value: Portsn
     }
   }
   const parsed = PortsnareContextSchema.safeParse(input);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const lines = parsed.error.issues.map((issue) => `portsnare${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}`);
+  const conflicts = organizationConflicts(input);
+  if (parsed.success && conflicts.length === 0) return { ok: true, value: parsed.data };
+  const issues = parsed.success ? [] : parsed.error.issues;
+  const lines = [
+    ...issues.map((issue) => `portsnare${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}${shownValue(input, issue.path)}`),
+    ...conflicts,
+  ];
+  if (parsed.success) return { ok: false, error: lines.join('\n') };
   return { ok: false, error: lines.length ? lines.join('\n') : formatZodError(parsed.error) };
+}
+
+/**
+ * With an `organization`, the keys that place one stack (account, Region, ACLs, scopes, a sensor)
+ * belong to the planes: given at the top level they would be silently ignored, so they are errors.
+ */
+function organizationConflicts(input: unknown): string[] {
+  if (typeof input !== 'object' || input === null || !('organization' in input)) return [];
+  const given = input as Record<string, unknown>;
+  return SINGLE_ACCOUNT_KEYS.filter((key) => given[key] !== undefined).map(
+    (key) =>
+      `portsnare.${key}: ${JSON.stringify(given[key])} is a single-account key; with organization, set it per plane (organization.planes[].account/region/naclIds/wafScopes) or leave it out (sensors run anywhere and put on the decision bus)`,
+  );
+}
+
+/** " (got <value>)" for an issue under `organization`, so an error names the value as well as the key. */
+function shownValue(input: unknown, path: readonly PropertyKey[]): string {
+  if (path[0] !== 'organization') return '';
+  let value: unknown = input;
+  for (const key of path) value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  return value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;
 }

@@ -19,3 +19,4 @@ export * from './WafBlocklist';
 export { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../core/commands';
 export { METRIC_DIMENSIONS, METRIC_NAMESPACE, type MetricName } from '../core/metrics';
 export * from './nag';
+export * from './org';

@@ -1,0 +1,330 @@
+/**
+ * An organization's decision plane (docs/organization.md), in the delegated security account:
+ * the event bus every sensor of the organization puts on, decide, the desired-state table,
+ * expiry, and the wake-up FIFO queue decide and expiry send to (lambda/shared/queue.ts). It
+ * enforces nothing: an EventBridge Pipe turns each wake-up into one `Desired State Changed`
+ * event (core/org.ts) on the decision bus, and fan-out rules forward it to every plane's bus.
+ *
+ * Cross-account access, each side least privilege:
+ * - the bus accepts from the organization (aws:PrincipalOrgID) only sensor events (source
+ *   `portsnare.sensor`, the sensor detail types); operator requests only from this account, and
+ *   from `operatorPrincipals` when given (the single-account stack's rule);
+ * - the table's resource-based policy lets each plane's enforce role (by name, in its account)
+ *   Query the `active` index and UpdateItem only its own report item (dynamodb:LeadingKeys).
+ */
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as pipes from 'aws-cdk-lib/aws-pipes';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../core/commands';
+import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
+import { DETAIL_TYPE_GUARDDUTY_FINDING, EVENT_SOURCE_GUARDDUTY } from '../../core/intake';
+import { DECISION_SOURCE, DESIRED_STATE_CHANGED, planeId, planeReportKey } from '../../core/org';
+import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
+import { SETTINGS_ENV } from '../../core/settings';
+import { DesiredStateTable } from '../DesiredStateTable';
+import { GUARDDUTY_RECON_TYPES } from '../EnumerationBlocker';
+import { Monitoring } from '../Monitoring';
+import { acknowledge, arnWildcardFinding } from '../nag';
+import { PortsnareFunction } from '../PortsnareFunction';
+import { pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
+import { activeIndexArn, busArn, roleArn, tableArn, type Env, type OrgNames } from './names';
+
+/** EventBridge: at most 5 targets per rule (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html) */
+export const MAX_TARGETS_PER_RULE = 5;
+
+/** What the decision plane takes from the single-account props: the policy, the guard, alarms, retention. */
+export type DecisionSettingsProps = Pick<
+  EnumerationBlockerProps,
+  'policy' | 'vpcCidrs' | 'guardDuty' | 'alarmTopic' | 'tableRemovalPolicy' | 'logRetention' | 'enforcementLagThreshold' | 'operatorPrincipals'
+>;
+
+export interface DecisionPlaneProps extends DecisionSettingsProps {
+  /** o-…: sensors of this organization may put sensor events on the bus */
+  readonly organizationId: string;
+  readonly names: OrgNames;
+  /** every enforcement plane (account and Region) */
+  readonly planes: readonly Env[];
+}
+
+export class DecisionPlane extends Construct {
+  public readonly eventBus: events.EventBus;
+  public readonly table: DesiredStateTable;
+  /** the wake-up FIFO queue decide and expiry send to; the pipe drains it onto the bus */
+  public readonly wakeUpQueue: sqs.Queue;
+  public readonly wakeUpDeadLetterQueue: sqs.Queue;
+  public readonly failureQueue: sqs.Queue;
+  public readonly functions: { readonly decide: PortsnareFunction; readonly expiry: PortsnareFunction };
+  public readonly pipe: pipes.CfnPipe;
+  public readonly fanOutRules: readonly events.Rule[];
+  public readonly fanOutRole: iam.Role;
+  public readonly monitoring: Monitoring;
+  public readonly settingsJson: string;
+  /** how the table's policy names the planes' roles: each by ARN (`plane`), or by name in each plane account (`account`, large organizations) */
+  public readonly tablePolicyMode: 'plane' | 'account';
+  /** the plane ids (core/org.ts planeId), in configuration order */
+  public readonly planeIds: readonly string[];
+
+  constructor(scope: Construct, id: string, props: DecisionPlaneProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const errors = validateEnumerationBlockerProps({ ...props, wafScopes: [] }, stack.region).filter((e) => !e.startsWith('naclIds and wafScopes are both empty'));
+    if (errors.length) throw new Error(`DecisionPlane ${this.node.path}: invalid props:\n- ${errors.join('\n- ')}`);
+    const { names, organizationId } = props;
+    const here: Env = { account: stack.account, region: stack.region };
+    this.planeIds = props.planes.map((p) => planeId(p.account, p.region));
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const alarmAction = props.alarmTopic ? new cwActions.SnsAction(props.alarmTopic) : undefined;
+
+    // decide and expiry need the policy and the guard; the planes hold the ACLs and IP sets
+    this.settingsJson = stack.toJsonString(pipelineSettingsFrom({ ...props, wafScopes: [] }, []));
+
+    // --- the table, shared with every plane through its resource-based policy ----------------------
+    const table = tableArn(here, names.decisionTable, stack.partition);
+    const resources = { table, activeIndex: activeIndexArn(here, names.decisionTable, stack.partition) };
+    const policy = (mode: 'plane' | 'account'): { document: iam.PolicyDocument; bytes: number } => {
+      const document = decisionTablePolicy(props.planes, names, stack.partition, resources, organizationId, mode);
+      return { document, bytes: JSON.stringify(stack.resolve(document.toJSON())).length };
+    };
+    const strict = policy('plane');
+    const chosen = strict.bytes <= TABLE_POLICY_MAX_BYTES ? strict : policy('account');
+    if (chosen.bytes > TABLE_POLICY_MAX_BYTES) {
+      throw new Error(
+        `portsnare.organization.planes: ${props.planes.length} planes make the decision table's resource-based policy ${chosen.bytes} bytes, over DynamoDB's ${TABLE_POLICY_MAX_BYTES} even with one statement for all planes (every plane's report key is named in it): see docs/organization.md, "How many planes"`,
+      );
+    }
+    this.tablePolicyMode = chosen === strict ? 'plane' : 'account';
+    this.table = new DesiredStateTable(this, 'Table', {
+      tableName: names.decisionTable,
+      removalPolicy: props.tableRemovalPolicy,
+      // the AWS managed key cannot be shared across accounts (rbac-considerations.html): AWS owned key
+      encryption: dynamodb.TableEncryption.DEFAULT,
+      resourcePolicy: chosen.document,
+    });
+
+    // --- queues -------------------------------------------------------------------------------------
+    this.wakeUpDeadLetterQueue = new sqs.Queue(this, 'WakeUpDeadLetterQueue', { fifo: true, encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
+    this.wakeUpQueue = new sqs.Queue(this, 'WakeUpQueue', {
+      fifo: true,
+      contentBasedDeduplication: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(60),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.wakeUpDeadLetterQueue, maxReceiveCount: 5 },
+    });
+    this.failureQueue = new sqs.Queue(this, 'FailureQueue', { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
+    acknowledge(this.failureQueue, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter destination of failed asynchronous invocations, rule and schedule targets; its depth raises an alarm.');
+
+    // --- functions -----------------------------------------------------------------------------------
+    const common = { logRetention, alarmAction };
+    const environment = { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: this.table.tableName, ENFORCE_QUEUE_URL: this.wakeUpQueue.queueUrl };
+    const decide = new PortsnareFunction(this, 'Decide', {
+      ...common,
+      name: 'decide',
+      description: 'portsnare (organization decision plane): validates Scan Detected events and operator requests, writes the desired state',
+      environment,
+      onFailure: this.failureQueue,
+    });
+    const expiry = new PortsnareFunction(this, 'Expiry', { ...common, name: 'expiry', description: 'portsnare (organization decision plane): lifts expired blocks every minute', environment, onFailure: this.failureQueue });
+    this.functions = { decide, expiry };
+    for (const fn of [decide, expiry]) {
+      this.table.grantReadWriteData(fn.function);
+      this.wakeUpQueue.grantSendMessages(fn.function);
+      acknowledge(fn.role, arnWildcardFinding(this.table, '/index/*'), 'Table.grant*Data adds "<table ARN>/index/*" so the function can query the table\'s own index "active"; the wildcard covers only this table\'s indexes.');
+    }
+
+    // --- the bus: sensors of the organization, operators of this account -----------------------------
+    this.eventBus = new events.EventBus(this, 'Bus', { description: 'portsnare decision bus: Scan Detected events of the organization\'s sensors, operator requests, fan-out' });
+    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+    this.eventBus.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'PortsnareSensorsOfTheOrganization',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['events:PutEvents'],
+        resources: [this.eventBus.eventBusArn],
+        conditions: { StringEquals: { 'aws:PrincipalOrgID': organizationId, 'events:source': EVENT_SOURCE_SENSOR, 'events:detail-type': [...SENSOR_DETAIL_TYPES] } },
+      }),
+    );
+    if (props.operatorPrincipals) {
+      this.eventBus.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'PortsnareOperatorRequestsOnlyFromOperators',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['events:PutEvents'],
+          resources: [this.eventBus.eventBusArn],
+          conditions: { StringEquals: { 'events:source': EVENT_SOURCE_CLI }, ArnNotLike: { 'aws:PrincipalArn': [...props.operatorPrincipals] } },
+        }),
+      );
+    }
+    const decideTarget = new eventTargets.LambdaFunction(decide.function, { deadLetterQueue: this.failureQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+    new events.Rule(this, 'SensorRule', {
+      eventBus: this.eventBus,
+      description: 'portsnare: Scan Detected events from the organization\'s sensors → decide',
+      eventPattern: { source: [EVENT_SOURCE_SENSOR], detailType: [DETAIL_TYPE_SCAN_DETECTED] },
+      targets: [decideTarget],
+    });
+    new events.Rule(this, 'CliRule', {
+      eventBus: this.eventBus,
+      description: 'portsnare: operator requests from the portsnare command line → decide',
+      eventPattern: { source: [EVENT_SOURCE_CLI], detailType: [DETAIL_TYPE_SCAN_DETECTED, DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED] },
+      targets: [decideTarget],
+    });
+    if (props.guardDuty) {
+      new events.Rule(this, 'GuardDutyRule', {
+        description: 'portsnare: GuardDuty Recon:EC2 findings (default bus of the decision account) → decide',
+        eventPattern: {
+          source: [EVENT_SOURCE_GUARDDUTY],
+          detailType: [DETAIL_TYPE_GUARDDUTY_FINDING],
+          detail: { type: events.Match.anyOf(...GUARDDUTY_RECON_TYPES.map((t) => events.Match.prefix(t))) },
+        },
+        targets: [decideTarget],
+      });
+    }
+
+    // --- expiry every minute -------------------------------------------------------------------------
+    const scheduleRole = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+      description: 'portsnare: EventBridge Scheduler invokes the expiry function',
+    });
+    new scheduler.Schedule(this, 'ExpirySchedule', {
+      description: 'portsnare: lift expired blocks',
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
+      target: new schedulerTargets.LambdaInvoke(expiry.function, { role: scheduleRole, deadLetterQueue: this.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
+    });
+    acknowledge(scheduleRole, arnWildcardFinding(expiry.function, ':*'), 'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.');
+
+    // --- wake-ups → Desired State Changed on the decision bus (EventBridge Pipe) ----------------------
+    const pipeRole = new iam.Role(this, 'PipeRole', {
+      assumedBy: new iam.ServicePrincipal('pipes.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+      description: 'portsnare: the pipe reads wake-ups and puts Desired State Changed events on the decision bus',
+    });
+    this.wakeUpQueue.grantConsumeMessages(pipeRole);
+    this.eventBus.grantPutEventsTo(pipeRole);
+    this.pipe = new pipes.CfnPipe(this, 'FanOutPipe', {
+      description: 'portsnare: every enforce wake-up becomes one Desired State Changed event for the planes',
+      roleArn: pipeRole.roleArn,
+      source: this.wakeUpQueue.queueArn,
+      sourceParameters: { sqsQueueParameters: { batchSize: 1 } },
+      target: this.eventBus.eventBusArn,
+      targetParameters: {
+        // Pipes parse a JSON SQS body, so `$.body` is the wake-up object itself ({kind, notBefore?}):
+        // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-input-transformation.html
+        inputTemplate: '<$.body>',
+        eventBridgeEventBusParameters: { source: DECISION_SOURCE, detailType: DESIRED_STATE_CHANGED },
+      },
+    });
+
+    // --- fan-out: one rule per 5 planes, each target a plane's bus, delivered with a role -------------
+    // A rule whose target is a bus in another account or Region delivers with a role of this
+    // account (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html;
+    // "We recommend always using IAM roles when the target of a rule is an event bus":
+    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-perms.html).
+    const planeBuses = props.planes.map((plane) => busArn(plane, names.planeBus, stack.partition));
+    this.fanOutRole = new iam.Role(this, 'FanOutRole', {
+      roleName: names.fanOutRole,
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+      description: 'portsnare: the decision bus forwards Desired State Changed to every enforcement plane\'s bus',
+    });
+    // each EventBus target grants the role events:PutEvents on its bus, and nothing else
+    const rules: events.Rule[] = [];
+    for (let start = 0; start < planeBuses.length; start += MAX_TARGETS_PER_RULE) {
+      const chunk = planeBuses.slice(start, start + MAX_TARGETS_PER_RULE);
+      rules.push(
+        new events.Rule(this, `FanOut${start / MAX_TARGETS_PER_RULE}`, {
+          eventBus: this.eventBus,
+          description: `portsnare: Desired State Changed → planes ${start + 1}–${start + chunk.length}`,
+          eventPattern: { source: [DECISION_SOURCE], detailType: [DESIRED_STATE_CHANGED], account: [stack.account] },
+          targets: chunk.map((arn) => new eventTargets.EventBus(events.EventBus.fromEventBusArn(this, `PlaneBus${rules.length}x${chunk.indexOf(arn)}`, arn), { role: this.fanOutRole, deadLetterQueue: this.failureQueue })),
+        }),
+      );
+    }
+    this.fanOutRules = rules;
+
+    // --- alarms --------------------------------------------------------------------------------------
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      alarms: [decide.errorsAlarm, expiry.errorsAlarm],
+      deadLetterQueues: [
+        { id: 'WakeUpDlqAlarm', queue: this.wakeUpDeadLetterQueue, what: 'wake-ups the pipe could not put on the decision bus were set aside' },
+        { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'events (fan-out to a plane included) or invocations could not be delivered' },
+      ],
+      enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),
+      alarmAction,
+    });
+
+    // --- outputs (fixed logical ids: the CLI reads them) -----------------------------------------------
+    const output = (logicalId: string, value: string, description: string): void => {
+      new CfnOutput(this, logicalId, { value, description }).overrideLogicalId(logicalId);
+    };
+    output(STACK_OUTPUTS.table, this.table.tableName, 'portsnare desired-state table of the organization');
+    output(STACK_OUTPUTS.bus, this.eventBus.eventBusName, 'portsnare decision bus (sensors of the organization PutEvents here)');
+    output(STACK_OUTPUTS.busArn, this.eventBus.eventBusArn, 'portsnare decision bus ARN');
+    output(STACK_OUTPUTS.ipSets, EMPTY_LIST_OUTPUT, 'the decision plane has no IP sets: each plane stack lists its own');
+    output(STACK_OUTPUTS.ruleGroups, EMPTY_LIST_OUTPUT, 'the decision plane has no rule group: each plane stack lists its own');
+    output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document decide and expiry run with (JSON)');
+    output(STACK_OUTPUTS.planes, JSON.stringify(this.planeIds), 'the enforcement planes (account/region) as a JSON array');
+  }
+
+  /** The alarms of the decision plane (Monitoring's list). */
+  get alarms(): cloudwatch.Alarm[] {
+    return this.monitoring.alarms;
+  }
+}
+
+/** DynamoDB: a resource-based policy is at most 20 KB, whitespace counted (rbac-considerations.html) */
+export const TABLE_POLICY_MAX_BYTES = 20 * 1024;
+
+/**
+ * The decision table's resource-based policy: the planes' enforce roles, in their own accounts and
+ * in the organization, may Query the `active` index and UpdateItem plane report items
+ * (dynamodb:LeadingKeys); nothing else.
+ * - `plane`: each role by its ARN, each held to its own report item by one statement per plane;
+ * - `account` (an organization whose per-plane policy would pass DynamoDB's 20 KB): the roles
+ *   named `<stackName>-enforce-*` of the plane accounts (the principals), held to the planes'
+ *   report items, each to its own by its identity policy (across accounts both sides must allow).
+ * Principals are the planes' accounts with an aws:PrincipalArn condition, so the policy is valid
+ * before the planes' roles exist (the decision stack deploys first).
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-cross-account-access.html
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html (dynamodb:LeadingKeys)
+ */
+export function decisionTablePolicy(
+  planes: readonly Env[],
+  names: OrgNames,
+  partition: string,
+  resources: { readonly table: string; readonly activeIndex: string },
+  organizationId: string,
+  mode: 'plane' | 'account',
+): iam.PolicyDocument {
+  const inOrg = { StringEquals: { 'aws:PrincipalOrgID': organizationId } };
+  const keyOf = (plane: Env): string => planeReportKey(planeId(plane.account, plane.region)).pk;
+  const accounts = (some: readonly Env[]): string[] => [...new Set(some.map((p) => p.account))];
+  const roles = (some: readonly Env[]): Record<string, Record<string, string | string[]>> => {
+    // the principals are the plane accounts: one pattern covers the enforce roles of each of them
+    if (mode === 'account') return { ArnLike: { 'aws:PrincipalArn': roleArn('*', names.enforceRole('*'), partition) } };
+    const arns = some.map((p) => roleArn(p.account, names.enforceRole(p.region), partition));
+    return { ArnEquals: { 'aws:PrincipalArn': arns.length === 1 ? arns[0]! : arns } };
+  };
+  const statement = (sid: string, some: readonly Env[], action: string, resource: string, keys: boolean): iam.PolicyStatement =>
+    new iam.PolicyStatement({
+      sid,
+      principals: accounts(some).map((a) => new iam.AccountPrincipal(a)),
+      actions: [action],
+      resources: [resource],
+      conditions: { ...inOrg, ...roles(some), ...(keys ? { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': some.map(keyOf) } } : {}) },
+    });
+  const statements = [
+    statement('PlanesReadActive', planes, 'dynamodb:Query', resources.activeIndex, false),
+    ...(mode === 'plane' ? planes.map((plane, i) => statement(`Plane${i}Report`, [plane], 'dynamodb:UpdateItem', resources.table, true)) : [statement('PlanesReport', planes, 'dynamodb:UpdateItem', resources.table, true)]),
+  ];
+  return new iam.PolicyDocument({ statements });
+}
