@@ -16,8 +16,27 @@ export const STACK_OUTPUTS = {
   settings: 'PortsnareSettings',
   /** an organization's decision stack: the enforcement plane ids (core/org.ts planeId), as a JSON array */
   planes: 'PortsnarePlanes',
+  /** the stack's cloud sensors and what watches them: a JSON array of SensorListing ("[]" when none) */
+  sensors: 'PortsnareSensors',
 } as const;
 export type StackOutputKey = (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS];
+
+/**
+ * One sensor in the `PortsnareSensors` output: the heartbeat rule that counts its `Sensor
+ * Heartbeat` events, the alarm on that count, and the bus the rule is on. The count is the
+ * rule's SENSOR_HEARTBEAT_METRIC with the dimensions EventBusName and RuleName (a rule on a
+ * custom bus: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html).
+ */
+export interface SensorListing {
+  readonly sensorId: string;
+  /** the rule's name (not its CloudFormation Ref, which is "bus|rule" on a custom bus) */
+  readonly ruleName: string;
+  readonly alarmName: string;
+  readonly busName: string;
+}
+
+/** The metric a heartbeat rule's matches are counted in (EventBridge's own, per rule). */
+export const SENSOR_HEARTBEAT_METRIC = { namespace: 'AWS/Events', metricName: 'MatchedEvents' } as const;
 
 /** The value CloudFormation shows for a list output that is empty (an output cannot be ""). */
 export const EMPTY_LIST_OUTPUT = '-';

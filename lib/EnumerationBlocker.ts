@@ -28,6 +28,7 @@ import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
 import { ENFORCE_GROUP_ID, SETTINGS_ENV, type PipelineSettingsInput } from '../core/settings';
 import { DesiredStateTable } from './DesiredStateTable';
+import { SensorHeartbeat } from './SensorHeartbeat';
 import { keepLogicalId } from './logicalIds';
 import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
@@ -350,6 +351,7 @@ export class EnumerationBlocker extends Construct {
       'portsnare WAF rule group (one per scope, comma separated): add it to your web ACL',
     );
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document the functions run with (JSON)');
+    output(STACK_OUTPUTS.sensors, SensorHeartbeat.listingOf(this), 'portsnare cloud sensors of this stack: id, heartbeat rule and alarm, bus (JSON)');
   }
 
   /**

@@ -18,8 +18,8 @@ export function registerStatus(program: Command, deps: CliDeps): void {
       .description(
         'Agent and pipeline health, counts of detections and active blocks, and the spool depth (events not yet delivered). ' +
           'On this host it asks the running agent; with no agent it reads the local store and says the agent is not running. ' +
-          'With --stack it reads the deployed stack; with --org --stack DECISION_STACK each enforcement plane of the organization (health, lag, last run) from the planes\' reports. ' +
-          'Exits 0 when healthy, 6 when the agent is not running or not healthy (with --org: when any plane is lagging, silent or has never reported).',
+          'With --stack it reads the deployed stack, each cloud sensor\'s last heartbeat and heartbeat alarm included (CloudWatch); with --org --stack DECISION_STACK each enforcement plane of the organization (health, lag, last run) from the planes\' reports. ' +
+          'Exits 0 when healthy, 6 when the agent is not running or not healthy (with --stack: also when a sensor\'s alarm is in ALARM or it sent no heartbeat in 24 h; with --org: when any plane is lagging, silent or has never reported).',
       )
       .option('--org', 'with --stack DECISION_STACK: every enforcement plane of the organization, from the reports in the decision table')
       .option('--json', 'print JSON'),

@@ -6,6 +6,7 @@
  * documented rule (core/org.ts: silent after 10 minutes without a report, lagging while the last
  * run did not converge, the lag counted from the last converged run).
  */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -50,6 +51,7 @@ function clients(region: string | undefined): CloudClients {
       throw new Error('status --org reads no WAF IP set');
     },
     ec2: new EC2Client({ region: REGION, endpoint: unused, credentials: CREDENTIALS, maxAttempts: 1 }),
+    cloudWatch: new CloudWatchClient({ region: REGION, endpoint: unused, credentials: CREDENTIALS, maxAttempts: 1 }),
   };
 }
 

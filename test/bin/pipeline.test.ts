@@ -5,6 +5,7 @@
  * and the enforcers back.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -70,7 +71,9 @@ beforeEach(() => {
       }
       return { FailedEntryCount: 0, Entries: results };
     });
-  clients = { cloudFormation, dynamo: world.ddb.client, events, waf: () => world.waf.client, ec2: world.ec2.client };
+  // the stack lists no sensors (no PortsnareSensors output): a CloudWatch call would fail on the closed port
+  const cloudWatch = new CloudWatchClient({ region: REGION, endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' }, maxAttempts: 1 });
+  clients = { cloudFormation, dynamo: world.ddb.client, events, waf: () => world.waf.client, ec2: world.ec2.client, cloudWatch };
 });
 
 function cli(args: string[]): Promise<CliResult> {

@@ -153,7 +153,11 @@ describe('the EC2 demo with flow logs', () => {
     expect(alarms).toHaveLength(1);
     expect(alarms[0]![1].Properties).toMatchObject({
       Namespace: 'AWS/Events',
-      Dimensions: [{ Name: 'RuleName', Value: { Ref: ruleId } }],
+      // a custom bus: both dimensions, the rule's name from its ARN (test/lib/heartbeat.test.ts evaluates them)
+      Dimensions: [
+        { Name: 'EventBusName', Value: { Ref: expect.stringMatching(/^BlockerBus/) } },
+        { Name: 'RuleName', Value: { 'Fn::Select': [2, { 'Fn::Split': ['/', { 'Fn::GetAtt': [ruleId, 'Arn'] }] }] } },
+      ],
       TreatMissingData: 'breaching',
       ComparisonOperator: 'LessThanThreshold',
       Threshold: 1,

@@ -25,6 +25,7 @@ import { regionOf, send } from './aws-errors';
 import { type CloudClients, closeClients } from './clients';
 import { describeStack, stackStatusHealthy } from './describe';
 import { type IpSetRef, parseIpSetArn, readPlacements } from './placements';
+import { readSensors, sensorLines, sensorsJson, sensorsOfStack } from './sensors';
 import { settingsOfStack, stackOutput } from './settings';
 import { readBurstCount, readHistory } from './table-reads';
 import { historyEntry, toView } from './views';
@@ -73,7 +74,10 @@ export class StackBackend implements Backend {
     const limit = settings.policy.burstLimitPerMinute;
     const breakerOpen = blocksThisMinute >= limit;
     const stackStatus = this.stack.StackStatus ?? 'UNKNOWN';
-    const healthy = stackStatusHealthy(stackStatus) && !breakerOpen;
+    const listed = sensorsOfStack(this.stack, this.stackName);
+    const sensors = listed && (await readSensors(this.clients.cloudWatch, listed, now));
+    const sensorsHealthy = (sensors ?? []).every((sensor) => sensor.healthy);
+    const healthy = stackStatusHealthy(stackStatus) && !breakerOpen && sensorsHealthy;
     const lastBlock = active.reduce((latest, block) => Math.max(latest, block.blockedAt), 0);
     const outputs = Object.fromEntries((this.stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
     return {
@@ -91,6 +95,7 @@ export class StackBackend implements Backend {
             ? `OPEN: ${blocksThisMinute} new blocks this minute, limit ${limit} — new blocks are refused until the minute drains (README: "When the circuit breaker opens")`
             : `closed: ${blocksThisMinute} of ${limit} new blocks this minute`,
         ],
+        ...sensorLines(sensors, now),
         ['never-block guard', this.guardSource],
         ['detections', 'CloudWatch metric Portsnare/Detections (the stack dashboard)'],
       ],
@@ -108,6 +113,8 @@ export class StackBackend implements Backend {
         circuitBreakerOpen: breakerOpen,
         lastBlockAt: lastBlock > 0 ? new Date(lastBlock).toISOString() : null,
         guardSource: this.guardSource,
+        sensors: sensorsJson(sensors, now),
+        ...(sensors === undefined ? { sensorsNote: `the stack has no ${STACK_OUTPUTS.sensors} output (deployed by an older portsnare)` } : {}),
         outputs,
       },
     };

@@ -5,6 +5,7 @@
  * https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -22,6 +23,8 @@ export interface CloudClients {
   readonly waf: (region: string) => WAFV2Client;
   /** reads the network ACLs */
   readonly ec2: EC2Client;
+  /** each sensor's heartbeats (GetMetricData) and its heartbeat alarm (DescribeAlarms) */
+  readonly cloudWatch: CloudWatchClient;
 }
 
 /** SDK clients for one Region (undefined: the SDK's own Region lookup). */
@@ -40,6 +43,7 @@ export function cloudClients(region: string | undefined): CloudClients {
       return client;
     },
     ec2: new EC2Client(config),
+    cloudWatch: new CloudWatchClient(config),
   };
 }
 
@@ -48,4 +52,5 @@ export function closeClients(clients: CloudClients): void {
   clients.dynamo.destroy();
   clients.events.destroy();
   clients.ec2.destroy();
+  clients.cloudWatch.destroy();
 }
