@@ -7,7 +7,8 @@
  *   is a file of its own beside the entry, so `portsnare agent` never reads the operator commands
  *   (with the AWS SDK clients of `--stack`), nor the EventBridge publisher (with the AWS SDK)
  *   unless an `eventbridge` sink is configured. A static import of a chunk's module fails the
- *   build: it would pull the chunk back into the agent.
+ *   build: it would pull the chunk back into the agent. A hosted chunk (HOSTED_CHUNKS) takes
+ *   SHARED_MODULES from the bundle that loads it, so the process holds one zod, not two.
  * - zod's translated error messages (its locales other than English, which zod uses by default)
  *   are left out: the agent never selects another locale, and parsing them cost about 3 MB.
  * - whitespace and syntax are minified, identifiers kept (stack traces stay readable); the source
@@ -31,6 +32,14 @@ export const LAZY_CHUNKS: Readonly<Record<string, string>> = {
   /** only with an `eventbridge` sink (sensor/publish/sinks.ts) */
   'portsnare-eventbridge': 'sensor/publish/eventbridge.ts',
 };
+
+/**
+ * Chunks built apart from the entry, which take SHARED_MODULES from the bundle that loads them
+ * rather than carrying copies: the EventBridge publisher needs only names from core/event.ts,
+ * whose schemas would bring a second zod into the process.
+ */
+export const HOSTED_CHUNKS: readonly string[] = ['portsnare-eventbridge'];
+export const SHARED_MODULES: readonly string[] = ['core/event.ts'];
 
 /**
  * V8 options the agent runs with (measured in BENCHMARKS.md; not allowed in NODE_OPTIONS, so on
@@ -75,12 +84,8 @@ export async function buildAgentBundle(options: AgentBuildOptions): Promise<Agen
   // Paths in the source maps are relative to where the bundle would sit in the checkout, so the
   // output does not depend on the directory it is written to (the CDK asset hash is the output's).
   const virtualDir = path.join(root, '.agent-bundle');
-  const entryPoints: Record<string, string> = { portsnare: path.join(root, 'bin', 'portsnare.ts') };
-  for (const [name, source] of Object.entries(LAZY_CHUNKS)) entryPoints[name] = path.join(root, source);
-  const zod = { replaced: 0 };
-  const result = await esbuild.build({
+  const common = {
     absWorkingDir: root,
-    entryPoints,
     bundle: true,
     platform: 'node',
     target: options.target,
@@ -94,19 +99,54 @@ export async function buildAgentBundle(options: AgentBuildOptions): Promise<Agen
     metafile: true,
     write: false,
     logLevel: 'silent',
-    plugins: [lazyChunks(root), englishOnlyZod(zod)],
-  });
+  } as const;
+  const entries = (names: readonly string[]): Record<string, string> => Object.fromEntries(names.map((name) => [name, path.join(root, LAZY_CHUNKS[name]!)]));
+  const hosts = Object.keys(LAZY_CHUNKS).filter((name) => !HOSTED_CHUNKS.includes(name));
+  const zod = { replaced: 0 };
+  const built = [
+    await esbuild.build({ ...common, entryPoints: { portsnare: path.join(root, 'bin', 'portsnare.ts'), ...entries(hosts) }, plugins: [lazyChunks(root), englishOnlyZod(zod)] }),
+    await esbuild.build({ ...common, entryPoints: entries(HOSTED_CHUNKS), plugins: [sharedFromHost(root), lazyChunks(root), englishOnlyZod({ replaced: 0 })] }),
+  ];
   // zod's layout changed: fail rather than ship its locales unnoticed
   if (zod.replaced === 0) throw new Error("zod's locales index (../locales/index.js) was not imported: zod's layout changed, see sensor/bundle.ts");
   const files: string[] = [];
-  for (const file of result.outputFiles) {
+  for (const file of built.flatMap((result) => result.outputFiles)) {
     const relative = path.relative(virtualDir, file.path);
     const target = path.join(options.outputDir, relative);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.writeFileSync(target, file.contents);
     files.push(relative);
   }
-  return { files: files.sort(), metafile: result.metafile };
+  const metafile: Metafile = { inputs: {}, outputs: {} };
+  for (const result of built) {
+    Object.assign(metafile.inputs, result.metafile.inputs);
+    Object.assign(metafile.outputs, result.metafile.outputs);
+  }
+  return { files: files.sort(), metafile };
+}
+
+/** where a host bundle leaves SHARED_MODULES for its hosted chunks */
+const SHARED_KEY = 'globalThis[Symbol.for("portsnare.bundle.shared")]';
+const SHARED_NAMESPACE = 'portsnare-shared';
+
+/** In a hosted chunk, SHARED_MODULES are the instances of the bundle that loaded the chunk. */
+function sharedFromHost(root: string): Plugin {
+  const shared = new Set(SHARED_MODULES.map((source) => path.join(root, source)));
+  return {
+    name: 'portsnare-shared-from-host',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, (args) => {
+        if (args.namespace !== 'file') return undefined;
+        const base = path.resolve(args.resolveDir, args.path);
+        const file = [base, `${base}.ts`].find((candidate) => shared.has(candidate));
+        return file === undefined ? undefined : { path: path.relative(root, file), namespace: SHARED_NAMESPACE };
+      });
+      build.onLoad({ filter: /.*/, namespace: SHARED_NAMESPACE }, (args) => ({
+        contents: `const shared = ${SHARED_KEY};\nif (!shared || !shared[${JSON.stringify(args.path)}]) throw new Error(${JSON.stringify(`${args.path}: this chunk takes it from the bundle that loads it (sensor/bundle.ts)`)});\nmodule.exports = shared[${JSON.stringify(args.path)}];`,
+        loader: 'js',
+      }));
+    },
+  };
 }
 
 const CHUNK_NAMESPACE = 'portsnare-chunk';
@@ -131,9 +171,13 @@ function lazyChunks(root: string): Plugin {
         }
         return { path: chunk, namespace: CHUNK_NAMESPACE };
       });
-      // the stand-in: the chunk's exports, read from the file beside the bundle when first needed
-      build.onLoad({ filter: /.*/, namespace: CHUNK_NAMESPACE }, (args) => ({ contents: `module.exports = require(${JSON.stringify(`./${args.path}.js`)});`, loader: 'js' }));
-      build.onResolve({ filter: /.*/, namespace: CHUNK_NAMESPACE }, (args) => ({ path: args.path, external: true }));
+      // the stand-in: the chunk's exports, read from the file beside the bundle when first needed;
+      // a hosted chunk finds this bundle's SHARED_MODULES first
+      build.onLoad({ filter: /.*/, namespace: CHUNK_NAMESPACE }, (args) => {
+        const share = HOSTED_CHUNKS.includes(args.path) ? SHARED_MODULES.map((source) => `shared[${JSON.stringify(source)}] ??= require(${JSON.stringify(path.join(root, source))});\n`).join('') : '';
+        return { contents: `${share ? `const shared = (${SHARED_KEY} ??= {});\n${share}` : ''}module.exports = require(${JSON.stringify(`./${args.path}.js`)});`, loader: 'js', resolveDir: root };
+      });
+      build.onResolve({ filter: /^\.\/portsnare-/, namespace: CHUNK_NAMESPACE }, (args) => ({ path: args.path, external: true }));
     },
   };
 }

@@ -3,7 +3,7 @@
  * cannot regress silently (issue 12): the bundle is built as the Dockerfile and the EC2 sensor
  * build it, run in a child process, and the files node loaded are read from its module cache.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Metafile } from 'esbuild';
@@ -74,7 +74,10 @@ describe('the agent bundle', () => {
     expect(agent).not.toContain('sensor/publish/eventbridge.ts');
     expect(agent.filter((input) => input.includes('node_modules/zod/v4/locales/')).map((input) => input.slice(input.indexOf('zod/')))).toEqual(['zod/v4/locales/en.js']);
     // where they went: the EventBridge chunk carries its SDK client, the operator chunk its commands
-    expect(inputsOf(metafile, 'bin/portsnare-eventbridge.js').some((input) => input.includes('node_modules/@aws-sdk/client-eventbridge/'))).toBe(true);
+    const eventbridge = inputsOf(metafile, 'bin/portsnare-eventbridge.js');
+    expect(eventbridge.some((input) => input.includes('node_modules/@aws-sdk/client-eventbridge/'))).toBe(true);
+    // and takes core/event.ts (with zod under it) from the bundle that loads it: one zod a process
+    expect(eventbridge.filter((input) => input.includes('node_modules/zod/') || input === 'core/event.ts')).toEqual([]);
     expect(inputsOf(metafile, 'bin/portsnare-operator.js')).toContain('bin/commands/program.ts');
   });
 
@@ -108,13 +111,14 @@ describe('the agent bundle', () => {
 });
 
 describe('the bundle build', () => {
-  /** A checkout of three files: the entry, the operator program and the EventBridge publisher. */
+  /** A checkout of four files: the entry, the operator program, the EventBridge publisher and what it shares. */
   function checkout(entrySource: string): { root: string; remove: () => void } {
     const dir = tempDir('bundle-checkout');
     for (const [file, text] of Object.entries({
       'bin/portsnare.ts': entrySource,
       'bin/commands/program.ts': "import { z } from 'zod';\nexport const run = (): unknown => z.string();\n",
-      'sensor/publish/eventbridge.ts': 'export const publisher = 1;\n',
+      'sensor/publish/eventbridge.ts': "import { name } from '../../core/event';\nexport const publisher = name;\n",
+      'core/event.ts': "export const name = 'Scan Detected';\n",
     })) {
       mkdirSync(join(dir.path, file, '..'), { recursive: true });
       writeFileSync(join(dir.path, file), text);
@@ -138,6 +142,8 @@ describe('the bundle build', () => {
       const built = await buildAgentBundle({ root: fake.root, outputDir: join(fake.root, 'out'), target: TARGET, sourcemap: false });
       expect(built.files).toEqual(['bin/portsnare-eventbridge.js', 'bin/portsnare-operator.js', 'bin/portsnare.js']);
       expect(readFileSync(join(fake.root, 'out', 'bin', 'portsnare.js'), 'utf8')).toContain('require("./portsnare-eventbridge.js")');
+      // the chunk runs, with core/event.ts from the bundle that loaded it
+      expect(spawnSync(process.execPath, [join(fake.root, 'out', 'bin', 'portsnare.js')], { encoding: 'utf8' }).stdout).toBe('Scan Detected\n');
     } finally {
       fake.remove();
     }
