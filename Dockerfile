@@ -12,8 +12,9 @@
 # nftables enforcement need NET_ADMIN and nft, which a container sensor does not have (Fargate
 # allows neither): run the host agent under systemd for those (packaging/portsnare-agent.service).
 
-# --- build: bundle the command line (agent + operator commands) into one file, no TypeScript at run
-# time; the same bundle lib/agentBundle.ts builds for the EC2 sensor (Node.js 22 on both)
+# --- build: bundle the command line into bin/portsnare.js and the chunks it loads on demand (the
+# operator commands, the EventBridge publisher), no TypeScript at run time; the same bundle
+# lib/agentBundle.ts builds for the EC2 sensor (Node.js 22 on both), see sensor/bundle.ts
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -22,9 +23,9 @@ COPY tsconfig.json ./
 COPY core/ core/
 COPY sensor/ sensor/
 COPY bin/ bin/
-RUN npx esbuild bin/portsnare.ts --bundle --platform=node --target=node22 --sourcemap \
-      --outfile=/out/bin/portsnare.js --log-level=warning \
- && node /out/bin/portsnare.js agent --help > /dev/null
+# the agent's node options (sensor/bundle.ts AGENT_NODE_FLAGS): checked here, as node 22 takes them
+RUN npx tsx sensor/bundle.ts /out --target node22 \
+ && node --max-semi-space-size=1 --heap-growing-percent=50 /out/bin/portsnare.js agent --help > /dev/null
 # The saved-SYN helper: without it a socket-only sensor (Fargate has no NET_ADMIN for kernel
 # detection) misses the source of connect scans that reset at once (nmap -sT).
 COPY scripts/build-native.sh scripts/
@@ -46,9 +47,13 @@ WORKDIR /opt/portsnare
 # bin/portsnare.js at the same path as in a clone: `node bin/portsnare.js agent --config …`
 COPY --from=build /out/ /opt/portsnare/
 COPY examples/container.yaml /etc/portsnare/agent.yaml
-RUN printf '#!/bin/sh\nexec node --enable-source-maps /opt/portsnare/bin/portsnare.js "$@"\n' > /usr/local/bin/portsnare \
+# The agent's node options and malloc setting (sensor/bundle.ts AGENT_NODE_FLAGS, AGENT_NODE_ENV;
+# BENCHMARKS.md has what they save). Source maps lie beside the bundle; --enable-source-maps
+# would cost the agent ~5 MB, so it is off: NODE_OPTIONS=--enable-source-maps for mapped traces.
+RUN printf '#!/bin/sh\nexec node --max-semi-space-size=1 --heap-growing-percent=50 /opt/portsnare/bin/portsnare.js "$@"\n' > /usr/local/bin/portsnare \
  && chmod 0755 /usr/local/bin/portsnare
 ENV NODE_ENV=production \
+    MALLOC_TRIM_THRESHOLD_=131072 \
     STATE_DIRECTORY=/var/lib/portsnare
 VOLUME ["/var/lib/portsnare"]
 USER node

@@ -13,12 +13,15 @@
  *   in production (20 decoy ports, file sink, control API on), peak resident memory (VmHWM) idle,
  *   then after 10 s of TCP connects from 1,000 distinct 127.x sources round-robin over the 20
  *   ports (a child process, 64 in flight), and how many of the 1,000 sources were reported.
+ * The bundled agent is built by sensor/bundle.ts and started as the systemd unit and the
+ * Dockerfile start it: node with AGENT_NODE_FLAGS, AGENT_NODE_ENV in its environment.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../sensor/agent';
+import { AGENT_NODE_ENV, AGENT_NODE_FLAGS, BUNDLE_ENTRY, buildAgentBundle } from '../sensor/bundle';
 import { parseAgentConfig } from '../sensor/config';
 import { KernelDetector } from '../sensor/kernel/detector';
 import { jsonLogger } from '../sensor/log';
@@ -138,13 +141,20 @@ function exited(child: ChildProcess, ms: number): Promise<number | null> {
   });
 }
 
-/** The bundle the container runs (Dockerfile): one file, no TypeScript at run time. */
+/** The bundle the container and the EC2 sensor run (sensor/bundle.ts), for this machine's node. */
 export async function bundle(work: string): Promise<string> {
-  const esbuild = await import('esbuild');
-  const outfile = join(work, 'portsnare.js');
-  await esbuild.build({ entryPoints: [join(__dirname, '..', 'bin', 'portsnare.ts')], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'error' });
-  return outfile;
+  const outputDir = join(work, 'bundle');
+  await buildAgentBundle({ root: join(__dirname, '..'), outputDir, target: `node${process.versions.node.split('.')[0]}`, sourcemap: false });
+  return join(outputDir, BUNDLE_ENTRY);
 }
+
+/** How production starts the bundled agent: node, its flags, the bundle; the environment beside. */
+function agentCommand(agentJs: string): string[] {
+  return [process.execPath, ...AGENT_NODE_FLAGS, agentJs];
+}
+
+const AGENT_ENV = { ...process.env, ...AGENT_NODE_ENV };
+const LAUNCH = `node ${AGENT_NODE_FLAGS.join(' ')}, ${Object.entries(AGENT_NODE_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`;
 
 function rssKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -169,7 +179,7 @@ function childrenOf(pid: number): number[] {
 async function measureRss(command: string[], config: object, work: string, name: string): Promise<{ agentKb: number; childrenKb: number; started: Record<string, unknown> }> {
   const path = join(work, `${name}.json`);
   writeFileSync(path, JSON.stringify(config));
-  const child = spawn(command[0]!, [...command.slice(1), 'agent', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command[0]!, [...command.slice(1), 'agent', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'], env: AGENT_ENV });
   let stderr = '';
   const startedLine = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: the agent did not start within 60 s: ${stderr.slice(-500)}`)), 60_000);
@@ -205,13 +215,13 @@ async function rss1000(agentJs: string, work: string): Promise<Figure> {
     health: { port: 0 },
     sinks: [{ type: 'file', path: join(work, `events-${name}.jsonl`) }],
   });
-  const one = await measureRss([process.execPath, agentJs], config(String(base), 'one'), work, 'rss-1');
-  const measured = await measureRss([process.execPath, agentJs], config(`${base}-${base + 999}`, '1000'), work, 'rss-1000');
+  const one = await measureRss(agentCommand(agentJs), config(String(base), 'one'), work, 'rss-1');
+  const measured = await measureRss(agentCommand(agentJs), config(`${base}-${base + 999}`, '1000'), work, 'rss-1000');
   return {
     name: 'agent_rss_mb_1000_ports',
     value: round(measured.agentKb / 1024, 1),
     unit: 'MB',
-    note: `VmRSS of the agent run from the bundled CLI (as in the Docker image; node ${process.version}) 3 s after start, TCP ${String(measured.started.tcp)} on 127.0.0.1 and ::1 (2000 listening sockets); the same with 1 decoy port: ${round(one.agentKb / 1024, 1)} MB`,
+    note: `VmRSS of the agent run from the bundled CLI (as in the Docker image: ${LAUNCH}; node ${process.version}) 3 s after start, TCP ${String(measured.started.tcp)} on 127.0.0.1 and ::1 (2000 listening sockets); the same with 1 decoy port: ${round(one.agentKb / 1024, 1)} MB`,
   };
 }
 
@@ -238,7 +248,7 @@ async function rssAllUnused(agentJs: string, work: string): Promise<Figure> {
       health: { port: 0 },
       sinks: [{ type: 'file', path: join(work, 'events-all.jsonl') }],
     };
-    const measured = await measureRss(['ip', 'netns', 'exec', ns, process.execPath, agentJs], config, work, 'rss-all');
+    const measured = await measureRss(['ip', 'netns', 'exec', ns, ...agentCommand(agentJs)], config, work, 'rss-all');
     return {
       name: 'agent_rss_mb_all_unused',
       value: round((measured.agentKb + measured.childrenKb) / 1024, 1),
@@ -269,6 +279,13 @@ function one() {
 for (let c = 0; c < concurrency; c++) { live++; one(); }
 `;
 
+/** user + system CPU of a process, in clock ticks (1/100 s on Linux) */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 function vmHwmKb(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 }
@@ -279,7 +296,8 @@ export async function footprint(agentJs: string, work: string): Promise<Figure[]
   const events = join(work, 'events-flood.jsonl');
   const path = join(work, 'flood.json');
   writeFileSync(path, JSON.stringify({ sensorId: 'bench', listen: ['127.0.0.1'], tcpPorts: `${first}-${first + 19}`, udpPorts: [], stateDirectory: join(work, 'state-flood'), health: { port: 0 }, sinks: [{ type: 'file', path: events }] }));
-  const child = spawn(process.execPath, [agentJs, 'agent', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [node, ...args] = agentCommand(agentJs);
+  const child = spawn(node!, [...args, 'agent', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'], env: AGENT_ENV });
   try {
     let stderr = '';
     await new Promise<void>((resolve, reject) => {
@@ -297,11 +315,14 @@ export async function footprint(agentJs: string, work: string): Promise<Figure[]
     const idleKb = vmHwmKb(child.pid!);
     const script = join(work, 'flood.js');
     writeFileSync(script, FLOOD);
+    const cpuBefore = cpuTicks(child.pid!);
     const load = spawn(process.execPath, [script, String(first), '20', '1000', '10', '64'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     load.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     if ((await exited(load, 60_000)) !== 0) throw new Error('the flood generator failed');
     const { connects, errors } = JSON.parse(output) as { connects: number; errors: number };
+    // what each connect cost the agent (user + system CPU), whatever else the machine runs
+    const cpuMsPer1000 = round(((cpuTicks(child.pid!) - cpuBefore) * 10 * 1000) / Math.max(1, connects), 0);
     const reported = (): number => {
       try {
         return new Set(readFileSync(events, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { detail?: { attacker?: string }; attacker?: string }).detail?.attacker ?? (JSON.parse(line) as { attacker?: string }).attacker)).size;
@@ -312,10 +333,10 @@ export async function footprint(agentJs: string, work: string): Promise<Figure[]
     const deadline = Date.now() + 15_000;
     while (reported() < 1000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     const floodKb = vmHwmKb(child.pid!);
-    const note = `bundled CLI (node ${process.version}), 20 decoys on 127.0.0.1, file sink, control API on`;
+    const note = `bundled CLI as production starts it (${LAUNCH}; node ${process.version}), 20 decoys on 127.0.0.1, file sink, control API on`;
     return [
       { name: 'agent_rss_mb_idle', value: round(idleKb / 1024, 1), unit: 'MB', note: `peak VmHWM 3 s after start; ${note}` },
-      { name: 'agent_rss_mb_flood_1000', value: round(floodKb / 1024, 1), unit: 'MB', note: `peak VmHWM after 10 s of connects from 1,000 sources to 20 ports (${connects} connects, ${errors} errors, 64 in flight); ${note}` },
+      { name: 'agent_rss_mb_flood_1000', value: round(floodKb / 1024, 1), unit: 'MB', note: `peak VmHWM after 10 s of connects from 1,000 sources to 20 ports (${connects} connects, ${errors} errors, 64 in flight; agent CPU ${cpuMsPer1000} ms per 1,000 connects); ${note}` },
       { name: 'agent_flood_reported', value: reported(), unit: 'of 1000', note: 'distinct sources in the file sink after the flood (goal: all 1,000)' },
     ];
   } finally {

@@ -1,11 +1,13 @@
 /**
- * The agent as one file: bin/portsnare.ts bundled with esbuild at synth, on this machine (no
- * Docker) — the same bundle the Dockerfile builds — beside the systemd unit and its drop-in.
+ * The agent bundle: bin/portsnare.ts bundled with esbuild at synth by sensor/bundle.ts, on this
+ * machine (no Docker) — the same bundle the Dockerfile builds: bin/portsnare.js and the chunks it
+ * loads on demand — beside the systemd unit and its drop-in.
  * An EC2 sensor downloads this small asset and runs it with the distribution's Node.js: nothing
  * is installed from the npm registry on the instance, and the asset's hash is the hash of the
  * bundle (AssetHashType.OUTPUT), so a change to an unrelated file of the repository changes
  * neither the asset nor the instance.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
@@ -29,36 +31,18 @@ export interface AgentBundleOptions {
 }
 
 /**
- * Writes the agent bundle into `outputDir`: bin/portsnare.js (+ its source map, without sources)
- * and packaging/. Source map paths are relative to where the bundle would sit in the checkout,
- * so the output does not depend on the staging directory.
+ * Writes the agent bundle into `outputDir`: bin/portsnare.js and its chunks (+ their source maps,
+ * without sources) and packaging/. Source map paths are relative to where the bundle would sit in
+ * the checkout, so the output does not depend on the staging directory.
  */
 export function buildAgentBundle(outputDir: string, options: AgentBundleOptions = {}): void {
   const root = options.projectRoot ?? PROJECT_ROOT;
-  // esbuild is a build tool of the CDK app (NodejsFunction bundles with it as well); loaded here
-  // only when an asset is actually staged.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  const virtualDir = path.join(root, '.agent-bundle');
-  const result = esbuild.buildSync({
-    absWorkingDir: root,
-    entryPoints: [path.join(root, 'bin', 'portsnare.ts')],
-    bundle: true,
-    platform: 'node',
-    target: `node${AGENT_NODE_MAJOR}`,
-    format: 'cjs',
-    sourcemap: true,
-    sourcesContent: false,
-    legalComments: 'none',
-    outfile: path.join(virtualDir, AGENT_BUNDLE_ENTRY),
-    write: false,
-    logLevel: 'error',
-  });
-  for (const file of result.outputFiles) {
-    const target = path.join(outputDir, path.relative(virtualDir, file.path));
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, file.contents);
-  }
+  // The build (sensor/bundle.ts) uses esbuild plugins, which only its asynchronous API runs, and
+  // CDK stages an asset synchronously: it runs in a child process, through tsx as in a clone.
+  const tsx = require.resolve('tsx/cli', { paths: [root] });
+  const built = spawnSync(process.execPath, [tsx, path.join(root, 'sensor', 'bundle.ts'), outputDir, '--target', `node${AGENT_NODE_MAJOR}`], { cwd: root, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`the agent bundle did not build (sensor/bundle.ts): ${built.error?.message ?? built.stderr.trim()}`);
+  if (!fs.existsSync(path.join(outputDir, AGENT_BUNDLE_ENTRY))) throw new Error(`the agent bundle has no ${AGENT_BUNDLE_ENTRY}`);
   fs.mkdirSync(path.join(outputDir, 'packaging'), { recursive: true });
   for (const name of AGENT_PACKAGING_FILES) fs.copyFileSync(path.join(root, 'packaging', name), path.join(outputDir, 'packaging', name));
 }

@@ -180,7 +180,7 @@ export class Agent extends EventEmitter {
       if (this.stopped) throw new Error('stopped while starting');
     };
     try {
-      this.publishers = this.options.publishers ?? publishersFor(config, { ...this.options, logger: this.logger, sensorId: this.sensorId });
+      this.publishers = this.options.publishers ?? (await publishersFor(config, { ...this.options, logger: this.logger, sensorId: this.sensorId }));
       for (const publisher of this.publishers) await publisher.start();
       stillStarting();
       this.local = await LocalEnforcement.open({ config, own: own(), logger: this.logger, ...(this.options.enforcer !== undefined ? { enforcer: this.options.enforcer } : {}) });

@@ -16,11 +16,40 @@
  *   (unproven, then proven at once). Inside a dedupe window a later view (`echo`) of a probe
  *   already reported is not news and makes no event of its own;
  * - memory: at most `maxTrackedSources` sources (least recently seen dropped; a source with
- *   unsent hits is flushed before it is dropped), at most 32 distinct probes per event.
+ *   unsent hits is flushed before it is dropped), at most 32 distinct probes per event. A probe is
+ *   keyed by a number and its object shared by every source that sent it (ProbeTable), so a
+ *   source's state holds no strings of its own: a flood from many sources to the same decoys
+ *   costs a few hundred bytes a source, and a hit allocates nothing to be looked up.
  */
 import { CidrList, tryCanonicalAddress } from '../../core/address';
-import { MAX_PROBES, parseScanDetected, type Probe, type ScanDetected } from '../../core/event';
+import { MAX_PROBES, PROBE_KINDS, parseScanDetected, type Probe, type ProbeKind, type Protocol, type ScanDetected } from '../../core/event';
 import type { Hit } from '../listeners';
+
+const KIND_INDEX = new Map<ProbeKind, number>(PROBE_KINDS.map((kind, index) => [kind, index]));
+
+/** (protocol, port, kind) as one number: port in the low 16 bits, then protocol, then kind. */
+export function probeKey(protocol: Protocol, port: number, kind: ProbeKind): number {
+  return ((KIND_INDEX.get(kind) ?? PROBE_KINDS.length) * 2 + (protocol === 'udp' ? 1 : 0)) * 65_536 + port;
+}
+
+/** Shared, frozen probe objects, at most `limit` of them (beyond, each caller gets its own). */
+export class ProbeTable {
+  private readonly probes = new Map<number, Probe>();
+
+  constructor(private readonly limit = 4096) {}
+
+  get(key: number, protocol: Protocol, port: number, kind: ProbeKind): Probe {
+    const known = this.probes.get(key);
+    if (known) return known;
+    const probe: Probe = Object.freeze({ protocol, port, kind });
+    if (this.probes.size < this.limit) this.probes.set(key, probe);
+    return probe;
+  }
+
+  get size(): number {
+    return this.probes.size;
+  }
+}
 
 export interface AggregatorOptions {
   readonly sensorId: string;
@@ -53,14 +82,14 @@ interface Pending {
   lastSeen: number;
   count: number;
   handshake: boolean;
-  probes: Map<string, Probe>;
+  probes: Map<number, Probe>;
 }
 
 interface SourceState {
   /** times of the latest hits, at most trigger.hits of them (ring, oldest first) */
   recent: number[];
   /** before a trigger: the distinct probes lately seen, with when (at most 32) */
-  candidates?: Map<string, { probe: Probe; at: number; handshake: boolean }>;
+  candidates?: Map<number, { probe: Probe; at: number; handshake: boolean }>;
   /** inside a dedupe window: hits not yet reported */
   pending?: Pending;
   /** no event before this time (dedupe); 0 when not in a dedupe window */
@@ -70,7 +99,7 @@ interface SourceState {
   /** a triggered first event waits for its handshake until then (proofGraceMs); 0 when not */
   holdUntil: number;
   /** the probes the events of the current dedupe window reported */
-  reported?: Set<string>;
+  reported?: Set<number>;
   lastSeen: number;
 }
 
@@ -80,6 +109,7 @@ export class Aggregator {
   private own = new Set<string>();
   private readonly now: () => number;
   private counts = { hits: 0, ignored: 0, own: 0, events: 0, evicted: 0, invalid: 0 };
+  private readonly probes = new ProbeTable();
 
   constructor(private readonly options: AggregatorOptions) {
     this.ignore = new CidrList(options.ignore);
@@ -134,10 +164,10 @@ export class Aggregator {
       if (state.recent.length > needed) state.recent.shift();
     }
 
-    const key = `${hit.protocol}/${hit.port}/${hit.kind}`;
+    const key = probeKey(hit.protocol, hit.port, hit.kind);
     if (state.holdUntil !== 0) {
       // a first event waiting for its handshake: the proof sends it at once
-      state.pending = addToPending(state.pending, hit, at);
+      state.pending = this.addToPending(state.pending, hit, key, at);
       if (hit.handshake) this.emit(source, state, at);
       return;
     }
@@ -146,7 +176,7 @@ export class Aggregator {
       if (hit.echo && state.reported?.has(key) && !(hit.handshake && !state.verified)) return;
       // inside a dedupe window: collected, sent when it ends (see tick) — except the first
       // proof of the source address (a handshake), which may allow a block: sent at once
-      state.pending = addToPending(state.pending, hit, at);
+      state.pending = this.addToPending(state.pending, hit, key, at);
       if (hit.handshake && !state.verified) this.emit(source, state, at);
       return;
     }
@@ -158,17 +188,17 @@ export class Aggregator {
       known.handshake ||= hit.handshake;
     } else {
       if (candidates.size >= MAX_PROBES) for (const [k, c] of candidates) if (c.at < windowStart) candidates.delete(k);
-      if (candidates.size < MAX_PROBES) candidates.set(key, { probe: { protocol: hit.protocol, port: hit.port, kind: hit.kind }, at, handshake: hit.handshake });
+      if (candidates.size < MAX_PROBES) candidates.set(key, { probe: this.probes.get(key, hit.protocol, hit.port, hit.kind), at, handshake: hit.handshake });
     }
     const triggered = state.recent.length >= needed && state.recent[0]! >= windowStart;
     if (!triggered) return;
-    const inWindow = [...candidates.values()].filter((c) => c.at >= state.recent[0]!);
+    const inWindow = [...candidates].filter(([, c]) => c.at >= state.recent[0]!);
     state.pending = {
       firstSeen: state.recent[0]!,
       lastSeen: at,
       count: state.recent.length,
-      handshake: inWindow.some((c) => c.handshake),
-      probes: new Map(inWindow.map((c) => [`${c.probe.protocol}/${c.probe.port}/${c.probe.kind}`, c.probe])),
+      handshake: inWindow.some(([, c]) => c.handshake),
+      probes: new Map(inWindow.map(([k, c]) => [k, c.probe])),
     };
     state.candidates = undefined;
     const grace = this.options.proofGraceMs ?? 0;
@@ -238,8 +268,18 @@ export class Aggregator {
     this.counts.events++;
     state.verified ||= parsed.value.handshake;
     const reported = (state.reported ??= new Set());
-    for (const p of parsed.value.probes) reported.add(`${p.protocol}/${p.port}/${p.kind}`);
+    for (const p of parsed.value.probes) reported.add(probeKey(p.protocol, p.port, p.kind));
     this.options.onEvent(parsed.value);
+  }
+
+  private addToPending(pending: Pending | undefined, hit: Hit, key: number, at: number): Pending {
+    const p = pending ?? { firstSeen: at, lastSeen: at, count: 0, handshake: false, probes: new Map<number, Probe>() };
+    p.firstSeen = Math.min(p.firstSeen, at);
+    p.lastSeen = Math.max(p.lastSeen, at);
+    if (!hit.echo || p.count === 0) p.count++;
+    p.handshake ||= hit.handshake;
+    if (p.probes.size < MAX_PROBES && !p.probes.has(key)) p.probes.set(key, this.probes.get(key, hit.protocol, hit.port, hit.kind));
+    return p;
   }
 
   private evictIfFull(): void {
@@ -253,15 +293,4 @@ export class Aggregator {
       this.counts.evicted++;
     }
   }
-}
-
-function addToPending(pending: Pending | undefined, hit: Hit, at: number): Pending {
-  const p = pending ?? { firstSeen: at, lastSeen: at, count: 0, handshake: false, probes: new Map<string, Probe>() };
-  p.firstSeen = Math.min(p.firstSeen, at);
-  p.lastSeen = Math.max(p.lastSeen, at);
-  if (!hit.echo || p.count === 0) p.count++;
-  p.handshake ||= hit.handshake;
-  const key = `${hit.protocol}/${hit.port}/${hit.kind}`;
-  if (p.probes.size < MAX_PROBES && !p.probes.has(key)) p.probes.set(key, { protocol: hit.protocol, port: hit.port, kind: hit.kind });
-  return p;
 }

@@ -292,7 +292,16 @@ describe('the EC2 decoy across changes', () => {
     const assets = JSON.parse(readFileSync(path.join(out.directory, 'Decoy.assets.json'), 'utf8')) as { files: Record<string, { source: { path: string } }> };
     const bundle = Object.values(assets.files).map((f) => f.source.path).find((p) => p.startsWith('asset.'))!;
     const walk = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(path.join(dir, n)).isDirectory() ? walk(path.join(dir, n)).map((f) => `${n}/${f}`) : [n]));
-    expect(walk(path.join(out.directory, bundle)).sort()).toEqual(['bin/portsnare.js', 'bin/portsnare.js.map', 'packaging/portsnare-agent-net-admin.conf', 'packaging/portsnare-agent.service']);
+    expect(walk(path.join(out.directory, bundle)).sort()).toEqual([
+      'bin/portsnare-eventbridge.js',
+      'bin/portsnare-eventbridge.js.map',
+      'bin/portsnare-operator.js',
+      'bin/portsnare-operator.js.map',
+      'bin/portsnare.js',
+      'bin/portsnare.js.map',
+      'packaging/portsnare-agent-net-admin.conf',
+      'packaging/portsnare-agent.service',
+    ]);
   }, 120_000);
 
   it('pins the image: looked up once into the context with an env, or the AMI given; an Elastic IP on request', () => {
