@@ -1,0 +1,122 @@
+/**
+ * The convergence property for an organization (issue 13, item 5), on the wire
+ * (test/wire/org-convergence-run.ts): one decision plane and N enforcement planes, each with its
+ * own EC2 and WAFv2 fakes, ledger, queue and reconcile schedule, the REAL decide, expiry,
+ * reconcile and enforce handlers and SDK clients. Faults: one Region unreachable for an hour
+ * (its calls refused, its fan-out deliveries lost), a plane that joins late, throttling, stale
+ * reads and lost answers on some planes, lost wake-ups and a failing fan-out on the decision plane.
+ * After the faults stop, every plane equals what test/wire/spec.ts (an independent
+ * specification) says, nothing is lost, and every plane's report says converged, recently.
+ * Runs: ORG_CONVERGENCE_RUNS (default 6, to keep this file near a minute on a loaded machine).
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POOL } from './convergence-run';
+import { type LocalTable, startDynalite } from './dynalite';
+import { type OrgOp, OUTAGE_REGION, RECONCILE_MS, orgScheduleArb, runOrgSchedule } from './org-convergence-run';
+
+const RUNS = Number(process.env.ORG_CONVERGENCE_RUNS ?? 6);
+const MIN = 60_000;
+let db: LocalTable;
+let run = 0;
+
+beforeAll(async () => {
+  db = await startDynalite('org-convergence');
+});
+afterAll(async () => {
+  await db?.stop();
+});
+
+/** Ops from a timeline of minutes: scans of POOL[who], `status` reads, other ops at a minute. */
+function timeline(steps: Array<[minute: number, op: number | OrgOp]>): OrgOp[] {
+  const ops: OrgOp[] = [];
+  let now = 0;
+  for (const [minute, what] of steps) {
+    const gapMs = minute * MIN - now;
+    now = minute * MIN;
+    if (typeof what === 'number') ops.push({ kind: 'event', who: what, handshake: true, gapMs });
+    else {
+      if (gapMs > 0) ops.push({ kind: 'advance', ms: gapMs });
+      ops.push(what);
+    }
+  }
+  return ops;
+}
+
+describe('an organization on the wire', () => {
+  it('3 accounts × 2 Regions, us-east-1 down for an hour, a plane joining after 30 min: every plane ends equal to desired', async () => {
+    const blockable = POOL.findIndex((a) => a === '192.0.2.1');
+    const allowlisted = POOL.findIndex((a) => a === '198.51.100.250');
+    const v6 = POOL.findIndex((a) => a === '2001:db8::1');
+    const ops = timeline([
+      [1, 0],
+      [3, 1],
+      [5, v6],
+      [7, allowlisted], // never blocked anywhere
+      [9, blockable],
+      // 10: us-east-1 goes down
+      [12, 2],
+      [15, 3],
+      [15.5, { kind: 'duplicate' }],
+      [20, { kind: 'throttleWaf', plane: 0, n: 2 }],
+      [22, 4],
+      // 30: 333333333333/eu-west-1 joins; nothing is decided until its first reconcile (35)
+      [40, 5],
+      [45, v6 + 1],
+      [60, { kind: 'status' }],
+      // 70: us-east-1 is back; nothing is decided until 80
+      [80, 6],
+      [85, 0], // still blocked: a refresh, not a new block
+      [90, { kind: 'status' }],
+    ]);
+    const result = await runOrgSchedule(db, `fixed${++run}`, { accounts: 3, outageAtMs: 10 * MIN, lateAdd: { plane: 4, atMs: 30 * MIN }, ops });
+
+    expect(result.failures).toEqual([]);
+    expect(result.planes).toBe(6);
+    expect(result.planesConverged).toBe(6);
+    // the Region lost its fan-out for an hour, and its failed runs went to the dead-letter queue
+    expect(result.lostDeliveries).toBeGreaterThan(0);
+    expect(result.deadLetters).toBeGreaterThan(0);
+    // caught up from the table: the late plane at its first reconcile (no decision in between),
+    // the Region within one reconcile period of its return (again no decision in between)
+    expect(result.catchUpAddedS).toBeGreaterThanOrEqual(RECONCILE_MS / 1000);
+    expect(result.catchUpAddedS).toBeLessThanOrEqual(RECONCILE_MS / 1000 + 30);
+    expect(result.catchUpDownS).toBeLessThanOrEqual(RECONCILE_MS / 1000 + 30);
+
+    // status --org at minute 60: the three us-east-1 planes lag since before the outage, the rest are healthy
+    const mid = result.statuses[0]!;
+    expect(mid.offsetMs).toBeGreaterThanOrEqual(60 * MIN);
+    expect(mid.offsetMs).toBeLessThan(61 * MIN);
+    const byPlane = new Map(mid.statuses.map((s) => [s.planeId, s]));
+    expect([...byPlane.keys()].sort()).toEqual(['111111111111/eu-west-1', '111111111111/us-east-1', '222222222222/eu-west-1', '222222222222/us-east-1', '333333333333/eu-west-1', '333333333333/us-east-1']);
+    for (const status of mid.statuses) {
+      if (status.planeId.endsWith(`/${OUTAGE_REGION}`)) {
+        expect(status.health, status.planeId).toBe('lagging');
+        expect(status.lagMs, status.planeId).toBeGreaterThanOrEqual(50 * MIN);
+        expect(status.report.failures.length, status.planeId).toBeGreaterThan(0);
+      } else {
+        expect(status.health, status.planeId).toBe('healthy');
+        expect(status.lagMs).toBe(0);
+      }
+    }
+    // at minute 90 every plane is healthy again
+    expect(result.statuses[1]!.statuses.map((s) => s.health)).toEqual(Array(6).fill('healthy'));
+    // with every plane up, a decision reached the last plane within seconds
+    expect(result.fanOutLags.length).toBeGreaterThan(0);
+    expect(Math.max(...result.fanOutLags)).toBeLessThan(10);
+  }, 120_000);
+
+  it(`after any schedule of faults, every plane holds the specified state (${RUNS} runs)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(orgScheduleArb(true, 16), async (schedule) => {
+        const result = await runOrgSchedule(db, `p${++run}`, schedule);
+        expect(result.failures).toEqual([]);
+        expect(result.planesConverged).toBe(result.planes);
+        // a plane that had something to catch up did so from the table before the final reconcile
+        if (result.catchUpDownS !== undefined) expect(result.catchUpDownS).toBeLessThan(Infinity);
+        if (result.catchUpAddedS !== undefined) expect(result.catchUpAddedS).toBeLessThan(Infinity);
+      }),
+      { numRuns: RUNS, endOnFailure: true },
+    );
+  }, 240_000);
+});
