@@ -152,6 +152,57 @@ export function orgScheduleArb(faults: boolean, maxOps = 20): fc.Arbitrary<OrgSc
   });
 }
 
+const MIN = 60_000;
+
+/** Ops from a timeline of minutes: a number scans POOL[that], anything else is an op at that minute. */
+export function timeline(steps: Array<[minute: number, op: number | OrgOp]>): OrgOp[] {
+  const ops: OrgOp[] = [];
+  let now = 0;
+  for (const [minute, what] of steps) {
+    const gapMs = minute * MIN - now;
+    now = minute * MIN;
+    if (typeof what === 'number') ops.push({ kind: 'event', who: what, handshake: true, gapMs });
+    else {
+      if (gapMs > 0) ops.push({ kind: 'advance', ms: gapMs });
+      ops.push(what);
+    }
+  }
+  return ops;
+}
+
+const at = (address: string) => POOL.indexOf(address);
+
+/**
+ * The named fault schedule (test and benchmark): 3 accounts × 2 Regions; us-east-1 down from
+ * minute 10 to 70; 333333333333/eu-west-1 joins at minute 30 and nothing is decided until its
+ * first reconcile (35); nothing is decided from the Region's return until minute 80; WAF
+ * throttling on one plane; a duplicate event; `status` reads at minutes 60 and 90.
+ */
+export const ORG_FAULT_SCHEDULE: OrgSchedule = {
+  accounts: 3,
+  outageAtMs: 10 * MIN,
+  lateAdd: { plane: 4, atMs: 30 * MIN },
+  ops: timeline([
+    [1, 0],
+    [3, 1],
+    [5, at('2001:db8::1')],
+    [7, at('198.51.100.250')], // allowlisted: never blocked anywhere
+    [9, at('192.0.2.1')],
+    [12, 2],
+    [15, 3],
+    [15.5, { kind: 'duplicate' }],
+    [20, { kind: 'throttleWaf', plane: 0, n: 2 }],
+    [21, { kind: 'throttleEc2', plane: 2, n: 3 }],
+    [22, 4],
+    [40, 5],
+    [45, at('2001:db8::2')],
+    [60, { kind: 'status' }],
+    [80, 6],
+    [85, 0], // still blocked: a refresh, not a new block
+    [90, { kind: 'status' }],
+  ]),
+};
+
 export interface OrgRunResult {
   readonly failures: string[];
   readonly planes: number;

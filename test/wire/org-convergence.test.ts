@@ -11,9 +11,8 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POOL } from './convergence-run';
 import { type LocalTable, startDynalite } from './dynalite';
-import { type OrgOp, OUTAGE_REGION, RECONCILE_MS, orgScheduleArb, runOrgSchedule } from './org-convergence-run';
+import { ORG_FAULT_SCHEDULE, OUTAGE_REGION, RECONCILE_MS, orgScheduleArb, runOrgSchedule } from './org-convergence-run';
 
 const RUNS = Number(process.env.ORG_CONVERGENCE_RUNS ?? 6);
 const MIN = 60_000;
@@ -27,49 +26,10 @@ afterAll(async () => {
   await db?.stop();
 });
 
-/** Ops from a timeline of minutes: scans of POOL[who], `status` reads, other ops at a minute. */
-function timeline(steps: Array<[minute: number, op: number | OrgOp]>): OrgOp[] {
-  const ops: OrgOp[] = [];
-  let now = 0;
-  for (const [minute, what] of steps) {
-    const gapMs = minute * MIN - now;
-    now = minute * MIN;
-    if (typeof what === 'number') ops.push({ kind: 'event', who: what, handshake: true, gapMs });
-    else {
-      if (gapMs > 0) ops.push({ kind: 'advance', ms: gapMs });
-      ops.push(what);
-    }
-  }
-  return ops;
-}
-
 describe('an organization on the wire', () => {
   it('3 accounts × 2 Regions, us-east-1 down for an hour, a plane joining after 30 min: every plane ends equal to desired', async () => {
-    const blockable = POOL.findIndex((a) => a === '192.0.2.1');
-    const allowlisted = POOL.findIndex((a) => a === '198.51.100.250');
-    const v6 = POOL.findIndex((a) => a === '2001:db8::1');
-    const ops = timeline([
-      [1, 0],
-      [3, 1],
-      [5, v6],
-      [7, allowlisted], // never blocked anywhere
-      [9, blockable],
-      // 10: us-east-1 goes down
-      [12, 2],
-      [15, 3],
-      [15.5, { kind: 'duplicate' }],
-      [20, { kind: 'throttleWaf', plane: 0, n: 2 }],
-      [22, 4],
-      // 30: 333333333333/eu-west-1 joins; nothing is decided until its first reconcile (35)
-      [40, 5],
-      [45, v6 + 1],
-      [60, { kind: 'status' }],
-      // 70: us-east-1 is back; nothing is decided until 80
-      [80, 6],
-      [85, 0], // still blocked: a refresh, not a new block
-      [90, { kind: 'status' }],
-    ]);
-    const result = await runOrgSchedule(db, `fixed${++run}`, { accounts: 3, outageAtMs: 10 * MIN, lateAdd: { plane: 4, atMs: 30 * MIN }, ops });
+    // ORG_FAULT_SCHEDULE: us-east-1 down from minute 10 to 70, 333333333333/eu-west-1 joins at 30
+    const result = await runOrgSchedule(db, `fixed${++run}`, ORG_FAULT_SCHEDULE);
 
     expect(result.failures).toEqual([]);
     expect(result.planes).toBe(6);
