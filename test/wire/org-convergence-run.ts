@@ -104,7 +104,9 @@ export type OrgOp =
   | { kind: 'wakeUpLost' }
   | { kind: 'fanOutFails' }
   /** reads every plane's report and records its status (what `portsnare status --org` shows) */
-  | { kind: 'status' };
+  | { kind: 'status' }
+  /** records what every plane's WAF IP sets hold now, and what the specification wants */
+  | { kind: 'probe' };
 
 export interface OrgSchedule {
   /** how many of ACCOUNTS; each has a plane in every one of REGIONS */
@@ -215,10 +217,13 @@ export interface OrgRunResult {
   /** seconds from the late plane joining until it equalled the desired state */
   readonly catchUpAddedS?: number;
   readonly statuses: Array<{ readonly at: number; readonly offsetMs: number; readonly statuses: PlaneStatus[] }>;
+  readonly probes: Array<{ readonly offsetMs: number; readonly want: string[]; readonly held: Record<string, string[]> }>;
   readonly lostDeliveries: number;
   readonly deadLetters: number;
   /** enforce invocations, all planes */
   readonly runs: number;
+  /** fan-out deliveries a plane queue accepted and did not deliver (content-based deduplication), by wake-up kind */
+  readonly deduplicated: Record<string, number>;
 }
 
 /** The SDK's standard retry strategy, its waits moved onto the simulated clock (0 ms of real time). */
@@ -368,12 +373,14 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
     const spec = new Spec(decisionSettings.policy, decisionSettings.guard);
     const failures: string[] = [];
     const statuses: OrgRunResult['statuses'] = [];
+    const probes: OrgRunResult['probes'] = [];
     /** decisions made while every plane was in and reachable, for the fan-out lag */
     const healthyDecisions = new Set<string>();
     const pendingDecides: Array<{ at: number; event: Record<string, unknown>; retry: number }> = [];
     let nextExpiryAt = start + EXPIRY_MS;
     let fanOutFailures = 0;
     let lostDeliveries = 0;
+    const deduplicated: Record<string, number> = {};
     let lastEvent: Record<string, unknown> | undefined;
     let seq = 0;
     let downReturnedAt: number | undefined;
@@ -429,7 +436,12 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
             continue;
           }
           // the plane's rule: InputPath $.detail, MessageGroupId "enforce", content-based deduplication
+          const before = plane.sqs.calls.deduplicated;
           await plane.sqs.client.send(new SendMessageCommand({ QueueUrl: plane.sqs.queueUrl, MessageBody: JSON.stringify(busEvent.detail), MessageGroupId: ENFORCE_GROUP_ID }));
+          if (plane.sqs.calls.deduplicated > before) {
+            const kind = String((busEvent.detail as { kind?: unknown }).kind);
+            deduplicated[kind] = (deduplicated[kind] ?? 0) + 1;
+          }
         }
       }
     };
@@ -564,6 +576,13 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
         case 'status':
           await takeStatus();
           break;
+        case 'probe':
+          probes.push({
+            offsetMs: clock.now() - start,
+            want: spec.active(clock.now()).map((a) => hostCidrText(a.address)).sort(),
+            held: Object.fromEntries(planes.map((p) => [p.id, WAF_SETS.flatMap((ref) => p.waf.waf.addresses(ref)).sort()])),
+          });
+          break;
       }
     }
     // The schedule covers the whole outage and the late plane's arrival.
@@ -631,9 +650,11 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
       ...(catchUpDownS !== undefined ? { catchUpDownS } : {}),
       ...(catchUpAddedS !== undefined ? { catchUpAddedS } : {}),
       statuses,
+      probes,
       lostDeliveries,
       deadLetters: planes.reduce((n, p) => n + p.sqs.deadLetters.length, 0),
       runs: planes.reduce((n, p) => n + p.runs, 0),
+      deduplicated,
     };
   } finally {
     for (const plane of planes) {

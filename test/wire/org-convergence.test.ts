@@ -12,7 +12,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalTable, startDynalite } from './dynalite';
-import { ORG_FAULT_SCHEDULE, OUTAGE_REGION, RECONCILE_MS, orgScheduleArb, runOrgSchedule } from './org-convergence-run';
+import { ORG_FAULT_SCHEDULE, OUTAGE_REGION, RECONCILE_MS, orgScheduleArb, runOrgSchedule, timeline } from './org-convergence-run';
 
 const RUNS = Number(process.env.ORG_CONVERGENCE_RUNS ?? 6);
 const MIN = 60_000;
@@ -65,6 +65,26 @@ describe('an organization on the wire', () => {
     expect(result.fanOutLags.length).toBeGreaterThan(0);
     expect(Math.max(...result.fanOutLags)).toBeLessThan(10);
   }, 120_000);
+
+  /**
+   * KNOWN DEFECT of the fan-out contract (core/org.ts), kept as an expected failure: the detail of
+   * a `Desired State Changed` event is the bare wake-up, and the plane queue deduplicates by
+   * content (an EventBridge FIFO target must), so a second {"kind":"expire"} within 5 minutes of
+   * the first is accepted and never delivered: a block that expires then stays in every plane
+   * until its next reconcile (up to 5 minutes), where one account lifts it within seconds.
+   * Blocks decided at minutes 1 and 2 expire (1-hour TTL) at minutes 61 and 62; at 64.5, a
+   * minute and a half after the second expiry and before the planes' 65-minute reconcile, no
+   * plane should hold either. When the event carries something unique per wake-up (the decision
+   * queue's deduplication id, say), this test fails: turn it back into `it`.
+   */
+  it.fails('an expiry within 5 minutes of another still leaves every plane at once (fan-out deduplicates identical "expire" wake-ups)', async () => {
+    const result = await runOrgSchedule(db, `expire${++run}`, { accounts: 1, ops: timeline([[1, 0], [2, 1], [64.5, { kind: 'probe' }]]) });
+    expect(result.failures).toEqual([]);
+    expect(result.deduplicated['expire'] ?? 0).toBe(0);
+    const probe = result.probes[0]!;
+    expect(probe.want).toEqual([]);
+    for (const held of Object.values(probe.held)) expect(held).toEqual([]);
+  }, 60_000);
 
   it(`after any schedule of faults, every plane holds the specified state (${RUNS} runs)`, async () => {
     await fc.assert(
