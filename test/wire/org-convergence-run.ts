@@ -3,10 +3,13 @@
  * test/wire/org-convergence.test.ts (fast-check) and bench/org.bench.ts.
  *
  * The decision plane: the REAL decide and expiry handlers over the desired-state table (dynalite)
- * and the decision wake-up FIFO queue. The fan-out as core/org.ts describes the deployed wiring:
- * every wake-up that reaches the decision queue becomes one `Desired State Changed` event from
+ * and the decision wake-up FIFO queue (visibility timeout 60 s). The fan-out as core/org.ts
+ * describes it and lib/org (DecisionPlane, EnforcementPlane) wires it: an EventBridge Pipe turns
+ * every wake-up that reaches the decision queue into one `Desired State Changed` event from
  * `portsnare.decision` on the decision bus; a rule forwards it to every plane's bus, and the
- * plane's rule puts its detail (the wake-up) on the plane's FIFO enforce queue. An EventBridge
+ * plane's rules put the wake-up on the plane's FIFO enforce queue: {kind, notBefore} when it has
+ * a notBefore (one per second), else {kind, at: the event's time}, so that two `expire` wake-ups
+ * are two different bodies. An EventBridge
  * rule whose target is a FIFO queue needs the queue to have content-based deduplication ("If you
  * specify an SQS FIFO queue as a target, the queue must have content-based deduplication
  * enabled", EventBridge Target.SqsParameters:
@@ -322,7 +325,7 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
   const decisionTable = await db.addTable(`org-${runId}`);
   const repo = new BlockRepository(db.doc, decisionTable);
   const reports = new PlaneReports(db.doc, decisionTable);
-  const decisionSqs = new FakeSqs(clock);
+  const decisionSqs = new FakeSqs(clock, 60);
   const decisionQueue = new EnforceQueue(decisionSqs.client, decisionSqs.queueUrl);
   const decide = createDecide({ repo, queue: decisionQueue, burst: new BurstGate(db.doc, decisionTable, clock), settings: decisionSettings, obs, clock });
   const expiry = createExpiry({ repo, queue: decisionQueue, obs, clock });
@@ -431,18 +434,22 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
         throw new Error('PutEvents to the decision bus failed');
       }
       for (const record of event.Records) {
-        const busEvent = { source: DECISION_SOURCE, 'detail-type': DESIRED_STATE_CHANGED, time: new Date(clock.now()).toISOString(), detail: JSON.parse(record.body) as unknown };
+        // an EventBridge event's time has whole seconds: "2026-11-21T10:00:00Z"
+        const time = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+        const busEvent = { source: DECISION_SOURCE, 'detail-type': DESIRED_STATE_CHANGED, time, detail: JSON.parse(record.body) as { kind: string; notBefore?: number } };
+        // the plane's two rules (input transformers): with notBefore, or with the event's time
+        const body = busEvent.detail.notBefore !== undefined ? { kind: busEvent.detail.kind, notBefore: busEvent.detail.notBefore } : { kind: busEvent.detail.kind, at: busEvent.time };
         for (const plane of planes) {
           if (!joined(plane)) continue; // not in the organization yet: no rule targets its bus
           if (regionDown(plane.region)) {
             lostDeliveries++;
             continue;
           }
-          // the plane's rule: InputPath $.detail, MessageGroupId "enforce", content-based deduplication
+          // the plane's rule target: MessageGroupId "enforce", content-based deduplication
           const before = plane.sqs.calls.deduplicated;
-          await plane.sqs.client.send(new SendMessageCommand({ QueueUrl: plane.sqs.queueUrl, MessageBody: JSON.stringify(busEvent.detail), MessageGroupId: ENFORCE_GROUP_ID }));
+          await plane.sqs.client.send(new SendMessageCommand({ QueueUrl: plane.sqs.queueUrl, MessageBody: JSON.stringify(body), MessageGroupId: ENFORCE_GROUP_ID }));
           if (plane.sqs.calls.deduplicated > before) {
-            const kind = String((busEvent.detail as { kind?: unknown }).kind);
+            const kind = busEvent.detail.kind;
             deduplicated[kind] = (deduplicated[kind] ?? 0) + 1;
           }
         }

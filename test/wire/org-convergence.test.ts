@@ -71,17 +71,14 @@ describe('an organization on the wire', () => {
   }, 120_000);
 
   /**
-   * KNOWN DEFECT of the fan-out contract (core/org.ts), kept as an expected failure: the detail of
-   * a `Desired State Changed` event is the bare wake-up, and the plane queue deduplicates by
-   * content (an EventBridge FIFO target must), so a second {"kind":"expire"} within 5 minutes of
-   * the first is accepted and never delivered: a block that expires then stays in every plane
-   * until its next reconcile (up to 5 minutes), where one account lifts it within seconds.
-   * Blocks decided at minutes 1 and 2 expire (1-hour TTL) at minutes 61 and 62; at 64.5, a
-   * minute and a half after the second expiry and before the planes' 65-minute reconcile, no
-   * plane should hold either. When the event carries something unique per wake-up (the decision
-   * queue's deduplication id, say), this test fails: turn it back into `it`.
+   * The plane queue deduplicates by content (an EventBridge FIFO target must), so the plane rule
+   * adds the event's time to a wake-up without notBefore: a second {"kind":"expire"} within
+   * 5 minutes of the first is a different body and is delivered. Blocks decided at minutes 1 and 2
+   * expire (1-hour TTL) at minutes 61 and 62; at 64.5, before the planes' 65-minute reconcile, no
+   * plane holds either. (With the bare wake-up as the body, the second expiry waited for the
+   * reconcile: this test failed.)
    */
-  it.fails('an expiry within 5 minutes of another still leaves every plane at once (fan-out deduplicates identical "expire" wake-ups)', async () => {
+  it('an expiry within 5 minutes of another still leaves every plane at once (no identical "expire" bodies for the plane queue to deduplicate)', async () => {
     const result = await runOrgSchedule(db, `expire${++run}`, { accounts: 1, ops: timeline([[1, 0], [2, 1], [64.5, { kind: 'probe' }]]) });
     expect(result.failures).toEqual([]);
     expect(result.deduplicated['expire'] ?? 0).toBe(0);
