@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   cloud: () => import('./cloud.bench'),
   convergence: () => import('./convergence.bench'),
   bundles: () => import('./bundles.bench'),
+  org: () => import('./org.bench'),
 };
 
 const RESULTS = join(__dirname, 'results.json');

@@ -265,4 +265,20 @@ describe('FakeSqs (FIFO)', () => {
     await send('a');
     expect(sqs.depth).toBe(2);
   });
+
+  it('with content-based deduplication, a message without an id is deduplicated by its body; an explicit id overrides', async () => {
+    const clock = new SimClock();
+    const plain = new FakeSqs(clock);
+    await expect(plain.client.send(new SendMessageCommand({ QueueUrl: plain.queueUrl, MessageBody: '{}', MessageGroupId: 'g' }))).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+    const sqs = new FakeSqs(clock, undefined, undefined, { contentBasedDeduplication: true });
+    const send = (body: string, dedup?: string) => sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: body, MessageGroupId: 'g', ...(dedup ? { MessageDeduplicationId: dedup } : {}) }));
+    await send('{"kind":"expire"}');
+    await send('{"kind":"expire"}');
+    await send('{"kind":"enforce"}');
+    await send('{"kind":"expire"}', 'explicit');
+    expect(sqs.depth).toBe(3);
+    clock.advance(5 * 60_000);
+    await send('{"kind":"expire"}');
+    expect(sqs.depth).toBe(4);
+  });
 });

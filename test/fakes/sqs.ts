@@ -2,7 +2,10 @@
  * A stateful fake of an SQS FIFO queue, driven through aws-sdk-client-mock, with the Lambda event
  * source mapping's part (receive a batch, delete it when the function succeeded). Modelled rules:
  * - A FIFO queue (name ends in .fifo) requires MessageGroupId (MissingParameter otherwise) and,
- *   without content-based deduplication, MessageDeduplicationId.
+ *   without content-based deduplication, MessageDeduplicationId. With ContentBasedDeduplication
+ *   (option `contentBasedDeduplication`) a message sent without one gets "a SHA-256 hash … using
+ *   the body of the message (but not the attributes of the message)"; an explicit id overrides it.
+ *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
  * - A message whose deduplication id was sent within the last 5 minutes is accepted but not
  *   delivered. https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
  * - Messages of one group are delivered in order, a batch of up to 10 at a time, and while any
@@ -30,6 +33,7 @@ import {
   type SendMessageCommandInput,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Clock } from '../../lambda/shared/clock';
@@ -75,6 +79,8 @@ export class FakeSqs {
     private readonly clock: Clock,
     readonly visibilityTimeoutS = VISIBILITY_TIMEOUT_S,
     readonly maxReceiveCount = MAX_RECEIVE_COUNT,
+    /** the queue's ContentBasedDeduplication attribute */
+    readonly options: { readonly contentBasedDeduplication?: boolean } = {},
   ) {
     this.mock.on(SendMessageCommand).callsFake(async (input: SendMessageCommandInput) => this.send(input));
     this.mock.on(ChangeMessageVisibilityCommand).callsFake(async (input: ChangeMessageVisibilityCommandInput) => this.changeVisibility(input));
@@ -113,7 +119,9 @@ export class FakeSqs {
     this.gate('SendMessage');
     this.checkUrl(input.QueueUrl);
     if (!input.MessageGroupId) throw awsError('MissingParameter', 'The request must contain the parameter MessageGroupId.');
-    if (!input.MessageDeduplicationId) {
+    const deduplicationId =
+      input.MessageDeduplicationId || (this.options.contentBasedDeduplication ? createHash('sha256').update(input.MessageBody ?? '').digest('hex') : undefined);
+    if (!deduplicationId) {
       throw awsError('InvalidParameterValue', 'The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly');
     }
     if (input.DelaySeconds !== undefined && input.DelaySeconds !== 0) {
@@ -121,14 +129,14 @@ export class FakeSqs {
       throw awsError('InvalidParameterValue', `Value ${input.DelaySeconds} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type.`);
     }
     const now = this.clock.now();
-    const seen = this.deduplication.get(input.MessageDeduplicationId);
+    const seen = this.deduplication.get(deduplicationId);
     if (seen && now - seen.at < DEDUPLICATION_INTERVAL_MS) {
       this.calls.deduplicated++;
       return { MessageId: seen.id };
     }
     const id = `m-${++this.sequence}`;
-    this.deduplication.set(input.MessageDeduplicationId, { at: now, id });
-    this.queue.push({ id, body: input.MessageBody ?? '', groupId: input.MessageGroupId, deduplicationId: input.MessageDeduplicationId, sentAt: now, receiveCount: 0 });
+    this.deduplication.set(deduplicationId, { at: now, id });
+    this.queue.push({ id, body: input.MessageBody ?? '', groupId: input.MessageGroupId, deduplicationId, sentAt: now, receiveCount: 0 });
     return { MessageId: id, SequenceNumber: String(this.sequence).padStart(20, '0') };
   }
 
@@ -238,13 +246,15 @@ export class FakeSqs {
  * a time; a batch is deleted when `handle` returns and stays in flight when it throws, until its
  * visibility timeout is over (the queue's 360 s, or what the function set with
  * ChangeMessageVisibility) — the simulated clock is moved on to then, as real time would pass.
- * `after` sees each invocation's result (undefined when it threw).
+ * `after` sees each invocation's result (undefined when it threw). With `until`, the clock is never
+ * moved past that time: what becomes visible later is left in the queue for a later call (a
+ * simulation that runs other things meanwhile, test/wire/org-convergence-run.ts).
  */
 export async function deliverFifo(
   sqs: FakeSqs,
   clock: SimClock,
   handle: (event: SQSEvent) => Promise<unknown>,
-  options: { maxInvocations?: number; after?: (result: unknown) => void } = {},
+  options: { maxInvocations?: number; after?: (result: unknown) => void; until?: number } = {},
 ): Promise<{ invocations: number; failures: number; waitedMs: number }> {
   const maxInvocations = options.maxInvocations ?? 1000;
   let invocations = 0;
@@ -254,7 +264,7 @@ export async function deliverFifo(
     const event = sqs.receive();
     if (!event) {
       const next = sqs.nextVisibleAt();
-      if (next === undefined) break;
+      if (next === undefined || (options.until !== undefined && next > options.until)) break;
       waitedMs += next - clock.now();
       clock.set(next);
       continue;
