@@ -124,9 +124,11 @@ export class NaclAdapter {
       try {
         if (this.ledger && change.op !== 'delete') {
           // A create keeps the claim a row may still hold for this number (a read that missed our
-          // own entry): until the create succeeds, either CIDR there is ours.
+          // own entry): until the create succeeds, either CIDR there is ours. A second create of
+          // the same CIDR after a refused one keeps the first claim's `previous` (dropping it made
+          // our entry there look foreign, never lifted: test/wire/org-nacl-claim.test.ts).
           const held = placements?.find((p) => p.ruleNumber === change.ruleNumber && p.state !== 'freed');
-          const previous = change.op === 'replace' ? change.previous : held && held.cidr !== change.cidr ? held.cidr : undefined;
+          const previous = change.op === 'replace' ? change.previous : held && held.cidr !== change.cidr ? held.cidr : held?.previous;
           await this.ledger.pending(aclId, change.ruleNumber, change.cidr, previous);
         }
         await this.retry(() => this.send(aclId, change));

@@ -2,8 +2,7 @@
  * A defect in lambda/shared/nacl-adapter.ts found by the organization property
  * (test/wire/org-convergence.test.ts, a plane back from an outage with stale ACL reads), reduced
  * to the adapter, the REAL EC2Client against test/wire/ec2-server.ts and the placement ledger on
- * dynalite. Kept as an expected failure (`it.fails`) so CI stays green while it is open: when the
- * adapter is fixed this test FAILS; turn it into `it`.
+ * dynalite. It failed on the adapter before the fix (the claim now keeps its `previous`).
  *
  * Our entry for 203.0.113.2 is at rule 10 (ledger: confirmed). Three reads in a row are stale
  * (DescribeNetworkAcls is eventually consistent and still shows the ACL before that entry), so
@@ -49,7 +48,7 @@ afterAll(async () => {
 });
 
 describe('a create refused twice on stale reads', () => {
-  it.fails('keeps the claim on the entry already at the number, so that entry stays ours', async () => {
+  it('keeps the claim on the entry already at the number, so that entry stays ours', async () => {
     const ledger = new PlacementLedger(db.doc, db.tableName);
     const adapter = new NaclAdapter(client, new SimClock(), new RecordingObservability(), () => 0.5, ledger, RANGE);
     expect((await adapter.apply(ACL, [create(10, '203.0.113.2')])).applied).toHaveLength(1);
