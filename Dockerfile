@@ -23,6 +23,7 @@ COPY tsconfig.json ./
 COPY core/ core/
 COPY sensor/ sensor/
 COPY bin/ bin/
+COPY scripts/esbuild-plugins.ts scripts/
 # the agent's node options (sensor/bundle.ts AGENT_NODE_FLAGS): checked here, as node 22 takes them
 RUN npx tsx sensor/bundle.ts /out --target node22 \
  && node --max-semi-space-size=1 --heap-growing-percent=50 /out/bin/portsnare.js agent --help > /dev/null

@@ -1,8 +1,8 @@
 /**
  * Lambda bundles (`npx tsx bench/run.ts bundles`): each handler bundled exactly as
- * lib/PortsnareFunction.ts bundles it for CDK's NodejsFunction (esbuild, platform node, target
- * node22, cjs, minified, ES module builds preferred, the AWS SDK bundled — `externalModules: []` — so a function runs the SDK
- * version the repository was tested with), then
+ * lib/PortsnareFunction.ts bundles it at synth (scripts/bundle-lambda.ts: esbuild, node22, cjs,
+ * minified, ES module builds preferred, the AWS SDK bundled so a function runs the SDK version the
+ * repository was tested with, zod's English messages only, the SDK's unused schemas dropped), then
  * - bundle_kb_<function>: the bundle's size;
  * - load_ms_<function>: the median of 5 cold require() of that bundle, each in a fresh node
  *   process (nothing resolved from node_modules: the bundle is all the function has).
@@ -12,8 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { PortsnareFunction } from '../lib/PortsnareFunction';
+import { buildLambdaBundle, LAMBDA_BUNDLE_FILE } from '../scripts/bundle-lambda';
 import type { BenchSuite, Figure } from './suite';
 
 const ROOT = join(__dirname, '..');
@@ -29,25 +28,6 @@ export function functionNames(): string[] {
   return readdirSync(join(ROOT, 'lambda'))
     .filter((name) => name !== 'shared' && existsSync(join(ROOT, 'lambda', name, 'handler.ts')))
     .sort();
-}
-
-/** Bundles one handler with the options PortsnareFunction gives NodejsFunction. */
-export async function bundleHandler(fn: string, outfile: string): Promise<void> {
-  const options = PortsnareFunction.bundling();
-  await build({
-    entryPoints: [join(ROOT, 'lambda', fn, 'handler.ts')],
-    bundle: true,
-    platform: 'node',
-    target: options.target,
-    format: 'cjs',
-    minify: options.minify,
-    sourcemap: options.sourceMap,
-    sourcesContent: options.sourcesContent,
-    external: [...(options.externalModules ?? [])],
-    mainFields: options.mainFields ? [...options.mainFields] : undefined,
-    outfile,
-    logLevel: 'silent',
-  });
 }
 
 /** Median milliseconds of a cold require() of `file` in fresh node processes with no node_modules to fall back on. */
@@ -71,13 +51,14 @@ async function bundles(): Promise<Figure[]> {
   const out = mkdtempSync(join(tmpdir(), 'portsnare-bundle-'));
   try {
     for (const fn of functionNames()) {
-      const outfile = join(out, `${fn}.js`);
-      await bundleHandler(fn, outfile);
+      const dir = join(out, fn);
+      await buildLambdaBundle(ROOT, fn, dir);
+      const outfile = join(dir, LAMBDA_BUNDLE_FILE);
       figures.push({
         name: `bundle_kb_${fn}`,
         value: Math.round((statSync(outfile).size / 1024) * 10) / 10,
         unit: 'KiB',
-        note: 'esbuild as PortsnareFunction bundles it: node22, minified, cjs, the AWS SDK bundled',
+        note: 'scripts/bundle-lambda.ts, as PortsnareFunction bundles it: node22, minified, cjs, the AWS SDK bundled, zod English only, unused SDK schemas dropped',
       });
       figures.push({
         name: `load_ms_${fn}`,

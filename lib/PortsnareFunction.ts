@@ -1,16 +1,17 @@
 /**
  * The one place that holds portsnare's Lambda defaults (ARCHITECTURE.md, lib/):
- * a current Node.js runtime on ARM64, esbuild bundling with source maps, an explicit log group
- * with retention, a role that may write only to that log group, an on-failure destination for
+ * a current Node.js runtime on ARM64, the function's esbuild bundle (scripts/bundle-lambda.ts) with
+ * source maps, an explicit log group with retention, a role that may write only to that log group, an on-failure destination for
  * asynchronous invocations and an alarm on errors.
  */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -84,7 +85,7 @@ export interface PortsnareFunctionProps {
 export const PORTSNARE_RUNTIME = lambda.Runtime.NODEJS_22_X;
 
 export class PortsnareFunction extends Construct {
-  public readonly function: NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
   public readonly errorsAlarm: cloudwatch.Alarm;
@@ -111,11 +112,9 @@ export class PortsnareFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: path.join(PROJECT_ROOT, 'lambda', props.name, 'handler.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    this.function = new lambda.Function(this, 'Function', {
+      code: PortsnareFunction.code(props.name),
+      handler: 'index.handler',
       runtime: PORTSNARE_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       description: props.description,
@@ -135,7 +134,6 @@ export class PortsnareFunction extends Construct {
       },
       onFailure: props.onFailure ? new destinations.SqsDestination(props.onFailure) : undefined,
       retryAttempts: props.onFailure ? retryAttempts : undefined,
-      bundling: PortsnareFunction.bundling(),
     });
 
     this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
@@ -156,25 +154,33 @@ export class PortsnareFunction extends Construct {
   }
 
   /**
-   * Bundling shared by every function: esbuild on this machine (never Docker), minified, with
-   * source maps so stack traces point at the TypeScript. The AWS SDK v3 is bundled
-   * (`externalModules: []`), not taken from the runtime: a function runs the SDK version the
-   * repository's lock file pins and its tests ran with. lambda/shared/clients.ts loads each
-   * client's SDK only when the function first uses it (bench/bundles.bench.ts measures the cold load).
+   * The function's bundle (scripts/bundle-lambda.ts), built on this machine at synth (never in
+   * Docker): lambda/<name>/handler.ts with the AWS SDK bundled, not taken from the runtime, so a
+   * function runs the SDK version the lock file pins and the tests ran with; minified, with a
+   * source map. The asset's hash is the bundle's (AssetHashType.OUTPUT): a change elsewhere in the
+   * repository does not redeploy a function whose bundle did not change.
    */
-  static bundling(): BundlingOptions {
-    return {
-      forceDockerBundling: false,
-      minify: true,
-      sourceMap: true,
-      sourcesContent: false,
-      target: 'node22',
-      format: OutputFormat.CJS,
-      externalModules: [],
-      // The packages' ES module builds first: esbuild drops the commands a function never uses
-      // (the SDK clients are large; the output is still CommonJS).
-      mainFields: ['module', 'main'],
-      logLevel: LogLevel.ERROR,
-    };
+  static code(name: PortsnareFunctionName): lambda.Code {
+    return lambda.Code.fromAsset(path.join(PROJECT_ROOT, 'lambda', name), {
+      assetHashType: AssetHashType.OUTPUT,
+      bundling: {
+        // Never pulled: local bundling always succeeds or throws with esbuild's own error.
+        image: DockerImage.fromRegistry('portsnare-local-bundling-only'),
+        local: {
+          tryBundle(outputDir: string): boolean {
+            buildFunctionBundle(name, outputDir);
+            return true;
+          },
+        },
+      },
+    });
   }
+}
+
+/** Writes lambda/<name>'s bundle into `outputDir` through scripts/bundle-lambda.ts, run by tsx as in a clone. */
+export function buildFunctionBundle(name: PortsnareFunctionName, outputDir: string): void {
+  const tsx = require.resolve('tsx/cli', { paths: [PROJECT_ROOT] });
+  const built = spawnSync(process.execPath, [tsx, path.join(PROJECT_ROOT, 'scripts', 'bundle-lambda.ts'), name, outputDir], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`the ${name} function's bundle did not build (scripts/bundle-lambda.ts): ${built.error?.message ?? built.stderr.trim()}`);
+  if (!fs.existsSync(path.join(outputDir, 'index.js'))) throw new Error(`the ${name} function's bundle has no index.js`);
 }

@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Metafile, Plugin } from 'esbuild';
+import { englishOnlyZod } from '../scripts/esbuild-plugins';
 
 /** The command line's entry point inside the bundle directory. */
 export const BUNDLE_ENTRY = 'bin/portsnare.js';
@@ -178,23 +179,6 @@ function lazyChunks(root: string): Plugin {
         return { contents: `${share ? `const shared = (${SHARED_KEY} ??= {});\n${share}` : ''}module.exports = require(${JSON.stringify(`./${args.path}.js`)});`, loader: 'js', resolveDir: root };
       });
       build.onResolve({ filter: /^\.\/portsnare-/, namespace: CHUNK_NAMESPACE }, (args) => ({ path: args.path, external: true }));
-    },
-  };
-}
-
-const ZOD_LOCALES = 'portsnare-zod-locales';
-
-/** zod's `locales` namespace with English alone (zod's default, the one the agent uses). */
-function englishOnlyZod(count: { replaced: number }): Plugin {
-  return {
-    name: 'portsnare-zod-english',
-    setup(build) {
-      build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
-        if (!/[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)) return undefined;
-        count.replaced++;
-        return { path: args.importer, namespace: ZOD_LOCALES };
-      });
-      build.onLoad({ filter: /.*/, namespace: ZOD_LOCALES }, (args) => ({ contents: 'export { default as en } from "../locales/en.js";', resolveDir: path.dirname(args.path), loader: 'js' }));
     },
   };
 }
