@@ -337,6 +337,8 @@ export function validateEnumerationBlockerProps(props: EnumerationBlockerProps, 
     errors.push('operatorPrincipals is empty: no operator could block or unblock; leave it out to accept every principal of the account');
   }
   if (naclIds.length === 0 && scopes.length === 0) errors.push('naclIds and wafScopes are both empty: portsnare would have nowhere to block');
+  // The quota counts the default deny (and any rule of yours): a quota of 1 leaves portsnare no entry.
+  if (naclIds.length > 0 && props.naclQuota === 1) errors.push('naclQuota 1 leaves portsnare no rule: the default deny takes the one rule a direction allows');
 
   // PolicySettingsSchema bounds each TTL but not one against the other.
   const { baseTtlSeconds, maxTtlSeconds } = pipelineSettingsFrom(props).policy as PolicySettings;

@@ -367,6 +367,7 @@ describe('props validation', () => {
     ['a rule range past the maximum', { naclRuleRange: [1, 32767] }, /naclRuleRange \[1, 32767\]: element 1 must be at most 32766/],
     ['a rule range that runs backwards', { naclRuleRange: [90, 10] }, /naclRuleRange \[90, 10\]: first rule number must not exceed the last/],
     ['a quota above 40', { naclQuota: 41 }, /naclQuota 41: must be at most 40/],
+    ['a quota that leaves no rule', { naclIds: [ACLS[0]!], naclQuota: 1 }, /naclQuota 1 leaves portsnare no rule: the default deny takes the one rule a direction allows/],
     ['an ACL id that is not one', { naclIds: ['sg-0123456789abcdef0'] }, /naclIds\[0\] "sg-0123456789abcdef0": must be a network ACL id/],
     ['a duplicate ACL id', { naclIds: [ACLS[0]!, ACLS[0]!] }, /naclIds lists acl-0123456789abcdef0 more than once/],
     ['too many IP sets', { wafSetsPerFamily: 11 }, /wafSetsPerFamily 11 must be a whole number within 1–10/],
