@@ -8,11 +8,10 @@
  * policy, never-block guard, the ACLs and the rule range, the IP sets — travels in one JSON
  * document (PORTSNARE_SETTINGS, core/settings.ts) built by pipelineSettingsFrom (lib/settings.ts).
  */
-import { Annotations, CfnOutput, type CfnElement, type CustomResource, Duration, Names, Stack } from 'aws-cdk-lib';
+import { Annotations, type CfnElement, type CustomResource, Duration, Names, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -21,9 +20,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../core/commands';
-import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR } from '../core/event';
-import { DETAIL_TYPE_GUARDDUTY_FINDING, EVENT_SOURCE_GUARDDUTY, GUARDDUTY_PORT_PROBE, GUARDDUTY_PORTSCAN } from '../core/intake';
+import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from './decideRoutes';
 import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
 import { ENFORCE_GROUP_ID, SETTINGS_ENV, type PipelineSettingsInput } from '../core/settings';
@@ -39,8 +36,7 @@ import { grantSensorPutEvents } from './sensorConfig';
 import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
 import { WafBlocklist, wafName, type PortsnareIpSet } from './WafBlocklist';
 
-/** GuardDuty finding types that name an address probing us (core/intake.ts). */
-export const GUARDDUTY_RECON_TYPES = [GUARDDUTY_PORT_PROBE, GUARDDUTY_PORTSCAN] as const;
+export { GUARDDUTY_RECON_TYPES } from './decideRoutes';
 
 export class EnumerationBlocker extends Construct {
   public readonly eventBus: events.EventBus;
@@ -237,55 +233,14 @@ export class EnumerationBlocker extends Construct {
 
     // --- the bus and its rules -----------------------------------------------------------------------
     this.eventBus = new events.EventBus(this, 'Bus', { description: 'portsnare: Scan Detected events and operator requests' });
-    if (props.operatorPrincipals) {
-      // Operator requests only from the named principals: an explicit deny in the bus's resource
-      // policy, which no identity policy in the account can override.
-      // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
-      this.eventBus.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: 'PortsnareOperatorRequestsOnlyFromOperators',
-          effect: iam.Effect.DENY,
-          principals: [new iam.AnyPrincipal()],
-          actions: ['events:PutEvents'],
-          resources: [this.eventBus.eventBusArn],
-          conditions: {
-            StringEquals: { 'events:source': EVENT_SOURCE_CLI },
-            ArnNotLike: { 'aws:PrincipalArn': [...props.operatorPrincipals] },
-          },
-        }),
-      );
-    }
-    const decideTarget = new eventTargets.LambdaFunction(decide.function, {
-      deadLetterQueue: this.failureQueue,
-      retryAttempts: 8,
-      maxEventAge: Duration.hours(2),
+    if (props.operatorPrincipals) denyOperatorRequestsExceptFrom(this.eventBus, props.operatorPrincipals);
+    routeToDecide(this, {
+      bus: this.eventBus,
+      decide: decide.function,
+      failureQueue: this.failureQueue,
+      guardDuty: Boolean(props.guardDuty),
+      descriptions: { sensors: 'portsnare: Scan Detected events from sensors → decide', guardDuty: 'portsnare: GuardDuty Recon:EC2 findings (default bus) → decide' },
     });
-    new events.Rule(this, 'SensorRule', {
-      eventBus: this.eventBus,
-      description: 'portsnare: Scan Detected events from sensors → decide',
-      eventPattern: { source: [EVENT_SOURCE_SENSOR], detailType: [DETAIL_TYPE_SCAN_DETECTED] },
-      targets: [decideTarget],
-    });
-    new events.Rule(this, 'CliRule', {
-      eventBus: this.eventBus,
-      description: 'portsnare: operator requests from the portsnare command line → decide',
-      eventPattern: {
-        source: [EVENT_SOURCE_CLI],
-        detailType: [DETAIL_TYPE_SCAN_DETECTED, DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED],
-      },
-      targets: [decideTarget],
-    });
-    if (props.guardDuty) {
-      new events.Rule(this, 'GuardDutyRule', {
-        description: 'portsnare: GuardDuty Recon:EC2 findings (default bus) → decide',
-        eventPattern: {
-          source: [EVENT_SOURCE_GUARDDUTY],
-          detailType: [DETAIL_TYPE_GUARDDUTY_FINDING],
-          detail: { type: events.Match.anyOf(...GUARDDUTY_RECON_TYPES.map((t) => events.Match.prefix(t))) },
-        },
-        targets: [decideTarget],
-      });
-    }
 
     // --- schedules -----------------------------------------------------------------------------------
     const scheduleRole = new iam.Role(this, 'SchedulerRole', {
@@ -337,9 +292,7 @@ export class EnumerationBlocker extends Construct {
     this.keepStatefulLogicalIds();
 
     // --- outputs (fixed logical ids: the CLI reads them) -------------------------------------------
-    const output = (logicalId: string, value: string, description: string): void => {
-      new CfnOutput(this, logicalId, { value, description }).overrideLogicalId(logicalId);
-    };
+    const output = (logicalId: string, value: string, description: string): void => fixedOutput(this, logicalId, value, description);
     const list = (values: string[]): string => (values.length ? values.join(',') : EMPTY_LIST_OUTPUT);
     output(STACK_OUTPUTS.table, this.table.tableName, 'portsnare desired-state table');
     output(STACK_OUTPUTS.bus, this.eventBus.eventBusName, 'portsnare event bus (sensors PutEvents here)');

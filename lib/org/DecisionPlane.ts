@@ -12,7 +12,7 @@
  * - the table's resource-based policy lets each plane's enforce role (by name, in its account)
  *   Query the `active` index and UpdateItem only its own report item (dynamodb:LeadingKeys).
  */
-import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -25,14 +25,12 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../core/commands';
-import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
-import { DETAIL_TYPE_GUARDDUTY_FINDING, EVENT_SOURCE_GUARDDUTY } from '../../core/intake';
+import { EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
 import { DECISION_SOURCE, DESIRED_STATE_CHANGED, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { SETTINGS_ENV } from '../../core/settings';
 import { DesiredStateTable } from '../DesiredStateTable';
-import { GUARDDUTY_RECON_TYPES } from '../EnumerationBlocker';
+import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../decideRoutes';
 import { Monitoring } from '../Monitoring';
 import { acknowledge, arnWildcardFinding } from '../nag';
 import { PortsnareFunction } from '../PortsnareFunction';
@@ -155,42 +153,17 @@ export class DecisionPlane extends Construct {
         conditions: { StringEquals: { 'aws:PrincipalOrgID': organizationId, 'events:source': EVENT_SOURCE_SENSOR, 'events:detail-type': [...SENSOR_DETAIL_TYPES] } },
       }),
     );
-    if (props.operatorPrincipals) {
-      this.eventBus.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: 'PortsnareOperatorRequestsOnlyFromOperators',
-          effect: iam.Effect.DENY,
-          principals: [new iam.AnyPrincipal()],
-          actions: ['events:PutEvents'],
-          resources: [this.eventBus.eventBusArn],
-          conditions: { StringEquals: { 'events:source': EVENT_SOURCE_CLI }, ArnNotLike: { 'aws:PrincipalArn': [...props.operatorPrincipals] } },
-        }),
-      );
-    }
-    const decideTarget = new eventTargets.LambdaFunction(decide.function, { deadLetterQueue: this.failureQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
-    new events.Rule(this, 'SensorRule', {
-      eventBus: this.eventBus,
-      description: 'portsnare: Scan Detected events from the organization\'s sensors → decide',
-      eventPattern: { source: [EVENT_SOURCE_SENSOR], detailType: [DETAIL_TYPE_SCAN_DETECTED] },
-      targets: [decideTarget],
+    if (props.operatorPrincipals) denyOperatorRequestsExceptFrom(this.eventBus, props.operatorPrincipals);
+    routeToDecide(this, {
+      bus: this.eventBus,
+      decide: decide.function,
+      failureQueue: this.failureQueue,
+      guardDuty: Boolean(props.guardDuty),
+      descriptions: {
+        sensors: 'portsnare: Scan Detected events from the organization\'s sensors → decide',
+        guardDuty: 'portsnare: GuardDuty Recon:EC2 findings (default bus of the decision account) → decide',
+      },
     });
-    new events.Rule(this, 'CliRule', {
-      eventBus: this.eventBus,
-      description: 'portsnare: operator requests from the portsnare command line → decide',
-      eventPattern: { source: [EVENT_SOURCE_CLI], detailType: [DETAIL_TYPE_SCAN_DETECTED, DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED] },
-      targets: [decideTarget],
-    });
-    if (props.guardDuty) {
-      new events.Rule(this, 'GuardDutyRule', {
-        description: 'portsnare: GuardDuty Recon:EC2 findings (default bus of the decision account) → decide',
-        eventPattern: {
-          source: [EVENT_SOURCE_GUARDDUTY],
-          detailType: [DETAIL_TYPE_GUARDDUTY_FINDING],
-          detail: { type: events.Match.anyOf(...GUARDDUTY_RECON_TYPES.map((t) => events.Match.prefix(t))) },
-        },
-        targets: [decideTarget],
-      });
-    }
 
     // --- expiry every minute -------------------------------------------------------------------------
     const scheduleRole = new iam.Role(this, 'SchedulerRole', {
@@ -263,9 +236,7 @@ export class DecisionPlane extends Construct {
     });
 
     // --- outputs (fixed logical ids: the CLI reads them) -----------------------------------------------
-    const output = (logicalId: string, value: string, description: string): void => {
-      new CfnOutput(this, logicalId, { value, description }).overrideLogicalId(logicalId);
-    };
+    const output = (logicalId: string, value: string, description: string): void => fixedOutput(this, logicalId, value, description);
     output(STACK_OUTPUTS.table, this.table.tableName, 'portsnare desired-state table of the organization');
     output(STACK_OUTPUTS.bus, this.eventBus.eventBusName, 'portsnare decision bus (sensors of the organization PutEvents here)');
     output(STACK_OUTPUTS.busArn, this.eventBus.eventBusArn, 'portsnare decision bus ARN');

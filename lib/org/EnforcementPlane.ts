@@ -12,7 +12,7 @@
  * was down (or missed events) catches up at its next run or at the 5-minute reconcile, from the
  * table: an event carries no block.
  */
-import { CfnOutput, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -24,6 +24,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { fixedOutput } from '../decideRoutes';
 import { DECISION_SOURCE, DESIRED_STATE_CHANGED, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { ENFORCE_GROUP_ID, SETTINGS_ENV } from '../../core/settings';
@@ -225,9 +226,7 @@ export class EnforcementPlane extends Construct {
       alarmAction,
     });
 
-    const output = (logicalId: string, value: string, description: string): void => {
-      new CfnOutput(this, logicalId, { value, description }).overrideLogicalId(logicalId);
-    };
+    const output = (logicalId: string, value: string, description: string): void => fixedOutput(this, logicalId, value, description);
     const list = (values: string[]): string => (values.length ? values.join(',') : EMPTY_LIST_OUTPUT);
     output(STACK_OUTPUTS.ipSets, list(this.waf.ipSets.map((s) => s.ipSet.attrArn)), 'this plane\'s WAF IP sets (comma separated)');
     output(STACK_OUTPUTS.ruleGroups, list(Object.values(this.waf.ruleGroups).map((g) => g.attrArn)), 'this plane\'s WAF rule group per scope (comma separated): add it to your web ACL, or let Firewall Manager do it');
