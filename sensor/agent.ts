@@ -370,13 +370,14 @@ export class Agent extends EventEmitter {
     this.echoes = new EchoFilter();
     this.detector.on('probe', (probe: KernelProbe) => this.onKernelProbe(probe));
     this.detector.on('error', (error: unknown) => this.logger.error('kernel detector error', { error: errorText(error) }));
-    await this.detector.start();
-    this.stealthState = 'on';
     const redirectPort = redirectPortOf(config);
     if (redirectPort !== undefined && detectorOptions.redirectPort !== undefined) {
-      this.redirect = new RedirectListener(redirectPort);
+      // before the rules that lead to it: an accepted connection there is proof (a socket's accept)
+      this.redirect = new RedirectListener({ port: redirectPort, onHit: (hit) => this.aggregator?.add(this.echoes?.mark('socket', hit) ?? hit) });
       await this.redirect.start();
     }
+    await this.detector.start();
+    this.stealthState = 'on';
     const q = detectorOptions.quarantineSeconds ?? 0;
     if (q > 0) this.logger.info(`kernel holds a source for ${q}s on its first forgeable decoy packet (quarantine), at most once per ${detectorOptions.quarantinePeriodSeconds}s`);
     const kill = detectorOptions.killTtlSeconds;
@@ -393,9 +394,8 @@ export class Agent extends EventEmitter {
       this.kernelBlocks++;
       this.local?.noteKernelBlock(probe.source, probe.at);
     }
-    // The kernel reports `connect` only for a completed three-way handshake (conntrack
-    // established): the source address is proven, as with a socket accept.
-    const hit: Hit = { source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: probe.kind === 'connect', at: probe.at };
+    // one packet, which may be forged: never proof (only a socket's accept is, docs/kernel.md)
+    const hit: Hit = { source: probe.source, protocol: probe.protocol, port: probe.port, kind: probe.kind, handshake: false, at: probe.at };
     this.aggregator?.add(this.echoes?.mark('kernel', hit) ?? hit);
   }
 

@@ -25,8 +25,10 @@ export const DEFAULT_UDP_PORTS = '7,9,13,19,111,389,513,517-518';
 export const DEFAULT_HEALTH_PORT = 9466;
 export const ALL_UNUSED = 'all-unused';
 /**
- * all-unused mode: the local port new TCP connections to unused ports are redirected to, so a
- * connect scan completes a handshake (proof). Above Linux's default ephemeral range (32768-60999).
+ * The local port new TCP connections to unused ports are redirected to (stealth with nftables
+ * enforcement), so a connect scan completes a handshake there (the socket's accept: proof): from
+ * every source in all-unused mode, from sources seen probing a decoy this period in list mode.
+ * Above Linux's default ephemeral range (32768-60999).
  */
 export const DEFAULT_REDIRECT_PORT = 61000;
 /** the kernel's hold on a first forgeable decoy packet (docs/kernel.md, "Quarantine") */
@@ -213,7 +215,10 @@ export const AgentConfigSchema = z
           .default({ enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE }),
       })
       .default({ nftables: { enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE } }),
-    /** all-unused TCP: unused ports are redirected here so connect scans complete (false: off) */
+    /**
+     * stealth + nftables: unused TCP ports are redirected here so connect scans complete (false:
+     * off) — for every source with all-unused, for sources seen probing a decoy with a list
+     */
     redirectPort: z.union([z.number().int().min(1).max(MAX_PORT), z.literal(false)]).default(DEFAULT_REDIRECT_PORT),
     guard: GuardSettingsSchema.default(GuardSettingsSchema.parse({})),
     sinks: z.array(SinkSchema).default([{ type: 'stdout' }]),
@@ -281,8 +286,11 @@ export const AgentConfigSchema = z
         params: { hasValue: true },
       });
     }
-    if (config.tcpPorts === ALL_UNUSED && config.redirectPort !== false && config.health.enabled && config.health.port === config.redirectPort) {
+    if (config.redirectPort !== false && config.health.enabled && config.health.port === config.redirectPort) {
       ctx.addIssue({ code: 'custom', path: ['redirectPort'], message: `${config.redirectPort} is also the health port: pick another port for one of them`, params: { hasValue: true } });
+    }
+    if (config.redirectPort !== false && config.tcpPorts !== ALL_UNUSED && config.tcpPorts.includes(config.redirectPort)) {
+      ctx.addIssue({ code: 'custom', path: ['redirectPort'], message: `${config.redirectPort} is also a decoy TCP port (tcpPorts): pick another port for one of them`, params: { hasValue: true } });
     }
     const q = config.enforce.nftables.quarantine;
     if (q.seconds > q.periodSeconds) {

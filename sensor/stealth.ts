@@ -3,8 +3,9 @@
  * exempt, and what the kernel may do on its own (docs/kernel.md):
  * - with `enforce.nftables` on, quarantine a source for seconds on its first forgeable decoy
  *   packet (a SYN scanner is blinded; a forged address costs its owner at most those seconds),
- *   and block a source proven by a completed handshake at once (the policy's TTL for a verified
- *   probe). Both within the policy's burst budget a minute.
+ *   within the policy's burst budget a minute, and redirect unused ports to the agent's socket
+ *   (all-unused: for every source; a decoy list: for sources seen probing it), so a rescan sees
+ *   them all open. Proof — and so a block — comes only from a socket's accept, never the kernel.
  * - with `blockUnverified` on too, block on the first decoy packet (the operator opted in).
  * - in monitor mode (no enforcement) nothing: the kernel only reports, traffic is never touched.
  */
@@ -13,9 +14,15 @@ import { ALL_UNUSED, type AgentConfig } from './config';
 import { killGuardFrom, type KernelDetectorOptions } from './kernel/detector';
 import type { ListenerReport } from './listeners';
 
-/** The redirect port in effect: all-unused TCP with redirectPort set, else undefined. */
+/**
+ * The redirect port in effect, else undefined: with redirectPort set, all-unused TCP, or a decoy
+ * list whose probers are quarantined (the redirect follows the quarantine's `quarseen` set).
+ * Only an enforcing agent redirects (kernelDetectorOptions).
+ */
 export function redirectPortOf(config: AgentConfig): number | undefined {
-  return config.tcpPorts === ALL_UNUSED && config.redirectPort !== false ? config.redirectPort : undefined;
+  if (config.redirectPort === false) return undefined;
+  if (config.tcpPorts === ALL_UNUSED) return config.redirectPort;
+  return config.enforce.nftables.quarantine.seconds > 0 ? config.redirectPort : undefined;
 }
 
 export function kernelDetectorOptions(config: AgentConfig, listeners: ListenerReport, own: readonly string[], nftables: boolean): KernelDetectorOptions {
@@ -32,8 +39,6 @@ export function kernelDetectorOptions(config: AgentConfig, listeners: ListenerRe
         // the kernel's own budgets: the policy's burst limit, per address family
         killPerMinute: policy.burstLimitPerMinute,
         quarantinePerMinute: policy.burstLimitPerMinute,
-        // a completed handshake proves the source: the policy's TTL for a first verified offence
-        proofTtlSeconds: ttlSecondsFor(1, policy),
       }
     : // monitor mode must not affect traffic: no quarantine, no kernel block
       { quarantineSeconds: 0 };

@@ -15,20 +15,19 @@ import type { ProbeKind } from '../../core/event';
 import { FAMILY, TABLE, baseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
 import { listeningPorts } from './listening';
 import { NflogPcapReader, type LoggedPacket } from './nflog';
-import { DEFAULT_NFLOG_GROUP, PREFIX_CONNECT, PREFIX_KILL, PREFIX_PROOF, PREFIX_QUARANTINE, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
+import { DEFAULT_NFLOG_GROUP, DEFAULT_QUARANTINE_SECONDS, PREFIX_KILL, PREFIX_QUARANTINE, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
 
 export interface KernelProbe {
   readonly source: string;
   /**
-   * `connect` only for a TCP handshake the kernel saw complete on a decoy socket (conntrack's
-   * window tracking validated the client's ACK: the source address is proven, like a socket
-   * hit's handshake); every other kind comes from one unverified packet.
+   * Every kind comes from one packet, which may be forged: the kernel proves nothing (a proven
+   * `connect` comes only from a socket's accept, sensor/listeners).
    */
   readonly protocol: 'tcp' | 'udp';
   readonly port: number;
   readonly kind: ProbeKind;
   readonly at: number;
-  /** the kernel added the source to the blocked set on this packet (killTtlSeconds; proofTtlSeconds for a connect) */
+  /** the kernel added the source to the blocked set on this packet (killTtlSeconds) */
   readonly blockedByKernel: boolean;
   /**
    * the kernel quarantined the source on this packet (quarantineSeconds): it is held for those
@@ -48,11 +47,6 @@ export interface KernelDetectorOptions {
   /** in-kernel blocks a minute for the whole host, per address family (default 100); beyond it, quarantine */
   readonly killPerMinute?: number;
   /**
-   * when set, the kernel blocks a source for this long on a completed handshake to a decoy (the
-   * source is proven: pass the policy's TTL for a verified probe); within killPerMinute
-   */
-  readonly proofTtlSeconds?: number;
-  /**
    * seconds the kernel holds (drops everything from) a source on its first forgeable decoy
    * packet (default 10; 0 turns quarantine off)
    */
@@ -64,8 +58,10 @@ export interface KernelDetectorOptions {
   /** a quarantined source's TCP connection attempts: "reset" (refused, default) or "drop" */
   readonly quarantineAnswer?: 'reset' | 'drop';
   /**
-   * all-unused mode: new TCP connections to unused ports are redirected (nat `redirect`) to this
-   * local port, where the agent accepts them, so connect scans complete a handshake: proof
+   * new TCP connections to unused ports are redirected (nat `redirect`) to this local port, where
+   * the agent's socket accepts them, so connect scans complete a handshake (the socket's accept is
+   * the proof): every source in all-unused mode; in list mode (with quarantine) the sources seen
+   * probing a decoy this period, so their rescan sees every unused port open
    */
   readonly redirectPort?: number;
   /** ports with real services, excluded in all-unused mode (in addition to what listens) */
@@ -193,8 +189,11 @@ export class KernelDetector extends EventEmitter {
     await nftScript([...replaceSet('tcpkeep', portElements(next.tcp)), ...replaceSet('udpkeep', portElements(next.udp))].join('\n') + '\n');
   }
 
+  /** the listening ports are watched: all-unused mode, and list mode with a redirect (tcpkeep) */
   private usesAllUnused(): boolean {
-    return this.options.tcpPorts === 'all-unused' || this.options.udpPorts === 'all-unused';
+    const o = this.options;
+    const listRedirect = o.tcpPorts !== 'all-unused' && o.redirectPort !== undefined && (o.quarantineSeconds ?? DEFAULT_QUARANTINE_SECONDS) > 0;
+    return o.tcpPorts === 'all-unused' || o.udpPorts === 'all-unused' || listRedirect;
   }
 
   private async readKeepPorts(): Promise<{ tcp: number[]; udp: number[] }> {
@@ -216,7 +215,6 @@ export class KernelDetector extends EventEmitter {
       ...(o.killGuard !== undefined ? { killGuard: o.killGuard } : {}),
       ...(o.ratePerSecond !== undefined ? { ratePerSecond: o.ratePerSecond } : {}),
       ...(o.killPerMinute !== undefined ? { killPerMinute: o.killPerMinute } : {}),
-      ...(o.proofTtlSeconds !== undefined ? { proofTtlSeconds: o.proofTtlSeconds } : {}),
       ...(o.quarantineSeconds !== undefined ? { quarantineSeconds: o.quarantineSeconds } : {}),
       ...(o.quarantinePeriodSeconds !== undefined ? { quarantinePeriodSeconds: o.quarantinePeriodSeconds } : {}),
       ...(o.quarantinePerMinute !== undefined ? { quarantinePerMinute: o.quarantinePerMinute } : {}),
@@ -234,7 +232,8 @@ export class KernelDetector extends EventEmitter {
     }
     const chains = new Set(items.flatMap((i) => (i.chain ? [i.chain.name] : [])));
     const sets = new Set(items.flatMap((i) => (i.set ? [i.set.name] : [])));
-    const script = removalScript({ chains, sets });
+    const limits = new Set(items.flatMap((i) => (i.limit ? [i.limit.name] : [])));
+    const script = removalScript({ chains, sets, limits });
     if (script) await nftScript(script);
   }
 
@@ -319,14 +318,12 @@ export class KernelDetector extends EventEmitter {
     this.stats.packets++;
     const source = tryCanonicalAddress(packet.source);
     if (source === undefined) return;
-    const blockedByKernel = packet.prefix === PREFIX_KILL || packet.prefix === PREFIX_PROOF;
+    const blockedByKernel = packet.prefix === PREFIX_KILL;
     const quarantinedByKernel = packet.prefix === PREFIX_QUARANTINE;
     if (blockedByKernel) this.stats.killed++;
     if (quarantinedByKernel) this.stats.quarantined++;
     this.stats.probes++;
-    // a handshake the kernel saw complete on a decoy socket (see rules.ts): the source is proven
-    const kind = packet.prefix === PREFIX_CONNECT || packet.prefix === PREFIX_PROOF ? 'connect' : packet.kind;
-    const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind, at: packet.at, blockedByKernel, quarantinedByKernel };
+    const probe: KernelProbe = { source, protocol: packet.protocol, port: packet.port, kind: packet.kind, at: packet.at, blockedByKernel, quarantinedByKernel };
     this.emit('probe', probe);
   }
 

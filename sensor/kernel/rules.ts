@@ -1,18 +1,18 @@
 /**
  * The kernel detector's nftables objects in `inet portsnare` (pure: builds the script text).
  *
- *   chain quarantine { type filter hook prerouting priority -300; policy accept;  # beside `block`
+ *   chain quarantine { type filter hook prerouting priority -190; policy accept;  # after conntrack (-200)
  *     ip saddr @exempt4 return; ip6 saddr @exempt6 return
+ *     ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn tcp dport @tcpdecoy return       (list mode)
+ *     ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn tcp dport != @tcpkeep return     (with redirectPort)
+ *     ip saddr @quar4 ct state established ct direction original return   # a connection it was let make
  *     ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn reject with tcp reset   (quarantineAnswer reset)
- *     ip saddr @quar4 drop; ip6 saddr @quar6 drop }            # seconds-long hold, see below
- *   chain detect { type filter hook prerouting priority -150; policy accept;   # after conntrack (-200)
+ *     ip saddr @quar4 drop; (ip6 alike) }                      # seconds-long hold, see below
+ *   chain detect { type filter hook prerouting priority -150; policy accept;
  *     ip saddr @exempt4 return; ip6 saddr @exempt6 return      # ignore list, own addresses, allowlist
  *     fib daddr type != local return                           # broadcast, multicast, forwarded
  *     tcp flags & rst == rst return                            # an RST is never a probe
- *     ct state established ct direction original tcp dport @tcpdecoy jump handshake   (list mode)
- *     ct state established ct direction original ct status dnat … ct reply proto-src P jump handshake
- *                                                              (all-unused with redirectPort P)
- *     ct state established,related return                      # replies to our own connections
+ *     ct state established,related return                      # replies, and connections already seen
  *     tcp dport @tcpdecoy jump probe    |  tcp dport != @tcpkeep jump probe     (list | all-unused)
  *     udp dport @udpdecoy jump probe    |  udp dport != @udpkeep jump probe
  *   }
@@ -25,53 +25,52 @@
  *     meta nfproto ipv4 limit rate K/minute … log … "portsnare:kill" add @blocked4 { ip saddr timeout Ns } drop
  *     # quarantine (on by default), once per source per period, within Q a minute:
  *     ip saddr @quarseen4 log … "portsnare:seen" return
- *     meta nfproto ipv4 limit rate Q/minute … log … "portsnare:quar"
+ *     # a SYN a socket will answer (a decoy listener, or the redirect): held, and let through, so
+ *     # a connect scanner's first connection completes and proves it (the socket's accept)
+ *     tcp flags & (…) == syn meta nfproto ipv4 limit name "quarbudget4" … log … "portsnare:quar"
+ *       add @quar4 { ip saddr timeout Ss } add @quarseen4 { ip saddr timeout Ps } accept
+ *     meta nfproto ipv4 limit name "quarbudget4" … log … "portsnare:quar"
  *       add @quar4 { ip saddr timeout Ss } add @quarseen4 { ip saddr timeout Ps } drop
  *     log group G snaplen 128 prefix "portsnare:seen"                        # everything else
  *   }
- *   chain handshake {          # the first packet of a completed handshake to a decoy socket: connect
- *     ip saddr . tcp sport . tcp dport @conn4 return           # once per connection
- *     ip6 saddr . tcp sport . tcp dport @conn6 return
- *     meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }; (ipv6 alike)
- *     # with proofTtlSeconds: keep/special checks as in probe, then within K a minute
- *     meta nfproto ipv4 limit rate K/minute … log … "portsnare:proof" add @blocked4 { ip saddr timeout Ts } return
- *     log group G snaplen 128 queue-threshold 1 prefix "portsnare:conn"
- *   }
- *   chain divert { type nat hook prerouting priority -100;   # all-unused with redirectPort only
+ *   chain divert { type nat hook prerouting priority -100;   # with redirectPort only
  *     ip saddr @exempt4 return; ip6 saddr @exempt6 return
- *     ct state new fib daddr type local tcp dport != @tcpkeep redirect to :P }
+ *     ct state new fib daddr type local tcp dport != @tcpkeep redirect to :P               (all-unused)
+ *     ip saddr @quarseen4 ct state new fib daddr type local tcp dport != @tcpkeep redirect to :P  (list mode)
+ *   }
  *
  * Quarantine: a SYN, FIN, NULL, XMAS, ACK or UDP datagram can be forged, so one proves nothing
  * about its source. The first one from a source holds that source for S seconds (default 10) —
  * long enough to blind a scanner's first sweep, short enough that a forged address of an innocent
  * host loses seconds — and at most once per P seconds (default 3600: `quarseen`), within Q holds
- * a minute (default 100) for the whole host. Proof (a completed handshake, `connect`) is the
- * agent's to turn into a block, or the kernel's at once with proofTtlSeconds. docs/kernel.md explains why a handshake is proof and a nonce
- * challenge is not.
+ * a minute (default 100) for the whole host. A held source's SYNs to ports a socket of ours
+ * answers still go through: its connect to a decoy completes, and proves it at once; every real
+ * service is closed to it for the hold.
  *
- * The `handshake` chain reports `connect` for a handshake that completed on a decoy socket (list
- * mode, where the agent listens; all-unused with redirectPort, where unused ports are redirected
- * to one agent socket): conntrack only calls a connection established once the client
- * acknowledged the server's SYN/ACK within the tracked window, so the source address is proven.
- * At -150 the packet still carries its original destination port (NAT rewrites it at -100), so
- * the logged record names the port the client asked for.
+ * Proof is never the kernel's: nothing here reports or blocks on a "completed handshake".
+ * Conntrack calls a connection established once it has seen any reply — a duplicated SYN after
+ * our SYN/ACK is "established" — and its window check accepts a guessed ACK about one time in
+ * 65,000. The socket's accept() is the check: Linux completes a connection only on an ACK of
+ * exactly our initial sequence number plus one (sensor/listeners/redirect.ts, docs/kernel.md).
  *
- * The detector runs after conntrack so `ct state` can tell a probe from a reply to one of the
- * host's own connections (in all-unused mode those arrive on unlisted ephemeral ports). The
- * enforcer's `block` chain and the `quarantine` chain run earlier (-300), so once the kernel has
- * added a source, its next packet — to a decoy or to a real service — is dropped before anything
- * else sees it.
+ * Rescans (with redirectPort): in all-unused mode every unused port is redirected to the agent's
+ * socket for every source; in list mode every source seen probing a decoy this period
+ * (`quarseen`) gets the same, so a second scan sees hundreds of open ports instead of the
+ * decoys and the real services apart. A connect to any of them is proof.
+ *
+ * The `quarantine` chain runs after conntrack (it must tell a held source's own connection from
+ * a new one) and before `detect` and NAT; the enforcer's `block` chain runs earlier (-300), so a
+ * blocked source's packets are dropped before anything else sees them.
  */
 import { SPECIAL_CIDRS, tryParseCidr } from '../../core/address';
-import { BLOCK_PRIORITY, TABLE_REF } from '../local/nft';
+import { TABLE_REF } from '../local/nft';
 
 export const DETECT_PRIORITY = -150;
+/** after conntrack (-200): a held source's own connections are told from new ones */
+export const QUARANTINE_PRIORITY = -190;
 export const PREFIX_SEEN = 'portsnare:seen';
 export const PREFIX_KILL = 'portsnare:kill';
-export const PREFIX_CONNECT = 'portsnare:conn';
 export const PREFIX_QUARANTINE = 'portsnare:quar';
-/** a completed handshake to a decoy that the kernel blocked on (proofTtlSeconds) */
-export const PREFIX_PROOF = 'portsnare:proof';
 export const DEFAULT_NFLOG_GROUP = 2718;
 export const NAT_PRIORITY = -100;
 export const DEFAULT_QUARANTINE_SECONDS = 10;
@@ -79,8 +78,18 @@ export const DEFAULT_QUARANTINE_PERIOD_SECONDS = 3600;
 export const DEFAULT_QUARANTINE_PER_MINUTE = 100;
 export const DEFAULT_KILL_PER_MINUTE = 100;
 
-/** The sets and chains the detector owns (deleted on stop; the blocked sets are the enforcer's). */
+/**
+ * The sets and chains the detector owns (deleted on stop; the blocked sets are the enforcer's).
+ * `handshake`, `conn4` and `conn6` are no longer written (the kernel proves nothing); they are
+ * removed when an older agent left them.
+ */
 export const DETECTOR_CHAINS = ['detect', 'probe', 'handshake', 'quarantine', 'divert'] as const;
+/**
+ * Named limits: the quarantine budget is one limiter per address family shared by its two rules
+ * (the SYN that passes and the packet that is dropped); an anonymous `limit` is the rule's own.
+ * An existing limit keeps its rate when added again, so start() removes them first.
+ */
+export const DETECTOR_LIMITS = ['quarbudget4', 'quarbudget6'] as const;
 export const DETECTOR_SETS = [
   'exempt4',
   'exempt6',
@@ -121,8 +130,6 @@ export interface DetectorRuleOptions {
   readonly killTtlSeconds?: number;
   /** at most this many in-kernel blocks a minute for the host (default 100); beyond it, quarantine */
   readonly killPerMinute?: number;
-  /** when set, the kernel blocks a source for this long on a completed handshake to a decoy (proof) */
-  readonly proofTtlSeconds?: number;
   /** seconds a source is held on its first forgeable decoy packet (default 10; 0 turns quarantine off) */
   readonly quarantineSeconds?: number;
   /** a source is quarantined at most once in this many seconds (default 3600) */
@@ -134,10 +141,14 @@ export interface DetectorRuleOptions {
    * once) or "drop"; every other packet of it is dropped
    */
   readonly quarantineAnswer?: 'reset' | 'drop';
-  /** all-unused mode: new TCP connections to unused ports are redirected to this local port */
+  /**
+   * new TCP connections to unused ports are redirected to this local port, where the agent's
+   * socket accepts them: from every source in all-unused mode, from sources seen probing a decoy
+   * this period (quarseen) in list mode
+   */
   readonly redirectPort?: number;
   readonly killGuard?: KillGuard;
-  /** all-unused mode: ports that are not decoys (listening + excluded) */
+  /** ports that are not decoys (listening + excluded): all-unused mode, and list mode with redirectPort */
   readonly keepPorts: { readonly tcp: readonly number[]; readonly udp: readonly number[] };
   readonly nflogGroup: number;
   /** per-source cap on logged packets (the kernel still blocks at full speed) */
@@ -176,6 +187,9 @@ export function cidrElements(entries: readonly string[]): { v4: string[]; v6: st
   return { v4: [...new Set(v4)], v6: [...new Set(v6)] };
 }
 
+/** a bare SYN (ECN bits aside): a connection attempt */
+const SYN_ONLY = 'tcp flags & (fin|syn|rst|ack) == syn';
+
 function elements(set: string, items: readonly string[]): string[] {
   if (items.length === 0) return [];
   const lines: string[] = [];
@@ -200,7 +214,6 @@ export function detectorScript(o: DetectorRuleOptions): string {
   if (!Number.isInteger(group) || group < 0 || group > 65535) throw new Error(`nflog group must be 0..65535, got ${group}`);
   const ttl = o.killTtlSeconds;
   if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1)) throw new Error(`killTtlSeconds must be a whole number of seconds >= 1, got ${ttl}`);
-  const proofTtl = o.proofTtlSeconds === undefined ? undefined : wholeNumber('proofTtlSeconds', o.proofTtlSeconds, 0, 1, 365 * 86_400);
   const killPerMinute = wholeNumber('killPerMinute', o.killPerMinute, DEFAULT_KILL_PER_MINUTE, 1, 1_000_000);
   const quarantine = wholeNumber('quarantineSeconds', o.quarantineSeconds, DEFAULT_QUARANTINE_SECONDS, 0, 86_400);
   const period = wholeNumber('quarantinePeriodSeconds', o.quarantinePeriodSeconds, DEFAULT_QUARANTINE_PERIOD_SECONDS, 1, 30 * 86_400);
@@ -208,7 +221,12 @@ export function detectorScript(o: DetectorRuleOptions): string {
   if (quarantine > 0 && period < quarantine) throw new Error(`quarantinePeriodSeconds (${period}) must be at least quarantineSeconds (${quarantine})`);
   const answer = o.quarantineAnswer ?? 'reset';
   if (answer !== 'reset' && answer !== 'drop') throw new Error(`quarantineAnswer must be "reset" or "drop", got ${JSON.stringify(answer)}`);
-  const redirect = o.redirectPort === undefined ? undefined : wholeNumber('redirectPort', o.redirectPort, 0, 1, 65535);
+  // the redirect in list mode rests on quarseen: without quarantine nobody would be redirected
+  const redirect = o.redirectPort === undefined || (o.tcpPorts !== 'all-unused' && quarantine === 0) ? undefined : wholeNumber('redirectPort', o.redirectPort, 0, 1, 65535);
+  const list = o.tcpPorts !== 'all-unused' && o.tcpPorts.length > 0;
+  // the probe chain sees only decoy packets: in list mode a decoy listener answers each TCP one,
+  // in all-unused mode the redirect does (when there is one)
+  const answered = list ? 'tcp dport @tcpdecoy' : o.tcpPorts === 'all-unused' && redirect !== undefined ? 'meta l4proto tcp' : undefined;
   const rate = o.ratePerSecond ?? 100;
   const exempt = cidrElements(o.exempt);
   const guard = o.killGuard ?? { neverBlock: [], blockSpecialRanges: false, blockableSpecialCidrs: [] };
@@ -234,8 +252,6 @@ export function detectorScript(o: DetectorRuleOptions): string {
   for (const name of ['tcpdecoy', 'udpdecoy', 'tcpkeep', 'udpkeep']) lines.push(`add set ${t} ${name} { type inet_service; flags interval; auto-merge; }`);
   lines.push(`add set ${t} rate4 { type ipv4_addr; flags dynamic,timeout; size 65535; timeout 60s; }`);
   lines.push(`add set ${t} rate6 { type ipv6_addr; flags dynamic,timeout; size 65535; timeout 60s; }`);
-  lines.push(`add set ${t} conn4 { type ipv4_addr . inet_service . inet_service; flags dynamic,timeout; size 65535; timeout 120s; }`);
-  lines.push(`add set ${t} conn6 { type ipv6_addr . inet_service . inet_service; flags dynamic,timeout; size 65535; timeout 120s; }`);
   // quarantine sets: elements carry their own timeout; contents survive a rewrite (a restart
   // removes them with the detector)
   for (const [name, type] of [
@@ -263,63 +279,72 @@ export function detectorScript(o: DetectorRuleOptions): string {
     lines.push(`add rule ${t} probe ip saddr @special4 ip saddr != @specialok4 ${log(PREFIX_SEEN)} return`);
     lines.push(`add rule ${t} probe ip6 saddr @special6 ip6 saddr != @specialok6 ${log(PREFIX_SEEN)} return`);
   }
-  // each budget is one limiter per address family (a rule's limit is its own)
+  // each budget is one limiter per address family (a rule's anonymous limit is its own; the
+  // quarantine's two rules share a named one)
   const budget = (perMinute: number): string => `limit rate ${perMinute}/minute burst ${perMinute} packets`;
   if (ttl !== undefined) {
     lines.push(`add rule ${t} probe meta nfproto ipv4 ${budget(killPerMinute)} ${log(PREFIX_KILL)} add @blocked4 { ip saddr timeout ${ttl}s } counter drop comment "portsnare: kernel block on a decoy packet"`);
     lines.push(`add rule ${t} probe meta nfproto ipv6 ${budget(killPerMinute)} ${log(PREFIX_KILL)} add @blocked6 { ip6 saddr timeout ${ttl}s } counter drop comment "portsnare: kernel block on a decoy packet"`);
   }
   if (quarantine > 0) {
+    for (const name of DETECTOR_LIMITS) lines.push(`add limit ${t} ${name} { rate ${quarPerMinute}/minute burst ${quarPerMinute} packets }`);
     lines.push(`add rule ${t} probe ip saddr @quarseen4 ${log(PREFIX_SEEN)} return`);
     lines.push(`add rule ${t} probe ip6 saddr @quarseen6 ${log(PREFIX_SEEN)} return`);
-    lines.push(`add rule ${t} probe meta nfproto ipv4 ${budget(quarPerMinute)} ${log(PREFIX_QUARANTINE)} add @quar4 { ip saddr timeout ${quarantine}s } add @quarseen4 { ip saddr timeout ${period}s } counter drop comment "portsnare: quarantine on a decoy packet"`);
-    lines.push(`add rule ${t} probe meta nfproto ipv6 ${budget(quarPerMinute)} ${log(PREFIX_QUARANTINE)} add @quar6 { ip6 saddr timeout ${quarantine}s } add @quarseen6 { ip6 saddr timeout ${period}s } counter drop comment "portsnare: quarantine on a decoy packet"`);
+    const hold4 = `${log(PREFIX_QUARANTINE)} add @quar4 { ip saddr timeout ${quarantine}s } add @quarseen4 { ip saddr timeout ${period}s } counter`;
+    const hold6 = `${log(PREFIX_QUARANTINE)} add @quar6 { ip6 saddr timeout ${quarantine}s } add @quarseen6 { ip6 saddr timeout ${period}s } counter`;
+    if (answered !== undefined) {
+      // the SYN reaches a socket of ours: let it through, so a connect completes and proves its
+      // source at once (the socket's accept); a SYN scanner learns only that a decoy is open
+      lines.push(`add rule ${t} probe ${SYN_ONLY} ${answered} meta nfproto ipv4 limit name "quarbudget4" ${hold4} accept comment "portsnare: quarantine on a SYN to a decoy socket"`);
+      lines.push(`add rule ${t} probe ${SYN_ONLY} ${answered} meta nfproto ipv6 limit name "quarbudget6" ${hold6} accept comment "portsnare: quarantine on a SYN to a decoy socket"`);
+    }
+    lines.push(`add rule ${t} probe meta nfproto ipv4 limit name "quarbudget4" ${hold4} drop comment "portsnare: quarantine on a decoy packet"`);
+    lines.push(`add rule ${t} probe meta nfproto ipv6 limit name "quarbudget6" ${hold6} drop comment "portsnare: quarantine on a decoy packet"`);
   }
   lines.push(`add rule ${t} probe ${log(PREFIX_SEEN)}`);
 
-  lines.push(`add chain ${t} handshake`, `flush chain ${t} handshake`);
-  lines.push(`add rule ${t} handshake ip saddr . tcp sport . tcp dport @conn4 return`);
-  lines.push(`add rule ${t} handshake ip6 saddr . tcp sport . tcp dport @conn6 return`);
-  lines.push(`add rule ${t} handshake update @rate4 { ip saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
-  lines.push(`add rule ${t} handshake update @rate6 { ip6 saddr limit rate over ${rate}/second burst ${rate * 2} packets } return`);
-  lines.push(`add rule ${t} handshake meta nfproto ipv4 add @conn4 { ip saddr . tcp sport . tcp dport }`);
-  lines.push(`add rule ${t} handshake meta nfproto ipv6 add @conn6 { ip6 saddr . tcp sport . tcp dport }`);
-  if (proofTtl !== undefined) {
-    // proven, so blocked at kernel speed — still never a protected or special source, within budget
-    lines.push(`add rule ${t} handshake ip saddr @keep4 ${log(PREFIX_CONNECT)} return`);
-    lines.push(`add rule ${t} handshake ip6 saddr @keep6 ${log(PREFIX_CONNECT)} return`);
-    lines.push(`add rule ${t} handshake ip saddr @special4 ip saddr != @specialok4 ${log(PREFIX_CONNECT)} return`);
-    lines.push(`add rule ${t} handshake ip6 saddr @special6 ip6 saddr != @specialok6 ${log(PREFIX_CONNECT)} return`);
-    lines.push(`add rule ${t} handshake meta nfproto ipv4 ${budget(killPerMinute)} ${log(PREFIX_PROOF)} add @blocked4 { ip saddr timeout ${proofTtl}s } counter return comment "portsnare: kernel block on a completed handshake"`);
-    lines.push(`add rule ${t} handshake meta nfproto ipv6 ${budget(killPerMinute)} ${log(PREFIX_PROOF)} add @blocked6 { ip6 saddr timeout ${proofTtl}s } counter return comment "portsnare: kernel block on a completed handshake"`);
-  }
-  lines.push(`add rule ${t} handshake ${log(PREFIX_CONNECT)}`);
-
-  lines.push(`add chain ${t} quarantine { type filter hook prerouting priority ${BLOCK_PRIORITY}; policy accept; }`, `flush chain ${t} quarantine`);
+  // a chain's hook priority cannot be changed in place: an older agent's quarantine chain (at the
+  // block priority) is deleted by the detector's start (removalScript) before this runs
+  lines.push(`add chain ${t} quarantine { type filter hook prerouting priority ${QUARANTINE_PRIORITY}; policy accept; }`, `flush chain ${t} quarantine`);
   lines.push(`add rule ${t} quarantine ip saddr @exempt4 return`, `add rule ${t} quarantine ip6 saddr @exempt6 return`);
+  // what a held source may still do: connect to a socket of ours (which proves it), and go on
+  // with a connection it was let make; nothing else, so a FIN/ACK/NULL scan of it sees nothing
+  if (list) {
+    lines.push(`add rule ${t} quarantine ip saddr @quar4 ${SYN_ONLY} tcp dport @tcpdecoy return`);
+    lines.push(`add rule ${t} quarantine ip6 saddr @quar6 ${SYN_ONLY} tcp dport @tcpdecoy return`);
+  }
+  if (redirect !== undefined) {
+    lines.push(`add rule ${t} quarantine ip saddr @quar4 ${SYN_ONLY} fib daddr type local tcp dport != @tcpkeep return`);
+    lines.push(`add rule ${t} quarantine ip6 saddr @quar6 ${SYN_ONLY} fib daddr type local tcp dport != @tcpkeep return`);
+  }
+  lines.push(`add rule ${t} quarantine ip saddr @quar4 ct state established ct direction original return`);
+  lines.push(`add rule ${t} quarantine ip6 saddr @quar6 ct state established ct direction original return`);
   if (answer === 'reset') {
     // a connection attempt is refused at once, not left to time out: a scanner's sweep ends while
     // it is held (every port closed) instead of retrying into the end of the hold
-    lines.push(`add rule ${t} quarantine ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"`);
-    lines.push(`add rule ${t} quarantine ip6 saddr @quar6 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"`);
+    lines.push(`add rule ${t} quarantine ip saddr @quar4 ${SYN_ONLY} counter reject with tcp reset comment "portsnare: quarantined address"`);
+    lines.push(`add rule ${t} quarantine ip6 saddr @quar6 ${SYN_ONLY} counter reject with tcp reset comment "portsnare: quarantined address"`);
   }
   lines.push(`add rule ${t} quarantine ip saddr @quar4 counter drop comment "portsnare: quarantined address"`);
   lines.push(`add rule ${t} quarantine ip6 saddr @quar6 counter drop comment "portsnare: quarantined address"`);
 
-  const redirecting = redirect !== undefined && o.tcpPorts === 'all-unused';
-  if (redirecting) {
+  if (redirect !== undefined) {
     // a nat chain only when asked for: it needs the kernel's NAT support
     lines.push(`add chain ${t} divert { type nat hook prerouting priority ${NAT_PRIORITY}; policy accept; }`, `flush chain ${t} divert`);
     lines.push(`add rule ${t} divert ip saddr @exempt4 return`, `add rule ${t} divert ip6 saddr @exempt6 return`);
-    lines.push(`add rule ${t} divert ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :${redirect} comment "portsnare: unused port to the agent's socket"`);
+    if (o.tcpPorts === 'all-unused') {
+      lines.push(`add rule ${t} divert ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :${redirect} comment "portsnare: unused port to the agent's socket"`);
+    } else {
+      // list mode: only a source seen probing a decoy this period sees every unused port answer
+      lines.push(`add rule ${t} divert ip saddr @quarseen4 ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :${redirect} comment "portsnare: a decoy prober's unused port to the agent's socket"`);
+      lines.push(`add rule ${t} divert ip6 saddr @quarseen6 ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :${redirect} comment "portsnare: a decoy prober's unused port to the agent's socket"`);
+    }
   }
 
   lines.push(`add chain ${t} detect { type filter hook prerouting priority ${DETECT_PRIORITY}; policy accept; }`, `flush chain ${t} detect`);
   lines.push(`add rule ${t} detect ip saddr @exempt4 return`, `add rule ${t} detect ip6 saddr @exempt6 return`);
   lines.push(`add rule ${t} detect fib daddr type != local return`);
   lines.push(`add rule ${t} detect tcp flags & rst == rst return`);
-  if (o.tcpPorts !== 'all-unused' && o.tcpPorts.length > 0) lines.push(`add rule ${t} detect ct state established ct direction original tcp dport @tcpdecoy jump handshake`);
-  if (redirecting) lines.push(`add rule ${t} detect ct state established ct direction original ct status dnat meta l4proto tcp ct reply proto-src ${redirect} tcp dport != @tcpkeep jump handshake`);
   lines.push(`add rule ${t} detect ct state established,related return`);
   const hasTcp = o.tcpPorts === 'all-unused' || o.tcpPorts.length > 0;
   const hasUdp = o.udpPorts === 'all-unused' || o.udpPorts.length > 0;
@@ -328,11 +353,12 @@ export function detectorScript(o: DetectorRuleOptions): string {
   return lines.join('\n') + '\n';
 }
 
-/** The script that removes the detector's chains and sets (those present in `existing`). */
-export function removalScript(existing: { chains: ReadonlySet<string>; sets: ReadonlySet<string> }): string {
+/** The script that removes the detector's chains, sets and limits (those present in `existing`). */
+export function removalScript(existing: { chains: ReadonlySet<string>; sets: ReadonlySet<string>; limits?: ReadonlySet<string> }): string {
   const lines: string[] = [];
   for (const chain of DETECTOR_CHAINS) if (existing.chains.has(chain)) lines.push(`flush chain ${TABLE_REF} ${chain}`);
   for (const chain of DETECTOR_CHAINS) if (existing.chains.has(chain)) lines.push(`delete chain ${TABLE_REF} ${chain}`);
   for (const set of DETECTOR_SETS) if (existing.sets.has(set)) lines.push(`delete set ${TABLE_REF} ${set}`);
+  for (const limit of DETECTOR_LIMITS) if (existing.limits?.has(limit)) lines.push(`delete limit ${TABLE_REF} ${limit}`);
   return lines.length ? lines.join('\n') + '\n' : '';
 }

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 interface SavedSynAddon {
   enable(fd: number): boolean;
   source(fd: number): string | undefined;
+  /** absent from a helper built before it was added */
+  originalPort?(fd: number): number | undefined;
 }
 
 /** Where `npm ci` builds it (a clone), or PORTSNARE_NATIVE_DIR (a bundle that ships it elsewhere). */
@@ -51,5 +53,11 @@ export const savedSyn = {
   source(socket: net.Socket): string | undefined {
     const fd = fdOf(socket);
     return addon !== undefined && fd !== undefined ? addon.source(fd) : undefined;
+  },
+
+  /** The port a redirected connection's client asked for (SO_ORIGINAL_DST), or undefined. */
+  originalPort(socket: net.Socket): number | undefined {
+    const fd = fdOf(socket);
+    return addon?.originalPort !== undefined && fd !== undefined ? addon.originalPort(fd) : undefined;
   },
 };

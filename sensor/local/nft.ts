@@ -95,6 +95,7 @@ export interface NftJsonItem {
   readonly set?: { readonly name: string; readonly elem?: ReadonlyArray<unknown> };
   readonly table?: { readonly family: string; readonly name: string };
   readonly chain?: { readonly family: string; readonly table: string; readonly name: string };
+  readonly limit?: { readonly name: string };
 }
 
 /** True when the process holds CAP_NET_ADMIN (root has it). */

@@ -9,6 +9,10 @@
  * connection's SYN headers; TCP_SAVED_SYN reads them back — reset or not — and the IP header
  * holds the source. No privilege is needed.
  *
+ * It also reads a redirected connection's original destination port (SO_ORIGINAL_DST, kept by
+ * conntrack for a nat `redirect`): the all-unused redirect sends every unused port to one socket,
+ * and the port the client asked for is what the event should name.
+ *
  * Built by scripts/build-native.sh at `npm ci`; optional: without it the agent works as before.
  */
 #include <node_api.h>
@@ -17,6 +21,12 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
 #ifndef TCP_SAVE_SYN
 #define TCP_SAVE_SYN 27
 #endif
@@ -65,10 +75,37 @@ static napi_value source(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * originalPort(connectionFd) -> number | undefined: the destination port the client's SYN had
+ * before a nat redirect (conntrack's original tuple). IPv4 (also an IPv4-mapped peer of a
+ * dual-stack socket) through SOL_IP, IPv6 through SOL_IPV6; undefined when not redirected or
+ * when conntrack no longer has the connection.
+ */
+static napi_value original_port(napi_env env, napi_callback_info info) {
+  int fd;
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+  socklen_t length;
+  napi_value result;
+  napi_get_undefined(env, &result);
+  if (fd_argument(env, info, &fd) != 0) return result;
+  length = sizeof v4;
+  if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &v4, &length) == 0 && length >= sizeof v4 && v4.sin_family == AF_INET) {
+    napi_create_uint32(env, ntohs(v4.sin_port), &result);
+    return result;
+  }
+  length = sizeof v6;
+  if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &v6, &length) == 0 && length >= sizeof v6 && v6.sin6_family == AF_INET6) {
+    napi_create_uint32(env, ntohs(v6.sin6_port), &result);
+  }
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
     {"enable", NULL, enable, NULL, NULL, NULL, napi_default, NULL},
     {"source", NULL, source, NULL, NULL, NULL, napi_default, NULL},
+    {"originalPort", NULL, original_port, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

@@ -417,13 +417,13 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
       expect(capture.events[0]).toMatchObject({ handshake: true });
     });
 
-    it('reports a handshake the kernel saw complete as verified, without a socket accept', async () => {
+    it('never takes a kernel record for proof, whatever its kind: only a socket accept proves (a duplicated SYN is "established" to conntrack)', async () => {
       const [a] = await freePorts(1);
       const { detector, capture } = await stealthAgent({ tcpPorts: [a!], udpPorts: [] });
 
       detector.probe({ source: '192.0.2.10', port: a!, kind: 'connect' });
       await until(() => capture.events.length === 1, 2000, 'an event');
-      expect(capture.events[0]).toMatchObject({ attacker: '192.0.2.10', handshake: true, probes: [{ protocol: 'tcp', port: a, kind: 'connect' }] });
+      expect(capture.events[0]).toMatchObject({ attacker: '192.0.2.10', handshake: false, proof: 'none' });
     });
 
     it('lets the kernel block on the first packet only when the policy blocks unverified sources', async () => {
@@ -459,13 +459,20 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
       expect(detector.options.redirectPort).toBeUndefined();
     });
 
-    it('all-unused with enforcement: the redirect socket accepts and closes, and makes no hit of its own', async () => {
+    it('all-unused with enforcement: a connection the redirect socket accepts is proof, and blocks its source', async () => {
       const [redirect] = await freePorts(1);
-      const { detector, agent } = await stealthAgent({ tcpPorts: 'all-unused', udpPorts: [], redirectPort: redirect!, enforce: { nftables: { enabled: true } } }, { enforcer: new FakeEnforcer() });
+      const enforcer = new FakeEnforcer();
+      const { detector, agent, capture } = await stealthAgent(
+        { tcpPorts: 'all-unused', udpPorts: [], redirectPort: redirect!, enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['127.0.0.0/8'] } },
+        { enforcer },
+      );
       expect(detector.options.redirectPort).toBe(redirect);
       await tcpProbe('127.0.0.1', redirect!, '127.66.3.3');
       await until(() => metricOf(agent, 'portsnare_redirected_connections_total') === 1, 2000, 'the redirected connection');
-      expect(hitsOf(agent)).toBe(0);
+      // not redirected here (no nat on loopback in this test): the port is the redirect port itself
+      await until(() => capture.events.length === 1, 2000, 'the proven event');
+      expect(capture.events[0]).toMatchObject({ attacker: '127.66.3.3', handshake: true, proof: 'handshake', probes: [{ protocol: 'tcp', port: redirect, kind: 'connect' }] });
+      await until(() => enforcer.blocked.has('127.66.3.3'), 2000, 'the block');
     });
 
     it('records at start the blocks the kernel made while the agent was down, with their remaining time', async () => {

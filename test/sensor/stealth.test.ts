@@ -10,10 +10,20 @@ function config(input: Record<string, unknown>): AgentConfig {
 const LISTENERS = { tcp: [1, 7], udp: [7], skipped: [] };
 
 describe('kernelDetectorOptions: what the agent asks of the kernel', () => {
-  it('enforcing with the default policy: quarantine 10 s once an hour with resets, budgets = burst limit, proof blocks for the base TTL, no kill', () => {
+  it('enforcing with the default policy: quarantine 10 s once an hour with resets, budgets = burst limit, the redirect, no kill and no kernel proof', () => {
     const o = kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', enforce: { nftables: { enabled: true } } }), LISTENERS, [], true);
-    expect(o).toMatchObject({ quarantineSeconds: 10, quarantinePeriodSeconds: 3600, quarantineAnswer: 'reset', killPerMinute: 100, quarantinePerMinute: 100, proofTtlSeconds: 3600, redirectPort: 61000 });
+    expect(o).toMatchObject({ quarantineSeconds: 10, quarantinePeriodSeconds: 3600, quarantineAnswer: 'reset', killPerMinute: 100, quarantinePerMinute: 100, redirectPort: 61000 });
     expect(o.killTtlSeconds).toBeUndefined();
+    // proof is a socket's accept, never the kernel's: there is no kernel proof key at all
+    expect(Object.keys(o).filter((k) => /proof/i.test(k))).toEqual([]);
+  });
+
+  it('with the default decoy list and enforcement: the redirect for decoy probers (a rescan sees every unused port open)', () => {
+    expect(kernelDetectorOptions(config({ stealth: true, enforce: { nftables: { enabled: true } } }), LISTENERS, [], true).redirectPort).toBe(61000);
+    // no quarantine, no quarseen set to redirect by
+    expect(kernelDetectorOptions(config({ stealth: true, enforce: { nftables: { enabled: true, quarantine: { seconds: 0 } } } }), LISTENERS, [], true).redirectPort).toBeUndefined();
+    const clash = parseAgentConfig({ stealth: true, tcpPorts: [23, 61000] });
+    expect(clash.ok ? '' : clash.error).toMatch(/redirectPort: 61000 is also a decoy TCP port/);
   });
 
   it('blockUnverified adds the in-kernel block on the first packet; the quarantine keys are taken from the config', () => {
@@ -23,16 +33,13 @@ describe('kernelDetectorOptions: what the agent asks of the kernel', () => {
       [],
       true,
     );
-    expect(o).toMatchObject({ killTtlSeconds: 600, proofTtlSeconds: 600, killPerMinute: 7, quarantinePerMinute: 7, quarantineSeconds: 5, quarantinePeriodSeconds: 60, quarantineAnswer: 'drop', tcpPorts: [1, 7] });
-    // list mode: no redirect (the decoy sockets complete handshakes themselves)
-    expect(o.redirectPort).toBeUndefined();
+    expect(o).toMatchObject({ killTtlSeconds: 600, killPerMinute: 7, quarantinePerMinute: 7, quarantineSeconds: 5, quarantinePeriodSeconds: 60, quarantineAnswer: 'drop', tcpPorts: [1, 7] });
   });
 
   it('monitor mode (no enforcement) touches no traffic: no quarantine, no kernel block, no redirect', () => {
     const o = kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', enforce: { nftables: { enabled: false, policy: { blockUnverified: true } } } }), LISTENERS, [], false);
     expect(o.quarantineSeconds).toBe(0);
     expect(o.killTtlSeconds).toBeUndefined();
-    expect(o.proofTtlSeconds).toBeUndefined();
     expect(o.redirectPort).toBeUndefined();
   });
 

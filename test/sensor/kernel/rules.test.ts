@@ -77,15 +77,15 @@ describe('detectorScript', () => {
     ]);
   });
 
-  it('in list mode reports a completed handshake on a decoy port once per connection, before replies are skipped', () => {
-    const script = detectorScript({ ...base, tcpPorts: [23], udpPorts: [] });
-    const detect = script.split('\n').filter((l) => l.startsWith('add rule inet portsnare detect'));
-    const handshake = detect.findIndex((l) => l.endsWith('ct state established ct direction original tcp dport @tcpdecoy jump handshake'));
-    expect(handshake).toBeGreaterThan(detect.findIndex((l) => l.includes('@exempt6')));
-    expect(handshake).toBeLessThan(detect.findIndex((l) => l.endsWith('ct state established,related return')));
-    const chain = script.split('\n').filter((l) => l.startsWith('add rule inet portsnare handshake'));
-    expect(chain[0]).toContain('ip saddr . tcp sport . tcp dport @conn4 return');
-    expect(chain.at(-1)).toContain('prefix "portsnare:conn"');
+  it('proves nothing in the kernel: no rule reports or blocks on conntrack\'s established state (a duplicated SYN is "established")', () => {
+    for (const tcpPorts of [[23], 'all-unused'] as const) {
+      const script = detectorScript({ ...base, tcpPorts, udpPorts: [], redirectPort: 40999, quarantineSeconds: 10 });
+      expect(script).not.toMatch(/handshake|portsnare:conn|portsnare:proof|@conn4|@conn6/);
+      for (const line of script.split('\n').filter((l) => l.includes('ct state established'))) {
+        // only ever a way out (return), never a log, a jump or a set update
+        expect(line).toMatch(/ct state established(,related)?( ct direction original)? return$/);
+      }
+    }
   });
 
   it('with a kill TTL adds the source to the blocked set in the same rule, after the never-block checks', () => {
@@ -131,11 +131,15 @@ describe('detectorScript: quarantine (on by default)', () => {
   it('holds a source 10 s on its first forgeable decoy packet, once an hour, 100 a minute, and logs it as a quarantine', () => {
     const probe = chain(detectorScript(base), 'probe');
     expect(probe).toContain(
-      'meta nfproto ipv4 limit rate 100/minute burst 100 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar4 { ip saddr timeout 10s } add @quarseen4 { ip saddr timeout 3600s } counter drop comment "portsnare: quarantine on a decoy packet"',
+      'meta nfproto ipv4 limit name "quarbudget4" log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar4 { ip saddr timeout 10s } add @quarseen4 { ip saddr timeout 3600s } counter drop comment "portsnare: quarantine on a decoy packet"',
     );
     expect(probe).toContain(
-      'meta nfproto ipv6 limit rate 100/minute burst 100 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar6 { ip6 saddr timeout 10s } add @quarseen6 { ip6 saddr timeout 3600s } counter drop comment "portsnare: quarantine on a decoy packet"',
+      'meta nfproto ipv6 limit name "quarbudget6" log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar6 { ip6 saddr timeout 10s } add @quarseen6 { ip6 saddr timeout 3600s } counter drop comment "portsnare: quarantine on a decoy packet"',
     );
+    // one budget per address family, shared by every quarantine rule of that family
+    expect(detectorScript(base)).toContain('add limit inet portsnare quarbudget4 { rate 100/minute burst 100 packets }');
+    expect(detectorScript(base)).toContain('add limit inet portsnare quarbudget6 { rate 100/minute burst 100 packets }');
+    expect(probe.filter((l) => l.includes('prefix "portsnare:quar"')).every((l) => /limit name "quarbudget[46]"/.test(l))).toBe(true);
     const at = (text: string): number => probe.findIndex((l) => l.includes(text));
     // order: per-source cap, never-block checks, once-per-period check, quarantine, plain log
     expect(at('update @rate4')).toBe(0);
@@ -147,13 +151,14 @@ describe('detectorScript: quarantine (on by default)', () => {
     expect(probe.join('\n')).not.toContain('@blocked');
   });
 
-  it('drops everything a quarantined source sends before conntrack, refusing its connection attempts, exempt sources first', () => {
+  it('drops everything else a quarantined source sends, refusing its connection attempts, exempt sources first', () => {
     const script = detectorScript(base);
-    expect(script).toContain('add chain inet portsnare quarantine { type filter hook prerouting priority -300; policy accept; }');
     expect(script).toContain('add set inet portsnare quar4 { type ipv4_addr; flags dynamic,timeout; size 65535; }');
     expect(chain(script, 'quarantine')).toEqual([
       'ip saddr @exempt4 return',
       'ip6 saddr @exempt6 return',
+      'ip saddr @quar4 ct state established ct direction original return',
+      'ip6 saddr @quar6 ct state established ct direction original return',
       'ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"',
       'ip6 saddr @quar6 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"',
       'ip saddr @quar4 counter drop comment "portsnare: quarantined address"',
@@ -163,8 +168,9 @@ describe('detectorScript: quarantine (on by default)', () => {
   });
 
   it('takes every number as an option', () => {
-    const probe = chain(detectorScript({ ...base, quarantineSeconds: 3, quarantinePeriodSeconds: 600, quarantinePerMinute: 20 }), 'probe');
-    expect(probe.find((l) => l.includes('add @quar4'))).toContain('limit rate 20/minute burst 20 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar4 { ip saddr timeout 3s } add @quarseen4 { ip saddr timeout 600s }');
+    const script = detectorScript({ ...base, quarantineSeconds: 3, quarantinePeriodSeconds: 600, quarantinePerMinute: 20 });
+    expect(script).toContain('add limit inet portsnare quarbudget4 { rate 20/minute burst 20 packets }');
+    expect(chain(script, 'probe').find((l) => l.includes('add @quar4'))).toContain('limit name "quarbudget4" log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:quar" add @quar4 { ip saddr timeout 3s } add @quarseen4 { ip saddr timeout 600s }');
   });
 
   it('quarantineSeconds 0 turns it off: the probe chain only logs', () => {
@@ -194,8 +200,13 @@ describe('detectorScript: quarantine (on by default)', () => {
   });
 });
 
-describe('detectorScript: redirect of unused ports (all-unused)', () => {
-  const base = { exempt: ['198.51.100.1'], keepPorts: { tcp: [22, 80], udp: [] }, nflogGroup: 7, udpPorts: [] };
+describe('detectorScript: redirect of unused ports, and what a held source may still reach', () => {
+  const base = { exempt: ['198.51.100.1'], keepPorts: { tcp: [22], udp: [] }, nflogGroup: 7, tcpPorts: 'all-unused' as const, udpPorts: [] };
+  const chain = (script: string, name: string): string[] =>
+    script
+      .split('\n')
+      .filter((l) => l.startsWith(`add rule inet portsnare ${name} `))
+      .map((l) => l.slice(`add rule inet portsnare ${name} `.length));
 
   it('redirects new TCP connections to unused ports to one local port, never an exempt source', () => {
     const script = detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999 });
@@ -208,40 +219,62 @@ describe('detectorScript: redirect of unused ports (all-unused)', () => {
     ]);
   });
 
-  it('reports a handshake completed through the redirect as connect, before replies are skipped', () => {
-    const detect = detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999 })
-      .split('\n')
-      .filter((l) => l.startsWith('add rule inet portsnare detect '));
-    const proof = detect.indexOf('add rule inet portsnare detect ct state established ct direction original ct status dnat meta l4proto tcp ct reply proto-src 40999 tcp dport != @tcpkeep jump handshake');
-    expect(proof).toBeGreaterThan(0);
-    expect(proof).toBeLessThan(detect.indexOf('add rule inet portsnare detect ct state established,related return'));
+  it('in list mode redirects only sources seen probing a decoy this period (quarseen), and watches the listening ports', () => {
+    const script = detectorScript({ ...base, tcpPorts: [23, 135], redirectPort: 40999 });
+    expect(chain(script, 'divert')).toEqual([
+      'ip saddr @exempt4 return',
+      'ip6 saddr @exempt6 return',
+      `ip saddr @quarseen4 ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :40999 comment "portsnare: a decoy prober's unused port to the agent's socket"`,
+      `ip6 saddr @quarseen6 ct state new fib daddr type local tcp dport != @tcpkeep counter redirect to :40999 comment "portsnare: a decoy prober's unused port to the agent's socket"`,
+    ]);
+    expect(script).toContain('add element inet portsnare tcpkeep { 22 }');
+    // without quarantine there is no quarseen, so no redirect in list mode
+    expect(detectorScript({ ...base, tcpPorts: [23], redirectPort: 40999, quarantineSeconds: 0 })).not.toMatch(/divert|redirect/);
   });
 
-  it('with proofTtlSeconds blocks a proven source in the kernel, after the never-block checks, within the kill budget', () => {
-    const chain = detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999, proofTtlSeconds: 3600, killPerMinute: 50 })
-      .split('\n')
-      .filter((l) => l.startsWith('add rule inet portsnare handshake '))
-      .map((l) => l.slice('add rule inet portsnare handshake '.length));
-    const proof4 = chain.indexOf(
-      'meta nfproto ipv4 limit rate 50/minute burst 50 packets log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:proof" add @blocked4 { ip saddr timeout 3600s } counter return comment "portsnare: kernel block on a completed handshake"',
-    );
-    expect(proof4).toBeGreaterThan(chain.indexOf('ip6 saddr @special6 ip6 saddr != @specialok6 log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn" return'));
-    expect(chain.indexOf('ip saddr @keep4 log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn" return')).toBeGreaterThan(chain.findIndex((l) => l.includes('add @conn6')));
-    expect(chain[proof4 + 1]).toContain('add @blocked6 { ip6 saddr timeout 3600s }');
-    expect(chain.at(-1)).toBe('log group 7 snaplen 128 queue-threshold 1 prefix "portsnare:conn"');
-    expect(detectorScript({ ...base, tcpPorts: [23] })).not.toContain('portsnare:proof');
-    expect(() => detectorScript({ ...base, tcpPorts: [23], proofTtlSeconds: 0 })).toThrow('proofTtlSeconds must be a whole number 1..31536000, got 0');
+  it('lets a held source\'s SYN reach a socket of ours (a decoy, the redirect) and its own connections, and nothing else', () => {
+    const list = chain(detectorScript({ ...base, tcpPorts: [23], redirectPort: 40999 }), 'quarantine');
+    expect(list).toEqual([
+      'ip saddr @exempt4 return',
+      'ip6 saddr @exempt6 return',
+      'ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn tcp dport @tcpdecoy return',
+      'ip6 saddr @quar6 tcp flags & (fin|syn|rst|ack) == syn tcp dport @tcpdecoy return',
+      'ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn fib daddr type local tcp dport != @tcpkeep return',
+      'ip6 saddr @quar6 tcp flags & (fin|syn|rst|ack) == syn fib daddr type local tcp dport != @tcpkeep return',
+      'ip saddr @quar4 ct state established ct direction original return',
+      'ip6 saddr @quar6 ct state established ct direction original return',
+      'ip saddr @quar4 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"',
+      'ip6 saddr @quar6 tcp flags & (fin|syn|rst|ack) == syn counter reject with tcp reset comment "portsnare: quarantined address"',
+      'ip saddr @quar4 counter drop comment "portsnare: quarantined address"',
+      'ip6 saddr @quar6 counter drop comment "portsnare: quarantined address"',
+    ]);
+    // after conntrack (-200), so `ct state` is known; before detect (-150) and NAT (-100)
+    expect(detectorScript({ ...base })).toContain('add chain inet portsnare quarantine { type filter hook prerouting priority -190; policy accept; }');
+    // all-unused without a redirect: no socket answers an unused port, so nothing passes but its own connections
+    const bare = chain(detectorScript({ ...base, tcpPorts: 'all-unused' }), 'quarantine');
+    expect(bare.filter((l) => l.endsWith('return') && l.includes('@quar'))).toEqual(['ip saddr @quar4 ct state established ct direction original return', 'ip6 saddr @quar6 ct state established ct direction original return']);
   });
 
-  it('has no nat chain without redirectPort, or in list mode', () => {
+  it('lets the first SYN to a socket of ours through (held all the same), and drops every other first packet', () => {
+    const probe = chain(detectorScript({ ...base, tcpPorts: 'all-unused', redirectPort: 40999 }), 'probe');
+    const through = probe.findIndex((l) => l.startsWith('tcp flags & (fin|syn|rst|ack) == syn meta l4proto tcp meta nfproto ipv4') && l.includes('add @quar4') && l.endsWith('accept comment "portsnare: quarantine on a SYN to a decoy socket"'));
+    const dropped = probe.findIndex((l) => l.startsWith('meta nfproto ipv4') && l.includes('add @quar4') && l.includes('counter drop'));
+    expect(through).toBeGreaterThan(probe.findIndex((l) => l.startsWith('ip saddr @quarseen4')));
+    expect(dropped).toBe(through + 2);
+    expect(chain(detectorScript({ ...base, tcpPorts: [23] }), 'probe').some((l) => l.startsWith('tcp flags & (fin|syn|rst|ack) == syn tcp dport @tcpdecoy meta nfproto ipv6'))).toBe(true);
+    // no socket answers: nothing is let through
+    expect(chain(detectorScript({ ...base, tcpPorts: 'all-unused' }), 'probe').some((l) => l.includes(' accept comment'))).toBe(false);
+  });
+
+  it('has no nat chain without redirectPort', () => {
     expect(detectorScript({ ...base, tcpPorts: 'all-unused' })).not.toMatch(/divert|redirect/);
-    expect(detectorScript({ ...base, tcpPorts: [23], redirectPort: 40999 })).not.toMatch(/divert|redirect/);
+    expect(detectorScript({ ...base, tcpPorts: [23] })).not.toMatch(/divert|redirect/);
   });
 });
 
 describe('removalScript', () => {
   it('deletes the quarantine and redirect chains and the quarantine sets too', () => {
-    const script = removalScript({ chains: new Set(['quarantine', 'divert']), sets: new Set(['quar4', 'quarseen6', 'blocked6']) });
+    const script = removalScript({ chains: new Set(['quarantine', 'divert']), sets: new Set(['quar4', 'quarseen6', 'blocked6']), limits: new Set(['quarbudget4', 'other']) });
     expect(script.trim().split('\n')).toEqual([
       'flush chain inet portsnare quarantine',
       'flush chain inet portsnare divert',
@@ -249,6 +282,7 @@ describe('removalScript', () => {
       'delete chain inet portsnare divert',
       'delete set inet portsnare quar4',
       'delete set inet portsnare quarseen6',
+      'delete limit inet portsnare quarbudget4',
     ]);
   });
 
