@@ -2,8 +2,8 @@
  * The default kernel defence against SYN scanners, checked in the kernel's own sets: the first
  * forgeable decoy packet from a source quarantines it for QUARANTINE seconds (once an hour, within
  * a per-minute budget), which blinds nmap -sS; forged-source floods hold each forged address for
- * seconds and block none; proof (a completed handshake, here through the all-unused redirect)
- * is what the policy blocks. The kernel side with the pipeline's DEFAULT policy (blockUnverified
+ * seconds and block none; proof (a handshake the redirect socket accepted: the kernel proves
+ * nothing, docs/kernel.md "What is proof") is what the policy blocks. The kernel side with the pipeline's DEFAULT policy (blockUnverified
  * off), run by test/lab/drivers/kernel-host.ts; attacked with nmap and hping3.
  *
  * Forged sources are TEST-NET only (203.0.113.0/24, 192.0.2.0/24), sent with hping3 -a from the
@@ -54,7 +54,6 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
         quarantineSeconds: QUARANTINE,
         quarantinePerMinute: PER_MINUTE,
         redirectPort: REDIRECT,
-        proofTtlSeconds: 3600,
         refreshMs: 300,
       },
       guard: { blockableSpecialCidrs: TESTNET },
@@ -122,22 +121,24 @@ describe.skipIf(!ready('kernel-quarantine'))('kernel quarantine on by default: S
     expect((await kernelSet(lab, 'blocked4')).map((h) => h.address)).not.toContain(REAL);
   }, 60_000);
 
-  it('a completed handshake on a redirected unused port is proof: the kernel blocks it, and the policy records it', async () => {
+  it('a handshake the redirect socket accepted on an unused port is proof: the policy blocks it in the kernel', async () => {
     // ATTACKER4 was quarantined by the scan above and is past it: its connect reaches the
-    // redirect socket on an unused port, and the kernel reports the handshake with the port asked for
+    // redirect socket on an unused port, which reports the port asked for (SO_ORIGINAL_DST)
     await eventually(async () => ((await kernelSet(lab, 'quar4')).some((h) => h.address === ATTACKER4) ? undefined : true), 'the scanner out of quarantine', 20_000);
     expect(await lab.connectFrom(ATTACKER4, SENSOR4, 4444)).toBe(true);
-    const probe = await host.waitFor((l) => l.type === 'probe' && l.source === ATTACKER4 && l.kind === 'connect', 'the connect record');
-    expect(probe).toMatchObject({ port: 4444, blockedByKernel: true });
+    const proof = await host.waitFor((l) => l.type === 'proof' && l.source === ATTACKER4, 'the accepted connection');
+    expect(proof).toMatchObject({ port: 4444, kind: 'connect', handshake: true });
+    // the kernel saw a SYN, never a proof
+    expect(host.probes().some((p) => p.source === ATTACKER4 && p.kind === 'connect')).toBe(false);
     await host.waitFor((l) => l.type === 'decision' && l.attacker === ATTACKER4 && l.action === 'block', 'the policy block');
-    expect((await kernelSet(lab, 'blocked4')).map((h) => h.address)).toContain(ATTACKER4);
+    await eventually(async () => ((await kernelSet(lab, 'blocked4')).some((h) => h.address === ATTACKER4) ? true : undefined), 'the kernel block', 5000);
     host.send({ read: true });
     const read = (await host.waitFor((l) => l.type === 'kernel-blocks', 'readKernelBlocks')) as unknown as { blocked: Array<{ address: string; remainingSeconds: number }> };
     const mine = read.blocked.find((b) => b.address === ATTACKER4);
     expect(mine?.remainingSeconds).toBeGreaterThan(60);
   }, 60_000);
 
-  it('nmap -sT: held on its first scan, proven and blocked in the kernel on its rescan; at most 3 services revealed by either', async () => {
+  it('nmap -sT: proven by its first connect to an unused port and blocked; at most 3 services revealed by either scan', async () => {
     const SOURCE = '198.51.100.73';
     await lab.addAttackerAddress(SOURCE);
     const first = openPorts(await lab.nmapFrom(SOURCE, ['-sT', '--top-ports', '1000', '-T4', SENSOR4], 300_000)).filter((p) => SERVICES.includes(p));

@@ -46,9 +46,9 @@ describe.skipIf(!labReady('kernel-scans'))('stealth scans against the agent (nft
     expect(event.handshake).toBe(false);
   });
 
-  it('nmap -sT is reported as connect (the kernel sees the handshake complete on the decoy socket)', async () => {
-    // nmap resets each connection microseconds after the handshake; a userspace accept() often
-    // finds no peer address by then, the kernel's handshake rule always sees it
+  it('nmap -sT is reported as connect (the decoy socket accepted the handshake)', async () => {
+    // nmap resets each connection microseconds after the handshake; the accepted socket then has
+    // no peer address, and its saved SYN names the source (sensor/listeners/saved-syn.ts)
     for (let i = 0; i < 3; i++) {
       const out = await lab.nmap(['-sT', '-T5', '-p', '1008', SENSOR4]);
       expect(out).toMatch(/1008\/tcp\s+open/);

@@ -371,6 +371,8 @@ export class AgentProcess extends WatchedChild {
   /** when each event arrived (epoch ms), same index as events */
   readonly arrivals: number[] = [];
   readonly logs: LogLine[] = [];
+  /** when each log line arrived (epoch ms), same index as logs */
+  readonly logArrivals: number[] = [];
 
   constructor(child: ChildProcess) {
     super(child, 'agent');
@@ -381,6 +383,7 @@ export class AgentProcess extends WatchedChild {
     });
     jsonLines(child.stderr!, (value) => {
       this.logs.push(value as LogLine);
+      this.logArrivals.push(Date.now());
       this.emit('change');
     });
   }
@@ -529,10 +532,50 @@ export async function forgeSyns(lab: Lab, sources: readonly string[], port: numb
   if (out.code !== 0) throw new Error(`hping3 failed: ${out.stderr}`);
 }
 
+/** What test/lab/drivers/forge.py takes (see its docstring): forged TCP from a raw socket. */
+export type ForgeOptions =
+  | { mode: 'syn'; dst: string; dport: number; sources: readonly string[]; copies: number; gapMs?: number; seed: number }
+  | { mode: 'spray'; dst: string; dport: number; sources: readonly string[]; attempts: number; seed: number }
+  | { mode: 'mix'; dst: string; dport: number; sources: readonly string[]; seed: number };
+
+/** Runs the raw-socket forger in the attacker namespace; resolves with what it sent. */
+export async function forge(lab: Lab, options: ForgeOptions, timeoutMs = 240_000): Promise<{ sent: number; seconds: number }> {
+  const out = await lab.inAttacker('python3', [join(ROOT, 'test', 'lab', 'drivers', 'forge.py'), JSON.stringify(options)], timeoutMs);
+  if (out.code !== 0) throw new Error(`forge.py ${options.mode} failed (${out.code}): ${out.stderr.trim()}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop()!) as { sent: number; seconds: number };
+}
+
+/**
+ * From the attacker namespace: one real connection per source to target:port, in turn, `gapMs`
+ * apart; the epoch ms each completed (a source that failed is missing).
+ */
+export async function connectEach(lab: Lab, sources: readonly string[], target: string, port: number, gapMs = 100): Promise<Map<string, number>> {
+  const script = `
+    const net = require('net');
+    const sources = ${JSON.stringify(sources)};
+    (async () => {
+      for (const source of sources) {
+        await new Promise((done) => {
+          const s = net.connect({ host: ${JSON.stringify(target)}, port: ${port}, localAddress: source });
+          const t = setTimeout(() => { s.destroy(); console.log(JSON.stringify({ source, failed: true })); done(); }, 3000);
+          s.on('connect', () => { clearTimeout(t); console.log(JSON.stringify({ source, at: Date.now() })); s.end(); setTimeout(done, ${gapMs}); });
+          s.on('error', () => { clearTimeout(t); console.log(JSON.stringify({ source, failed: true })); done(); });
+        });
+      }
+    })();`;
+  const out = await lab.inAttacker('node', ['-e', script], sources.length * (4000 + gapMs) + 10_000);
+  const times = new Map<string, number>();
+  for (const line of out.stdout.trim().split('\n')) {
+    const r = JSON.parse(line) as { source: string; at?: number };
+    if (r.at !== undefined) times.set(r.source, r.at);
+  }
+  return times;
+}
+
 /** Routes the TEST-NET blocks forged sources come from back into the attacker namespace (where replies die). */
 export async function routeForgedBack(lab: Lab, nets: readonly string[] = ['203.0.113.0/24', '192.0.2.0/24']): Promise<void> {
   for (const net of nets) {
-    const out = await lab.inSensor('ip', ['route', 'replace', net, 'via', ATTACKER4]);
+    const out = await lab.inSensor('ip', [...(net.includes(':') ? ['-6'] : []), 'route', 'replace', net, 'via', net.includes(':') ? ATTACKER6 : ATTACKER4]);
     if (out.code !== 0) throw new Error(`route ${net}: ${out.stderr}`);
   }
 }

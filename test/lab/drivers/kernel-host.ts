@@ -4,10 +4,10 @@
  * the labs can exercise the kernel side on its own. Options come as JSON in argv[2]; every probe
  * and decision is one JSON line on stdout; "ready" once the rules are loaded; SIGTERM stops it
  * (detector rules removed, blocks kept). `policy` is the pipeline's policy (default: blockUnverified
- * on, what the first kernel labs assumed); `redirectListen` opens the socket the all-unused
- * redirect leads to (what the agent does with redirectPort): it accepts and closes.
+ * on, what the first kernel labs assumed); `redirectListen` opens the socket the redirect leads
+ * to (the agent's RedirectListener, as the agent does with redirectPort): each connection it
+ * accepts is a `proof` line and a proven event for the pipeline — the only proof there is.
  */
-import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,8 @@ import { NeverBlockGuard } from '../../../core/guard';
 import { PolicySettingsSchema } from '../../../core/policy';
 import { readKernelBlocks } from '../../../sensor/kernel/sets';
 import { KernelDetector, killGuardFrom, type KernelDetectorOptions, type KernelProbe } from '../../../sensor/kernel/detector';
+import type { Hit } from '../../../sensor/listeners';
+import { RedirectListener } from '../../../sensor/listeners/redirect';
 import { NftEnforcer } from '../../../sensor/local/nft';
 import { LocalPipeline } from '../../../sensor/local/pipeline';
 import { FileStore } from '../../../sensor/local/store';
@@ -37,34 +39,39 @@ async function main(): Promise<void> {
   const store = new FileStore(options.stateDirectory ?? mkdtempSync(join(tmpdir(), 'portsnare-driver-')));
   await store.load();
   const policy = PolicySettingsSchema.parse(options.policy ?? { blockUnverified: true });
-  if (options.redirectListen && options.detector.redirectPort !== undefined) {
-    const server = createServer((socket) => {
-      socket.on('error', () => undefined);
-      socket.end();
-    });
-    await new Promise<void>((resolve) => server.listen({ port: options.detector.redirectPort, host: '::', ipv6Only: false }, resolve));
-  }
   const pipeline = new LocalPipeline({ store, enforcer, policy, guard, logger: (line) => write({ type: 'log', ...line }) });
   await pipeline.restore();
   const detector = new KernelDetector({ ...options.detector, killGuard: killGuardFrom(guardSettings) });
   let n = 0;
-  detector.on('probe', (probe: KernelProbe) => {
-    write({ type: 'probe', ...probe });
+  const handle = (hit: Pick<Hit, 'source' | 'protocol' | 'port' | 'kind' | 'handshake' | 'at'>, kernelTtl: number | undefined): void => {
     const event = {
       version: 1 as const,
       sensorId: 'driver',
-      attacker: probe.source,
-      probes: [{ protocol: probe.protocol, port: probe.port, kind: probe.kind }],
+      attacker: hit.source,
+      probes: [{ protocol: hit.protocol, port: hit.port, kind: hit.kind }],
       probeCount: 1,
-      handshake: probe.kind === 'connect',
-      firstSeen: new Date(probe.at).toISOString(),
-      lastSeen: new Date(probe.at).toISOString(),
+      handshake: hit.handshake,
+      firstSeen: new Date(hit.at).toISOString(),
+      lastSeen: new Date(hit.at).toISOString(),
     };
-    const ttl = probe.blockedByKernel ? (probe.kind === 'connect' ? options.detector.proofTtlSeconds : options.detector.killTtlSeconds) : undefined;
-    pipeline.handle(event, `driver-${++n}`, ttl !== undefined ? { kernelBlockTtlSeconds: ttl } : {}).then(
-      (decision) => write({ type: 'decision', attacker: probe.source, action: decision.action, why: decision.why }),
+    pipeline.handle(event, `driver-${++n}`, kernelTtl !== undefined ? { kernelBlockTtlSeconds: kernelTtl } : {}).then(
+      (decision) => write({ type: 'decision', attacker: hit.source, action: decision.action, why: decision.why }),
       (error: unknown) => write({ type: 'error', error: String(error) }),
     );
+  };
+  if (options.redirectListen && options.detector.redirectPort !== undefined) {
+    const redirect = new RedirectListener({
+      port: options.detector.redirectPort,
+      onHit: (hit) => {
+        write({ type: 'proof', ...hit });
+        handle(hit, undefined);
+      },
+    });
+    await redirect.start();
+  }
+  detector.on('probe', (probe: KernelProbe) => {
+    write({ type: 'probe', ...probe });
+    handle({ ...probe, handshake: false }, probe.blockedByKernel ? options.detector.killTtlSeconds : undefined);
   });
   detector.on('error', (error: Error) => write({ type: 'error', error: error.message }));
   await detector.start();
