@@ -12,6 +12,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   pipeline: () => import('./pipeline.bench'),
   agent: () => import('./agent.bench'),
   enumeration: () => import('./enumeration.bench'),
+  proof: () => import('./proof.bench'),
   scale: () => import('./scale.bench'),
   store: () => import('./store.bench'),
   cloud: () => import('./cloud.bench'),
