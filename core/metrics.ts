@@ -29,6 +29,12 @@ export const METRIC_NAMES = [
   'EnforcementFailures',
   /** a configured WAF IP set that does not exist (deleted out of band): WAFNonexistentItemException */
   'WafSetMissing',
+  /** an entry inside this stack's rule range that it did not place: another stack using the range, or an operator (core/nacl.ts ledgerView) */
+  'NaclForeignInRange',
+  /** a call whose outcome was unknown (a timeout, a lost connection, a 5xx) retried once */
+  'CallRetries',
+  /** a call abandoned at its timeout (lambda/shared/clients/timeouts.ts) */
+  'CallTimeouts',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

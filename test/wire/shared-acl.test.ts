@@ -102,7 +102,9 @@ describe('two stacks sharing one ACL', () => {
     await a.block('203.0.113.1');
     await b.block('203.0.113.2');
     await b.block('203.0.113.1'); // the same attacker in both stacks: each holds its own entry
-    expect((await a.run()).converged).toBe(true);
+    const ra = await a.run();
+    expect(ra.incomplete).toEqual([]);
+    expect(ra.converged).toBe(true);
     expect((await b.run()).converged).toBe(true);
     expect(ingress(ACL_A)).toEqual(['10 deny 203.0.113.1/32', '11 deny 203.0.113.1/32', '12 deny 203.0.113.2/32']);
     // no flapping: every later reconcile of either stack is a no-op
