@@ -10,12 +10,84 @@
  *   a scan's decision to its address in a WAF IP set, over every detection of every schedule.
  * CONVERGENCE_BENCH_RUNS (default 250, so 500 in all) schedules per variant; the seed is fixed for repeatability.
  */
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import fc from 'fast-check';
-import { startDynalite } from '../test/wire/dynalite';
+import { Monitoring } from '../lib/Monitoring';
+import type { BlockRecord } from '../core/policy';
+import { DeadlineHttpHandler } from '../lambda/shared/clients/timeouts';
+import { enforce } from '../lambda/shared/enforcer';
+import { NaclAdapter } from '../lambda/shared/nacl-adapter';
+import { BlockRepository, PlacementLedger } from '../lambda/shared/repository';
+import { UpdatePacer, WafAdapter } from '../lambda/shared/waf-adapter';
+import { commandsArb, RANGES_B, runInterleaving } from '../test/lambda/nacl-model';
+import { SimClock } from '../test/fakes/clock';
+import { FakeEc2 } from '../test/fakes/ec2';
+import { RecordingObservability } from '../test/fakes/observability';
+import { ACL_A, ACL_B, SET_V4, testSettings } from '../test/fakes/world';
+import { type LocalTable, startDynalite } from '../test/wire/dynalite';
+import { Ec2Server } from '../test/wire/ec2-server';
+import { WafServer } from '../test/wire/wafv2-server';
 import { isFault, opArb, otherRangeArb, runSchedule } from '../test/wire/convergence-run';
 import type { BenchSuite, Figure } from './suite';
 
 const RUNS = Number(process.env['CONVERGENCE_BENCH_RUNS'] ?? 250);
+/** interleavings of the NACL ownership model (test/lambda/nacl-model.ts); the goal is ≥ 100,000 */
+const MODEL_RUNS = Number(process.env['NACL_MODEL_BENCH_RUNS'] ?? 100_000);
+
+/**
+ * The failure classes the issue names, written here (not read from core/metrics.ts): each must
+ * have an alarm in the synthesized template.
+ */
+const FAILURE_CLASSES = ['EnforcementFailures', 'WafSetMissing', 'WafCapacityFull', 'NaclQuotaFull', 'NaclShadowed', 'NaclForeignInRange'];
+
+function unalarmedFailureClasses(): string[] {
+  const stack = new Stack(new App(), 'Alarms');
+  new Monitoring(stack, 'Monitoring', { deadLetterQueues: [], enforcementLagThreshold: Duration.minutes(2) });
+  const alarmed = new Set(Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')).map((a) => (a as { Properties: { MetricName?: string } }).Properties.MetricName));
+  return FAILURE_CLASSES.filter((name) => !alarmed.has(name));
+}
+
+/**
+ * Real time (the call timeouts are real timers): one enforce run with a block to add, the first
+ * DescribeNetworkAcls and its retry hanging, with the production call budget (clients/timeouts.ts),
+ * against the same run without the hang. Returns the added seconds until the address is in WAF.
+ */
+async function hungCallAddedLag(db: LocalTable): Promise<number> {
+  const once = async (hang: boolean, n: number): Promise<number> => {
+    const clock = new SimClock();
+    const obs = new RecordingObservability();
+    const ec2 = new Ec2Server(new FakeEc2(20, () => 0.5));
+    for (const acl of [ACL_A, ACL_B]) ec2.ec2.addAcl(acl, { ipv6: true });
+    const waf = new WafServer(clock, () => 0.5);
+    waf.waf.addSet(SET_V4);
+    await ec2.start();
+    await waf.start();
+    const ec2Client = new EC2Client({ region: 'eu-west-1', endpoint: ec2.endpoint, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'x' }, maxAttempts: 1, requestHandler: new DeadlineHttpHandler() });
+    const wafClient = waf.client(1);
+    try {
+      const table = await db.addTable(`hung-${n}`);
+      const settings = testSettings({ nacl: { aclIds: [ACL_A, ACL_B], ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets: [SET_V4] } });
+      const repo = new BlockRepository(db.doc, table);
+      const now = clock.now();
+      const record: BlockRecord = { target: '203.0.113.7', family: 'ipv4', reason: 'manual', firstSeen: now, lastSeen: now, hitCount: 1, offences: 1, blockedAt: now, expiresAt: now + 3600_000, active: true, eventIds: [], sensors: [] };
+      await repo.save(record, undefined, now);
+      if (hang) ec2.hangNext('DescribeNetworkAcls', 2);
+      const started = Date.now();
+      await enforce({ repo, nacl: new NaclAdapter(ec2Client, clock, obs, () => 0.5, new PlacementLedger(db.doc, table), [10, 60]), waf: new WafAdapter({ REGIONAL: wafClient }, clock, obs, new UpdatePacer(), () => 0.5), settings, obs, clock }, 'enforce');
+      if (!waf.waf.addresses(SET_V4).includes('203.0.113.7/32')) throw new Error('the block never reached WAF');
+      return (Date.now() - started) / 1000;
+    } finally {
+      ec2Client.destroy();
+      wafClient.destroy();
+      await ec2.stop();
+      await waf.stop();
+    }
+  };
+  const base = await once(false, 1);
+  return Math.max(0, (await once(true, 2)) - base);
+}
 const SEED = 20261129;
 
 function p99(values: number[]): number {
@@ -65,6 +137,36 @@ export const suite: BenchSuite = {
     } finally {
       await db.stop();
     }
+    // the ownership model: interleavings, violations, orphans left by a deleted stack
+    const modelStarted = Date.now();
+    let modelViolations = 0;
+    let orphans = 0;
+    const samples = fc.sample(fc.tuple(fc.constantFrom(...RANGES_B), commandsArb()), { numRuns: MODEL_RUNS, seed: SEED + 7 });
+    for (const [i, [rangeB, commands]] of samples.entries()) {
+      const result = await runInterleaving(rangeB, commands);
+      orphans += result.orphans;
+      if (result.violations.length) {
+        modelViolations++;
+        if (modelViolations <= 5) console.error(`interleaving ${i} violated: ${result.violations.join('; ')}\n  ${String(commands)}`);
+      }
+    }
+    console.log(`nacl model: ${samples.length} interleavings, ${modelViolations} violations, ${((Date.now() - modelStarted) / 1000).toFixed(1)} s`);
+    const unalarmed = unalarmedFailureClasses();
+    const hungLag = await (async () => {
+      const db = await startDynalite('hung-call-bench');
+      try {
+        return await hungCallAddedLag(db);
+      } finally {
+        await db.stop();
+      }
+    })();
+    figures.push(
+      { name: 'nacl_model_interleavings', value: samples.length, unit: 'interleavings', note: 'test/lambda/nacl-model.ts: two stacks on one ACL, stale/lagging reads up to 10, lost answers, throttling, operator entries, Deletes at any point' },
+      { name: 'nacl_model_violations', value: modelViolations, unit: 'interleavings', note: 'a foreign entry touched, an own entry forgotten, or the end state not the desired one (goal 0)' },
+      { name: 'cleanup_orphans', value: orphans, unit: 'entries', note: 'entries of a deleted stack left in the ACL, summed over the model interleavings (goal 0)' },
+      { name: 'unalarmed_failure_classes', value: unalarmed.length, unit: 'classes', note: `failure classes without an alarm in the synthesized template${unalarmed.length ? `: ${unalarmed.join(', ')}` : ''} (goal 0)` },
+      { name: 'hung_call_added_lag_s', value: Number(hungLag.toFixed(2)), unit: 's', note: 'real time: a new block reaching WAF with the first ACL read and its retry hanging, minus without (production call budget 8 s per attempt; goal ≤ 60)' },
+    );
     figures.unshift(
       { name: 'convergence_runs', value: totalRuns, unit: 'schedules', note: 'random schedules, half with faults, each checked against test/wire/spec.ts' },
       { name: 'convergence_failures', value: totalFailures, unit: 'schedules', note: 'end state differs from the specification, or flapping (goal 0)' },

@@ -23,6 +23,8 @@ export interface NaclAclPlan {
   readonly full: readonly Family[];
   /** placed denies an earlier foreign allow lets traffic past (rules are evaluated lowest first) */
   readonly shadowed?: ReadonlyArray<{ readonly target: string; readonly ruleNumber: number; readonly by: readonly Shadow[] }>;
+  /** ledger rows to delete whose entry the read did not show (core/nacl.ts NaclPlan.unresolved) */
+  readonly unresolved?: readonly number[];
 }
 
 export interface EnforcementPlan {
@@ -106,7 +108,7 @@ export function planEnforcement(records: readonly BlockRecord[], actual: ActualS
       .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))
       .filter((s) => s.by.length > 0)
       .sort((a, b) => a.ruleNumber - b.ruleNumber);
-    return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full, shadowed };
+    return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full, shadowed, unresolved: plan.unresolved };
   });
   const before = enforcedTargets(actual, range);
   const after = enforcedTargets(applyPlan(actual, { waf: waf.updates, nacl }), range);

@@ -29,8 +29,25 @@ export const METRIC_NAMES = [
   'EnforcementFailures',
   /** a configured WAF IP set that does not exist (deleted out of band): WAFNonexistentItemException */
   'WafSetMissing',
+  /** an entry inside this stack's rule range that it did not place: another stack using the range, or an operator (core/nacl.ts ledgerView) */
+  'NaclForeignInRange',
+  /** a call whose outcome was unknown (a timeout, a lost connection, a 5xx) retried once */
+  'CallRetries',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
+
+/**
+ * The failure classes: each means part of the desired state is not enforced, and each has an
+ * alarm in the stack (lib/Monitoring.ts), with what it means for the operator.
+ */
+export const FAILURE_METRICS: Readonly<Partial<Record<MetricName, string>>> = {
+  EnforcementFailures: 'an enforcement point (a WAF IP set, a network ACL) could not be brought to the desired state: see the enforce function\'s log',
+  WafSetMissing: 'a configured WAF IP set does not exist (deleted out of band?): its addresses are not blocked in WAF',
+  WafCapacityFull: 'the WAF IP sets are full: addresses are left out; add sets of that family',
+  NaclQuotaFull: 'a network ACL is full: further blocks go to WAF only',
+  NaclShadowed: 'a portsnare deny is shadowed by an earlier allow in its network ACL: traffic it should stop gets in',
+  NaclForeignInRange: 'a network ACL holds entries inside this stack\'s rule range that it did not place (another stack on the same range?)',
+};
 
 /** A metric by name, checked at compile time: `metric('Blocks')`. */
 export function metric<N extends MetricName>(name: N): N {

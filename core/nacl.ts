@@ -56,6 +56,14 @@ export interface NaclEntry {
    * portsnare's shape but another stack (or an operator) put it there, so it is foreign.
    */
   readonly foreign?: boolean;
+  /**
+   * Set by the reader for a rule number this stack's ledger holds while the read shows nothing
+   * there: the ledger is the truth for our range, so the number is ours and occupied (a stale
+   * read, or an entry removed out of band). Such an entry is never replaced or deleted (there is
+   * nothing to check the overwrite against); the planner only re-creates it (a create never
+   * overwrites anything) when its target is still wanted.
+   */
+  readonly unseen?: boolean;
 }
 
 /** A candidate for a NACL deny entry: an active, blockable single address. */
@@ -100,6 +108,11 @@ export interface NaclPlan {
   readonly full: readonly Family[];
   /** how many entries each family may hold after the foreign ones */
   readonly capacity: Readonly<Record<Family, number>>;
+  /**
+   * rule numbers the ledger holds for targets no longer wanted whose entry the read did not show:
+   * left for a later run (a delete needs a read that shows the entry), so the ACL has not converged
+   */
+  readonly unresolved: readonly number[];
 }
 
 function entryCidr(entry: NaclEntry): Cidr | undefined {
@@ -175,7 +188,12 @@ export function naclCapacity(entries: readonly NaclEntry[], range: readonly [num
  * count unchanged) or deleted; new targets take the lowest free numbers.
  */
 export function planNacl(input: NaclPlanInput): NaclPlan {
-  const { entries, range, quota } = input;
+  const { range, quota } = input;
+  // Entries the ledger holds but the read did not show are pinned: their number is ours and
+  // occupied, they count against the quota like any entry, and they are never replaced or deleted
+  // this run. One whose target is still wanted keeps its number (re-created there if it is gone).
+  const pinned = input.entries.filter((entry) => !entry.egress && entry.unseen === true && isOwnEntry(entry, range));
+  const entries = input.entries.map((entry) => (entry.unseen === true ? { ...entry, foreign: true } : entry));
   const ingress = entries.filter((entry) => !entry.egress);
   const own = ingress.filter((entry) => isOwnEntry(entry, range));
   const foreignNumbers = new Set(ingress.filter((entry) => !isOwnEntry(entry, range)).map((entry) => entry.ruleNumber));
@@ -192,19 +210,37 @@ export function planNacl(input: NaclPlanInput): NaclPlan {
     seen.add(candidate.target);
     return true;
   });
+  const activeTargets = new Set(ordered.map((candidate) => candidate.target));
+  const placed = new Map<string, number>();
+  const reprobes: NaclChange[] = [];
+  for (const entry of [...pinned].sort((a, b) => a.ruleNumber - b.ruleNumber)) {
+    const target = ownEntryTarget({ ...entry, unseen: false }, range) as string;
+    if (!activeTargets.has(target) || placed.has(target)) continue;
+    placed.set(target, entry.ruleNumber);
+    const family = entryFamily(entry) as Family;
+    reprobes.push({ op: 'create', ruleNumber: entry.ruleNumber, cidr: hostCidrOf(target, family), family, target });
+  }
   const taken: Record<Family, number> = { ipv4: 0, ipv6: 0 };
   const wanted: Record<Family, number> = { ipv4: 0, ipv6: 0 };
   const chosen = new Map<string, NaclCandidate>();
   for (const candidate of ordered) {
     wanted[candidate.family]++;
-    if (taken[candidate.family] >= capacity[candidate.family]) continue;
+    if (placed.has(candidate.target)) {
+      taken[candidate.family]++; // pinned: its entry is already counted among the foreign ones
+      continue;
+    }
+    if (taken[candidate.family] >= capacity[candidate.family] + pinnedOf(candidate.family)) continue;
     if (chosen.size >= freeNumbers) continue;
     taken[candidate.family]++;
     chosen.set(candidate.target, candidate);
   }
+  function pinnedOf(family: Family): number {
+    let n = 0;
+    for (const [target] of placed) if ((target.includes(':') ? 'ipv6' : 'ipv4') === family) n++;
+    return n;
+  }
 
   // Keep the first (lowest-numbered) entry of each chosen target; every other own entry is spare.
-  const placed = new Map<string, number>();
   const spare: Array<{ entry: NaclEntry; target: string; family: Family }> = [];
   for (const entry of [...own].sort((a, b) => a.ruleNumber - b.ruleNumber)) {
     const target = ownEntryTarget(entry, range) as string;
@@ -212,13 +248,12 @@ export function planNacl(input: NaclPlanInput): NaclPlan {
     if (chosen.has(target) && !placed.has(target)) placed.set(target, entry.ruleNumber);
     else spare.push({ entry, target, family });
   }
-  const activeTargets = new Set(ordered.map((candidate) => candidate.target));
   const evicted = [...new Set(spare.map((s) => s.target))].filter((target) => activeTargets.has(target) && !placed.has(target));
 
   const newcomers = [...chosen.values()].filter((candidate) => !placed.has(candidate.target));
   const deletes: NaclChange[] = [];
   const replaces: NaclChange[] = [];
-  const creates: NaclChange[] = [];
+  const creates: NaclChange[] = [...reprobes];
   const spareByFamily: Record<Family, typeof spare> = { ipv4: [], ipv6: [] };
   for (const s of spare) spareByFamily[s.family].push(s);
   const pending: NaclCandidate[] = [];
@@ -252,7 +287,8 @@ export function planNacl(input: NaclPlanInput): NaclPlan {
   }
   deletes.sort((a, b) => a.ruleNumber - b.ruleNumber);
   const full = (['ipv4', 'ipv6'] as const).filter((family) => wanted[family] > taken[family]);
-  return { changes: [...deletes, ...replaces, ...creates], placed, evicted, full, capacity };
+  const unresolved = pinned.filter((entry) => !reprobes.some((c) => c.ruleNumber === entry.ruleNumber)).map((entry) => entry.ruleNumber);
+  return { changes: [...deletes, ...replaces, ...creates], placed, evicted, full, capacity, unresolved };
 }
 
 /** The ACL's entries once `changes` are applied (what AWS would hold); used by tests and fakes. */
@@ -273,13 +309,29 @@ export function applyNaclChanges(entries: readonly NaclEntry[], changes: readonl
 }
 
 /*
- * The placement ledger: which entries THIS stack placed. Two stacks may share an ACL (even with
- * overlapping ranges), so the entry's shape is not enough: an entry is this stack's only when its
- * shape matches AND the stack's own ledger (its table, core/table.ts naclRuleKey) holds that
- * (ACL, rule number, CIDR). The ledger row is written `pending` BEFORE CreateNetworkAclEntry /
- * ReplaceNetworkAclEntry and `confirmed` after; a deleted entry's row turns `freed` and holds its
- * rule number for RULE_NUMBER_COOL_DOWN_MS, so an eventually consistent read that still shows the
- * old entry cannot make portsnare write over whatever an operator put at that number meanwhile.
+ * Ownership: each stack owns a rule-number RANGE of each of its ACLs, which no other stack may use
+ * (lib refuses overlapping ranges on one ACL at synth where it can see both stacks; at run time a
+ * foreign entry inside the range is reported, NaclForeignInRange). Inside its range the stack's
+ * placement ledger (its own table, core/table.ts naclRuleKey) is the TRUTH of which entries are
+ * its own; a read of the ACL (DescribeNetworkAcls, eventually consistent) never adds to nor
+ * removes from what is ours, it can only show that a number is occupied:
+ *
+ * - A ledger row names every CIDR of ours that may be at its number: `cidr` plus, while a write's
+ *   outcome is unknown, `maybe`. CIDRs leave a row ONLY on a write's answer: a create or replace
+ *   that succeeded (the number holds exactly `cidr`), a delete that succeeded or found nothing
+ *   (the row is freed), a create refused at its first attempt (NetworkAclEntryAlreadyExists or
+ *   the quota: it was not carried out, the row is put back as it was). A lost answer, a timeout or
+ *   an AlreadyExists after an SDK retry leaves the CIDR in the row. So no read, however stale, and
+ *   no interleaving of runs can make the ledger forget an entry it placed.
+ * - An entry the read shows at a number the ledger holds, with a CIDR of that row, is ours. Any
+ *   other entry is foreign: never adopted, replaced or deleted; its number is allocated around.
+ * - A number the ledger holds while the read shows nothing there is ours and occupied (`unseen`):
+ *   never replaced or deleted on that read; if its target is still wanted it is re-created there
+ *   (a create never overwrites, so this is safe whatever is really there).
+ * - Replace and delete are sent only when the ledger holds the entry AND a re-read right before
+ *   shows it (an entry of another CIDR there is somebody else's).
+ * - A freed row keeps its CIDR for RULE_NUMBER_COOL_DOWN_MS: a stale read that still shows our
+ *   deleted entry is not reported as foreign, and the number is not reused meanwhile.
  * https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
  */
 
@@ -294,8 +346,8 @@ export interface Placement {
   /** the host CIDR placed (or being placed) there */
   readonly cidr: string;
   readonly state: PlacementState;
-  /** a pending replace: the CIDR the entry held before (either may be in the ACL) */
-  readonly previous?: string;
+  /** a pending row: the other CIDRs of ours that may be at the number (writes whose outcome is unknown) */
+  readonly maybe?: readonly string[];
   /** a freed row: epoch ms until which the number is not reused */
   readonly heldUntil?: number;
 }
@@ -307,20 +359,60 @@ function sameCidr(a: string | undefined, b: string | undefined): boolean {
   return x !== undefined && y !== undefined && x.text === y.text;
 }
 
-/** True when the ledger holds the entry: same rule number and CIDR, claimed (not freed). */
+/** Every CIDR of ours that may be at the row's number (none for a freed row). */
+export function possibleCidrs(placement: Placement | undefined): string[] {
+  if (!placement || placement.state === 'freed') return [];
+  const all = [placement.cidr, ...(placement.maybe ?? [])];
+  return all.filter((cidr, i) => all.findIndex((other) => sameCidr(other, cidr)) === i);
+}
+
+/** The live (not freed) row of a rule number. */
+export function liveRow(placements: readonly Placement[], ruleNumber: number): Placement | undefined {
+  return placements.find((p) => p.ruleNumber === ruleNumber && p.state !== 'freed');
+}
+
+/** True when the ledger holds the entry: its number has a live row naming the entry's CIDR. */
 export function ledgerHolds(placements: readonly Placement[], entry: NaclEntry): boolean {
   const cidr = entry.cidrBlock ?? entry.ipv6CidrBlock;
-  return placements.some(
-    (p) => p.ruleNumber === entry.ruleNumber && p.state !== 'freed' && (sameCidr(p.cidr, cidr) || (p.state === 'pending' && sameCidr(p.previous, cidr))),
-  );
+  return possibleCidrs(liveRow(placements, entry.ruleNumber)).some((c) => sameCidr(c, cidr));
 }
 
 /**
  * The entries as this stack must see them: every entry of portsnare's shape in the range that
- * the ledger does not hold is marked foreign (another stack's, or a stale read's ghost).
+ * the ledger does not hold is marked foreign (another stack's, an operator's, or a stale read's
+ * ghost).
  */
 export function withOwnership(entries: readonly NaclEntry[], placements: readonly Placement[], range: readonly [number, number]): NaclEntry[] {
   return entries.map((entry) => (isOwnEntry(entry, range) && !ledgerHolds(placements, entry) ? { ...entry, foreign: true } : entry));
+}
+
+/** One ACL as the ledger makes this stack see it (ledgerView). */
+export interface LedgerView {
+  /** the read's entries, foreign ones marked, plus an `unseen` entry for each live row the read did not show */
+  readonly entries: NaclEntry[];
+  /** entries inside our range that are not ours (an operator's, another stack's), stale ghosts of our deleted entries left out */
+  readonly foreignInRange: NaclEntry[];
+}
+
+/**
+ * What is ours in one ACL: the ledger's live rows in the range, whatever the read shows. A row
+ * whose number the read shows empty becomes an `unseen` entry of its `cidr`; a row whose number
+ * holds an entry of another CIDR leaves that entry foreign (occupied, never touched).
+ */
+export function ledgerView(entries: readonly NaclEntry[], placements: readonly Placement[], range: readonly [number, number], now: number): LedgerView {
+  const marked = withOwnership(entries, placements, range);
+  const shown = new Set(entries.filter((e) => !e.egress).map((e) => e.ruleNumber));
+  const unseen: NaclEntry[] = [];
+  for (const p of placements) {
+    if (p.state === 'freed' || shown.has(p.ruleNumber) || !inRange(p.ruleNumber, range)) continue;
+    const cidr = tryParseCidr(p.cidr, true);
+    if (!cidr) continue;
+    unseen.push({ ruleNumber: p.ruleNumber, egress: false, ruleAction: 'deny', protocol: '-1', ...(cidr.family === 'ipv4' ? { cidrBlock: cidr.text } : { ipv6CidrBlock: cidr.text }), unseen: true });
+  }
+  const ghost = (entry: NaclEntry) =>
+    placements.some((p) => p.state === 'freed' && p.ruleNumber === entry.ruleNumber && (p.heldUntil ?? 0) > now && sameCidr(p.cidr, entry.cidrBlock ?? entry.ipv6CidrBlock));
+  const foreignInRange = marked.filter((e) => !e.egress && inRange(e.ruleNumber, range) && (e.foreign === true || !isOwnEntry(e, range)) && !ghost(e));
+  return { entries: [...marked, ...unseen], foreignInRange };
 }
 
 /** Rule numbers freed less than the cool-down ago. */

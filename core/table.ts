@@ -9,8 +9,9 @@
  * - history: pk `BLOCK#<target>`, sk `HIST#<iso time>#<action>`, `ttl` 90 days on;
  * - burst counter: pk `BURST`, sk `MINUTE#<epoch ms of the minute>`, `count`;
  * - NACL placement ledger (core/nacl.ts Placement): pk `NACL#<aclId>`, sk `RULE#<rule number,
- *   5 digits>`, `cidr`, `state` (pending | confirmed | freed), `previous`, `heldUntil`, and `ttl`
- *   once freed; sk `LEDGER` marks an ACL whose ledger is set up (legacy entries adopted or none).
+ *   5 digits>`, `cidr`, `state` (pending | confirmed | freed), `maybe` (the other CIDRs of ours
+ *   that may be there: writes whose answer was lost; `previous`, one CIDR, in rows written before
+ *   it), `heldUntil`, and `ttl` once freed; sk `LEDGER` marks an ACL whose ledger is set up (legacy entries adopted or none).
  */
 export const TABLE_PARTITION_KEY = 'pk';
 export const TABLE_SORT_KEY = 'sk';
@@ -33,7 +34,7 @@ const NACL_PK_PREFIX = 'NACL#';
 export const NACL_RULE_SK_PREFIX = 'RULE#';
 const NACL_LEDGER_SK = 'LEDGER';
 /** ledger attributes */
-export const PLACEMENT_ATTRIBUTES = { cidr: 'cidr', state: 'state', previous: 'previous', heldUntil: 'heldUntil', ruleNumber: 'ruleNumber' } as const;
+export const PLACEMENT_ATTRIBUTES = { cidr: 'cidr', state: 'state', maybe: 'maybe', previous: 'previous', heldUntil: 'heldUntil', ruleNumber: 'ruleNumber' } as const;
 
 export interface TableKey {
   readonly pk: string;

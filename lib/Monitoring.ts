@@ -1,14 +1,16 @@
 /**
  * portsnare's alarms and dashboard: an alarm per function error, per dead-letter queue holding a
- * message, on the circuit breaker, on enforcement lag, on a full network ACL and on an own instance
- * that GuardDuty saw scanning; a dashboard of
+ * message, on the circuit breaker, on enforcement lag, on every failure class of core/metrics.ts
+ * (FAILURE_METRICS: failed enforcement points, a missing or full IP set, a full ACL, a shadowed
+ * deny, foreign entries in our rule range) and on an own instance that GuardDuty saw scanning; a
+ * dashboard of
  * detections, blocks and retries. Metric names are core/metrics.ts's, so a typo fails to compile.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC_DIMENSIONS, METRIC_NAMESPACE, type MetricName } from '../core/metrics';
+import { FAILURE_METRICS, METRIC_DIMENSIONS, METRIC_NAMESPACE, type MetricName } from '../core/metrics';
 
 /** A metric the functions publish (namespace Portsnare, dimension service=portsnare). */
 export function portsnareMetric(metricName: MetricName, statistic = 'Sum', period = Duration.minutes(5)): cloudwatch.Metric {
@@ -48,7 +50,8 @@ export class Monitoring extends Construct {
       `a block took more than ${lag} s from detection to enforcement`,
       cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     );
-    this.alarm('NaclQuotaFullAlarm', portsnareMetric('NaclQuotaFull'), 1, 'a network ACL is full: further blocks go to WAF only');
+    // one alarm per failure class (`<metric>Alarm`: NaclQuotaFullAlarm keeps its logical id)
+    for (const [name, what] of Object.entries(FAILURE_METRICS) as Array<[MetricName, string]>) this.alarm(`${name}Alarm`, portsnareMetric(name), 1, what);
     this.alarm(
       'OwnInstanceScanningAlarm',
       portsnareMetric('OwnInstanceScanning'),

@@ -4,7 +4,7 @@
  * (lambda/cleanup). Create and Update do nothing. Custom resources:
  * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.custom_resources-readme.html.
  */
-import { CustomResource, RemovalPolicy } from 'aws-cdk-lib';
+import { CustomResource, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
@@ -22,12 +22,39 @@ export interface NaclCleanupProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/** Every NaclCleanup of an app (by its root): the rule ranges each claims in which ACLs. */
+const CLAIMS = new WeakMap<object, Array<{ path: string; aclIds: readonly string[]; range: readonly [number, number] }>>();
+
+/**
+ * Each stack owns its rule range in each of its ACLs, and no other stack may use it
+ * (core/nacl.ts, "Ownership"): two portsnare pipelines of one app that list the same ACL with
+ * overlapping ranges are refused at synth, naming both. (Stacks of different apps cannot be seen
+ * here; at run time an entry inside the range that the stack did not place is reported,
+ * NaclForeignInRange, and alarmed.)
+ */
+export function claimRuleRange(scope: Construct, aclIds: readonly string[], range: readonly [number, number]): void {
+  const root = scope.node.root;
+  const claims = CLAIMS.get(root) ?? [];
+  const concrete = aclIds.filter((id) => !Token.isUnresolved(id));
+  for (const claim of claims) {
+    const shared = concrete.filter((id) => claim.aclIds.includes(id));
+    if (shared.length && range[0] <= claim.range[1] && claim.range[0] <= range[1]) {
+      throw new Error(
+        `naclRuleRange [${range.join(', ')}] of ${scope.node.path} overlaps [${claim.range.join(', ')}] of ${claim.path} in ${shared.join(', ')}: each stack must own a rule range of its own in a shared network ACL`,
+      );
+    }
+  }
+  claims.push({ path: scope.node.path, aclIds: concrete, range });
+  CLAIMS.set(root, claims);
+}
+
 export class NaclCleanup extends Construct {
   public readonly provider: cr.Provider;
   public readonly resource: CustomResource;
 
   constructor(scope: Construct, id: string, props: NaclCleanupProps) {
     super(scope, id);
+    claimRuleRange(this, props.aclIds, props.ruleRange);
     const logGroup = new logs.LogGroup(this, 'ProviderLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,

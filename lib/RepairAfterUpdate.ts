@@ -7,7 +7,8 @@
  * bus (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-cloudformation.html); a
  * rule on this stack's IP sets reaching UPDATE_COMPLETE puts a `reconcile` wake-up on the
  * enforce queue, so the sets are refilled within seconds instead of at the next 5-minute
- * reconcile.
+ * reconcile. Each event's wake-up carries the event's id, so the FIFO queue's content-based
+ * deduplication never swallows a second update's.
  */
 import { Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -41,7 +42,9 @@ export class RepairAfterUpdate extends Construct {
       targets: [
         new eventTargets.SqsQueue(props.enforceQueue, {
           messageGroupId: props.messageGroupId,
-          message: events.RuleTargetInput.fromObject({ kind: 'reconcile' }),
+          // the event's id makes each update's wake-up its own: the queue deduplicates by content
+          // (five minutes), and a second update within them must refill the sets again
+          message: events.RuleTargetInput.fromObject({ kind: 'reconcile', event: events.EventField.eventId }),
         }),
       ],
     });

@@ -7,8 +7,14 @@
  *   sharing an ACL"); then the entries this stack placed in ACLs no longer listed, or outside the
  *   new range, are removed.
  * - Delete: removes every entry the ledger says this stack placed.
- * An entry is removed only when the ledger holds it and a re-read shows exactly it
- * (lambda/shared/nacl-adapter.ts), so another stack's or an operator's entry is never touched.
+ * The ledger is the truth (core/nacl.ts, "Ownership"): every live row in scope is worked on, one
+ * refusal never stops the others. A row whose number the ACL shows holding one of the row's
+ * CIDRs is deleted; a row whose number the ACL shows empty is read again a few times (reads are
+ * eventually consistent), then deleted by number (NotFound: it was gone); a row whose number
+ * holds somebody else's entry is left, and named in the log. Each removed row is freed. An
+ * entry of ours that could not be removed (a delete refused, a permission missing) fails the
+ * custom resource with every such entry named, so CloudFormation reports it instead of success;
+ * another stack's or an operator's entry is never touched.
  * The ACLs and the range come from the resource's properties (`AclIds`, `RuleRange`; numbers
  * arrive as strings), else from PORTSNARE_SETTINGS.
  * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.custom_resources-readme.html#provider-framework
@@ -17,7 +23,7 @@
  */
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { familyOf } from '../../core/address';
-import { hostCidrOf, inRange, type NaclChange, ownEntryTarget } from '../../core/nacl';
+import { hostCidrOf, inRange, isExactDeny, liveRow, type NaclEntry, ownEntryTarget, possibleCidrs, RULE_NUMBER_COOL_DOWN_MS } from '../../core/nacl';
 import { NACL_RULE_MAX, NACL_RULE_MIN, type PipelineSettings } from '../../core/settings';
 import { documentClient } from '../shared/clients/dynamodb';
 import { ec2Client } from '../shared/clients/ec2';
@@ -26,6 +32,7 @@ import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { NaclAdapter } from '../shared/nacl-adapter';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { PlacementLedger } from '../shared/repository';
+import { errorName } from '../shared/retry';
 import { loadSettings } from '../shared/settings';
 
 export const PHYSICAL_RESOURCE_ID = 'portsnare-nacl-cleanup';
@@ -41,7 +48,21 @@ export interface CleanupDeps {
 
 export interface CleanupResponse {
   readonly PhysicalResourceId: string;
-  readonly Data?: { readonly Removed: number; readonly Adopted?: number };
+  readonly Data?: { readonly Removed: number; readonly Adopted?: number; readonly Left?: string };
+}
+
+/** Reads of an ACL that shows none of a row's entries before the row is deleted by number. */
+export const CLEANUP_READS = 12;
+/** Pause between those reads. */
+export const CLEANUP_READ_PAUSE_MS = 1_000;
+
+/** What one ACL's cleanup did: rows removed, and entries left with the reason (by name). */
+interface Removal {
+  removed: number;
+  /** entries of ours that could not be removed: the custom resource fails */
+  failed: string[];
+  /** rows whose number holds somebody else's entry: logged, not ours to remove */
+  left: string[];
 }
 
 export interface NaclScope {
@@ -76,21 +97,49 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
   const { nacl, settings, obs, clock } = deps;
   const configured: NaclScope = { aclIds: settings.nacl.aclIds, range: settings.nacl.ruleRange };
 
-  /** Removes the ledger's entries of `aclId` for which `drop(ruleNumber)` is true. */
-  async function remove(ledger: PlacementLedger, aclId: string, drop: (ruleNumber: number) => boolean): Promise<number> {
-    const placements = (await ledger.list(aclId)).filter((p) => p.state !== 'freed' && drop(p.ruleNumber));
-    const changes: NaclChange[] = [];
-    for (const entry of await nacl.read(aclId).catch(() => [])) {
-      const target = ownEntryTarget(entry, [NACL_RULE_MIN, NACL_RULE_MAX]);
-      if (target === undefined) continue;
-      const family = familyOf(target);
-      const cidr = hostCidrOf(target, family);
-      if (!placements.some((p) => p.ruleNumber === entry.ruleNumber)) continue;
-      changes.push({ op: 'delete', ruleNumber: entry.ruleNumber, cidr, family, target });
+  /** Removes every entry the ledger holds in `aclId` for which `drop(ruleNumber)` is true. */
+  async function remove(ledger: PlacementLedger, aclId: string, drop: (ruleNumber: number) => boolean): Promise<Removal> {
+    const result: Removal = { removed: 0, failed: [], left: [] };
+    const placements = await ledger.list(aclId);
+    const rows = placements.filter((p) => p.state !== 'freed' && drop(p.ruleNumber));
+    if (rows.length === 0) return result;
+    const name = (ruleNumber: number, cidrs: readonly string[]) => `${aclId} rule ${ruleNumber} (${cidrs.join(' or ')})`;
+    let entries: NaclEntry[];
+    try {
+      entries = await nacl.read(aclId);
+    } catch (error) {
+      if (errorName(error) === 'InvalidNetworkAclID.NotFound') {
+        // the ACL is gone, and its entries with it
+        for (const row of rows) await ledger.free(aclId, row.ruleNumber, row.cidr, clock.now() + RULE_NUMBER_COOL_DOWN_MS);
+        obs.log.warn('network ACL no longer exists; its ledger rows are freed', { aclId, rows: rows.map((r) => r.ruleNumber) });
+        return result;
+      }
+      for (const row of rows) result.failed.push(`${name(row.ruleNumber, possibleCidrs(row))}: ${errorName(error) ?? 'Error'} reading the ACL`);
+      return result;
     }
-    const result = await nacl.apply(aclId, changes);
-    obs.log.info('removed portsnare entries', { aclId, removed: result.applied.map((c) => c.ruleNumber), refused: result.conflicts.map((c) => c.change.ruleNumber) });
-    return result.applied.length;
+    const at = (ruleNumber: number) => entries.find((e) => !e.egress && e.ruleNumber === ruleNumber);
+    // A number shown empty may be a stale read: read again (bounded) before deleting by number.
+    for (let read = 1; read < CLEANUP_READS && rows.some((row) => at(row.ruleNumber) === undefined); read++) {
+      await clock.sleep(CLEANUP_READ_PAUSE_MS);
+      entries = await nacl.read(aclId).catch(() => entries);
+    }
+    for (const row of rows) {
+      const cidrs = possibleCidrs(liveRow(placements, row.ruleNumber));
+      const entry = at(row.ruleNumber);
+      if (entry && !cidrs.some((cidr) => isExactDeny(entry, row.ruleNumber, cidr))) {
+        result.left.push(`${name(row.ruleNumber, cidrs)}: holds ${entry.ruleAction} ${entry.cidrBlock ?? entry.ipv6CidrBlock ?? '?'}, not this stack's`);
+        continue;
+      }
+      try {
+        if (await nacl.deleteRule(aclId, row.ruleNumber)) result.removed++;
+        await ledger.free(aclId, row.ruleNumber, row.cidr, clock.now() + RULE_NUMBER_COOL_DOWN_MS);
+      } catch (error) {
+        result.failed.push(`${name(row.ruleNumber, cidrs)}: ${errorName(error) ?? 'Error'}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    obs.log.info('removed portsnare entries', { aclId, removed: result.removed, failed: result.failed, left: result.left });
+    if (result.left.length) obs.log.warn('ledger rows whose number holds an entry this stack did not place: left as they are', { aclId, left: result.left });
+    return result;
   }
 
   /** A stack from before the ledger: its portsnare-shaped entries in `range` become its own, once. */
@@ -125,19 +174,29 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
       for (const aclId of current.aclIds) await setUp(ledger, aclId, current.range, false);
       return { PhysicalResourceId: physicalId };
     }
-    let removed = 0;
-    if (event.RequestType === 'Delete') {
-      for (const aclId of current.aclIds) removed += await remove(ledger, aclId, () => true);
-      return { PhysicalResourceId: physicalId, Data: { Removed: removed } };
-    }
-    const old = scopeOf(event.OldResourceProperties, current);
+    const removals: Removal[] = [];
     let adopted = 0;
-    for (const aclId of new Set([...old.aclIds, ...current.aclIds])) adopted += await setUp(ledger, aclId, old.range, true);
-    for (const aclId of old.aclIds) {
-      if (!current.aclIds.includes(aclId)) removed += await remove(ledger, aclId, () => true);
-      else removed += await remove(ledger, aclId, (n) => !inRange(n, current.range));
+    if (event.RequestType === 'Delete') {
+      for (const aclId of current.aclIds) removals.push(await remove(ledger, aclId, () => true));
+    } else {
+      const old = scopeOf(event.OldResourceProperties, current);
+      for (const aclId of new Set([...old.aclIds, ...current.aclIds])) adopted += await setUp(ledger, aclId, old.range, true);
+      for (const aclId of old.aclIds) {
+        if (!current.aclIds.includes(aclId)) removals.push(await remove(ledger, aclId, () => true));
+        else removals.push(await remove(ledger, aclId, (n) => !inRange(n, current.range)));
+      }
     }
-    return removed || adopted ? { PhysicalResourceId: physicalId, Data: { Removed: removed, Adopted: adopted } } : { PhysicalResourceId: physicalId };
+    const removed = removals.reduce((n, r) => n + r.removed, 0);
+    const failed = removals.flatMap((r) => r.failed);
+    const left = removals.flatMap((r) => r.left);
+    if (failed.length) {
+      obs.log.error('could not remove every network ACL entry of this stack', { requestType: event.RequestType, failed });
+      // CloudFormation shows this message on the failed resource
+      throw new Error(`${failed.length} network ACL entr${failed.length === 1 ? 'y' : 'ies'} of this stack could not be removed: ${failed.join('; ')}`);
+    }
+    const data = { Removed: removed, ...(event.RequestType === 'Update' ? { Adopted: adopted } : {}), ...(left.length ? { Left: left.join('; ') } : {}) };
+    if (event.RequestType === 'Update' && !removed && !adopted && !left.length) return { PhysicalResourceId: physicalId };
+    return { PhysicalResourceId: physicalId, Data: data };
   });
 }
 

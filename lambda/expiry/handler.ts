@@ -15,7 +15,7 @@ import { sqsClient } from '../shared/clients/sqs';
 import { type Clock, systemClock } from '../shared/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
-import { EnforceQueue } from '../shared/queue';
+import { digestOf, EnforceQueue } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
 import { requireEnv } from '../shared/env';
 
@@ -31,7 +31,8 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
   return instrument(obs, async () => {
     const now = clock.now();
     const due = (await repo.listActive(now)).filter((stored) => stored.record.expiresAt <= now);
-    if (due.length > 0) await queue.wake('expire', now);
+    // the due records make the wake-up distinct: a late tick and the next one in the same minute are two wake-ups
+    if (due.length > 0) await queue.wake('expire', now, digestOf(due.map((stored) => `${stored.record.target}@${stored.record.expiresAt}`)));
     let lifted = 0;
     for (const stored of due) {
       const record = lift(stored.record, 'expiry');

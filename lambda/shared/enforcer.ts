@@ -58,7 +58,16 @@ export interface EnforceSummary {
   readonly changes: number;
   readonly blocked: number;
   readonly unblocked: number;
+  /**
+   * true only when every enforcement point holds the whole desired state: no failure, no
+   * conflict left, and nothing in `incomplete`
+   */
   readonly converged: boolean;
+  /**
+   * why the desired state is not fully enforced although nothing failed: a deny an earlier allow
+   * shadows, a full IP set or ACL (attackers left out of it), ledger entries a read has not shown
+   */
+  readonly incomplete?: string[];
   readonly failures: EnforceFailure[];
   /** records the desired state held in the last pass */
   readonly desired: number;
@@ -86,7 +95,7 @@ export function failureOf(point: string, error: unknown): EnforceFailure {
 }
 
 interface ReadState {
-  readonly acls: Array<{ aclId: string; entries: NaclEntry[] }>;
+  readonly acls: Array<{ aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[] }>;
   readonly sets: ReadSet[];
   /** families with a set that could not be read: no WAF write for them this run */
   readonly unreadable: Set<Family>;
@@ -152,6 +161,8 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   let desired = 0;
   const failures: EnforceFailure[] = [];
   const reportedFull = new Set<string>();
+  const configured = new Set(settings.waf.sets.map((ref) => ref.family));
+  const conflicted = new Map<string, string>();
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const now = clock.now();
     const records: BlockRecord[] = (await repo.listActive()).map((stored) => stored.record);
@@ -163,12 +174,18 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
       ...planned,
       waf: planned.waf.filter((update) => !actual.unreadable.has(update.ref.family)),
       // a family short of a set it should have is a failure of its own, reported above, not "full"
-      wafOverflow: planned.wafOverflow.filter((address) => !actual.unreadable.has(familyOf(address)) && !actual.missing.has(familyOf(address))),
+      // a family with no set configured is not enforced in WAF at all (a NACL-only stack): not "full"
+      wafOverflow: planned.wafOverflow.filter(
+        (address) => configured.has(familyOf(address)) && !actual.unreadable.has(familyOf(address)) && !actual.missing.has(familyOf(address)),
+      ),
     };
     report(plan, obs, reportedFull, pass === 1);
-    if (isNoop(plan)) return { passes: pass, changes, blocked, unblocked, converged: failures.length === 0, failures, desired };
+    if (pass === 1) reportForeign(actual, obs);
+    const incomplete = incompleteOf(plan);
+    if (isNoop(plan)) return { passes: pass, changes, blocked, unblocked, converged: failures.length === 0 && incomplete.length === 0, failures, desired, incomplete };
 
     let conflict = false;
+    conflicted.clear();
     for (const update of plan.waf) {
       const read = actual.sets.find((s) => s.ref.scope === update.ref.scope && s.ref.id === update.ref.id);
       try {
@@ -207,6 +224,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
         if (result.quotaFull) obs.count('NaclQuotaFull');
         if (result.conflicts.length) {
           conflict = true;
+          conflicted.set(acl.aclId, result.conflicts.map((c) => `${c.change.op} ${c.change.ruleNumber} ${c.change.cidr}: ${c.error}`).join('; '));
           obs.log.warn('network ACL changed under us; re-planning', { aclId: acl.aclId, conflicts: result.conflicts.map((c) => ({ ...c.change, error: c.error })) });
         }
       } catch (error) {
@@ -230,10 +248,40 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
       if (lags.length && mode === 'enforce') obs.seconds('EnforcementLagSeconds', Math.max(0, ...lags));
     }
     if (!conflict || failures.length) {
-      return { passes: pass, changes, blocked, unblocked, converged: !conflict && failures.length === 0, failures, desired };
+      return { passes: pass, changes, blocked, unblocked, converged: !conflict && failures.length === 0 && incomplete.length === 0, failures, desired, incomplete };
     }
   }
-  return { passes: MAX_PASSES, changes, blocked, unblocked, converged: false, failures, desired };
+  // Every pass met a conflict (stale reads, a lost answer): a transient failure, so the batch is
+  // retried shortly (lambda/enforce/handler.ts) instead of waiting for the next reconcile.
+  for (const [aclId, what] of conflicted) {
+    failures.push({ point: `nacl:${aclId}`, error: 'Conflict', message: `the ACL did not settle in ${MAX_PASSES} passes: ${what}`, transient: true });
+  }
+  return { passes: MAX_PASSES, changes, blocked, unblocked, converged: false, failures, desired, incomplete: [] };
+}
+
+/** What keeps a plan without failures from being the whole desired state (EnforceSummary.incomplete). */
+function incompleteOf(plan: EnforcementPlan): string[] {
+  const reasons: string[] = [];
+  if (plan.wafOverflow.length) reasons.push(`waf: IP sets full, ${plan.wafOverflow.length} addresses left out`);
+  for (const acl of plan.nacl) {
+    for (const shadow of acl.shadowed ?? []) reasons.push(`nacl:${acl.aclId}: ${shadow.target} at rule ${shadow.ruleNumber} ${describeShadows(shadow.by)}`);
+    for (const family of acl.full) reasons.push(`nacl:${acl.aclId}: ${family} entries full, ${acl.evicted.length} evicted (blocked in WAF only)`);
+    if (acl.unresolved?.length) reasons.push(`nacl:${acl.aclId}: rules ${acl.unresolved.join(', ')} to remove once a read shows them`);
+  }
+  return reasons;
+}
+
+/** Entries inside our range that are not ours: another stack using our range, or an operator. Never touched. */
+function reportForeign(actual: ReadState, obs: Observability): void {
+  for (const acl of actual.acls) {
+    const foreign = acl.foreignInRange ?? [];
+    if (!foreign.length) continue;
+    obs.count('NaclForeignInRange', foreign.length);
+    obs.log.warn('entries inside this stack\'s rule range that it did not place (another stack on the same range, or an operator): left as they are', {
+      aclId: acl.aclId,
+      entries: foreign.map((e) => ({ ruleNumber: e.ruleNumber, ruleAction: e.ruleAction, protocol: e.protocol, cidr: e.cidrBlock ?? e.ipv6CidrBlock })),
+    });
+  }
 }
 
 function report(plan: EnforcementPlan, obs: Observability, reportedFull: Set<string>, first: boolean): void {

@@ -17,6 +17,7 @@
  * https://docs.aws.amazon.com/lambda/latest/dg/best-practices.html (initialize SDK clients outside the handler)
  */
 import type { Context } from 'aws-lambda';
+import { setCallDeadline } from './clients/timeouts';
 import type { Observability } from './observability';
 
 /** A handler as createHandler returns it: the context is optional so tests may leave it out. */
@@ -29,9 +30,12 @@ export type ScheduledInvocation<R> = (event?: unknown, context?: Context) => Pro
 export function instrument<E, R>(obs: Observability, body: (event: E, context: Context | undefined) => Promise<R>): Invocation<E, R> {
   return async (event, context) => {
     if (context) obs.addContext(context);
+    // every AWS call of this invocation ends before the function's timeout (clients/timeouts.ts)
+    setCallDeadline(context ? Date.now() + context.getRemainingTimeInMillis() : undefined);
     try {
       return await body(event, context);
     } finally {
+      setCallDeadline(undefined);
       try {
         obs.flush();
       } catch (error) {

@@ -8,12 +8,21 @@
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteNetworkAclEntry.html
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
  *
- * With a placement ledger (lambda/shared/repository.ts, core/nacl.ts): an entry is this stack's
- * only when the ledger holds it; a create or replace is claimed in the ledger before it is sent
- * and confirmed after; a replace or delete is sent only when the ledger holds the entry AND a
- * re-read right before shows exactly that entry (DescribeNetworkAcls is eventually consistent);
- * a deleted entry's number is held for RULE_NUMBER_COOL_DOWN_MS.
+ * With a placement ledger (lambda/shared/repository.ts; the ownership rules are core/nacl.ts's):
+ * the ledger is the truth for our range. A create or replace is claimed in the ledger before it is
+ * sent (the row keeps every CIDR of ours that may be there) and settled by the answer only; a
+ * replace or delete is sent only when the ledger holds the entry AND a re-read right before shows
+ * exactly that entry (DescribeNetworkAcls is eventually consistent); a deleted entry's number is
+ * held for RULE_NUMBER_COOL_DOWN_MS.
  * https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
+ *
+ * Retries: throttling (not carried out) for every call; a timeout, lost connection or 5xx (the
+ * outcome unknown) only for the idempotent calls (describe, replace, delete). A create is never
+ * sent twice for one answer: NetworkAclEntryAlreadyExists on its FIRST attempt proves it was not
+ * carried out (the number was somebody else's), while after a retry it may be our own entry, so
+ * the claim stays. The production client (lambda/shared/clients/ec2.ts) makes one attempt per
+ * call for that reason; an error's `$metadata.attempts` tells the two apart for any other client.
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
  */
 import {
   CreateNetworkAclEntryCommand,
@@ -23,7 +32,7 @@ import {
   type NetworkAclEntry as SdkEntry,
   ReplaceNetworkAclEntryCommand,
 } from '@aws-sdk/client-ec2';
-import { type NaclChange, type NaclEntry, type Placement, RULE_NUMBER_COOL_DOWN_MS, heldRuleNumbers, isExactDeny, ledgerHolds, withOwnership } from '../../core/nacl';
+import { type NaclChange, type NaclEntry, type Placement, RULE_NUMBER_COOL_DOWN_MS, heldRuleNumbers, isExactDeny, ledgerHolds, ledgerView, possibleCidrs } from '../../core/nacl';
 import type { Clock } from './clock';
 import type { Observability } from './observability';
 import type { PlacementLedger } from './repository';
@@ -60,6 +69,25 @@ export interface AclState {
   readonly aclId: string;
   readonly entries: NaclEntry[];
   readonly held?: number[];
+  /** entries inside our range that are not ours (core/nacl.ts ledgerView): reported, never touched */
+  readonly foreignInRange?: NaclEntry[];
+}
+
+/** Errors after which a call may or may not have been carried out (no answer, or the server failed). */
+export function outcomeUnknown(error: unknown): boolean {
+  const name = errorName(error) ?? '';
+  if (['TimeoutError', 'AbortError', 'RequestTimeout', 'InternalError', 'InternalFailure', 'ServiceUnavailable', 'Unavailable'].includes(name)) return true;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  if (typeof status === 'number') return status >= 500 && !isThrottling(error);
+  return !name || name === 'Error'; // a network failure without an AWS answer
+}
+
+/** How many attempts the SDK made for the call that failed (1 when it does not say). */
+function attemptsOf(error: unknown): number {
+  const attempts = (error as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts;
+  return typeof attempts === 'number' && attempts > 0 ? attempts : 1;
 }
 
 export class NaclAdapter {
@@ -74,8 +102,19 @@ export class NaclAdapter {
     private readonly range?: readonly [number, number],
   ) {}
 
-  private retry<T>(fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, { clock: this.clock, random: this.random, attempts: 6, baseMs: 200, capMs: 8_000, onRetry: () => this.obs.count('Throttles') });
+  /** Throttling is retried for every call; an unknown outcome once more for idempotent ones (`idempotent`). */
+  private retry<T>(fn: () => Promise<T>, idempotent = true): Promise<T> {
+    let unknown = 0;
+    return withRetry(fn, {
+      clock: this.clock,
+      random: this.random,
+      attempts: 6,
+      baseMs: 200,
+      capMs: 8_000,
+      // a hung call has cost its whole timeout already: one more try, not five
+      retryable: (error) => isThrottling(error) || (idempotent && outcomeUnknown(error) && unknown++ < 1),
+      onRetry: (error) => this.obs.count(isThrottling(error) ? 'Throttles' : 'CallRetries'),
+    });
   }
 
   /** The ACL's entries as EC2 reports them now (no ledger view). */
@@ -88,8 +127,9 @@ export class NaclAdapter {
 
   /**
    * The entries of each ACL; an ACL that does not exist is logged and left out. With a ledger,
-   * own-shaped entries the ledger does not hold are marked foreign and the numbers in cool-down
-   * are listed as `held`.
+   * the ledger's view (core/nacl.ts ledgerView): own-shaped entries it does not hold are foreign,
+   * its live rows the read did not show are `unseen` entries, the numbers in cool-down are `held`
+   * and the foreign entries inside our range are listed.
    */
   async describe(aclIds: readonly string[]): Promise<AclState[]> {
     const result: AclState[] = [];
@@ -101,13 +141,28 @@ export class NaclAdapter {
           continue;
         }
         const placements = await this.ledger.list(aclId);
-        result.push({ aclId, entries: withOwnership(entries, placements, this.range), held: heldRuleNumbers(placements, this.clock.now()) });
+        const view = ledgerView(entries, placements, this.range, this.clock.now());
+        result.push({ aclId, entries: view.entries, held: heldRuleNumbers(placements, this.clock.now()), foreignInRange: view.foreignInRange });
       } catch (error) {
         if (errorName(error) !== ERR_ACL_NOT_FOUND) throw error;
         this.obs.log.error('configured network ACL does not exist; skipped', { aclId });
       }
     }
     return result;
+  }
+
+  /**
+   * Deletes whatever is at the rule number (cleanup: the caller has checked it is ours). True when
+   * something was deleted, false when nothing was there; retried like every idempotent call.
+   */
+  async deleteRule(aclId: string, ruleNumber: number): Promise<boolean> {
+    try {
+      await this.retry(() => this.ec2.send(new DeleteNetworkAclEntryCommand({ NetworkAclId: aclId, RuleNumber: ruleNumber, Egress: false })));
+      return true;
+    } catch (error) {
+      if (errorName(error) === ERR_ENTRY_NOT_FOUND) return false;
+      throw error;
+    }
   }
 
   /** Applies the changes in order; stops at the first conflict so the caller re-reads and re-plans. */
@@ -121,17 +176,12 @@ export class NaclAdapter {
         conflicts.push({ change, error: 'NotOurs' });
         break;
       }
+      const before = placements?.find((p) => p.ruleNumber === change.ruleNumber);
       try {
-        if (this.ledger && change.op !== 'delete') {
-          // A create keeps the claim a row may still hold for this number (a read that missed our
-          // own entry): until the create succeeds, either CIDR there is ours. A second create of
-          // the same CIDR after a refused one keeps the first claim's `previous` (dropping it made
-          // our entry there look foreign, never lifted: test/wire/org-nacl-claim.test.ts).
-          const held = placements?.find((p) => p.ruleNumber === change.ruleNumber && p.state !== 'freed');
-          const previous = change.op === 'replace' ? change.previous : held && held.cidr !== change.cidr ? held.cidr : held?.previous;
-          await this.ledger.pending(aclId, change.ruleNumber, change.cidr, previous);
-        }
-        await this.retry(() => this.send(aclId, change));
+        // The claim comes first and names every CIDR of ours that may be at the number, the one
+        // being written included: whatever happens to the call, nothing of ours leaves the ledger.
+        if (this.ledger && change.op !== 'delete') await this.ledger.pending(aclId, change.ruleNumber, change.cidr, possibleCidrs(before));
+        await this.retry(() => this.send(aclId, change), change.op !== 'create');
         await this.settle(aclId, change);
         applied.push(change);
       } catch (error) {
@@ -141,27 +191,31 @@ export class NaclAdapter {
           applied.push(change); // already gone: the goal is reached
           continue;
         }
-        // A create whose answer was lost is retried by the SDK and then finds its own entry
-        // there: the goal is reached, not a conflict.
-        if (change.op === 'create' && name === ERR_ENTRY_EXISTS && (await this.holds(aclId, change))) {
-          await this.settle(aclId, change);
-          applied.push(change);
-          continue;
+        if (change.op === 'replace' && name === ERR_ENTRY_NOT_FOUND) {
+          // Nothing is at the number (the write API answers from the ACL itself): none of the
+          // row's CIDRs is there; the number is free again after the cool-down. Re-plan.
+          if (this.ledger) await this.ledger.free(aclId, change.ruleNumber, change.cidr, this.clock.now() + RULE_NUMBER_COOL_DOWN_MS);
+          conflicts.push({ change, error: name });
+          break;
         }
-        // Refused for the quota: the claim written before the call was never carried out.
-        // Not on NetworkAclEntryAlreadyExists: the create may have succeeded with its answer lost
-        // and a stale read hidden it; the pending claim (with the one it replaced) stays.
-        if (this.ledger && change.op === 'create' && name === ERR_ENTRY_LIMIT) {
-          const before = placements?.find((p) => p.ruleNumber === change.ruleNumber);
-          if (before) await this.ledger.restore(aclId, before);
-          else await this.ledger.withdraw(aclId, change.ruleNumber, change.cidr);
+        if (change.op === 'create' && (name === ERR_ENTRY_EXISTS || name === ERR_ENTRY_LIMIT)) {
+          // Refused at the first attempt: not carried out, the row goes back as it was. After an
+          // SDK retry an AlreadyExists may be our own first attempt: the claim stays.
+          if (this.ledger && attemptsOf(error) === 1) {
+            if (before) await this.ledger.restore(aclId, before);
+            else await this.ledger.withdraw(aclId, change.ruleNumber, change.cidr);
+          }
+          if (name === ERR_ENTRY_LIMIT) quotaFull = true;
+          conflicts.push({ change, error: name });
+          break;
         }
         if (name === ERR_ENTRY_LIMIT) {
           quotaFull = true;
           conflicts.push({ change, error: name });
           break;
         }
-        if (name === ERR_ENTRY_EXISTS || name === ERR_ENTRY_NOT_FOUND) {
+        if (change.op === 'create' && outcomeUnknown(error)) {
+          // No answer: the entry may be there. The claim stays; the next read tells (re-plan).
           conflicts.push({ change, error: name });
           break;
         }
@@ -169,11 +223,6 @@ export class NaclAdapter {
       }
     }
     return { applied, conflicts, quotaFull };
-  }
-
-  /** True when the ACL (read now) has exactly the entry `change` would create. */
-  private async holds(aclId: string, change: NaclChange): Promise<boolean> {
-    return (await this.read(aclId)).some((entry) => isExactDeny(entry, change.ruleNumber, change.cidr));
   }
 
   /**

@@ -12,13 +12,18 @@
  * UpdateIPSet a second, which is WAF's rate.
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
  */
+import { createHash } from 'node:crypto';
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ENFORCE_GROUP_ID, ENFORCE_KINDS } from '../../core/settings';
 
 export { ENFORCE_GROUP_ID, ENFORCE_KINDS };
 
-/** extra wait after the second closes, so the GSI (eventually consistent) has the writes */
-export const SETTLE_MS = 500;
+/**
+ * extra wait after the second closes, so the GSI (eventually consistent) has the writes: a
+ * decision whose index entry lags up to 2 s is still in that second's run (its own wake-up is
+ * deduplicated into the run's); a longer lag waits for the next wake-up or the reconcile.
+ */
+export const SETTLE_MS = 2_500;
 
 
 export interface EnforceMessage {
@@ -42,18 +47,29 @@ export function parseEnforceMessage(body: string): EnforceMessage | undefined {
   return { kind: kind as EnforceMessage['kind'], ...(notBefore !== undefined ? { notBefore } : {}) };
 }
 
-/** The message and its deduplication id for a wake-up of `kind` sent at `now`. */
-export function wakeUp(kind: EnforceMessage['kind'], now: number): { body: EnforceMessage; deduplicationId: string } {
+/**
+ * The message and its deduplication id for a wake-up of `kind` sent at `now`. What makes two
+ * wake-ups the same is in the id, and nothing else: decide's of one second (one run reads every
+ * write of that second); expiry's for the same due records (`distinct`: a retried tick), never two
+ * ticks that found different records due, however the scheduler's jitter puts them in one
+ * minute; every reconcile tick its own (`now`).
+ */
+export function wakeUp(kind: EnforceMessage['kind'], now: number, distinct?: string): { body: EnforceMessage; deduplicationId: string } {
   switch (kind) {
     case 'enforce': {
       const second = Math.floor(now / 1000);
       return { body: { kind, notBefore: (second + 1) * 1000 + SETTLE_MS }, deduplicationId: `enforce-${second}` };
     }
     case 'expire':
-      return { body: { kind }, deduplicationId: `expire-${Math.floor(now / 60_000)}` };
+      return { body: { kind }, deduplicationId: `expire-${distinct ?? now}` };
     case 'reconcile':
-      return { body: { kind }, deduplicationId: `reconcile-${Math.floor(now / 300_000)}` };
+      return { body: { kind }, deduplicationId: `reconcile-${distinct ?? now}` };
   }
+}
+
+/** A short stable digest of what a wake-up is about (the due records of an expiry tick). */
+export function digestOf(parts: readonly string[]): string {
+  return createHash('sha256').update([...parts].sort().join('\n')).digest('hex').slice(0, 40);
 }
 
 /**
@@ -91,8 +107,8 @@ export class EnforceQueue {
     }
   }
 
-  async wake(kind: EnforceMessage['kind'], now: number): Promise<void> {
-    const { body, deduplicationId } = wakeUp(kind, now);
+  async wake(kind: EnforceMessage['kind'], now: number, distinct?: string): Promise<void> {
+    const { body, deduplicationId } = wakeUp(kind, now, distinct);
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: this.queueUrl,

@@ -253,13 +253,16 @@ export class PlacementLedger {
         const cidr = item[PLACEMENT_ATTRIBUTES.cidr];
         const state = PLACEMENT_STATES.find((s) => s === item[PLACEMENT_ATTRIBUTES.state]);
         if (ruleNumber === undefined || typeof cidr !== 'string' || !state) continue;
+        // `previous` (one CIDR) is how rows written before `maybe` name a CIDR that may be there
         const previous = item[PLACEMENT_ATTRIBUTES.previous];
+        const listed = item[PLACEMENT_ATTRIBUTES.maybe];
+        const maybe = [...(Array.isArray(listed) ? listed.filter((c): c is string => typeof c === 'string') : []), ...(typeof previous === 'string' ? [previous] : [])];
         const heldUntil = item[PLACEMENT_ATTRIBUTES.heldUntil];
         result.push({
           ruleNumber,
           cidr,
           state,
-          ...(typeof previous === 'string' ? { previous } : {}),
+          ...(maybe.length ? { maybe } : {}),
           ...(typeof heldUntil === 'number' || typeof heldUntil === 'bigint' ? { heldUntil: safeNumber(heldUntil, 'heldUntil') } : {}),
         });
       }
@@ -268,9 +271,10 @@ export class PlacementLedger {
     return result;
   }
 
-  /** Claims the number BEFORE the entry is written (a replace keeps the CIDR it replaces). */
-  async pending(aclId: string, ruleNumber: number, cidr: string, previous?: string): Promise<void> {
-    await this.put(aclId, ruleNumber, { [PLACEMENT_ATTRIBUTES.cidr]: cidr, [PLACEMENT_ATTRIBUTES.state]: 'pending', ...(previous ? { [PLACEMENT_ATTRIBUTES.previous]: previous } : {}) });
+  /** Claims the number BEFORE the entry is written; `maybe`: every other CIDR of ours that may be there. */
+  async pending(aclId: string, ruleNumber: number, cidr: string, maybe: readonly string[] = []): Promise<void> {
+    const others = [...new Set(maybe.filter((c) => c !== cidr))];
+    await this.put(aclId, ruleNumber, { [PLACEMENT_ATTRIBUTES.cidr]: cidr, [PLACEMENT_ATTRIBUTES.state]: 'pending', ...(others.length ? { [PLACEMENT_ATTRIBUTES.maybe]: others } : {}) });
   }
 
   /** The entry is in the ACL. */
@@ -308,7 +312,7 @@ export class PlacementLedger {
   /** Puts a row back as it was (a claim overwritten by a create that was refused). */
   async restore(aclId: string, placement: Placement): Promise<void> {
     if (placement.state === 'freed') await this.free(aclId, placement.ruleNumber, placement.cidr, placement.heldUntil ?? 0);
-    else if (placement.state === 'pending') await this.pending(aclId, placement.ruleNumber, placement.cidr, placement.previous);
+    else if (placement.state === 'pending') await this.pending(aclId, placement.ruleNumber, placement.cidr, placement.maybe);
     else await this.confirm(aclId, placement.ruleNumber, placement.cidr);
   }
 

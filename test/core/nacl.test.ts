@@ -212,7 +212,7 @@ describe('planNacl properties', () => {
 describe('placement ledger ownership (two stacks on one ACL)', () => {
   const ledger = [
     { ruleNumber: 10, cidr: '203.0.113.1/32', state: 'confirmed' as const },
-    { ruleNumber: 11, cidr: '203.0.113.9/32', state: 'pending' as const, previous: '203.0.113.8/32' },
+    { ruleNumber: 11, cidr: '203.0.113.9/32', state: 'pending' as const, maybe: ['203.0.113.8/32'] },
     { ruleNumber: 12, cidr: '203.0.113.2/32', state: 'freed' as const, heldUntil: 2_000 },
   ];
 

@@ -5,7 +5,7 @@
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { EnforceQueue, queueUrlFromArn } from '../../lambda/shared/queue';
+import { digestOf, EnforceQueue, queueUrlFromArn } from '../../lambda/shared/queue';
 import { SimClock } from '../fakes/clock';
 import { FakeSqs } from '../fakes/sqs';
 
@@ -88,5 +88,32 @@ describe('queueUrlFromArn', () => {
   it('refuses what is not an SQS queue ARN, naming it', () => {
     expect(() => queueUrlFromArn('arn:aws:sns:eu-west-1:123456789012:topic')).toThrow(/not an SQS queue ARN: "arn:aws:sns/);
     expect(() => queueUrlFromArn('')).toThrow(/not an SQS queue ARN/);
+  });
+});
+
+describe('wake-ups that must not be deduplicated away (issue 17)', () => {
+  const T = Date.parse('2026-11-21T12:00:00.000Z');
+
+  it('two expiry ticks in one calendar minute (a late tick, scheduler jitter) with different due records are two wake-ups', async () => {
+    const clock = new SimClock(T + 40_000);
+    const sqs = new FakeSqs(clock);
+    const queue = new EnforceQueue(sqs.client, sqs.queueUrl);
+    await queue.wake('expire', clock.now(), digestOf([`203.0.113.1@${T + 30_000}`]));
+    clock.advance(15_000); // 12:00:55, the same minute
+    await queue.wake('expire', clock.now(), digestOf([`203.0.113.2@${T + 50_000}`]));
+    expect(sqs.depth).toBe(2);
+    // the same due records again (a retried tick) are one
+    await queue.wake('expire', clock.now(), digestOf([`203.0.113.2@${T + 50_000}`]));
+    expect(sqs.depth).toBe(2);
+  });
+
+  it('two reconcile ticks within five minutes are two wake-ups', async () => {
+    const clock = new SimClock(T + 290_000);
+    const sqs = new FakeSqs(clock);
+    const queue = new EnforceQueue(sqs.client, sqs.queueUrl);
+    await queue.wake('reconcile', clock.now());
+    clock.advance(5_000);
+    await queue.wake('reconcile', clock.now());
+    expect(sqs.depth).toBe(2);
   });
 });

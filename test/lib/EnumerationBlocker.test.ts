@@ -256,13 +256,15 @@ describe('events', () => {
 describe('WAF', () => {
   it('refills the IP sets at once when a stack update resets them: this stack\'s IP sets reaching UPDATE_COMPLETE put a reconcile on the enforce queue', () => {
     const rule = resourcesOf(template, 'AWS::Events::Rule')
-      .map(([, r]) => r.Properties as { EventBusName?: unknown; EventPattern: { source: string[]; detail?: Record<string, unknown> }; Targets: Array<{ Arn: unknown; Input?: string; SqsParameters?: { MessageGroupId: string } }> })
+      .map(([, r]) => r.Properties as { EventBusName?: unknown; EventPattern: { source: string[]; detail?: Record<string, unknown> }; Targets: Array<{ Arn: unknown; Input?: string; InputTransformer?: { InputPathsMap: Record<string, string>; InputTemplate: string }; SqsParameters?: { MessageGroupId: string } }> })
       .find((r) => r.EventPattern.source[0] === 'aws.cloudformation');
     expect(rule?.EventBusName).toBeUndefined();
     expect(rule?.EventPattern).toMatchObject({ 'detail-type': ['CloudFormation Resource Status Change'], detail: { 'resource-type': ['AWS::WAFv2::IPSet'], 'status-details': { status: ['UPDATE_COMPLETE'] } } });
     expect(flatten(rule!.EventPattern.detail!['stack-id'])).toContain('AWS::StackId');
     expect(flatten(rule!.Targets[0]!.Arn)).toMatch(/^«PortsnareEnforceQueue/);
-    expect(JSON.parse(rule!.Targets[0]!.Input!)).toEqual({ kind: 'reconcile' });
+    expect(rule!.Targets[0]!.InputTransformer).toMatchObject({ InputPathsMap: { id: '$.id' } });
+    // a distinct body per stack update: content-based deduplication never swallows the second
+    expect(JSON.parse(rule!.Targets[0]!.InputTransformer!.InputTemplate.replace('<id>', '"e-1"'))).toEqual({ kind: 'reconcile', event: 'e-1' });
     expect(rule!.Targets[0]!.SqsParameters).toEqual({ MessageGroupId: 'enforce' });
   });
 
@@ -305,6 +307,12 @@ describe('alarms and dashboard', () => {
     ['CircuitBreakerOpen', 'Sum'],
     ['EnforcementLagSeconds', 'Maximum'],
     ['NaclQuotaFull', 'Sum'],
+    // issue 17: every failure class pages someone
+    ['EnforcementFailures', 'Sum'],
+    ['WafSetMissing', 'Sum'],
+    ['WafCapacityFull', 'Sum'],
+    ['NaclShadowed', 'Sum'],
+    ['NaclForeignInRange', 'Sum'],
   ])('alarms on %s (namespace Portsnare, service=portsnare) to the topic', (metricName, statistic) => {
     const [, alarm] = resourcesOf(template, 'AWS::CloudWatch::Alarm').find(([, a]) => (a.Properties as { MetricName?: string }).MetricName === metricName)!;
     expect(alarm.Properties).toMatchObject({ Namespace: 'Portsnare', Statistic: statistic, Dimensions: [{ Name: 'service', Value: 'portsnare' }] });

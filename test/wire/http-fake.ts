@@ -25,6 +25,7 @@ export abstract class HttpFake {
   readonly requests: LoggedRequest[] = [];
   private server?: http.Server;
   private readonly drops: string[] = [];
+  private readonly hangs: string[] = [];
 
   /** Answers one request: the operation name (for the log and faults) and the reply. */
   protected abstract serve(request: http.IncomingMessage, body: string): { op: string; reply: HttpReply };
@@ -35,6 +36,12 @@ export abstract class HttpFake {
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
+        const hung = this.takeHang(request, body);
+        if (hung) {
+          // a call that never answers: nothing is done, the connection stays open, silent
+          this.requests.push({ op: hung, body, status: 0, dropped: true });
+          return;
+        }
         const { op, reply } = this.serve(request, body);
         const drop = this.takeDrop(op);
         this.requests.push({ op, body, status: reply.status, dropped: drop });
@@ -68,9 +75,31 @@ export abstract class HttpFake {
     for (let i = 0; i < n; i++) this.drops.push(op);
   }
 
-  /** Forgets the lost answers still queued (the faults stop). */
+  /** Forgets the lost answers and hung calls still queued (the faults stop). */
   clearDrops(): void {
     this.drops.length = 0;
+    this.hangs.length = 0;
+  }
+
+  /** The next `n` calls of `op` ('*': any) never answer (and are not carried out). */
+  hangNext(op: string, n = 1): void {
+    for (let i = 0; i < n; i++) this.hangs.push(op);
+  }
+
+  /** The operation a request names, before it is served (for hung calls). */
+  protected opOf(request: http.IncomingMessage, body: string): string {
+    const target = request.headers['x-amz-target'];
+    if (typeof target === 'string') return target.split('.').pop() ?? '';
+    return new URLSearchParams(body).get('Action') ?? '';
+  }
+
+  private takeHang(request: http.IncomingMessage, body: string): string | undefined {
+    if (this.hangs.length === 0) return undefined;
+    const op = this.opOf(request, body);
+    const index = this.hangs.findIndex((h) => h === op || h === '*');
+    if (index < 0) return undefined;
+    this.hangs.splice(index, 1);
+    return op;
   }
 
   /** How many requests of `op` reached the service (retries included). */

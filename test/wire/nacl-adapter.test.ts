@@ -137,15 +137,30 @@ describe('eventual consistency and lost answers', () => {
     expect(server.ec2.entries(ACL).find((e) => e.RuleNumber === 10)?.CidrBlock).toBe('203.0.113.7/32');
   });
 
-  it('a create whose answer was lost is retried by the SDK, finds its own entry, and counts as applied', async () => {
+  it('a create whose answer was lost and that the SDK retried into AlreadyExists is a conflict (re-plan), never a second entry', async () => {
     server.dropResponseNext('CreateNetworkAclEntry');
     const result = await adapter.apply(ACL, [create(10, '203.0.113.7'), create(11, '203.0.113.8')]);
-    expect(result).toEqual({ applied: [create(10, '203.0.113.7'), create(11, '203.0.113.8')], conflicts: [], quotaFull: false });
+    // the second attempt cannot tell its own first attempt from somebody else's entry: the next read does
+    expect(result).toEqual({ applied: [], conflicts: [{ change: create(10, '203.0.113.7'), error: 'NetworkAclEntryAlreadyExists' }], quotaFull: false });
     expect(server.requests.filter((r) => r.op === 'CreateNetworkAclEntry').map((r) => [r.status, r.dropped])).toEqual([
       [200, true],
       [400, false],
-      [200, false],
     ]);
+    expect(server.ec2.entries(ACL).filter((e) => e.RuleNumber === 10 || e.RuleNumber === 11).map((e) => e.CidrBlock)).toEqual(['203.0.113.7/32']);
+  });
+
+  it('a create whose answer was lost on a one-attempt client (production) is a conflict, not a failure of the ACL', async () => {
+    const single = server.client(1);
+    try {
+      const one = new NaclAdapter(single, new SimClock(), obs, () => 0.5);
+      server.dropResponseNext('CreateNetworkAclEntry');
+      const result = await one.apply(ACL, [create(10, '203.0.113.7')]);
+      expect(result.applied).toEqual([]);
+      expect(result.conflicts.map((c) => c.change.ruleNumber)).toEqual([10]);
+      expect(server.count('CreateNetworkAclEntry')).toBe(1); // a create is never sent twice for one answer
+    } finally {
+      single.destroy();
+    }
   });
 
   it('a delete whose answer was lost is retried, finds nothing, and counts as applied', async () => {

@@ -2,7 +2,8 @@
  * A defect in lambda/shared/nacl-adapter.ts found by the organization property
  * (test/wire/org-convergence.test.ts, a plane back from an outage with stale ACL reads), reduced
  * to the adapter, the REAL EC2Client against test/wire/ec2-server.ts and the placement ledger on
- * dynalite. It failed on the adapter before the fix (the claim now keeps its `previous`).
+ * dynalite. It failed on the adapter before the fix (now: a refused create puts the row back as it
+ * was, and the ledger view shows the number as ours even when the read shows it empty).
  *
  * Our entry for 203.0.113.2 is at rule 10 (ledger: confirmed). Three reads in a row are stale
  * (DescribeNetworkAcls is eventually consistent and still shows the ACL before that entry), so
@@ -58,7 +59,9 @@ describe('a create refused twice on stale reads', () => {
     server.ec2.staleNext(3);
     for (let pass = 0; pass < 2; pass++) {
       const [acl] = await adapter.describe([ACL]);
-      expect(acl!.entries.some((e) => e.ruleNumber === 10)).toBe(false); // stale: rule 10 looks free
+      // stale: the read shows rule 10 empty, but the ledger is the truth: rule 10 is ours (unseen)
+      expect(acl!.entries.filter((e) => e.ruleNumber === 10)).toMatchObject([{ cidrBlock: '203.0.113.2/32', unseen: true }]);
+      // an older plan that still asks for rule 10 is refused by EC2, and the ledger forgets nothing
       const result = await adapter.apply(ACL, [create(10, '203.0.113.1')]);
       expect(result.conflicts.map((c) => c.error)).toEqual(['NetworkAclEntryAlreadyExists']);
     }

@@ -285,11 +285,11 @@ describe('the NACL placement ledger on a real engine', () => {
     expect(await ledger.list(acl)).toEqual([]);
     expect(await ledger.isSetUp(acl)).toBe(false);
     await ledger.pending(acl, 12, '203.0.113.2/32');
-    await ledger.pending(acl, 9, '203.0.113.9/32', '203.0.113.8/32');
+    await ledger.pending(acl, 9, '203.0.113.9/32', ['203.0.113.8/32', '203.0.113.9/32', '203.0.113.7/32']);
     await ledger.confirm(acl, 12, '203.0.113.2/32');
     await ledger.free(acl, 100, '2001:db8::1/128', NOW + 600_000);
     expect(await ledger.list(acl)).toEqual([
-      { ruleNumber: 9, cidr: '203.0.113.9/32', state: 'pending', previous: '203.0.113.8/32' },
+      { ruleNumber: 9, cidr: '203.0.113.9/32', state: 'pending', maybe: ['203.0.113.8/32', '203.0.113.7/32'] },
       { ruleNumber: 12, cidr: '203.0.113.2/32', state: 'confirmed' },
       { ruleNumber: 100, cidr: '2001:db8::1/128', state: 'freed', heldUntil: NOW + 600_000 },
     ]);

@@ -102,7 +102,9 @@ describe('two stacks sharing one ACL', () => {
     await a.block('203.0.113.1');
     await b.block('203.0.113.2');
     await b.block('203.0.113.1'); // the same attacker in both stacks: each holds its own entry
-    expect((await a.run()).converged).toBe(true);
+    const ra = await a.run();
+    expect(ra.incomplete).toEqual([]);
+    expect(ra.converged).toBe(true);
     expect((await b.run()).converged).toBe(true);
     expect(ingress(ACL_A)).toEqual(['10 deny 203.0.113.1/32', '11 deny 203.0.113.1/32', '12 deny 203.0.113.2/32']);
     // no flapping: every later reconcile of either stack is a no-op
@@ -155,8 +157,11 @@ describe('shadowed denies', () => {
     ec2.ec2.consoleEdit(ACL_A, (entries) => [...entries, { RuleNumber: 5, Egress: false, Protocol: '6', RuleAction: 'allow', CidrBlock: '0.0.0.0/0', PortRange: { From: 443, To: 443 } }]);
     const a = stack(await freshTable(), [10, 60]);
     await a.block('203.0.113.1');
-    await a.run();
+    const summary = await a.run();
     expect(ingress(ACL_A)).toEqual(['5 allow 0.0.0.0/0 proto 6', '10 deny 203.0.113.1/32']);
+    // issue 17: counted but reported converged before; a shadowed deny is not the desired state
+    expect(summary.converged).toBe(false);
+    expect(summary.incomplete).toEqual([`nacl:${ACL_A}: 203.0.113.1 at rule 10 shadowed by rule 5 tcp/443`]);
     expect(a.obs.metrics.get('NaclShadowed')).toBe(1);
     expect(a.obs.lines.map((l) => l.message)).toContain('nacl (shadowed by rule 5 tcp/443)');
   });
