@@ -2,9 +2,10 @@
  * An organization's enforcement plane (docs/organization.md), one per account × Region: the one
  * writer of its own network ACL entries and WAF IP sets. It decides nothing: its enforce function
  * (lambda/enforce, the single-account stack's) reads the whole desired state from the decision
- * table in the security account (TABLE_NAME = that table's ARN), keeps its placement ledger in a
- * small local table (LEDGER_TABLE_NAME) and reports each run under its plane id (PLANE_ID,
- * core/org.ts).
+ * table in the security account (TABLE_NAME = that table's ARN, Query on its `active` index only),
+ * keeps its placement ledger in a small local table (LEDGER_TABLE_NAME) and reports each run under
+ * its plane id (PLANE_ID, core/org.ts) in the decision plane's reports table
+ * (REPORTS_TABLE_NAME = its ARN), which enforce never reads.
  *
  * Wake-ups: the decision bus forwards every `Desired State Changed` event to this plane's bus,
  * whose policy accepts only that event from the decision account's fan-out role; a rule puts it
@@ -108,11 +109,12 @@ export class EnforcementPlane extends Construct {
     // --- functions -----------------------------------------------------------------------------------
     const common = { logRetention, alarmAction };
     const decisionTable = tableArn(decision, names.decisionTable, stack.partition);
+    const reportsTable = tableArn(decision, names.reportsTable, stack.partition);
     const enforce = new PortsnareFunction(this, 'Enforce', {
       ...common,
       name: 'enforce',
       description: 'portsnare (organization enforcement plane): makes this account and Region\'s WAF IP sets and NACL entries equal to the decision table',
-      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: decisionTable, LEDGER_TABLE_NAME: this.ledger.tableName, PLANE_ID: this.planeId },
+      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: decisionTable, LEDGER_TABLE_NAME: this.ledger.tableName, PLANE_ID: this.planeId, REPORTS_TABLE_NAME: reportsTable },
       timeout: enforceTimeout,
       memorySize: 512,
       // named, so the decision table's resource-based policy can name it
@@ -138,14 +140,15 @@ export class EnforcementPlane extends Construct {
     this.enforceQueue.grantSendMessages(reconcile.function);
     enforce.function.addEventSource(new SqsEventSource(this.enforceQueue, { batchSize: 10 }));
 
-    // The decision table, cross-account: the identity side of the table's resource-based policy
-    // (lib/org/DecisionPlane.ts); both sides must allow.
+    // The decision plane's tables, cross-account: the identity side of their resource-based
+    // policies (lib/org/DecisionPlane.ts); both sides must allow. Read the desired state, write
+    // only this plane's report, in a table enforce never reads.
     enforce.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareDecisionTableActive', actions: ['dynamodb:Query'], resources: [activeIndexArn(decision, names.decisionTable, stack.partition)] }));
     enforce.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'PortsnarePlaneReport',
         actions: ['dynamodb:UpdateItem'],
-        resources: [decisionTable],
+        resources: [reportsTable],
         conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [planeReportKey(this.planeId).pk] } },
       }),
     );

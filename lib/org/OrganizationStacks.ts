@@ -57,6 +57,7 @@ export class DecisionStack extends Stack {
     const { config, organization } = props;
     this.plane = new DecisionPlane(this, 'Decision', {
       organizationId: organization.organizationId,
+      sensorPrincipals: organization.sensorPrincipals,
       names: props.names,
       planes: organization.planes,
       policy: policyOf(config),
