@@ -31,7 +31,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
-import { DECISION_SOURCE, DESIRED_STATE_CHANGED, planeId, planeReportKey } from '../../core/org';
+import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { SETTINGS_ENV } from '../../core/settings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY } from '../../core/table';
@@ -218,9 +218,17 @@ export class DecisionPlane extends Construct {
       sourceParameters: { sqsQueueParameters: { batchSize: 1 } },
       target: this.eventBus.eventBusArn,
       targetParameters: {
-        // Pipes parse a JSON SQS body, so `$.body` is the wake-up object itself ({kind, notBefore?}):
-        // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-input-transformation.html
-        inputTemplate: '<$.body>',
+        // The wake-up, wrapped in an object: the event's detail is {"wakeUp": {kind, notBefore?}}.
+        // Only documented behaviour is relied on. The EventBridge Pipes input transformation page
+        // (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-input-transformation.html)
+        // shows an SQS body's JSON reached by path inside a JSON template ("Dynamic JSON":
+        // `"key2": <$.body.key>`), and says: "EventBridge replaces input transformers at runtime to
+        // ensure a valid JSON output. Because of this, put quotes around variables that refer to
+        // JSON path parameters, but do not put quotes around variables that refer to JSON objects
+        // or arrays." `<$.body>` alone as the whole template (what this pipe had) is the form
+        // whose implicit body parsing strips the inner quotes of a JSON body; the page's remedy is
+        // to wrap it in an object, as here. The planes' rules read `$.detail.wakeUp.*`.
+        inputTemplate: `{"${FAN_OUT_WAKE_UP}": <$.body>}`,
         eventBridgeEventBusParameters: { source: DECISION_SOURCE, detailType: DESIRED_STATE_CHANGED },
       },
     });

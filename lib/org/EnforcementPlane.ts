@@ -26,7 +26,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fixedOutput } from '../decideRoutes';
-import { DECISION_SOURCE, DESIRED_STATE_CHANGED, planeId, planeReportKey } from '../../core/org';
+import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { ENFORCE_GROUP_ID, SETTINGS_ENV } from '../../core/settings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../../core/table';
@@ -183,20 +183,22 @@ export class EnforcementPlane extends Construct {
     // differs every second. An `enforce` wake-up keeps its numeric notBefore (one per second, so
     // a later second is never dropped); a wake-up without one (`expire`) gets the event's time.
     // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html
-    const pattern = (detail: Record<string, unknown>): events.EventPattern => ({ source: [DECISION_SOURCE], detailType: [DESIRED_STATE_CHANGED], account: [decision.account], detail });
+    // The decision plane's pipe puts the wake-up under detail.wakeUp (lib/org/DecisionPlane.ts).
+    const pattern = (wakeUp: Record<string, unknown>): events.EventPattern => ({ source: [DECISION_SOURCE], detailType: [DESIRED_STATE_CHANGED], account: [decision.account], detail: { [FAN_OUT_WAKE_UP]: wakeUp } });
+    const field = (name: string): string => events.EventField.fromPath(`$.detail.${FAN_OUT_WAKE_UP}.${name}`);
     const toQueue = (message: events.RuleTargetInput): eventTargets.SqsQueue => new eventTargets.SqsQueue(this.enforceQueue, { messageGroupId: ENFORCE_GROUP_ID, message, deadLetterQueue: this.failureQueue });
     this.wakeUpRules = [
       new events.Rule(this, 'WakeUpRule', {
         eventBus: this.eventBus,
         description: 'portsnare: Desired State Changed with notBefore → this plane\'s enforce queue',
         eventPattern: pattern({ notBefore: events.Match.exists() }),
-        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: events.EventField.fromPath('$.detail.kind'), notBefore: events.EventField.fromPath('$.detail.notBefore') }))],
+        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: field('kind'), notBefore: field('notBefore') }))],
       }),
       new events.Rule(this, 'WakeUpAtRule', {
         eventBus: this.eventBus,
         description: 'portsnare: Desired State Changed without notBefore (expire) → this plane\'s enforce queue',
         eventPattern: pattern({ notBefore: events.Match.doesNotExist() }),
-        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: events.EventField.fromPath('$.detail.kind'), at: events.EventField.time }))],
+        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: field('kind'), at: events.EventField.time }))],
       }),
     ];
 

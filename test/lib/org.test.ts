@@ -126,7 +126,8 @@ describe('an organization of 3 accounts × 2 Regions', () => {
     const props = pipe.Properties as Json;
     expect(flatten(props.Source)).toMatch(/^«DecisionWakeUpQueue[0-9A-F]+\.Arn»$/);
     expect(flatten(props.Target)).toMatch(/^«DecisionBus[0-9A-F]+\.Arn»$/);
-    expect(props.TargetParameters).toEqual({ InputTemplate: '<$.body>', EventBridgeEventBusParameters: { Source: 'portsnare.decision', DetailType: 'Desired State Changed' } });
+    // the wake-up wrapped in an object (eb-pipes-input-transformation.html), never `<$.body>` alone
+    expect(props.TargetParameters).toEqual({ InputTemplate: '{"wakeUp": <$.body>}', EventBridgeEventBusParameters: { Source: 'portsnare.decision', DetailType: 'Desired State Changed' } });
     const queues = resourcesOf(synthesized.decision, 'AWS::SQS::Queue').filter(([id]) => id.startsWith('DecisionWakeUpQueue'));
     expect(queues[0]![1].Properties).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: true });
   });
@@ -214,15 +215,15 @@ describe('an organization of 3 accounts × 2 Regions', () => {
       expect(rules).toHaveLength(2);
       const body = (event: Json): Json => {
         const rule = rules.find(([, r]) => {
-          const notBefore = ((r.Properties as { EventPattern: { detail: { notBefore: Array<{ exists: boolean }> } } }).EventPattern.detail.notBefore)[0]!;
-          return notBefore.exists === ('notBefore' in (event.detail as Json));
+          const notBefore = ((r.Properties as { EventPattern: { detail: { wakeUp: { notBefore: Array<{ exists: boolean }> } } } }).EventPattern.detail.wakeUp.notBefore)[0]!;
+          return notBefore.exists === ('notBefore' in ((event.detail as Json).wakeUp as Json));
         })!;
         const [target] = (rule[1].Properties as { Targets: Array<{ InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string }; SqsParameters: Json; Arn: unknown }> }).Targets;
         expect(target!.SqsParameters).toEqual({ MessageGroupId: 'enforce' });
         expect(flatten(target!.Arn)).toMatch(/^«PlaneEnforceQueue[0-9A-F]+\.Arn»$/);
         return JSON.parse(transform(target!.InputTransformer, event)) as Json;
       };
-      const event = (detail: Json, time: string): Json => ({ source: 'portsnare.decision', 'detail-type': 'Desired State Changed', account: SECURITY, time, detail });
+      const event = (wakeUp: Json, time: string): Json => ({ source: 'portsnare.decision', 'detail-type': 'Desired State Changed', account: SECURITY, time, detail: { wakeUp } });
       const a = body(event({ kind: 'enforce', notBefore: 1_767_000_001_500 }, '2026-11-29T20:00:00Z'));
       expect(a).toEqual({ kind: 'enforce', notBefore: 1_767_000_001_500 });
       expect(body(event({ kind: 'enforce', notBefore: 1_767_000_001_500 }, '2026-11-29T20:00:01Z'))).toEqual(a);
