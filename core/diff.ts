@@ -124,7 +124,8 @@ export function planEnforcement(records: readonly BlockRecord[], actual: ActualS
   return {
     waf: waf.updates,
     nacl,
-    wafOverflow: waf.overflow,
+    // a pipeline without IP sets (NACLs only: a plane with wafScopes []) has no WAF to be full
+    wafOverflow: settings.waf.sets.length === 0 ? [] : waf.overflow,
     refused,
     blocked: [...after].filter((target) => !before.has(target)).sort(),
     unblocked: [...before].filter((target) => !after.has(target)).sort(),

@@ -31,7 +31,7 @@ import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { ENFORCE_GROUP_ID, SETTINGS_ENV } from '../../core/settings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../../core/table';
 import { Monitoring } from '../Monitoring';
-import { acknowledge, arnWildcardFinding } from '../nag';
+import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from '../nag';
 import { NaclCleanup } from '../NaclCleanup';
 import { PortsnareFunction } from '../PortsnareFunction';
 import { RepairAfterUpdate } from '../RepairAfterUpdate';
@@ -157,8 +157,12 @@ export class EnforcementPlane extends Construct {
       enforce.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclEntries', actions: ['ec2:CreateNetworkAclEntry', 'ec2:ReplaceNetworkAclEntry', 'ec2:DeleteNetworkAclEntry'], resources: naclArns }));
       cleanup.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclCleanup', actions: ['ec2:DeleteNetworkAclEntry'], resources: naclArns }));
       for (const fn of [enforce, cleanup]) {
-        fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclRead', actions: ['ec2:DescribeNetworkAcls'], resources: ['*'] }));
-        acknowledge(fn.role, 'AwsSolutions-IAM5[Resource::*]', 'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only. Every mutating EC2 action is limited to this plane\'s ACL ARNs.');
+        wildcardReadPolicy(
+          fn,
+          'NaclReadPolicy',
+          new iam.PolicyStatement({ sid: 'PortsnareNaclRead', actions: ['ec2:DescribeNetworkAcls'], resources: ['*'] }),
+          'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only, and alone in this policy. Every mutating EC2 action is limited to this plane\'s ACL ARNs.',
+        );
       }
     }
     if (this.waf.ipSets.length) {

@@ -297,6 +297,8 @@ describe('an organization of 3 accounts × 2 Regions', () => {
         const data = flatten((policy.SecurityServicePolicyData as Json).ManagedServiceData);
         expect(data).toMatch(/"type":"WAFV2","preProcessRuleGroups":\[\{"ruleGroupType":"RuleGroup","ruleGroupArn":"«PlaneWafRuleGroup(Regional|Cloudfront)[0-9A-F]+\.Arn»"/);
         expect(data).toContain('"overrideCustomerWebACLAssociation":false');
+        // cdk destroy: Firewall Manager cleans up, so the plane's rule group is no longer referenced
+        expect(policy.DeleteAllPolicyResources).toBe(true);
       }
     });
   });
