@@ -6,7 +6,7 @@
 import { type Family, canonicalTarget, isHostCidr, targetOf, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
 import { type NaclChange, type NaclEntry, type Shadow, applyNaclChanges, ownEntryTarget, planNacl, shadowsOf } from './nacl';
-import { type BlockRecord, isActive } from './policy';
+import { type BlockRecord, isActive, type PolicySettings } from './policy';
 import type { PipelineSettings } from './settings';
 import { type WafSetState, type WafSetUpdate, planWaf } from './waf';
 
@@ -32,7 +32,7 @@ export interface EnforcementPlan {
   readonly nacl: readonly NaclAclPlan[];
   /** active targets no WAF set had room for */
   readonly wafOverflow: readonly string[];
-  /** active records the guard refuses: never enforced, and removed where they were */
+  /** active records the guard or the policy's widest prefix refuses: never enforced, and removed where they were */
   readonly refused: ReadonlyArray<{ readonly target: string; readonly rule: string }>;
   /** targets enforced nowhere before and somewhere after */
   readonly blocked: readonly string[];
@@ -49,11 +49,17 @@ interface Candidate {
   readonly host: boolean;
 }
 
-/** The active, blockable records as enforcement candidates; the refused ones apart. */
+/**
+ * The active, blockable records as enforcement candidates; the refused ones apart: what the guard
+ * protects, and a CIDR wider than the policy's widest prefix (`widest`). Decide never writes such
+ * a record, so one in the desired state was written by something else (another tool, a hand in
+ * the console, an older version): enforce refuses it rather than trust the table.
+ */
 export function desiredCandidates(
   records: readonly BlockRecord[],
   now: number,
   guard: NeverBlockGuard,
+  widest?: Pick<PolicySettings, 'widestIpv4Prefix' | 'widestIpv6Prefix'>,
 ): { candidates: Candidate[]; refused: Array<{ target: string; rule: string }> } {
   const candidates: Candidate[] = [];
   const refused: Array<{ target: string; rule: string }> = [];
@@ -69,6 +75,11 @@ export function desiredCandidates(
     const cidr = tryParseCidr(record.target, false);
     if (!cidr) {
       refused.push({ target: record.target, rule: 'not an address or CIDR' });
+      continue;
+    }
+    const limit = widest && (cidr.family === 'ipv4' ? widest.widestIpv4Prefix : widest.widestIpv6Prefix);
+    if (limit !== undefined && cidr.prefix < limit) {
+      refused.push({ target: record.target, rule: `wider than /${limit} (policy.widest${cidr.family === 'ipv4' ? 'Ipv4' : 'Ipv6'}Prefix)` });
       continue;
     }
     // lastSeen is the attacker's latest activity; blockedAt breaks ties (a fresh manual block).
@@ -98,7 +109,7 @@ function enforcedTargets(actual: ActualState, range: readonly [number, number]):
 export function planEnforcement(records: readonly BlockRecord[], actual: ActualState, settings: PipelineSettings, now: number): EnforcementPlan {
   const guard = new NeverBlockGuard(settings.guard);
   const range = settings.nacl.ruleRange;
-  const { candidates, refused } = desiredCandidates(records, now, guard);
+  const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy);
   const waf = planWaf(actual.wafSets, candidates);
   const hosts = candidates.filter((candidate) => candidate.host);
   const nacl = actual.nacls.map(({ aclId, entries, held }) => {
@@ -115,7 +126,8 @@ export function planEnforcement(records: readonly BlockRecord[], actual: ActualS
   return {
     waf: waf.updates,
     nacl,
-    wafOverflow: waf.overflow,
+    // a pipeline without IP sets (NACLs only: a plane with wafScopes []) has no WAF to be full
+    wafOverflow: settings.waf.sets.length === 0 ? [] : waf.overflow,
     refused,
     blocked: [...after].filter((target) => !before.has(target)).sort(),
     unblocked: [...before].filter((target) => !after.has(target)).sort(),

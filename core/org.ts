@@ -17,8 +17,10 @@ import type { TableKey } from './table';
 
 /** the source of the decision plane's fan-out events */
 export const DECISION_SOURCE = 'portsnare.decision';
-/** the detail type of a fan-out event; its detail is an enforce wake-up ({kind, notBefore?}) */
+/** the detail type of a fan-out event; its detail holds an enforce wake-up ({kind, notBefore?}) under FAN_OUT_WAKE_UP */
 export const DESIRED_STATE_CHANGED = 'Desired State Changed';
+/** the key of a fan-out event's detail that holds the wake-up: `{"wakeUp": {"kind": "enforce", "notBefore": …}}` */
+export const FAN_OUT_WAKE_UP = 'wakeUp';
 
 /** the partition prefix of plane reports in the decision table */
 export const PLANE_PARTITION_PREFIX = 'PLANE#';

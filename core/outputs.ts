@@ -5,6 +5,8 @@
 export const STACK_OUTPUTS = {
   /** the desired-state table */
   table: 'PortsnareTableName',
+  /** an organization's decision stack: the planes' reports table (core/org.ts) */
+  reportsTable: 'PortsnarePlaneReportsTable',
   /** the event bus sensors put `Scan Detected` events on */
   bus: 'PortsnareEventBusName',
   busArn: 'PortsnareEventBusArn',

@@ -75,6 +75,16 @@ export function targetOfPartition(pk: unknown): string | undefined {
   return typeof pk === 'string' && pk.startsWith(BLOCK_PK_PREFIX) ? pk.slice(BLOCK_PK_PREFIX.length) : undefined;
 }
 
+/**
+ * Whether a table item is a block record: key `BLOCK#<target>` / `STATE` and a `target` attribute
+ * equal to the key's. Anything else on the `active` index (an item of another kind with an
+ * `activeKey`, written by whatever could write the table) is not desired state.
+ */
+export function isBlockRecordItem(item: Readonly<Record<string, unknown>>): boolean {
+  const target = targetOfPartition(item[TABLE_PARTITION_KEY]);
+  return target !== undefined && target.length > 0 && item[TABLE_SORT_KEY] === STATE_SK && item.target === target;
+}
+
 /** The time and action a history sort key holds, or undefined when it is not one. */
 export function parseHistorySortKey(sk: unknown): { at: string; action: string } | undefined {
   if (typeof sk !== 'string' || !sk.startsWith(HISTORY_SK_PREFIX)) return undefined;

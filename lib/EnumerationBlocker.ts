@@ -30,7 +30,7 @@ import { keepLogicalId } from './logicalIds';
 import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
 import { RepairAfterUpdate } from './RepairAfterUpdate';
-import { acknowledge, arnWildcardFinding } from './nag';
+import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
 import { grantSensorPutEvents } from './sensorConfig';
 import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
@@ -204,13 +204,11 @@ export class EnumerationBlocker extends Construct {
         new iam.PolicyStatement({ sid: 'PortsnareNaclCleanup', actions: ['ec2:DeleteNetworkAclEntry'], resources: [...this.naclArns] }),
       );
       for (const fn of [enforce, cleanup]) {
-        fn.role.addToPrincipalPolicy(
+        wildcardReadPolicy(
+          fn,
+          'NaclReadPolicy',
           new iam.PolicyStatement({ sid: 'PortsnareNaclRead', actions: ['ec2:DescribeNetworkAcls'], resources: ['*'] }),
-        );
-        acknowledge(
-          fn.role,
-          'AwsSolutions-IAM5[Resource::*]',
-          'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only. Every mutating EC2 action is limited to the configured ACL ARNs.',
+          'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only, and alone in this policy. Every mutating EC2 action is limited to the configured ACL ARNs.',
         );
       }
     }

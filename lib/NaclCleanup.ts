@@ -69,7 +69,7 @@ export class NaclCleanup extends Construct {
     acknowledge(
       this.provider,
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'The Provider framework function (aws-cdk-lib) uses AWSLambdaBasicExecutionRole: it only writes its own logs.',
+      'The Provider framework function (aws-cdk-lib) is given AWSLambdaBasicExecutionRole, and the framework offers no way to replace it: logs:CreateLogGroup, CreateLogStream and PutLogEvents on every log group of the account (Resource "*"), nothing beyond CloudWatch Logs. Accepted for a function that runs only during a stack update or delete.',
     );
     acknowledge(
       this.provider,

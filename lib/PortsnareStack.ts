@@ -10,8 +10,8 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { alarmTopic } from './alarmTopic';
 import type { PortsnareContext } from './appConfig';
 import { DecoyListeners } from './DecoyListeners';
 import { Ec2Sensor } from './Ec2Sensor';
@@ -84,11 +84,10 @@ export class PortsnareStack extends Stack {
     }
 
     if (config.alarmEmail) {
-      this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: 'portsnare alarms', enforceSSL: true });
-      // Not encrypted: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed
-      // SNS key, and a notification carries no secret (an alarm name and state). cdk-nag 3's
-      // AwsSolutions pack has no SNS encryption rule, so there is nothing to acknowledge.
-      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+      // lib/alarmTopic.ts: not encrypted (CloudWatch alarms cannot publish to a topic encrypted
+      // with the AWS managed SNS key; a notification carries no secret), TLS only, CloudWatch
+      // allowed to publish. cdk-nag 3's AwsSolutions pack has no SNS encryption rule.
+      this.alarmTopic = alarmTopic(this, config.alarmEmail);
     }
 
     const naclIds = config.naclIds ?? (demoAcl ? [demoAcl] : []);

@@ -158,10 +158,18 @@ export function parsePortsnareContext(value: unknown): { ok: true; value: Portsn
 function organizationConflicts(input: unknown): string[] {
   if (typeof input !== 'object' || input === null || !('organization' in input)) return [];
   const given = input as Record<string, unknown>;
-  return SINGLE_ACCOUNT_KEYS.filter((key) => given[key] !== undefined).map(
+  const conflicts = SINGLE_ACCOUNT_KEYS.filter((key) => given[key] !== undefined).map(
     (key) =>
       `portsnare.${key}: ${JSON.stringify(given[key])} is a single-account key; with organization, set it per plane (organization.planes[].account/region/naclIds/wafScopes) or leave it out (sensors run anywhere and put on the decision bus)`,
   );
+  // An organization has no VPC of the app to take its own ranges from: without them every
+  // function would protect nothing of the organization's own networks.
+  if (!Array.isArray(given.vpcCidrs) || given.vpcCidrs.length === 0) {
+    conflicts.push(
+      `portsnare.vpcCidrs: ${JSON.stringify(given.vpcCidrs)}: an organization needs its own networks' CIDRs (every VPC the sensors and planes protect, e.g. ["10.0.0.0/8"]), which are never blocked`,
+    );
+  }
+  return conflicts;
 }
 
 /** " (got <value>)" for an issue under `organization`, so an error names the value as well as the key. */

@@ -3,6 +3,8 @@
  * reports, so an acknowledgement covers one finding and never a whole rule by accident.
  */
 import { Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -24,4 +26,17 @@ export function acknowledge(scope: IConstruct, id: string, reason: string): void
 export function arnWildcardFinding(element: IConstruct, suffix: string): string {
   const cfn = (element.node.defaultChild ?? element) as CfnElement;
   return `AwsSolutions-IAM5[Resource::<${Stack.of(element).getLogicalId(cfn)}.Arn>${suffix}]`;
+}
+
+/**
+ * A read-only statement that must name Resource "*" (an action without resource-level
+ * permissions), in a policy of its own attached to `fn`'s role, with the IAM5 finding
+ * acknowledged on that policy alone: a later statement with a wildcard added to the role's other
+ * policies is still reported. The function waits for the policy, as it does for its role's default one.
+ */
+export function wildcardReadPolicy(fn: IConstruct & { readonly role: iam.IRole; readonly function: lambda.IFunction }, id: string, statement: iam.PolicyStatement, reason: string): iam.Policy {
+  const policy = new iam.Policy(fn, id, { statements: [statement], roles: [fn.role] });
+  fn.function.node.addDependency(policy);
+  acknowledge(policy, 'AwsSolutions-IAM5[Resource::*]', reason);
+  return policy;
 }

@@ -18,12 +18,21 @@ export function englishOnlyZod(count: { replaced: number }): Plugin {
   return {
     name: 'portsnare-zod-english',
     setup(build) {
+      // The module's path is relative to the working directory: a namespaced path is written as
+      // given into the bundle's comments and source map, and an absolute one would make the
+      // bundle (and the CDK asset hash) depend on where the checkout is. The directory to
+      // resolve `../locales/en.js` from travels apart, in pluginData.
+      const workingDir = build.initialOptions.absWorkingDir ?? process.cwd();
       build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
         if (!/[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)) return undefined;
         count.replaced++;
-        return { path: args.importer, namespace: ZOD_LOCALES };
+        return { path: path.relative(workingDir, args.importer).split(path.sep).join('/'), namespace: ZOD_LOCALES, pluginData: { resolveDir: path.dirname(args.importer) } };
       });
-      build.onLoad({ filter: /.*/, namespace: ZOD_LOCALES }, (args) => ({ contents: 'export { default as en } from "../locales/en.js";', resolveDir: path.dirname(args.path), loader: 'js' }));
+      build.onLoad({ filter: /.*/, namespace: ZOD_LOCALES }, (args) => ({
+        contents: 'export { default as en } from "../locales/en.js";',
+        resolveDir: (args.pluginData as { resolveDir: string }).resolveDir,
+        loader: 'js',
+      }));
     },
   };
 }

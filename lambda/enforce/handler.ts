@@ -19,11 +19,14 @@
  *   https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
  *
  * In an organization's enforcement plane (core/org.ts) TABLE_NAME is the decision table's ARN in
- * the security account (read-only but for this plane's report), the placement ledger lives in the
- * plane's own table (LEDGER_TABLE_NAME), and every run that reached the desired state writes the
- * plane's report (PLANE_ID); a report that cannot be written is logged, never fails the run.
+ * the security account (read-only: its `active` index), the placement ledger lives in the
+ * plane's own table (LEDGER_TABLE_NAME), and every run writes the plane's report (PLANE_ID) into
+ * the decision plane's reports table (REPORTS_TABLE_NAME), a run that could not read the desired
+ * state too (not converged, failure `table:desired-state`), so `status --org` shows the plane
+ * lagging rather than healthy; a report that cannot be written is logged, never fails the run.
  * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL (optional: else from the records' ARN),
- * LEDGER_TABLE_NAME (optional: else TABLE_NAME), PLANE_ID (optional: no report without it).
+ * LEDGER_TABLE_NAME (optional: else TABLE_NAME), PLANE_ID and REPORTS_TABLE_NAME (optional, both
+ * or neither: no report without them).
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
@@ -80,11 +83,16 @@ async function retrySoon(deps: EnforceHandlerDeps, event: SQSEvent): Promise<voi
   }
 }
 
+/** the failed point of a run that could not read the desired state (core/org.ts PlaneReport.failures) */
+export const DESIRED_STATE_UNREADABLE = 'table:desired-state';
+
 /** The plane's report of this run (organization topology only); a failed write is logged, not thrown. */
-async function reportRun(deps: EnforceHandlerDeps, summary: EnforceSummary, mode: EnforceMode): Promise<void> {
+async function reportRun(deps: EnforceHandlerDeps, summary: EnforceSummary | 'unreadable', mode: EnforceMode): Promise<void> {
   if (!deps.plane) return;
   try {
-    await deps.plane.reports.record(deps.plane.id, summary, mode, deps.clock.now());
+    const at = deps.clock.now();
+    if (summary === 'unreadable') await deps.plane.reports.recordUnreadable(deps.plane.id, DESIRED_STATE_UNREADABLE, mode, at);
+    else await deps.plane.reports.record(deps.plane.id, summary, mode, at);
   } catch (error) {
     deps.obs.log.error('could not write this plane\'s report to the decision table; status --org shows it silent', { planeId: deps.plane.id, error: String(error) });
   }
@@ -117,6 +125,7 @@ export function createHandler(deps: EnforceHandlerDeps): EnforceHandler {
       // The desired state could not be read: nothing to enforce against. Retry soon.
       obs.count('EnforcementFailures');
       obs.log.error('enforcement run failed', { mode, error: String(error), retryInSeconds: RETRY_AFTER_SECONDS });
+      await reportRun(deps, 'unreadable', mode);
       await retrySoon(deps, event);
       throw error;
     }
@@ -145,12 +154,15 @@ export function defaultDeps(
   const tableName = requireEnv('TABLE_NAME', env);
   const ledgerTable = env.LEDGER_TABLE_NAME || tableName;
   const planeId = env.PLANE_ID;
+  const reportsTable = planeId ? requireEnv('REPORTS_TABLE_NAME', env) : undefined;
   const settings = loadSettings(env);
   return {
     sqs: sqsClient(),
     ...(queueUrl ? { queueUrl } : {}),
-    ...(planeId ? { plane: { id: planeId, reports: new PlaneReports(documentClient(), tableName) } } : {}),
-    repo: new BlockRepository(documentClient(), tableName),
+    ...(planeId && reportsTable ? { plane: { id: planeId, reports: new PlaneReports(documentClient(), reportsTable) } } : {}),
+    repo: new BlockRepository(documentClient(), tableName, {
+      onForeignItem: (key) => obs.log.warn('an item on the active index that is not a block record is not desired state: ignored', { pk: String(key.pk), sk: String(key.sk) }),
+    }),
     // ownership of NACL entries: this stack's (or plane's) placement ledger in its own table (lambda/README.md)
     nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, new PlacementLedger(documentClient(), ledgerTable), settings.nacl.ruleRange),
     waf: new WafAdapter(wafClients(), clock, obs),

@@ -1,7 +1,8 @@
 /**
- * Enforcement planes' reports in the decision table (core/org.ts): each plane writes only its own
- * item (`PLANE#<account>/<region>`, the one partition its IAM allows: dynamodb:LeadingKeys), and
- * `portsnare status --org` reads the items of the planes the decision stack lists.
+ * Enforcement planes' reports in the decision plane's reports table (core/org.ts), apart from the
+ * desired state: each plane writes only its own item (`PLANE#<account>/<region>`, the one
+ * partition its IAM allows: dynamodb:LeadingKeys), and `portsnare status --org` reads the items
+ * of the planes the decision stack lists.
  * The table is named by its ARN across accounts (DynamoDB resource-based policies:
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/access-control-resource-based.html).
  */
@@ -57,6 +58,31 @@ export class PlaneReports {
     );
   }
 
+  /**
+   * Records a run that could not read the desired state: not converged, `point` its one failure;
+   * `desired` keeps the last count read (0 when none), `lastConvergedAt` is left as it was.
+   */
+  async recordUnreadable(id: string, point: string, mode: EnforceMode, at: number): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: planeReportKey(id),
+        UpdateExpression:
+          'SET #planeId = :planeId, #firstRunAt = if_not_exists(#firstRunAt, :at), #lastRunAt = :at, #converged = :converged, #desired = if_not_exists(#desired, :zero), #failures = :failures, #mode = :mode',
+        ExpressionAttributeNames: {
+          '#planeId': 'planeId',
+          '#firstRunAt': 'firstRunAt',
+          '#lastRunAt': 'lastRunAt',
+          '#converged': 'converged',
+          '#desired': 'desired',
+          '#failures': 'failures',
+          '#mode': 'mode',
+        },
+        ExpressionAttributeValues: { ':planeId': id, ':at': at, ':converged': false, ':zero': 0, ':failures': [point], ':mode': mode },
+      }),
+    );
+  }
+
   /** The reports of `ids`; a plane that never reported (or wrote an unreadable item) is absent. */
   async read(ids: readonly string[]): Promise<Map<string, PlaneReport>> {
     const found = new Map<string, PlaneReport>();
@@ -67,7 +93,9 @@ export class PlaneReports {
         if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
         const out = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
         for (const item of out.Responses?.[this.tableName] ?? []) {
-          const { pk: _pk, sk: _sk, ...rest } = item;
+          const rest: Record<string, unknown> = { ...item };
+          delete rest.pk;
+          delete rest.sk;
           const parsed = PlaneReportSchema.safeParse(rest);
           if (parsed.success) found.set(parsed.data.planeId, parsed.data);
         }

@@ -35,6 +35,7 @@ import {
   BURST_COUNT_ATTRIBUTE,
   burstKey,
   historyKey,
+  isBlockRecordItem,
   naclLedgerKey,
   naclPartition,
   naclRuleKey,
@@ -111,10 +112,16 @@ function isConditionFailure(error: unknown): boolean {
   return errorName(error) === 'ConditionalCheckFailedException';
 }
 
+export interface BlockRepositoryOptions {
+  /** told of each item on the `active` index that is not a block record (listActive skips it) */
+  readonly onForeignItem?: (key: { pk: unknown; sk: unknown }) => void;
+}
+
 export class BlockRepository {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly options: BlockRepositoryOptions = {},
   ) {}
 
   async get(target: string): Promise<StoredRecord | undefined> {
@@ -198,7 +205,11 @@ export class BlockRepository {
     }
   }
 
-  /** Every record on the `active` index (optionally only those expiring at or before `expiringBy`). */
+  /**
+   * Every block record on the `active` index (optionally only those expiring at or before
+   * `expiringBy`). An item that is not a block record (core/table.ts isBlockRecordItem) is
+   * skipped, whatever it holds: only a block record is desired state.
+   */
   async listActive(expiringBy?: number): Promise<StoredRecord[]> {
     const result: StoredRecord[] = [];
     let startKey: Record<string, unknown> | undefined;
@@ -213,7 +224,10 @@ export class BlockRepository {
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
-      for (const item of out.Items ?? []) result.push({ record: toRecord(item), version: versionOf(item) });
+      for (const item of out.Items ?? []) {
+        if (isBlockRecordItem(item)) result.push({ record: toRecord(item), version: versionOf(item) });
+        else this.options.onForeignItem?.({ pk: item[TABLE_PARTITION_KEY], sk: item[TABLE_SORT_KEY] });
+      }
       startKey = out.LastEvaluatedKey;
     } while (startKey);
     return result;

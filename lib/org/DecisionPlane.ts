@@ -6,13 +6,18 @@
  * event (core/org.ts) on the decision bus, and fan-out rules forward it to every plane's bus.
  *
  * Cross-account access, each side least privilege:
- * - the bus accepts from the organization (aws:PrincipalOrgID) only sensor events (source
- *   `portsnare.sensor`, the sensor detail types); operator requests only from this account, and
- *   from `operatorPrincipals` when given (the single-account stack's rule);
- * - the table's resource-based policy lets each plane's enforce role (by name, in its account)
- *   Query the `active` index and UpdateItem only its own report item (dynamodb:LeadingKeys).
+ * - the bus accepts sensor events (source `portsnare.sensor`, the sensor detail types) only from
+ *   the roles `sensorPrincipals` names (aws:PrincipalArn patterns) within the organization
+ *   (aws:PrincipalOrgID); operator requests only from this account, and from
+ *   `operatorPrincipals` when given (the single-account stack's rule);
+ * - the desired-state table's resource-based policy lets each plane's enforce role (by name, in
+ *   its account) Query the `active` index, and nothing else: no plane can write anything enforce
+ *   reads as desired state;
+ * - the planes' reports live in a table of their own (`names.reportsTable`), which enforce never
+ *   reads; its policy lets each plane's role UpdateItem only its own report item
+ *   (dynamodb:LeadingKeys).
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -26,9 +31,10 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
-import { DECISION_SOURCE, DESIRED_STATE_CHANGED, planeId, planeReportKey } from '../../core/org';
+import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { SETTINGS_ENV } from '../../core/settings';
+import { TABLE_PARTITION_KEY, TABLE_SORT_KEY } from '../../core/table';
 import { DesiredStateTable } from '../DesiredStateTable';
 import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../decideRoutes';
 import { Monitoring } from '../Monitoring';
@@ -49,6 +55,11 @@ export type DecisionSettingsProps = Pick<
 export interface DecisionPlaneProps extends DecisionSettingsProps {
   /** o-…: sensors of this organization may put sensor events on the bus */
   readonly organizationId: string;
+  /**
+   * The sensors' roles, as IAM ARN patterns (`arn:aws:iam::*:role/portsnare-sensor-*`): only
+   * these principals of the organization may put sensor events on the decision bus.
+   */
+  readonly sensorPrincipals: readonly string[];
   readonly names: OrgNames;
   /** every enforcement plane (account and Region) */
   readonly planes: readonly Env[];
@@ -57,6 +68,8 @@ export interface DecisionPlaneProps extends DecisionSettingsProps {
 export class DecisionPlane extends Construct {
   public readonly eventBus: events.EventBus;
   public readonly table: DesiredStateTable;
+  /** the planes' reports (core/org.ts), apart from the desired state */
+  public readonly reportsTable: dynamodb.Table;
   /** the wake-up FIFO queue decide and expiry send to; the pipe drains it onto the bus */
   public readonly wakeUpQueue: sqs.Queue;
   public readonly wakeUpDeadLetterQueue: sqs.Queue;
@@ -86,18 +99,18 @@ export class DecisionPlane extends Construct {
     // decide and expiry need the policy and the guard; the planes hold the ACLs and IP sets
     this.settingsJson = stack.toJsonString(pipelineSettingsFrom({ ...props, wafScopes: [] }, []));
 
-    // --- the table, shared with every plane through its resource-based policy ----------------------
-    const table = tableArn(here, names.decisionTable, stack.partition);
-    const resources = { table, activeIndex: activeIndexArn(here, names.decisionTable, stack.partition) };
-    const policy = (mode: 'plane' | 'account'): { document: iam.PolicyDocument; bytes: number } => {
-      const document = decisionTablePolicy(props.planes, names, stack.partition, resources, organizationId, mode);
-      return { document, bytes: JSON.stringify(stack.resolve(document.toJSON())).length };
+    // --- the tables, shared with every plane through their resource-based policies ------------------
+    const resources = { activeIndex: activeIndexArn(here, names.decisionTable, stack.partition), reports: tableArn(here, names.reportsTable, stack.partition) };
+    const policies = (mode: 'plane' | 'account'): { desired: iam.PolicyDocument; reports: iam.PolicyDocument; bytes: number } => {
+      const { desired, reports } = decisionTablePolicies(props.planes, names, stack.partition, resources, organizationId, mode);
+      const bytes = Math.max(...[desired, reports].map((document) => JSON.stringify(stack.resolve(document.toJSON())).length));
+      return { desired, reports, bytes };
     };
-    const strict = policy('plane');
-    const chosen = strict.bytes <= TABLE_POLICY_MAX_BYTES ? strict : policy('account');
+    const strict = policies('plane');
+    const chosen = strict.bytes <= TABLE_POLICY_MAX_BYTES ? strict : policies('account');
     if (chosen.bytes > TABLE_POLICY_MAX_BYTES) {
       throw new Error(
-        `portsnare.organization.planes: ${props.planes.length} planes make the decision table's resource-based policy ${chosen.bytes} bytes, over DynamoDB's ${TABLE_POLICY_MAX_BYTES} even with one statement for all planes (every plane's report key is named in it): see docs/organization.md, "How many planes"`,
+        `portsnare.organization.planes: ${props.planes.length} planes make the plane-reports table's resource-based policy ${chosen.bytes} bytes, over DynamoDB's ${TABLE_POLICY_MAX_BYTES} even with one statement for all planes (every plane's report key is named in it): see docs/organization.md, "How many planes"`,
       );
     }
     this.tablePolicyMode = chosen === strict ? 'plane' : 'account';
@@ -106,7 +119,18 @@ export class DecisionPlane extends Construct {
       removalPolicy: props.tableRemovalPolicy,
       // the AWS managed key cannot be shared across accounts (rbac-considerations.html): AWS owned key
       encryption: dynamodb.TableEncryption.DEFAULT,
-      resourcePolicy: chosen.document,
+      resourcePolicy: chosen.desired,
+    });
+    // The reports: rewritten by every plane run, nothing to keep across a destroy.
+    this.reportsTable = new dynamodb.Table(this, 'PlaneReports', {
+      tableName: names.reportsTable,
+      partitionKey: { name: TABLE_PARTITION_KEY, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_SORT_KEY, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.DEFAULT,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      resourcePolicy: chosen.reports,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
 
     // --- queues -------------------------------------------------------------------------------------
@@ -150,7 +174,10 @@ export class DecisionPlane extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['events:PutEvents'],
         resources: [this.eventBus.eventBusArn],
-        conditions: { StringEquals: { 'aws:PrincipalOrgID': organizationId, 'events:source': EVENT_SOURCE_SENSOR, 'events:detail-type': [...SENSOR_DETAIL_TYPES] } },
+        conditions: {
+          StringEquals: { 'aws:PrincipalOrgID': organizationId, 'events:source': EVENT_SOURCE_SENSOR, 'events:detail-type': [...SENSOR_DETAIL_TYPES] },
+          ArnLike: { 'aws:PrincipalArn': [...props.sensorPrincipals] },
+        },
       }),
     );
     if (props.operatorPrincipals) denyOperatorRequestsExceptFrom(this.eventBus, props.operatorPrincipals);
@@ -191,9 +218,17 @@ export class DecisionPlane extends Construct {
       sourceParameters: { sqsQueueParameters: { batchSize: 1 } },
       target: this.eventBus.eventBusArn,
       targetParameters: {
-        // Pipes parse a JSON SQS body, so `$.body` is the wake-up object itself ({kind, notBefore?}):
-        // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-input-transformation.html
-        inputTemplate: '<$.body>',
+        // The wake-up, wrapped in an object: the event's detail is {"wakeUp": {kind, notBefore?}}.
+        // Only documented behaviour is relied on. The EventBridge Pipes input transformation page
+        // (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-input-transformation.html)
+        // shows an SQS body's JSON reached by path inside a JSON template ("Dynamic JSON":
+        // `"key2": <$.body.key>`), and says: "EventBridge replaces input transformers at runtime to
+        // ensure a valid JSON output. Because of this, put quotes around variables that refer to
+        // JSON path parameters, but do not put quotes around variables that refer to JSON objects
+        // or arrays." `<$.body>` alone as the whole template (what this pipe had) is the form
+        // whose implicit body parsing strips the inner quotes of a JSON body; the page's remedy is
+        // to wrap it in an object, as here. The planes' rules read `$.detail.wakeUp.*`.
+        inputTemplate: `{"${FAN_OUT_WAKE_UP}": <$.body>}`,
         eventBridgeEventBusParameters: { source: DECISION_SOURCE, detailType: DESIRED_STATE_CHANGED },
       },
     });
@@ -238,6 +273,7 @@ export class DecisionPlane extends Construct {
     // --- outputs (fixed logical ids: the CLI reads them) -----------------------------------------------
     const output = (logicalId: string, value: string, description: string): void => fixedOutput(this, logicalId, value, description);
     output(STACK_OUTPUTS.table, this.table.tableName, 'portsnare desired-state table of the organization');
+    output(STACK_OUTPUTS.reportsTable, this.reportsTable.tableName, 'portsnare enforcement planes\' reports (status --org reads them)');
     output(STACK_OUTPUTS.bus, this.eventBus.eventBusName, 'portsnare decision bus (sensors of the organization PutEvents here)');
     output(STACK_OUTPUTS.busArn, this.eventBus.eventBusArn, 'portsnare decision bus ARN');
     output(STACK_OUTPUTS.ipSets, EMPTY_LIST_OUTPUT, 'the decision plane has no IP sets: each plane stack lists its own');
@@ -256,9 +292,12 @@ export class DecisionPlane extends Construct {
 export const TABLE_POLICY_MAX_BYTES = 20 * 1024;
 
 /**
- * The decision table's resource-based policy: the planes' enforce roles, in their own accounts and
- * in the organization, may Query the `active` index and UpdateItem plane report items
- * (dynamodb:LeadingKeys); nothing else.
+ * The resource-based policies of the decision plane's two tables, for the planes' enforce roles in
+ * their own accounts and in the organization:
+ * - the desired-state table: Query on the `active` index, nothing else (a plane writes no item
+ *   there, so nothing a plane does can become desired state);
+ * - the plane-reports table: UpdateItem of plane report items (dynamodb:LeadingKeys).
+ * How the roles are named:
  * - `plane`: each role by its ARN, each held to its own report item by one statement per plane;
  * - `account` (an organization whose per-plane policy would pass DynamoDB's 20 KB): the roles
  *   named `<stackName>-enforce-*` of the plane accounts (the principals), held to the planes'
@@ -268,14 +307,14 @@ export const TABLE_POLICY_MAX_BYTES = 20 * 1024;
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-cross-account-access.html
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html (dynamodb:LeadingKeys)
  */
-export function decisionTablePolicy(
+export function decisionTablePolicies(
   planes: readonly Env[],
   names: OrgNames,
   partition: string,
-  resources: { readonly table: string; readonly activeIndex: string },
+  resources: { readonly activeIndex: string; readonly reports: string },
   organizationId: string,
   mode: 'plane' | 'account',
-): iam.PolicyDocument {
+): { desired: iam.PolicyDocument; reports: iam.PolicyDocument } {
   const inOrg = { StringEquals: { 'aws:PrincipalOrgID': organizationId } };
   const keyOf = (plane: Env): string => planeReportKey(planeId(plane.account, plane.region)).pk;
   const accounts = (some: readonly Env[]): string[] => [...new Set(some.map((p) => p.account))];
@@ -293,9 +332,12 @@ export function decisionTablePolicy(
       resources: [resource],
       conditions: { ...inOrg, ...roles(some), ...(keys ? { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': some.map(keyOf) } } : {}) },
     });
-  const statements = [
-    statement('PlanesReadActive', planes, 'dynamodb:Query', resources.activeIndex, false),
-    ...(mode === 'plane' ? planes.map((plane, i) => statement(`Plane${i}Report`, [plane], 'dynamodb:UpdateItem', resources.table, true)) : [statement('PlanesReport', planes, 'dynamodb:UpdateItem', resources.table, true)]),
-  ];
-  return new iam.PolicyDocument({ statements });
+  const desired = new iam.PolicyDocument({ statements: [statement('PlanesReadActive', planes, 'dynamodb:Query', resources.activeIndex, false)] });
+  const reports = new iam.PolicyDocument({
+    statements:
+      mode === 'plane'
+        ? planes.map((plane, i) => statement(`Plane${i}Report`, [plane], 'dynamodb:UpdateItem', resources.reports, true))
+        : [statement('PlanesReport', planes, 'dynamodb:UpdateItem', resources.reports, true)],
+  });
+  return { desired, reports };
 }

@@ -2,9 +2,10 @@
  * An organization's enforcement plane (docs/organization.md), one per account × Region: the one
  * writer of its own network ACL entries and WAF IP sets. It decides nothing: its enforce function
  * (lambda/enforce, the single-account stack's) reads the whole desired state from the decision
- * table in the security account (TABLE_NAME = that table's ARN), keeps its placement ledger in a
- * small local table (LEDGER_TABLE_NAME) and reports each run under its plane id (PLANE_ID,
- * core/org.ts).
+ * table in the security account (TABLE_NAME = that table's ARN, Query on its `active` index only),
+ * keeps its placement ledger in a small local table (LEDGER_TABLE_NAME) and reports each run under
+ * its plane id (PLANE_ID, core/org.ts) in the decision plane's reports table
+ * (REPORTS_TABLE_NAME = its ARN), which enforce never reads.
  *
  * Wake-ups: the decision bus forwards every `Desired State Changed` event to this plane's bus,
  * whose policy accepts only that event from the decision account's fan-out role; a rule puts it
@@ -25,12 +26,12 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fixedOutput } from '../decideRoutes';
-import { DECISION_SOURCE, DESIRED_STATE_CHANGED, planeId, planeReportKey } from '../../core/org';
+import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { ENFORCE_GROUP_ID, SETTINGS_ENV } from '../../core/settings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../../core/table';
 import { Monitoring } from '../Monitoring';
-import { acknowledge, arnWildcardFinding } from '../nag';
+import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from '../nag';
 import { NaclCleanup } from '../NaclCleanup';
 import { PortsnareFunction } from '../PortsnareFunction';
 import { RepairAfterUpdate } from '../RepairAfterUpdate';
@@ -108,11 +109,12 @@ export class EnforcementPlane extends Construct {
     // --- functions -----------------------------------------------------------------------------------
     const common = { logRetention, alarmAction };
     const decisionTable = tableArn(decision, names.decisionTable, stack.partition);
+    const reportsTable = tableArn(decision, names.reportsTable, stack.partition);
     const enforce = new PortsnareFunction(this, 'Enforce', {
       ...common,
       name: 'enforce',
       description: 'portsnare (organization enforcement plane): makes this account and Region\'s WAF IP sets and NACL entries equal to the decision table',
-      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: decisionTable, LEDGER_TABLE_NAME: this.ledger.tableName, PLANE_ID: this.planeId },
+      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: decisionTable, LEDGER_TABLE_NAME: this.ledger.tableName, PLANE_ID: this.planeId, REPORTS_TABLE_NAME: reportsTable },
       timeout: enforceTimeout,
       memorySize: 512,
       // named, so the decision table's resource-based policy can name it
@@ -138,14 +140,15 @@ export class EnforcementPlane extends Construct {
     this.enforceQueue.grantSendMessages(reconcile.function);
     enforce.function.addEventSource(new SqsEventSource(this.enforceQueue, { batchSize: 10 }));
 
-    // The decision table, cross-account: the identity side of the table's resource-based policy
-    // (lib/org/DecisionPlane.ts); both sides must allow.
+    // The decision plane's tables, cross-account: the identity side of their resource-based
+    // policies (lib/org/DecisionPlane.ts); both sides must allow. Read the desired state, write
+    // only this plane's report, in a table enforce never reads.
     enforce.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareDecisionTableActive', actions: ['dynamodb:Query'], resources: [activeIndexArn(decision, names.decisionTable, stack.partition)] }));
     enforce.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'PortsnarePlaneReport',
         actions: ['dynamodb:UpdateItem'],
-        resources: [decisionTable],
+        resources: [reportsTable],
         conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [planeReportKey(this.planeId).pk] } },
       }),
     );
@@ -154,8 +157,12 @@ export class EnforcementPlane extends Construct {
       enforce.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclEntries', actions: ['ec2:CreateNetworkAclEntry', 'ec2:ReplaceNetworkAclEntry', 'ec2:DeleteNetworkAclEntry'], resources: naclArns }));
       cleanup.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclCleanup', actions: ['ec2:DeleteNetworkAclEntry'], resources: naclArns }));
       for (const fn of [enforce, cleanup]) {
-        fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclRead', actions: ['ec2:DescribeNetworkAcls'], resources: ['*'] }));
-        acknowledge(fn.role, 'AwsSolutions-IAM5[Resource::*]', 'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only. Every mutating EC2 action is limited to this plane\'s ACL ARNs.');
+        wildcardReadPolicy(
+          fn,
+          'NaclReadPolicy',
+          new iam.PolicyStatement({ sid: 'PortsnareNaclRead', actions: ['ec2:DescribeNetworkAcls'], resources: ['*'] }),
+          'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only, and alone in this policy. Every mutating EC2 action is limited to this plane\'s ACL ARNs.',
+        );
       }
     }
     if (this.waf.ipSets.length) {
@@ -180,20 +187,22 @@ export class EnforcementPlane extends Construct {
     // differs every second. An `enforce` wake-up keeps its numeric notBefore (one per second, so
     // a later second is never dropped); a wake-up without one (`expire`) gets the event's time.
     // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html
-    const pattern = (detail: Record<string, unknown>): events.EventPattern => ({ source: [DECISION_SOURCE], detailType: [DESIRED_STATE_CHANGED], account: [decision.account], detail });
+    // The decision plane's pipe puts the wake-up under detail.wakeUp (lib/org/DecisionPlane.ts).
+    const pattern = (wakeUp: Record<string, unknown>): events.EventPattern => ({ source: [DECISION_SOURCE], detailType: [DESIRED_STATE_CHANGED], account: [decision.account], detail: { [FAN_OUT_WAKE_UP]: wakeUp } });
+    const field = (name: string): string => events.EventField.fromPath(`$.detail.${FAN_OUT_WAKE_UP}.${name}`);
     const toQueue = (message: events.RuleTargetInput): eventTargets.SqsQueue => new eventTargets.SqsQueue(this.enforceQueue, { messageGroupId: ENFORCE_GROUP_ID, message, deadLetterQueue: this.failureQueue });
     this.wakeUpRules = [
       new events.Rule(this, 'WakeUpRule', {
         eventBus: this.eventBus,
         description: 'portsnare: Desired State Changed with notBefore → this plane\'s enforce queue',
         eventPattern: pattern({ notBefore: events.Match.exists() }),
-        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: events.EventField.fromPath('$.detail.kind'), notBefore: events.EventField.fromPath('$.detail.notBefore') }))],
+        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: field('kind'), notBefore: field('notBefore') }))],
       }),
       new events.Rule(this, 'WakeUpAtRule', {
         eventBus: this.eventBus,
         description: 'portsnare: Desired State Changed without notBefore (expire) → this plane\'s enforce queue',
         eventPattern: pattern({ notBefore: events.Match.doesNotExist() }),
-        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: events.EventField.fromPath('$.detail.kind'), at: events.EventField.time }))],
+        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: field('kind'), at: events.EventField.time }))],
       }),
     ];
 

@@ -46,7 +46,11 @@ export class FirewallManagerPolicy extends Construct {
       ...(types.length === 1 ? { resourceType: types[0] } : { resourceType: 'ResourceTypeList', resourceTypeList: types }),
       excludeResourceTags: false,
       remediationEnabled: props.remediate,
-      deleteAllPolicyResources: false,
+      // On delete, Firewall Manager cleans up what the policy made (it takes the rule group out of
+      // the web ACLs it put it in, and deletes the web ACLs it created), so `cdk destroy` can then
+      // delete the plane's rule group; with false the rule group stays referenced and its delete
+      // fails (AWS::FMS::Policy DeleteAllPolicyResources, page above).
+      deleteAllPolicyResources: true,
       ...(props.organizationalUnits ? { includeMap: { orgunit: [...props.organizationalUnits] } } : {}),
     });
   }

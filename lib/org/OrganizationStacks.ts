@@ -6,7 +6,7 @@
  */
 import { Duration, RemovalPolicy, Stack, type StackProps, type App } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { alarmTopic } from '../alarmTopic';
 import type { Construct } from 'constructs';
 import type { PortsnareContext } from '../appConfig';
 import type { BlockPolicyProps } from '../settings';
@@ -43,10 +43,8 @@ function policyOf(config: PortsnareContext): BlockPolicyProps | undefined {
 
 function alarmTopicOf(stack: Stack, config: PortsnareContext): sns.Topic | undefined {
   if (!config.alarmEmail) return undefined;
-  // Not encrypted, as in PortsnareStack: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key.
-  const topic = new sns.Topic(stack, 'Alarms', { displayName: 'portsnare alarms', enforceSSL: true });
-  topic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
-  return topic;
+  // lib/alarmTopic.ts, as in PortsnareStack: CloudWatch may publish, TLS only, not encrypted
+  return alarmTopic(stack, config.alarmEmail);
 }
 
 export class DecisionStack extends Stack {
@@ -57,6 +55,7 @@ export class DecisionStack extends Stack {
     const { config, organization } = props;
     this.plane = new DecisionPlane(this, 'Decision', {
       organizationId: organization.organizationId,
+      sensorPrincipals: organization.sensorPrincipals,
       names: props.names,
       planes: organization.planes,
       policy: policyOf(config),

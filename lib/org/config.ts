@@ -25,6 +25,9 @@ export const FMS_REGIONAL_RESOURCE_TYPES = [
 ] as const;
 export const FMS_CLOUDFRONT_RESOURCE_TYPE = 'AWS::CloudFront::Distribution';
 
+/** an IAM role ARN, `*` allowed in the account and the name (ArnLike: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN) */
+const SENSOR_PRINCIPAL = /^arn:aws[a-z-]*:iam::(\d{12}|\*):role\/[\w+=,.@*/-]+$/;
+
 export const PlaneContextSchema = z.strictObject({
   account,
   region,
@@ -54,6 +57,11 @@ export const OrganizationSchema = z
     organizationId: z.string().regex(/^o-[a-z0-9]{10,32}$/, 'must be an organization id (o-…)'),
     /** where the decision plane runs: the delegated security account and its Region */
     decision: z.strictObject({ account, region }),
+    /**
+     * The sensors' IAM roles, as ARN patterns (`arn:aws:iam::*:role/portsnare-sensor-*`): only
+     * they, within the organization, may put sensor events on the decision bus.
+     */
+    sensorPrincipals: z.array(z.string().regex(SENSOR_PRINCIPAL, 'must be an IAM role ARN or pattern (arn:aws:iam::<account or *>:role/<name, * allowed>)')).min(1, 'needs at least one sensor role pattern: only these principals may put sensor events on the decision bus'),
     planes: z.array(PlaneContextSchema).min(1, 'needs at least one enforcement plane'),
     firewallManager: FirewallManagerSchema.optional(),
   })

@@ -17,6 +17,8 @@ export interface OrgNames {
   planeStack(account: string, region: string): string;
   /** the decision plane's desired-state table (in the decision account and Region) */
   readonly decisionTable: string;
+  /** the enforcement planes' reports (in the decision account and Region; never read by enforce) */
+  readonly reportsTable: string;
   /** every plane's event bus (one per account and Region) */
   readonly planeBus: string;
   /** the role the decision bus's fan-out rules deliver to the planes' buses with */
@@ -30,6 +32,7 @@ export function orgNames(stackName: string): OrgNames {
     decisionStack: `${stackName}-decision`,
     planeStack: (account, region) => `${stackName}-plane-${account}-${region}`,
     decisionTable: `${stackName}-decision`,
+    reportsTable: `${stackName}-plane-reports`,
     planeBus: `${stackName}-plane`,
     fanOutRole: `${stackName}-fanout`,
     enforceRole: (region) => `${stackName}-enforce-${region}`,

@@ -64,7 +64,8 @@ function decisionStack(planes: unknown, options: { status?: string; tableName?: 
     ...(options.status ? { status: options.status } : {}),
     // the output keys spelled out: a renamed key in core/outputs.ts must fail these tests
     outputs: {
-      PortsnareTableName: options.tableName ?? table,
+      PortsnareTableName: 'org-desired-state',
+      PortsnarePlaneReportsTable: options.tableName ?? table,
       PortsnareEventBusName: 'org-decision-bus',
       ...(planes === undefined ? {} : { PortsnarePlanes: typeof planes === 'string' ? planes : JSON.stringify(planes) }),
     },
@@ -256,7 +257,7 @@ describe('status --org errors', () => {
     expect(result.stderr).toMatch(/^portsnare: stack org-decision output PortsnarePlanes is not JSON: "111111111111\/eu-west-1"/);
   });
 
-  it('exits 4 with DynamoDB\'s error name when the decision table does not exist', async () => {
+  it('exits 4 with DynamoDB\'s error name when the reports table does not exist', async () => {
     decisionStack([A], { tableName: 'deleted-table' });
 
     const result = await cli(['--stack', STACK, '--region', REGION]);

@@ -111,6 +111,16 @@ function enforcedWaf(state: ActualState, family: 'ipv4' | 'ipv6'): string[] {
 }
 
 describe('planEnforcement', () => {
+  it('with no IP sets at all (NACLs only) reports no WAF overflow: there is no WAF to be full', () => {
+    const naclOnly = PipelineSettingsSchema.parse({ ...settings, waf: { sets: [] } });
+    const actual: ActualState = { nacls: [{ aclId: 'acl-0000000000000000a', entries: defaults }], wafSets: [] };
+    const plan = planEnforcement([record('203.0.113.7'), record('2001:db8::7')], actual, naclOnly, NOW);
+    expect(plan.wafOverflow).toEqual([]);
+    expect(plan.nacl[0]?.changes.map((c) => c.cidr).sort()).toEqual(['2001:db8::7/128', '203.0.113.7/32']);
+    // with IP sets, one family short of a set still overflows
+    expect(planEnforcement([record('2001:db8::7')], { nacls: [], wafSets: [{ ref: V4, addresses: [] }] }, PipelineSettingsSchema.parse({ ...settings, waf: { sets: [V4] } }), NOW).wafOverflow).toEqual(['2001:db8::7/128']);
+  });
+
   it('blocks an active record in WAF and every ACL, and changes nothing the second time', () => {
     const actual: ActualState = {
       nacls: [{ aclId: 'acl-0000000000000000a', entries: defaults }],

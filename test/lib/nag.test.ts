@@ -12,6 +12,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ACKNOWLEDGE_FINDINGS_CONTEXT, parsePortsnareContext, PortsnareStack } from '../../lib';
+import { addOrganizationStacks } from '../../lib/org';
 import { projectApp } from './helpers';
 
 // CloudFormation's template validation runs on app.synth() (W2508 is one of its rules).
@@ -24,10 +25,20 @@ const EXISTING_VPC = {
   publicSubnetIds: ['subnet-0123456789abcdef0'],
 };
 
-/** The stacks that together make every acknowledgement: the demo (EC2 sensor) and a Fargate sensor in an existing VPC. */
+/** The apps that together make every acknowledgement: the demo (EC2 sensor), a Fargate sensor in an existing VPC, and an organization (decision and plane stacks). */
 const SCENARIOS = {
   ec2: { alarmEmail: 'ops@example.com', sensor: { type: 'ec2', flowLogs: true } },
   fargate: { sensor: { type: 'fargate', vpc: EXISTING_VPC } },
+  org: {
+    alarmEmail: 'ops@example.com',
+    vpcCidrs: ['10.0.0.0/8'],
+    organization: {
+      organizationId: 'o-a1b2c3d4e5',
+      decision: { account: '111111111111', region: 'eu-west-1' },
+      sensorPrincipals: ['arn:aws:iam::*:role/portsnare-sensor-*'],
+      planes: [{ account: '222222222222', region: 'eu-west-1', naclIds: ['acl-0123456789abcdef0'] }],
+    },
+  },
 } as const;
 type Scenario = keyof typeof SCENARIOS;
 
@@ -51,6 +62,14 @@ const ACKNOWLEDGED: Array<[string, Scenario]> = [
   ['AwsSolutions-EC23', 'fargate'],
   ['CloudFormation-Validate::W2508', 'fargate'],
   ['Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId', 'fargate'],
+  ['AwsSolutions-SQS3', 'org'],
+  ['AwsSolutions-L1', 'org'],
+  ['AwsSolutions-IAM5[Resource::*]', 'org'],
+  ['AwsSolutions-IAM5[Resource::<DecisionTableDDFA0517.Arn>/index/*]', 'org'],
+  ['AwsSolutions-IAM5[Resource::<DecisionExpiryFunctionAE6C6CB5.Arn>:*]', 'org'],
+  ['AwsSolutions-IAM5[Resource::<PlaneReconcileFunction5F345F94.Arn>:*]', 'org'],
+  ['AwsSolutions-IAM5[Resource::<PlaneCleanupFunction9E3155AF.Arn>:*]', 'org'],
+  ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'org'],
 ];
 
 /** What lib/ acknowledged, through lib/nag.ts (CDK's own constructs acknowledge a few ids of their own). */
@@ -62,6 +81,11 @@ vi.mock('../../lib/nag', async (importOriginal) => {
     acknowledge: (scope: IConstruct, id: string, reason: string): void => {
       recorded.push({ root: scope.node.root, id });
       real.acknowledge(scope, id, reason);
+    },
+    // acknowledges IAM5[Resource::*] on the read-only policy it makes
+    wildcardReadPolicy: (...args: Parameters<typeof real.wildcardReadPolicy>) => {
+      recorded.push({ root: args[0].node.root, id: 'AwsSolutions-IAM5[Resource::*]' });
+      return real.wildcardReadPolicy(...args);
     },
   };
 });
@@ -79,7 +103,8 @@ function appFor(scenario: Scenario, acknowledge: boolean): App {
   const app = new App({ outdir, context: { ...flags, [ACKNOWLEDGE_FINDINGS_CONTEXT]: acknowledge, 'aws:cdk:bundling-stacks': [] } });
   const parsed = parsePortsnareContext(SCENARIOS[scenario]);
   if (!parsed.ok) throw new Error(parsed.error);
-  new PortsnareStack(app, 'Portsnare', { config: parsed.value });
+  if (parsed.value.organization) addOrganizationStacks(app, parsed.value);
+  else new PortsnareStack(app, 'Portsnare', { config: parsed.value });
   return app;
 }
 

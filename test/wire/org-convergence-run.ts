@@ -6,7 +6,8 @@
  * and the decision wake-up FIFO queue (visibility timeout 60 s). The fan-out as core/org.ts
  * describes it and lib/org (DecisionPlane, EnforcementPlane) wires it: an EventBridge Pipe turns
  * every wake-up that reaches the decision queue into one `Desired State Changed` event from
- * `portsnare.decision` on the decision bus; a rule forwards it to every plane's bus, and the
+ * `portsnare.decision` on the decision bus (its detail the wake-up wrapped as {"wakeUp": …},
+ * by the documented Pipes input transformation, pipeTransform below); a rule forwards it to every plane's bus, and the
  * plane's rules put the wake-up on the plane's FIFO enforce queue: {kind, notBefore} when it has
  * a notBefore (one per second), else {kind, at: the event's time}, so that two `expire` wake-ups
  * are two different bodies. An EventBridge
@@ -125,6 +126,40 @@ export interface OrgSchedule {
 }
 
 const planeFault = (n: number) => fc.nat(n);
+
+
+/**
+ * The decision pipe's target input template, as test/lib/org.test.ts checks lib/org synthesizes
+ * it: the SQS body wrapped in an object.
+ */
+export const PIPE_TEMPLATE = '{"wakeUp": <$.body>}';
+
+/**
+ * An EventBridge Pipes input transformation of one SQS record, only as the documentation page
+ * describes it (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-input-transformation.html):
+ * the template is JSON with `<$.path>` variables into the event payload (the SQS record; a body
+ * that is JSON is reached by path, "Dynamic JSON": `"key2": <$.body.key>`); an unquoted variable
+ * that refers to a JSON object or array takes that JSON ("do not put quotes around variables that
+ * refer to JSON objects or arrays"). A template that is a variable alone is refused here: that is
+ * the form the page warns about, and nothing documented says what it gives.
+ */
+export function pipeTransform(template: string, record: { readonly body: string }): unknown {
+  if (/^\s*<[^>]+>\s*$/.test(template)) throw new Error(`pipe template ${template} is a variable alone: its result is not documented; wrap it in an object`);
+  let body: unknown = record.body;
+  try {
+    body = JSON.parse(record.body);
+  } catch {
+    // a body that is not JSON stays a string
+  }
+  const payload: Record<string, unknown> = { ...record, body };
+  const at = (path: string): unknown => path.replace(/^\$\.?/, '').split('.').filter(Boolean).reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], payload);
+  const text = template.replace(/<(\$[^>]*)>/g, (_, path: string) => {
+    const value = at(path);
+    if (typeof value !== 'object' || value === null) throw new Error(`pipe variable <${path}> is not an object or array: quote it in the template`);
+    return JSON.stringify(value);
+  });
+  return JSON.parse(text);
+}
 
 export function orgOpArb(planes: number, faults: boolean): fc.Arbitrary<OrgOp> {
   const ops: Array<fc.WeightedArbitrary<OrgOp>> = [
@@ -436,9 +471,10 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
       for (const record of event.Records) {
         // an EventBridge event's time has whole seconds: "2026-11-21T10:00:00Z"
         const time = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-        const busEvent = { source: DECISION_SOURCE, 'detail-type': DESIRED_STATE_CHANGED, time, detail: JSON.parse(record.body) as { kind: string; notBefore?: number } };
+        const busEvent = { source: DECISION_SOURCE, 'detail-type': DESIRED_STATE_CHANGED, time, detail: pipeTransform(PIPE_TEMPLATE, record) as { wakeUp: { kind: string; notBefore?: number } } };
+        const wakeUp = busEvent.detail.wakeUp;
         // the plane's two rules (input transformers): with notBefore, or with the event's time
-        const body = busEvent.detail.notBefore !== undefined ? { kind: busEvent.detail.kind, notBefore: busEvent.detail.notBefore } : { kind: busEvent.detail.kind, at: busEvent.time };
+        const body = wakeUp.notBefore !== undefined ? { kind: wakeUp.kind, notBefore: wakeUp.notBefore } : { kind: wakeUp.kind, at: busEvent.time };
         for (const plane of planes) {
           if (!joined(plane)) continue; // not in the organization yet: no rule targets its bus
           if (regionDown(plane.region)) {
@@ -449,7 +485,7 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
           const before = plane.sqs.calls.deduplicated;
           await plane.sqs.client.send(new SendMessageCommand({ QueueUrl: plane.sqs.queueUrl, MessageBody: JSON.stringify(body), MessageGroupId: ENFORCE_GROUP_ID }));
           if (plane.sqs.calls.deduplicated > before) {
-            const kind = busEvent.detail.kind;
+            const kind = wakeUp.kind;
             deduplicated[kind] = (deduplicated[kind] ?? 0) + 1;
           }
         }

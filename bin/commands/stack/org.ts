@@ -1,7 +1,7 @@
 /**
  * `portsnare status --org --stack DECISION_STACK`: the organization's enforcement planes, each
  * one's health from its own report (core/org.ts). The decision stack's `PortsnarePlanes` output
- * lists the planes it fans out to; its table holds one report item per plane, which the planes
+ * lists the planes it fans out to; its reports table (`PortsnarePlaneReportsTable`) holds one report item per plane, which the planes
  * write after every enforce run (lambda/shared/plane-reports.ts) and this reads with the same
  * class, by BatchGetItem (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
  * A listed plane without a report has never run (or cannot write to the table): "never reported".
@@ -108,9 +108,9 @@ export async function readOrgStatus(clients: CloudClients, stackName: string, no
   try {
     const region = await regionOf(clients.cloudFormation);
     const stack = await describeStack(clients, stackName, region);
-    const tableName = stackOutput(stack, STACK_OUTPUTS.table);
+    const tableName = stackOutput(stack, STACK_OUTPUTS.reportsTable);
     if (!tableName) {
-      throw new CliError(`stack ${stackName} in ${region} has no ${STACK_OUTPUTS.table} output: is it a portsnare decision stack?`, EXIT.notFound);
+      throw new CliError(`stack ${stackName} in ${region} has no ${STACK_OUTPUTS.reportsTable} output: is it a portsnare decision stack?`, EXIT.notFound);
     }
     const ids = planesOfStack(stack, stackName);
     const reports = await send(`read the plane reports in table ${tableName}`, () => new PlaneReports(clients.dynamo, tableName).read(ids));
