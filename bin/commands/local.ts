@@ -94,6 +94,8 @@ async function findAgent(options: LocalOptions, config: AgentConfig, configPath:
   }
   const url = agentUrlOf(options, config);
   if (await probeAgent(url)) return new AgentBackend({ url, ...(token !== undefined ? { token } : {}) }, readOnlyWhy ?? (token === undefined ? `no control socket answers${socket ? ` at ${socket}` : ''}${configPath ? ` (control.socket of ${configPath})` : ''}` : undefined));
+  // the agent runs (its socket exists) but is not ours to use, and TCP does not answer: say so, not "cannot read the store"
+  if (readOnlyWhy) throw new CliError(`not permitted: ${readOnlyWhy}`, EXIT.permission);
   return undefined;
 }
 
