@@ -52,15 +52,18 @@ export function peerCredentials(socket: net.Socket): PeerCredentials | undefined
   return fd !== undefined && addon?.peer ? addon.peer(fd) : undefined;
 }
 
-/** flock(fd, LOCK_EX|LOCK_NB): true when taken, false when another holder has it; throws otherwise. */
-export function tryLock(fd: number): boolean {
-  if (!addon?.lock) throw new Error(`no file lock: ${nativeUnavailable}`);
-  const code = addon.lock(fd, true, false);
+/**
+ * flock(fd, LOCK_EX): true when taken, false when another holder has it (only without `wait`);
+ * throws otherwise, and when the helper is missing.
+ */
+export function lockFile(fd: number, wait = false): boolean {
+  if (!addon?.lock) throw new Error(`the store's writer lock needs flock(2): ${nativeUnavailable}`);
+  const code = addon.lock(fd, true, wait);
   if (code === 0) return true;
   if (code === constants.errno.EWOULDBLOCK || code === constants.errno.EAGAIN) return false;
   throw Object.assign(new Error(`flock failed: errno ${code}`), { code: Object.entries(constants.errno).find(([, n]) => n === code)?.[0] ?? `E${code}` });
 }
 
-export function unlock(fd: number): void {
+export function unlockFile(fd: number): void {
   addon?.unlock?.(fd);
 }

@@ -153,7 +153,9 @@ export class StoreBackend implements Backend {
   }
 
   static async open(config: AgentConfig, context: { agentUrl?: string | undefined; configPath?: string | undefined; readOnly?: boolean }): Promise<StoreBackend> {
-    const store = new FileStore(config.stateDirectory);
+    // read-only commands open the store read-only (no lock, no repair: a reader needs no write access);
+    // a change waits for the writers' lock in the kernel (a command line has nothing else to do)
+    const store = new FileStore(config.stateDirectory, context.readOnly ? { readOnly: true } : { blockingLock: true });
     try {
       // read-only commands create nothing: a missing directory is an empty store
       if (!context.readOnly || existsSync(config.stateDirectory)) await store.load();
