@@ -312,6 +312,7 @@ export class Agent extends EventEmitter {
       ...(this.aggregator ? { aggregator: this.aggregator.stats() } : {}),
       ...(this.decoys ? { sockets: this.decoys.stats() } : {}),
       sinks: this.publishers.map((p) => p.describe()),
+      ...(this.local ? { store: this.local.storeHealth() } : {}),
       blocksActive: this.local?.activeBlocks() ?? 0,
       breakerOpen: this.local?.breakerOpen() ?? false,
       counts: { kernelProbes: this.kernelProbes, kernelQuarantines: this.kernelQuarantines, kernelBlocks: this.kernelBlocks, redirected: this.redirect?.accepted ?? 0, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },

@@ -85,6 +85,8 @@ export class FileStore {
   private holders = 0;
   private acquiring: Promise<void> | undefined;
   private readonly blockingLock: boolean;
+  private failure: Error | undefined;
+  private writeErrors = 0;
   private readonly lockTimeoutMs: number;
 
   constructor(
@@ -297,8 +299,9 @@ export class FileStore {
     try {
       appendAll(fd, line, this.fdSize);
     } catch (error) {
-      throw StateDirectoryError.from(this.directory, path, 'append to', error);
+      throw this.failed(StateDirectoryError.from(this.directory, path, 'append to', error));
     }
+    this.failure = undefined;
     this.fdSize += Buffer.byteLength(line);
     this.seq++;
     this.linesSinceSnapshot++;
@@ -330,7 +333,7 @@ export class FileStore {
       try {
         await fsyncAsync(this.fd);
       } catch (error) {
-        throw StateDirectoryError.from(this.directory, this.journals.at(-1)?.path ?? this.directory, 'fsync', error);
+        throw this.failed(StateDirectoryError.from(this.directory, this.journals.at(-1)?.path ?? this.directory, 'fsync', error));
       }
       this.syncedSeq = Math.max(this.syncedSeq, upTo);
     });
@@ -357,6 +360,20 @@ export class FileStore {
       closeSync(this.lockFd);
       this.lockFd = undefined;
     }
+  }
+
+  /**
+   * The last write or fsync failure, until a write succeeds again: the agent's /healthz turns 503
+   * and `status` names it (a store that cannot write loses every block it is told).
+   */
+  health(): { readonly ok: boolean; readonly problem?: string; readonly writeErrors: number } {
+    return this.failure ? { ok: false, problem: `block store failing: ${this.failure.message}`, writeErrors: this.writeErrors } : { ok: true, writeErrors: this.writeErrors };
+  }
+
+  private failed(error: Error): Error {
+    this.failure = error;
+    this.writeErrors++;
+    return error;
   }
 
   stats(): StoreStats {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { hostname } from 'node:os';
@@ -349,6 +350,33 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const history = (await request(port, 'GET', '/history/198.51.100.9')).json() as Array<{ record: { note?: string } }>;
     const uid = process.getuid!();
     expect(history.at(-1)?.record.note).toMatch(new RegExp(`^requested by uid=${uid}\\(\\S+\\) root-claimed`));
+  });
+
+  it('a failing store makes /healthz 503 naming the path and the error, and sets the metric, until a write succeeds', async (ctx) => {
+    const [tcp] = await freePorts(1);
+    const { agent, state } = await startAgent({ tcpPorts: [tcp!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['198.51.100.0/24'] } }, { enforcer: new FakeEnforcer() });
+    const port = agent.healthPort!;
+    expect((await request(port, 'POST', '/blocks', { target: '198.51.100.30' })).status).toBe(201);
+    const journal = readdirSync(state).find((name) => name.endsWith('.journal'))!;
+    // the immutable flag (as in the report): needs root and a file system that has it (ext4, xfs; not tmpfs)
+    if (spawnSync('chattr', ['+i', join(state, journal)]).status !== 0) {
+      if (process.env.CI) throw new Error(`chattr +i failed on ${state}: the store-failure test needs root and ext4/xfs for the temporary directory`);
+      ctx.skip();
+    }
+    try {
+      expect((await request(port, 'POST', '/blocks', { target: '198.51.100.31' })).status).toBe(500);
+      const health = await request(port, 'GET', '/healthz');
+      expect(health.status).toBe(503);
+      expect((health.json() as { problems: string[] }).problems).toEqual([expect.stringMatching(new RegExp(`^block store failing: stateDirectory .* cannot append to ${join(state, journal).replace(/[.]/g, '\\.')}: EPERM`))]);
+      const metrics = (await request(port, 'GET', '/metrics')).text;
+      expect(metrics).toMatch(/^portsnare_store_healthy 0$/m);
+      expect(metrics).toMatch(/^portsnare_store_write_errors_total 1$/m);
+    } finally {
+      spawnSync('chattr', ['-i', join(state, journal)]);
+    }
+    expect((await request(port, 'POST', '/blocks', { target: '198.51.100.31' })).status).toBe(201);
+    expect((await request(port, 'GET', '/healthz')).status).toBe(200);
+    expect((await request(port, 'GET', '/metrics')).text).toMatch(/^portsnare_store_healthy 1$/m);
   });
 
   it('says plainly when enforcement is log-only', async () => {
