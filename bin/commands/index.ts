@@ -11,6 +11,7 @@ import { type CliDeps, defaultDeps } from './context';
 import { registerDemo } from './demo';
 import { registerDetections } from './detections';
 import { registerHistory } from './history';
+import { registerInstall } from './install';
 import { registerProbe } from './probe';
 import { registerReload } from './reload';
 import { registerStatus } from './status';
@@ -30,4 +31,5 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerAllow(program, deps);
   registerDemo(program, deps);
   registerProbe(program, deps);
+  registerInstall(program, deps);
 }
