@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { registerAllow } from './allow';
 import { registerBlock } from './block';
 import { registerBlocks } from './blocks';
+import { registerCompletion } from './completion';
 import { type CliDeps, defaultDeps } from './context';
 import { registerDemo } from './demo';
 import { registerDetections } from './detections';
@@ -32,4 +33,5 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerDemo(program, deps);
   registerProbe(program, deps);
   registerInstall(program, deps);
+  registerCompletion(program, deps);
 }
