@@ -8,6 +8,7 @@ import { registerAllow } from './allow';
 import { registerBlock } from './block';
 import { registerBlocks } from './blocks';
 import { registerCompletion } from './completion';
+import { registerDecisions } from './decisions';
 import { type CliDeps, defaultDeps } from './context';
 import { registerDemo } from './demo';
 import { registerDetections } from './detections';
@@ -34,4 +35,5 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerProbe(program, deps);
   registerInstall(program, deps);
   registerCompletion(program, deps);
+  registerDecisions(program, deps);
 }
