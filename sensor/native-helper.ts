@@ -54,10 +54,12 @@ export function peerCredentials(socket: net.Socket): PeerCredentials | undefined
 
 /**
  * flock(fd, LOCK_EX): true when taken, false when another holder has it (only without `wait`);
- * throws otherwise, and when the helper is missing.
+ * throws otherwise. Without the helper it takes nothing and answers true (see nativeUnavailable).
  */
 export function lockFile(fd: number, wait = false): boolean {
-  if (!addon?.lock) throw new Error(`the store's writer lock needs flock(2): ${nativeUnavailable}`);
+  // without the helper there is no lock: one writer at a time is then the operator's to keep
+  // (the store warns once, FileStore's onWarning)
+  if (!addon?.lock) return true;
   const code = addon.lock(fd, true, wait);
   if (code === 0) return true;
   if (code === constants.errno.EWOULDBLOCK || code === constants.errno.EAGAIN) return false;

@@ -44,7 +44,9 @@ import {
   writeSnapshot,
 } from './store/files';
 
-import { lockFile, unlockFile } from '../native-helper';
+import { lockFile, nativeUnavailable, unlockFile } from '../native-helper';
+
+let warnedNoLock = false;
 import { COMPACT_AFTER_LINES, type FileStoreOptions, MAX_HISTORY_PER_TARGET, MAX_RECORDS, type StoreStats, SYNC_INTERVAL_MS } from './store/options';
 
 export { STORE_FILE, StateDirectoryError, COMPACT_AFTER_LINES, MAX_HISTORY_PER_TARGET, MAX_RECORDS, SYNC_INTERVAL_MS };
@@ -156,6 +158,10 @@ export class FileStore {
       }
     }
     const fd = this.lockFd;
+    if (nativeUnavailable && !warnedNoLock) {
+      warnedNoLock = true;
+      this.warn({ msg: `store: no writer lock (${nativeUnavailable}): concurrent writers (the agent and \`portsnare … --state-dir\`) may lose blocks`, level: 'error', directory: this.directory });
+    }
     const until = Date.now() + this.lockTimeoutMs;
     let pause = 1;
     while (!lockFile(fd, this.blockingLock)) {
