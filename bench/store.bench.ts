@@ -6,7 +6,11 @@
  * - local_pipeline_blocks_per_s: the same burst as kernel-blocked Scan Detected events through
  *   LocalPipeline.handle (guard, policy, store; kernel blocks bypass the breaker), without an enforcer: what the store
  *   leaves of the pipeline's rate, nft excluded;
- * - store_open_ms_100k: opening a store whose journal holds 100,000 blocks (replay), median of 3.
+ * - store_open_ms_100k: opening a store whose journal holds 100,000 blocks (replay), median of 3;
+ * - store_concurrent_writers_lost: acknowledged records missing after 20 rounds of 16
+ *   command-line writers plus a flooding agent-like writer on one directory, the flooder and a few
+ *   others killed with SIGKILL at a random moment (test/sensor/local/store-writers-run.ts); the
+ *   goal is 0.
  * The directory is made under STORE_BENCH_DIR (default the OS temporary directory): point it at
  * the disk the agent's stateDirectory lives on, fsync costs differ between tmpfs and disks.
  */
@@ -17,7 +21,29 @@ import { NeverBlockGuard } from '../core/guard';
 import { type BlockRecord, PolicySettingsSchema } from '../core/policy';
 import { LocalPipeline } from '../sensor/local/pipeline';
 import { FileStore } from '../sensor/local/store';
+import { concurrentRound } from '../test/sensor/local/store-writers-run';
 import type { BenchSuite, Figure } from './suite';
+
+const ROUNDS = 20;
+
+async function concurrentLost(): Promise<{ lost: number; acknowledged: number; killed: number }> {
+  let lost = 0;
+  let acknowledged = 0;
+  let killed = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const dir = mkdtempSync(join(BASE, 'portsnare-store-writers-'));
+    try {
+      const result = await concurrentRound(dir, { writers: 16, perWriter: 20, killAfterMs: 300 + Math.floor(Math.random() * 2500), killWriters: 3 });
+      if (result.errors.length > 0) throw new Error(`round ${round}: ${result.errors.join('; ')}`);
+      lost += result.lost.length;
+      acknowledged += result.acknowledged;
+      killed += result.killed;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { lost, acknowledged, killed };
+}
 
 const BLOCKS = 20_000;
 const REPLAY = 100_000;
@@ -119,6 +145,10 @@ export const suite: BenchSuite = {
       { name: 'store_blocks_per_s', value: Math.round(await storeRate()), unit: 'blocks/s', note: `${BLOCKS} new blocks, one awaited put() at a time, journal + fsync every 100 ms + compaction, final flush included; directory in ${where}` },
       { name: 'local_pipeline_blocks_per_s', value: Math.round(await pipelineRate()), unit: 'blocks/s', note: `${BLOCKS} kernel-blocked events through LocalPipeline.handle (guard, policy, store; no enforcer), final flush included; directory in ${where}` },
       { name: 'store_open_ms_100k', value: Math.round(await openMs()), unit: 'ms', note: `open() of a store whose journal holds ${REPLAY} blocks (replay, no snapshot), median of 3` },
+      await (async (): Promise<Figure> => {
+        const run = await concurrentLost();
+        return { name: 'store_concurrent_writers_lost', value: run.lost, unit: 'records', note: `${ROUNDS} rounds of 16 command-line writers (20 puts each) + a flooding writer on one directory, ${run.killed} writers killed with SIGKILL at random moments; ${run.acknowledged} acknowledged in all; goal 0` };
+      })(),
     ];
   },
 };

@@ -149,12 +149,15 @@ export function decide(previous: BlockRecord | undefined, sighting: Sighting, no
   }
 
   const withinWindow = previous !== undefined && now - previous.blockedAt <= policy.offenceWindowSeconds * 1000;
-  const offences = withinWindow ? previous.offences + 1 : 1;
+  // A manual re-block of an active block is no new offence: the address did nothing new, an
+  // operator asked again (the sighting's reason is 'manual' here: others refreshed above).
+  const again = previous !== undefined && isActive(previous, now);
+  const offences = again ? previous.offences : withinWindow ? previous.offences + 1 : 1;
   const ttlSeconds = sighting.ttlSeconds ?? ttlSecondsFor(offences, policy);
   // A manual re-block of an active block keeps the later expiry and the note it had, unless it
   // asks to replace them: `block X` after `block X --ttl 7d --reason "known bad"` must not
   // shorten the week to the policy's two hours.
-  const keep = previous !== undefined && isActive(previous, now) && sighting.replace !== true;
+  const keep = again && sighting.replace !== true;
   const expiresAt = keep ? Math.max(previous.expiresAt, now + ttlSeconds * 1000) : now + ttlSeconds * 1000;
   const note = sighting.note ?? (keep ? previous.note : undefined);
   const record: BlockRecord = {

@@ -22,7 +22,8 @@ import type { ScanDetected } from '../core/event';
 import { Aggregator } from './aggregate/aggregator';
 import { EchoFilter } from './aggregate/echo';
 import { ownAddresses } from './aggregate/own-addresses';
-import { ALL_UNUSED, bannerFor, loadConfigFile, type AgentConfig } from './config';
+import { ALL_UNUSED, bannerFor, controlSocketPath, controlTokenPath, loadConfigFile, type AgentConfig } from './config';
+import { controlToken } from './control-token';
 import { HealthServer, type AllowControl, type ControlApi, type Metric } from './health';
 import { KernelDetector, type KernelDetectorOptions, type KernelProbe } from './kernel/detector';
 import { readKernelBlocks, type KernelBlocks } from './kernel/sets';
@@ -194,9 +195,19 @@ export class Agent extends EventEmitter {
         throw new Error('no decoy port could be bound and no kernel detection runs: nothing to watch (see the "skipped" log lines)');
       }
       let healthPort: number | undefined;
-      if (config.health.enabled) {
-        this.server = new HealthServer(this.controlApi(), { host: config.health.host, port: config.health.port, logger: this.logger });
-        healthPort = await this.server.start();
+      const socket = controlSocketPath(config);
+      const tokenFile = controlTokenPath(config);
+      if (config.health.enabled || socket !== undefined) {
+        this.server = new HealthServer(this.controlApi(), {
+          host: config.health.host,
+          port: config.health.port,
+          logger: this.logger,
+          tcp: config.health.enabled,
+          ...(socket !== undefined ? { socket: { path: socket, group: config.control.group } } : {}),
+          ...(tokenFile !== undefined && config.health.enabled ? { token: controlToken(tokenFile), tokenFile } : {}),
+        });
+        const port = await this.server.start();
+        if (config.health.enabled) healthPort = port;
       }
       stillStarting();
       this.timers.push(
@@ -216,6 +227,7 @@ export class Agent extends EventEmitter {
         enforcement: this.enforcement,
         sinks: this.publishers.map((p) => p.name),
         health: healthPort !== undefined ? `http://${config.health.host}:${healthPort}` : 'off',
+        control: controlSocketPath(config) ?? 'off',
       });
       return this.report;
     } catch (error) {
@@ -300,6 +312,7 @@ export class Agent extends EventEmitter {
       ...(this.aggregator ? { aggregator: this.aggregator.stats() } : {}),
       ...(this.decoys ? { sockets: this.decoys.stats() } : {}),
       sinks: this.publishers.map((p) => p.describe()),
+      ...(this.local ? { store: this.local.storeHealth() } : {}),
       blocksActive: this.local?.activeBlocks() ?? 0,
       breakerOpen: this.local?.breakerOpen() ?? false,
       counts: { kernelProbes: this.kernelProbes, kernelQuarantines: this.kernelQuarantines, kernelBlocks: this.kernelBlocks, redirected: this.redirect?.accepted ?? 0, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },

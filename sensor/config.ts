@@ -241,6 +241,17 @@ export const AgentConfigSchema = z
         port: z.number().int().min(0).max(MAX_PORT).default(DEFAULT_HEALTH_PORT),
       })
       .default({ enabled: true, host: '127.0.0.1', port: DEFAULT_HEALTH_PORT }),
+    /** the control plane (sensor/health.ts, docs/agent-config.md "Control") */
+    control: z
+      .strictObject({
+        /** the control socket (changes allowed, caller by SO_PEERCRED); default <stateDirectory>/control.sock; false: none */
+        socket: z.union([z.string().min(1).refine((p) => p.startsWith('/'), { error: (i) => `${safeJson(i.input)} is not an absolute path` }), z.literal(false)]).optional(),
+        /** the group whose members may use the socket (mode 0660); a name or a gid */
+        group: z.string().min(1).max(64).default('portsnare'),
+        /** the token that allows changes over TCP (mode 0600, created at start); default <stateDirectory>/control.token; false: none */
+        tokenFile: z.union([z.string().min(1).refine((p) => p.startsWith('/'), { error: (i) => `${safeJson(i.input)} is not an absolute path` }), z.literal(false)]).optional(),
+      })
+      .default({ group: 'portsnare' }),
     limits: z
       .strictObject({
         /** decoy connections open at once; more are closed at accept (still counted as hits) */
@@ -398,4 +409,18 @@ export function loadConfigFile(path: string): AgentConfig {
   const parsed = parseConfigText(text, extname(path).toLowerCase() === '.json' ? 'json' : 'yaml');
   if (!parsed.ok) throw new ConfigError(`${path}: ${parsed.error}`);
   return parsed.value;
+}
+
+/** The control socket's path (control.socket, default <stateDirectory>/control.sock), or undefined when off. */
+export function controlSocketPath(config: Pick<AgentConfig, 'control' | 'stateDirectory'>): string | undefined {
+  const socket = config.control.socket;
+  if (socket === false) return undefined;
+  return socket ?? `${config.stateDirectory.replace(/\/+$/, '')}/control.sock`;
+}
+
+/** The TCP change token's file (control.tokenFile, default <stateDirectory>/control.token), or undefined when off. */
+export function controlTokenPath(config: Pick<AgentConfig, 'control' | 'stateDirectory'>): string | undefined {
+  const file = config.control.tokenFile;
+  if (file === false) return undefined;
+  return file ?? `${config.stateDirectory.replace(/\/+$/, '')}/control.token`;
 }

@@ -13,17 +13,31 @@
  *   POST   /reload              {} → re-reads the config file, as SIGHUP does
  *   GET    /allow · POST /allow {target, requestedBy?} · DELETE /allow/<target>   the runtime allowlist
  *
+ * Who may do what (docs/agent-config.md, "Control"):
+ * - the control socket (`control.socket`, default /run/portsnare/control.sock as root): mode 0660,
+ *   owner the agent's user, group `control.group` (portsnare) — the kernel lets only root and
+ *   that group's members connect. Every request is allowed; the caller is the kernel's peer
+ *   credentials (SO_PEERCRED), recorded as `uid=N(name)` in front of whatever the client says
+ *   about itself in `requestedBy`/`x-requested-by`.
+ * - TCP on loopback: reads only (GET); a change (POST, DELETE) is 403 unless it carries
+ *   `Authorization: Bearer <token>` with the token in `control.tokenFile` (mode 0600, the agent's
+ *   user only), recorded as `token`.
+ *
  * A browser page must not be able to drive it (CSRF, DNS rebinding): the Host header must name a
  * loopback address and a body must be application/json (which a cross-site form cannot send
  * without a CORS preflight this server never answers).
  */
+import { timingSafeEqual } from 'node:crypto';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import { TargetSchema } from '../core/commands';
 import { formatZodError } from '../core/event';
 import { BLOCK_REASONS, type BlockRecord } from '../core/policy';
 import { errorText, type Logger } from './log';
+import { nativeUnavailable, peerCredentials, type PeerCredentials } from './native-helper';
 
 export interface Sample {
   readonly labels?: Record<string, string>;
@@ -105,18 +119,46 @@ class HttpError extends Error {
   }
 }
 
+/** Where a request came from: the control socket (with the kernel's word on the caller) or TCP. */
+type Caller = { readonly via: 'socket'; readonly peer: PeerCredentials | undefined } | { readonly via: 'tcp' };
+
+export interface ControlSocketOptions {
+  readonly path: string;
+  /** the group allowed to connect (mode 0660); a name or a numeric gid. Missing: owner only */
+  readonly group?: string;
+}
+
+export interface HealthServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly logger: Logger;
+  /** false: no TCP listener (the socket only) */
+  readonly tcp?: boolean;
+  readonly socket?: ControlSocketOptions;
+  /** the bearer token that allows changes over TCP; undefined: none do */
+  readonly token?: string;
+  /** where the token is, for the 403's message */
+  readonly tokenFile?: string;
+}
+
+const peers = new WeakMap<Socket, PeerCredentials | undefined>();
+
 export class HealthServer {
   private server?: http.Server;
+  private socketServer?: http.Server;
+  private socketPath?: string;
 
   constructor(
     private readonly api: ControlApi,
-    private readonly options: { host: string; port: number; logger: Logger },
+    private readonly options: HealthServerOptions,
   ) {}
 
-  /** Listens; resolves with the port (useful with port 0). */
+  /** Listens; resolves with the TCP port (useful with port 0), 0 without TCP. */
   async start(): Promise<number> {
+    if (this.options.socket) await this.startSocket(this.options.socket);
+    if (this.options.tcp === false) return 0;
     const server = http.createServer((request, response) => {
-      this.route(request, response).catch((error: unknown) => {
+      this.route(request, response, { via: 'tcp' }).catch((error: unknown) => {
         const status = error instanceof HttpError ? error.status : 500;
         if (status >= 500) this.options.logger.error('control API error', { path: request.url, error: errorText(error) });
         send(response, status, { error: errorText(error), ...(error instanceof HttpError ? error.extra : {}) });
@@ -142,17 +184,109 @@ export class HealthServer {
     return (server.address() as AddressInfo).port;
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  /**
+   * The control socket: its directory (0750) and the socket (0660) owned by this process's user
+   * and `group`; a socket left by a dead agent is replaced, anything else at the path is an error.
+   */
+  private async startSocket(options: ControlSocketOptions): Promise<void> {
+    const gid = groupId(options.group);
+    const directory = dirname(options.path);
+    try {
+      mkdirSync(directory, { recursive: true, mode: 0o750 });
+    } catch (error) {
+      throw new Error(`control.socket: cannot create ${directory}: ${errorText(error)}`);
+    }
+    try {
+      if (lstatSync(options.path).isSocket()) unlinkSync(options.path);
+      else throw new Error(`control.socket: ${options.path} exists and is not a socket; remove it or pick another path`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    const server = http.createServer((request, response) => {
+      this.route(request, response, { via: 'socket', peer: peers.get(request.socket) }).catch((error: unknown) => {
+        const status = error instanceof HttpError ? error.status : 500;
+        if (status >= 500) this.options.logger.error('control API error', { path: request.url, error: errorText(error) });
+        send(response, status, { error: errorText(error), ...(error instanceof HttpError ? error.extra : {}) });
+      });
+    });
+    // the kernel's word on the caller, taken once per connection, as it connects
+    server.on('connection', (socket: Socket) => peers.set(socket, peerCredentials(socket)));
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
+    server.maxConnections = 64;
+    // created with no permission for anyone but the owner; opened to the group once chowned
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`control.socket: cannot listen on ${options.path}: ${error.code ?? errorText(error)}`)));
+        server.listen(options.path, () => {
+          server.removeAllListeners('error');
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(umask);
+    }
+    try {
+      if (gid !== undefined) {
+        chownSync(directory, process.getuid?.() ?? 0, gid);
+        chmodSync(directory, 0o750);
+        chownSync(options.path, process.getuid?.() ?? 0, gid);
+      }
+      chmodSync(options.path, gid !== undefined ? 0o660 : 0o600);
+    } catch (error) {
+      server.close();
+      throw new Error(`control.socket: cannot set the owner and mode of ${options.path}: ${errorText(error)}`);
+    }
+    if (nativeUnavailable) this.options.logger.warn(`control socket: callers cannot be identified (${nativeUnavailable}); history names them "uid=?"`);
+    if (gid === undefined) this.options.logger.warn(`control socket ${options.path}: group ${JSON.stringify(options.group ?? '')} does not exist, only ${process.getuid?.() === 0 ? 'root' : 'this user'} may use it`);
+    this.socketServer = server;
+    this.socketPath = options.path;
   }
 
-  private async route(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const host = (request.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    if (!/^(localhost|127(\.\d{1,3}){3}|::1)$/.test(host)) throw new HttpError(403, `Host ${JSON.stringify(host)} is not a loopback name`);
+  async stop(): Promise<void> {
+    const servers = [this.server, this.socketServer].filter((s): s is http.Server => s !== undefined);
+    this.server = this.socketServer = undefined;
+    for (const server of servers) server.closeAllConnections();
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    if (this.socketPath) {
+      try {
+        unlinkSync(this.socketPath);
+      } catch {
+        // gone already
+      }
+      this.socketPath = undefined;
+    }
+  }
+
+  /** Who asks, for the history: the kernel's uid on the socket, `token` over TCP; then what the client says. */
+  private actor(caller: Caller, claimed: string | undefined): string {
+    const who = caller.via === 'tcp' ? 'token' : caller.peer ? `uid=${caller.peer.uid}(${userName(caller.peer.uid) ?? '?'})` : 'uid=?';
+    return (claimed ? `${who} ${claimed}` : who).slice(0, 256);
+  }
+
+  /** A change over TCP needs the token; the socket's permissions already let only root and the group in. */
+  private authorize(request: http.IncomingMessage, caller: Caller): void {
+    if (caller.via === 'socket') return;
+    const method = request.method ?? 'GET';
+    if (method === 'GET' || method === 'HEAD') return;
+    const token = this.options.token;
+    const given = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (token !== undefined && given !== undefined) {
+      const a = Buffer.from(given);
+      const b = Buffer.from(token);
+      if (a.length === b.length && timingSafeEqual(a, b)) return;
+    }
+    const where = [this.socketPath ? `the control socket ${this.socketPath} (root or group ${this.options.socket?.group ?? 'portsnare'})` : undefined, this.options.tokenFile ? `the token in ${this.options.tokenFile}` : undefined].filter(Boolean).join(' or ');
+    throw new HttpError(403, `forbidden: changes over TCP need ${where || 'the control socket'}; TCP is read-only`, { permission: 'denied' });
+  }
+
+  private async route(request: http.IncomingMessage, response: http.ServerResponse, caller: Caller): Promise<void> {
+    if (caller.via === 'tcp') {
+      const host = (request.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      if (!/^(localhost|127(\.\d{1,3}){3}|::1)$/.test(host)) throw new HttpError(403, `Host ${JSON.stringify(host)} is not a loopback name`);
+    }
+    this.authorize(request, caller);
     const url = new URL(request.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const method = request.method ?? 'GET';
@@ -188,14 +322,14 @@ export class HealthServer {
       if (method === 'POST' && path === '/allow') {
         const body = AllowRequestSchema.safeParse(await readJson(request));
         if (!body.success) throw new HttpError(400, formatZodError(body.error));
-        const result = await allow.add(body.data.target, body.data.requestedBy ?? 'local-api');
+        const result = await allow.add(body.data.target, this.actor(caller, body.data.requestedBy));
         return send(response, result.added ? 201 : 200, { target: body.data.target, ...result });
       }
       if (method === 'DELETE' && path.startsWith('/allow/')) {
         const target = TargetSchema.safeParse(safeDecode(path.slice('/allow/'.length)));
         if (!target.success) throw new HttpError(400, formatZodError(target.error).replace(/^\(root\): /, ''));
         const by = request.headers['x-requested-by'];
-        if (!(await allow.remove(target.data, typeof by === 'string' && by ? by.slice(0, 256) : 'local-api'))) throw new HttpError(404, `${target.data} is not in the runtime allowlist`);
+        if (!(await allow.remove(target.data, this.actor(caller, typeof by === 'string' && by ? by.slice(0, 200) : undefined)))) throw new HttpError(404, `${target.data} is not in the runtime allowlist`);
         return send(response, 200, { target: target.data, removed: true });
       }
       throw new HttpError(405, `${method} ${path}: method not allowed`);
@@ -209,7 +343,7 @@ export class HealthServer {
         if (!body.success) throw new HttpError(400, formatZodError(body.error));
         const { target, ttlSeconds, reason, requestedBy, replace } = body.data;
         const result = await control.block(target, {
-          requestedBy: requestedBy ?? 'local-api',
+          requestedBy: this.actor(caller, requestedBy),
           ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
           ...(reason !== undefined ? { reason } : {}),
           ...(replace === true ? { replace } : {}),
@@ -225,7 +359,7 @@ export class HealthServer {
       if (!target.success) throw new HttpError(400, formatZodError(target.error).replace(/^\(root\): /, ''));
       if (deleting) {
         const by = request.headers['x-requested-by'];
-        const lifted = await control.unblock(target.data, typeof by === 'string' && by ? by.slice(0, 256) : 'local-api');
+        const lifted = await control.unblock(target.data, this.actor(caller, typeof by === 'string' && by ? by.slice(0, 200) : undefined));
         if (!lifted) throw new HttpError(404, `no active block for ${target.data}`);
         return send(response, 200, { target: target.data, unblocked: true });
       }
@@ -234,6 +368,38 @@ export class HealthServer {
     if (path === '/healthz' || path === '/metrics' || path === '/status') throw new HttpError(405, `${method} ${path}: method not allowed`);
     throw new HttpError(404, `${method} ${path}: no such endpoint`);
   }
+}
+
+/** A group name or numeric gid as a gid; undefined when no such group exists. */
+export function groupId(group: string | undefined): number | undefined {
+  if (group === undefined || group === '') return undefined;
+  if (/^\d+$/.test(group)) return Number(group);
+  return lookup('/etc/group', group, 0, 2);
+}
+
+/** The name of a uid in /etc/passwd, or undefined. */
+export function userName(uid: number): string | undefined {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields[2] === String(uid)) return fields[0];
+    }
+  } catch {
+    // no passwd file (a minimal container)
+  }
+  return undefined;
+}
+
+function lookup(file: string, name: string, nameField: number, idField: number): number | undefined {
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields[nameField] === name && /^\d+$/.test(fields[idField] ?? '')) return Number(fields[idField]);
+    }
+  } catch {
+    // no such file
+  }
+  return undefined;
 }
 
 function safeDecode(text: string): string {

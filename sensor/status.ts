@@ -42,6 +42,8 @@ export interface AgentSnapshot {
   readonly aggregator?: AggregatorStats;
   readonly sockets?: ListenerStats;
   readonly sinks: readonly PublisherReport[];
+  /** the block store's health (undefined without local enforcement) */
+  readonly store?: { readonly ok: boolean; readonly problem?: string; readonly writeErrors: number };
   /** local blocks in force (0 without local enforcement) */
   readonly blocksActive: number;
   readonly breakerOpen: boolean;
@@ -82,6 +84,7 @@ export function agentStatus(s: AgentSnapshot): Record<string, unknown> {
     sinks: s.sinks.map((sink) => ({ name: sink.name, ...sink.status })),
     blocksActive: s.blocksActive,
     circuitBreakerOpen: s.breakerOpen,
+    ...(s.store ? { store: s.store } : {}),
     usage: s.usage ?? [],
   };
 }
@@ -89,7 +92,11 @@ export function agentStatus(s: AgentSnapshot): Record<string, unknown> {
 /** GET /healthz: a problem makes it 503 (degraded); warnings are shown but keep it 200. */
 export function agentHealth(s: AgentSnapshot): HealthReport {
   const watching = (s.listeners?.tcp.length ?? 0) + (s.listeners?.udp.length ?? 0);
-  const problems = [...(watching === 0 && s.stealth !== 'on' ? ['no decoy port is watched'] : []), ...s.sinks.flatMap((sink) => sink.health.problems)];
+  const problems = [
+    ...(watching === 0 && s.stealth !== 'on' ? ['no decoy port is watched'] : []),
+    ...(s.store?.problem !== undefined ? [s.store.problem] : []),
+    ...s.sinks.flatMap((sink) => sink.health.problems),
+  ];
   const warnings = s.sinks.flatMap((sink) => sink.health.warnings);
   if (s.enforcement === 'log-only') warnings.push('enforcement is log-only: nftables is not available');
   if (s.stealth === 'unavailable') warnings.push('stealth detection unavailable: sockets only');
@@ -112,6 +119,8 @@ export function agentMetrics(s: AgentSnapshot): Metric[] {
     });
   return [
     { name: 'portsnare_up', help: 'The agent is running.', type: 'gauge', samples: one(1) },
+    { name: 'portsnare_store_healthy', help: 'The block store accepted its last write (1), or its last write or fsync failed (0); 1 without local enforcement.', type: 'gauge', samples: one(s.store && !s.store.ok ? 0 : 1) },
+    { name: 'portsnare_store_write_errors_total', help: 'Block store writes and fsyncs that failed.', type: 'counter', samples: one(s.store?.writeErrors ?? 0) },
     { name: 'portsnare_probes_total', help: 'Probes seen (socket hits and kernel probes), before filtering.', type: 'counter', samples: one(agg.hits) },
     { name: 'portsnare_probes_kernel_total', help: 'Probes reported by the kernel detector.', type: 'counter', samples: one(s.counts.kernelProbes) },
     { name: 'portsnare_kernel_quarantines_total', help: 'Sources the kernel held for quarantine.seconds on a first forgeable decoy packet.', type: 'counter', samples: one(s.counts.kernelQuarantines ?? 0) },

@@ -1,10 +1,13 @@
 /**
- * The local backend when an agent runs: its control API on loopback (default
- * http://127.0.0.1:9466). The agent owns the store and nftables; the command line only asks.
+ * The local backend when an agent runs: its control socket (changes allowed to root and the
+ * group, the caller named by the kernel) or its control API on loopback TCP (default
+ * http://127.0.0.1:9466; read-only without the token). The agent owns the store and nftables;
+ * the command line only asks.
  *
  *   GET /healthz · GET /status · GET /blocks · POST /blocks {target, ttlSeconds?, reason?, requestedBy?}
  *   DELETE /blocks/<target> · GET /history/<target>
  */
+import http from 'node:http';
 import type { BlockRecord } from '../../core/policy';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
 import type { DetectionEntry } from '../../sensor/detections';
@@ -47,14 +50,50 @@ interface Answer {
   readonly body: unknown;
 }
 
+/** Where the agent answers: its control socket, or a loopback URL (with the token when this user can read it). */
+export interface AgentEndpoint {
+  readonly socketPath?: string;
+  readonly url?: string;
+  readonly token?: string;
+}
+
+/** One HTTP exchange over the socket or TCP; rejects with the errno (ECONNREFUSED, EACCES, ENOENT) when nothing answers. */
+export function exchange(endpoint: AgentEndpoint, method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers: Record<string, string> = { ...(options.headers ?? {}), ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}) };
+    if (endpoint.token !== undefined && endpoint.socketPath === undefined) headers['authorization'] = `Bearer ${endpoint.token}`;
+    const target = endpoint.socketPath !== undefined ? { socketPath: endpoint.socketPath, path, headers: { ...headers, host: 'localhost' } } : (() => {
+      const url = new URL(path, endpoint.url);
+      return { hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || 80, path: url.pathname + url.search, headers };
+    })();
+    const request = http.request({ ...target, method, timeout: options.timeoutMs ?? TIMEOUT_MS }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: parseBody(Buffer.concat(chunks).toString('utf8')) }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs ?? TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
 /** GET /healthz with a short timeout: undefined when nothing answers (no agent). */
 export async function probeAgent(baseUrl: string, timeoutMs = 800): Promise<Answer | undefined> {
   try {
-    const response = await fetch(new URL('/healthz', baseUrl), { signal: AbortSignal.timeout(timeoutMs) });
-    const text = await response.text();
-    return { status: response.status, body: parseBody(text) };
+    return await exchange({ url: baseUrl }, 'GET', '/healthz', { timeoutMs });
   } catch {
     return undefined;
+  }
+}
+
+/** GET /healthz on the control socket: the answer, or the errno that kept us out (EACCES: not root, not in the group). */
+export async function probeSocket(socketPath: string, timeoutMs = 800): Promise<Answer | { error: string }> {
+  try {
+    return await exchange({ socketPath }, 'GET', '/healthz', { timeoutMs });
+  } catch (error) {
+    return { error: (error as NodeJS.ErrnoException).code ?? String(error) };
   }
 }
 
@@ -72,10 +111,20 @@ function field(body: unknown, key: string): unknown {
 
 export class AgentBackend implements Backend {
   readonly where: string;
+  readonly baseUrl: string;
 
-  constructor(readonly baseUrl: string) {
-    this.where = `agent ${baseUrl.replace(/\/$/, '')}`;
+  /** `endpoint`: a loopback URL, or where the agent answers (socket, URL and token) */
+  constructor(
+    endpoint: string | AgentEndpoint,
+    /** why changes over TCP will be refused (the socket was not usable), for the error */
+    private readonly readOnlyWhy?: string,
+  ) {
+    this.endpoint = typeof endpoint === 'string' ? { url: endpoint } : endpoint;
+    this.baseUrl = this.endpoint.socketPath !== undefined ? `unix:${this.endpoint.socketPath}` : (this.endpoint.url ?? '').replace(/\/$/, '');
+    this.where = `agent ${this.baseUrl}`;
   }
+
+  private readonly endpoint: AgentEndpoint;
 
   async status(now: number): Promise<StatusView> {
     const health = await this.call('GET', '/healthz', undefined, true);
@@ -197,19 +246,16 @@ export class AgentBackend implements Backend {
   }
 
   private async call(method: string, path: string, body?: unknown, anyStatus = false, headers: Record<string, string> = {}): Promise<Answer> {
-    let response: Response;
+    let answer: Answer;
     try {
-      response = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
+      answer = await exchange(this.endpoint, method, path, { ...(body !== undefined ? { body } : {}), headers });
     } catch (error) {
       throw new CliError(`the agent at ${this.baseUrl} did not answer ${method} ${path}: ${error instanceof Error ? error.message : String(error)}`, EXIT.unhealthy);
     }
-    const answer = { status: response.status, body: parseBody(await response.text()) };
-    if (anyStatus || (response.status >= 200 && response.status < 300)) return answer;
+    if (anyStatus || (answer.status >= 200 && answer.status < 300)) return answer;
+    if (answer.status === 403 && field(answer.body, 'permission') === 'denied') {
+      throw new CliError(`not permitted: ${String(field(answer.body, 'error') ?? 'forbidden')}${this.readOnlyWhy ? ` (${this.readOnlyWhy})` : ''}`, EXIT.permission);
+    }
     throw agentError(answer, method, path);
   }
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { BlockView } from './backend';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { expiresIn, table } from './output';
+import { blocksCovering, parseTarget } from './targets';
 
 export function blockJson(block: BlockView, now: number): Record<string, unknown> {
   return {
@@ -45,16 +46,19 @@ export function registerBlocks(program: Command, deps: CliDeps): void {
       .command('blocks')
       .summary('list active blocks')
       .description('Active blocks, soonest expiry first: address or CIDR, reason, offences, hits, expires in, where it is enforced.')
+      .option('--contains <address>', 'only the blocks that hold this address or CIDR (itself or a wider CIDR)')
       .option('--json', 'print a JSON array (times in ISO 8601, expiresInSeconds)'),
-  ).action(async (options: BackendOptions) => {
+  ).action(async (options: BackendOptions & { contains?: string }) => {
     const now = deps.now();
-    const { where, blocks } = await withBackend(options, deps, async (backend) => ({ where: backend.where, blocks: await backend.blocks(now) }), { readOnly: true });
+    const contains = options.contains !== undefined ? parseTarget(options.contains) : undefined;
+    const { where, blocks: all } = await withBackend(options, deps, async (backend) => ({ where: backend.where, blocks: await backend.blocks(now) }), { readOnly: true });
+    const blocks = contains !== undefined ? blocksCovering(all, contains) : all;
     if (options.json) {
       printJson(deps.io, blocks.map((block) => blockJson(block, now)));
       return;
     }
     if (blocks.length === 0) {
-      deps.io.out(`no active blocks (${where})`);
+      deps.io.out(contains !== undefined ? `no active block holds ${contains} (${where})` : `no active blocks (${where})`);
       return;
     }
     deps.io.out(blocksTable(blocks, now));

@@ -247,7 +247,7 @@ export async function runDemo(options: DemoOptions, deps: CliDeps, signal?: Abor
   io.out(`  enforcement   ${enforcementLine}`);
   io.out(`  policy        first offence blocked ${humanDuration(DEMO_TTL_SECONDS)}, each repeat offence doubles it`);
   io.out(`  state         ${stateDirectory} (the file store)`);
-  io.out(`  control API   ${agentUrl}${portNote}`);
+  io.out(`  control API   ${agentUrl}${portNote} (read-only; changes through the socket ${join(stateDirectory, 'control.sock')})`);
   io.out(`  attacker      ${DEMO_ATTACKER}, a loopback address the demo may block (guard.blockableSpecialCidrs ${DEMO_ATTACKER_CIDR}); this host's own 127.0.0.1 is never reported`);
 
   let detections = 0;

@@ -16,6 +16,8 @@ export const EXIT = {
   credentials: 5,
   /** the agent or the pipeline is not healthy (status) */
   unhealthy: 6,
+  /** not permitted to change this host's state: not root, not in the control socket's group */
+  permission: 7,
 } as const;
 
 export class CliError extends Error {

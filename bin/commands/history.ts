@@ -4,7 +4,7 @@ import { blockJson } from './blocks';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { CliError, EXIT } from './errors';
 import { expiresIn, isoSeconds, table } from './output';
-import { parseTarget } from './targets';
+import { blocksCovering, parseTarget } from './targets';
 
 export function registerHistory(program: Command, deps: CliDeps): void {
   withBackendOptions(
@@ -17,11 +17,25 @@ export function registerHistory(program: Command, deps: CliDeps): void {
   ).action(async (targetText: string, options: BackendOptions) => {
     const target = parseTarget(targetText);
     const now = deps.now();
-    const { where, current, entries } = await withBackend(options, deps, async (backend) => ({ where: backend.where, ...(await backend.history(target)) }), { readOnly: true });
+    const found = await withBackend(
+      options,
+      deps,
+      async (backend) => {
+        const own = await backend.history(target);
+        if (own.current || own.entries.length > 0) return { where: backend.where, ...own };
+        // never blocked itself, but maybe inside a blocked CIDR: that block's story is the answer
+        const cover = blocksCovering(await backend.blocks(now), target).find((block) => block.target !== target);
+        return cover ? { where: backend.where, coveredBy: cover.target, ...(await backend.history(cover.target)) } : { where: backend.where, ...own };
+      },
+      { readOnly: true },
+    );
+    const { where, current, entries } = found;
+    const coveredBy = 'coveredBy' in found ? found.coveredBy : undefined;
     if (options.json) {
       printJson(deps.io, {
         target,
         where,
+        ...(coveredBy !== undefined ? { coveredBy } : {}),
         current: current ? blockJson(current, now) : null,
         entries: entries.map((entry) => ({ at: new Date(entry.at).toISOString(), action: entry.action, detail: entry.detail })),
       });
@@ -29,12 +43,13 @@ export function registerHistory(program: Command, deps: CliDeps): void {
       return;
     }
     if (!current && entries.length === 0) throw new CliError(`no history for ${target} (${where})`, EXIT.notFound);
+    if (coveredBy !== undefined) deps.io.out(`${target} is inside the block of ${coveredBy}; its history follows`);
     if (current) {
       const state =
         current.active && current.expiresAt > now
           ? `blocked for ${expiresIn(current.expiresAt, now)} more (until ${isoSeconds(current.expiresAt)})`
           : `not blocked${current.liftedBy ? ` (lifted by ${current.liftedBy})` : ` (last block ended ${isoSeconds(current.expiresAt)})`}`;
-      deps.io.out(`${target}: ${state}; reason ${current.reason}, offence ${current.offences}, ${current.hitCount} hits, first seen ${isoSeconds(current.firstSeen)} — ${where}`);
+      deps.io.out(`${coveredBy ?? target}: ${state}; reason ${current.reason}, offence ${current.offences}, ${current.hitCount} hits, first seen ${isoSeconds(current.firstSeen)} — ${where}`);
     } else {
       deps.io.out(`${target}: no current record — ${where}`);
     }

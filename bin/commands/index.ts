@@ -7,10 +7,13 @@ import type { Command } from 'commander';
 import { registerAllow } from './allow';
 import { registerBlock } from './block';
 import { registerBlocks } from './blocks';
+import { registerCompletion } from './completion';
+import { registerDecisions } from './decisions';
 import { type CliDeps, defaultDeps } from './context';
 import { registerDemo } from './demo';
 import { registerDetections } from './detections';
 import { registerHistory } from './history';
+import { registerInstall } from './install';
 import { registerProbe } from './probe';
 import { registerReload } from './reload';
 import { registerStatus } from './status';
@@ -30,4 +33,7 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerAllow(program, deps);
   registerDemo(program, deps);
   registerProbe(program, deps);
+  registerInstall(program, deps);
+  registerCompletion(program, deps);
+  registerDecisions(program, deps);
 }

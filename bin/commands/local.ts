@@ -9,12 +9,13 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NeverBlockGuard } from '../../core/guard';
 import { isActive } from '../../core/policy';
-import { type AgentConfig, ConfigError, DEFAULT_HEALTH_PORT, loadConfigFile, parseAgentConfig, spoolDirectory } from '../../sensor/config';
+import { type AgentConfig, ConfigError, DEFAULT_HEALTH_PORT, controlSocketPath, controlTokenPath, loadConfigFile, parseAgentConfig, spoolDirectory } from '../../sensor/config';
+import { readControlToken } from '../../sensor/control-token';
 import { NftEnforcer } from '../../sensor/local/nft';
 import { LocalPipeline } from '../../sensor/local/pipeline';
 import { FileStore } from '../../sensor/local/store';
 import { RuntimeAllowlist, guardWith } from '../../sensor/allowlist';
-import { AgentBackend, historyView, probeAgent, recordView } from './agent-client';
+import { AgentBackend, historyView, probeAgent, probeSocket, recordView } from './agent-client';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from './backend';
 import { byExpiry } from './backend';
 import { CliError, EXIT } from './errors';
@@ -50,13 +51,62 @@ export function agentUrlOf(options: Pick<LocalOptions, 'agent' | 'env'>, config:
   return options.agent ?? options.env['PORTSNARE_AGENT_URL'] ?? `http://${hostForUrl(config.health.host)}:${config.health.port || DEFAULT_HEALTH_PORT}`;
 }
 
+/** --agent / PORTSNARE_AGENT_URL: a socket (`unix:PATH` or an absolute path) or an http URL; anything else is a usage error. */
+function explicitEndpoint(value: string): { socketPath: string } | { url: string } {
+  if (value.startsWith('unix:')) return { socketPath: value.slice('unix:'.length) };
+  if (value.startsWith('/')) return { socketPath: value };
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== 'http:' || url.hostname === '') throw new CliError(`--agent: ${JSON.stringify(value)} is not an http:// URL or a control socket (unix:/path)`, EXIT.usage);
+  return { url: value };
+}
+
+/**
+ * The agent that answers, by the way that may change state first: the control socket (root and
+ * the group), else loopback TCP (reads; changes with the token when this user can read it).
+ * Undefined when nothing answers; an explicit --agent that does not answer is an error.
+ */
+async function findAgent(options: LocalOptions, config: AgentConfig, configPath: string | undefined): Promise<AgentBackend | undefined> {
+  const explicit = options.agent ?? options.env['PORTSNARE_AGENT_URL'];
+  const tokenFile = controlTokenPath(config);
+  const token = tokenFile !== undefined ? readControlToken(tokenFile) : undefined;
+  if (explicit !== undefined) {
+    const endpoint = explicitEndpoint(explicit);
+    if ('socketPath' in endpoint) {
+      const answer = await probeSocket(endpoint.socketPath);
+      if (!('error' in answer)) return new AgentBackend(endpoint);
+      if (answer.error === 'EACCES') throw new CliError(`not permitted: the control socket ${endpoint.socketPath} refused this user (EACCES): it is for root and group ${config.control.group}`, EXIT.permission);
+      throw new CliError(`no agent answers at ${endpoint.socketPath} (${answer.error}; is \`portsnare agent\` running?)`, EXIT.unhealthy);
+    }
+    if (await probeAgent(endpoint.url)) return new AgentBackend({ url: endpoint.url, ...(token !== undefined ? { token } : {}) });
+    throw new CliError(`no agent answers at ${endpoint.url} (is \`portsnare agent\` running? is the health port right?)`, EXIT.unhealthy);
+  }
+  let readOnlyWhy: string | undefined;
+  const socket = controlSocketPath(config);
+  if (socket !== undefined) {
+    const answer = await probeSocket(socket);
+    if (!('error' in answer)) return new AgentBackend({ socketPath: socket });
+    if (answer.error === 'EACCES') readOnlyWhy = `the control socket ${socket} refused this user (EACCES): changes need root or group ${config.control.group}`;
+  }
+  const url = agentUrlOf(options, config);
+  if (await probeAgent(url)) return new AgentBackend({ url, ...(token !== undefined ? { token } : {}) }, readOnlyWhy ?? (token === undefined ? `no control socket answers${socket ? ` at ${socket}` : ''}${configPath ? ` (control.socket of ${configPath})` : ''}` : undefined));
+  // the agent runs (its socket exists) but is not ours to use, and TCP does not answer: say so, not "cannot read the store"
+  if (readOnlyWhy) throw new CliError(`not permitted: ${readOnlyWhy}`, EXIT.permission);
+  return undefined;
+}
+
 /** A command only a running agent can answer (detections, reload): its URL, or exit 6 saying nobody answers. */
 export async function requireAgent(options: LocalOptions): Promise<AgentBackend> {
   const { config, path } = localConfig(options);
+  const agent = await findAgent(options, config, path);
+  if (agent) return agent;
   const url = agentUrlOf(options, config);
-  if (await probeAgent(url)) return new AgentBackend(url);
   throw new CliError(
-    `no agent answers at ${url} (is \`portsnare agent\` running? ${path ? `health.port of ${path}` : 'it may use another health.port: pass --config FILE or --agent URL'})`,
+    `no agent answers at ${controlSocketPath(config) ?? url} or ${url} (is \`portsnare agent\` running? ${path ? `control.socket and health.port of ${path}` : 'it may use another state directory or health.port: pass --config FILE or --agent URL'})`,
     EXIT.unhealthy,
   );
 }
@@ -68,9 +118,8 @@ export async function openLocal(options: LocalOptions): Promise<Backend> {
   const explicitAgent = options.agent !== undefined || options.env['PORTSNARE_AGENT_URL'] !== undefined;
   const stateDir = options.stateDir ?? options.env['PORTSNARE_STATE_DIR'];
   if (stateDir === undefined || explicitAgent) {
-    const answer = await probeAgent(url);
-    if (answer) return new AgentBackend(url);
-    if (explicitAgent) throw new CliError(`no agent answers at ${url} (is \`portsnare agent\` running? is the health port right?)`, EXIT.unhealthy);
+    const agent = await findAgent(options, config, path);
+    if (agent) return agent;
   }
   const directory = stateDir ?? config.stateDirectory;
   return StoreBackend.open({ ...config, stateDirectory: directory }, { agentUrl: stateDir === undefined ? url : undefined, configPath: path, readOnly: options.readOnly === true });
@@ -104,7 +153,9 @@ export class StoreBackend implements Backend {
   }
 
   static async open(config: AgentConfig, context: { agentUrl?: string | undefined; configPath?: string | undefined; readOnly?: boolean }): Promise<StoreBackend> {
-    const store = new FileStore(config.stateDirectory);
+    // read-only commands open the store read-only (no lock, no repair: a reader needs no write access);
+    // a change waits for the writers' lock in the kernel (a command line has nothing else to do)
+    const store = new FileStore(config.stateDirectory, context.readOnly ? { readOnly: true } : { blockingLock: true });
     try {
       // read-only commands create nothing: a missing directory is an empty store
       if (!context.readOnly || existsSync(config.stateDirectory)) await store.load();

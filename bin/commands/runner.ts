@@ -11,7 +11,8 @@ export function emptyProgram(io: Pick<Io, 'out' | 'err'>): Command {
   return new Command('portsnare')
     .description('Decoy-port enumeration blocker: detect scanners, block them in nftables, NACLs and WAF.')
     .version(packageVersion(), '-V, --version', 'print the portsnare version')
-    .showHelpAfterError()
+    // a usage mistake is one line (commander's "error: …"), then exit 2; --help prints the usage
+    .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text), writeErr: (text) => io.err(text) });
 }
@@ -26,7 +27,10 @@ export async function runProgram(program: Command, args: readonly string[], io: 
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // help and --version exit 0; a usage mistake (unknown option, missing argument) exits 2
+      // help and --version exit 0; a usage mistake (unknown option, missing argument) exits 2, and
+      // so does a command group without its subcommand (`portsnare`, `portsnare allow`), whose
+      // usage commander prints on stderr
+      if (error.code === 'commander.help' && error.exitCode !== 0) return EXIT.usage;
       if (error.exitCode === 0 || error.code === 'commander.help' || error.code === 'commander.helpDisplayed') return error.exitCode;
       return EXIT.usage;
     }

@@ -1,5 +1,6 @@
 /** The operator's input, checked before anything is asked of a backend. */
-import { canonicalTarget, tryParseCidr } from '../../core/address';
+import { canonicalTarget, cidrCovers, tryParseCidr } from '../../core/address';
+import type { BlockView } from './backend';
 import { BlockRequestedSchema, parseDuration } from '../../core/commands';
 import { CliError, EXIT } from './errors';
 
@@ -29,4 +30,16 @@ export function parseTtl(text: string): number {
 export function parseReason(text: string): string {
   if (text.length > 256) throw new CliError(`invalid --reason: at most 256 characters (got ${text.length})`, EXIT.usage);
   return text;
+}
+
+/** The active blocks that hold `target` (itself, or a CIDR around it), narrowest first. */
+export function blocksCovering(blocks: readonly BlockView[], target: string): BlockView[] {
+  const inner = tryParseCidr(target);
+  if (!inner) return [];
+  return blocks
+    .filter((block) => {
+      const outer = tryParseCidr(block.target);
+      return outer !== undefined && outer.family === inner.family && cidrCovers(outer, inner);
+    })
+    .sort((a, b) => (tryParseCidr(b.target)?.prefix ?? 0) - (tryParseCidr(a.target)?.prefix ?? 0));
 }

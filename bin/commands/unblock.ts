@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { requester } from './requester';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { CliError, EXIT } from './errors';
-import { parseTarget } from './targets';
+import { blocksCovering, parseTarget } from './targets';
 
 interface UnblockOptions extends BackendOptions {
   readonly all?: boolean;
@@ -73,10 +73,17 @@ export function registerUnblock(program: Command, deps: CliDeps): void {
     }
     if (targetText === undefined) throw new CliError('missing the address or CIDR to unblock (or --all)', EXIT.usage);
     const target = parseTarget(targetText);
-    const { where, outcome } = await withBackend(options, deps, async (backend) => ({
-      where: backend.where,
-      outcome: await backend.unblock(target, requester()),
-    }));
+    const { where, outcome } = await withBackend(options, deps, async (backend) => {
+      try {
+        return { where: backend.where, outcome: await backend.unblock(target, requester()) };
+      } catch (error) {
+        if (!(error instanceof CliError) || error.exitCode !== EXIT.notFound) throw error;
+        // an address inside a blocked CIDR: say which block holds it (a CIDR is lifted whole)
+        const cover = blocksCovering(await backend.blocks(deps.now()), target).find((block) => block.target !== target);
+        if (!cover) throw error;
+        throw new CliError(`${target} is not blocked itself: it is inside the block of ${cover.target}; \`portsnare unblock ${cover.target}\` lifts that block (a CIDR is lifted whole)`, EXIT.notFound);
+      }
+    });
     if (options.json) {
       printJson(deps.io, { result: outcome.kind === 'lifted' ? 'unblocked' : 'requested', where, ...outcome });
       return;

@@ -32,6 +32,7 @@ export class LocalEnforcement {
 
   private constructor(
     private readonly pipeline: LocalPipeline,
+    private readonly store: FileStore,
     /** 'nftables', or 'log-only': decided and recorded, nothing dropped */
     readonly mode: 'nftables' | 'log-only',
     private readonly config: AgentConfig,
@@ -57,7 +58,7 @@ export class LocalEnforcement {
     }
     const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => logger.line(line) });
     await pipeline.restore();
-    return new LocalEnforcement(pipeline, enforcer ? 'nftables' : 'log-only', config, logger);
+    return new LocalEnforcement(pipeline, store, enforcer ? 'nftables' : 'log-only', config, logger);
   }
 
   /** A new guard (config reload, runtime allowlist); lifts the active blocks it protects and returns them. */
@@ -135,6 +136,11 @@ export class LocalEnforcement {
 
   activeBlocks(now = Date.now()): number {
     return this.pipeline.list().filter((r) => r.active && r.expiresAt > now).length;
+  }
+
+  /** The block store's health: its last write failure (path and errno), until a write succeeds. */
+  storeHealth(): ReturnType<FileStore['health']> {
+    return this.store.health();
   }
 
   breakerOpen(): boolean {

@@ -37,6 +37,8 @@ export class NftError extends Error {
   constructor(
     message: string,
     readonly stderr: string,
+    /** the signal that ended the program, when one did */
+    readonly signal?: string,
   ) {
     super(message);
     this.name = 'NftError';
@@ -48,10 +50,32 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs a program with `input` on stdin; rejects with its stderr when it exits non-zero. */
-export function run(program: string, args: readonly string[], input?: string, timeoutMs = 15_000): Promise<RunResult> {
+/** Signals a terminal or a supervisor sends to a whole process group, never sent by `run` itself. */
+const GROUP_SIGNALS = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTERM']);
+
+/**
+ * Runs a program with `input` on stdin, in its own process group; rejects with its stderr when it
+ * exits non-zero.
+ *
+ * detached: the child is a session of its own, so the terminal's Ctrl-C (SIGINT to the foreground
+ * group) reaches the agent only, never an nft half-way through the cleanup. One window remains:
+ * between fork and setsid (milliseconds for a large parent) the child is still in the parent's
+ * group with every signal blocked, and a Ctrl-C then kills it as it unblocks them, before exec —
+ * so it ran nothing. A child killed that way is started again (at most twice).
+ */
+export async function run(program: string, args: readonly string[], input?: string, timeoutMs = 15_000): Promise<RunResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runOnce(program, args, input, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof NftError && error.signal !== undefined && GROUP_SIGNALS.has(error.signal)) || attempt >= 2) throw error;
+    }
+  }
+}
+
+function runOnce(program: string, args: readonly string[], input: string | undefined, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -66,7 +90,7 @@ export function run(program: string, args: readonly string[], input?: string, ti
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
       if (code === 0) resolve({ stdout, stderr });
-      else reject(new NftError(`${program} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n')[0] ?? ''}`, stderr));
+      else reject(new NftError(`${program} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n')[0] ?? ''}`, stderr, signal ?? undefined));
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');

@@ -265,8 +265,10 @@ export class LocalPipeline {
     }
   }
 
+  /** One at a time in this process, and inside the store's writer lock (other processes: `portsnare … --state-dir`). */
   private serial<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(task, task);
+    const locked = (): Promise<T> => this.store.transaction(task);
+    const result = this.queue.then(locked, locked);
     this.queue = result.catch(() => undefined);
     return result;
   }

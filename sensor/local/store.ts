@@ -11,9 +11,17 @@
  *
  * Compaction: once the journal holds as many lines as the state has records (and at least
  * `compactAfterLines`), appends move to a new journal file, a snapshot of the state up to there
- * is written beside it, and the journals it covers are removed. One writer per state directory.
+ * is written beside it, and the journals it covers are removed.
+ *
+ * Several writers (the agent and any number of `portsnare … --state-dir` commands): every write,
+ * open and compaction holds flock(2) on `blocks.lock` (the native helper; the kernel drops it when
+ * its holder dies, kill -9 included). Holding it, a store first catches up with what others
+ * appended (the journal's new lines, a journal another writer started, a compaction that replaced
+ * its file), so sequence numbers stay unique and no acknowledged line is dropped at replay. The
+ * local pipeline holds it across read-decide-write (`transaction`). The agent polls for the lock
+ * and never blocks its event loop; a command line may wait in the kernel (`blockingLock`).
  */
-import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BlockRecord } from '../../core/policy';
@@ -23,6 +31,8 @@ import {
   type HistoryEntry,
   journalName,
   listDirectory,
+  LOCK_FILE,
+  parseLine,
   makeDirectory,
   ownTemporaries,
   processAlive,
@@ -34,6 +44,9 @@ import {
   writeSnapshot,
 } from './store/files';
 
+import { lockFile, nativeUnavailable, unlockFile } from '../native-helper';
+
+let warnedNoLock = false;
 import { COMPACT_AFTER_LINES, type FileStoreOptions, MAX_HISTORY_PER_TARGET, MAX_RECORDS, type StoreStats, SYNC_INTERVAL_MS } from './store/options';
 
 export { STORE_FILE, StateDirectoryError, COMPACT_AFTER_LINES, MAX_HISTORY_PER_TARGET, MAX_RECORDS, SYNC_INTERVAL_MS };
@@ -68,6 +81,15 @@ export class FileStore {
   private fdChain: Promise<void> = Promise.resolve();
   private compacting: Promise<void> | undefined;
   private compactNotBefore = 0;
+  /** blocks.lock, open while the store is */
+  private lockFd: number | undefined;
+  /** operations of this process inside the lock (they share it: JS runs one at a time) */
+  private holders = 0;
+  private acquiring: Promise<void> | undefined;
+  private readonly blockingLock: boolean;
+  private failure: Error | undefined;
+  private writeErrors = 0;
+  private readonly lockTimeoutMs: number;
 
   constructor(
     readonly directory: string,
@@ -81,6 +103,131 @@ export class FileStore {
     this.compactAfterLines = options.compactAfterLines ?? COMPACT_AFTER_LINES;
     this.readOnly = options.readOnly ?? false;
     this.warn = options.onWarning ?? (() => undefined);
+    this.blockingLock = options.blockingLock ?? false;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * Runs `task` holding the store's lock, after catching up with other writers: what `task` reads
+   * and writes is not interleaved with another process's writes. Nested and concurrent calls of
+   * this process share the lock.
+   */
+  async transaction<T>(task: () => Promise<T>): Promise<T> {
+    if (this.readOnly) return task();
+    await this.acquire();
+    try {
+      return await task();
+    } finally {
+      this.release();
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.holders++ > 0) {
+      try {
+        await this.acquiring;
+      } catch (error) {
+        this.holders--;
+        throw error;
+      }
+      return;
+    }
+    this.acquiring = this.takeLock();
+    try {
+      await this.acquiring;
+    } catch (error) {
+      this.holders--;
+      throw error;
+    } finally {
+      this.acquiring = undefined;
+    }
+  }
+
+  private release(): void {
+    if (--this.holders > 0 || this.lockFd === undefined) return;
+    unlockFile(this.lockFd);
+  }
+
+  private async takeLock(): Promise<void> {
+    if (this.lockFd === undefined) {
+      makeDirectory(this.directory);
+      try {
+        this.lockFd = openSync(join(this.directory, LOCK_FILE), 'a', 0o640);
+      } catch (error) {
+        throw StateDirectoryError.from(this.directory, join(this.directory, LOCK_FILE), 'open', error);
+      }
+    }
+    const fd = this.lockFd;
+    if (nativeUnavailable && !warnedNoLock) {
+      warnedNoLock = true;
+      this.warn({ msg: `store: no writer lock (${nativeUnavailable}): concurrent writers (the agent and \`portsnare … --state-dir\`) may lose blocks`, level: 'error', directory: this.directory });
+    }
+    const until = Date.now() + this.lockTimeoutMs;
+    let pause = 1;
+    while (!lockFile(fd, this.blockingLock)) {
+      if (Date.now() > until) throw new Error(`the store in ${this.directory} stayed locked for ${this.lockTimeoutMs} ms (${LOCK_FILE}: another portsnare writer holds it)`);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 20);
+    }
+    try {
+      if (this.fd !== undefined) await this.catchUp();
+    } catch (error) {
+      unlockFile(fd);
+      throw error;
+    }
+  }
+
+  /**
+   * Holding the lock: reads what other writers appended since this store last looked — the rest
+   * of its journal, then any journal begun after it — or re-opens when a compaction removed its
+   * journal. A torn last line (its writer died) is cut: nobody else can be writing it.
+   */
+  private async catchUp(): Promise<void> {
+    for (;;) {
+      const fd = this.fd;
+      const current = this.journals.at(-1);
+      if (fd === undefined || !current) return;
+      const stat = fstatSync(fd);
+      if (stat.nlink === 0) {
+        await this.open(); // another writer compacted: its snapshot and journal hold everything
+        return;
+      }
+      if (stat.size > this.fdSize) {
+        const length = stat.size - this.fdSize;
+        const buffer = Buffer.alloc(length);
+        let read = 0;
+        while (read < length) {
+          const n = readSync(fd, buffer, read, length - read, this.fdSize + read);
+          if (n === 0) break;
+          read += n;
+        }
+        const good = buffer.lastIndexOf(0x0a, read - 1) + 1;
+        for (const text of buffer.toString('utf8', 0, good).split('\n')) {
+          if (text === '') continue;
+          const line = parseLine(text);
+          if (!line) {
+            this.recovered.corruptLines++;
+            continue;
+          }
+          if (line.s <= this.seq) continue;
+          this.seq = line.s;
+          this.linesSinceSnapshot++;
+          this.apply(line.at, line.a, line.r);
+        }
+        if (good < stat.size) ftruncateSync(fd, this.fdSize + good);
+        this.fdSize += good;
+        this.syncedSeq = this.seq;
+      }
+      const next = join(this.directory, journalName(this.seq + 1));
+      if (next === current.path || !existsSync(next)) return;
+      // another writer began a new journal (its compaction): follow it
+      await this.onFd(async () => {
+        closeSync(fd);
+      });
+      this.journals.push({ firstSeq: this.seq + 1, path: next });
+      this.fd = this.openJournal(next);
+      this.fdSize = 0;
+    }
   }
 
   /** A loaded store: `new FileStore(directory, options)` and `load()`. */
@@ -127,7 +274,7 @@ export class FileStore {
    * re-reads the disk.
    */
   async load(): Promise<void> {
-    this.loading ??= this.open().finally(() => (this.loading = undefined));
+    this.loading ??= (this.readOnly ? this.open() : this.transaction(() => this.open())).finally(() => (this.loading = undefined));
     return this.loading;
   }
 
@@ -145,6 +292,10 @@ export class FileStore {
   async put(record: BlockRecord, action: string): Promise<BlockRecord> {
     if (this.readOnly) throw new Error(`the store in ${this.directory} is open read-only`);
     if (this.fd === undefined) await this.load();
+    return this.transaction(async () => this.append(record, action));
+  }
+
+  private append(record: BlockRecord, action: string): BlockRecord {
     const fd = this.fd;
     if (fd === undefined) throw new Error(`the store in ${this.directory} is not open`);
     const at = this.now();
@@ -154,8 +305,9 @@ export class FileStore {
     try {
       appendAll(fd, line, this.fdSize);
     } catch (error) {
-      throw StateDirectoryError.from(this.directory, path, 'append to', error);
+      throw this.failed(StateDirectoryError.from(this.directory, path, 'append to', error));
     }
+    this.failure = undefined;
     this.fdSize += Buffer.byteLength(line);
     this.seq++;
     this.linesSinceSnapshot++;
@@ -187,7 +339,7 @@ export class FileStore {
       try {
         await fsyncAsync(this.fd);
       } catch (error) {
-        throw StateDirectoryError.from(this.directory, this.journals.at(-1)?.path ?? this.directory, 'fsync', error);
+        throw this.failed(StateDirectoryError.from(this.directory, this.journals.at(-1)?.path ?? this.directory, 'fsync', error));
       }
       this.syncedSeq = Math.max(this.syncedSeq, upTo);
     });
@@ -197,7 +349,7 @@ export class FileStore {
   async compact(): Promise<void> {
     if (this.readOnly) throw new Error(`the store in ${this.directory} is open read-only`);
     if (this.fd === undefined) await this.load();
-    this.compacting ??= this.runCompaction().finally(() => (this.compacting = undefined));
+    this.compacting ??= this.transaction(() => this.runCompaction()).finally(() => (this.compacting = undefined));
     return this.compacting;
   }
 
@@ -210,6 +362,24 @@ export class FileStore {
       if (this.fd !== undefined) closeSync(this.fd);
       this.fd = undefined;
     });
+    if (this.lockFd !== undefined && this.holders === 0) {
+      closeSync(this.lockFd);
+      this.lockFd = undefined;
+    }
+  }
+
+  /**
+   * The last write or fsync failure, until a write succeeds again: the agent's /healthz turns 503
+   * and `status` names it (a store that cannot write loses every block it is told).
+   */
+  health(): { readonly ok: boolean; readonly problem?: string; readonly writeErrors: number } {
+    return this.failure ? { ok: false, problem: `block store failing: ${this.failure.message}`, writeErrors: this.writeErrors } : { ok: true, writeErrors: this.writeErrors };
+  }
+
+  private failed(error: Error): Error {
+    this.failure = error;
+    this.writeErrors++;
+    return error;
   }
 
   stats(): StoreStats {
@@ -321,7 +491,7 @@ export class FileStore {
   private openJournal(path: string): number {
     try {
       const fresh = listDirectory(this.directory).journals.every((j) => j.path !== path);
-      const fd = openSync(path, 'a', 0o640);
+      const fd = openSync(path, 'a+', 0o640); // read too: catchUp() reads what other writers appended
       if (fresh) syncDirectory(this.directory);
       return fd;
     } catch (error) {

@@ -45,8 +45,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The CLI against the demo's control socket (changes over TCP need the token, see sensor/health.ts). */
 function cli(args: string[]): Promise<CliResult> {
-  return runCli([...args, '--agent', url]);
+  return runCli([...args, '--agent', control()]);
+}
+
+function control(): string {
+  return `unix:${join(dir, 'state', 'control.sock')}`;
 }
 
 /** Polls until `check` passes (the agent decides asynchronously), at most 10 s. */
@@ -64,8 +69,8 @@ describe('against a running agent', () => {
     const result = await cli(['status']);
 
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`portsnare status — agent ${url}`);
-    expect(result.stdout).toMatch(new RegExp(`agent\\s+running, healthy — ${url} \\(sensor portsnare-demo, up \\d+s\\)`));
+    expect(result.stdout).toContain(`portsnare status — agent ${control()}`);
+    expect(result.stdout).toMatch(new RegExp(`agent\\s+running, healthy — ${control()} \\(sensor portsnare-demo, up \\d+s\\)`));
     expect(result.stdout).toMatch(/watching\s+tcp [\d,-]+, udp [\d,-]+ on 127\.0\.0\.1/);
     if (canDrop || !root) expect(result.stdout).toMatch(/enforcement\s+LOG-ONLY/);
     expect(result.stdout).toMatch(/detections\s+\d+ \(from \d+ probes/);
@@ -77,7 +82,7 @@ describe('against a running agent', () => {
     const result = await cli(['status', '--json']);
 
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ where: `agent ${url}`, healthy: true, backend: 'agent', spoolDepth: 0, circuitBreakerOpen: false, status: { sensorId: 'portsnare-demo' } });
+    expect(JSON.parse(result.stdout)).toMatchObject({ where: `agent ${control()}`, healthy: true, backend: 'agent', spoolDepth: 0, circuitBreakerOpen: false, status: { sensorId: 'portsnare-demo' } });
   });
 
   it('blocks, lists, shows the history of and unblocks an address', async () => {
@@ -89,12 +94,12 @@ describe('against a running agent', () => {
     const again = await cli(['unblock', '127.66.1.1']);
 
     expect(blocked.code).toBe(0);
-    expect(blocked.stdout).toMatch(new RegExp(`^blocked 127\\.66\\.1\\.1 for (5m|4m \\d+s) \\(until \\S+\\), offence 1, enforced in \\S.* — agent ${url}\\n$`));
-    expect(listed.stdout).toMatch(/127\.66\.1\.1\s+manual\s+1\s+0\s+(5m|4m \d+s)\s+.*requested by portsnare-cli:\S+: manual test/);
+    expect(blocked.stdout).toMatch(new RegExp(`^blocked 127\\.66\\.1\\.1 for (5m|4m \\d+s) \\(until \\S+\\), offence 1, enforced in \\S.* — agent ${control()}\\n$`));
+    expect(listed.stdout).toMatch(/127\.66\.1\.1\s+manual\s+1\s+0\s+(5m|4m \d+s)\s+.*requested by uid=0\(root\) portsnare-cli:\S+: manual test/);
     expect((JSON.parse(json.stdout) as Array<{ target: string }>).map((b) => b.target)).toContain('127.66.1.1');
     expect(history.stdout).toMatch(/^127\.66\.1\.1: blocked for/);
     expect(history.stdout).toMatch(/\n\S+Z\s+block\s+reason manual, offence 1/);
-    expect(unblocked).toEqual({ code: 0, stdout: `unblocked 127.66.1.1 — agent ${url}\n`, stderr: '' });
+    expect(unblocked).toEqual({ code: 0, stdout: `unblocked 127.66.1.1 — agent ${control()}\n`, stderr: '' });
     expect(again.code).toBe(4);
     expect(again.stderr).toBe('portsnare: no active block for 127.66.1.1\n');
   });

@@ -90,7 +90,7 @@ describe('portsnare detections (monitor mode)', () => {
 describe('portsnare reload', () => {
   it('applies a new ignore list at once and names the keys that need a restart; blocks and detections stay', async () => {
     writeConfig(['ignore: ["127.66.0.22"]']);
-    const reload = await runCli(['reload', '--agent', url]);
+    const reload = await runCli(['reload', '--agent', url, '--config', configPath]);
     expect(reload.stderr).toBe('');
     expect(reload.code).toBe(0);
     expect(reload.stdout).toMatch(/applied\s+ignore/);
@@ -103,13 +103,13 @@ describe('portsnare reload', () => {
     expect(json.detections.map((d) => d.attacker)).not.toContain('127.66.0.22');
 
     writeConfig(['ignore: ["127.66.0.22"]', 'logLevel: debug']);
-    const restart = await runCli(['reload', '--agent', url]);
+    const restart = await runCli(['reload', '--agent', url, '--config', configPath]);
     expect(restart.stdout).toMatch(/needs a restart\s+logLevel/);
   });
 
   it('refuses an invalid file naming the key, and keeps running with the old config', async () => {
     writeConfig(['ignore: ["not-an-address"]']);
-    const result = await runCli(['reload', '--agent', url]);
+    const result = await runCli(['reload', '--agent', url, '--config', configPath]);
 
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/ignore\.0: "not-an-address" is not an IPv4\/IPv6 address or CIDR/);

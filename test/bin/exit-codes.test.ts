@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,15 +41,26 @@ beforeAll(async () => {
   await writeFile(files['BAD'], 'tcpPorts: "70000"\n');
   await writeFile(join(dir, 'file'), 'not a directory');
   await writeFile(files['UNWRITABLE'], `stateDirectory: ${join(dir, 'file')}\nenforce: { nftables: { enabled: true } }\n`);
+  // READONLY: an agent's TCP API as a user without the token sees it (sensor/health.ts): reads
+  // answer, a change is 403 with permission denied
+  readOnly = createHttpServer((request, response) => {
+    response.writeHead(request.method === 'GET' ? 200 : 403, { 'content-type': 'application/json' });
+    response.end(request.method === 'GET' ? '{"status":"ok","problems":[],"warnings":[]}' : '{"error":"forbidden: changes over TCP need the control socket","permission":"denied"}');
+  });
+  await new Promise<void>((resolve) => readOnly.listen(0, '127.0.0.1', resolve));
+  files['READONLY'] = `http://127.0.0.1:${(readOnly.address() as { port: number }).port}`;
 });
 
+let readOnly: ReturnType<typeof createHttpServer>;
+
 afterAll(async () => {
+  readOnly.close();
   await rm(dir, { recursive: true, force: true });
 });
 
 describe('README.md exit codes', () => {
-  it('lists every code from 0 to 6 with at least one example', () => {
-    expect(rows.map((row) => row.code)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  it('lists every code from 0 to 7 with at least one example', () => {
+    expect(rows.map((row) => row.code)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     for (const row of rows) expect(row.examples.length, `exit ${row.code}`).toBeGreaterThan(0);
   });
 

@@ -128,3 +128,52 @@ it.runIf(canRun)('an agent killed with SIGKILL does not keep the next one from s
   expect(second.output()).toMatch(/"agent stopped"/);
   expect(tcpdumpReaders()).toHaveLength(0);
 });
+
+/**
+ * Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group (the agent and any
+ * nft it runs at that moment), twice, 0–100 ms apart, 20 times. An nft child in the agent's group
+ * would die half-way through the cleanup's transaction and leave the table behind (issue 19).
+ */
+it.runIf(canRun)('Ctrl-C twice to the process group, 0–100 ms apart, 20 times: no table left, no cleanup error', async () => {
+  const rounds = 20;
+  const failures: string[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'demo', '--no-probe', '--health-port', '0', '--state-dir', join(dir, `state-${round}`)], {
+      env: testEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // a process group of its own, as a shell's foreground job
+    });
+    children.push(child);
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+    // the first Ctrl-C at a random moment of the start or after it (the table exists from early on)
+    const readyOrTime = new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (/Ctrl-C stops the demo/.test(output)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 5);
+      void exited.then(() => clearInterval(timer));
+    });
+    await readyOrTime;
+    const spacing = Math.floor(Math.random() * 101);
+    process.kill(-child.pid!, 'SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, spacing));
+    try {
+      process.kill(-child.pid!, 'SIGINT');
+    } catch {
+      // the group has already exited
+    }
+    const code = await exited;
+    const table = inNs(['nft', 'list', 'table', 'inet', 'portsnare']);
+    if (table.status === 0) failures.push(`round ${round} (${spacing} ms): table inet portsnare left behind`);
+    if (/could not clean up|cleanup failed|stop failed/i.test(output)) failures.push(`round ${round} (${spacing} ms): ${output.split('\n').find((line) => /clean up|failed/i.test(line))}`);
+    // a second Ctrl-C landing after the cleanup has finished may end the process as SIGINT does (130)
+    if (code !== 0 && !(code === 'SIGINT' && /agent stopped/.test(output))) failures.push(`round ${round} (${spacing} ms): exit ${code}`);
+    if (table.status === 0) inNs(['nft', 'delete', 'table', 'inet', 'portsnare']);
+  }
+  expect(failures).toEqual([]);
+}, 300_000);

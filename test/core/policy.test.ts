@@ -121,10 +121,11 @@ describe('policy refusals and manual re-blocks', () => {
     if (week.action !== 'block') return;
     const later = T0 + 60_000;
     const again = decide(week.record, sighting('m2', later, { reason: 'manual' }), later, DEFAULT_POLICY);
-    expect(again).toMatchObject({ action: 'block', record: { expiresAt: T0 + 7 * 86400_000, note: 'known bad' } });
+    // asking again is no new offence (issue 19: each manual re-block raised it)
+    expect(again).toMatchObject({ action: 'block', record: { expiresAt: T0 + 7 * 86400_000, note: 'known bad', offences: 1 } });
     const replaced = decide(week.record, sighting('m3', later, { reason: 'manual', replace: true }), later, DEFAULT_POLICY);
-    // offence 2 under the default policy: 1 h × 2 = 2 h from the re-block
-    expect(replaced).toMatchObject({ action: 'block', record: { expiresAt: later + 2 * 3600_000 } });
+    // still offence 1 under the default policy: 1 h from the re-block
+    expect(replaced).toMatchObject({ action: 'block', record: { expiresAt: later + 3600_000, offences: 1 } });
     if (replaced.action === 'block') expect(replaced.record.note).toBeUndefined();
   });
 

@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
 import { Agent, defaultSensorId, type AgentOptions } from '../../sensor/agent';
@@ -80,11 +83,16 @@ function metricOf(agent: Agent, name: string): number | undefined {
   return agent.metrics().find((m) => m.name === name)?.samples[0]?.value;
 }
 
+/** each agent's TCP change token (control.tokenFile in its state directory), by health port */
+const tokens = new Map<number, string>();
+
+/** A request over loopback TCP; a change carries the agent's token, as root's CLI does. */
 function request(port: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: () => unknown }> {
+  const token = method === 'GET' ? undefined : tokens.get(port);
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
-      { host: '127.0.0.1', port, method, path, headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...headers } },
+      { host: '127.0.0.1', port, method, path, headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } },
       (res) => {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -123,6 +131,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const agent = new Agent({ config: parsed.value, logger, publishers: [capture], ownAddresses: () => ['127.0.0.1', '::1'], ...options });
     agents.push(agent);
     const report = await agent.start();
+    if (report.healthPort !== undefined) tokens.set(report.healthPort, readFileSync(join(agent.config.stateDirectory, 'control.token'), 'utf8').trim());
     return { agent, capture, logger, report, state: state.path };
   }
 
@@ -297,12 +306,77 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     agents.push(restarted);
     await restarted.start();
     const second = restarted.healthPort!;
-    expect((await request(second, 'GET', '/allow')).json()).toMatchObject([{ target: '203.0.113.0/28', by: 'ops' }]);
+    tokens.set(second, readFileSync(join(state, 'control.token'), 'utf8').trim());
+    expect((await request(second, 'GET', '/allow')).json()).toMatchObject([{ target: '203.0.113.0/28', by: 'token ops' }]);
     expect((await request(second, 'POST', '/blocks', { target: '203.0.113.7' })).status).toBe(403);
 
     expect((await request(second, 'DELETE', '/allow/203.0.113.0%2F28')).status).toBe(200);
     expect((await request(second, 'POST', '/blocks', { target: '203.0.113.7' })).status).toBe(201);
     expect((await request(second, 'DELETE', '/allow/203.0.113.0%2F28')).status).toBe(404);
+  });
+
+  it('control: the socket changes state and names the kernel\'s uid; TCP reads, and changes only with the token', async () => {
+    const [tcp] = await freePorts(1);
+    const { agent, state } = await startAgent({ tcpPorts: [tcp!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['198.51.100.0/24'] } }, { enforcer: new FakeEnforcer() });
+    const port = agent.healthPort!;
+    const socketPath = join(state, 'control.sock');
+    expect(statSync(socketPath).isSocket()).toBe(true);
+    // the group may not exist on this machine: then owner only (0600); with it, 0660
+    expect(statSync(socketPath).mode & 0o777).toBeLessThanOrEqual(0o660);
+    expect(statSync(socketPath).mode & 0o007).toBe(0);
+    expect(statSync(join(state, 'control.token')).mode & 0o077).toBe(0);
+
+    // TCP without the token: reads yes, changes no (and nothing changed)
+    for (const [method, path, body] of [['POST', '/blocks', { target: '198.51.100.9' }], ['DELETE', '/blocks/198.51.100.9', undefined], ['POST', '/allow', { target: '198.51.100.0/28' }], ['DELETE', '/allow/198.51.100.0%2F28', undefined], ['POST', '/reload', {}]] as const) {
+      const answer = await request(port, method, path, body, { authorization: 'Bearer wrong' });
+      expect(answer.status, `${method} ${path}`).toBe(403);
+      expect(answer.json()).toMatchObject({ permission: 'denied' });
+    }
+    expect((await request(port, 'GET', '/blocks')).json()).toEqual([]);
+    expect((await request(port, 'GET', '/status')).status).toBe(200);
+
+    // the socket: allowed, and the history says who by the kernel, whatever the client claims
+    const viaSocket = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const payload = JSON.stringify({ target: '198.51.100.9', requestedBy: 'root-claimed' });
+      const req = http.request({ socketPath, method: 'POST', path: '/blocks', headers: { 'content-type': 'application/json', host: 'localhost' } }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    expect(viaSocket.status).toBe(201);
+    const history = (await request(port, 'GET', '/history/198.51.100.9')).json() as Array<{ record: { note?: string } }>;
+    const uid = process.getuid!();
+    expect(history.at(-1)?.record.note).toMatch(new RegExp(`^requested by uid=${uid}\\(\\S+\\) root-claimed`));
+  });
+
+  it('a failing store makes /healthz 503 naming the path and the error, and sets the metric, until a write succeeds', async (ctx) => {
+    const [tcp] = await freePorts(1);
+    const { agent, state } = await startAgent({ tcpPorts: [tcp!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['198.51.100.0/24'] } }, { enforcer: new FakeEnforcer() });
+    const port = agent.healthPort!;
+    expect((await request(port, 'POST', '/blocks', { target: '198.51.100.30' })).status).toBe(201);
+    const journal = readdirSync(state).find((name) => name.endsWith('.journal'))!;
+    // the immutable flag (as in the report): needs root and a file system that has it (ext4, xfs; not tmpfs)
+    if (spawnSync('chattr', ['+i', join(state, journal)]).status !== 0) {
+      if (process.env.CI) throw new Error(`chattr +i failed on ${state}: the store-failure test needs root and ext4/xfs for the temporary directory`);
+      ctx.skip();
+    }
+    try {
+      expect((await request(port, 'POST', '/blocks', { target: '198.51.100.31' })).status).toBe(500);
+      const health = await request(port, 'GET', '/healthz');
+      expect(health.status).toBe(503);
+      expect((health.json() as { problems: string[] }).problems).toEqual([expect.stringMatching(new RegExp(`^block store failing: stateDirectory .* cannot append to ${join(state, journal).replace(/[.]/g, '\\.')}: EPERM`))]);
+      const metrics = (await request(port, 'GET', '/metrics')).text;
+      expect(metrics).toMatch(/^portsnare_store_healthy 0$/m);
+      expect(metrics).toMatch(/^portsnare_store_write_errors_total 1$/m);
+    } finally {
+      spawnSync('chattr', ['-i', join(state, journal)]);
+    }
+    expect((await request(port, 'POST', '/blocks', { target: '198.51.100.31' })).status).toBe(201);
+    expect((await request(port, 'GET', '/healthz')).status).toBe(200);
+    expect((await request(port, 'GET', '/metrics')).text).toMatch(/^portsnare_store_healthy 1$/m);
   });
 
   it('says plainly when enforcement is log-only', async () => {

@@ -3,9 +3,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HealthServer, renderPrometheus, type BlockControl, type ControlApi } from '../../sensor/health';
 import { memoryLogger } from '../../sensor/log';
 
+const TOKEN = 'a'.repeat(64);
+
+/** A request over TCP; a change carries the token unless `headers.authorization` says otherwise. */
 function call(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const auth: Record<string, string> = method === 'GET' ? {} : { authorization: `Bearer ${TOKEN}` };
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers: { ...auth, ...headers } }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
@@ -24,7 +28,7 @@ describe('health and control server', () => {
   async function serve(api: Partial<ControlApi>) {
     const server = new HealthServer(
       { health: () => ({ ok: true, problems: [], warnings: [] }), metrics: () => [], status: () => ({}), blocks: () => undefined, ...api },
-      { host: '127.0.0.1', port: 0, logger: memoryLogger() },
+      { host: '127.0.0.1', port: 0, logger: memoryLogger(), token: TOKEN, tokenFile: '/nonexistent/control.token' },
     );
     servers.push(server);
     return server.start();

@@ -10,6 +10,7 @@
  *   line per put, numbered by `s`. Lines at or below the snapshot's `seq` are already in it.
  * - `blocks.json.tmp-<pid>-<n>`: a snapshot being written; one left by a dead process is removed
  *   when the store opens.
+ * - `blocks.lock`: empty; the writers' flock(2).
  */
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
@@ -17,6 +18,8 @@ import { dirname, join } from 'node:path';
 import type { BlockRecord } from '../../../core/policy';
 
 export const STORE_FILE = 'blocks.json';
+/** flock(2)ed by every writer around each write, open and compaction (../store.ts) */
+export const LOCK_FILE = 'blocks.lock';
 const JOURNAL = /^blocks\.(\d+)\.journal$/;
 const TEMPORARY = /^blocks\.json\.tmp-(\d+)(?:-\w+)?$/;
 

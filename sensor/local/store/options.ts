@@ -23,6 +23,10 @@ export interface FileStoreOptions {
   readonly compactAfterLines?: number;
   /** read the state without writing anything (no repair, no clean-up); put() is refused */
   readonly readOnly?: boolean;
+  /** wait for the writers' lock in the kernel (a command line) instead of polling it (the agent, whose event loop must not stop) */
+  readonly blockingLock?: boolean;
+  /** give up waiting for the lock after this long, ms (default 30 s) */
+  readonly lockTimeoutMs?: number;
   /** recoveries and background failures (a torn line cut, a failed fsync or compaction) */
   readonly onWarning?: (line: { msg: string; [key: string]: unknown }) => void;
 }

@@ -73,7 +73,8 @@ describe('FileStore state directory', () => {
     expect(run.status, String(run.stderr)).toBe(0);
     const result = JSON.parse(String(run.stdout)) as { check: string; load: string };
     expect(result.check).toMatch(new RegExp(`^stateDirectory "${state}" is not usable: cannot write ${state}/blocks\\.json\\.tmp-\\d+-check: ${expectedCode} `));
-    expect(result.load).toMatch(new RegExp(`^stateDirectory "${state}" is not usable: cannot open for append ${state}/blocks\\.1\\.journal: ${expectedCode} `));
+    // the writers' lock file is the first thing a writer opens (sensor/local/store.ts)
+    expect(result.load).toMatch(new RegExp(`^stateDirectory "${state}" is not usable: cannot open ${state}/blocks\\.lock: ${expectedCode} `));
   });
 
   it('readOnly reads without writing: a missing directory is empty, put() is refused', async () => {
