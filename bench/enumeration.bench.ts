@@ -41,7 +41,7 @@ const PARTNER = '203.0.113.250';
 const LONE = '203.0.113.249';
 const FORGED = [...Array.from({ length: 248 }, (_, i) => `203.0.113.${i + 1}`), ...Array.from({ length: 192 }, (_, i) => `192.0.2.${i + 1}`)];
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;

@@ -19,7 +19,7 @@
  */
 import type { ScanDetected } from '../core/event';
 import { Lab, SENSOR4, SENSOR6, TESTNET, connectEach, forge, kernelSet, labUnavailable, openPorts, routeForgedBack, type AgentProcess } from '../test/lab/netns';
-import { SERVICES } from './enumeration.bench';
+import { SERVICES, median } from './enumeration.bench';
 import type { BenchSuite, Figure } from './suite';
 
 const RUNS = Number(process.env.RESCAN_RUNS ?? 5);
@@ -34,12 +34,6 @@ const SPRAYED = range('203.0.113.', 60, 4);
 const MIXED = range('203.0.113.', 70, 10);
 const V6 = range('2001:db8:f0::', 10, 10);
 const ALL_FORGED = new Set([...DUP, ...FLOOD, ...SPRAYED, ...MIXED, ...V6]);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

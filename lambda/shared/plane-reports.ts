@@ -15,6 +15,9 @@ const MAX_FAILURES = 10;
 /** BatchGetItem reads at most 100 keys a call */
 const BATCH = 100;
 
+/** The attribute names every write of a plane's report sets. */
+const REPORT_NAMES = { '#planeId': 'planeId', '#firstRunAt': 'firstRunAt', '#lastRunAt': 'lastRunAt', '#converged': 'converged', '#desired': 'desired', '#failures': 'failures', '#mode': 'mode' };
+
 export class PlaneReports {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -44,13 +47,7 @@ export class PlaneReports {
         Key: planeReportKey(id),
         UpdateExpression: `SET ${set.join(', ')}`,
         ExpressionAttributeNames: {
-          '#planeId': 'planeId',
-          '#firstRunAt': 'firstRunAt',
-          '#lastRunAt': 'lastRunAt',
-          '#converged': 'converged',
-          '#desired': 'desired',
-          '#failures': 'failures',
-          '#mode': 'mode',
+          ...REPORT_NAMES,
           ...(summary.converged ? { '#lastConvergedAt': 'lastConvergedAt' } : {}),
         },
         ExpressionAttributeValues: values,
@@ -69,15 +66,7 @@ export class PlaneReports {
         Key: planeReportKey(id),
         UpdateExpression:
           'SET #planeId = :planeId, #firstRunAt = if_not_exists(#firstRunAt, :at), #lastRunAt = :at, #converged = :converged, #desired = if_not_exists(#desired, :zero), #failures = :failures, #mode = :mode',
-        ExpressionAttributeNames: {
-          '#planeId': 'planeId',
-          '#firstRunAt': 'firstRunAt',
-          '#lastRunAt': 'lastRunAt',
-          '#converged': 'converged',
-          '#desired': 'desired',
-          '#failures': 'failures',
-          '#mode': 'mode',
-        },
+        ExpressionAttributeNames: REPORT_NAMES,
         ExpressionAttributeValues: { ':planeId': id, ':at': at, ':converged': false, ':zero': 0, ':failures': [point], ':mode': mode },
       }),
     );
