@@ -22,6 +22,7 @@
  */
 import { NeverBlockGuard } from '../../core/guard';
 import { interpretEvent } from '../../core/intake';
+import { prefixSighting } from '../../core/prefix';
 import { type BlockRecord, decide, isActive, lift, minuteOf, policyRefusal, type Sighting } from '../../core/policy';
 import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from '../shared/clock';
@@ -103,7 +104,7 @@ export class Decider {
       }
       case 'sightings': {
         const results: Array<Result & { target: string }> = [];
-        for (const sighting of intake.sightings) results.push({ ...(await this.sighting(sighting)), target: sighting.target });
+        for (const sighting of intake.sightings) results.push({ ...(await this.sighting(prefixSighting(sighting, this.deps.settings.policy, this.guard))), target: sighting.target });
         if (results.some((r) => r.wake)) await queue.wake('enforce', clock.now());
         const outcomes = results.map((r) => r.outcome);
         const refused = results.filter((r) => r.outcome === 'breaker-open').map((r) => r.target);

@@ -10,6 +10,7 @@ import type { ScanDetected } from '../../core/event';
 import type { NeverBlockGuard } from '../../core/guard';
 import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting } from '../../core/policy';
 import { BLOCK_REASONS, BurstBreaker, decide, isActive, lift, policyRefusal } from '../../core/policy';
+import { prefixSighting } from '../../core/prefix';
 import type { NftEnforcer } from './nft';
 import type { FileStore, HistoryEntry } from './store';
 
@@ -122,8 +123,9 @@ export class LocalPipeline {
         verified: event.handshake || kernelTtl !== undefined,
         ...(kernelOnly ? { ttlSeconds: kernelTtl, note: 'blocked by the kernel on a decoy packet' } : {}),
       };
-      const previous = this.store.get(target);
-      const decision = decide(previous, sighting, now, this.policy);
+      const prefixed = prefixSighting(sighting, this.policy, this.guard);
+      const previous = this.store.get(prefixed.target);
+      const decision = decide(previous, prefixed, now, this.policy);
       return this.apply(decision, previous, now, kernelTtl !== undefined);
     });
   }
