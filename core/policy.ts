@@ -45,7 +45,9 @@ export const PolicySettingsSchema = z.strictObject({
   ttlJitterPercent: z.number().min(0).max(100).default(0),
 }).superRefine((policy, ctx) => {
   // a prefix block wider than the widest prefix allowed would be refused by policyRefusal
-  if (policy.ipv6BlockPrefix < policy.widestIpv6Prefix) {
+  // (only when both are in bounds: zod runs this check even after a field failed its own)
+  const inBounds = policy.ipv6BlockPrefix >= MIN_IPV6_BLOCK_PREFIX && policy.widestIpv6Prefix >= 1;
+  if (inBounds && policy.ipv6BlockPrefix < policy.widestIpv6Prefix) {
     ctx.addIssue({
       code: 'custom',
       path: ['ipv6BlockPrefix'],

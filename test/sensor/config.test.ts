@@ -38,6 +38,19 @@ describe('agent config', () => {
     expect(bad.error).toContain('tcpPort: unknown key');
   });
 
+  it('names the IPv6 prefix and TTL jitter keys and their values at fault (defaults: 64 and 0)', () => {
+    const policy = (yaml: string) => parseConfigText(`enforce: {nftables: {enabled: true, policy: {${yaml}}}}`);
+    expect(policy('ipv6BlockPrefix: 40')).toEqual({ ok: false, error: 'enforce.nftables.policy.ipv6BlockPrefix: Too small: expected number to be >=48 (got 40)' });
+    expect(policy('ipv6BlockPrefix: 129')).toEqual({ ok: false, error: 'enforce.nftables.policy.ipv6BlockPrefix: Too big: expected number to be <=128 (got 129)' });
+    expect(policy('ipv6BlockPrefix: 56, widestIpv6Prefix: 64')).toEqual({
+      ok: false,
+      error: 'enforce.nftables.policy.ipv6BlockPrefix: ipv6BlockPrefix 56 is wider than widestIpv6Prefix 64: every prefix block would be refused',
+    });
+    expect(policy('ttlJitterPercent: 150')).toEqual({ ok: false, error: 'enforce.nftables.policy.ttlJitterPercent: Too big: expected number to be <=100 (got 150)' });
+    const defaults = policy('baseTtlSeconds: 600');
+    expect(defaults.ok && defaults.value.enforce.nftables.policy).toMatchObject({ ipv6BlockPrefix: 64, ttlJitterPercent: 0 });
+  });
+
   it('refuses all-unused without stealth', () => {
     const parsed = parseConfigText('tcpPorts: all-unused');
     expect(parsed).toMatchObject({ ok: false });

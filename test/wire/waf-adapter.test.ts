@@ -64,7 +64,7 @@ describe('read and write over the wire', () => {
     const sent = server.requests.find((r) => r.op === 'UpdateIPSet');
     expect(JSON.parse(sent!.body)).toMatchObject({ Id: SET6.id, Addresses: ['2001:db8:1:2::/64', '2001:db8:a:b::5/128'] });
     const [again] = await adapter.read([SET6]);
-    expect(sorted(again!.addresses)).toEqual(['2001:db8:1:2::/64', '2001:db8:a:b::5/128']);
+    expect(sorted([...again!.addresses])).toEqual(['2001:db8:1:2::/64', '2001:db8:a:b::5/128']);
   });
 
   it('paces updates of one scope a second apart, so the service never throttles them', async () => {
