@@ -227,4 +227,30 @@ describe('LocalPipeline', () => {
       expect(enforcer.elements.get('2001:db8:1:2::/64')).toBe(now + 600_000);
     });
   });
+
+  describe('policy.ttlJitterPercent', () => {
+    it('off by default: the expiry is the policy TTL exactly', async () => {
+      const d = await pipeline().handle(event('198.51.100.40'), 'ev-1');
+      expect(d.action === 'block' && d.record.expiresAt - now).toBe(3600_000);
+    });
+
+    it('on: the expiry gets 0–N % more, and the store, its history and the kernel element hold that real expiry', async () => {
+      const p = pipeline({ ttlJitterPercent: 50 });
+      const extras: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const d = await p.handle(event(`198.51.100.${100 + i}`), `ev-${i}`);
+        expect(d.action).toBe('block');
+        if (d.action !== 'block') continue;
+        const ttl = d.record.expiresAt - now;
+        expect(ttl).toBeGreaterThanOrEqual(3600_000);
+        expect(ttl).toBeLessThanOrEqual(5400_000);
+        extras.push(ttl - 3600_000);
+        expect(store.get(d.record.target)?.expiresAt).toBe(d.record.expiresAt);
+        expect(p.history(d.record.target).at(-1)?.record.expiresAt).toBe(d.record.expiresAt);
+        expect(enforcer.elements.get(d.record.target)).toBe(d.record.expiresAt);
+      }
+      // random: thirty first offences do not all come back at one moment
+      expect(new Set(extras).size).toBeGreaterThan(20);
+    });
+  });
 });
