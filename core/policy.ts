@@ -9,6 +9,8 @@ import { type Family, tryParseCidr } from './address';
 
 /** the widest prefix `ipv6BlockPrefix` may ask for (a /48 is one site); NACL entries this narrow are portsnare's shape (core/nacl.ts) */
 export const MIN_IPV6_BLOCK_PREFIX = 48;
+/** `ipv6BlockPrefix` when it is not set (unless widestIpv6Prefix is narrower) */
+export const DEFAULT_IPV6_BLOCK_PREFIX = 64;
 
 export const PolicySettingsSchema = z.strictObject({
   /** TTL of a first offence, seconds */
@@ -33,21 +35,23 @@ export const PolicySettingsSchema = z.strictObject({
   /** a manual block asking for a longer TTL than this is refused, seconds */
   maxManualTtlSeconds: z.number().int().min(60).max(365 * 86400).default(30 * 86400),
   /**
-   * a detected IPv6 attacker is blocked by this prefix (its /64 by default: one LAN, what one
-   * host can pick its addresses from), narrowed to the address when the prefix holds a protected
-   * one (core/prefix.ts); 128 blocks the address alone
+   * a detected IPv6 attacker is blocked by this prefix, narrowed to the address when the prefix
+   * holds a protected one (core/prefix.ts); 128 blocks the address alone. Unset: /64 (one LAN,
+   * what one host picks its addresses from), or widestIpv6Prefix when that is narrower
+   * (`ipv6BlockPrefixOf`), so a settings document without the key keeps working.
    */
-  ipv6BlockPrefix: z.number().int().min(MIN_IPV6_BLOCK_PREFIX).max(128).default(64),
+  ipv6BlockPrefix: z.number().int().min(MIN_IPV6_BLOCK_PREFIX).max(128).optional(),
   /**
    * each policy TTL gets a uniformly random extra 0–N % of itself, so a scanner cannot time its
-   * return (0: off); the extra comes on top of maxTtlSeconds
+   * return; unset or 0: off. The extra comes on top of maxTtlSeconds
    */
-  ttlJitterPercent: z.number().min(0).max(100).default(0),
+  ttlJitterPercent: z.number().min(0).max(100).optional(),
 }).superRefine((policy, ctx) => {
   // a prefix block wider than the widest prefix allowed would be refused by policyRefusal
   // (only when both are in bounds: zod runs this check even after a field failed its own)
-  const inBounds = policy.ipv6BlockPrefix >= MIN_IPV6_BLOCK_PREFIX && policy.widestIpv6Prefix >= 1;
-  if (inBounds && policy.ipv6BlockPrefix < policy.widestIpv6Prefix) {
+  const prefix = policy.ipv6BlockPrefix;
+  const inBounds = prefix !== undefined && prefix >= MIN_IPV6_BLOCK_PREFIX && policy.widestIpv6Prefix >= 1;
+  if (inBounds && prefix < policy.widestIpv6Prefix) {
     ctx.addIssue({
       code: 'custom',
       path: ['ipv6BlockPrefix'],
@@ -95,9 +99,15 @@ export const MAX_REMEMBERED_EVENT_IDS = 20;
  * `ttlJitterPercent` % of it (whole seconds). `random` returns [0, 1), as Math.random does.
  */
 export function jitteredTtlSeconds(ttlSeconds: number, policy: Pick<PolicySettings, 'ttlJitterPercent'>, random: () => number): number {
-  if (policy.ttlJitterPercent <= 0) return ttlSeconds;
+  const percent = policy.ttlJitterPercent ?? 0;
+  if (percent <= 0) return ttlSeconds;
   const r = Math.min(Math.max(random(), 0), 1);
-  return ttlSeconds + Math.floor(ttlSeconds * (policy.ttlJitterPercent / 100) * r);
+  return ttlSeconds + Math.floor(ttlSeconds * (percent / 100) * r);
+}
+
+/** The prefix a detected IPv6 attacker is blocked by: `ipv6BlockPrefix`, else /64 or widestIpv6Prefix if narrower. */
+export function ipv6BlockPrefixOf(policy: Pick<PolicySettings, 'ipv6BlockPrefix' | 'widestIpv6Prefix'>): number {
+  return policy.ipv6BlockPrefix ?? Math.max(DEFAULT_IPV6_BLOCK_PREFIX, policy.widestIpv6Prefix);
 }
 
 /** base × factor^(n−1), capped; n < 1 counts as 1. Monotone in n. */

@@ -1,6 +1,6 @@
 /**
  * The IPv6 prefix policy (README.md "IPv6 attackers"): a detected IPv6 attacker is blocked by its
- * prefix (`policy.ipv6BlockPrefix`, /64 by default), since one host picks its addresses from a
+ * prefix (`policy.ipv6BlockPrefix`, /64 by default: core/policy.ts `ipv6BlockPrefixOf`), since one host picks its addresses from a
  * whole /64 (SLAAC privacy addresses, RFC 8981) and a block of one /128 is dodged by the next.
  * Pure: the caller hands in the guard and the policy.
  *
@@ -17,7 +17,9 @@
  */
 import { embeddedIpv4, tryParseCidr } from './address';
 import type { NeverBlockGuard } from './guard';
-import type { PolicySettings, Sighting } from './policy';
+import { ipv6BlockPrefixOf, type PolicySettings, type Sighting } from './policy';
+
+type PrefixPolicy = Pick<PolicySettings, 'ipv6BlockPrefix' | 'widestIpv6Prefix'>;
 
 export interface BlockTarget {
   /** the canonical target to block: the prefix ("2001:db8:1:2::/64") or the address */
@@ -30,12 +32,13 @@ export interface BlockTarget {
  * The target a detected `address` is blocked by under `policy.ipv6BlockPrefix`. IPv4 addresses,
  * CIDRs and anything unparseable come back as they are (the guard and the policy judge them).
  */
-export function blockTargetOf(address: string, policy: Pick<PolicySettings, 'ipv6BlockPrefix'>, guard: Pick<NeverBlockGuard, 'check'>): BlockTarget {
+export function blockTargetOf(address: string, policy: PrefixPolicy, guard: Pick<NeverBlockGuard, 'check'>): BlockTarget {
+  const length = ipv6BlockPrefixOf(policy);
   const cidr = tryParseCidr(address, false);
-  if (!cidr || cidr.family !== 'ipv6' || cidr.prefix !== 128 || policy.ipv6BlockPrefix >= 128) return { target: address };
+  if (!cidr || cidr.family !== 'ipv6' || cidr.prefix !== 128 || length >= 128) return { target: address };
   const embedded = embeddedIpv4(cidr)[0];
   if (embedded) return { target: cidr.network, narrowed: `blocked alone: ${cidr.network} carries the IPv4 address ${embedded.cidr.network} (${embedded.name})` };
-  const prefix = tryParseCidr(`${cidr.network}/${policy.ipv6BlockPrefix}`, true);
+  const prefix = tryParseCidr(`${cidr.network}/${length}`, true);
   if (!prefix) return { target: cidr.network };
   const verdict = guard.check(prefix.text);
   if (verdict.blockable) return { target: prefix.text };
@@ -47,10 +50,10 @@ export function blockTargetOf(address: string, policy: Pick<PolicySettings, 'ipv
  * note names the address seen), or stays the address with the note saying why. Manual sightings
  * come back as they are.
  */
-export function prefixSighting(sighting: Sighting, policy: Pick<PolicySettings, 'ipv6BlockPrefix'>, guard: Pick<NeverBlockGuard, 'check'>): Sighting {
+export function prefixSighting(sighting: Sighting, policy: PrefixPolicy, guard: Pick<NeverBlockGuard, 'check'>): Sighting {
   if (sighting.reason === 'manual') return sighting;
   const { target, narrowed } = blockTargetOf(sighting.target, policy, guard);
-  const why = narrowed ?? (target === sighting.target ? undefined : `prefix of ${sighting.target} (policy.ipv6BlockPrefix ${policy.ipv6BlockPrefix})`);
+  const why = narrowed ?? (target === sighting.target ? undefined : `prefix of ${sighting.target} (policy.ipv6BlockPrefix ${ipv6BlockPrefixOf(policy)})`);
   if (why === undefined) return sighting;
   return { ...sighting, target, note: sighting.note === undefined ? why : `${sighting.note}; ${why}` };
 }

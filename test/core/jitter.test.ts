@@ -47,7 +47,7 @@ function previousWith(offences: number): BlockRecord {
 
 describe('ttlJitterPercent', () => {
   it('is off by default: the TTL is exactly the documented one, whatever the random source says', () => {
-    expect(DEFAULT_POLICY.ttlJitterPercent).toBe(0);
+    expect(DEFAULT_POLICY.ttlJitterPercent ?? 0).toBe(0);
     for (const r of [0, 0.5, 0.999999]) {
       const d = decide(undefined, sighting('e1'), NOW, DEFAULT_POLICY, () => r);
       expect(d.action).toBe('block');

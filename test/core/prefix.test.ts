@@ -67,8 +67,10 @@ describe('blockTargetOf', () => {
     );
   });
 
-  it('defaults to the /64', () => {
-    expect(PolicySettingsSchema.parse({}).ipv6BlockPrefix).toBe(64);
+  it('defaults to the /64, or to widestIpv6Prefix when that is narrower (a settings document without the key keeps working)', () => {
+    expect(PolicySettingsSchema.parse({}).ipv6BlockPrefix).toBeUndefined();
+    expect(blockTargetOf('2001:db8:1:2:aaaa:bbbb:cccc:dddd', PolicySettingsSchema.parse({ widestIpv6Prefix: 96 }), guard)).toEqual({ target: '2001:db8:1:2:aaaa:bbbb::/96' });
+    expect(blockTargetOf('2001:db8:1:2:aaaa:bbbb:cccc:dddd', PolicySettingsSchema.parse({ widestIpv6Prefix: 32 }), guard)).toEqual({ target: '2001:db8:1:2::/64' });
     expect(blockTargetOf('2001:db8:1:2:aaaa:bbbb:cccc:dddd', PolicySettingsSchema.parse({}), guard)).toEqual({ target: '2001:db8:1:2::/64' });
   });
 

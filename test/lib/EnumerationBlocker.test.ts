@@ -127,8 +127,6 @@ describe('settings', () => {
       widestIpv4Prefix: 16,
       widestIpv6Prefix: 48,
       maxManualTtlSeconds: 30 * 86400,
-      ipv6BlockPrefix: 64,
-      ttlJitterPercent: 0,
     });
     expect(settings.guard.allowlist).toEqual(['203.0.113.0/24']);
     expect(settings.guard.protectedCidrs).toEqual(['10.0.0.0/16']);
