@@ -26,6 +26,8 @@ export const BlockRequestedSchema = z.strictObject({
   ttlSeconds: z.number().int().min(60).max(365 * 86400).optional(),
   reason: z.string().max(256).optional(),
   requestedBy: z.string().min(1).max(256),
+  /** replace an active block's expiry and note even when that shortens it (`block --replace`); core/policy.ts Sighting.replace */
+  replace: z.boolean().optional(),
 });
 export type BlockRequested = z.output<typeof BlockRequestedSchema>;
 

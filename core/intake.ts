@@ -23,7 +23,7 @@
 import { z } from 'zod';
 import { familyOf, tryCanonicalAddress, tryParseCidr } from './address';
 import { BlockRequestedSchema, DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED, UnblockRequestedSchema } from './commands';
-import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR, parseScanDetected, parseWith, proofOf } from './event';
+import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_CLI, EVENT_SOURCE_SENSOR, parseScanDetected, parseWith, proofOf, type ScanDetected } from './event';
 import type { Sighting } from './policy';
 
 export const EVENT_SOURCE_GUARDDUTY = 'aws.guardduty';
@@ -88,6 +88,29 @@ function guardDutyAddress(remote: z.infer<typeof RemoteIp> | null | undefined): 
   return tryCanonicalAddress(remote.ipAddressV4 ?? remote.ipAddressV6 ?? '');
 }
 
+/**
+ * The sighting a `Scan Detected` event is, in the cloud (interpretEvent) and on the host
+ * (sensor/local/pipeline.ts), so both read `verified`, `reason` and the hits alike.
+ */
+export function sightingOfScan(event: ScanDetected, eventId: string, manual: boolean): Sighting {
+  return {
+    target: event.attacker,
+    family: familyOf(event.attacker),
+    reason: manual ? 'manual' : event.sensorId.startsWith(FLOWLOGS_SENSOR_PREFIX) ? 'flowlogs' : 'sensor',
+    eventId,
+    sensorId: event.sensorId,
+    firstSeen: Date.parse(event.firstSeen),
+    lastSeen: Date.parse(event.lastSeen),
+    // an operator's request is no probe (core/decisions.ts)
+    hits: manual ? 0 : event.probeCount,
+    // Only a completed handshake proves a sensor's source. A `none` sighting (forgeable packets;
+    // the sensor's kernel may have held it for seconds) is unverified: the policy blocks it in
+    // the cloud — NACL or WAF — only with blockUnverified (off by default), so a forged packet
+    // never becomes a fleet-wide block by default.
+    verified: manual || proofOf(event) === 'handshake',
+  };
+}
+
 /** Reads one EventBridge event; never throws. `now` stands in for missing times. */
 export function interpretEvent(input: unknown, now: number): Intake {
   const envelope = parseWith(EnvelopeSchema, input);
@@ -98,24 +121,7 @@ export function interpretEvent(input: unknown, now: number): Intake {
   if (detailType === DETAIL_TYPE_SCAN_DETECTED && (source === EVENT_SOURCE_SENSOR || source === EVENT_SOURCE_CLI)) {
     const parsed = parseScanDetected(detail);
     if (!parsed.ok) return { kind: 'malformed', reason: `detail: ${parsed.error}` };
-    const event = parsed.value;
-    const manual = source === EVENT_SOURCE_CLI;
-    const sighting: Sighting = {
-      target: event.attacker,
-      family: familyOf(event.attacker),
-      reason: manual ? 'manual' : event.sensorId.startsWith(FLOWLOGS_SENSOR_PREFIX) ? 'flowlogs' : 'sensor',
-      eventId: id,
-      sensorId: event.sensorId,
-      firstSeen: Date.parse(event.firstSeen),
-      lastSeen: Date.parse(event.lastSeen),
-      hits: event.probeCount,
-      // Only a completed handshake proves a sensor's source. A `none` sighting (forgeable packets;
-      // the sensor's kernel may have held it for seconds) is unverified: the policy blocks it in
-      // the cloud — NACL or WAF — only with blockUnverified (off by default), so a forged packet
-      // never becomes a fleet-wide block by default.
-      verified: manual || proofOf(event) === 'handshake',
-    };
-    return { kind: 'sightings', sightings: [sighting] };
+    return { kind: 'sightings', sightings: [sightingOfScan(parsed.value, id, source === EVENT_SOURCE_CLI)] };
   }
 
   if (source === EVENT_SOURCE_CLI && detailType === DETAIL_TYPE_BLOCK_REQUESTED) {
@@ -136,10 +142,11 @@ export function interpretEvent(input: unknown, now: number): Intake {
           sensorId: `cli/${request.requestedBy}`,
           firstSeen: at,
           lastSeen: at,
-          hits: 1,
+          hits: 0,
           verified: true,
           ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
           ...(request.reason !== undefined ? { note: request.reason } : {}),
+          ...(request.replace === true ? { replace: true } : {}),
         },
       ],
     };

@@ -247,17 +247,17 @@ export class BurstBreaker {
 
   constructor(private readonly limitPerMinute: number) {}
 
-  /** Records a new block at `now` when the breaker is closed; false when it is open. */
-  tryAdmit(now: number): boolean {
+  /** Records a new block at `now` when the breaker is closed; false when it is open. `limit` overrides the constructor's (a reload). */
+  tryAdmit(now: number, limit = this.limitPerMinute): boolean {
     this.drain(now);
-    if (this.admitted.length >= this.limitPerMinute) return false;
+    if (this.admitted.length >= limit) return false;
     this.admitted.push(now);
     return true;
   }
 
-  isOpen(now: number): boolean {
+  isOpen(now: number, limit = this.limitPerMinute): boolean {
     this.drain(now);
-    return this.admitted.length >= this.limitPerMinute;
+    return this.admitted.length >= limit;
   }
 
   private drain(now: number): void {

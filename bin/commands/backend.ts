@@ -59,7 +59,7 @@ export interface BlockRequest {
   readonly ttlSeconds?: number;
   readonly reason?: string;
   readonly requestedBy: string;
-  /** replace an active block's expiry and note, even when that shortens it (local only) */
+  /** replace an active block's expiry and note, even when that shortens it (core/policy.ts Sighting.replace) */
   readonly replace?: boolean;
 }
 

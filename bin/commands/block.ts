@@ -4,7 +4,6 @@ import { blockJson } from './blocks';
 import { requester } from './requester';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { expiresIn, humanDuration, isoSeconds } from './output';
-import { CliError, EXIT } from './errors';
 import { parseReason, parseTarget, parseTtl } from './targets';
 
 interface BlockOptions extends BackendOptions {
@@ -34,7 +33,6 @@ export function registerBlock(program: Command, deps: CliDeps): void {
     const target = parseTarget(targetText);
     const ttlSeconds = options.ttl !== undefined ? parseTtl(options.ttl) : undefined;
     const reason = options.reason !== undefined ? parseReason(options.reason) : undefined;
-    if (options.replace && options.stack !== undefined) throw new CliError('--replace acts on this host only: a stack\'s Block Requested event has no replace field', EXIT.usage);
     const { where, outcome } = await withBackend(options, deps, async (backend) => ({
       where: backend.where,
       outcome: await backend.block({

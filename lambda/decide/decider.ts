@@ -1,8 +1,10 @@
 /**
- * decide: one EventBridge event → desired state. Validation and the policy are core's; this
- * file orders the steps and the writes:
- *   interpret → never-block guard → read record → policy → burst breaker (new blocks only) →
- *   conditional write (retry on a lost race) → history → wake the enforce function.
+ * decide: one EventBridge event → desired state. Validation, the policy and the decision use
+ * case are core's: interpret (core/intake.ts) → the decision service (core/decisions.ts: guard →
+ * policy refusal → read record → policy → burst breaker (new blocks only) → conditional write,
+ * retried on a lost race → history), the same the host agent runs → wake the enforce function.
+ * This file hands the service its ports (the repository, BurstGate, the clock), logs and counts
+ * its outcomes, and lifts records on Unblock Requested.
  *
  * Concurrency: several sensors report one attacker at once, so many invocations race on one
  * record. A lost conditional write re-reads and decides again after a jittered pause
@@ -22,8 +24,8 @@
  */
 import { NeverBlockGuard } from '../../core/guard';
 import { interpretEvent } from '../../core/intake';
-import { prefixSighting } from '../../core/prefix';
-import { type BlockRecord, decide, isActive, lift, minuteOf, policyRefusal, type Sighting } from '../../core/policy';
+import { type DecisionStorePort, DecisionService } from '../../core/decisions';
+import { type BlockRecord, isActive, lift, type Sighting } from '../../core/policy';
 import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from '../shared/clock';
 import type { Observability } from '../shared/observability';
@@ -68,10 +70,19 @@ interface Result {
 }
 
 export class Decider {
-  private readonly guard: NeverBlockGuard;
+  private readonly service: DecisionService;
 
   constructor(private readonly deps: DeciderDeps) {
-    this.guard = new NeverBlockGuard(deps.settings.guard);
+    const guard = new NeverBlockGuard(deps.settings.guard);
+    this.service = new DecisionService({
+      store: repositoryStore(deps.repo, deps.obs),
+      breaker: deps.burst,
+      clock: deps.clock,
+      guard: () => guard,
+      policy: () => deps.settings.policy,
+      maxAttempts: MAX_WRITE_ATTEMPTS,
+      pause: (attempt) => this.pause(attempt),
+    });
   }
 
   /** Handles one event; never throws for a bad event (it is logged and dropped). */
@@ -104,7 +115,7 @@ export class Decider {
       }
       case 'sightings': {
         const results: Array<Result & { target: string }> = [];
-        for (const sighting of intake.sightings) results.push({ ...(await this.sighting(prefixSighting(sighting, this.deps.settings.policy, this.guard))), target: sighting.target });
+        for (const sighting of intake.sightings) results.push({ ...(await this.sighting(sighting)), target: sighting.target });
         if (results.some((r) => r.wake)) await queue.wake('enforce', clock.now());
         const outcomes = results.map((r) => r.outcome);
         const refused = results.filter((r) => r.outcome === 'breaker-open').map((r) => r.target);
@@ -120,63 +131,41 @@ export class Decider {
   }
 
   private async sighting(sighting: Sighting): Promise<Result> {
-    const { repo, obs, clock, settings, burst } = this.deps;
+    const { obs, settings } = this.deps;
     obs.count('Detections');
-    const verdict = this.guard.check(sighting.target);
-    if (!verdict.blockable) {
-      obs.count('Refused');
-      obs.log.warn('refused: never-block rule', { attacker: sighting.target, rule: verdict.rule, reason: sighting.reason, eventId: sighting.eventId });
-      return { outcome: 'refused', wake: false };
-    }
-    const refusal = policyRefusal(sighting, settings.policy);
-    if (refusal) {
-      obs.count('Refused');
-      obs.log.warn('refused: policy', { attacker: sighting.target, rule: refusal, reason: sighting.reason, eventId: sighting.eventId });
-      return { outcome: 'refused', wake: false };
-    }
-    let admittedMinute: number | undefined;
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      if (attempt > 0) await this.pause(attempt - 1);
-      const now = clock.now();
-      const stored = await repo.get(sighting.target);
-      const decision = decide(stored?.record, sighting, now, settings.policy);
-      if (decision.action === 'ignore') {
+    const result = await this.service.decide(sighting);
+    switch (result.outcome) {
+      case 'refused':
+        obs.count('Refused');
+        obs.log.warn(result.by === 'guard' ? 'refused: never-block rule' : 'refused: policy', { attacker: sighting.target, rule: result.rule, reason: sighting.reason, eventId: sighting.eventId });
+        return { outcome: 'refused', wake: false };
+      case 'unchanged':
         // Counted already (a redelivery, or a racing invocation of the same event): the block it
         // made may still lack its wake-up (a send that failed), so an active one wakes enforce.
-        const counted = stored !== undefined && stored.record.eventIds.includes(sighting.eventId);
-        obs.log.info('no change', { attacker: sighting.target, decision: 'ignore', why: decision.why, eventId: sighting.eventId });
-        return { outcome: 'unchanged', wake: counted && isActive(stored.record, now) };
-      }
-      const newBlock = decision.action === 'block' && !(stored && isActive(stored.record, now));
-      if (newBlock && sighting.reason !== 'manual' && admittedMinute !== minuteOf(now)) {
-        if ((await burst.admit(sighting.target, now, settings.policy.burstLimitPerMinute)) === 'open') {
-          obs.count('CircuitBreakerOpen');
-          obs.log.error('burst circuit breaker open: new block not added; the event will be retried', {
-            attacker: sighting.target,
-            limitPerMinute: settings.policy.burstLimitPerMinute,
-            eventId: sighting.eventId,
-          });
-          return { outcome: 'breaker-open', wake: false };
-        }
-        admittedMinute = minuteOf(now);
-      }
-      if (await repo.save(decision.record, stored?.version, now)) {
-        await repo.appendHistory(decision.record, decision.action, now, { eventId: sighting.eventId });
-        obs.log.info(decision.action === 'block' ? 'blocked' : 'refreshed', {
+        obs.log.info('no change', { attacker: sighting.target, decision: 'ignore', why: result.why, eventId: sighting.eventId });
+        return { outcome: 'unchanged', wake: result.counted && result.current !== undefined && isActive(result.current, result.at) };
+      case 'breaker-open':
+        obs.count('CircuitBreakerOpen');
+        obs.log.error('burst circuit breaker open: new block not added; the event will be retried', {
           attacker: sighting.target,
-          decision: decision.action,
-          why: decision.why,
-          reason: sighting.reason,
-          offences: decision.record.offences,
-          expiresAt: new Date(decision.record.expiresAt).toISOString(),
+          limitPerMinute: settings.policy.burstLimitPerMinute,
           eventId: sighting.eventId,
-          attempts: attempt + 1,
         });
-        return { outcome: decision.action === 'block' ? 'blocked' : 'refreshed', wake: true };
-      }
-      obs.log.debug('record changed since read; deciding again', { attacker: sighting.target, attempt: attempt + 1 });
+        return { outcome: 'breaker-open', wake: false };
+      case 'blocked':
+      case 'refreshed':
+        obs.log.info(result.outcome, {
+          attacker: sighting.target,
+          decision: result.decision.action,
+          why: result.decision.why,
+          reason: sighting.reason,
+          offences: result.decision.record.offences,
+          expiresAt: new Date(result.decision.record.expiresAt).toISOString(),
+          eventId: sighting.eventId,
+          attempts: result.attempts,
+        });
+        return { outcome: result.outcome, wake: true };
     }
-    throw new Error(`could not write the record of ${sighting.target} after ${MAX_WRITE_ATTEMPTS} attempts`);
   }
 
   private async unblock(target: string, requestedBy: string): Promise<Result> {
@@ -199,4 +188,22 @@ export class Decider {
     }
     throw new Error(`could not lift the record of ${target} after ${MAX_WRITE_ATTEMPTS} attempts`);
   }
+}
+
+/**
+ * The decision service's store port over the table: a conditional write on the record's version,
+ * then its history entry (core/decisions.ts DecisionStorePort).
+ */
+export function repositoryStore(repo: BlockRepository, obs?: Observability): DecisionStorePort {
+  return {
+    read: (target) => repo.get(target),
+    async save(record, expected, action, now, eventId) {
+      if (!(await repo.save(record, expected?.version as number | undefined, now))) {
+        obs?.log.debug('record changed since read; deciding again', { attacker: record.target });
+        return false;
+      }
+      await repo.appendHistory(record, action, now, { eventId });
+      return true;
+    },
+  };
 }

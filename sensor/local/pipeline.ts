@@ -5,12 +5,13 @@
  * reconcile() now and then), so a failed nft call is repaired rather than lost.
  */
 import { randomUUID } from 'node:crypto';
-import { canonicalTarget, familyOf, targetOf, tryParseCidr } from '../../core/address';
+import { canonicalTarget, targetOf, tryParseCidr } from '../../core/address';
 import type { ScanDetected } from '../../core/event';
 import type { NeverBlockGuard } from '../../core/guard';
+import { DecisionService, type DecisionResult, type DecisionStorePort } from '../../core/decisions';
+import { sightingOfScan } from '../../core/intake';
 import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting } from '../../core/policy';
-import { BLOCK_REASONS, BurstBreaker, decide, isActive, lift, policyRefusal } from '../../core/policy';
-import { prefixSighting } from '../../core/prefix';
+import { BLOCK_REASONS, BurstBreaker, isActive, lift } from '../../core/policy';
 import type { NftEnforcer } from './nft';
 import type { FileStore, HistoryEntry } from './store';
 
@@ -48,6 +49,8 @@ export class LocalPipeline {
   private readonly log: (line: object) => void;
   private readonly now: () => number;
   private readonly breaker: BurstBreaker;
+  /** the decision use case, the cloud's too (core/decisions.ts) */
+  private readonly decisions: DecisionService;
   private readonly reconcileEveryMs: number;
   private lastReconcile = 0;
   /** one decision at a time: read-decide-write of a record must not interleave */
@@ -62,6 +65,13 @@ export class LocalPipeline {
     this.now = opts.now ?? Date.now;
     this.breaker = new BurstBreaker(opts.policy.burstLimitPerMinute);
     this.reconcileEveryMs = opts.reconcileEveryMs ?? 30_000;
+    this.decisions = new DecisionService({
+      store: fileStorePort(this.store),
+      breaker: { admit: (_target, now, limit) => Promise.resolve(this.breaker.tryAdmit(now, limit) ? 'admitted' : 'open') },
+      clock: { now: this.now },
+      guard: () => this.guard,
+      policy: () => this.policy,
+    });
   }
 
   /**
@@ -97,36 +107,22 @@ export class LocalPipeline {
   /** One `Scan Detected` event from this host's sensor. */
   async handle(event: ScanDetected, eventId: string, handleOpts: HandleOptions = {}): Promise<LocalDecision> {
     return this.serial(async () => {
-      const now = this.now();
-      const target = event.attacker;
       const kernelTtl = handleOpts.kernelBlockTtlSeconds;
-      const verdict = this.guard.check(target);
-      if (!verdict.blockable) {
-        // the kernel must not hold a block the guard refuses (the detector keeps these out; belt and braces)
-        if (kernelTtl !== undefined && this.enforcer) await this.tryEnforce(() => this.enforcer!.unblock(target), target);
-        return this.refuse(target, `never blocked: ${verdict.rule}`);
-      }
-      // after the guard, as the decide function does (lambda/decide/decider.ts); a sensor's
-      // attacker is one address, so only the width rule could apply
-      const policyRule = policyRefusal({ target }, this.policy);
-      if (policyRule) return this.refuse(target, `refused by the policy: ${policyRule}`);
       const kernelOnly = kernelTtl !== undefined && !event.handshake && !this.policy.blockUnverified;
+      // the cloud's reading of the event (core/intake.ts), plus what only the host knows: a
+      // block its kernel already made is a verified offence, with the kernel's TTL
+      const scan = sightingOfScan(event, eventId, false);
       const sighting: Sighting = {
-        target,
-        family: familyOf(target),
-        reason: 'sensor',
-        eventId,
-        sensorId: event.sensorId,
-        firstSeen: Date.parse(event.firstSeen),
-        lastSeen: Date.parse(event.lastSeen),
-        hits: event.probeCount,
-        verified: event.handshake || kernelTtl !== undefined,
+        ...scan,
+        verified: scan.verified || kernelTtl !== undefined,
         ...(kernelOnly ? { ttlSeconds: kernelTtl, note: 'blocked by the kernel on a decoy packet' } : {}),
       };
-      const prefixed = prefixSighting(sighting, this.policy, this.guard);
-      const previous = this.store.get(prefixed.target);
-      const decision = decide(previous, prefixed, now, this.policy);
-      return this.apply(decision, previous, now, kernelTtl !== undefined);
+      const result = await this.decisions.decide(sighting, { alreadyEnforced: kernelTtl !== undefined });
+      // the kernel must not hold a block the guard refuses (the detector keeps these out; belt and braces)
+      if (result.outcome === 'refused' && result.by === 'guard' && kernelTtl !== undefined && this.enforcer) {
+        await this.tryEnforce(() => this.enforcer!.unblock(result.target), result.target);
+      }
+      return this.apply(result);
     });
   }
 
@@ -140,8 +136,6 @@ export class LocalPipeline {
       const reason = (opts.reason ?? 'manual') as BlockReason;
       if (!BLOCK_REASONS.includes(reason)) return this.refuse(canonical, `unknown reason ${JSON.stringify(opts.reason)}; one of ${BLOCK_REASONS.join(', ')}`);
       if (opts.ttlSeconds !== undefined && !(Number.isFinite(opts.ttlSeconds) && opts.ttlSeconds > 0)) return this.refuse(canonical, `ttlSeconds must be a positive number, got ${opts.ttlSeconds}`);
-      const verdict = this.guard.check(canonical);
-      if (!verdict.blockable) return this.refuse(canonical, `never blocked: ${verdict.rule}`);
       const sighting: Sighting = {
         target: canonical,
         family: cidr.family,
@@ -156,13 +150,7 @@ export class LocalPipeline {
         ...(opts.ttlSeconds !== undefined ? { ttlSeconds: Math.round(opts.ttlSeconds) } : {}),
         ...(opts.replace === true ? { replace: true } : {}),
       };
-      const policyRule = policyRefusal(sighting, this.policy);
-      if (policyRule) return this.refuse(canonical, `refused by the policy: ${policyRule}`);
-      const previous = this.store.get(canonical);
-      // a re-block of an active block keeps its note (core/policy.ts decide) and adds who asked again
-      const keepNote = previous?.note !== undefined && isActive(previous, now) && opts.replace !== true;
-      const asked = keepNote ? { ...sighting, note: `${previous.note}; again ${sighting.note ?? ''}`.slice(0, 1024) } : sighting;
-      return this.apply(decide(previous, asked, now, this.policy), previous, now, true);
+      return this.apply(await this.decisions.decide(sighting));
     });
   }
 
@@ -231,25 +219,26 @@ export class LocalPipeline {
     this.log({ msg: 'repaired kernel blocks', count: missing.length });
   }
 
-  private async apply(decision: Decision, previous: BlockRecord | undefined, now: number, bypassBreaker: boolean): Promise<LocalDecision> {
-    if (decision.action === 'ignore') {
-      this.log({ msg: 'ignored', why: decision.why });
-      return decision;
-    }
-    const record = decision.record;
-    if (decision.action === 'block') {
-      const isNew = !(previous && isActive(previous, now));
-      if (isNew && !bypassBreaker && !this.breaker.tryAdmit(now)) {
-        return this.refuse(record.target, `burst circuit breaker open: more than ${this.policy.burstLimitPerMinute} new blocks within a minute`);
+  /** The decision service's result as the host reports it, and the kernel told of a new block. */
+  private async apply(result: DecisionResult): Promise<LocalDecision> {
+    switch (result.outcome) {
+      case 'refused':
+        return this.refuse(result.target, result.by === 'guard' ? `never blocked: ${result.rule}` : `refused by the policy: ${result.rule}`);
+      case 'breaker-open':
+        return this.refuse(result.target, `burst circuit breaker open: more than ${result.limitPerMinute} new blocks within a minute`);
+      case 'unchanged':
+        this.log({ msg: 'ignored', why: result.why });
+        return { action: 'ignore', why: result.why };
+      case 'blocked': {
+        const { record, why } = result.decision;
+        if (this.enforcer) await this.tryEnforce(() => this.enforcer!.block(record.target, record.expiresAt), record.target);
+        this.log({ msg: 'blocked', target: record.target, reason: record.reason, offences: record.offences, expiresAt: new Date(record.expiresAt).toISOString(), why });
+        return result.decision;
       }
-      await this.store.put(record, 'block');
-      if (this.enforcer) await this.tryEnforce(() => this.enforcer!.block(record.target, record.expiresAt), record.target);
-      this.log({ msg: 'blocked', target: record.target, reason: record.reason, offences: record.offences, expiresAt: new Date(record.expiresAt).toISOString(), why: decision.why });
-    } else {
-      await this.store.put(record, 'refresh');
-      this.log({ msg: 'refreshed', target: record.target, hitCount: record.hitCount, why: decision.why });
+      case 'refreshed':
+        this.log({ msg: 'refreshed', target: result.target, hitCount: result.decision.record.hitCount, why: result.decision.why });
+        return result.decision;
     }
-    return decision;
   }
 
   private refuse(target: string, why: string): Refusal {
@@ -274,4 +263,24 @@ export class LocalPipeline {
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/**
+ * The decision service's store port over the file store. The pipeline holds the store's writer
+ * lock across read-decide-write (`serial`), so the record cannot change under a decision; the
+ * save checks it all the same (the record read must still be the one stored). The journal line
+ * `put` appends is the record and its history entry at once (the event id is in its eventIds).
+ */
+export function fileStorePort(store: FileStore): DecisionStorePort {
+  return {
+    read: (target) => {
+      const record = store.get(target);
+      return Promise.resolve(record ? { record, version: record } : undefined);
+    },
+    async save(record, expected, action) {
+      if (store.get(record.target) !== expected?.record) return false;
+      await store.put(record, action);
+      return true;
+    },
+  };
 }

@@ -2,11 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, type CliResult, runBin, runCli, runCommand } from './cli';
+import { skipOutsideCi, testSource } from '../sensor/helpers';
 import { isRoot, namespaceNftUnavailable, runnable } from './prereq';
 
 /** A network namespace of its own keeps the demo's nftables table and ports away from the host's. */
@@ -29,6 +30,40 @@ function demoInNamespace(args: string[], options: { user?: 'nobody' } = {}): Pro
   const drop = options.user ? `setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=${dir} ` : '';
   const script = `ip link set lo up && exec ${drop}"${process.execPath}" "${BIN}" demo --once --health-port 0 --state-dir "${join(dir, 'state')}" ${args.join(' ')}`;
   return runCommand('unshare', ['--net', 'sh', '-c', script], { timeoutMs: 60_000 });
+}
+
+/** The demo's attacker and its unprivileged decoy ports (bin/commands/probe.ts), written out: the test's own copy. */
+const DEMO_ATTACKER = '127.66.0.7';
+const UNPRIVILEGED_DECOYS = [2323, 3389, 5900, 6379, 9200];
+
+/** Whether a TCP connect from `from` to 127.0.0.1:port gets an answer (accepted or reset) within `ms`. */
+function answers(from: string, port: number, ms = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress: from });
+    const done = (answered: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answered);
+    };
+    const timer = setTimeout(() => done(false), ms);
+    socket.once('connect', () => done(true));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Why the demo cannot run on this host's loopback now, or undefined: a demo or agent already
+ * running here holds every unprivileged decoy port, or drops the demo attacker in the kernel.
+ */
+async function hostCollision(): Promise<string | undefined> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const reachable = await answers(DEMO_ATTACKER, (server.address() as AddressInfo).port);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!reachable) return `${DEMO_ATTACKER} gets no answer on this host's loopback (a running portsnare demo or agent blocks it); as root the test runs in a namespace of its own`;
+  const free = await Promise.all(UNPRIVILEGED_DECOYS.map((port) => answers('127.0.0.1', port, 500).then((taken) => !taken)));
+  if (!free.includes(true)) return `every decoy port (${UNPRIVILEGED_DECOYS.join(', ')}) is taken on 127.0.0.1 (a portsnare demo runs here?); as root the test runs in a namespace of its own`;
+  return undefined;
 }
 
 describe('portsnare demo (npm start)', () => {
@@ -66,8 +101,10 @@ describe('portsnare demo (npm start)', () => {
     expect(demo).toMatch(/\d\d:\d\d:\d\d {2}stopping\n/);
   });
 
-  it('without root: says LOG-ONLY plainly, uses ports >= 1024, and still decides the block', async () => {
-    // as root: an unprivileged user in a namespace of its own; otherwise this user, here
+  it('without root: says LOG-ONLY plainly, uses ports >= 1024, and still decides the block', async (ctx) => {
+    // as root: an unprivileged user in a namespace of its own; otherwise this user, here, where a
+    // demo or agent already running may hold every decoy port or drop the demo attacker
+    if (!canUnshare && skipOutsideCi(await hostCollision())) return ctx.skip();
     const result = canUnshare
       ? await demoInNamespace([], { user: 'nobody' })
       : await runBin(['demo', '--once', '--health-port', '0', '--state-dir', join(dir, 'state')], { timeoutMs: 60_000 });
@@ -83,7 +120,7 @@ describe('portsnare demo (npm start)', () => {
 });
 
 describe('portsnare probe', () => {
-  it('connects from the demo attacker address and sends UDP from it', async () => {
+  it('connects from the --from address and sends UDP from it; the default --from is the demo attacker', async () => {
     const seen: string[] = [];
     const tcp = createServer((socket) => {
       seen.push(`tcp ${socket.remoteAddress}`);
@@ -96,7 +133,9 @@ describe('portsnare probe', () => {
     const tcpPort = (tcp.address() as AddressInfo).port;
     const udpPort = udp.address().port;
 
-    const result = await runCli(['probe', '--tcp', String(tcpPort), '--udp', String(udpPort)]);
+    // a source of the unit tests' own, which a demo running on this host never blocks
+    const result = await runCli(['probe', '--from', testSource(7), '--tcp', String(tcpPort), '--udp', String(udpPort)]);
+    const help = await runCli(['probe', '--help']);
 
     seen.push(await datagram);
     tcp.close();
@@ -104,7 +143,8 @@ describe('portsnare probe', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`tcp/${tcpPort} open`);
     expect(result.stdout).toContain(`udp/${udpPort} datagram sent`);
-    expect(seen).toEqual(['tcp 127.66.0.7', 'udp 127.66.0.7']);
+    expect(seen).toEqual([`tcp ${testSource(7)}`, `udp ${testSource(7)}`]);
+    expect(help.stdout).toMatch(new RegExp(`--from <address>[\\s\\S]*\\(default: "${DEMO_ATTACKER.replace(/\./g, '\\.')}"\\)`));
   });
 
   it('reports a closed port as closed', async () => {
@@ -113,7 +153,7 @@ describe('portsnare probe', () => {
     const port = (server.address() as AddressInfo).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));
 
-    const result = await runCli(['probe', '--tcp', String(port), '--udp', '']);
+    const result = await runCli(['probe', '--from', testSource(8), '--tcp', String(port), '--udp', '']);
 
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`tcp/${port} closed (reset)`);

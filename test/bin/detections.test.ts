@@ -2,7 +2,7 @@
  * The operator commands against a real agent process on loopback: `detections` in monitor mode
  * (enforcement off), `reload` (ignore and guard at run time, an invalid file refused), and what
  * the commands say when no agent answers. The agent watches a free port on 127.0.0.1 and is
- * probed from 127.66.0.x (loopback; this host's own address 127.0.0.1 is never reported).
+ * probed from 127.99.0.x (loopback; this host's own address 127.0.0.1 is never reported).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -54,18 +54,18 @@ async function probeAndWait(source: string): Promise<void> {
 
 describe('portsnare detections (monitor mode)', () => {
   it('lists the detection with its evidence while nothing is blocked, and --json carries the same', async () => {
-    await probeAndWait('127.66.0.21');
+    await probeAndWait('127.99.0.21');
 
     const text = await runCli(['detections', '--agent', url]);
     const json = await runCli(['detections', '--agent', url, '--json', '--since', '1h']);
 
     expect(text.stderr).toBe('');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(new RegExp(`127\\.66\\.0\\.21\\s+1\\s+yes\\s+tcp/${decoy} connect\\s+det-test\\s+reported \\(monitor mode\\)`));
+    expect(text.stdout).toMatch(new RegExp(`127\\.99\\.0\\.21\\s+1\\s+yes\\s+tcp/${decoy} connect\\s+det-test\\s+reported \\(monitor mode\\)`));
     expect(json.code).toBe(0);
     const body = JSON.parse(json.stdout) as { enforcement: string; detections: Array<{ attacker: string; handshake: boolean; probes: unknown[]; sensorId: string }> };
     expect(body.enforcement).toBe('off');
-    expect(body.detections[0]).toMatchObject({ attacker: '127.66.0.21', handshake: true, sensorId: 'det-test', probes: [{ protocol: 'tcp', port: decoy, kind: 'connect' }] });
+    expect(body.detections[0]).toMatchObject({ attacker: '127.99.0.21', handshake: true, sensorId: 'det-test', probes: [{ protocol: 'tcp', port: decoy, kind: 'connect' }] });
   });
 
   it('--since leaves out what is older, and a bad --since is a usage error', async () => {
@@ -89,20 +89,20 @@ describe('portsnare detections (monitor mode)', () => {
 
 describe('portsnare reload', () => {
   it('applies a new ignore list at once and names the keys that need a restart; blocks and detections stay', async () => {
-    writeConfig(['ignore: ["127.66.0.22"]']);
+    writeConfig(['ignore: ["127.99.0.22"]']);
     const reload = await runCli(['reload', '--agent', url, '--config', configPath]);
     expect(reload.stderr).toBe('');
     expect(reload.code).toBe(0);
     expect(reload.stdout).toMatch(/applied\s+ignore/);
 
-    const { socket } = await tcpProbe('127.0.0.1', decoy, '127.66.0.22');
+    const { socket } = await tcpProbe('127.0.0.1', decoy, '127.99.0.22');
     socket.destroy();
-    await probeAndWait('127.66.0.23'); // a later detection: the ignored probe was handled before it
+    await probeAndWait('127.99.0.23'); // a later detection: the ignored probe was handled before it
     const json = JSON.parse((await runCli(['detections', '--agent', url, '--json'])).stdout) as { detections: Array<{ attacker: string }> };
-    expect(json.detections.map((d) => d.attacker)).toContain('127.66.0.23');
-    expect(json.detections.map((d) => d.attacker)).not.toContain('127.66.0.22');
+    expect(json.detections.map((d) => d.attacker)).toContain('127.99.0.23');
+    expect(json.detections.map((d) => d.attacker)).not.toContain('127.99.0.22');
 
-    writeConfig(['ignore: ["127.66.0.22"]', 'logLevel: debug']);
+    writeConfig(['ignore: ["127.99.0.22"]', 'logLevel: debug']);
     const restart = await runCli(['reload', '--agent', url, '--config', configPath]);
     expect(restart.stdout).toMatch(/needs a restart\s+logLevel/);
   });
@@ -113,7 +113,7 @@ describe('portsnare reload', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/ignore\.0: "not-an-address" is not an IPv4\/IPv6 address or CIDR/);
-    await probeAndWait('127.66.0.24');
+    await probeAndWait('127.99.0.24');
   });
 });
 

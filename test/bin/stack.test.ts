@@ -347,6 +347,15 @@ describe('block --stack', () => {
     expect(aws.table(table).size).toBe(0);
   });
 
+  it('carries --replace in the Block Requested event (the decide function replaces the active block\'s expiry and note)', async () => {
+    const result = await cli(['block', '203.0.113.7', '--ttl', '1h', '--replace']);
+
+    expect(result.code).toBe(0);
+    expect(BlockRequestedSchema.parse(aws.events[0]?.detail)).toMatchObject({ target: '203.0.113.7', ttlSeconds: 3600, replace: true });
+    await cli(['block', '203.0.113.8']);
+    expect(aws.events[1]?.detail).not.toHaveProperty('replace');
+  });
+
   it('canonicalizes the target: an IPv4-mapped IPv6 address is its IPv4 address, a CIDR keeps its prefix', async () => {
     await cli(['block', '::ffff:203.0.113.8']);
     await cli(['block', '2001:DB8:0:0::/48']);

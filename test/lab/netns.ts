@@ -2,11 +2,13 @@
  * Network-namespace labs: two hosts joined by a veth pair, TEST-NET addresses only, the real
  * agent in one and real nmap in the other.
  *
- *   sensor  (psn-<tag>-s)  198.51.100.1/24   2001:db8:1::1/64
- *   attacker(psn-<tag>-a)  198.51.100.66/24  2001:db8:1::66/64  (+ more addresses on demand)
+ *   sensor  (psn-<tag>-<pid>-s)  198.51.100.1/24   2001:db8:1::1/64
+ *   attacker(psn-<tag>-<pid>-a)  198.51.100.66/24  2001:db8:1::66/64  (+ more addresses on demand)
  *
- * Every lab file uses its own tag, so namespaces never collide; destroy() deletes them (and with
- * them the veth pair and every nftables table inside) and kills what the lab started.
+ * Every lab file uses its own tag and every run its process id (psn-<tag>-<pid>-s), so namespaces
+ * never collide, between files nor with a second test run on the same host; destroy() deletes
+ * them (and with them the veth pair and every nftables table inside) and kills what the lab
+ * started. create() first removes this tag's namespaces left by a run whose process is gone.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -101,8 +103,8 @@ export class Lab {
   private readonly children = new Set<ChildProcess>();
 
   private constructor(readonly tag: string) {
-    this.sensorNs = `psn-${tag}-s`;
-    this.attackerNs = `psn-${tag}-a`;
+    this.sensorNs = `psn-${tag}-${process.pid}-s`;
+    this.attackerNs = `psn-${tag}-${process.pid}-a`;
     this.sensorIf = `ps${tag}s`;
     this.attackerIf = `ps${tag}a`;
     this.dir = mkdtempSync(join(tmpdir(), `portsnare-lab-${tag}-`));
@@ -112,7 +114,7 @@ export class Lab {
   static async create(tag: string): Promise<Lab> {
     if (!/^[a-z0-9]{1,8}$/.test(tag)) throw new Error(`lab tag must be 1-8 lowercase letters/digits: ${tag}`);
     const lab = new Lab(tag);
-    await lab.removeNamespaces(); // leftovers of a crashed run
+    await removeOrphans(tag); // leftovers of a crashed run (never another live run's)
     try {
       const s = lab.sensorNs;
       const a = lab.attackerNs;
@@ -255,18 +257,41 @@ export class Lab {
   }
 
   private async removeNamespaces(): Promise<void> {
-    for (const ns of [this.sensorNs, this.attackerNs]) {
-      // kill anything still running inside, then delete
-      const pids = await runProgram('ip', ['netns', 'pids', ns]);
-      for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // gone already
-        }
-      }
-      await runProgram('ip', ['netns', 'delete', ns]);
+    for (const ns of [this.sensorNs, this.attackerNs]) await removeNamespace(ns);
+  }
+}
+
+/** Kills what runs inside the namespace `ns`, then deletes it. */
+async function removeNamespace(ns: string): Promise<void> {
+  const pids = await runProgram('ip', ['netns', 'pids', ns]);
+  for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone already
     }
+  }
+  await runProgram('ip', ['netns', 'delete', ns]);
+}
+
+/** Whether process `pid` still exists (signal 0 checks without sending). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the namespaces of `tag` whose run (the pid in their name) is gone; a live run's are left alone. */
+async function removeOrphans(tag: string): Promise<void> {
+  const listed = await runProgram('ip', ['netns', 'list']);
+  const pattern = new RegExp(`^psn-${tag}-(\\d+)-[sa]$`);
+  for (const line of listed.stdout.split('\n')) {
+    const name = line.split(/\s+/)[0] ?? '';
+    const pid = pattern.exec(name)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) await removeNamespace(name);
   }
 }
 

@@ -16,7 +16,7 @@ import { memoryLogger } from '../../sensor/log';
 import { eventBridgeClient } from '../../sensor/publish/eventbridge';
 import type { Publisher, PublisherReport } from '../../sensor/publish/types';
 import { FakePutEvents } from './fake-putevents';
-import { freePorts, tcpProbe, tempDir, udpProbe, until } from './helpers';
+import { freePorts, tcpProbe, tempDir, TEST_SOURCE_CIDR, udpProbe, until } from './helpers';
 
 /** A sink that keeps what it is given. */
 class Capture implements Publisher {
@@ -146,31 +146,31 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const { capture, report } = await startAgent({ tcpPorts: [tcp!], udpPorts: [udp!] });
     expect(report).toMatchObject({ sensorId: 'test-agent', enforcement: 'off', stealth: 'off', listeners: { tcp: [tcp], udp: [udp] } });
 
-    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.0.7');
     await until(() => capture.events.length === 1, 3000, 'an event');
 
-    expect(capture.events[0]).toMatchObject({ version: 1, sensorId: 'test-agent', attacker: '127.66.0.7', probes: [{ protocol: 'tcp', port: tcp, kind: 'connect' }], handshake: true });
+    expect(capture.events[0]).toMatchObject({ version: 1, sensorId: 'test-agent', attacker: '127.99.0.7', probes: [{ protocol: 'tcp', port: tcp, kind: 'connect' }], handshake: true });
   });
 
   it('reports a UDP probe, unverified', async () => {
     const [udp] = await freePorts(1);
     const { capture } = await startAgent({ tcpPorts: [], udpPorts: [udp!] });
-    await udpProbe('127.0.0.1', udp!, Buffer.from('x'), '127.66.0.8', 20);
+    await udpProbe('127.0.0.1', udp!, Buffer.from('x'), '127.99.0.8', 20);
     await until(() => capture.events.length === 1, 3000, 'an event');
-    expect(capture.events[0]).toMatchObject({ attacker: '127.66.0.8', handshake: false, probes: [{ protocol: 'udp', kind: 'udp' }] });
+    expect(capture.events[0]).toMatchObject({ attacker: '127.99.0.8', handshake: false, probes: [{ protocol: 'udp', kind: 'udp' }] });
   });
 
   it('never reports an ignored source or its own addresses', async () => {
     const [tcp] = await freePorts(1);
-    const { capture, agent } = await startAgent({ tcpPorts: [tcp!], ignore: ['127.77.0.0/16'] });
+    const { capture, agent } = await startAgent({ tcpPorts: [tcp!], ignore: ['127.99.77.0/24'] });
 
-    await tcpProbe('127.0.0.1', tcp!, '127.77.3.4');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.77.4');
     await tcpProbe('127.0.0.1', tcp!, '127.0.0.1');
     await tcpProbe('::1', tcp!);
-    await tcpProbe('127.0.0.1', tcp!, '127.66.0.9'); // the one that counts, last
+    await tcpProbe('127.0.0.1', tcp!, '127.99.0.9'); // the one that counts, last
     await until(() => capture.events.length === 1, 3000, 'an event');
 
-    expect(capture.events.map((e) => e.attacker)).toEqual(['127.66.0.9']);
+    expect(capture.events.map((e) => e.attacker)).toEqual(['127.99.0.9']);
     expect(agent.status()).toMatchObject({ aggregator: { ignored: 1, own: 2 } });
   });
 
@@ -178,13 +178,13 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const ports = await freePorts(3);
     const { capture, agent } = await startAgent({ tcpPorts: ports, trigger: { hits: 2, windowSeconds: 30 }, dedupeSeconds: 60 });
 
-    await tcpProbe('127.0.0.1', ports[0]!, '127.66.1.1');
+    await tcpProbe('127.0.0.1', ports[0]!, '127.99.1.1');
     await until(() => hitsOf(agent) === 1, 3000, 'the first hit'); // the aggregator emits synchronously on a hit
     expect(capture.events).toHaveLength(0); // one probe is below the trigger
-    for (const port of ports) await tcpProbe('127.0.0.1', port, '127.66.1.1');
+    for (const port of ports) await tcpProbe('127.0.0.1', port, '127.99.1.1');
     await until(() => capture.events.length === 1, 3000, 'an event');
     const before = hitsOf(agent);
-    await tcpProbe('127.0.0.1', ports[0]!, '127.66.1.1');
+    await tcpProbe('127.0.0.1', ports[0]!, '127.99.1.1');
     await until(() => hitsOf(agent) === before + 1, 3000, 'the hit inside the dedupe window');
 
     expect(capture.events).toHaveLength(1);
@@ -195,7 +195,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const [tcp] = await freePorts(1);
     const { agent } = await startAgent({ tcpPorts: [tcp!], udpPorts: [] });
     const port = agent.healthPort!;
-    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.0.7');
     await until(() => metricOf(agent, 'portsnare_detections_total') === 1, 3000, 'an event');
 
     const health = await request(port, 'GET', '/healthz');
@@ -220,48 +220,48 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const [tcp] = await freePorts(1);
     const enforcer = new FakeEnforcer();
     const { agent, state } = await startAgent(
-      { tcpPorts: [tcp!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['127.66.0.0/16'] } },
+      { tcpPorts: [tcp!], enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: [TEST_SOURCE_CIDR] } },
       { enforcer },
     );
     const port = agent.healthPort!;
 
-    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
-    await until(() => enforcer.blocked.has('127.66.0.7'), 3000, 'the block');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.0.7');
+    await until(() => enforcer.blocked.has('127.99.0.7'), 3000, 'the block');
 
     const list = (await request(port, 'GET', '/blocks')).json() as Array<{ target: string; active: boolean }>;
-    expect(list).toEqual([expect.objectContaining({ target: '127.66.0.7', active: true, reason: 'sensor' })]);
+    expect(list).toEqual([expect.objectContaining({ target: '127.99.0.7', active: true, reason: 'sensor' })]);
 
     const refused = await request(port, 'POST', '/blocks', { target: '127.0.0.1' });
     expect(refused.status).toBe(403);
     expect(refused.json()).toMatchObject({ rule: expect.stringMatching(/127\.0\.0\.1|loopback/) });
 
-    const badReason = await request(port, 'POST', '/blocks', { target: '127.66.5.0/24', reason: 'because' });
+    const badReason = await request(port, 'POST', '/blocks', { target: '127.99.5.0/24', reason: 'because' });
     expect(badReason.status).toBe(400);
     expect(badReason.json()).toMatchObject({ error: expect.stringMatching(/^reason: /) });
 
-    const manual = await request(port, 'POST', '/blocks', { target: '127.66.5.0/24', ttlSeconds: 600, requestedBy: 'alice: test' });
+    const manual = await request(port, 'POST', '/blocks', { target: '127.99.5.0/24', ttlSeconds: 600, requestedBy: 'alice: test' });
     expect(manual.text).toContain('"action": "block"');
     expect(manual.status).toBe(201);
-    expect(enforcer.blocked.has('127.66.5.0/24')).toBe(true);
+    expect(enforcer.blocked.has('127.99.5.0/24')).toBe(true);
 
-    expect((await request(port, 'DELETE', '/blocks/127.66.5.0%2F24')).status).toBe(200);
-    expect(enforcer.blocked.has('127.66.5.0/24')).toBe(false);
-    expect((await request(port, 'DELETE', '/blocks/127.66.5.0/24')).status).toBe(404);
-    const history = (await request(port, 'GET', '/history/127.66.5.0%2F24')).json() as unknown[];
+    expect((await request(port, 'DELETE', '/blocks/127.99.5.0%2F24')).status).toBe(200);
+    expect(enforcer.blocked.has('127.99.5.0/24')).toBe(false);
+    expect((await request(port, 'DELETE', '/blocks/127.99.5.0/24')).status).toBe(404);
+    const history = (await request(port, 'GET', '/history/127.99.5.0%2F24')).json() as unknown[];
     expect(history.length).toBeGreaterThanOrEqual(2);
 
     // a restart puts the block back
     await agent.stop(1000);
     const again = new FakeEnforcer();
-    await startAgent({ tcpPorts: [tcp!], stateDirectory: state, enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: ['127.66.0.0/16'] } }, { enforcer: again });
-    expect(again.blocked.has('127.66.0.7')).toBe(true);
+    await startAgent({ tcpPorts: [tcp!], stateDirectory: state, enforce: { nftables: { enabled: true } }, guard: { blockableSpecialCidrs: [TEST_SOURCE_CIDR] } }, { enforcer: again });
+    expect(again.blocked.has('127.99.0.7')).toBe(true);
   });
 
   it('opens the circuit breaker past burstLimitPerMinute: refuses the next block and says so in /status, /healthz and /metrics', async () => {
     const [tcp] = await freePorts(1);
     const enforcer = new FakeEnforcer();
     const { agent } = await startAgent(
-      { tcpPorts: [tcp!], enforce: { nftables: { enabled: true, policy: { burstLimitPerMinute: 1 } } }, guard: { blockableSpecialCidrs: ['127.66.0.0/16'] } },
+      { tcpPorts: [tcp!], enforce: { nftables: { enabled: true, policy: { burstLimitPerMinute: 1 } } }, guard: { blockableSpecialCidrs: [TEST_SOURCE_CIDR] } },
       { enforcer },
     );
     const port = agent.healthPort!;
@@ -269,14 +269,14 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     const metrics = async () => (await request(port, 'GET', '/metrics')).text;
     expect((await status()).circuitBreakerOpen).toBe(false);
 
-    await tcpProbe('127.0.0.1', tcp!, '127.66.8.1');
-    await until(() => enforcer.blocked.has('127.66.8.1'), 3000, 'the first block');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.8.1');
+    await until(() => enforcer.blocked.has('127.99.8.1'), 3000, 'the first block');
     expect((await status()).circuitBreakerOpen).toBe(true); // the minute's one block is spent
 
-    await tcpProbe('127.0.0.1', tcp!, '127.66.8.2');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.8.2');
     await until(() => metricOf(agent, 'portsnare_blocks_refused_total') === 1, 3000, 'the refusal');
     expect(await metrics()).toMatch(/^portsnare_blocks_refused_total 1$/m);
-    expect(enforcer.blocked.has('127.66.8.2')).toBe(false);
+    expect(enforcer.blocked.has('127.99.8.2')).toBe(false);
     expect((await request(port, 'GET', '/healthz')).json()).toMatchObject({ warnings: [expect.stringMatching(/^circuit breaker open/)] });
     expect(await metrics()).toMatch(/^portsnare_circuit_breaker_open 1$/m);
   });
@@ -404,8 +404,8 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
 
     service.down = { kind: 'internal' };
     const first = await startAgent(input, options);
-    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
-    await tcpProbe('127.0.0.1', tcp!, '127.66.0.8');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.0.7');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.0.8');
     await until(() => metricOf(first.agent, 'portsnare_spool_depth_events') === 2, 3000, 'two spooled events');
     const stopping = Date.now();
     await first.agent.stop(300);
@@ -415,7 +415,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
     service.down = undefined;
     await startAgent(input, options);
     await service.waitForAccepted(2);
-    expect(service.details().map((d) => d.attacker).sort()).toEqual(['127.66.0.7', '127.66.0.8']);
+    expect(service.details().map((d) => d.attacker).sort()).toEqual(['127.99.0.7', '127.99.0.8']);
   });
 
   it('refuses to start when every decoy port is taken and nothing else watches', async () => {
@@ -443,7 +443,7 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
         backoff: { baseMs: 5, maxMs: 30 },
       },
     );
-    for (let i = 1; i <= 30; i++) await tcpProbe('127.0.0.1', tcp!, `127.66.3.${i}`);
+    for (let i = 1; i <= 30; i++) await tcpProbe('127.0.0.1', tcp!, `127.99.3.${i}`);
     await until(() => logger.lines.some((l) => l.msg === 'spool full: event NOT kept'), 3000, 'the spool to fill');
 
     const health = await request(agent.healthPort!, 'GET', '/healthz');
@@ -480,13 +480,13 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
       const ports = await freePorts(2);
       const { detector, capture, agent } = await stealthAgent({ tcpPorts: ports, udpPorts: [], trigger: { hits: 2, windowSeconds: 60 } });
 
-      detector.probe({ source: '127.66.2.2', port: ports[0]! });
-      detector.probe({ source: '127.66.2.2', port: ports[0]!, kind: 'connect' });
-      await tcpProbe('127.0.0.1', ports[0]!, '127.66.2.2');
+      detector.probe({ source: '127.99.2.2', port: ports[0]! });
+      detector.probe({ source: '127.99.2.2', port: ports[0]!, kind: 'connect' });
+      await tcpProbe('127.0.0.1', ports[0]!, '127.99.2.2');
       await until(() => hitsOf(agent) === 3, 3000, 'the socket accept'); // two kernel views and the accept
       expect(capture.events).toHaveLength(0); // one connect, seen twice, is one hit
 
-      detector.probe({ source: '127.66.2.2', port: ports[1]! });
+      detector.probe({ source: '127.99.2.2', port: ports[1]! });
       await until(() => capture.events.length === 1, 2000, 'an event');
       expect(capture.events[0]).toMatchObject({ handshake: true });
     });
@@ -541,12 +541,12 @@ describe('agent on loopback (monitor mode, real sockets)', () => {
         { enforcer },
       );
       expect(detector.options.redirectPort).toBe(redirect);
-      await tcpProbe('127.0.0.1', redirect!, '127.66.3.3');
+      await tcpProbe('127.0.0.1', redirect!, '127.99.3.3');
       await until(() => metricOf(agent, 'portsnare_redirected_connections_total') === 1, 2000, 'the redirected connection');
       // not redirected here (no nat on loopback in this test): the port is the redirect port itself
       await until(() => capture.events.length === 1, 2000, 'the proven event');
-      expect(capture.events[0]).toMatchObject({ attacker: '127.66.3.3', handshake: true, proof: 'handshake', probes: [{ protocol: 'tcp', port: redirect, kind: 'connect' }] });
-      await until(() => enforcer.blocked.has('127.66.3.3'), 2000, 'the block');
+      expect(capture.events[0]).toMatchObject({ attacker: '127.99.3.3', handshake: true, proof: 'handshake', probes: [{ protocol: 'tcp', port: redirect, kind: 'connect' }] });
+      await until(() => enforcer.blocked.has('127.99.3.3'), 2000, 'the block');
     });
 
     it('records at start the blocks the kernel made while the agent was down, with their remaining time', async () => {

@@ -94,9 +94,9 @@ describe('aggregator', () => {
     hit('127.0.0.1');
     hit('::1');
     hit('192.0.2.10');
-    hit('127.66.0.7');
+    hit('127.99.0.7');
     hit('192.0.2.11');
-    expect(events.map((e) => e.attacker)).toEqual(['127.66.0.7', '192.0.2.11']);
+    expect(events.map((e) => e.attacker)).toEqual(['127.99.0.7', '192.0.2.11']);
     expect(aggregator.stats().own).toBe(3);
   });
 

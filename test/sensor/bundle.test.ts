@@ -91,11 +91,11 @@ describe('the agent bundle', () => {
     const endpoint = await service.start();
     try {
       const loaded = await loadedBy({ sinks: [{ type: 'eventbridge', busName: 'bus', region: 'eu-west-1', endpoint }] }, { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret' }, async (port) => {
-        await tcpProbe('127.0.0.1', port, '127.66.0.9');
+        await tcpProbe('127.0.0.1', port, '127.99.0.9');
         await until(() => service.scans().length > 0, 10_000, 'the event at the fake EventBridge');
       });
       expect(loaded).toEqual(['loaded.js', 'portsnare.js', 'portsnare-eventbridge.js']);
-      expect(service.details()[0]).toMatchObject({ attacker: '127.66.0.9' });
+      expect(service.details()[0]).toMatchObject({ attacker: '127.99.0.9' });
     } finally {
       await service.stop();
     }

@@ -32,7 +32,7 @@ describe('portsnare agent / import-portsentry (a real process)', () => {
 
     const agent = run(['agent', '--config', config, '--stop-deadline', '3000']);
     await until(() => agent.out.stderr.includes('"agent started"'), 30_000, 'the agent to start');
-    await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+    await tcpProbe('127.0.0.1', tcp!, '127.99.0.7');
     await until(() => agent.out.stdout.includes('\n'), 5000, 'an event on stdout');
     const stopAt = Date.now();
     agent.child.kill('SIGTERM');
@@ -40,7 +40,7 @@ describe('portsnare agent / import-portsentry (a real process)', () => {
 
     expect(code).toBe(0);
     expect(Date.now() - stopAt).toBeLessThan(4000);
-    expect(JSON.parse(agent.out.stdout.trim())).toMatchObject({ version: 1, sensorId: 'cli', attacker: '127.66.0.7', handshake: true });
+    expect(JSON.parse(agent.out.stdout.trim())).toMatchObject({ version: 1, sensorId: 'cli', attacker: '127.99.0.7', handshake: true });
     expect(agent.out.stderr).toContain('"agent stopped"');
   }, 60_000);
 
@@ -58,13 +58,13 @@ describe('portsnare agent / import-portsentry (a real process)', () => {
       );
       const agent = run(['agent', '--config', config, '--stop-deadline', '3000'], { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret' });
       await until(() => agent.out.stderr.includes('"agent started"'), 30_000, 'the agent to start');
-      await tcpProbe('127.0.0.1', tcp!, '127.66.0.7');
+      await tcpProbe('127.0.0.1', tcp!, '127.99.0.7');
       await service.waitForAccepted(1);
       const stopAt = Date.now();
       agent.child.kill('SIGTERM');
       expect(await agent.exited).toBe(0);
       expect(Date.now() - stopAt).toBeLessThan(4000);
-      expect(service.details()[0]).toMatchObject({ attacker: '127.66.0.7' });
+      expect(service.details()[0]).toMatchObject({ attacker: '127.99.0.7' });
     } finally {
       await service.stop();
     }
@@ -93,7 +93,9 @@ describe('portsnare agent / import-portsentry (a real process)', () => {
       writeFileSync(join(dir.path, 'file'), 'not a directory');
       const state = where(dir.path);
       const config = join(dir.path, 'agent.yaml');
-      writeFileSync(config, `listen: [127.0.0.1]\ntcpPorts: "2323"\nudpPorts: []\nsinks: []\nstateDirectory: ${state}\nenforce: {nftables: {enabled: true}}\nhealth: {port: 0}\n`);
+      // a free port: should the start ever get past the state directory, it binds nobody's port
+      const [decoy] = await freePorts(1);
+      writeFileSync(config, `listen: [127.0.0.1]\ntcpPorts: "${decoy}"\nudpPorts: []\nsinks: []\nstateDirectory: ${state}\nenforce: {nftables: {enabled: true}}\nhealth: {port: 0}\n`);
 
       const check = run(['agent', '--config', config, '--check']);
       const start = run(['agent', '--config', config]);

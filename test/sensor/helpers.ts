@@ -18,6 +18,22 @@ export function scanEvent(attacker: string, overrides: Partial<ScanDetected> = {
   };
 }
 
+/**
+ * The loopback sources of the unit tests: 127.99.0.0/16, nobody else's. The demo's attacker range
+ * 127.66.0.0/16 (bin/commands/probe.ts DEMO_ATTACKER_CIDR) is not used, so a `portsnare demo`
+ * running on the same host — which blocks 127.66.0.7 in `table inet portsnare` when root — cannot
+ * drop a test's probes, and a test cannot unblock the demo's attacker. A test that needs a
+ * 127.66 address (the demo's own guard opens only that range) runs in a network namespace of
+ * its own (test/bin/agent.test.ts, test/bin/demo.test.ts).
+ */
+export const TEST_SOURCE_CIDR = '127.99.0.0/16';
+
+/** 127.99.a.b: the `n`th unit-test loopback source (n < 65,536), e.g. testSource(7) = 127.99.0.7 */
+export function testSource(n: number): string {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new Error(`testSource: n must be 0-65535, got ${n}`);
+  return `127.99.${n >> 8}.${n & 0xff}`;
+}
+
 /** 198.51.100.x, 203.0.113.x … n distinct TEST-NET addresses */
 export function testNetAddress(n: number): string {
   const nets = ['198.51.100', '203.0.113', '192.0.2'];

@@ -37,10 +37,10 @@ describe('decoy listeners (real sockets on loopback)', () => {
     const [port] = await freePorts(1);
     const { hits } = await start({ tcpPorts: [port!] });
 
-    await tcpProbe('127.0.0.1', port!, '127.66.0.7');
+    await tcpProbe('127.0.0.1', port!, '127.99.0.7');
     await until(() => hits.length === 1, 2000, 'a hit');
 
-    expect(hits[0]).toMatchObject({ source: '127.66.0.7', protocol: 'tcp', port, kind: 'connect', handshake: true });
+    expect(hits[0]).toMatchObject({ source: '127.99.0.7', protocol: 'tcp', port, kind: 'connect', handshake: true });
   });
 
   it('listens on IPv6 too', async () => {
@@ -54,15 +54,15 @@ describe('decoy listeners (real sockets on loopback)', () => {
   it('reports a UDP datagram as kind udp without a handshake', async () => {
     const [port] = await freePorts(1);
     const { hits } = await start({ udpPorts: [port!] });
-    await udpProbe('127.0.0.1', port!, Buffer.from('ping'), '127.66.0.9', 50);
+    await udpProbe('127.0.0.1', port!, Buffer.from('ping'), '127.99.0.9', 50);
     await until(() => hits.length === 1, 2000, 'a hit');
-    expect(hits[0]).toMatchObject({ source: '127.66.0.9', protocol: 'udp', port, kind: 'udp', handshake: false });
+    expect(hits[0]).toMatchObject({ source: '127.99.0.9', protocol: 'udp', port, kind: 'udp', handshake: false });
   });
 
   it('shows the banner on TCP, then closes', async () => {
     const [port] = await freePorts(1);
     await start({ tcpPorts: [port!], banner: () => 'SSH-2.0-OpenSSH_9.6' });
-    const { data } = await tcpProbe('127.0.0.1', port!, '127.66.0.7');
+    const { data } = await tcpProbe('127.0.0.1', port!, '127.99.0.7');
     expect(data).toBe('SSH-2.0-OpenSSH_9.6\r\n');
   });
 
@@ -70,8 +70,8 @@ describe('decoy listeners (real sockets on loopback)', () => {
     const [port] = await freePorts(1);
     await start({ udpPorts: [port!], banner: () => 'A'.repeat(500) });
 
-    const small = await udpProbe('127.0.0.1', port!, Buffer.from('abc'), '127.66.0.9');
-    const big = await udpProbe('127.0.0.1', port!, Buffer.alloc(800, 1), '127.66.0.9');
+    const small = await udpProbe('127.0.0.1', port!, Buffer.from('abc'), '127.99.0.9');
+    const big = await udpProbe('127.0.0.1', port!, Buffer.alloc(800, 1), '127.99.0.9');
 
     expect(small?.length).toBe(3);
     expect(big?.length).toBe(500);
@@ -80,7 +80,7 @@ describe('decoy listeners (real sockets on loopback)', () => {
   it('rate-limits UDP replies', async () => {
     const [port] = await freePorts(1);
     const { listeners, hits } = await start({ udpPorts: [port!], banner: () => 'hello', udpRepliesPerSecond: 2 });
-    for (let i = 0; i < 6; i++) await udpProbe('127.0.0.1', port!, Buffer.from('hello'), '127.66.0.9', 30);
+    for (let i = 0; i < 6; i++) await udpProbe('127.0.0.1', port!, Buffer.from('hello'), '127.99.0.9', 30);
     await until(() => hits.length === 6, 2000, 'six hits');
     expect(listeners.stats().udpReplies).toBeLessThanOrEqual(3);
     expect(listeners.stats().udpRepliesSuppressed).toBeGreaterThanOrEqual(3);
@@ -105,9 +105,9 @@ describe('decoy listeners (real sockets on loopback)', () => {
     const [port] = await freePorts(1);
     const { listeners, hits } = await start({ tcpPorts: [port!], maxSockets: 2, socketTimeoutMs: 10_000 });
 
-    const open = await Promise.all([1, 2].map((n) => tcpProbe('127.0.0.1', port!, `127.66.0.${n}`, { keepOpen: true })));
+    const open = await Promise.all([1, 2].map((n) => tcpProbe('127.0.0.1', port!, `127.99.0.${n}`, { keepOpen: true })));
     await until(() => listeners.stats().socketsOpen === 2, 2000, 'two open sockets');
-    await Promise.all([3, 4, 5].map((n) => tcpProbe('127.0.0.1', port!, `127.66.0.${n}`)));
+    await Promise.all([3, 4, 5].map((n) => tcpProbe('127.0.0.1', port!, `127.99.0.${n}`)));
 
     expect(listeners.stats().socketsRejected).toBe(3);
     expect(hits).toHaveLength(5);
@@ -119,7 +119,7 @@ describe('decoy listeners (real sockets on loopback)', () => {
     const { listeners } = await start({ tcpPorts: [port!], socketTimeoutMs: 150 });
 
     const started = Date.now();
-    const silent = await tcpProbe('127.0.0.1', port!, '127.66.0.1', { keepOpen: true });
+    const silent = await tcpProbe('127.0.0.1', port!, '127.99.0.1', { keepOpen: true });
     await until(() => listeners.stats().socketsOpen === 1, 2000, 'an open socket');
     await until(() => listeners.stats().socketsOpen === 0, 3000, 'the timeout');
 
@@ -131,7 +131,7 @@ describe('decoy listeners (real sockets on loopback)', () => {
     const [port] = await freePorts(1);
     const { listeners } = await start({ tcpPorts: [port!], socketTimeoutMs: 30_000, maxReadBytes: 100 });
 
-    const chatty = await tcpProbe('127.0.0.1', port!, '127.66.0.2', { keepOpen: true });
+    const chatty = await tcpProbe('127.0.0.1', port!, '127.99.0.2', { keepOpen: true });
     chatty.socket.on('error', () => undefined);
     await until(() => listeners.stats().socketsOpen === 1, 2000, 'an open socket');
     chatty.socket.write(Buffer.alloc(200, 0x41));

@@ -2,7 +2,7 @@
  * A connect scan resets each connection right after the handshake (nmap -sT). When the reset
  * arrives before the agent accepts, getpeername fails; the saved-SYN helper still names the
  * source. The race is made certain here: the agent's event loop is held (execFileSync) while a
- * child process connects from 127.66.x.y and resets.
+ * child process connects from 127.99.x.y and resets.
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -54,9 +54,9 @@ describe('saved SYN (connect scans that reset before accept)', () => {
     const hits: Hit[] = [];
     const listeners = await tcpDecoy(port!, hits);
     try {
-      connectAndReset('127.0.0.1', port!, '127.66.5.5'); // our event loop is blocked meanwhile
+      connectAndReset('127.0.0.1', port!, '127.99.5.5'); // our event loop is blocked meanwhile
       await until(() => hits.length === 1, 3000, 'a hit');
-      expect(hits[0]).toMatchObject({ source: '127.66.5.5', protocol: 'tcp', port, kind: 'connect', handshake: true });
+      expect(hits[0]).toMatchObject({ source: '127.99.5.5', protocol: 'tcp', port, kind: 'connect', handshake: true });
       expect(listeners.stats().resetBeforeAccept).toBe(1);
     } finally {
       await listeners.stop();
@@ -71,7 +71,7 @@ describe('saved SYN (connect scans that reset before accept)', () => {
     const peers: Array<string | undefined> = [];
     server?.on('connection', (socket) => peers.push(socket.remoteAddress));
     try {
-      connectAndReset('127.0.0.1', port!, '127.66.5.6');
+      connectAndReset('127.0.0.1', port!, '127.99.5.6');
       await until(() => peers.length === 1, 3000, 'an accepted connection');
       expect(peers[0]).toBeUndefined(); // getpeername failed: the reset won the race
     } finally {

@@ -135,6 +135,7 @@ export class StackBackend implements Backend {
       ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
       ...(request.reason !== undefined ? { reason: request.reason } : {}),
       requestedBy: request.requestedBy,
+      ...(request.replace === true ? { replace: true } : {}),
     };
     const eventId = await this.put(DETAIL_TYPE_BLOCK_REQUESTED, detail);
     if (this.waitSeconds > 0) {
