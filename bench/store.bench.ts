@@ -98,7 +98,8 @@ async function storeRate(): Promise<number> {
 async function pipelineRate(): Promise<number> {
   return withDirectory(async (dir) => {
     const store = await FileStore.open(dir);
-    const policy = PolicySettingsSchema.parse({ blockUnverified: true });
+    // one record per address (many of these addresses share a /64): what the store is measured on
+    const policy = PolicySettingsSchema.parse({ blockUnverified: true, ipv6BlockPrefix: 128 });
     const guard = NeverBlockGuard.from({ blockableSpecialCidrs: ['2001:db8::/32'] });
     const pipeline = new LocalPipeline({ store, policy, guard });
     const start = performance.now();

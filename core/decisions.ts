@@ -19,6 +19,7 @@
  * write may lose, and the service then reads and decides again, up to `maxAttempts`.
  */
 import type { NeverBlockGuard } from './guard';
+import { prefixSighting } from './prefix';
 import { type BlockRecord, type Decision, decide, isActive, minuteOf, type PolicySettings, policyRefusal, type Sighting } from './policy';
 
 /** The current record of a target and the version a conditional save compares against. */
@@ -96,12 +97,13 @@ export class LostRaceError extends Error {
 /**
  * THE place where what is blocked and for how long is settled, for both sides: the target the
  * guard and the store see, and the decision (with its TTL) the policy makes of the current
- * record. A prefix step (an IPv6 address to its /64) goes into `sighting`; a TTL jitter into
- * `decision`, each as one line.
+ * record: the IPv6 prefix step (an address to its /64, core/prefix.ts) is `sighting`'s; the TTL
+ * jitter (policy.ttlJitterPercent) is core/policy.ts decide's, inside `decision`.
  */
 export const shaping = {
-  sighting(sighting: Sighting, _policy: PolicySettings): Sighting {
-    return sighting;
+  /** a detected IPv6 address → its prefix, or the address with the reason (core/prefix.ts) */
+  sighting(sighting: Sighting, policy: PolicySettings, guard: NeverBlockGuard): Sighting {
+    return prefixSighting(sighting, policy, guard);
   },
   decision(previous: BlockRecord | undefined, sighting: Sighting, now: number, policy: PolicySettings): Decision {
     return decide(previous, sighting, now, policy);
@@ -120,7 +122,7 @@ export class DecisionService {
     const { store, breaker, clock } = this.deps;
     const policy = this.deps.policy();
     const manual = input.reason === 'manual';
-    const sighting = shaping.sighting(manual && input.hits !== 0 ? { ...input, hits: 0 } : input, policy);
+    const sighting = shaping.sighting(manual && input.hits !== 0 ? { ...input, hits: 0 } : input, policy, this.deps.guard());
     const target = sighting.target;
     const verdict = this.deps.guard().check(target);
     if (!verdict.blockable) return { outcome: 'refused', by: 'guard', target, rule: verdict.rule };

@@ -3,9 +3,9 @@
  * level-triggered: the plan depends only on the records, the clock and what the enforcers hold
  * now, so a retry, a crash half-way or an edit in the console all converge on the next run.
  */
-import { type Family, canonicalTarget, isHostCidr, targetOf, tryParseCidr } from './address';
+import { type Family, canonicalTarget, targetOf, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
-import { type NaclChange, type NaclEntry, type Shadow, applyNaclChanges, ownEntryTarget, planNacl, shadowsOf } from './nacl';
+import { type NaclChange, type NaclEntry, type Shadow, applyNaclChanges, isNaclShape, ownEntryTarget, planNacl, shadowsOf } from './nacl';
 import { type BlockRecord, isActive, type PolicySettings } from './policy';
 import type { PipelineSettings } from './settings';
 import { type WafSetState, type WafSetUpdate, planWaf } from './waf';
@@ -46,7 +46,8 @@ interface Candidate {
   readonly target: string;
   readonly family: Family;
   readonly recency: number;
-  readonly host: boolean;
+  /** NACL entries take it: a host, or an IPv6 prefix (core/nacl.ts `isNaclShape`) */
+  readonly nacl: boolean;
 }
 
 /**
@@ -83,7 +84,7 @@ export function desiredCandidates(
       continue;
     }
     // lastSeen is the attacker's latest activity; blockedAt breaks ties (a fresh manual block).
-    candidates.push({ target: targetOf(cidr), family: cidr.family, recency: Math.max(record.lastSeen, record.blockedAt), host: isHostCidr(cidr) });
+    candidates.push({ target: targetOf(cidr), family: cidr.family, recency: Math.max(record.lastSeen, record.blockedAt), nacl: isNaclShape(cidr) });
   }
   return { candidates, refused };
 }
@@ -111,9 +112,9 @@ export function planEnforcement(records: readonly BlockRecord[], actual: ActualS
   const range = settings.nacl.ruleRange;
   const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy);
   const waf = planWaf(actual.wafSets, candidates);
-  const hosts = candidates.filter((candidate) => candidate.host);
+  const naclTargets = candidates.filter((candidate) => candidate.nacl);
   const nacl = actual.nacls.map(({ aclId, entries, held }) => {
-    const plan = planNacl({ entries, range, quota: settings.nacl.quotaPerDirection, candidates: hosts, ...(held ? { held } : {}) });
+    const plan = planNacl({ entries, range, quota: settings.nacl.quotaPerDirection, candidates: naclTargets, ...(held ? { held } : {}) });
     const after = applyNaclChanges(entries, plan.changes);
     const shadowed = [...plan.placed]
       .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))

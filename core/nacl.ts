@@ -15,13 +15,21 @@
  *
  * How portsnare recognises its own entries (and never touches anything else):
  *   an INGRESS entry, RuleAction "deny", Protocol "-1" (all traffic), no port range or ICMP
- *   code, whose CIDR is a single host (/32 or /128), with a rule number inside the reserved
- *   range. Anything else — outside the range, egress, allow, a port- or protocol-specific deny,
- *   a wider CIDR — is foreign: it is left as it is, its rule number is allocated around and it
- *   counts against the quota. (A CIDR block request, e.g. "198.51.100.0/24", is therefore
- *   enforced in WAF only: a wide NACL deny would not be recognisable as portsnare's afterwards.)
+ *   code, whose CIDR is a single host (/32 or /128) or an IPv6 prefix of /48 or narrower (the
+ *   IPv6 prefix policy, core/prefix.ts: `MIN_IPV6_BLOCK_PREFIX`), with a rule number inside the
+ *   reserved range — and, inside the range, held by the stack's ledger (Ownership, below).
+ *   Anything else — outside the range, egress, allow, a port- or protocol-specific deny, a wider
+ *   CIDR — is foreign: it is left as it is, its rule number is allocated around and it counts
+ *   against the quota. (An IPv4 CIDR block request, e.g. "198.51.100.0/24", or an IPv6 one wider
+ *   than /48, is therefore enforced in WAF only.)
  */
-import { type Cidr, type Family, cidrContains, hostPrefix, isHostCidr, tryParseCidr } from './address';
+import { type Cidr, type Family, cidrCovers, cidrOverlaps, hostPrefix, isHostCidr, targetOf, tryParseCidr } from './address';
+import { MIN_IPV6_BLOCK_PREFIX } from './policy';
+
+/** True when a target of this CIDR gets NACL entries: one host, or an IPv6 prefix of /48 or narrower. */
+export function isNaclShape(cidr: Cidr): boolean {
+  return isHostCidr(cidr) || (cidr.family === 'ipv6' && cidr.prefix >= MIN_IPV6_BLOCK_PREFIX);
+}
 
 /** The highest rule number a caller may create (CreateNetworkAclEntry: 1–32766). */
 export const NACL_MAX_RULE_NUMBER = 32766;
@@ -142,16 +150,16 @@ export function ownEntryTarget(entry: NaclEntry, range: readonly [number, number
   if (entry.portRange !== undefined || entry.icmpTypeCode !== undefined) return undefined;
   const cidr = entryCidr(entry);
   if (!cidr) return undefined;
-  return isHostCidr(cidr) ? cidr.network : undefined;
+  return isNaclShape(cidr) ? targetOf(cidr) : undefined;
 }
 
 export function isOwnEntry(entry: NaclEntry, range: readonly [number, number]): boolean {
   return ownEntryTarget(entry, range) !== undefined;
 }
 
-/** "198.51.100.7/32" or "2001:db8::7/128" for a canonical address. */
+/** The entry's CIDR of a canonical target: "198.51.100.7/32", "2001:db8::7/128", "2001:db8:1:2::/64". */
 export function hostCidrOf(target: string, family: Family): string {
-  return `${target}/${hostPrefix(family)}`;
+  return target.includes('/') ? target : `${target}/${hostPrefix(family)}`;
 }
 
 /** Most recent first; equal recency by target, so the order is total and deterministic. */
@@ -462,17 +470,20 @@ export function trafficOf(entry: NaclEntry): string {
 }
 
 /**
- * The ingress allows numbered below `ruleNumber` whose CIDR covers `target` (a canonical
- * address), lowest first: each lets the matching traffic in before the deny is reached.
+ * The ingress allows numbered below `ruleNumber` whose CIDR shares addresses with `target` (a
+ * canonical address or prefix), lowest first: each lets the matching traffic in before the deny
+ * is reached; complete when it lets all traffic of the whole target in.
  */
 export function shadowsOf(entries: readonly NaclEntry[], ruleNumber: number, target: string): Shadow[] {
   const shadows: Shadow[] = [];
+  const denied = tryParseCidr(target, false);
+  if (!denied) return shadows;
   for (const entry of [...entries].sort((a, b) => a.ruleNumber - b.ruleNumber)) {
     if (entry.egress || entry.ruleAction !== 'allow' || entry.ruleNumber >= ruleNumber) continue;
     const cidr = entryCidr(entry);
-    if (!cidr || !cidrContains(cidr, target)) continue;
+    if (!cidr || !cidrOverlaps(cidr, denied)) continue;
     const traffic = trafficOf(entry);
-    shadows.push({ ruleNumber: entry.ruleNumber, traffic, complete: traffic === 'all' });
+    shadows.push({ ruleNumber: entry.ruleNumber, traffic, complete: traffic === 'all' && cidrCovers(cidr, denied) });
   }
   return shadows;
 }

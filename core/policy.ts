@@ -7,6 +7,11 @@
 import { z } from 'zod';
 import { type Family, tryParseCidr } from './address';
 
+/** the widest prefix `ipv6BlockPrefix` may ask for (a /48 is one site); NACL entries this narrow are portsnare's shape (core/nacl.ts) */
+export const MIN_IPV6_BLOCK_PREFIX = 48;
+/** `ipv6BlockPrefix` when it is not set (unless widestIpv6Prefix is narrower) */
+export const DEFAULT_IPV6_BLOCK_PREFIX = 64;
+
 export const PolicySettingsSchema = z.strictObject({
   /** TTL of a first offence, seconds */
   baseTtlSeconds: z.number().int().min(60).max(365 * 86400).default(3600),
@@ -29,6 +34,31 @@ export const PolicySettingsSchema = z.strictObject({
   widestIpv6Prefix: z.number().int().min(1).max(128).default(48),
   /** a manual block asking for a longer TTL than this is refused, seconds */
   maxManualTtlSeconds: z.number().int().min(60).max(365 * 86400).default(30 * 86400),
+  /**
+   * a detected IPv6 attacker is blocked by this prefix, narrowed to the address when the prefix
+   * holds a protected one (core/prefix.ts); 128 blocks the address alone. Unset: /64 (one LAN,
+   * what one host picks its addresses from), or widestIpv6Prefix when that is narrower
+   * (`ipv6BlockPrefixOf`), so a settings document without the key keeps working.
+   */
+  ipv6BlockPrefix: z.number().int().min(MIN_IPV6_BLOCK_PREFIX).max(128).optional(),
+  /**
+   * each policy TTL gets a uniformly random extra 0–N % of itself, so a scanner cannot time its
+   * return; unset or 0: off. The extra comes on top of maxTtlSeconds
+   */
+  ttlJitterPercent: z.number().min(0).max(100).optional(),
+}).superRefine((policy, ctx) => {
+  // a prefix block wider than the widest prefix allowed would be refused by policyRefusal
+  // (only when both are in bounds: zod runs this check even after a field failed its own)
+  const prefix = policy.ipv6BlockPrefix;
+  const inBounds = prefix !== undefined && prefix >= MIN_IPV6_BLOCK_PREFIX && policy.widestIpv6Prefix >= 1;
+  if (inBounds && prefix < policy.widestIpv6Prefix) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ipv6BlockPrefix'],
+      message: `ipv6BlockPrefix ${policy.ipv6BlockPrefix} is wider than widestIpv6Prefix ${policy.widestIpv6Prefix}: every prefix block would be refused`,
+      params: { hasValue: true },
+    });
+  }
 });
 export type PolicySettings = z.output<typeof PolicySettingsSchema>;
 
@@ -63,6 +93,22 @@ export interface BlockRecord {
 }
 
 export const MAX_REMEMBERED_EVENT_IDS = 20;
+
+/**
+ * The TTL with its jitter: `ttlSeconds` plus a uniformly random extra of 0 to
+ * `ttlJitterPercent` % of it (whole seconds). `random` returns [0, 1), as Math.random does.
+ */
+export function jitteredTtlSeconds(ttlSeconds: number, policy: Pick<PolicySettings, 'ttlJitterPercent'>, random: () => number): number {
+  const percent = policy.ttlJitterPercent ?? 0;
+  if (percent <= 0) return ttlSeconds;
+  const r = Math.min(Math.max(random(), 0), 1);
+  return ttlSeconds + Math.floor(ttlSeconds * (percent / 100) * r);
+}
+
+/** The prefix a detected IPv6 attacker is blocked by: `ipv6BlockPrefix`, else /64 or widestIpv6Prefix if narrower. */
+export function ipv6BlockPrefixOf(policy: Pick<PolicySettings, 'ipv6BlockPrefix' | 'widestIpv6Prefix'>): number {
+  return policy.ipv6BlockPrefix ?? Math.max(DEFAULT_IPV6_BLOCK_PREFIX, policy.widestIpv6Prefix);
+}
 
 /** base × factor^(n−1), capped; n < 1 counts as 1. Monotone in n. */
 export function ttlSecondsFor(offences: number, policy: PolicySettings): number {
@@ -125,9 +171,10 @@ export type Decision =
 /**
  * What one sighting does to the desired state. `previous` is the stored record for the same
  * target, if any. Never-block rules and the circuit breaker are the caller's (see guard.ts and
- * BurstBreaker), so this stays a function of the record, the sighting and the clock.
+ * BurstBreaker), so this stays a function of the record, the sighting, the clock and — only
+ * when `policy.ttlJitterPercent` is set — the random source.
  */
-export function decide(previous: BlockRecord | undefined, sighting: Sighting, now: number, policy: PolicySettings): Decision {
+export function decide(previous: BlockRecord | undefined, sighting: Sighting, now: number, policy: PolicySettings, random: () => number = Math.random): Decision {
   if (!sighting.verified && !policy.blockUnverified) {
     return { action: 'ignore', why: 'unverified source (no TCP handshake) and blockUnverified is off' };
   }
@@ -153,7 +200,8 @@ export function decide(previous: BlockRecord | undefined, sighting: Sighting, no
   // operator asked again (the sighting's reason is 'manual' here: others refreshed above).
   const again = previous !== undefined && isActive(previous, now);
   const offences = again ? previous.offences : withinWindow ? previous.offences + 1 : 1;
-  const ttlSeconds = sighting.ttlSeconds ?? ttlSecondsFor(offences, policy);
+  // an operator's own TTL is taken as asked; the policy's gets its jitter (policy.ttlJitterPercent)
+  const ttlSeconds = sighting.ttlSeconds ?? jitteredTtlSeconds(ttlSecondsFor(offences, policy), policy, random);
   // A manual re-block of an active block keeps the later expiry and the note it had, unless it
   // asks to replace them: `block X` after `block X --ttl 7d --reason "known bad"` must not
   // shorten the week to the policy's two hours.

@@ -39,7 +39,7 @@ import { assertWritableState } from './state-dir';
 import { RuntimeAllowlist, allowlistControl, guardWith } from './allowlist';
 import { publishersFor, type SinkOptions } from './publish/sinks';
 import type { Publisher } from './publish/types';
-import { agentHealth, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState, type Usage, usageOf } from './status';
+import { agentHealth, BLOCK_DROPS_IN_METRICS, agentMetrics, agentStatus, type AgentSnapshot, type EnforcementMode, type StealthState, type Usage, usageOf } from './status';
 import { kernelDetectorOptions, redirectPortOf } from './stealth';
 
 /** how long a first event from a kernel SYN waits for the handshake of that connect */
@@ -314,6 +314,7 @@ export class Agent extends EventEmitter {
       sinks: this.publishers.map((p) => p.describe()),
       ...(this.local ? { store: this.local.storeHealth() } : {}),
       blocksActive: this.local?.activeBlocks() ?? 0,
+      ...(this.local ? { blockDrops: this.local.droppedTop(BLOCK_DROPS_IN_METRICS) } : {}),
       breakerOpen: this.local?.breakerOpen() ?? false,
       counts: { kernelProbes: this.kernelProbes, kernelQuarantines: this.kernelQuarantines, kernelBlocks: this.kernelBlocks, redirected: this.redirect?.accepted ?? 0, blocks: this.local?.counts.blocks ?? 0, refused: this.local?.counts.refused ?? 0 },
       usage: this.usage(),

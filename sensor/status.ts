@@ -13,6 +13,9 @@ import { ADDRESS_SET_SIZE } from './local/nft';
 import type { PublisherReport, SinkMetrics } from './publish/types';
 
 export type EnforcementMode = 'off' | 'nftables' | 'log-only';
+
+/** /metrics names at most this many blocks' drop counters (one series per target). */
+export const BLOCK_DROPS_IN_METRICS = 100;
 export type StealthState = 'off' | 'on' | 'unavailable';
 
 /** The agent's own counters (the aggregator, listeners and sinks keep theirs). */
@@ -46,6 +49,8 @@ export interface AgentSnapshot {
   readonly store?: { readonly ok: boolean; readonly problem?: string; readonly writeErrors: number };
   /** local blocks in force (0 without local enforcement) */
   readonly blocksActive: number;
+  /** what the active blocks' nftables elements dropped, most packets first (bounded) */
+  readonly blockDrops?: ReadonlyArray<{ readonly target: string; readonly packets: number; readonly bytes: number }>;
   readonly breakerOpen: boolean;
   readonly counts: Readonly<AgentCounts>;
   /** bounded structures, how full: tracked sources, sockets, detections kept, kernel sets */
@@ -161,6 +166,18 @@ export function agentMetrics(s: AgentSnapshot): Metric[] {
     { name: 'portsnare_tracked_sources', help: 'Sources the aggregator holds in memory.', type: 'gauge', samples: one(agg.tracked) },
     { name: 'portsnare_tracked_sources_evicted_total', help: 'Sources dropped to keep memory bounded (limits.maxTrackedSources).', type: 'counter', samples: one(agg.evicted) },
     { name: 'portsnare_blocks_active', help: 'Local nftables blocks in force.', type: 'gauge', samples: one(s.blocksActive) },
+    {
+      name: 'portsnare_block_dropped_packets',
+      help: `Packets one active block's nftables element dropped (its element counter), per target; the ${BLOCK_DROPS_IN_METRICS} blocks that dropped most.`,
+      type: 'counter',
+      samples: (s.blockDrops ?? []).map((d) => ({ labels: { target: d.target }, value: d.packets })),
+    },
+    {
+      name: 'portsnare_block_dropped_bytes',
+      help: `Bytes one active block's nftables element dropped, per target; the same blocks as portsnare_block_dropped_packets.`,
+      type: 'counter',
+      samples: (s.blockDrops ?? []).map((d) => ({ labels: { target: d.target }, value: d.bytes })),
+    },
     { name: 'portsnare_circuit_breaker_open', help: '1 while the burst circuit breaker refuses new blocks (more than burstLimitPerMinute in a minute).', type: 'gauge', samples: one(s.breakerOpen ? 1 : 0) },
     { name: 'portsnare_blocks_total', help: 'Local block decisions (new offences).', type: 'counter', samples: one(s.counts.blocks) },
     { name: 'portsnare_blocks_refused_total', help: 'Blocks refused by the never-block guard or the circuit breaker.', type: 'counter', samples: one(s.counts.refused) },

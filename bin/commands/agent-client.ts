@@ -305,9 +305,18 @@ export function recordView(record: BlockRecord, enforcement: unknown, fallbackEn
     active: record.active,
     enforcedIn: places ?? [...(fallbackEnforcement ?? (record.active ? ['nftables or log-only (as the agent runs)'] : []))],
     sensors: [...(record.sensors ?? [])],
+    ...droppedOf(record),
     ...(record.note !== undefined ? { note: record.note } : {}),
     ...(record.liftedBy !== undefined ? { liftedBy: record.liftedBy } : {}),
   };
+}
+
+/** The agent's `dropped` of a record (sensor/local/enforcement.ts), when it is two counts. */
+function droppedOf(record: BlockRecord): { dropped?: { packets: number; bytes: number } } {
+  const dropped = (record as { dropped?: unknown }).dropped as { packets?: unknown; bytes?: unknown } | undefined;
+  if (!dropped || typeof dropped !== 'object') return {};
+  const { packets, bytes } = dropped;
+  return typeof packets === 'number' && typeof bytes === 'number' && packets >= 0 && bytes >= 0 ? { dropped: { packets, bytes } } : {};
 }
 
 export function historyView(at: number, action: string, record: BlockRecord | undefined): HistoryView {

@@ -19,6 +19,8 @@ export interface BlockView {
   readonly active: boolean;
   /** where the block is in force: "nftables", "waf:REGIONAL/ipv4", "nacl:acl-0abc", or "store only" */
   readonly enforcedIn: readonly string[];
+  /** what the block's nftables element dropped (a running agent with element counters only) */
+  readonly dropped?: { readonly packets: number; readonly bytes: number };
   readonly sensors: readonly string[];
   readonly note?: string;
   readonly liftedBy?: string;

@@ -19,6 +19,7 @@ export function blockJson(block: BlockView, now: number): Record<string, unknown
     expiresInSeconds: Math.max(0, Math.round((block.expiresAt - now) / 1000)),
     active: block.active,
     enforcedIn: block.enforcedIn,
+    ...(block.dropped !== undefined ? { dropped: block.dropped } : {}),
     sensors: block.sensors,
     ...(block.note !== undefined ? { note: block.note } : {}),
     ...(block.liftedBy !== undefined ? { liftedBy: block.liftedBy } : {}),
@@ -26,8 +27,10 @@ export function blockJson(block: BlockView, now: number): Record<string, unknown
 }
 
 export function blocksTable(blocks: readonly BlockView[], now: number): string {
+  // DROPPED only where it is known: a running agent whose blocked sets count per element
+  const counted = blocks.some((block) => block.dropped !== undefined);
   return table(
-    ['ADDRESS', 'REASON', 'OFFENCES', 'HITS', 'EXPIRES IN', 'ENFORCED IN', 'NOTE'],
+    ['ADDRESS', 'REASON', 'OFFENCES', 'HITS', 'EXPIRES IN', 'ENFORCED IN', ...(counted ? ['DROPPED'] : []), 'NOTE'],
     blocks.map((block) => [
       block.target,
       block.reason,
@@ -35,9 +38,15 @@ export function blocksTable(blocks: readonly BlockView[], now: number): string {
       String(block.hitCount),
       expiresIn(block.expiresAt, now),
       block.enforcedIn.join(', ') || '-',
+      ...(counted ? [droppedText(block.dropped)] : []),
       block.note ?? '',
     ]),
   );
+}
+
+/** "12 pkts, 720 B" — what the block's nftables element dropped; "-" when unknown. */
+export function droppedText(dropped: BlockView['dropped']): string {
+  return dropped === undefined ? '-' : `${dropped.packets} pkt${dropped.packets === 1 ? '' : 's'}, ${dropped.bytes} B`;
 }
 
 export function registerBlocks(program: Command, deps: CliDeps): void {

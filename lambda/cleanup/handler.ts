@@ -22,7 +22,6 @@
  * Env: PORTSNARE_SETTINGS, LEDGER_TABLE_NAME (an organization's enforcement plane) or TABLE_NAME.
  */
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { familyOf } from '../../core/address';
 import { hostCidrOf, inRange, isExactDeny, liveRow, type NaclEntry, ownEntryTarget, possibleCidrs, RULE_NUMBER_COOL_DOWN_MS } from '../../core/nacl';
 import { NACL_RULE_MAX, NACL_RULE_MIN, type PipelineSettings } from '../../core/settings';
 import { documentClient } from '../shared/clients/dynamodb';
@@ -151,7 +150,7 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
       for (const entry of await nacl.read(aclId)) {
         const target = ownEntryTarget(entry, range);
         if (target === undefined) continue;
-        await ledger.confirm(aclId, entry.ruleNumber, hostCidrOf(target, familyOf(target)));
+        await ledger.confirm(aclId, entry.ruleNumber, hostCidrOf(target, target.includes(':') ? 'ipv6' : 'ipv4'));
         adopted++;
       }
       if (adopted) obs.log.warn('adopted legacy portsnare entries into the placement ledger', { aclId, adopted, range });

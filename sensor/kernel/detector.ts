@@ -12,7 +12,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { tryCanonicalAddress } from '../../core/address';
 import type { ProbeKind } from '../../core/event';
-import { FAMILY, TABLE, baseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
+import { FAMILY, TABLE, currentBaseScript, hasNetAdmin, hasProgram, nftJson, nftScript, type NftJsonItem } from '../local/nft';
 import { listeningPorts } from './listening';
 import { NflogPcapReader, type LoggedPacket } from './nflog';
 import { DEFAULT_NFLOG_GROUP, DEFAULT_QUARANTINE_SECONDS, PREFIX_KILL, PREFIX_QUARANTINE, cidrElements, detectorScript, portElements, removalScript, replaceSet, type KillGuard } from './rules';
@@ -128,7 +128,7 @@ export class KernelDetector extends EventEmitter {
       if (this.usesAllUnused()) this.keep = await this.readKeepPorts();
       // what a crashed run left (a redirect chain no longer asked for, a changed set) goes first
       await this.removeRules();
-      await nftScript(baseScript() + detectorScript(this.ruleOptions()));
+      await nftScript((await currentBaseScript()) + detectorScript(this.ruleOptions()));
     } catch (error) {
       await this.stop();
       throw error;

@@ -3,7 +3,7 @@
  * nftables (or log-only where nftables is unavailable), fed the agent's events, expired every
  * second, driven by the control API's block endpoints, and counting its decisions for /metrics.
  */
-import { tryParseCidr } from '../../core/address';
+import { canonicalTarget, tryParseCidr } from '../../core/address';
 import type { ScanDetected } from '../../core/event';
 import { NeverBlockGuard } from '../../core/guard';
 import { ttlSecondsFor } from '../../core/policy';
@@ -21,6 +21,14 @@ export interface LocalEnforcementOptions {
   /** the enforcer: default NftEnforcer when available; null forces log-only */
   readonly enforcer?: Enforcer | null;
   readonly logger: Logger;
+  /** how often the kernel's per-block drop counters are read, ms (default 5 s) */
+  readonly droppedEveryMs?: number;
+}
+
+/** What one block's nftables element dropped (its element counter). */
+export interface Dropped {
+  readonly packets: number;
+  readonly bytes: number;
 }
 
 export class LocalEnforcement {
@@ -29,6 +37,9 @@ export class LocalEnforcement {
   /** sources the kernel already put in the blocked set since their last event (bounded) */
   private readonly kernelBlocked = new Map<string, number>();
   private expiring = false;
+  /** per target, what its element dropped, as last read from the kernel */
+  private dropped = new Map<string, Dropped>();
+  private droppedReadAt = 0;
 
   private constructor(
     private readonly pipeline: LocalPipeline,
@@ -37,6 +48,8 @@ export class LocalEnforcement {
     readonly mode: 'nftables' | 'log-only',
     private readonly config: AgentConfig,
     private readonly logger: Logger,
+    private readonly enforcer: Enforcer | undefined,
+    private readonly droppedEveryMs: number,
   ) {}
 
   /** Loads the store, readies the enforcer and puts the stored blocks back; undefined when enforcement is off. */
@@ -58,7 +71,7 @@ export class LocalEnforcement {
     }
     const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => logger.line(line) });
     await pipeline.restore();
-    return new LocalEnforcement(pipeline, store, enforcer ? 'nftables' : 'log-only', config, logger);
+    return new LocalEnforcement(pipeline, store, enforcer ? 'nftables' : 'log-only', config, logger, enforcer, options.droppedEveryMs ?? 5_000);
   }
 
   /** A new guard (config reload, runtime allowlist); lifts the active blocks it protects and returns them. */
@@ -120,11 +133,48 @@ export class LocalEnforcement {
     try {
       const lifted = await this.pipeline.expire();
       if (lifted) this.logger.info('blocks expired', { lifted });
+      if (Date.now() - this.droppedReadAt >= this.droppedEveryMs) await this.readDropped();
     } catch (error) {
       this.logger.error('expiry failed', { error: errorText(error) });
     } finally {
       this.expiring = false;
     }
+  }
+
+  /**
+   * Reads every blocked element's drop counter from the kernel (nftables element counters) into
+   * the cache `dropped()` and the control API answer from. Never rejects.
+   */
+  async readDropped(): Promise<void> {
+    this.droppedReadAt = Date.now();
+    if (!this.enforcer) return;
+    try {
+      const next = new Map<string, Dropped>();
+      for (const element of await this.enforcer.list()) {
+        const target = canonicalTarget(element.target);
+        if (target !== undefined && element.dropped) next.set(target, element.dropped);
+      }
+      this.dropped = next;
+    } catch (error) {
+      this.logger.warn('could not read the blocked sets’ counters', { error: errorText(error) });
+    }
+  }
+
+  /** What an active block's element dropped, as last read; undefined without a counter. */
+  droppedBy(target: string): Dropped | undefined {
+    return this.dropped.get(target);
+  }
+
+  /** The active blocks' drop counters, most packets first, at most `limit` (for /metrics). */
+  droppedTop(limit: number, now = Date.now()): Array<{ target: string } & Dropped> {
+    const active = this.pipeline.list().filter((r) => r.active && r.expiresAt > now);
+    return active
+      .flatMap((r) => {
+        const d = this.dropped.get(r.target);
+        return d ? [{ target: r.target, ...d }] : [];
+      })
+      .sort((a, b) => b.packets - a.packets || (a.target < b.target ? -1 : 1))
+      .slice(0, limit);
   }
 
   /** active single-address blocks per family: what the kernel's address sets hold */
@@ -151,7 +201,11 @@ export class LocalEnforcement {
   control(): BlockControl {
     const pipeline = this.pipeline;
     return {
-      list: () => pipeline.list(),
+      // each record with what its element dropped (nftables element counters), when known
+      list: () => pipeline.list().map((r) => {
+        const dropped = r.active ? this.dropped.get(r.target) : undefined;
+        return dropped ? { ...r, dropped } : r;
+      }),
       history: (target) => pipeline.history(target),
       unblock: async (target, by) => {
         const lifted = await pipeline.unblock(target, by);

@@ -5,10 +5,10 @@
  * detector adds its own sets and chains to the same table and removes them on stop):
  *
  *   table inet portsnare {
- *     set blocked4    { type ipv4_addr; flags dynamic,timeout; }   # addresses (the kernel adds here too)
- *     set blocked6    { type ipv6_addr; flags dynamic,timeout; }
- *     set blockednet4 { type ipv4_addr; flags interval,timeout; }  # CIDRs (manual blocks)
- *     set blockednet6 { type ipv6_addr; flags interval,timeout; }
+ *     set blocked4    { type ipv4_addr; flags dynamic,timeout; counter; }   # addresses (the kernel adds here too)
+ *     set blocked6    { type ipv6_addr; flags dynamic,timeout; counter; }
+ *     set blockednet4 { type ipv4_addr; flags interval,timeout; counter; }  # CIDRs (manual blocks, IPv6 prefixes)
+ *     set blockednet6 { type ipv6_addr; flags interval,timeout; counter; }
  *     chain block { type filter hook prerouting priority -300; policy accept;
  *       ip saddr @blocked4 drop; ip6 saddr @blocked6 drop; ip saddr @blockednet4 drop; ip6 saddr @blockednet6 drop }
  *   }
@@ -19,6 +19,12 @@
  * local ones. Dropping everything from the source — not only new connections — is what
  * Portsentry's KILL_ROUTE and fail2ban's default do. Other tables are never read or written.
  * Dynamic sets cannot be interval sets, hence the separate `blockednet*` sets for CIDRs.
+ *
+ * Proof of effect: every element carries its own counter (the sets' `counter`), which the
+ * kernel increments on each packet the element's lookup drops — `list()` reports it per block.
+ * A table made by a version without counters keeps its sets as they are (`add set` must repeat a
+ * set's declaration exactly): their elements have no counter until the table is made again
+ * (a reboot, `portsnare uninstall`).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -113,10 +119,12 @@ export interface NftJsonSetElem {
   readonly val: unknown;
   readonly timeout?: number;
   readonly expires?: number;
+  /** the element's own counter, in a set declared with `counter` */
+  readonly counter?: { readonly packets: number; readonly bytes: number };
 }
 
 export interface NftJsonItem {
-  readonly set?: { readonly name: string; readonly elem?: ReadonlyArray<unknown> };
+  readonly set?: { readonly name: string; readonly elem?: ReadonlyArray<unknown>; readonly stmt?: ReadonlyArray<unknown> };
   readonly table?: { readonly family: string; readonly name: string };
   readonly chain?: { readonly family: string; readonly table: string; readonly name: string };
   readonly limit?: { readonly name: string };
@@ -145,14 +153,22 @@ export async function hasProgram(program: string, args: readonly string[] = ['--
   }
 }
 
-/** The `nft` statements that create the table, the blocked sets and the block chain (idempotent). */
-export function baseScript(): string {
+export const BLOCKED_SETS = ['blocked4', 'blocked6', 'blockednet4', 'blockednet6'] as const;
+export type BlockedSet = (typeof BLOCKED_SETS)[number];
+
+/**
+ * The `nft` statements that create the table, the blocked sets and the block chain (idempotent).
+ * `uncounted`: blocked sets that exist without element counters (an older table), declared as
+ * they are.
+ */
+export function baseScript(uncounted: ReadonlySet<BlockedSet> = new Set()): string {
+  const counter = (set: BlockedSet): string => (uncounted.has(set) ? '' : ' counter;');
   return [
     `add table ${TABLE_REF}`,
-    `add set ${TABLE_REF} blocked4 { type ipv4_addr; flags dynamic,timeout; size ${ADDRESS_SET_SIZE}; }`,
-    `add set ${TABLE_REF} blocked6 { type ipv6_addr; flags dynamic,timeout; size ${ADDRESS_SET_SIZE}; }`,
-    `add set ${TABLE_REF} blockednet4 { type ipv4_addr; flags interval,timeout; }`,
-    `add set ${TABLE_REF} blockednet6 { type ipv6_addr; flags interval,timeout; }`,
+    `add set ${TABLE_REF} blocked4 { type ipv4_addr; flags dynamic,timeout; size ${ADDRESS_SET_SIZE};${counter('blocked4')} }`,
+    `add set ${TABLE_REF} blocked6 { type ipv6_addr; flags dynamic,timeout; size ${ADDRESS_SET_SIZE};${counter('blocked6')} }`,
+    `add set ${TABLE_REF} blockednet4 { type ipv4_addr; flags interval,timeout;${counter('blockednet4')} }`,
+    `add set ${TABLE_REF} blockednet6 { type ipv6_addr; flags interval,timeout;${counter('blockednet6')} }`,
     `add chain ${TABLE_REF} block { type filter hook prerouting priority ${BLOCK_PRIORITY}; policy accept; }`,
     `flush chain ${TABLE_REF} block`,
     `add rule ${TABLE_REF} block ip saddr @blocked4 counter drop comment "portsnare: blocked address"`,
@@ -163,8 +179,34 @@ export function baseScript(): string {
   ].join('\n');
 }
 
+/** The blocked sets that exist without element counters (`nft -j list table`'s items). */
+export function uncountedSets(items: readonly NftJsonItem[]): Set<BlockedSet> {
+  const out = new Set<BlockedSet>();
+  for (const item of items) {
+    const set = item.set;
+    if (!set || !(BLOCKED_SETS as readonly string[]).includes(set.name)) continue;
+    if (!(set.stmt ?? []).some((stmt) => stmt !== null && typeof stmt === 'object' && 'counter' in stmt)) out.add(set.name as BlockedSet);
+  }
+  return out;
+}
+
+/** The items of `nft -j list table inet portsnare`; [] when the table does not exist. */
+export async function tableItems(): Promise<NftJsonItem[]> {
+  try {
+    return await nftJson(['list', 'table', FAMILY, TABLE]);
+  } catch (error) {
+    if (error instanceof NftError && /No such file or directory/.test(error.stderr)) return [];
+    throw error;
+  }
+}
+
+/** baseScript() for the table as it is now: sets an older version made keep their declaration. */
+export async function currentBaseScript(): Promise<string> {
+  return baseScript(uncountedSets(await tableItems()));
+}
+
 interface Placement {
-  readonly set: 'blocked4' | 'blocked6' | 'blockednet4' | 'blockednet6';
+  readonly set: BlockedSet;
   /** the element as nft spells it */
   readonly element: string;
   /** canonical target: an address, or a CIDR for networks */
@@ -201,6 +243,34 @@ function elemTarget(val: unknown): string | undefined {
   return undefined;
 }
 
+/** One element of a blocked set. */
+export interface KernelBlock {
+  /** canonical text as nft prints it: an address, or a CIDR for networks */
+  readonly target: string;
+  readonly expiresAt: number;
+  /** packets and bytes the element dropped; absent in a set without counters */
+  readonly dropped?: { readonly packets: number; readonly bytes: number };
+}
+
+/** The blocked sets' elements in `nft -j list table` items (pure). */
+export function kernelBlocks(items: readonly NftJsonItem[], now: number): KernelBlock[] {
+  const out: KernelBlock[] = [];
+  for (const item of items) {
+    const set = item.set;
+    if (!set || !(BLOCKED_SETS as readonly string[]).includes(set.name)) continue;
+    for (const raw of set.elem ?? []) {
+      const elem: NftJsonSetElem = raw && typeof raw === 'object' && 'elem' in raw ? (raw as { elem: NftJsonSetElem }).elem : { val: raw };
+      const target = elemTarget(elem.val);
+      if (target === undefined) continue;
+      const expiresAt = typeof elem.expires === 'number' ? now + elem.expires * 1000 : Number.POSITIVE_INFINITY;
+      const counter = elem.counter;
+      const dropped = counter && Number.isFinite(counter.packets) && Number.isFinite(counter.bytes) ? { packets: counter.packets, bytes: counter.bytes } : undefined;
+      out.push({ target, expiresAt, ...(dropped ? { dropped } : {}) });
+    }
+  }
+  return out;
+}
+
 export interface NftEnforcerOptions {
   /** clock for list()'s expiresAt; defaults to Date.now */
   readonly now?: () => number;
@@ -228,7 +298,7 @@ export class NftEnforcer {
 
   /** Creates the table, sets and chain when missing; rewrites the chain's rules; keeps set elements. */
   async ensure(): Promise<void> {
-    await nftScript(baseScript());
+    await nftScript(await currentBaseScript());
   }
 
   /** Blocks `target` until `expiresAt` (epoch ms): the element's timeout is the remaining TTL. */
@@ -260,29 +330,12 @@ export class NftEnforcer {
     await nftScript(`add element ${set} { ${p.element} }\ndelete element ${set} { ${p.element} }\n`);
   }
 
-  /** Every element of the four blocked sets with its expiry (epoch ms; +Infinity when it has no timeout). */
-  async list(): Promise<Array<{ target: string; expiresAt: number }>> {
-    const now = this.now();
-    let items: NftJsonItem[];
-    try {
-      items = await nftJson(['list', 'table', FAMILY, TABLE]);
-    } catch (error) {
-      if (error instanceof NftError && /No such file or directory/.test(error.stderr)) return [];
-      throw error;
-    }
-    const out: Array<{ target: string; expiresAt: number }> = [];
-    for (const item of items) {
-      const set = item.set;
-      if (!set || !['blocked4', 'blocked6', 'blockednet4', 'blockednet6'].includes(set.name)) continue;
-      for (const raw of set.elem ?? []) {
-        const elem = raw && typeof raw === 'object' && 'elem' in raw ? (raw as { elem: NftJsonSetElem }).elem : { val: raw };
-        const target = elemTarget(elem.val);
-        if (target === undefined) continue;
-        const expiresAt = typeof elem.expires === 'number' ? now + elem.expires * 1000 : Number.POSITIVE_INFINITY;
-        out.push({ target, expiresAt });
-      }
-    }
-    return out;
+  /**
+   * Every element of the four blocked sets with its expiry (epoch ms; +Infinity when it has no
+   * timeout) and, in a set with counters, what it dropped.
+   */
+  async list(): Promise<KernelBlock[]> {
+    return kernelBlocks(await tableItems(), this.now());
   }
 
   /** Deletes the whole `inet portsnare` table (blocks and, if running, the detector's rules). */

@@ -266,3 +266,39 @@ describe('shadowing (rules evaluated lowest first, the first match wins)', () =>
     expect(shadowsOf([allow(1, '::/0')], 11, '2001:db8::7')).toEqual([{ ruleNumber: 1, traffic: 'all', complete: true }]);
   });
 });
+
+describe('IPv6 prefix entries (policy.ipv6BlockPrefix)', () => {
+  // "CreateNetworkAclEntry" (Amazon EC2 API Reference) takes an Ipv6CidrBlock of any prefix:
+  // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateNetworkAclEntry.html
+  const deny6 = (ruleNumber: number, cidr: string): NaclEntry => ({ ruleNumber, egress: false, ruleAction: 'deny', protocol: '-1', ipv6CidrBlock: cidr });
+
+  it('an IPv6 deny of /48 to /128 in the range is portsnare’s shape, its target the prefix; wider, or IPv4 CIDRs, are not', () => {
+    expect(ownEntryTarget(deny6(10, '2001:db8:1:2::/64'), RANGE)).toBe('2001:db8:1:2::/64');
+    expect(ownEntryTarget(deny6(10, '2001:db8:1::/48'), RANGE)).toBe('2001:db8:1::/48');
+    expect(ownEntryTarget(deny6(10, '2001:db8:1:2::5/128'), RANGE)).toBe('2001:db8:1:2::5');
+    expect(ownEntryTarget(deny6(10, '2001:db8::/47'), RANGE)).toBeUndefined();
+    expect(ownEntryTarget({ ruleNumber: 10, egress: false, ruleAction: 'deny', protocol: '-1', cidrBlock: '203.0.113.0/24' }, RANGE)).toBeUndefined();
+    expect(ownEntryTarget(deny6(31, '2001:db8:1:2::/64'), RANGE)).toBeUndefined();
+  });
+
+  it('a /64 the ledger does not hold is foreign (an operator’s deny of the same shape is never adopted)', () => {
+    const [entry] = withOwnership([deny6(12, '2001:db8:1:2::/64')], [], RANGE);
+    expect(entry?.foreign).toBe(true);
+    expect(planNacl({ entries: [...defaults, entry!], range: RANGE, quota: 20, candidates: [] }).changes).toEqual([]);
+  });
+
+  it('plans a /64 candidate as an Ipv6CidrBlock entry of the prefix, and deletes it when no longer wanted', () => {
+    const plan = planNacl({ entries: defaults, range: RANGE, quota: 20, candidates: [candidate('2001:db8:1:2::/64', 1), candidate('2001:db8::7', 2)] });
+    const after = applyNaclChanges(defaults, plan.changes);
+    expect(after.filter((e) => !e.egress && e.ruleNumber <= 30).map((e) => e.ipv6CidrBlock).sort()).toEqual(['2001:db8:1:2::/64', '2001:db8::7/128']);
+    const lifted = planNacl({ entries: after, range: RANGE, quota: 20, candidates: [candidate('2001:db8::7', 2)] });
+    expect(lifted.changes).toEqual([{ op: 'delete', ruleNumber: plan.placed.get('2001:db8:1:2::/64'), cidr: '2001:db8:1:2::/64', family: 'ipv6', target: '2001:db8:1:2::/64' }]);
+  });
+
+  it('an earlier allow of part of the /64 shadows the deny partly; one of the whole /64, completely', () => {
+    const allow = (ruleNumber: number, cidr: string): NaclEntry => ({ ruleNumber, egress: false, ruleAction: 'allow', protocol: '-1', ipv6CidrBlock: cidr });
+    expect(shadowsOf([allow(5, '2001:db8:1:2::9/128')], 12, '2001:db8:1:2::/64')).toEqual([{ ruleNumber: 5, traffic: 'all', complete: false }]);
+    expect(shadowsOf([allow(5, '2001:db8:1::/48')], 12, '2001:db8:1:2::/64')).toEqual([{ ruleNumber: 5, traffic: 'all', complete: true }]);
+    expect(shadowsOf([allow(5, '2001:db8:1:3::/64')], 12, '2001:db8:1:2::/64')).toEqual([]);
+  });
+});

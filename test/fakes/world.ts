@@ -29,7 +29,7 @@ export const SET_V4: WafSetRef = { scope: 'REGIONAL', family: 'ipv4', name: 'por
 export const SET_V4_2: WafSetRef = { scope: 'REGIONAL', family: 'ipv4', name: 'portsnare-v4-1', id: '22222222-2222-4222-8222-222222222222' };
 export const SET_V6: WafSetRef = { scope: 'REGIONAL', family: 'ipv6', name: 'portsnare-v6-0', id: '66666666-6666-4666-8666-666666666666' };
 
-/** Settings for tests: TEST-NET ranges may be blocked (they are "reserved" special ranges). */
+/** Settings for tests: TEST-NET ranges may be blocked (they are "reserved" special ranges); IPv6 blocked per address unless `policy.ipv6BlockPrefix` is given. */
 export function testSettings(overrides: Partial<PipelineSettingsInput> = {}): PipelineSettings {
   return PipelineSettingsSchema.parse({
     guard: {
@@ -40,6 +40,9 @@ export function testSettings(overrides: Partial<PipelineSettingsInput> = {}): Pi
     nacl: { aclIds: [ACL_A, ACL_B], ruleRange: [10, 60], quotaPerDirection: 20 },
     waf: { sets: [SET_V4, SET_V6] },
     ...overrides,
+    // the handler tests, the wire spec and the convergence runs are written for one block per
+    // address; the IPv6 prefix policy's tests ask for their prefix (test/wire/prefix.test.ts)
+    policy: { ipv6BlockPrefix: 128, ...overrides.policy },
   });
 }
 

@@ -38,6 +38,22 @@ describe('agent config', () => {
     expect(bad.error).toContain('tcpPort: unknown key');
   });
 
+  it('names the IPv6 prefix and TTL jitter keys and their values at fault', () => {
+    const policy = (yaml: string) => parseConfigText(`enforce: {nftables: {enabled: true, policy: {${yaml}}}}`);
+    expect(policy('ipv6BlockPrefix: 40')).toEqual({ ok: false, error: 'enforce.nftables.policy.ipv6BlockPrefix: Too small: expected number to be >=48 (got 40)' });
+    expect(policy('ipv6BlockPrefix: 129')).toEqual({ ok: false, error: 'enforce.nftables.policy.ipv6BlockPrefix: Too big: expected number to be <=128 (got 129)' });
+    expect(policy('ipv6BlockPrefix: 56, widestIpv6Prefix: 64')).toEqual({
+      ok: false,
+      error: 'enforce.nftables.policy.ipv6BlockPrefix: ipv6BlockPrefix 56 is wider than widestIpv6Prefix 64: every prefix block would be refused',
+    });
+    expect(policy('ttlJitterPercent: 150')).toEqual({ ok: false, error: 'enforce.nftables.policy.ttlJitterPercent: Too big: expected number to be <=100 (got 150)' });
+    // unset, both are off the document: /64 and no jitter are core/policy.ts's (ipv6BlockPrefixOf, jitteredTtlSeconds)
+    const defaults = policy('baseTtlSeconds: 600');
+    expect(defaults.ok && defaults.value.enforce.nftables.policy.ipv6BlockPrefix).toBeUndefined();
+    expect(defaults.ok && defaults.value.enforce.nftables.policy.ttlJitterPercent).toBeUndefined();
+    expect(policy('ipv6BlockPrefix: 96, widestIpv6Prefix: 64, ttlJitterPercent: 25').ok).toBe(true);
+  });
+
   it('refuses all-unused without stealth', () => {
     const parsed = parseConfigText('tcpPorts: all-unused');
     expect(parsed).toMatchObject({ ok: false });

@@ -85,6 +85,18 @@ describe('apply over the wire', () => {
     expect(ingress).toEqual([{ RuleNumber: 10, Egress: false, Protocol: '-1', RuleAction: 'deny', CidrBlock: '203.0.113.8/32' }]);
   });
 
+  it('creates and deletes an IPv6 /64 entry (the prefix policy), read back as AWS holds it', async () => {
+    const prefix: NaclChange = { op: 'create', ruleNumber: 12, cidr: '2001:db8:1:2::/64', family: 'ipv6', target: '2001:db8:1:2::/64' };
+    expect(await adapter.apply(ACL, [prefix])).toEqual({ applied: [prefix], conflicts: [], quotaFull: false });
+    expect(server.requests.map((r) => r.body).filter((b) => b.startsWith('Action=Create'))).toEqual([
+      `Action=CreateNetworkAclEntry&Version=2016-11-15&NetworkAclId=${ACL}&RuleNumber=12&Protocol=-1&RuleAction=deny&Egress=false&Ipv6CidrBlock=2001%3Adb8%3A1%3A2%3A%3A%2F64`,
+    ]);
+    const [acl] = await adapter.describe([ACL]);
+    expect(acl?.entries.filter((e) => !e.egress && e.ruleNumber === 12)).toEqual([{ ruleNumber: 12, egress: false, ruleAction: 'deny', protocol: '-1', ipv6CidrBlock: '2001:db8:1:2::/64' }]);
+    expect((await adapter.apply(ACL, [{ ...prefix, op: 'delete' }])).conflicts).toEqual([]);
+    expect(server.ec2.entries(ACL).filter((e) => e.RuleNumber === 12)).toEqual([]);
+  });
+
   it('reports NetworkAclEntryLimitExceeded as a full quota, not an error', async () => {
     const small = new FakeEc2(2);
     small.addAcl(ACL);

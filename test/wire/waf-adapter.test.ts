@@ -58,6 +58,15 @@ describe('read and write over the wire', () => {
     expect(JSON.parse(sent!.body)).toEqual({ Name: SET.name, Scope: 'REGIONAL', Id: SET.id, Addresses: ['198.51.100.1/32', '203.0.113.7/32'], LockToken: read!.lockToken });
   });
 
+  it('writes an IPv6 /64 (the prefix policy) into the IPv6 set as sent, and reads it back', async () => {
+    const [read] = await adapter.read([SET6]);
+    await adapter.write(update(['2001:db8:1:2::/64', '2001:db8:a:b::5/128'], ['2001:db8:1:2::/64', '2001:db8:a:b::5/128'], [], SET6), read!.lockToken);
+    const sent = server.requests.find((r) => r.op === 'UpdateIPSet');
+    expect(JSON.parse(sent!.body)).toMatchObject({ Id: SET6.id, Addresses: ['2001:db8:1:2::/64', '2001:db8:a:b::5/128'] });
+    const [again] = await adapter.read([SET6]);
+    expect(sorted([...again!.addresses])).toEqual(['2001:db8:1:2::/64', '2001:db8:a:b::5/128']);
+  });
+
   it('paces updates of one scope a second apart, so the service never throttles them', async () => {
     await readThenWrite(['203.0.113.1/32']);
     await readThenWrite(['203.0.113.2/32']);

@@ -146,7 +146,7 @@ describe('LocalPipeline', () => {
   });
 
   it('unblocks early: lifted in the store, gone from the kernel; false when nothing was blocked', async () => {
-    const p = pipeline();
+    const p = pipeline({ ipv6BlockPrefix: 128 });
     await p.handle(event('2001:db8:1::66'), 'ev-1');
     expect(await p.unblock('2001:0db8:1::66', 'ops')).toBe(true);
     expect(store.get('2001:db8:1::66')).toMatchObject({ active: false, liftedBy: 'ops' });
@@ -194,5 +194,63 @@ describe('LocalPipeline', () => {
     expect(p.list().map((r) => r.target).sort()).toEqual(['198.51.100.7', '198.51.100.8', '2001:db8::1']);
     expect(await p.block('203.0.113.5/24', { requestedBy: 'ops' })).toMatchObject({ action: 'refused', why: expect.stringContaining('not an IP address or CIDR') });
     expect(await p.unblock('198.51.100.8/32', 'ops')).toBe(true);
+  });
+
+  describe('policy.ipv6BlockPrefix (core/prefix.ts)', () => {
+    it('blocks a detected IPv6 attacker by its /64 (the default): one record, one interval element', async () => {
+      const p = pipeline();
+      expect(await p.handle(event('2001:db8:1:2::5'), 'ev-1')).toMatchObject({ action: 'block', record: { target: '2001:db8:1:2::/64', family: 'ipv6' } });
+      expect([...enforcer.elements.keys()]).toEqual(['2001:db8:1:2::/64']);
+      expect(await p.handle(event('2001:db8:1:2::9'), 'ev-2')).toMatchObject({ action: 'refresh', record: { target: '2001:db8:1:2::/64', hitCount: 8 } });
+      expect(p.list().map((r) => r.target)).toEqual(['2001:db8:1:2::/64']);
+      expect(store.get('2001:db8:1:2::/64')?.note).toBe('prefix of 2001:db8:1:2::5 (policy.ipv6BlockPrefix 64)');
+    });
+
+    it('narrows to the address when the /64 holds an allowlisted address, and refuses the allowlisted one', async () => {
+      const p = pipeline({}, NeverBlockGuard.from({ blockableSpecialCidrs: TESTNET, allowlist: ['2001:db8:a:b::77'] }));
+      expect(await p.handle(event('2001:db8:a:b::5'), 'ev-1')).toMatchObject({ action: 'block', record: { target: '2001:db8:a:b::5' } });
+      expect(store.get('2001:db8:a:b::5')?.note).toBe('blocked alone: its /64 2001:db8:a:b::/64 holds a protected address (allowlist 2001:db8:a:b::77/128)');
+      expect(await p.handle(event('2001:db8:a:b::77'), 'ev-2')).toMatchObject({ action: 'refused' });
+      expect([...enforcer.elements.keys()]).toEqual(['2001:db8:a:b::5']);
+    });
+
+    it('an operator’s block of one IPv6 address is taken as asked; a manual /64 is a /64', async () => {
+      const p = pipeline();
+      expect(await p.block('2001:db8:1:2::5', { requestedBy: 'ops' })).toMatchObject({ action: 'block', record: { target: '2001:db8:1:2::5' } });
+      expect(await p.block('2001:db8:1:3::/64', { requestedBy: 'ops' })).toMatchObject({ action: 'block', record: { target: '2001:db8:1:3::/64' } });
+    });
+
+    it('a kernel block of one address is recorded as its /64 (the kernel keeps its own element until it times out)', async () => {
+      const p = pipeline({ blockUnverified: false });
+      const d = await p.handle(event('2001:db8:1:2::5', false), 'ev-1', { kernelBlockTtlSeconds: 600 });
+      expect(d).toMatchObject({ action: 'block', record: { target: '2001:db8:1:2::/64', note: 'blocked by the kernel on a decoy packet; prefix of 2001:db8:1:2::5 (policy.ipv6BlockPrefix 64)' } });
+      expect(enforcer.elements.get('2001:db8:1:2::/64')).toBe(now + 600_000);
+    });
+  });
+
+  describe('policy.ttlJitterPercent', () => {
+    it('off by default: the expiry is the policy TTL exactly', async () => {
+      const d = await pipeline().handle(event('198.51.100.40'), 'ev-1');
+      expect(d.action === 'block' && d.record.expiresAt - now).toBe(3600_000);
+    });
+
+    it('on: the expiry gets 0–N % more, and the store, its history and the kernel element hold that real expiry', async () => {
+      const p = pipeline({ ttlJitterPercent: 50 });
+      const extras: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const d = await p.handle(event(`198.51.100.${100 + i}`), `ev-${i}`);
+        expect(d.action).toBe('block');
+        if (d.action !== 'block') continue;
+        const ttl = d.record.expiresAt - now;
+        expect(ttl).toBeGreaterThanOrEqual(3600_000);
+        expect(ttl).toBeLessThanOrEqual(5400_000);
+        extras.push(ttl - 3600_000);
+        expect(store.get(d.record.target)?.expiresAt).toBe(d.record.expiresAt);
+        expect(p.history(d.record.target).at(-1)?.record.expiresAt).toBe(d.record.expiresAt);
+        expect(enforcer.elements.get(d.record.target)).toBe(d.record.expiresAt);
+      }
+      // random: thirty first offences do not all come back at one moment
+      expect(new Set(extras).size).toBeGreaterThan(20);
+    });
   });
 });
