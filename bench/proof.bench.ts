@@ -18,7 +18,7 @@
  *   on the enforcing all-unused agent and on a monitor-mode sensor (the default decoy list).
  */
 import type { ScanDetected } from '../core/event';
-import { Lab, SENSOR4, SENSOR6, TESTNET, connectEach, forge, kernelSet, labUnavailable, openPorts, routeForgedBack, type AgentProcess } from '../test/lab/netns';
+import { Lab, SENSOR4, SENSOR6, TESTNET, connectEach, coveredAddresses, forge, kernelBlocks, kernelSet, labUnavailable, openPorts, routeForgedBack, type AgentProcess } from '../test/lab/netns';
 import { SERVICES, median } from './enumeration.bench';
 import type { BenchSuite, Figure } from './suite';
 
@@ -86,7 +86,8 @@ async function attack(lab: Lab, dport: number): Promise<void> {
 
 async function forgedOutcome(lab: Lab, agent: AgentProcess): Promise<{ seen: number; proven: number; blocked: number }> {
   const forged = (e: ScanDetected): boolean => ALL_FORGED.has(e.attacker);
-  const blocked = [...(await kernelSet(lab, 'blocked4')), ...(await kernelSet(lab, 'blocked6'))].filter((h) => ALL_FORGED.has(h.address)).length;
+  // an IPv6 forgery would be blocked as its /64 (blockednet6): count the forged addresses any block covers
+  const blocked = coveredAddresses(ALL_FORGED, await kernelBlocks(lab)).length;
   return {
     seen: new Set(agent.events.filter(forged).map((e) => e.attacker)).size,
     proven: new Set(agent.events.filter((e) => forged(e) && (e.handshake || e.proof === 'handshake')).map((e) => e.attacker)).size,

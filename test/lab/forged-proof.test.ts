@@ -22,7 +22,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScanDetected } from '../../core/event';
-import { ATTACKER4, ATTACKER6, Lab, SENSOR4, SENSOR6, TESTNET, connectEach, eventually, forge, hasProgram, kernelSet, labReady, openPorts, routeForgedBack, type AgentProcess } from './netns';
+import { ATTACKER4, ATTACKER6, Lab, SENSOR4, SENSOR6, TESTNET, connectEach, eventually, coveredAddresses, forge, hasProgram, kernelBlocks, kernelSet, labReady, openPorts, routeForgedBack, type AgentProcess } from './netns';
 
 const SERVICES = [22, 25, 80, 443, 3306, 5432, 8080, 8443];
 /** the default quarantine (sensor/config.ts), restated: the oracle does not import it */
@@ -57,7 +57,8 @@ function ready(file: string): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const addresses = async (lab: Lab, set: string): Promise<string[]> => (await kernelSet(lab, set)).map((h) => h.address);
-const blockedForged = async (lab: Lab): Promise<string[]> => [...(await addresses(lab, 'blocked4')), ...(await addresses(lab, 'blocked6'))].filter((a) => ALL_FORGED.has(a));
+/** forged addresses any kernel block covers: an address element, or an IPv6 attacker's /64 in blockednet6 */
+const blockedForged = async (lab: Lab): Promise<string[]> => coveredAddresses(ALL_FORGED, await kernelBlocks(lab));
 const provenForged = (agent: AgentProcess): ScanDetected[] => agent.events.filter((e) => ALL_FORGED.has(e.attacker) && (e.handshake || e.proof === 'handshake'));
 /** the sensor namespace's syncookie counters, printed when a forged proof is seen (a blind guess of a cookie is 8 in 2^32) */
 const cookies = async (lab: Lab): Promise<string> => (await lab.inSensor('nstat', ['-az', 'TcpExtSyncookiesSent', 'TcpExtSyncookiesRecv', 'TcpExtSyncookiesFailed'])).stdout.replace(/\s+/g, ' ');

@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import type { ScanDetected } from '../../core/event';
 
 export const ROOT = resolve(__dirname, '..', '..');
@@ -498,6 +499,49 @@ export async function kernelSet(lab: Lab, set: string): Promise<KernelSetHold[]>
     }
   }
   return holds;
+}
+
+/**
+ * Every block the kernel holds, as written by nft: addresses of blocked4/blocked6 and the
+ * CIDRs of the interval sets blockednet4/blockednet6 (an IPv6 attacker's /64 lands there), so a
+ * check for forged blocks cannot miss one that was widened to its prefix.
+ */
+export async function kernelBlocks(lab: Lab): Promise<string[]> {
+  const out: string[] = [];
+  for (const set of ['blocked4', 'blocked6', 'blockednet4', 'blockednet6']) {
+    for (const hold of await kernelSet(lab, set)) {
+      const val = hold.address as unknown;
+      if (typeof val === 'string') out.push(val);
+      else if (val && typeof val === 'object' && 'prefix' in val) {
+        const prefix = (val as { prefix: { addr: string; len: number } }).prefix;
+        out.push(`${prefix.addr}/${prefix.len}`);
+      } else if (val && typeof val === 'object' && 'range' in val) {
+        const range = (val as { range: [string, string] }).range;
+        out.push(`${range[0]}-${range[1]}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** The addresses of `candidates` that one of `blocks` (addresses, CIDRs or a-b ranges from kernelBlocks) covers. */
+export function coveredAddresses(candidates: Iterable<string>, blocks: readonly string[]): string[] {
+  const covers = (block: string, address: string): boolean => {
+    const a = ipaddr.parse(address);
+    if (block.includes('/')) {
+      const [net, len] = ipaddr.parseCIDR(block);
+      return net.kind() === a.kind() && a.match(net, len);
+    }
+    if (block.includes('-')) {
+      const [lo, hi] = block.split('-').map((x) => ipaddr.parse(x).toByteArray());
+      const b = a.toByteArray();
+      if (b.length !== lo!.length) return false;
+      const cmp = (x: number[], y: number[]): number => x.reduce((r, v, i) => (r !== 0 ? r : v - y[i]!), 0);
+      return cmp(b, lo!) >= 0 && cmp(b, hi!) <= 0;
+    }
+    return ipaddr.parse(block).toNormalizedString() === a.toNormalizedString();
+  };
+  return [...candidates].filter((address) => blocks.some((block) => covers(block, address)));
 }
 
 /**
