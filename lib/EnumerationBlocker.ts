@@ -303,6 +303,8 @@ export class EnumerationBlocker extends Construct {
     );
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document the functions run with (JSON)');
     output(STACK_OUTPUTS.sensors, SensorHeartbeat.listingOf(this), 'portsnare cloud sensors of this stack: id, heartbeat rule and alarm, bus (JSON)');
+    output(STACK_OUTPUTS.alarmTopic, props.alarmTopic?.topicArn ?? EMPTY_LIST_OUTPUT, 'the SNS topic portsnare\'s alarms notify ("-": none)');
+    output(STACK_OUTPUTS.canary, props.selftestCanaryAddress ?? EMPTY_LIST_OUTPUT, 'the address portsnare selftest may block and lift ("-": none)');
   }
 
   /**

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/commands';
 import { formatZodError } from '../core/event';
+import { DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
 import { OrganizationSchema, SINGLE_ACCOUNT_KEYS } from './org/config';
@@ -98,6 +99,10 @@ export const PortsnareContextSchema = z
     /** IAM principal ARNs whose operator requests (source portsnare.cli) the bus accepts; default: the account's */
     operatorPrincipals: z.array(z.string()).optional(),
     sensor: SensorContextSchema.default(SensorContextSchema.parse({})),
+    /** `portsnare selftest` (core/selftest.ts): the canary it blocks and lifts; false: no canary */
+    selftest: z
+      .strictObject({ canaryAddress: z.union([z.string(), z.literal(false)]).default(DEFAULT_CANARY_ADDRESS) })
+      .default({ canaryAddress: DEFAULT_CANARY_ADDRESS }),
     /** one decision plane and enforcement planes in many accounts and Regions (lib/org/, docs/organization.md) */
     organization: OrganizationSchema.optional(),
   })

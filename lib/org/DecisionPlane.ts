@@ -49,7 +49,7 @@ export const MAX_TARGETS_PER_RULE = 5;
 /** What the decision plane takes from the single-account props: the policy, the guard, alarms, retention. */
 export type DecisionSettingsProps = Pick<
   EnumerationBlockerProps,
-  'policy' | 'vpcCidrs' | 'guardDuty' | 'alarmTopic' | 'tableRemovalPolicy' | 'logRetention' | 'enforcementLagThreshold' | 'operatorPrincipals'
+  'policy' | 'vpcCidrs' | 'guardDuty' | 'alarmTopic' | 'tableRemovalPolicy' | 'logRetention' | 'enforcementLagThreshold' | 'operatorPrincipals' | 'selftestCanaryAddress'
 >;
 
 export interface DecisionPlaneProps extends DecisionSettingsProps {
@@ -280,6 +280,10 @@ export class DecisionPlane extends Construct {
     output(STACK_OUTPUTS.ruleGroups, EMPTY_LIST_OUTPUT, 'the decision plane has no rule group: each plane stack lists its own');
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document decide and expiry run with (JSON)');
     output(STACK_OUTPUTS.planes, JSON.stringify(this.planeIds), 'the enforcement planes (account/region) as a JSON array');
+    const planeStacks = Object.fromEntries(props.planes.map((p) => [planeId(p.account, p.region), names.planeStack(p.account, p.region)]));
+    output(STACK_OUTPUTS.planeStacks, JSON.stringify(planeStacks), 'each enforcement plane\'s stack (plane id → stack name, JSON): portsnare selftest --org reads them');
+    output(STACK_OUTPUTS.alarmTopic, props.alarmTopic?.topicArn ?? EMPTY_LIST_OUTPUT, 'the SNS topic this stack\'s alarms notify ("-": none)');
+    output(STACK_OUTPUTS.canary, props.selftestCanaryAddress ?? EMPTY_LIST_OUTPUT, 'the address portsnare selftest may block and lift ("-": none)');
   }
 
   /** The alarms of the decision plane (Monitoring's list). */

@@ -42,7 +42,7 @@ import { activeIndexArn, roleArn, tableArn, type Env, type OrgNames } from './na
 /** What a plane takes from the single-account props. */
 export type PlaneSettingsProps = Pick<
   EnumerationBlockerProps,
-  'naclIds' | 'naclRuleRange' | 'naclQuota' | 'wafScopes' | 'wafSetsPerFamily' | 'policy' | 'vpcCidrs' | 'alarmTopic' | 'logRetention' | 'enforcementLagThreshold'
+  'naclIds' | 'naclRuleRange' | 'naclQuota' | 'wafScopes' | 'wafSetsPerFamily' | 'policy' | 'vpcCidrs' | 'alarmTopic' | 'logRetention' | 'enforcementLagThreshold' | 'selftestCanaryAddress'
 >;
 
 export interface EnforcementPlaneProps extends PlaneSettingsProps {
@@ -240,5 +240,7 @@ export class EnforcementPlane extends Construct {
     output(STACK_OUTPUTS.ipSets, list(this.waf.ipSets.map((s) => s.ipSet.attrArn)), 'this plane\'s WAF IP sets (comma separated)');
     output(STACK_OUTPUTS.ruleGroups, list(Object.values(this.waf.ruleGroups).map((g) => g.attrArn)), 'this plane\'s WAF rule group per scope (comma separated): add it to your web ACL, or let Firewall Manager do it');
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document this plane runs with (JSON)');
+    output(STACK_OUTPUTS.ledgerTable, this.ledger.tableName, 'this plane\'s NACL placement ledger (which entries are its own)');
+    output(STACK_OUTPUTS.alarmTopic, props.alarmTopic?.topicArn ?? EMPTY_LIST_OUTPUT, 'the SNS topic this plane\'s alarms notify ("-": none)');
   }
 }
