@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/commands';
 import { formatZodError } from '../core/event';
-import { DEFAULT_CANARY_ADDRESS } from '../core/selftest';
+import { canaryProblem, DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
 import { OrganizationSchema, SINGLE_ACCOUNT_KEYS } from './org/config';
@@ -128,6 +128,9 @@ export const PortsnareContextSchema = z
         message: `${nlb.tcpPorts.length + nlb.udpPorts.length} decoy listeners and existingListeners ${nlb.existingListeners} exceed the ${NLB_LISTENER_QUOTA} listeners of a load balancer`,
       });
     }
+    const canary = config.selftest.canaryAddress;
+    const canaryFault = canary === false ? undefined : canaryProblem(canary, { protectedCidrs: config.vpcCidrs ?? [], allowlist: config.policy?.allowlist ?? [] });
+    if (canaryFault) ctx.addIssue({ code: 'custom', path: ['selftest', 'canaryAddress'], message: canaryFault });
     if (config.sensor.vpc && config.sensor.vpc.publicSubnetIds.length !== config.sensor.vpc.availabilityZones.length) {
       ctx.addIssue({ code: 'custom', path: ['sensor', 'vpc', 'publicSubnetIds'], message: 'needs one subnet per availability zone, in the same order' });
     }

@@ -54,7 +54,7 @@ export function registerSelftest(program: Command, deps: CliDeps): void {
         timeoutSeconds: options.timeout,
         pollMs: options.pollMs,
         requestedBy: `${requester()} (selftest)`,
-        ...(options.json ? {} : { onCheck: (check: Check) => deps.io.out(`${MARK[check.state].padEnd(8)}${check.name.padEnd(16)}${check.detail}`) }),
+        ...(options.json ? {} : { onCheck: (check: Check) => deps.io.out(`${MARK[check.state].padEnd(8)}${check.name.padEnd(15)} ${check.detail}`) }),
       });
       if (options.json) {
         printJson(deps.io, { where: report.where, ok: report.ok, canary: report.canary ?? null, checks: report.checks });

@@ -24,7 +24,7 @@ import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeNetworkAclsCommand } from '@aws-sdk/client-ec2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetIPSetCommand } from '@aws-sdk/client-wafv2';
-import { canonicalTarget } from '../../../core/address';
+import { canonicalTarget, familyOf } from '../../../core/address';
 import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../../core/commands';
 import { EVENT_SOURCE_CLI } from '../../../core/event';
 import { NeverBlockGuard } from '../../../core/guard';
@@ -75,6 +75,8 @@ interface Point {
   readonly label: string;
   /** whether it holds the canary now; throws an AWS error when it cannot be read */
   holds(canaryTarget: string): Promise<boolean>;
+  /** whether a block of the canary lands here: not in an IP set of the other address family (it is still read) */
+  takes(canaryTarget: string): boolean;
 }
 
 interface Plane {
@@ -155,7 +157,7 @@ function topicOf(stack: Stack): { arn?: string } {
   return arn === undefined || arn === EMPTY_LIST_OUTPUT ? {} : { arn };
 }
 
-function ipSetPoints(stack: Stack, stackName: string, clients: CloudClients, prefix: string): Point[] {
+function ipSetPoints(stack: Stack, stackName: string, settings: PipelineSettings, clients: CloudClients, prefix: string): Point[] {
   // an ARN the CLI cannot parse is a point that fails, naming the stack and the value
   return listOutput(stackOutput(stack, STACK_OUTPUTS.ipSets)).map((arn): Point => {
     const ref: IpSetRef | undefined = parseIpSetArn(arn);
@@ -163,10 +165,14 @@ function ipSetPoints(stack: Stack, stackName: string, clients: CloudClients, pre
       return {
         label: `${prefix}waf:${arn}`,
         holds: () => Promise.reject(new CliError(`stack ${stackName} output ${STACK_OUTPUTS.ipSets} holds ${JSON.stringify(arn)}, not a WAF IP set ARN`, EXIT.failure)),
+        takes: () => true,
       };
     }
+    // the set's family from the settings the functions run with (an unlisted set is expected to take it, and fails by name)
+    const family = settings.waf.sets.find((set) => set.id === ref.id && set.scope === ref.scope)?.family;
     return {
       label: `${prefix}waf:${ref.name}`,
+      takes: (target) => family === undefined || family === familyOf(target.split('/')[0] ?? target),
       async holds(target) {
         const answer = await clients.waf(ref.scope === 'CLOUDFRONT' ? 'us-east-1' : ref.region).send(new GetIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id }));
         return (answer.IPSet?.Addresses ?? []).some((address) => canonicalTarget(address) === target);
@@ -179,6 +185,8 @@ function aclPoints(settings: PipelineSettings, ledgerTable: string, clients: Clo
   const ledger = new PlacementLedger(clients.dynamo, ledgerTable);
   return [...new Set(settings.nacl.aclIds)].map((aclId): Point => ({
     label: `${prefix}nacl:${aclId}`,
+    // an ACL holds IPv4 and IPv6 entries alike
+    takes: () => true,
     async holds(target) {
       const answer = await clients.ec2.send(new DescribeNetworkAclsCommand({ NetworkAclIds: [aclId] }));
       const acl = answer.NetworkAcls?.[0];
@@ -192,7 +200,7 @@ function aclPoints(settings: PipelineSettings, ledgerTable: string, clients: Clo
 /** The single-account stack: its IP sets, its ACLs, its table as the placement ledger. */
 function singlePlane(stack: Stack, stackName: string, settings: PipelineSettings, clients: CloudClients): Plane {
   const table = stackOutput(stack, STACK_OUTPUTS.table) ?? '';
-  return { label: stackName, points: [...ipSetPoints(stack, stackName, clients, ''), ...aclPoints(settings, table, clients, '')] };
+  return { label: stackName, points: [...ipSetPoints(stack, stackName, settings, clients, ''), ...aclPoints(settings, table, clients, '')] };
 }
 
 /** Every plane's stack, each read in its own Region; a plane that cannot be read fails its check. */
@@ -220,7 +228,7 @@ async function orgPlanes(stack: Stack, stackName: string, clientsFor: (region: s
       if (!ledger) throw new CliError(`plane stack ${planeStack} has no ${STACK_OUTPUTS.ledgerTable} output (deployed by an older portsnare)`, EXIT.notFound);
       const prefix = `${id} `;
       const topic = topicOf(described).arn;
-      planes.push({ label: id, points: [...ipSetPoints(described, planeStack, clients, prefix), ...aclPoints(settings, ledger, clients, prefix)], ...(topic ? { alarmTopic: topic } : {}) });
+      planes.push({ label: id, points: [...ipSetPoints(described, planeStack, settings, clients, prefix), ...aclPoints(settings, ledger, clients, prefix)], ...(topic ? { alarmTopic: topic } : {}) });
       record(`plane ${id}`, 'ok', `stack ${planeStack} in ${planeRegion}`);
     } catch (error) {
       const failure = awsError(error, `describe plane stack ${planeStack} in ${planeRegion}`);
@@ -262,11 +270,14 @@ async function waitFor(points: readonly Point[], target: string, want: boolean, 
     const state = await readAll(points, target);
     const errors = [...state.entries()].filter((entry): entry is [string, Error] => entry[1] instanceof Error);
     if (errors.length > 0) return { ok: false, detail: errors.map(([point, error]) => unreadable(point, error)).join('; ') };
-    for (const [point, holds] of state) if (holds === want && !seenAt.has(point)) seenAt.set(point, Date.now() - start);
-    const pending = points.filter((point) => state.get(point.label) !== want).map((point) => point.label);
+    const wanted = (point: Point): boolean => want && point.takes(target);
+    for (const point of points) if (state.get(point.label) === wanted(point) && !seenAt.has(point.label)) seenAt.set(point.label, Date.now() - start);
+    const pending = points.filter((point) => state.get(point.label) !== wanted(point)).map((point) => point.label);
     if (pending.length === 0) {
-      const timing = points.map((point) => `${point.label} ${Math.round((seenAt.get(point.label) ?? 0) / 1000)}s`).join(', ');
-      return { ok: true, detail: `${points.length} point${points.length === 1 ? '' : 's'} in ${Math.round((Date.now() - start) / 1000)}s (${timing})` };
+      const taking = points.filter((point) => point.takes(target));
+      const timing = taking.map((point) => `${point.label} ${Math.round((seenAt.get(point.label) ?? 0) / 1000)}s`).join(', ');
+      const others = points.length - taking.length;
+      return { ok: true, detail: `${taking.length} point${taking.length === 1 ? '' : 's'} in ${Math.round((Date.now() - start) / 1000)}s (${timing})${others ? `; ${others} IP set${others === 1 ? '' : 's'} of the other family read and without it` : ''}` };
     }
     if (Date.now() >= deadline) {
       return { ok: false, detail: `${want ? 'not in' : 'still in'} ${pending.join(', ')} after ${options.timeoutSeconds}s` };
