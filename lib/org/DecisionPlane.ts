@@ -33,7 +33,7 @@ import { Construct } from 'constructs';
 import { EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
 import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
-import { SETTINGS_ENV } from '../../core/settings';
+import { functionEnvironment } from '../../core/environment';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY } from '../../core/table';
 import { DesiredStateTable } from '../DesiredStateTable';
 import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../decideRoutes';
@@ -149,7 +149,7 @@ export class DecisionPlane extends Construct {
 
     // --- functions -----------------------------------------------------------------------------------
     const common = { logRetention, alarmAction };
-    const environment = { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: this.table.tableName, ENFORCE_QUEUE_URL: this.wakeUpQueue.queueUrl };
+    const environment = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName, enforceQueueUrl: this.wakeUpQueue.queueUrl });
     const decide = new PortsnareFunction(this, 'Decide', {
       ...common,
       name: 'decide',

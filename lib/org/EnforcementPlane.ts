@@ -28,7 +28,8 @@ import { Construct } from 'constructs';
 import { fixedOutput } from '../decideRoutes';
 import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
-import { ENFORCE_GROUP_ID, SETTINGS_ENV } from '../../core/settings';
+import { functionEnvironment } from '../../core/environment';
+import { ENFORCE_GROUP_ID } from '../../core/settings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../../core/table';
 import { Monitoring } from '../Monitoring';
 import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from '../nag';
@@ -114,7 +115,7 @@ export class EnforcementPlane extends Construct {
       ...common,
       name: 'enforce',
       description: 'portsnare (organization enforcement plane): makes this account and Region\'s WAF IP sets and NACL entries equal to the decision table',
-      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: decisionTable, LEDGER_TABLE_NAME: this.ledger.tableName, PLANE_ID: this.planeId, REPORTS_TABLE_NAME: reportsTable },
+      environment: functionEnvironment({ settings: this.settingsJson, table: decisionTable, ledgerTable: this.ledger.tableName, planeId: this.planeId, reportsTable }),
       timeout: enforceTimeout,
       memorySize: 512,
       // named, so the decision table's resource-based policy can name it
@@ -124,14 +125,14 @@ export class EnforcementPlane extends Construct {
       ...common,
       name: 'reconcile',
       description: 'portsnare (organization enforcement plane): asks this plane\'s enforcer for a full diff every five minutes',
-      environment: { [SETTINGS_ENV]: this.settingsJson, ENFORCE_QUEUE_URL: this.enforceQueue.queueUrl },
+      environment: functionEnvironment({ settings: this.settingsJson, enforceQueueUrl: this.enforceQueue.queueUrl }),
       onFailure: this.failureQueue,
     });
     const cleanup = new PortsnareFunction(this, 'Cleanup', {
       ...common,
       name: 'cleanup',
       description: 'portsnare (organization enforcement plane): removes the NACL entries this plane made (its ledger), nothing else',
-      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: this.ledger.tableName, LEDGER_TABLE_NAME: this.ledger.tableName },
+      environment: functionEnvironment({ settings: this.settingsJson, table: this.ledger.tableName, ledgerTable: this.ledger.tableName }),
       timeout: Duration.minutes(5),
     });
     this.functions = { enforce, reconcile, cleanup };
