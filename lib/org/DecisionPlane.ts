@@ -262,6 +262,8 @@ export class DecisionPlane extends Construct {
     // --- alarms --------------------------------------------------------------------------------------
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [decide.errorsAlarm, expiry.errorsAlarm],
+      // decide runs here; enforce (lag, failure classes) runs in the planes
+      emitters: ['decide'],
       deadLetterQueues: [
         { id: 'WakeUpDlqAlarm', queue: this.wakeUpDeadLetterQueue, what: 'wake-ups the pipe could not put on the decision bus were set aside' },
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'events (fan-out to a plane included) or invocations could not be delivered' },

@@ -228,6 +228,8 @@ export class EnforcementPlane extends Construct {
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [enforce.errorsAlarm, reconcile.errorsAlarm, cleanup.errorsAlarm],
+      // enforce runs here; decide (circuit breaker, own instance scanning) runs in the decision plane
+      emitters: ['enforce'],
       deadLetterQueues: [
         { id: 'EnforceDlqAlarm', queue: this.enforceDeadLetterQueue, what: 'enforce messages failed five times and were set aside' },
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'wake-ups or invocations could not be delivered or kept failing' },
