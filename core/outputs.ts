@@ -20,6 +20,14 @@ export const STACK_OUTPUTS = {
   planes: 'PortsnarePlanes',
   /** the stack's cloud sensors and what watches them: a JSON array of SensorListing ("[]" when none) */
   sensors: 'PortsnareSensors',
+  /** the SNS topic the stack's alarms notify ("-" when none: no alarmEmail) */
+  alarmTopic: 'PortsnareAlarmTopicArn',
+  /** the address `portsnare selftest` may block (core/selftest.ts; "-" when none) */
+  canary: 'PortsnareCanaryAddress',
+  /** an enforcement plane's own table: its NACL placement ledger (core/table.ts) */
+  ledgerTable: 'PortsnareLedgerTableName',
+  /** an organization's decision stack: each plane's stack name, a JSON object plane id → stack name */
+  planeStacks: 'PortsnarePlaneStacks',
 } as const;
 export type StackOutputKey = (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS];
 

@@ -56,7 +56,8 @@ export const PipelineSettingsSchema = z.strictObject({
 export type PipelineSettings = z.output<typeof PipelineSettingsSchema>;
 export type PipelineSettingsInput = z.input<typeof PipelineSettingsSchema>;
 
-export const SETTINGS_ENV = 'PORTSNARE_SETTINGS';
+/** the variable the document travels in (core/environment.ts, the functions' environment contract) */
+export { SETTINGS_ENV } from './environment';
 
 /**
  * The enforce queue's contract: every message is in one FIFO group (one enforce run at a time)

@@ -23,7 +23,8 @@ import { Construct } from 'constructs';
 import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from './decideRoutes';
 import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
-import { ENFORCE_GROUP_ID, SETTINGS_ENV, type PipelineSettingsInput } from '../core/settings';
+import { functionEnvironment } from '../core/environment';
+import { ENFORCE_GROUP_ID, type PipelineSettingsInput } from '../core/settings';
 import { DesiredStateTable } from './DesiredStateTable';
 import { SensorHeartbeat } from './SensorHeartbeat';
 import { keepLogicalId } from './logicalIds';
@@ -137,8 +138,8 @@ export class EnumerationBlocker extends Construct {
 
     // --- functions ---------------------------------------------------------------------------------
     const common = { logRetention, alarmAction: this.alarmAction };
-    const env = { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: this.table.tableName };
-    const envWithQueue = { ...env, ENFORCE_QUEUE_URL: this.enforceQueue.queueUrl };
+    const env = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName });
+    const envWithQueue = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName, enforceQueueUrl: this.enforceQueue.queueUrl });
     const decide = new PortsnareFunction(this, 'Decide', {
       ...common,
       name: 'decide',
@@ -166,7 +167,7 @@ export class EnumerationBlocker extends Construct {
       name: 'reconcile',
       description: 'portsnare: asks the enforcer for a full diff every five minutes',
       // It only sends {"kind":"reconcile"}; the diff runs in the enforce function.
-      environment: { [SETTINGS_ENV]: this.settingsJson, ENFORCE_QUEUE_URL: this.enforceQueue.queueUrl },
+      environment: functionEnvironment({ settings: this.settingsJson, enforceQueueUrl: this.enforceQueue.queueUrl }),
       onFailure: this.failureQueue,
     });
     const cleanup = new PortsnareFunction(this, 'Cleanup', {
@@ -303,6 +304,8 @@ export class EnumerationBlocker extends Construct {
     );
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document the functions run with (JSON)');
     output(STACK_OUTPUTS.sensors, SensorHeartbeat.listingOf(this), 'portsnare cloud sensors of this stack: id, heartbeat rule and alarm, bus (JSON)');
+    output(STACK_OUTPUTS.alarmTopic, props.alarmTopic?.topicArn ?? EMPTY_LIST_OUTPUT, 'the SNS topic portsnare\'s alarms notify ("-": none)');
+    output(STACK_OUTPUTS.canary, props.selftestCanaryAddress ?? EMPTY_LIST_OUTPUT, 'the address portsnare selftest may block and lift ("-": none)');
   }
 
   /**

@@ -17,7 +17,20 @@ export function portsnareMetric(metricName: MetricName, statistic = 'Sum', perio
   return new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName, dimensionsMap: { ...METRIC_DIMENSIONS }, statistic, period });
 }
 
+/**
+ * The function that publishes each alarmed metric (lambda/decide/decider.ts: CircuitBreakerOpen,
+ * OwnInstanceScanning; lambda/enforce/handler.ts and lambda/shared/enforcer.ts: EnforcementLagSeconds
+ * and every failure class). An alarm goes only into a stack where that function runs: elsewhere its
+ * metric is never emitted and the alarm could never fire.
+ */
+export type MetricEmitter = 'decide' | 'enforce';
+
 export interface MonitoringProps {
+  /**
+   * The metric-publishing functions that run in this stack.
+   * @default ['decide', 'enforce'] (the single-account pipeline)
+   */
+  readonly emitters?: readonly MetricEmitter[];
   /** alarms made elsewhere (each function's errors alarm) that the dashboard shows too */
   readonly alarms?: readonly cloudwatch.Alarm[];
   /** queues whose depth means something failed for good */
@@ -41,23 +54,30 @@ export class Monitoring extends Construct {
     for (const { id: alarmId, queue, what } of props.deadLetterQueues) {
       this.alarm(alarmId, queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }), 1, what);
     }
-    this.alarm('CircuitBreakerOpenAlarm', portsnareMetric('CircuitBreakerOpen', 'Sum', Duration.minutes(1)), 1, 'the burst circuit breaker opened: new blocks are paused');
-    const lag = props.enforcementLagThreshold.toSeconds();
-    this.alarm(
-      'EnforcementLagAlarm',
-      portsnareMetric('EnforcementLagSeconds', 'Maximum'),
-      lag,
-      `a block took more than ${lag} s from detection to enforcement`,
-      cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    );
-    // one alarm per failure class (`<metric>Alarm`: NaclQuotaFullAlarm keeps its logical id)
-    for (const [name, what] of Object.entries(FAILURE_METRICS) as Array<[MetricName, string]>) this.alarm(`${name}Alarm`, portsnareMetric(name), 1, what);
-    this.alarm(
-      'OwnInstanceScanningAlarm',
-      portsnareMetric('OwnInstanceScanning'),
-      1,
-      'GuardDuty reports one of your own instances scanning (Recon:EC2/Portscan): it may be compromised; portsnare does not block your own addresses',
-    );
+    const emitters = new Set(props.emitters ?? ['decide', 'enforce']);
+    if (emitters.has('decide')) {
+      this.alarm('CircuitBreakerOpenAlarm', portsnareMetric('CircuitBreakerOpen', 'Sum', Duration.minutes(1)), 1, 'the burst circuit breaker opened: new blocks are paused');
+    }
+    if (emitters.has('enforce')) {
+      const lag = props.enforcementLagThreshold.toSeconds();
+      this.alarm(
+        'EnforcementLagAlarm',
+        portsnareMetric('EnforcementLagSeconds', 'Maximum'),
+        lag,
+        `a block took more than ${lag} s from detection to enforcement`,
+        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      );
+      // one alarm per failure class (`<metric>Alarm`: NaclQuotaFullAlarm keeps its logical id)
+      for (const [name, what] of Object.entries(FAILURE_METRICS) as Array<[MetricName, string]>) this.alarm(`${name}Alarm`, portsnareMetric(name), 1, what);
+    }
+    if (emitters.has('decide')) {
+      this.alarm(
+        'OwnInstanceScanningAlarm',
+        portsnareMetric('OwnInstanceScanning'),
+        1,
+        'GuardDuty reports one of your own instances scanning (Recon:EC2/Portscan): it may be compromised; portsnare does not block your own addresses',
+      );
+    }
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
     const graph = (title: string, names: MetricName[]): cloudwatch.GraphWidget =>

@@ -114,6 +114,7 @@ export class PortsnareStack extends Stack {
       vpcCidrs: config.vpcCidrs ?? ownCidrs,
       guardDuty: config.guardDuty,
       alarmTopic: this.alarmTopic,
+      ...(config.selftest.canaryAddress === false ? {} : { selftestCanaryAddress: config.selftest.canaryAddress }),
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
     });

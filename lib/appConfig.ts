@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/commands';
 import { formatZodError } from '../core/event';
+import { canaryProblem, DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
 import { OrganizationSchema, SINGLE_ACCOUNT_KEYS } from './org/config';
@@ -98,6 +99,10 @@ export const PortsnareContextSchema = z
     /** IAM principal ARNs whose operator requests (source portsnare.cli) the bus accepts; default: the account's */
     operatorPrincipals: z.array(z.string()).optional(),
     sensor: SensorContextSchema.default(SensorContextSchema.parse({})),
+    /** `portsnare selftest` (core/selftest.ts): the canary it blocks and lifts; false: no canary */
+    selftest: z
+      .strictObject({ canaryAddress: z.union([z.string(), z.literal(false)]).default(DEFAULT_CANARY_ADDRESS) })
+      .default({ canaryAddress: DEFAULT_CANARY_ADDRESS }),
     /** one decision plane and enforcement planes in many accounts and Regions (lib/org/, docs/organization.md) */
     organization: OrganizationSchema.optional(),
   })
@@ -123,6 +128,9 @@ export const PortsnareContextSchema = z
         message: `${nlb.tcpPorts.length + nlb.udpPorts.length} decoy listeners and existingListeners ${nlb.existingListeners} exceed the ${NLB_LISTENER_QUOTA} listeners of a load balancer`,
       });
     }
+    const canary = config.selftest.canaryAddress;
+    const canaryFault = canary === false ? undefined : canaryProblem(canary, { protectedCidrs: config.vpcCidrs ?? [], allowlist: config.policy?.allowlist ?? [] });
+    if (canaryFault) ctx.addIssue({ code: 'custom', path: ['selftest', 'canaryAddress'], message: canaryFault });
     if (config.sensor.vpc && config.sensor.vpc.publicSubnetIds.length !== config.sensor.vpc.availabilityZones.length) {
       ctx.addIssue({ code: 'custom', path: ['sensor', 'vpc', 'publicSubnetIds'], message: 'needs one subnet per availability zone, in the same order' });
     }

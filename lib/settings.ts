@@ -11,6 +11,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { z } from 'zod';
 import { GuardSettingsSchema } from '../core/guard';
+import { canaryCidr, canaryProblem } from '../core/selftest';
 import { DEFAULT_POLICY, PolicySettingsSchema, type PolicySettings } from '../core/policy';
 import {
   NACL_DEFAULT_QUOTA,
@@ -173,6 +174,14 @@ export interface EnumerationBlockerProps {
    * @default - any principal of the account that IAM allows events:PutEvents on the bus
    */
   readonly operatorPrincipals?: readonly string[];
+  /**
+   * The address `portsnare selftest` blocks and lifts to prove the deployed pipeline end to end
+   * (core/selftest.ts): one address of a documentation range (192.0.2.0/24, 198.51.100.0/24,
+   * 203.0.113.0/24, 2001:db8::/32), never routed, outside `vpcCidrs` and the allowlist. The
+   * guard opens exactly its host CIDR; every other special-purpose address stays refused.
+   * @default - no canary: `portsnare selftest` says so and fails
+   */
+  readonly selftestCanaryAddress?: string;
 }
 
 /** The props' WAF scopes, defaults applied. */
@@ -206,7 +215,14 @@ export function pipelineSettingsFrom(props: EnumerationBlockerProps, wafSets: re
   const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
   return {
     policy: { ...DEFAULT_POLICY, ...defined },
-    guard: { allowlist: [...(policy.allowlist ?? [])], protectedCidrs: [...(props.vpcCidrs ?? [])] },
+    guard: {
+      allowlist: [...(policy.allowlist ?? [])],
+      protectedCidrs: [...(props.vpcCidrs ?? [])],
+      // the selftest canary (core/selftest.ts): its host CIDR only, checked by validateEnumerationBlockerProps
+      ...(props.selftestCanaryAddress !== undefined && canaryProblem(props.selftestCanaryAddress) === undefined
+        ? { blockableSpecialCidrs: [canaryCidr(props.selftestCanaryAddress)] }
+        : {}),
+    },
     nacl: { aclIds: [...(props.naclIds ?? [])], ruleRange: naclRuleRangeOf(props), quotaPerDirection: props.naclQuota ?? NACL_DEFAULT_QUOTA },
     waf: { sets: [...wafSets] },
   };
@@ -339,6 +355,12 @@ export function validateEnumerationBlockerProps(props: EnumerationBlockerProps, 
   if (naclIds.length === 0 && scopes.length === 0) errors.push('naclIds and wafScopes are both empty: portsnare would have nowhere to block');
   // The quota counts the default deny (and any rule of yours): a quota of 1 leaves portsnare no entry.
   if (naclIds.length > 0 && props.naclQuota === 1) errors.push('naclQuota 1 leaves portsnare no rule: the default deny takes the one rule a direction allows');
+
+  if (props.selftestCanaryAddress !== undefined) {
+    const own = (props.vpcCidrs ?? []).filter((cidr) => !Token.isUnresolved(cidr));
+    const problem = canaryProblem(props.selftestCanaryAddress, { protectedCidrs: own, allowlist: props.policy?.allowlist ?? [] });
+    if (problem) errors.push(`selftestCanaryAddress ${problem}`);
+  }
 
   // PolicySettingsSchema bounds each TTL but not one against the other.
   const { baseTtlSeconds, maxTtlSeconds } = pipelineSettingsFrom(props).policy as PolicySettings;

@@ -16,6 +16,7 @@ import { registerHistory } from './history';
 import { registerInstall } from './install';
 import { registerProbe } from './probe';
 import { registerReload } from './reload';
+import { registerSelftest } from './selftest';
 import { registerStatus } from './status';
 import { registerUnblock } from './unblock';
 
@@ -36,4 +37,5 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerInstall(program, deps);
   registerCompletion(program, deps);
   registerDecisions(program, deps);
+  registerSelftest(program, deps);
 }

@@ -26,6 +26,7 @@ import { hostCidrOf, inRange, isExactDeny, liveRow, type NaclEntry, ownEntryTarg
 import { NACL_RULE_MAX, NACL_RULE_MIN, type PipelineSettings } from '../../core/settings';
 import { documentClient } from '../shared/clients/dynamodb';
 import { ec2Client } from '../shared/clients/ec2';
+import { ledgerTableOf } from '../shared/env';
 import { type Clock, systemClock } from '../shared/clock';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { NaclAdapter } from '../shared/nacl-adapter';
@@ -201,7 +202,7 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): CleanupDeps {
   const settings = loadSettings(env);
-  const ledgerTable = env.LEDGER_TABLE_NAME || env.TABLE_NAME;
+  const ledgerTable = ledgerTableOf(env);
   const ledger = ledgerTable ? new PlacementLedger(documentClient(), ledgerTable) : undefined;
   return { nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, ledger, settings.nacl.ruleRange), ledger, settings, obs, clock };
 }

@@ -42,7 +42,8 @@ import { type Observability, powertoolsObservability } from '../shared/observabi
 import { PlaneReports } from '../shared/plane-reports';
 import { EnforceQueue, parseEnforceMessage, queueUrlFromArn } from '../shared/queue';
 import { BlockRepository, PlacementLedger } from '../shared/repository';
-import { loadSettings, requireEnv } from '../shared/settings';
+import { enforceEnvironmentOf } from '../shared/env';
+import { loadSettings } from '../shared/settings';
 import { WafAdapter } from '../shared/waf-adapter';
 
 /** never wait longer than this for a wake-up's second to close (clock skew guard) */
@@ -150,16 +151,12 @@ export function defaultDeps(
   obs: Observability = powertoolsObservability(),
   clock: Clock = new DeadlineClock(systemClock),
 ): EnforceHandlerDeps {
-  const queueUrl = env.ENFORCE_QUEUE_URL;
-  const tableName = requireEnv('TABLE_NAME', env);
-  const ledgerTable = env.LEDGER_TABLE_NAME || tableName;
-  const planeId = env.PLANE_ID;
-  const reportsTable = planeId ? requireEnv('REPORTS_TABLE_NAME', env) : undefined;
+  const { table: tableName, ledgerTable, enforceQueueUrl: queueUrl, plane } = enforceEnvironmentOf(env);
   const settings = loadSettings(env);
   return {
     sqs: sqsClient(),
     ...(queueUrl ? { queueUrl } : {}),
-    ...(planeId && reportsTable ? { plane: { id: planeId, reports: new PlaneReports(documentClient(), reportsTable) } } : {}),
+    ...(plane ? { plane: { id: plane.id, reports: new PlaneReports(documentClient(), plane.reportsTable) } } : {}),
     repo: new BlockRepository(documentClient(), tableName, {
       onForeignItem: (key) => obs.log.warn('an item on the active index that is not a block record is not desired state: ignored', { pk: String(key.pk), sk: String(key.sk) }),
     }),

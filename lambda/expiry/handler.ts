@@ -17,7 +17,7 @@ import { entryPoint, instrument, type ScheduledInvocation } from '../shared/hand
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { digestOf, EnforceQueue } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
-import { requireEnv } from '../shared/env';
+import { FUNCTION_ENV, requireEnv } from '../shared/env';
 
 export interface ExpiryDeps {
   readonly repo: BlockRepository;
@@ -49,8 +49,8 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): ExpiryDeps {
   return {
-    repo: new BlockRepository(documentClient(), requireEnv('TABLE_NAME', env)),
-    queue: new EnforceQueue(sqsClient(), requireEnv('ENFORCE_QUEUE_URL', env)),
+    repo: new BlockRepository(documentClient(), requireEnv(FUNCTION_ENV.table, env)),
+    queue: new EnforceQueue(sqsClient(), requireEnv(FUNCTION_ENV.enforceQueueUrl, env)),
     obs,
     clock,
   };

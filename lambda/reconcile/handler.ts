@@ -11,7 +11,7 @@ import { type Clock, systemClock } from '../shared/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
 import { EnforceQueue } from '../shared/queue';
-import { requireEnv } from '../shared/env';
+import { FUNCTION_ENV, requireEnv } from '../shared/env';
 
 export interface ReconcileDeps {
   readonly queue: EnforceQueue;
@@ -27,7 +27,7 @@ export function createHandler(deps: ReconcileDeps): ScheduledInvocation<void> {
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): ReconcileDeps {
-  return { queue: new EnforceQueue(sqsClient(), requireEnv('ENFORCE_QUEUE_URL', env)), obs, clock };
+  return { queue: new EnforceQueue(sqsClient(), requireEnv(FUNCTION_ENV.enforceQueueUrl, env)), obs, clock };
 }
 
 export const handler = entryPoint(() => createHandler(defaultDeps()));

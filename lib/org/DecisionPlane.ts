@@ -33,7 +33,7 @@ import { Construct } from 'constructs';
 import { EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
 import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
-import { SETTINGS_ENV } from '../../core/settings';
+import { functionEnvironment } from '../../core/environment';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY } from '../../core/table';
 import { DesiredStateTable } from '../DesiredStateTable';
 import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../decideRoutes';
@@ -49,7 +49,7 @@ export const MAX_TARGETS_PER_RULE = 5;
 /** What the decision plane takes from the single-account props: the policy, the guard, alarms, retention. */
 export type DecisionSettingsProps = Pick<
   EnumerationBlockerProps,
-  'policy' | 'vpcCidrs' | 'guardDuty' | 'alarmTopic' | 'tableRemovalPolicy' | 'logRetention' | 'enforcementLagThreshold' | 'operatorPrincipals'
+  'policy' | 'vpcCidrs' | 'guardDuty' | 'alarmTopic' | 'tableRemovalPolicy' | 'logRetention' | 'enforcementLagThreshold' | 'operatorPrincipals' | 'selftestCanaryAddress'
 >;
 
 export interface DecisionPlaneProps extends DecisionSettingsProps {
@@ -149,7 +149,7 @@ export class DecisionPlane extends Construct {
 
     // --- functions -----------------------------------------------------------------------------------
     const common = { logRetention, alarmAction };
-    const environment = { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: this.table.tableName, ENFORCE_QUEUE_URL: this.wakeUpQueue.queueUrl };
+    const environment = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName, enforceQueueUrl: this.wakeUpQueue.queueUrl });
     const decide = new PortsnareFunction(this, 'Decide', {
       ...common,
       name: 'decide',
@@ -262,6 +262,8 @@ export class DecisionPlane extends Construct {
     // --- alarms --------------------------------------------------------------------------------------
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [decide.errorsAlarm, expiry.errorsAlarm],
+      // decide runs here; enforce (lag, failure classes) runs in the planes
+      emitters: ['decide'],
       deadLetterQueues: [
         { id: 'WakeUpDlqAlarm', queue: this.wakeUpDeadLetterQueue, what: 'wake-ups the pipe could not put on the decision bus were set aside' },
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'events (fan-out to a plane included) or invocations could not be delivered' },
@@ -280,6 +282,10 @@ export class DecisionPlane extends Construct {
     output(STACK_OUTPUTS.ruleGroups, EMPTY_LIST_OUTPUT, 'the decision plane has no rule group: each plane stack lists its own');
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document decide and expiry run with (JSON)');
     output(STACK_OUTPUTS.planes, JSON.stringify(this.planeIds), 'the enforcement planes (account/region) as a JSON array');
+    const planeStacks = Object.fromEntries(props.planes.map((p) => [planeId(p.account, p.region), names.planeStack(p.account, p.region)]));
+    output(STACK_OUTPUTS.planeStacks, JSON.stringify(planeStacks), 'each enforcement plane\'s stack (plane id → stack name, JSON): portsnare selftest --org reads them');
+    output(STACK_OUTPUTS.alarmTopic, props.alarmTopic?.topicArn ?? EMPTY_LIST_OUTPUT, 'the SNS topic this stack\'s alarms notify ("-": none)');
+    output(STACK_OUTPUTS.canary, props.selftestCanaryAddress ?? EMPTY_LIST_OUTPUT, 'the address portsnare selftest may block and lift ("-": none)');
   }
 
   /** The alarms of the decision plane (Monitoring's list). */

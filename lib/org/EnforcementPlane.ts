@@ -28,7 +28,8 @@ import { Construct } from 'constructs';
 import { fixedOutput } from '../decideRoutes';
 import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
-import { ENFORCE_GROUP_ID, SETTINGS_ENV } from '../../core/settings';
+import { functionEnvironment } from '../../core/environment';
+import { ENFORCE_GROUP_ID } from '../../core/settings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../../core/table';
 import { Monitoring } from '../Monitoring';
 import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from '../nag';
@@ -42,7 +43,7 @@ import { activeIndexArn, roleArn, tableArn, type Env, type OrgNames } from './na
 /** What a plane takes from the single-account props. */
 export type PlaneSettingsProps = Pick<
   EnumerationBlockerProps,
-  'naclIds' | 'naclRuleRange' | 'naclQuota' | 'wafScopes' | 'wafSetsPerFamily' | 'policy' | 'vpcCidrs' | 'alarmTopic' | 'logRetention' | 'enforcementLagThreshold'
+  'naclIds' | 'naclRuleRange' | 'naclQuota' | 'wafScopes' | 'wafSetsPerFamily' | 'policy' | 'vpcCidrs' | 'alarmTopic' | 'logRetention' | 'enforcementLagThreshold' | 'selftestCanaryAddress'
 >;
 
 export interface EnforcementPlaneProps extends PlaneSettingsProps {
@@ -114,7 +115,7 @@ export class EnforcementPlane extends Construct {
       ...common,
       name: 'enforce',
       description: 'portsnare (organization enforcement plane): makes this account and Region\'s WAF IP sets and NACL entries equal to the decision table',
-      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: decisionTable, LEDGER_TABLE_NAME: this.ledger.tableName, PLANE_ID: this.planeId, REPORTS_TABLE_NAME: reportsTable },
+      environment: functionEnvironment({ settings: this.settingsJson, table: decisionTable, ledgerTable: this.ledger.tableName, planeId: this.planeId, reportsTable }),
       timeout: enforceTimeout,
       memorySize: 512,
       // named, so the decision table's resource-based policy can name it
@@ -124,14 +125,14 @@ export class EnforcementPlane extends Construct {
       ...common,
       name: 'reconcile',
       description: 'portsnare (organization enforcement plane): asks this plane\'s enforcer for a full diff every five minutes',
-      environment: { [SETTINGS_ENV]: this.settingsJson, ENFORCE_QUEUE_URL: this.enforceQueue.queueUrl },
+      environment: functionEnvironment({ settings: this.settingsJson, enforceQueueUrl: this.enforceQueue.queueUrl }),
       onFailure: this.failureQueue,
     });
     const cleanup = new PortsnareFunction(this, 'Cleanup', {
       ...common,
       name: 'cleanup',
       description: 'portsnare (organization enforcement plane): removes the NACL entries this plane made (its ledger), nothing else',
-      environment: { [SETTINGS_ENV]: this.settingsJson, TABLE_NAME: this.ledger.tableName, LEDGER_TABLE_NAME: this.ledger.tableName },
+      environment: functionEnvironment({ settings: this.settingsJson, table: this.ledger.tableName, ledgerTable: this.ledger.tableName }),
       timeout: Duration.minutes(5),
     });
     this.functions = { enforce, reconcile, cleanup };
@@ -227,6 +228,8 @@ export class EnforcementPlane extends Construct {
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [enforce.errorsAlarm, reconcile.errorsAlarm, cleanup.errorsAlarm],
+      // enforce runs here; decide (circuit breaker, own instance scanning) runs in the decision plane
+      emitters: ['enforce'],
       deadLetterQueues: [
         { id: 'EnforceDlqAlarm', queue: this.enforceDeadLetterQueue, what: 'enforce messages failed five times and were set aside' },
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'wake-ups or invocations could not be delivered or kept failing' },
@@ -240,5 +243,7 @@ export class EnforcementPlane extends Construct {
     output(STACK_OUTPUTS.ipSets, list(this.waf.ipSets.map((s) => s.ipSet.attrArn)), 'this plane\'s WAF IP sets (comma separated)');
     output(STACK_OUTPUTS.ruleGroups, list(Object.values(this.waf.ruleGroups).map((g) => g.attrArn)), 'this plane\'s WAF rule group per scope (comma separated): add it to your web ACL, or let Firewall Manager do it');
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document this plane runs with (JSON)');
+    output(STACK_OUTPUTS.ledgerTable, this.ledger.tableName, 'this plane\'s NACL placement ledger (which entries are its own)');
+    output(STACK_OUTPUTS.alarmTopic, props.alarmTopic?.topicArn ?? EMPTY_LIST_OUTPUT, 'the SNS topic this plane\'s alarms notify ("-": none)');
   }
 }

@@ -47,6 +47,11 @@ function alarmTopicOf(stack: Stack, config: PortsnareContext): sns.Topic | undef
   return alarmTopic(stack, config.alarmEmail);
 }
 
+/** The selftest canary (core/selftest.ts): decide and every plane's enforce must let it through. */
+function canaryOf(config: PortsnareContext): { selftestCanaryAddress?: string } {
+  return config.selftest.canaryAddress === false ? {} : { selftestCanaryAddress: config.selftest.canaryAddress };
+}
+
 export class DecisionStack extends Stack {
   public readonly plane: DecisionPlane;
 
@@ -62,6 +67,7 @@ export class DecisionStack extends Stack {
       vpcCidrs: config.vpcCidrs,
       guardDuty: config.guardDuty,
       alarmTopic: alarmTopicOf(this, config),
+      ...canaryOf(config),
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
     });
@@ -92,6 +98,7 @@ export class PlaneStack extends Stack {
       policy: policyOf(config),
       vpcCidrs: config.vpcCidrs,
       alarmTopic: alarmTopicOf(this, config),
+      ...canaryOf(config),
     });
     const fmsConfig = organization.firewallManager;
     if (fmsConfig && fmsConfig.adminAccount === planeConfig.account) this.addFirewallManager(fmsConfig, props.names);

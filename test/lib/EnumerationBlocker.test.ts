@@ -345,7 +345,17 @@ describe('alarms and dashboard', () => {
 describe('outputs and removal', () => {
   it('exports the outputs the command line reads, under fixed logical ids', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['PortsnareEventBusArn', 'PortsnareEventBusName', 'PortsnareIpSetArns', 'PortsnareRuleGroupArn', 'PortsnareSensors', 'PortsnareSettings', 'PortsnareTableName']);
+    expect(Object.keys(outputs).sort()).toEqual([
+      'PortsnareAlarmTopicArn',
+      'PortsnareCanaryAddress',
+      'PortsnareEventBusArn',
+      'PortsnareEventBusName',
+      'PortsnareIpSetArns',
+      'PortsnareRuleGroupArn',
+      'PortsnareSensors',
+      'PortsnareSettings',
+      'PortsnareTableName',
+    ]);
     expect(flatten(outputs.PortsnareIpSetArns!.Value).split(',')).toHaveLength(8);
     expect(flatten(outputs.PortsnareRuleGroupArn!.Value).split(',')).toHaveLength(2);
   });

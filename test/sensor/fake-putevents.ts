@@ -38,6 +38,8 @@ export class FakePutEvents {
   script: Reply[] = [];
   /** when set, every request gets this reply (an outage) */
   down?: Reply;
+  /** the rules behind the bus: called with each accepted entry after the answer is sent */
+  onAccepted?: (entry: ReceivedEntry) => void;
   private server?: http.Server;
   private waiters: Array<{ count: number; resolve: () => void }> = [];
 
@@ -111,6 +113,8 @@ export class FakePutEvents {
         response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
         response.end(JSON.stringify({ FailedEntryCount: fail.size ? [...fail].filter((i) => i < entries.length).length : 0, Entries: results }));
         this.wake();
+        const delivered = results.flatMap((result, index) => (result.EventId && entries[index] ? [entries[index]] : []));
+        if (this.onAccepted) for (const entry of delivered) setImmediate(() => this.onAccepted?.(entry));
         return;
       }
     }

@@ -29,6 +29,11 @@
  *   (default 50) with NextToken; names that do not exist are simply not returned; without
  *   AlarmTypes only metric alarms come back. MetricAlarm (…/API_MetricAlarm.html): AlarmName,
  *   StateValue OK | ALARM | INSUFFICIENT_DATA, StateReason, StateUpdatedTimestamp, the metric.
+ * - ListMetrics (…/API_ListMetrics.html): Namespace, MetricName and Dimensions filter (a
+ *   DimensionFilter with a Value matches that exact value; a metric with more dimensions than the
+ *   filter still matches); RecentlyActive "PT3H", the only valid value, keeps metrics with data in
+ *   the past three hours; at most 500 results per answer, the rest behind NextToken. Answer:
+ *   {Metrics: [{Namespace, MetricName, Dimensions: [{Name, Value}]}], NextToken}.
  * - Errors: the JSON protocol's envelope {"__type", "message"}, with the Query-era code in the
  *   `x-amzn-query-error: Code;Sender` header that query-compatible services add (documented for
  *   Amazon SQS, the same migration: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-api-responses.html);
@@ -155,7 +160,7 @@ export class CloudWatchWire extends HttpFake {
       const index = this.failures.findIndex((failure) => failure.op === op);
       if (index >= 0) throw this.failures.splice(index, 1)[0]!.error;
       const input = JSON.parse(body) as Body;
-      const output = op === 'GetMetricData' ? this.getMetricData(input) : op === 'DescribeAlarms' ? this.describeAlarms(input) : undefined;
+      const output = op === 'GetMetricData' ? this.getMetricData(input) : op === 'DescribeAlarms' ? this.describeAlarms(input) : op === 'ListMetrics' ? this.listMetrics(input) : undefined;
       if (!output) throw new ServiceError('UnknownOperationException', `this fake does not answer ${op}`, undefined);
       return { op, reply: { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(output) } };
     } catch (error) {
@@ -233,6 +238,27 @@ export class CloudWatchWire extends HttpFake {
       dimensions[d.Name] = d.Value;
     }
     return { id, namespace: metric.Namespace, metricName: metric.MetricName, dimensions, period, stat: stat.Stat, startTime: start, endTime: end };
+  }
+
+  private listMetrics(input: Body): Body {
+    const recently = input.RecentlyActive;
+    if (recently !== undefined && recently !== 'PT3H') throw invalid(`RecentlyActive ${JSON.stringify(recently)}: PT3H is the only valid value`);
+    const filters = (input.Dimensions ?? []) as Array<{ Name?: string; Value?: string }>;
+    if (!Array.isArray(filters) || filters.length > 10) throw invalid('Dimensions: at most 10 filters');
+    const since = this.now() / 1000 - 3 * 3600;
+    const matching: Body[] = [];
+    for (const [key, points] of this.points) {
+      const [namespace, metricName, dims] = JSON.parse(key) as [string, string, Array<[string, string]>];
+      if (input.Namespace !== undefined && input.Namespace !== namespace) continue;
+      if (input.MetricName !== undefined && input.MetricName !== metricName) continue;
+      const dimensions = Object.fromEntries(dims);
+      if (!filters.every((f) => f.Name !== undefined && f.Name in dimensions && (f.Value === undefined || dimensions[f.Name] === f.Value))) continue;
+      if (recently !== undefined && !points.some((point) => point.at >= since)) continue;
+      matching.push({ Namespace: namespace, MetricName: metricName, Dimensions: dims.map(([Name, Value]) => ({ Name, Value })) });
+    }
+    const offset = input.NextToken === undefined ? 0 : Number(String(input.NextToken).replace(/^metrics-/, ''));
+    const page = matching.slice(offset, offset + 500);
+    return { Metrics: page, ...(offset + 500 < matching.length ? { NextToken: `metrics-${offset + 500}` } : {}) };
   }
 
   private describeAlarms(input: Body): Body {

@@ -11,6 +11,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SnsQueryClient } from './sns';
 
 export interface CloudClients {
   /** finds the stack and its outputs (DescribeStacks) */
@@ -25,6 +26,8 @@ export interface CloudClients {
   readonly ec2: EC2Client;
   /** each sensor's heartbeats (GetMetricData) and its heartbeat alarm (DescribeAlarms) */
   readonly cloudWatch: CloudWatchClient;
+  /** publishes to the alarm topic (selftest); default: the SNS Query API with the CloudFormation client's credentials (sns.ts) */
+  readonly sns?: SnsQueryClient;
 }
 
 /** SDK clients for one Region (undefined: the SDK's own Region lookup). */
