@@ -5,8 +5,9 @@
  * dropped (returning normally, so it is not retried). An invocation fails — so Lambda retries
  * the event, then keeps it in the on-failure queue — when the burst breaker refused a new block,
  * when the wake-up could not be sent, or when contention outlasted every write attempt.
- * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
+ * Env (core/environment.ts): PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
  */
+import { FUNCTION_ENV } from '../../core/environment';
 import { documentClient } from '../shared/clients/dynamodb';
 import { sqsClient } from '../shared/clients/sqs';
 import { type Clock, systemClock } from '../shared/clock';
@@ -24,11 +25,11 @@ export function createHandler(deps: DeciderDeps): Invocation<unknown, Outcome[]>
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): DeciderDeps {
-  const tableName = requireEnv('TABLE_NAME', env);
+  const tableName = requireEnv(FUNCTION_ENV.table, env);
   return {
     repo: new BlockRepository(documentClient(), tableName),
     burst: new BurstGate(documentClient(), tableName, clock),
-    queue: new EnforceQueue(sqsClient(), requireEnv('ENFORCE_QUEUE_URL', env)),
+    queue: new EnforceQueue(sqsClient(), requireEnv(FUNCTION_ENV.enforceQueueUrl, env)),
     settings: loadSettings(env),
     obs,
     clock,
