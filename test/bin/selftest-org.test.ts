@@ -13,7 +13,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CloudClients } from '../../bin/commands/stack/clients';
-import { SnsQueryClient } from '../../bin/commands/stack/sns';
+import { SNSClient } from '@aws-sdk/client-sns';
 import type { WafSetRef } from '../../core/settings';
 import { BurstGate } from '../../lambda/decide/burst';
 import { createHandler as createDecide } from '../../lambda/decide/handler';
@@ -95,7 +95,7 @@ function clients(region: string | undefined): CloudClients {
     waf: () => waf.client(1),
     ec2: ec2.client(1),
     cloudWatch: cw.client(region ?? 'eu-west-1'),
-    sns: new SnsQueryClient({ credentials: CREDENTIALS, endpoint: sns.endpoint }),
+    sns: new SNSClient({ region: region ?? 'eu-west-1', endpoint: sns.endpoint, credentials: CREDENTIALS, maxAttempts: 1 }),
   };
 }
 

@@ -14,7 +14,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CloudClients } from '../../bin/commands/stack/clients';
-import { SnsQueryClient } from '../../bin/commands/stack/sns';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { BurstGate } from '../../lambda/decide/burst';
 import { createHandler as createDecide } from '../../lambda/decide/handler';
 import { createHandler as createEnforce } from '../../lambda/enforce/handler';
@@ -114,7 +114,7 @@ function clients(region: string | undefined): CloudClients {
     waf: () => waf.client(1),
     ec2: ec2.client(1),
     cloudWatch: cw.client(REGION),
-    sns: new SnsQueryClient({ credentials: CREDENTIALS, endpoint: sns.endpoint }),
+    sns: new SNSClient({ region: region ?? REGION, endpoint: sns.endpoint, credentials: CREDENTIALS, maxAttempts: 1 }),
   };
 }
 
@@ -253,7 +253,7 @@ describe('selftest --stack: each failure named, exit 6', () => {
 
     expect(result.code).toBe(6);
     expect(result.stdout).toMatch(
-      /^FAILED\s+alarm topic\s+arn:aws:sns:eu-west-1:111122223333:portsnare-Alarms-1A2B3C refused the test publish: AuthorizationError: User: arn:aws:iam::111122223333:user\/ops is not authorized to perform: SNS:Publish/m,
+      /^FAILED\s+alarm topic\s+arn:aws:sns:eu-west-1:111122223333:portsnare-Alarms-1A2B3C refused the test publish: AuthorizationErrorException: User: arn:aws:iam::111122223333:user\/ops is not authorized to perform: SNS:Publish/m,
     );
     expect(result.stdout).toMatch(/selftest FAILED — stack portsnare-selftest \(eu-west-1\): alarm topic\n$/);
     expect(sns.published).toEqual([]);

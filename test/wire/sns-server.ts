@@ -1,6 +1,6 @@
 /**
  * Amazon SNS Publish behind the Query API on a local HTTP port, for `portsnare selftest`'s alarm
- * topic check (bin/commands/stack/sns.ts). What it holds the request to, and how it answers, from
+ * topic check (bin/commands/stack/selftest.ts, through @aws-sdk/client-sns). What it holds the request to, and how it answers, from
  * the Amazon SNS API Reference:
  * - "Publish" (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html): Message is required
  *   (at most 256 KB); Subject, when given, is ASCII, starts with a letter, number or punctuation

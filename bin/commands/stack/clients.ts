@@ -9,9 +9,9 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { SnsQueryClient } from './sns';
 
 export interface CloudClients {
   /** finds the stack and its outputs (DescribeStacks) */
@@ -26,8 +26,8 @@ export interface CloudClients {
   readonly ec2: EC2Client;
   /** each sensor's heartbeats (GetMetricData) and its heartbeat alarm (DescribeAlarms) */
   readonly cloudWatch: CloudWatchClient;
-  /** publishes to the alarm topic (selftest); default: the SNS Query API with the CloudFormation client's credentials (sns.ts) */
-  readonly sns?: SnsQueryClient;
+  /** publishes a test message to the alarm topic (selftest); tests that never publish may leave it out */
+  readonly sns?: SNSClient;
 }
 
 /** SDK clients for one Region (undefined: the SDK's own Region lookup). */
@@ -47,6 +47,7 @@ export function cloudClients(region: string | undefined): CloudClients {
     },
     ec2: new EC2Client(config),
     cloudWatch: new CloudWatchClient(config),
+    sns: new SNSClient(config),
   };
 }
 
@@ -56,4 +57,5 @@ export function closeClients(clients: CloudClients): void {
   clients.events.destroy();
   clients.ec2.destroy();
   clients.cloudWatch.destroy();
+  clients.sns?.destroy();
 }

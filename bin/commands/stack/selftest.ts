@@ -7,7 +7,7 @@
  *    observed in every WAF IP set and every configured network ACL (portsnare's own entry, by its
  *    placement ledger: placements.ts) of every plane, within the timeout; then lifted (`Unblock
  *    Requested`) and observed gone from every one of them;
- * 2. every alarm topic (`PortsnareAlarmTopicArn`) accepts a test publish (sns.ts);
+ * 2. every alarm topic (`PortsnareAlarmTopicArn`) accepts a test publish (SNS Publish);
  * 3. each cloud sensor's heartbeat metric exists (`PortsnareSensors`): CloudWatch ListMetrics for
  *    AWS/Events MatchedEvents with the rule's dimensions, recently active (data in the last 3 h).
  *    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_ListMetrics.html
@@ -19,6 +19,7 @@
  * `--org` each plane's stack (`PortsnarePlaneStacks`) is read in its Region with the caller's
  * credentials.
  */
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Stack } from '@aws-sdk/client-cloudformation';
 import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeNetworkAclsCommand } from '@aws-sdk/client-ec2';
@@ -42,7 +43,6 @@ import { describeStack, stackStatusHealthy } from './describe';
 import { type IpSetRef, parseIpSetArn } from './placements';
 import { sensorsOfStack } from './sensors';
 import { settingsOfStack, stackOutput } from './settings';
-import { SnsQueryClient } from './sns';
 
 export type CheckState = 'ok' | 'failed' | 'skipped';
 
@@ -334,7 +334,7 @@ async function canaryRound(
 }
 
 async function alarmTopics(clients: CloudClients, topics: ReadonlyArray<{ label: string; arn?: string }>, record: (name: string, state: CheckState, detail: string) => Check): Promise<void> {
-  const sns = clients.sns ?? new SnsQueryClient({ credentials: clients.cloudFormation.config.credentials });
+  const sns = clients.sns ?? new SNSClient({ credentials: clients.cloudFormation.config.credentials, region: clients.cloudFormation.config.region });
   for (const topic of topics) {
     const name = topics.length > 1 ? `alarm topic ${topic.label}` : 'alarm topic';
     if (topic.arn === undefined) {
@@ -342,11 +342,14 @@ async function alarmTopics(clients: CloudClients, topics: ReadonlyArray<{ label:
       continue;
     }
     try {
-      const id = await sns.publish({
-        topicArn: topic.arn,
-        subject: 'portsnare selftest',
-        message: `portsnare selftest of ${topic.label}: the alarm topic accepts publishes. No action needed.`,
-      });
+      // https://docs.aws.amazon.com/sns/latest/api/API_Publish.html — Subject: ASCII, no line break, at most 100 characters
+      const { MessageId: id } = await sns.send(
+        new PublishCommand({
+          TopicArn: topic.arn,
+          Subject: 'portsnare selftest',
+          Message: `portsnare selftest of ${topic.label}: the alarm topic accepts publishes. No action needed.`,
+        }),
+      );
       record(name, 'ok', `${topic.arn} accepted a test publish (message ${id})`);
     } catch (error) {
       const code = errorName(error) ?? 'Error';
