@@ -71,6 +71,24 @@ export interface AclState {
   readonly held?: number[];
   /** entries inside our range that are not ours (core/nacl.ts ledgerView): reported, never touched */
   readonly foreignInRange?: NaclEntry[];
+  /**
+   * deletes of our entries OUTSIDE the range: live ledger rows the read shows exactly, left by a
+   * run still on the old range when an Update moved it (after the Update's cleanup)
+   */
+  readonly strays?: NaclChange[];
+}
+
+/** The deletes of this stack's entries outside `range` that the ledger holds and the read shows exactly. */
+export function strayDeletes(entries: readonly NaclEntry[], placements: readonly Placement[], range: readonly [number, number]): NaclChange[] {
+  const strays: NaclChange[] = [];
+  for (const p of placements) {
+    if (p.state === 'freed' || (p.ruleNumber >= range[0] && p.ruleNumber <= range[1])) continue;
+    const cidr = possibleCidrs(p).find((c) => entries.some((e) => isExactDeny(e, p.ruleNumber, c)));
+    if (!cidr) continue;
+    const family = cidr.includes(':') ? 'ipv6' : 'ipv4';
+    strays.push({ op: 'delete', ruleNumber: p.ruleNumber, cidr, family, target: cidr.slice(0, cidr.lastIndexOf('/')) });
+  }
+  return strays;
 }
 
 /** Errors after which a call may or may not have been carried out (no answer, or the server failed). */
@@ -142,7 +160,8 @@ export class NaclAdapter {
         }
         const placements = await this.ledger.list(aclId);
         const view = ledgerView(entries, placements, this.range, this.clock.now());
-        result.push({ aclId, entries: view.entries, held: heldRuleNumbers(placements, this.clock.now()), foreignInRange: view.foreignInRange });
+        const strays = strayDeletes(entries, placements, this.range);
+        result.push({ aclId, entries: view.entries, held: heldRuleNumbers(placements, this.clock.now()), foreignInRange: view.foreignInRange, ...(strays.length ? { strays } : {}) });
       } catch (error) {
         if (errorName(error) !== ERR_ACL_NOT_FOUND) throw error;
         this.obs.log.error('configured network ACL does not exist; skipped', { aclId });
