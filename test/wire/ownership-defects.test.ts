@@ -206,3 +206,22 @@ describe('found by the convergence schedules (issue 17, item 4)', () => {
     expect((await old.ledger.list(ACL_A)).filter((p) => p.state !== 'freed').map((p) => p.ruleNumber)).toEqual([70]);
   });
 });
+
+describe('a Delete while an enforce run is in flight (found by the convergence schedules)', () => {
+  it('the run that read the ACL before the Delete writes nothing after it: no entry is left without an owner', async () => {
+    const s = await stack([40, 90]);
+    for (const t of ['198.51.100.1', '198.51.100.2']) await s.block(t);
+    let deleted = false;
+    // CloudFormation deletes the custom resource while an invocation is between its read and its writes
+    ec2.beforeServe = async (op) => {
+      if (op !== 'DescribeNetworkAcls' || deleted) return;
+      deleted = true;
+      await s.cleanup(cfn('Delete', [40, 90]));
+    };
+    await s.run().catch(() => undefined);
+    ec2.beforeServe = undefined;
+    expect(deleted).toBe(true);
+    expect(ingress()).toEqual([]);
+    expect((await s.ledger.list(ACL_A)).filter((p) => p.state !== 'freed')).toEqual([]);
+  });
+});
