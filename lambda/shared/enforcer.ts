@@ -19,7 +19,7 @@ import { describeShadows, type NaclChange, type NaclEntry } from '../../core/nac
 import type { BlockRecord } from '../../core/policy';
 import type { PipelineSettings, WafSetRef } from '../../core/settings';
 import type { Clock } from './clock';
-import type { NaclAdapter } from './nacl-adapter';
+import { ERR_RETIRED, type NaclAdapter } from './nacl-adapter';
 import type { Observability } from './observability';
 import type { BlockRepository } from './repository';
 import { errorName } from './retry';
@@ -86,6 +86,7 @@ const PERMANENT_ERRORS = new Set([
   'ValidationException',
   'InvalidParameterValue',
   'InvalidNetworkAclID.NotFound',
+  ERR_RETIRED,
 ]);
 
 export function failureOf(point: string, error: unknown): EnforceFailure {

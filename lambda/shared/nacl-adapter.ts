@@ -64,6 +64,9 @@ export interface NaclApplyResult {
   readonly quotaFull: boolean;
 }
 
+/** The stack's cleanup has let go of the ACL (PlacementLedger.retire): a permanent failure of that point. */
+export const ERR_RETIRED = 'NaclLedgerRetired';
+
 /** One ACL as the planner needs it: entries (other stacks' marked foreign) and held rule numbers. */
 export interface AclState {
   readonly aclId: string;
@@ -199,7 +202,16 @@ export class NaclAdapter {
       try {
         // The claim comes first and names every CIDR of ours that may be at the number, the one
         // being written included: whatever happens to the call, nothing of ours leaves the ledger.
-        if (this.ledger && change.op !== 'delete') await this.ledger.pending(aclId, change.ruleNumber, change.cidr, possibleCidrs(before));
+        if (this.ledger && change.op !== 'delete') {
+          await this.ledger.pending(aclId, change.ruleNumber, change.cidr, possibleCidrs(before));
+          // checked AFTER the claim: a cleanup that retired the ACL before it sees no claim of ours
+          // it must act on, so this run must not write; one that retired it after, sees the claim
+          if (await this.ledger.isRetired(aclId)) {
+            if (before) await this.ledger.restore(aclId, before);
+            else await this.ledger.withdraw(aclId, change.ruleNumber, change.cidr);
+            throw Object.assign(new Error(`this stack has let go of network ACL ${aclId} (its cleanup ran): nothing more is written there`), { name: ERR_RETIRED });
+          }
+        }
         await this.retry(() => this.send(aclId, change), change.op !== 'create');
         await this.settle(aclId, change);
         applied.push(change);
