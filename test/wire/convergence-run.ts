@@ -206,7 +206,7 @@ function refusedAtSynth(a: readonly [number, number], b: readonly [number, numbe
 }
 
 /** A small seeded generator (mulberry32) for the scheduler's jitter. */
-function seeded(seed: number): () => number {
+export function seeded(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
