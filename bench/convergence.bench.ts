@@ -171,7 +171,7 @@ export const suite: BenchSuite = {
           name: `detect_to_enforced_p99_s_${label}`,
           value: p99(lags),
           unit: 's',
-          note: `simulated clock; scan decided → address in a WAF IP set; ${lags.length} detections over ${schedules.length} schedules ${faults ? 'with' : 'without'} faults (redelivery after the 360 s visibility timeout)`,
+          note: `simulated clock; scan decided → address in a WAF IP set; ${lags.length} detections over ${schedules.length} schedules ${faults ? 'with' : 'without'} faults (redelivery after the 360 s visibility timeout), every delivery up to 30 s late (the jitter)`,
         });
       }
     } finally {
