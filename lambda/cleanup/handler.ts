@@ -144,7 +144,11 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
 
   /** A stack from before the ledger: its portsnare-shaped entries in `range` become its own, once. */
   async function setUp(ledger: PlacementLedger, aclId: string, range: readonly [number, number], adopt: boolean): Promise<number> {
-    if (await ledger.isSetUp(aclId)) return 0;
+    if (await ledger.isSetUp(aclId)) {
+      // listed again after a Delete or an Update that dropped it: claims may be made again
+      if (await ledger.isRetired(aclId)) await ledger.markSetUp(aclId, clock.now());
+      return 0;
+    }
     let adopted = 0;
     // A ledger with rows is in use already (enforce ran with it): nothing there is legacy.
     if (adopt && (await ledger.list(aclId)).length === 0) {
@@ -177,10 +181,13 @@ export function createHandler(deps: CleanupDeps): Invocation<CloudFormationCusto
     const removals: Removal[] = [];
     let adopted = 0;
     if (event.RequestType === 'Delete') {
+      // let go first: a run in flight claims nothing more there (PlacementLedger.retire)
+      for (const aclId of current.aclIds) await ledger.retire(aclId, clock.now());
       for (const aclId of current.aclIds) removals.push(await remove(ledger, aclId, () => true));
     } else {
       const old = scopeOf(event.OldResourceProperties, current);
       for (const aclId of new Set([...old.aclIds, ...current.aclIds])) adopted += await setUp(ledger, aclId, old.range, true);
+      for (const aclId of old.aclIds) if (!current.aclIds.includes(aclId)) await ledger.retire(aclId, clock.now());
       for (const aclId of old.aclIds) {
         if (!current.aclIds.includes(aclId)) removals.push(await remove(ledger, aclId, () => true));
         else removals.push(await remove(ledger, aclId, (n) => !inRange(n, current.range)));

@@ -15,11 +15,11 @@
  */
 import type { Family } from '../../core/address';
 import { type EnforcementPlan, isNoop, planEnforcement } from '../../core/diff';
-import { describeShadows, type NaclEntry } from '../../core/nacl';
+import { describeShadows, type NaclChange, type NaclEntry } from '../../core/nacl';
 import type { BlockRecord } from '../../core/policy';
 import type { PipelineSettings, WafSetRef } from '../../core/settings';
 import type { Clock } from './clock';
-import type { NaclAdapter } from './nacl-adapter';
+import { ERR_RETIRED, type NaclAdapter } from './nacl-adapter';
 import type { Observability } from './observability';
 import type { BlockRepository } from './repository';
 import { errorName } from './retry';
@@ -86,6 +86,7 @@ const PERMANENT_ERRORS = new Set([
   'ValidationException',
   'InvalidParameterValue',
   'InvalidNetworkAclID.NotFound',
+  ERR_RETIRED,
 ]);
 
 export function failureOf(point: string, error: unknown): EnforceFailure {
@@ -95,7 +96,7 @@ export function failureOf(point: string, error: unknown): EnforceFailure {
 }
 
 interface ReadState {
-  readonly acls: Array<{ aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[] }>;
+  readonly acls: Array<{ aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[]; strays?: NaclChange[] }>;
   readonly sets: ReadSet[];
   /** families with a set that could not be read: no WAF write for them this run */
   readonly unreadable: Set<Family>;
@@ -170,8 +171,11 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     const actual = await readActual(deps, failures, pass === 1);
     const planned = planEnforcement(records, { nacls: actual.acls, wafSets: actual.sets }, settings, now);
     const familyOf = (address: string): Family => (address.includes(':') ? 'ipv6' : 'ipv4');
+    // our entries outside the range (a run on the old range after an Update's cleanup) go first
+    const strays = new Map(actual.acls.map((acl) => [acl.aclId, acl.strays ?? []]));
     const plan: EnforcementPlan = {
       ...planned,
+      nacl: planned.nacl.map((acl) => (strays.get(acl.aclId)?.length ? { ...acl, changes: [...strays.get(acl.aclId)!, ...acl.changes] } : acl)),
       waf: planned.waf.filter((update) => !actual.unreadable.has(update.ref.family)),
       // a family short of a set it should have is a failure of its own, reported above, not "full"
       // a family with no set configured is not enforced in WAF at all (a NACL-only stack): not "full"

@@ -64,6 +64,9 @@ export interface NaclApplyResult {
   readonly quotaFull: boolean;
 }
 
+/** The stack's cleanup has let go of the ACL (PlacementLedger.retire): a permanent failure of that point. */
+export const ERR_RETIRED = 'NaclLedgerRetired';
+
 /** One ACL as the planner needs it: entries (other stacks' marked foreign) and held rule numbers. */
 export interface AclState {
   readonly aclId: string;
@@ -71,6 +74,24 @@ export interface AclState {
   readonly held?: number[];
   /** entries inside our range that are not ours (core/nacl.ts ledgerView): reported, never touched */
   readonly foreignInRange?: NaclEntry[];
+  /**
+   * deletes of our entries OUTSIDE the range: live ledger rows the read shows exactly, left by a
+   * run still on the old range when an Update moved it (after the Update's cleanup)
+   */
+  readonly strays?: NaclChange[];
+}
+
+/** The deletes of this stack's entries outside `range` that the ledger holds and the read shows exactly. */
+export function strayDeletes(entries: readonly NaclEntry[], placements: readonly Placement[], range: readonly [number, number]): NaclChange[] {
+  const strays: NaclChange[] = [];
+  for (const p of placements) {
+    if (p.state === 'freed' || (p.ruleNumber >= range[0] && p.ruleNumber <= range[1])) continue;
+    const cidr = possibleCidrs(p).find((c) => entries.some((e) => isExactDeny(e, p.ruleNumber, c)));
+    if (!cidr) continue;
+    const family = cidr.includes(':') ? 'ipv6' : 'ipv4';
+    strays.push({ op: 'delete', ruleNumber: p.ruleNumber, cidr, family, target: cidr.slice(0, cidr.lastIndexOf('/')) });
+  }
+  return strays;
 }
 
 /** Errors after which a call may or may not have been carried out (no answer, or the server failed). */
@@ -142,7 +163,8 @@ export class NaclAdapter {
         }
         const placements = await this.ledger.list(aclId);
         const view = ledgerView(entries, placements, this.range, this.clock.now());
-        result.push({ aclId, entries: view.entries, held: heldRuleNumbers(placements, this.clock.now()), foreignInRange: view.foreignInRange });
+        const strays = strayDeletes(entries, placements, this.range);
+        result.push({ aclId, entries: view.entries, held: heldRuleNumbers(placements, this.clock.now()), foreignInRange: view.foreignInRange, ...(strays.length ? { strays } : {}) });
       } catch (error) {
         if (errorName(error) !== ERR_ACL_NOT_FOUND) throw error;
         this.obs.log.error('configured network ACL does not exist; skipped', { aclId });
@@ -180,7 +202,16 @@ export class NaclAdapter {
       try {
         // The claim comes first and names every CIDR of ours that may be at the number, the one
         // being written included: whatever happens to the call, nothing of ours leaves the ledger.
-        if (this.ledger && change.op !== 'delete') await this.ledger.pending(aclId, change.ruleNumber, change.cidr, possibleCidrs(before));
+        if (this.ledger && change.op !== 'delete') {
+          await this.ledger.pending(aclId, change.ruleNumber, change.cidr, possibleCidrs(before));
+          // checked AFTER the claim: a cleanup that retired the ACL before it sees no claim of ours
+          // it must act on, so this run must not write; one that retired it after, sees the claim
+          if (await this.ledger.isRetired(aclId)) {
+            if (before) await this.ledger.restore(aclId, before);
+            else await this.ledger.withdraw(aclId, change.ruleNumber, change.cidr);
+            throw Object.assign(new Error(`this stack has let go of network ACL ${aclId} (its cleanup ran): nothing more is written there`), { name: ERR_RETIRED });
+          }
+        }
         await this.retry(() => this.send(aclId, change), change.op !== 'create');
         await this.settle(aclId, change);
         applied.push(change);

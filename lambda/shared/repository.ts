@@ -235,6 +235,8 @@ export class BlockRepository {
 }
 
 const PLACEMENT_STATES: readonly PlacementState[] = ['pending', 'confirmed', 'freed'];
+/** the ledger header's attribute: when the stack let go of the ACL */
+const RETIRED_AT = 'retiredAt';
 
 /**
  * The NACL placement ledger (core/nacl.ts): this stack's claim on each rule number it placed an
@@ -332,12 +334,31 @@ export class PlacementLedger {
 
   /** True once the ACL's ledger is set up (legacy entries adopted, or a new stack). */
   async isSetUp(aclId: string): Promise<boolean> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: naclLedgerKey(aclId), ConsistentRead: true }));
-    return out.Item !== undefined;
+    return (await this.header(aclId)) !== undefined;
   }
 
+  /** True once the stack has let go of the ACL (its Delete, or an Update that dropped it): no new claim may be made. */
+  async isRetired(aclId: string): Promise<boolean> {
+    return (await this.header(aclId))?.[RETIRED_AT] !== undefined;
+  }
+
+  /** Sets the ACL's ledger up (a Create, or an Update that lists the ACL again): not retired. */
   async markSetUp(aclId: string, at: number): Promise<void> {
     await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...naclLedgerKey(aclId), at } }));
+  }
+
+  /**
+   * The stack lets go of the ACL: every claim made after this is withdrawn by its writer
+   * (NaclAdapter checks after claiming), so a run in flight during the cleanup adds nothing the
+   * cleanup would not see.
+   */
+  async retire(aclId: string, at: number): Promise<void> {
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...naclLedgerKey(aclId), at, [RETIRED_AT]: safeNumber(at, 'retiredAt') } }));
+  }
+
+  private async header(aclId: string): Promise<Record<string, unknown> | undefined> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: naclLedgerKey(aclId), ConsistentRead: true }));
+    return out.Item;
   }
 
   private async put(aclId: string, ruleNumber: number, attributes: Record<string, unknown>): Promise<void> {

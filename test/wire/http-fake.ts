@@ -26,6 +26,13 @@ export abstract class HttpFake {
   private server?: http.Server;
   private readonly drops: string[] = [];
   private readonly hangs: string[] = [];
+  /**
+   * Runs before each request is served, while its caller waits (something that happens in the
+   * middle of a run: a decision, a stack's cleanup, which may itself call this service).
+   */
+  beforeServe?: (op: string) => Promise<void>;
+  /** Called when a request is taken to hang (a simulation moves its clock by the caller's budget). */
+  onHang?: (op: string) => void;
 
   /** Answers one request: the operation name (for the log and faults) and the reply. */
   protected abstract serve(request: http.IncomingMessage, body: string): { op: string; reply: HttpReply };
@@ -36,21 +43,14 @@ export abstract class HttpFake {
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        const hung = this.takeHang(request, body);
-        if (hung) {
-          // a call that never answers: nothing is done, the connection stays open, silent
-          this.requests.push({ op: hung, body, status: 0, dropped: true });
+        const before = this.beforeServe;
+        if (before) {
+          void before(this.opOf(request, body))
+            .catch(() => undefined) // what ran before a request is its caller's concern, not the service's
+            .then(() => this.answer(request, response, body));
           return;
         }
-        const { op, reply } = this.serve(request, body);
-        const drop = this.takeDrop(op);
-        this.requests.push({ op, body, status: reply.status, dropped: drop });
-        if (drop) {
-          request.socket.destroy();
-          return;
-        }
-        response.writeHead(reply.status, { 'x-amzn-requestid': randomUUID(), ...reply.headers });
-        response.end(reply.body);
+        this.answer(request, response, body);
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -58,6 +58,25 @@ export abstract class HttpFake {
       this.server!.listen(0, '127.0.0.1', () => resolve());
     });
     return this.endpoint;
+  }
+
+  private answer(request: http.IncomingMessage, response: http.ServerResponse, body: string): void {
+    const hung = this.takeHang(request, body);
+    if (hung) {
+      // a call that never answers: nothing is done, the connection stays open, silent
+      this.requests.push({ op: hung, body, status: 0, dropped: true });
+      this.onHang?.(hung);
+      return;
+    }
+    const { op, reply } = this.serve(request, body);
+    const drop = this.takeDrop(op);
+    this.requests.push({ op, body, status: reply.status, dropped: drop });
+    if (drop) {
+      request.socket.destroy();
+      return;
+    }
+    response.writeHead(reply.status, { 'x-amzn-requestid': randomUUID(), ...reply.headers });
+    response.end(reply.body);
   }
 
   get endpoint(): string {
@@ -84,6 +103,11 @@ export abstract class HttpFake {
   /** The next `n` calls of `op` ('*': any) never answer (and are not carried out). */
   hangNext(op: string, n = 1): void {
     for (let i = 0; i < n; i++) this.hangs.push(op);
+  }
+
+  /** Hung calls still queued. */
+  get hangsQueued(): number {
+    return this.hangs.length;
   }
 
   /** The operation a request names, before it is served (for hung calls). */

@@ -37,7 +37,9 @@
  *   its failed batches go to the dead-letter queue after 5 receives.
  * - a plane added later: its fakes start empty, it gets fan-out from then on, and its first
  *   reconcile (RECONCILE_MS after it is added) catches it up from the table.
- * - per plane: throttling (EC2, WAF), stale ACL and IP set reads, lost answers.
+ * - per plane: throttling (EC2, WAF), stale ACL reads (up to 10 in a row) and IP set reads, lost answers.
+ * - the scheduler (`jitterSeed`, every schedule with faults): each expiry and reconcile tick up to
+ *   ±30 s off its nominal time (test/wire/convergence-run.ts JITTER_MS).
  * - the decision plane: duplicate events, a wake-up SendMessage that fails (decide fails; Lambda
  *   retries an asynchronous invocation twice, 1 and 2 minutes later:
  *   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html), and a
@@ -77,7 +79,7 @@ import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
 import { deliverFifo, FakeSqs } from '../fakes/sqs';
 import { SET_V4, SET_V6, testSettings } from '../fakes/world';
-import { POOL } from './convergence-run';
+import { JITTER_MS, POOL, seeded } from './convergence-run';
 import type { LocalTable } from './dynalite';
 import { Ec2Server } from './ec2-server';
 import { type SpecFamily, Spec, hostCidrText, naclHolders } from './spec';
@@ -123,6 +125,8 @@ export interface OrgSchedule {
   /** plane `plane` (an index into the planes) joins the organization at this offset */
   readonly lateAdd?: { readonly plane: number; readonly atMs: number };
   readonly ops: readonly OrgOp[];
+  /** the scheduler's jitter: tick k of the expiry and reconcile schedules fires up to JITTER_MS off k × period (none without it) */
+  readonly jitterSeed?: number;
 }
 
 const planeFault = (n: number) => fc.nat(n);
@@ -172,7 +176,7 @@ export function orgOpArb(planes: number, faults: boolean): fc.Arbitrary<OrgOp> {
     ops.push(
       { weight: 2, arbitrary: fc.record({ kind: fc.constant('throttleEc2' as const), plane: p, n: fc.integer({ min: 1, max: 4 }) }) },
       { weight: 2, arbitrary: fc.record({ kind: fc.constant('throttleWaf' as const), plane: p, n: fc.integer({ min: 1, max: 3 }) }) },
-      { weight: 1, arbitrary: fc.record({ kind: fc.constant('staleAcl' as const), plane: p, n: fc.integer({ min: 1, max: 3 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('staleAcl' as const), plane: p, n: fc.integer({ min: 1, max: 10 }) }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('staleSet' as const), plane: p, n: fc.integer({ min: 1, max: 3 }) }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('lostAnswer' as const), plane: p, op: fc.constantFrom('CreateNetworkAclEntry' as const, 'DeleteNetworkAclEntry' as const, 'UpdateIPSet' as const) }) },
       { weight: 1, arbitrary: fc.constant({ kind: 'wakeUpLost' as const }) },
@@ -191,6 +195,7 @@ export function orgScheduleArb(faults: boolean, maxOps = 20): fc.Arbitrary<OrgSc
       outageAtMs: faults ? fc.option(fc.integer({ min: 0, max: 60 * 60_000 }), { nil: undefined }) : fc.constant(undefined),
       lateAdd: faults ? fc.option(fc.record({ plane: fc.nat(planes - 1), atMs: fc.integer({ min: 60_000, max: 90 * 60_000 }) }), { nil: undefined }) : fc.constant(undefined),
       ops: fc.array(orgOpArb(planes, faults), { minLength: 4, maxLength: maxOps }),
+      jitterSeed: faults ? fc.integer({ min: 1, max: 2 ** 31 - 1 }) : fc.constant(undefined),
     });
   });
 }
@@ -314,6 +319,7 @@ interface Plane {
   readonly reconcile: () => Promise<unknown>;
   joinedAt: number;
   nextReconcileAt: number;
+  reconcileTick: number;
   /** address@detectedAt → when this plane first held it in WAF */
   readonly enforced: Map<string, number>;
   /** set when the plane has something to catch up from (the Region's return, joining late) */
@@ -368,6 +374,8 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
   let outageOver = false;
   const regionDown = (region: string) => region === OUTAGE_REGION && outageFrom !== undefined && !outageOver && clock.now() >= outageFrom && clock.now() < outageFrom + OUTAGE_MS;
 
+  const tickRandom = seeded(schedule.jitterSeed ?? 0);
+  const jitter = () => (schedule.jitterSeed ? Math.round((tickRandom() * 2 - 1) * JITTER_MS) : 0);
   const planes: Plane[] = [];
   const planeCount = schedule.accounts * REGIONS.length;
   try {
@@ -405,7 +413,7 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
         }) as (event: SQSEvent) => Promise<unknown>;
         const reconcile = createReconcile({ queue: new EnforceQueue(sqs.client, sqs.queueUrl), obs: planeObs, clock });
         const joinedAt = schedule.lateAdd && schedule.lateAdd.plane % planeCount === index ? start + schedule.lateAdd.atMs : start;
-        planes.push({ index, id, region, aclId, ec2, waf, sqs, clients: [ec2Client, wafClient, ledgerRaw], obs: planeObs, enforce, reconcile, joinedAt, nextReconcileAt: joinedAt + RECONCILE_MS, enforced: new Map(), changes: 0, runs: 0 });
+        planes.push({ index, id, region, aclId, ec2, waf, sqs, clients: [ec2Client, wafClient, ledgerRaw], obs: planeObs, enforce, reconcile, joinedAt, nextReconcileAt: joinedAt + RECONCILE_MS + jitter(), reconcileTick: 1, enforced: new Map(), changes: 0, runs: 0 });
       }
     }
     const late = schedule.lateAdd ? planes.find((p) => p.joinedAt > start) : undefined;
@@ -418,7 +426,8 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
     /** decisions made while every plane was in and reachable, for the fan-out lag */
     const healthyDecisions = new Set<string>();
     const pendingDecides: Array<{ at: number; event: Record<string, unknown>; retry: number }> = [];
-    let nextExpiryAt = start + EXPIRY_MS;
+    let expiryTick = 1;
+    let nextExpiryAt = start + EXPIRY_MS + jitter();
     let fanOutFailures = 0;
     let lostDeliveries = 0;
     const deduplicated: Record<string, number> = {};
@@ -522,7 +531,7 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
         await invokeDecide(pending.event, pending.retry);
       }
       if (nextExpiryAt <= now) {
-        nextExpiryAt = now + EXPIRY_MS;
+        nextExpiryAt = schedule.jitterSeed ? start + ++expiryTick * EXPIRY_MS + jitter() : now + EXPIRY_MS;
         await expiry({}).catch(() => undefined); // a failed run: the next minute finds the same records due
       }
       for (const plane of planes) {
@@ -531,7 +540,7 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
           observe(plane);
         }
         if (joined(plane) && plane.nextReconcileAt <= now) {
-          plane.nextReconcileAt = now + RECONCILE_MS;
+          plane.nextReconcileAt = schedule.jitterSeed ? plane.joinedAt + ++plane.reconcileTick * RECONCILE_MS + jitter() : now + RECONCILE_MS;
           await plane.reconcile();
         }
       }

@@ -54,6 +54,7 @@ async function stack(range: [number, number]) {
     obs,
     ledger,
     nacl,
+    repo,
     run: (mode: 'enforce' | 'reconcile' = 'enforce') => enforce(deps, mode),
     cleanup: createCleanup({ nacl, ledger, settings, obs, clock }),
     async block(target: string, ttlMs = 3600_000): Promise<void> {
@@ -180,5 +181,47 @@ describe('medium ownership defects', () => {
     for (let i = 0; i < 3; i++) await s.run('reconcile');
     expect(ingress()).toEqual(['10 deny 203.0.113.4/32']);
     expect(s.obs.metrics.get('NaclForeignInRange') ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe('found by the convergence schedules (issue 17, item 4)', () => {
+  it('a run still on the old range writes after the Update’s cleanup: the next run on the new range removes that entry', async () => {
+    // The Update (cleanup) runs while an enforce invocation with the old settings is in flight:
+    // CloudFormation updates the custom resource and the function's configuration, not the
+    // invocations already running. That run places its entry in the old range afterwards.
+    const old = await stack([10, 60]);
+    const response = await old.cleanup(cfn('Update', [70, 100], [10, 60]));
+    expect(response.PhysicalResourceId).toBe('portsnare-nacl-cleanup');
+    await old.block('203.0.113.1');
+    await old.run(); // the in-flight run, old range
+    expect(ingress()).toEqual(['10 deny 203.0.113.1/32']);
+    // the same stack (same table and ledger), its functions now on the new range
+    const settings = testSettings({ nacl: { aclIds: [ACL_A], ruleRange: [70, 100], quotaPerDirection: 20 }, waf: { sets: [] } });
+    const nacl = new NaclAdapter(ec2.client(1), clock, old.obs, () => 0.5, old.ledger, [70, 100]);
+    const deps = { repo: old.repo, nacl, waf: new WafAdapter({}, clock, old.obs, new UpdatePacer(), () => 0.5), settings, obs: old.obs, clock };
+    await enforce(deps, 'reconcile');
+    expect(ingress()).toEqual(['70 deny 203.0.113.1/32']);
+    expect((await enforce(deps, 'reconcile')).changes).toBe(0);
+    // nothing of ours is left behind for a later Delete to miss
+    expect((await old.ledger.list(ACL_A)).filter((p) => p.state !== 'freed').map((p) => p.ruleNumber)).toEqual([70]);
+  });
+});
+
+describe('a Delete while an enforce run is in flight (found by the convergence schedules)', () => {
+  it('the run that read the ACL before the Delete writes nothing after it: no entry is left without an owner', async () => {
+    const s = await stack([40, 90]);
+    for (const t of ['198.51.100.1', '198.51.100.2']) await s.block(t);
+    let deleted = false;
+    // CloudFormation deletes the custom resource while an invocation is between its read and its writes
+    ec2.beforeServe = async (op) => {
+      if (op !== 'DescribeNetworkAcls' || deleted) return;
+      deleted = true;
+      await s.cleanup(cfn('Delete', [40, 90]));
+    };
+    await s.run().catch(() => undefined);
+    ec2.beforeServe = undefined;
+    expect(deleted).toBe(true);
+    expect(ingress()).toEqual([]);
+    expect((await s.ledger.list(ACL_A)).filter((p) => p.state !== 'freed')).toEqual([]);
   });
 });

@@ -86,6 +86,7 @@ interface Attacker {
 export class Spec {
   private readonly attackers = new Map<string, Attacker>();
   private readonly seen = new Set<string>();
+  private readonly history: Array<{ address: string; blockedAt: number; expiresAt: number }> = [];
 
   constructor(
     private readonly policy: PolicySettings,
@@ -107,6 +108,12 @@ export class Spec {
     }
     const offences = previous && now - previous.blockedAt <= this.policy.offenceWindowSeconds * 1000 ? previous.offences + 1 : 1;
     this.attackers.set(address, { offences, blockedAt: now, expiresAt: now + ttlSeconds(offences, this.policy) * 1000, lastSeen: now, detectedAt: now });
+    this.history.push({ address, blockedAt: now, expiresAt: now + ttlSeconds(offences, this.policy) * 1000 });
+  }
+
+  /** Every block the sightings made, in order: the address and when it started and ends. */
+  blocks(): ReadonlyArray<{ readonly address: string; readonly blockedAt: number; readonly expiresAt: number }> {
+    return this.history;
   }
 
   /** The addresses to block at `now`, most recently active first (ties: by address text). */
