@@ -14,8 +14,6 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
@@ -24,13 +22,14 @@ import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
 import { functionEnvironment } from '../core/environment';
 import type { PipelineSettingsInput } from '../core/settings';
-import { DesiredStateTable } from './DesiredStateTable';
+import { DecisionCore } from './DecisionCore';
+import type { DesiredStateTable } from './DesiredStateTable';
 import { EnforcementCore } from './EnforcementCore';
 import { SensorHeartbeat } from './SensorHeartbeat';
 import { keepLogicalId } from './logicalIds';
 import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
-import { acknowledge, arnWildcardFinding } from './nag';
+import { acknowledge } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
 import { grantSensorPutEvents } from './sensorConfig';
 import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
@@ -59,6 +58,8 @@ export class EnumerationBlocker extends Construct {
   /** The REGIONAL web ACL created for `webAclResourceArns`, when any. */
   public readonly webAcl?: wafv2.CfnWebACL;
   public readonly naclCleanup: NaclCleanup;
+  /** the table, decide, expiry and its schedule (lib/DecisionCore.ts) */
+  public readonly decision: DecisionCore;
   /** the enforce queue, enforce, reconcile, cleanup and what they need (lib/EnforcementCore.ts) */
   public readonly enforcement: EnforcementCore;
   public readonly monitoring: Monitoring;
@@ -105,7 +106,6 @@ export class EnumerationBlocker extends Construct {
     this.settingsJson = stack.toJsonString(this.settings);
 
     // --- state and queues -------------------------------------------------------------------------
-    this.table = new DesiredStateTable(this, 'Table', { removalPolicy: props.tableRemovalPolicy });
 
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -124,8 +124,25 @@ export class EnumerationBlocker extends Construct {
       description: 'portsnare: EventBridge Scheduler invokes the expiry and reconcile functions',
     });
 
-    // --- enforcement: queue, enforce, reconcile, cleanup, their IAM and schedule (lib/EnforcementCore.ts)
+    // --- decision: the table, decide, expiry and its schedule (lib/DecisionCore.ts) ------------------
     const common = { logRetention, alarmAction: this.alarmAction };
+    const decision = new DecisionCore(this, {
+      ...common,
+      settingsJson: this.settingsJson,
+      table: { removalPolicy: props.tableRemovalPolicy },
+      failureQueue: this.failureQueue,
+      schedulerRole: scheduleRole,
+      texts: {
+        decide: 'portsnare: validates Scan Detected events and operator requests, writes the desired state',
+        expiry: 'portsnare: lifts expired blocks every minute',
+        indexWildcard:
+          'Table.grant*Data adds "<table ARN>/index/*" so the function can query the table\'s own global secondary index "active"; the wildcard covers only this table\'s indexes.',
+      },
+    });
+    this.decision = decision;
+    this.table = decision.table;
+
+    // --- enforcement: queue, enforce, reconcile, cleanup, their IAM and schedule (lib/EnforcementCore.ts)
     const env = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName });
     const enforcement = new EnforcementCore(this, {
       ...common,
@@ -154,33 +171,10 @@ export class EnumerationBlocker extends Construct {
     this.naclCleanup = enforcement.naclCleanup;
     const { enforce, reconcile, cleanup } = enforcement.functions;
 
-    // --- decision: decide, expiry ---------------------------------------------------------------------
-    const envWithQueue = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName, enforceQueueUrl: this.enforceQueue.queueUrl });
-    const decide = new PortsnareFunction(this, 'Decide', {
-      ...common,
-      name: 'decide',
-      description: 'portsnare: validates Scan Detected events and operator requests, writes the desired state',
-      environment: envWithQueue,
-      onFailure: this.failureQueue,
-    });
-    const expiry = new PortsnareFunction(this, 'Expiry', {
-      ...common,
-      name: 'expiry',
-      description: 'portsnare: lifts expired blocks every minute',
-      environment: envWithQueue,
-      onFailure: this.failureQueue,
-    });
+    const { decide, expiry } = decision.functions;
+    decision.sendWakeUpsTo(this.enforceQueue);
+    enforcement.runBeforeCleanup(decision.expirySchedule);
     this.functions = { decide, enforce, expiry, reconcile, cleanup };
-    this.table.grantReadWriteData(decide.function);
-    this.table.grantReadWriteData(expiry.function);
-    for (const sender of [decide, expiry]) this.enforceQueue.grantSendMessages(sender.function);
-    for (const fn of [decide, expiry]) {
-      acknowledge(
-        fn.role,
-        arnWildcardFinding(this.table, '/index/*'),
-        'Table.grant*Data adds "<table ARN>/index/*" so the function can query the table\'s own global secondary index "active"; the wildcard covers only this table\'s indexes.',
-      );
-    }
 
     // --- the bus and its rules -----------------------------------------------------------------------
     this.eventBus = new events.EventBus(this, 'Bus', { description: 'portsnare: Scan Detected events and operator requests' });
@@ -193,23 +187,10 @@ export class EnumerationBlocker extends Construct {
       descriptions: { sensors: 'portsnare: Scan Detected events from sensors → decide', guardDuty: 'portsnare: GuardDuty Recon:EC2 findings (default bus) → decide' },
     });
 
-    // --- the expiry schedule --------------------------------------------------------------------------
-    const expirySchedule = new scheduler.Schedule(this, 'ExpirySchedule', {
-      description: 'portsnare: lift expired blocks',
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
-      target: new schedulerTargets.LambdaInvoke(expiry.function, { role: scheduleRole, deadLetterQueue: this.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
-    });
-    acknowledge(
-      scheduleRole,
-      arnWildcardFinding(expiry.function, ':*'),
-      'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
-    );
-    enforcement.runBeforeCleanup(expirySchedule);
-
     // --- alarms and dashboard ------------------------------------------------------------------------
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [decide.errorsAlarm, enforce.errorsAlarm, expiry.errorsAlarm, reconcile.errorsAlarm, cleanup.errorsAlarm],
-      emitters: ['decide', ...enforcement.monitoring.emitters],
+      emitters: [...decision.monitoring.emitters, ...enforcement.monitoring.emitters],
       deadLetterQueues: [
         ...enforcement.monitoring.deadLetterQueues,
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'events or invocations could not be delivered or kept failing' },
