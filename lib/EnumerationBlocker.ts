@@ -8,15 +8,12 @@
  * policy, never-block guard, the ACLs and the rule range, the IP sets — travels in one JSON
  * document (PORTSNARE_SETTINGS, core/settings.ts) built by pipelineSettingsFrom (lib/settings.ts).
  */
-import { Annotations, type CfnElement, type CustomResource, Duration, Names, Stack } from 'aws-cdk-lib';
+import { Annotations, type CfnElement, type CustomResource, Duration, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
@@ -24,14 +21,15 @@ import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from './de
 import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
 import { functionEnvironment } from '../core/environment';
-import { ENFORCE_GROUP_ID, type PipelineSettingsInput } from '../core/settings';
-import { DesiredStateTable } from './DesiredStateTable';
+import type { PipelineSettingsInput } from '../core/settings';
+import { DecisionCore } from './DecisionCore';
+import type { DesiredStateTable } from './DesiredStateTable';
+import { EnforcementCore } from './EnforcementCore';
 import { SensorHeartbeat } from './SensorHeartbeat';
 import { keepLogicalId } from './logicalIds';
 import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
-import { RepairAfterUpdate } from './RepairAfterUpdate';
-import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from './nag';
+import { acknowledge } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
 import { grantSensorPutEvents } from './sensorConfig';
 import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
@@ -60,6 +58,10 @@ export class EnumerationBlocker extends Construct {
   /** The REGIONAL web ACL created for `webAclResourceArns`, when any. */
   public readonly webAcl?: wafv2.CfnWebACL;
   public readonly naclCleanup: NaclCleanup;
+  /** the table, decide, expiry and its schedule (lib/DecisionCore.ts) */
+  public readonly decision: DecisionCore;
+  /** the enforce queue, enforce, reconcile, cleanup and what they need (lib/EnforcementCore.ts) */
+  public readonly enforcement: EnforcementCore;
   public readonly monitoring: Monitoring;
   /** The PipelineSettingsSchema input every function receives (may hold tokens). */
   public readonly settings: PipelineSettingsInput;
@@ -104,27 +106,7 @@ export class EnumerationBlocker extends Construct {
     this.settingsJson = stack.toJsonString(this.settings);
 
     // --- state and queues -------------------------------------------------------------------------
-    this.table = new DesiredStateTable(this, 'Table', { removalPolicy: props.tableRemovalPolicy });
 
-    const enforceTimeout = Duration.seconds(60);
-    this.enforceDeadLetterQueue = new sqs.Queue(this, 'EnforceDeadLetterQueue', {
-      fifo: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    this.enforceQueue = new sqs.Queue(this, 'EnforceQueue', {
-      fifo: true,
-      // Senders should set their own MessageDeduplicationId; content-based deduplication is the
-      // fallback so a sender that does not still succeeds.
-      contentBasedDeduplication: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // AWS: at least six times the function timeout for an SQS event source.
-      visibilityTimeout: Duration.seconds(enforceTimeout.toSeconds() * 6),
-      retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: this.enforceDeadLetterQueue, maxReceiveCount: 5 },
-    });
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -135,100 +117,64 @@ export class EnumerationBlocker extends Construct {
       'AwsSolutions-SQS3',
       'This queue is itself the dead-letter destination: failed asynchronous Lambda invocations, EventBridge rule and Scheduler targets that could not be delivered. A DLQ of a DLQ adds nothing; its depth raises an alarm.',
     );
+    const scheduleRole = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+      description: 'portsnare: EventBridge Scheduler invokes the expiry and reconcile functions',
+    });
 
-    // --- functions ---------------------------------------------------------------------------------
+    // --- decision: the table, decide, expiry and its schedule (lib/DecisionCore.ts) ------------------
     const common = { logRetention, alarmAction: this.alarmAction };
+    const decision = new DecisionCore(this, {
+      ...common,
+      settingsJson: this.settingsJson,
+      table: { removalPolicy: props.tableRemovalPolicy },
+      failureQueue: this.failureQueue,
+      schedulerRole: scheduleRole,
+      texts: {
+        decide: 'portsnare: validates Scan Detected events and operator requests, writes the desired state',
+        expiry: 'portsnare: lifts expired blocks every minute',
+        indexWildcard:
+          'Table.grant*Data adds "<table ARN>/index/*" so the function can query the table\'s own global secondary index "active"; the wildcard covers only this table\'s indexes.',
+      },
+    });
+    this.decision = decision;
+    this.table = decision.table;
+
+    // --- enforcement: queue, enforce, reconcile, cleanup, their IAM and schedule (lib/EnforcementCore.ts)
     const env = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName });
-    const envWithQueue = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName, enforceQueueUrl: this.enforceQueue.queueUrl });
-    const decide = new PortsnareFunction(this, 'Decide', {
+    const enforcement = new EnforcementCore(this, {
       ...common,
-      name: 'decide',
-      description: 'portsnare: validates Scan Detected events and operator requests, writes the desired state',
-      environment: envWithQueue,
-      onFailure: this.failureQueue,
+      settingsJson: this.settingsJson,
+      // the placement ledger (which NACL entries are this stack's) lives in the desired-state table
+      environment: { enforce: env, cleanup: env },
+      ledger: this.table,
+      ledgerHasIndexes: true,
+      naclIds,
+      ruleRange,
+      ipSets: waf.ipSets,
+      failureQueue: this.failureQueue,
+      schedulerRole: scheduleRole,
+      texts: {
+        enforce: 'portsnare: makes WAF IP sets and NACL entries equal to the desired state (the one writer)',
+        reconcile: 'portsnare: asks the enforcer for a full diff every five minutes',
+        cleanup: 'portsnare: removes the NACL entries this stack made (its placement ledger), nothing else',
+        reconcileSchedule: 'portsnare: full diff of desired and actual state',
+        acls: 'the configured ACL ARNs',
+      },
     });
-    const enforce = new PortsnareFunction(this, 'Enforce', {
-      ...common,
-      name: 'enforce',
-      description: 'portsnare: makes WAF IP sets and NACL entries equal to the desired state (the one writer)',
-      environment: env,
-      timeout: enforceTimeout,
-      memorySize: 512,
-    });
-    const expiry = new PortsnareFunction(this, 'Expiry', {
-      ...common,
-      name: 'expiry',
-      description: 'portsnare: lifts expired blocks every minute',
-      environment: envWithQueue,
-      onFailure: this.failureQueue,
-    });
-    const reconcile = new PortsnareFunction(this, 'Reconcile', {
-      ...common,
-      name: 'reconcile',
-      description: 'portsnare: asks the enforcer for a full diff every five minutes',
-      // It only sends {"kind":"reconcile"}; the diff runs in the enforce function.
-      environment: functionEnvironment({ settings: this.settingsJson, enforceQueueUrl: this.enforceQueue.queueUrl }),
-      onFailure: this.failureQueue,
-    });
-    const cleanup = new PortsnareFunction(this, 'Cleanup', {
-      ...common,
-      name: 'cleanup',
-      description: 'portsnare: removes the NACL entries this stack made (its placement ledger), nothing else',
-      environment: env,
-      timeout: Duration.minutes(5),
-    });
+    this.enforcement = enforcement;
+    this.enforceQueue = enforcement.enforceQueue;
+    this.enforceDeadLetterQueue = enforcement.enforceDeadLetterQueue;
+    this.naclArns = enforcement.naclArns;
+    this.naclCleanup = enforcement.naclCleanup;
+    const { enforce, reconcile, cleanup } = enforcement.functions;
+
+    const { decide, expiry } = decision.functions;
+    decision.sendWakeUpsTo(this.enforceQueue);
+    enforcement.runBeforeCleanup(decision.expirySchedule);
     this.functions = { decide, enforce, expiry, reconcile, cleanup };
-
-    this.table.grantReadWriteData(decide.function);
-    this.table.grantReadWriteData(enforce.function);
-    this.table.grantReadWriteData(expiry.function);
-    // the placement ledger (which NACL entries are this stack's) lives in the table
-    this.table.grantReadWriteData(cleanup.function);
-    for (const sender of [decide, expiry, reconcile]) this.enforceQueue.grantSendMessages(sender.function);
-
-    // Messages are wake-ups, not work items: the function diffs the whole desired state and
-    // succeeds or fails as a whole, so no partial batch responses.
-    const enforceSource = new SqsEventSource(this.enforceQueue, { batchSize: 10 });
-    enforce.function.addEventSource(enforceSource);
-
-    // Least privilege on the network ACLs: mutations only on the configured ACLs' ARNs.
-    this.naclArns = naclIds.map((aclId) => stack.formatArn({ service: 'ec2', resource: 'network-acl', resourceName: aclId }));
-    if (this.naclArns.length) {
-      enforce.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'PortsnareNaclEntries',
-          actions: ['ec2:CreateNetworkAclEntry', 'ec2:ReplaceNetworkAclEntry', 'ec2:DeleteNetworkAclEntry'],
-          resources: [...this.naclArns],
-        }),
-      );
-      cleanup.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({ sid: 'PortsnareNaclCleanup', actions: ['ec2:DeleteNetworkAclEntry'], resources: [...this.naclArns] }),
-      );
-      for (const fn of [enforce, cleanup]) {
-        wildcardReadPolicy(
-          fn,
-          'NaclReadPolicy',
-          new iam.PolicyStatement({ sid: 'PortsnareNaclRead', actions: ['ec2:DescribeNetworkAcls'], resources: ['*'] }),
-          'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only, and alone in this policy. Every mutating EC2 action is limited to the configured ACL ARNs.',
-        );
-      }
-    }
-    if (waf.ipSets.length) {
-      enforce.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'PortsnareIpSets',
-          actions: ['wafv2:GetIPSet', 'wafv2:UpdateIPSet'],
-          resources: waf.ipSets.map((s) => s.ipSet.attrArn),
-        }),
-      );
-    }
-    for (const fn of [decide, enforce, expiry, cleanup]) {
-      acknowledge(
-        fn.role,
-        arnWildcardFinding(this.table, '/index/*'),
-        'Table.grant*Data adds "<table ARN>/index/*" so the function can query the table\'s own global secondary index "active"; the wildcard covers only this table\'s indexes.',
-      );
-    }
 
     // --- the bus and its rules -----------------------------------------------------------------------
     this.eventBus = new events.EventBus(this, 'Bus', { description: 'portsnare: Scan Detected events and operator requests' });
@@ -241,45 +187,12 @@ export class EnumerationBlocker extends Construct {
       descriptions: { sensors: 'portsnare: Scan Detected events from sensors → decide', guardDuty: 'portsnare: GuardDuty Recon:EC2 findings (default bus) → decide' },
     });
 
-    // --- schedules -----------------------------------------------------------------------------------
-    const scheduleRole = new iam.Role(this, 'SchedulerRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-      description: 'portsnare: EventBridge Scheduler invokes the expiry and reconcile functions',
-    });
-    const every = (id: string, description: string, rate: Duration, fn: PortsnareFunction, maxEventAge: Duration): scheduler.Schedule =>
-      new scheduler.Schedule(this, id, {
-        description,
-        schedule: scheduler.ScheduleExpression.rate(rate),
-        target: new schedulerTargets.LambdaInvoke(fn.function, { role: scheduleRole, deadLetterQueue: this.failureQueue, retryAttempts: 2, maxEventAge }),
-      });
-    const expirySchedule = every('ExpirySchedule', 'portsnare: lift expired blocks', Duration.minutes(1), expiry, Duration.minutes(5));
-    const reconcileSchedule = every('ReconcileSchedule', 'portsnare: full diff of desired and actual state', Duration.minutes(5), reconcile, Duration.minutes(10));
-    for (const fn of [expiry, reconcile]) {
-      acknowledge(
-        scheduleRole,
-        arnWildcardFinding(fn.function, ':*'),
-        'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
-      );
-    }
-
-    // --- cleanup on delete ---------------------------------------------------------------------------
-    this.naclCleanup = new NaclCleanup(this, 'NaclCleanup', { cleanup, aclIds: naclIds, ruleRange, logRetention });
-    // the cleanup reads the ledger on Delete: the table goes after it
-    this.naclCleanup.resource.node.addDependency(this.table);
-    // a stack update that touched an IP set wrote [] over it: refill at once (lib/RepairAfterUpdate.ts)
-    if (waf.ipSets.length) new RepairAfterUpdate(this, 'RepairAfterUpdate', { enforceQueue: this.enforceQueue, messageGroupId: ENFORCE_GROUP_ID });
-    // CloudFormation deletes dependants first: the enforce trigger and the schedules go before
-    // the cleanup runs, so nothing re-adds an entry behind it.
-    const mapping = enforce.function.node.tryFindChild(`SqsEventSource:${Names.nodeUniqueId(this.enforceQueue.node)}`);
-    for (const dependant of [mapping, expirySchedule, reconcileSchedule]) dependant?.node.addDependency(this.naclCleanup.resource);
-
     // --- alarms and dashboard ------------------------------------------------------------------------
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [decide.errorsAlarm, enforce.errorsAlarm, expiry.errorsAlarm, reconcile.errorsAlarm, cleanup.errorsAlarm],
+      emitters: [...decision.monitoring.emitters, ...enforcement.monitoring.emitters],
       deadLetterQueues: [
-        { id: 'EnforceDlqAlarm', queue: this.enforceDeadLetterQueue, what: 'enforce messages failed five times and were set aside' },
+        ...enforcement.monitoring.deadLetterQueues,
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'events or invocations could not be delivered or kept failing' },
       ],
       enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),

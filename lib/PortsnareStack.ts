@@ -4,7 +4,7 @@
  * own (public subnets only, no NAT), an EC2 decoy, the pipeline protecting the VPC's default
  * network ACL and a REGIONAL WAF rule group. No lookups: it synthesizes without an AWS account.
  */
-import { CfnResource, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnResource, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -12,7 +12,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { alarmTopic } from './alarmTopic';
-import type { PortsnareContext } from './appConfig';
+import { blockPolicyOf, type PortsnareContext } from './appConfig';
 import { DecoyListeners } from './DecoyListeners';
 import { Ec2Sensor } from './Ec2Sensor';
 import { EnumerationBlocker } from './EnumerationBlocker';
@@ -98,18 +98,7 @@ export class PortsnareStack extends Stack {
       wafScopes: config.wafScopes,
       wafSetsPerFamily: config.wafSetsPerFamily,
       webAclResourceArns: config.webAclResourceArns,
-      policy: config.policy && {
-        baseTtl: seconds(config.policy.baseTtl),
-        escalationFactor: config.policy.escalationFactor,
-        maxTtl: seconds(config.policy.maxTtl),
-        offenceWindow: seconds(config.policy.offenceWindow),
-        allowlist: config.policy.allowlist,
-        blockUnverified: config.policy.blockUnverified,
-        burstLimitPerMinute: config.policy.burstLimitPerMinute,
-        widestIpv4Prefix: config.policy.widestIpv4Prefix,
-        widestIpv6Prefix: config.policy.widestIpv6Prefix,
-        maxManualTtl: seconds(config.policy.maxManualTtl),
-      },
+      policy: blockPolicyOf(config),
       // The VPC's own ranges, IPv6 included, are never blocked.
       vpcCidrs: config.vpcCidrs ?? ownCidrs,
       guardDuty: config.guardDuty,
@@ -194,8 +183,4 @@ function keepProviderLogsBounded(stack: Stack, vpc: ec2.Vpc): void {
     removalPolicy: RemovalPolicy.DESTROY,
   });
   resource.node.addDependency(group);
-}
-
-function seconds(value: number | undefined): Duration | undefined {
-  return value === undefined ? undefined : Duration.seconds(value);
 }

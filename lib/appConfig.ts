@@ -3,6 +3,7 @@
  * errors that name the key at fault ("portsnare.sensor.tcpPorts.2: …"). Every key is optional:
  * with none at all the app is a complete demo (its own VPC, an EC2 sensor).
  */
+import { Duration } from 'aws-cdk-lib';
 import { z } from 'zod';
 import { parseDuration } from '../core/commands';
 import { formatZodError } from '../core/event';
@@ -10,6 +11,7 @@ import { canaryProblem, DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
 import { OrganizationSchema, SINGLE_ACCOUNT_KEYS } from './org/config';
+import type { BlockPolicyProps } from './settings';
 
 const port = z.number().int().min(1).max(65535);
 const duration = z.union([z.number().int().min(1), z.string()]).transform((value, ctx) => {
@@ -89,6 +91,9 @@ export const PortsnareContextSchema = z
         widestIpv4Prefix: z.number().int().optional(),
         widestIpv6Prefix: z.number().int().optional(),
         maxManualTtl: duration.optional(),
+        /** bounds checked by core/policy.ts through lib/settings.ts, naming the key and value */
+        ipv6BlockPrefix: z.number().int().optional(),
+        ttlJitterPercent: z.number().optional(),
       })
       .optional(),
     vpcCidrs: z.array(z.string()).optional(),
@@ -186,4 +191,26 @@ function shownValue(input: unknown, path: readonly PropertyKey[]): string {
   let value: unknown = input;
   for (const key of path) value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined;
   return value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;
+}
+
+/** The context's `policy` as the constructs' props (durations in seconds become Durations), for every stack alike. */
+export function blockPolicyOf(config: PortsnareContext): BlockPolicyProps | undefined {
+  const p = config.policy;
+  const s = (v: number | undefined): Duration | undefined => (v === undefined ? undefined : Duration.seconds(v));
+  return (
+    p && {
+      baseTtl: s(p.baseTtl),
+      escalationFactor: p.escalationFactor,
+      maxTtl: s(p.maxTtl),
+      offenceWindow: s(p.offenceWindow),
+      allowlist: p.allowlist,
+      blockUnverified: p.blockUnverified,
+      burstLimitPerMinute: p.burstLimitPerMinute,
+      widestIpv4Prefix: p.widestIpv4Prefix,
+      widestIpv6Prefix: p.widestIpv6Prefix,
+      maxManualTtl: s(p.maxManualTtl),
+      ipv6BlockPrefix: p.ipv6BlockPrefix,
+      ttlJitterPercent: p.ttlJitterPercent,
+    }
+  );
 }

@@ -85,6 +85,19 @@ export interface BlockPolicyProps {
    * @default Duration.days(30)
    */
   readonly maxManualTtl?: Duration;
+  /**
+   * A detected IPv6 attacker is blocked by this prefix (48–128, not wider than
+   * widestIpv6Prefix; 128 = the address alone), narrowed to the address when the prefix holds a
+   * protected, own or allowlisted address (core/prefix.ts). Manual blocks are taken as asked.
+   * @default 64 (or widestIpv6Prefix if narrower)
+   */
+  readonly ipv6BlockPrefix?: number;
+  /**
+   * Each block's policy TTL gets a uniformly random extra of 0–N % (0–100), on top of maxTtl,
+   * so a scanner cannot time its return; an operator's TTL is exact.
+   * @default 0 (no jitter)
+   */
+  readonly ttlJitterPercent?: number;
 }
 
 export interface EnumerationBlockerProps {
@@ -211,6 +224,8 @@ export function pipelineSettingsFrom(props: EnumerationBlockerProps, wafSets: re
     widestIpv4Prefix: policy.widestIpv4Prefix,
     widestIpv6Prefix: policy.widestIpv6Prefix,
     maxManualTtlSeconds: policy.maxManualTtl?.toSeconds(),
+    ipv6BlockPrefix: policy.ipv6BlockPrefix,
+    ttlJitterPercent: policy.ttlJitterPercent,
   };
   const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
   return {
@@ -239,6 +254,8 @@ const PROP_OF: Record<string, { prop: string; seconds?: true }> = {
   'policy.widestIpv4Prefix': { prop: 'policy.widestIpv4Prefix' },
   'policy.widestIpv6Prefix': { prop: 'policy.widestIpv6Prefix' },
   'policy.maxManualTtlSeconds': { prop: 'policy.maxManualTtl', seconds: true },
+  'policy.ipv6BlockPrefix': { prop: 'policy.ipv6BlockPrefix' },
+  'policy.ttlJitterPercent': { prop: 'policy.ttlJitterPercent' },
   'guard.allowlist': { prop: 'policy.allowlist' },
   'guard.protectedCidrs': { prop: 'vpcCidrs' },
   'nacl.aclIds': { prop: 'naclIds' },

@@ -26,20 +26,18 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as pipes from 'aws-cdk-lib/aws-pipes';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EVENT_SOURCE_SENSOR, SENSOR_DETAIL_TYPES } from '../../core/event';
 import { DECISION_SOURCE, DESIRED_STATE_CHANGED, FAN_OUT_WAKE_UP, planeId, planeReportKey } from '../../core/org';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
-import { functionEnvironment } from '../../core/environment';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY } from '../../core/table';
-import { DesiredStateTable } from '../DesiredStateTable';
+import { DecisionCore } from '../DecisionCore';
+import type { DesiredStateTable } from '../DesiredStateTable';
 import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../decideRoutes';
 import { Monitoring } from '../Monitoring';
-import { acknowledge, arnWildcardFinding } from '../nag';
-import { PortsnareFunction } from '../PortsnareFunction';
+import { acknowledge } from '../nag';
+import type { PortsnareFunction } from '../PortsnareFunction';
 import { pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
 import { activeIndexArn, busArn, roleArn, tableArn, type Env, type OrgNames } from './names';
 
@@ -68,6 +66,8 @@ export interface DecisionPlaneProps extends DecisionSettingsProps {
 export class DecisionPlane extends Construct {
   public readonly eventBus: events.EventBus;
   public readonly table: DesiredStateTable;
+  /** the table, decide, expiry and its schedule (lib/DecisionCore.ts) */
+  public readonly decision: DecisionCore;
   /** the planes' reports (core/org.ts), apart from the desired state */
   public readonly reportsTable: dynamodb.Table;
   /** the wake-up FIFO queue decide and expiry send to; the pipe drains it onto the bus */
@@ -114,13 +114,6 @@ export class DecisionPlane extends Construct {
       );
     }
     this.tablePolicyMode = chosen === strict ? 'plane' : 'account';
-    this.table = new DesiredStateTable(this, 'Table', {
-      tableName: names.decisionTable,
-      removalPolicy: props.tableRemovalPolicy,
-      // the AWS managed key cannot be shared across accounts (rbac-considerations.html): AWS owned key
-      encryption: dynamodb.TableEncryption.DEFAULT,
-      resourcePolicy: chosen.desired,
-    });
     // The reports: rewritten by every plane run, nothing to keep across a destroy.
     this.reportsTable = new dynamodb.Table(this, 'PlaneReports', {
       tableName: names.reportsTable,
@@ -147,23 +140,37 @@ export class DecisionPlane extends Construct {
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
     acknowledge(this.failureQueue, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter destination of failed asynchronous invocations, rule and schedule targets; its depth raises an alarm.');
 
-    // --- functions -----------------------------------------------------------------------------------
-    const common = { logRetention, alarmAction };
-    const environment = functionEnvironment({ settings: this.settingsJson, table: this.table.tableName, enforceQueueUrl: this.wakeUpQueue.queueUrl });
-    const decide = new PortsnareFunction(this, 'Decide', {
-      ...common,
-      name: 'decide',
-      description: 'portsnare (organization decision plane): validates Scan Detected events and operator requests, writes the desired state',
-      environment,
-      onFailure: this.failureQueue,
+    const scheduleRole = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+      description: 'portsnare: EventBridge Scheduler invokes the expiry function',
     });
-    const expiry = new PortsnareFunction(this, 'Expiry', { ...common, name: 'expiry', description: 'portsnare (organization decision plane): lifts expired blocks every minute', environment, onFailure: this.failureQueue });
-    this.functions = { decide, expiry };
-    for (const fn of [decide, expiry]) {
-      this.table.grantReadWriteData(fn.function);
-      this.wakeUpQueue.grantSendMessages(fn.function);
-      acknowledge(fn.role, arnWildcardFinding(this.table, '/index/*'), 'Table.grant*Data adds "<table ARN>/index/*" so the function can query the table\'s own index "active"; the wildcard covers only this table\'s indexes.');
-    }
+
+    // --- decision: the table, decide, expiry and its schedule (lib/DecisionCore.ts) ------------------
+    const decision = new DecisionCore(this, {
+      settingsJson: this.settingsJson,
+      table: {
+        tableName: names.decisionTable,
+        removalPolicy: props.tableRemovalPolicy,
+        // the AWS managed key cannot be shared across accounts (rbac-considerations.html): AWS owned key
+        encryption: dynamodb.TableEncryption.DEFAULT,
+        resourcePolicy: chosen.desired,
+      },
+      failureQueue: this.failureQueue,
+      schedulerRole: scheduleRole,
+      logRetention,
+      alarmAction,
+      texts: {
+        decide: 'portsnare (organization decision plane): validates Scan Detected events and operator requests, writes the desired state',
+        expiry: 'portsnare (organization decision plane): lifts expired blocks every minute',
+        indexWildcard: 'Table.grant*Data adds "<table ARN>/index/*" so the function can query the table\'s own index "active"; the wildcard covers only this table\'s indexes.',
+      },
+    });
+    this.decision = decision;
+    this.table = decision.table;
+    this.functions = decision.functions;
+    const { decide, expiry } = decision.functions;
+    // decide and expiry wake the planes through the fan-out queue, drained by the pipe below
+    decision.sendWakeUpsTo(this.wakeUpQueue);
 
     // --- the bus: sensors of the organization, operators of this account -----------------------------
     this.eventBus = new events.EventBus(this, 'Bus', { description: 'portsnare decision bus: Scan Detected events of the organization\'s sensors, operator requests, fan-out' });
@@ -191,18 +198,6 @@ export class DecisionPlane extends Construct {
         guardDuty: 'portsnare: GuardDuty Recon:EC2 findings (default bus of the decision account) → decide',
       },
     });
-
-    // --- expiry every minute -------------------------------------------------------------------------
-    const scheduleRole = new iam.Role(this, 'SchedulerRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
-      description: 'portsnare: EventBridge Scheduler invokes the expiry function',
-    });
-    new scheduler.Schedule(this, 'ExpirySchedule', {
-      description: 'portsnare: lift expired blocks',
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
-      target: new schedulerTargets.LambdaInvoke(expiry.function, { role: scheduleRole, deadLetterQueue: this.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
-    });
-    acknowledge(scheduleRole, arnWildcardFinding(expiry.function, ':*'), 'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.');
 
     // --- wake-ups → Desired State Changed on the decision bus (EventBridge Pipe) ----------------------
     const pipeRole = new iam.Role(this, 'PipeRole', {
@@ -263,7 +258,7 @@ export class DecisionPlane extends Construct {
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [decide.errorsAlarm, expiry.errorsAlarm],
       // decide runs here; enforce (lag, failure classes) runs in the planes
-      emitters: ['decide'],
+      emitters: decision.monitoring.emitters,
       deadLetterQueues: [
         { id: 'WakeUpDlqAlarm', queue: this.wakeUpDeadLetterQueue, what: 'wake-ups the pipe could not put on the decision bus were set aside' },
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'events (fan-out to a plane included) or invocations could not be delivered' },

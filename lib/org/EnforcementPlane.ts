@@ -13,16 +13,13 @@
  * was down (or missed events) catches up at its next run or at the 5-minute reconcile, from the
  * table: an event carries no block.
  */
-import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fixedOutput } from '../decideRoutes';
@@ -31,11 +28,11 @@ import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../../core/outputs';
 import { functionEnvironment } from '../../core/environment';
 import { ENFORCE_GROUP_ID } from '../../core/settings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../../core/table';
+import { EnforcementCore } from '../EnforcementCore';
 import { Monitoring } from '../Monitoring';
-import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from '../nag';
+import { acknowledge } from '../nag';
 import { NaclCleanup } from '../NaclCleanup';
 import { PortsnareFunction } from '../PortsnareFunction';
-import { RepairAfterUpdate } from '../RepairAfterUpdate';
 import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
 import { WafBlocklist, wafName } from '../WafBlocklist';
 import { activeIndexArn, roleArn, tableArn, type Env, type OrgNames } from './names';
@@ -65,6 +62,8 @@ export class EnforcementPlane extends Construct {
   public readonly functions: { readonly enforce: PortsnareFunction; readonly reconcile: PortsnareFunction; readonly cleanup: PortsnareFunction };
   public readonly wakeUpRules: readonly events.Rule[];
   public readonly naclCleanup: NaclCleanup;
+  /** the enforce queue, enforce, reconcile, cleanup and what they need (lib/EnforcementCore.ts) */
+  public readonly enforcement: EnforcementCore;
   public readonly monitoring: Monitoring;
   public readonly settingsJson: string;
 
@@ -92,84 +91,16 @@ export class EnforcementPlane extends Construct {
       timeToLiveAttribute: TABLE_TTL_ATTRIBUTE,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const enforceTimeout = Duration.seconds(60);
-    this.enforceDeadLetterQueue = new sqs.Queue(this, 'EnforceDeadLetterQueue', { fifo: true, encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
-    this.enforceQueue = new sqs.Queue(this, 'EnforceQueue', {
-      fifo: true,
-      // the bus rule's target cannot set a deduplication id: the body (one per second) is the id
-      contentBasedDeduplication: true,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      visibilityTimeout: Duration.seconds(enforceTimeout.toSeconds() * 6),
-      retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: this.enforceDeadLetterQueue, maxReceiveCount: 5 },
-    });
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
     acknowledge(this.failureQueue, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter destination of failed asynchronous invocations, rule and schedule targets; its depth raises an alarm.');
+    const scheduleRole = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+      description: 'portsnare: EventBridge Scheduler invokes the reconcile function',
+    });
 
-    // --- functions -----------------------------------------------------------------------------------
-    const common = { logRetention, alarmAction };
+    // --- enforcement: queue, enforce, reconcile, cleanup, their IAM and schedule (lib/EnforcementCore.ts)
     const decisionTable = tableArn(decision, names.decisionTable, stack.partition);
     const reportsTable = tableArn(decision, names.reportsTable, stack.partition);
-    const enforce = new PortsnareFunction(this, 'Enforce', {
-      ...common,
-      name: 'enforce',
-      description: 'portsnare (organization enforcement plane): makes this account and Region\'s WAF IP sets and NACL entries equal to the decision table',
-      environment: functionEnvironment({ settings: this.settingsJson, table: decisionTable, ledgerTable: this.ledger.tableName, planeId: this.planeId, reportsTable }),
-      timeout: enforceTimeout,
-      memorySize: 512,
-      // named, so the decision table's resource-based policy can name it
-      roleName: names.enforceRole(stack.region),
-    });
-    const reconcile = new PortsnareFunction(this, 'Reconcile', {
-      ...common,
-      name: 'reconcile',
-      description: 'portsnare (organization enforcement plane): asks this plane\'s enforcer for a full diff every five minutes',
-      environment: functionEnvironment({ settings: this.settingsJson, enforceQueueUrl: this.enforceQueue.queueUrl }),
-      onFailure: this.failureQueue,
-    });
-    const cleanup = new PortsnareFunction(this, 'Cleanup', {
-      ...common,
-      name: 'cleanup',
-      description: 'portsnare (organization enforcement plane): removes the NACL entries this plane made (its ledger), nothing else',
-      environment: functionEnvironment({ settings: this.settingsJson, table: this.ledger.tableName, ledgerTable: this.ledger.tableName }),
-      timeout: Duration.minutes(5),
-    });
-    this.functions = { enforce, reconcile, cleanup };
-    this.ledger.grantReadWriteData(enforce.function);
-    this.ledger.grantReadWriteData(cleanup.function);
-    this.enforceQueue.grantSendMessages(reconcile.function);
-    enforce.function.addEventSource(new SqsEventSource(this.enforceQueue, { batchSize: 10 }));
-
-    // The decision plane's tables, cross-account: the identity side of their resource-based
-    // policies (lib/org/DecisionPlane.ts); both sides must allow. Read the desired state, write
-    // only this plane's report, in a table enforce never reads.
-    enforce.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareDecisionTableActive', actions: ['dynamodb:Query'], resources: [activeIndexArn(decision, names.decisionTable, stack.partition)] }));
-    enforce.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'PortsnarePlaneReport',
-        actions: ['dynamodb:UpdateItem'],
-        resources: [reportsTable],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [planeReportKey(this.planeId).pk] } },
-      }),
-    );
-    const naclArns = naclIds.map((aclId) => stack.formatArn({ service: 'ec2', resource: 'network-acl', resourceName: aclId }));
-    if (naclArns.length) {
-      enforce.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclEntries', actions: ['ec2:CreateNetworkAclEntry', 'ec2:ReplaceNetworkAclEntry', 'ec2:DeleteNetworkAclEntry'], resources: naclArns }));
-      cleanup.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareNaclCleanup', actions: ['ec2:DeleteNetworkAclEntry'], resources: naclArns }));
-      for (const fn of [enforce, cleanup]) {
-        wildcardReadPolicy(
-          fn,
-          'NaclReadPolicy',
-          new iam.PolicyStatement({ sid: 'PortsnareNaclRead', actions: ['ec2:DescribeNetworkAcls'], resources: ['*'] }),
-          'ec2:DescribeNetworkAcls supports no resource-level permissions (Service Authorization Reference, Amazon EC2), so its resource must be "*"; it is read-only, and alone in this policy. Every mutating EC2 action is limited to this plane\'s ACL ARNs.',
-        );
-      }
-    }
-    if (this.waf.ipSets.length) {
-      enforce.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareIpSets', actions: ['wafv2:GetIPSet', 'wafv2:UpdateIPSet'], resources: this.waf.ipSets.map((s) => s.ipSet.attrArn) }));
-    }
-
     // --- the plane's bus: only the decision account's fan-out, only Desired State Changed -------------
     this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: names.planeBus, description: 'portsnare enforcement plane: Desired State Changed from the decision plane' });
     this.eventBus.addToResourcePolicy(
@@ -191,47 +122,78 @@ export class EnforcementPlane extends Construct {
     // The decision plane's pipe puts the wake-up under detail.wakeUp (lib/org/DecisionPlane.ts).
     const pattern = (wakeUp: Record<string, unknown>): events.EventPattern => ({ source: [DECISION_SOURCE], detailType: [DESIRED_STATE_CHANGED], account: [decision.account], detail: { [FAN_OUT_WAKE_UP]: wakeUp } });
     const field = (name: string): string => events.EventField.fromPath(`$.detail.${FAN_OUT_WAKE_UP}.${name}`);
-    const toQueue = (message: events.RuleTargetInput): eventTargets.SqsQueue => new eventTargets.SqsQueue(this.enforceQueue, { messageGroupId: ENFORCE_GROUP_ID, message, deadLetterQueue: this.failureQueue });
-    this.wakeUpRules = [
+    const toQueue = (queue: sqs.IQueue, message: events.RuleTargetInput): eventTargets.SqsQueue => new eventTargets.SqsQueue(queue, { messageGroupId: ENFORCE_GROUP_ID, message, deadLetterQueue: this.failureQueue });
+    const wakeUpRules = (queue: sqs.IQueue): events.Rule[] => [
       new events.Rule(this, 'WakeUpRule', {
         eventBus: this.eventBus,
         description: 'portsnare: Desired State Changed with notBefore → this plane\'s enforce queue',
         eventPattern: pattern({ notBefore: events.Match.exists() }),
-        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: field('kind'), notBefore: field('notBefore') }))],
+        targets: [toQueue(queue, events.RuleTargetInput.fromObject({ kind: field('kind'), notBefore: field('notBefore') }))],
       }),
       new events.Rule(this, 'WakeUpAtRule', {
         eventBus: this.eventBus,
         description: 'portsnare: Desired State Changed without notBefore (expire) → this plane\'s enforce queue',
         eventPattern: pattern({ notBefore: events.Match.doesNotExist() }),
-        targets: [toQueue(events.RuleTargetInput.fromObject({ kind: field('kind'), at: events.EventField.time }))],
+        targets: [toQueue(queue, events.RuleTargetInput.fromObject({ kind: field('kind'), at: events.EventField.time }))],
       }),
     ];
 
-    // --- reconcile every 5 minutes: how a plane that was down catches up -------------------------------
-    const scheduleRole = new iam.Role(this, 'SchedulerRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
-      description: 'portsnare: EventBridge Scheduler invokes the reconcile function',
-    });
-    const reconcileSchedule = new scheduler.Schedule(this, 'ReconcileSchedule', {
-      description: 'portsnare: full diff of the decision table and this plane',
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(5)),
-      target: new schedulerTargets.LambdaInvoke(reconcile.function, { role: scheduleRole, deadLetterQueue: this.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(10) }),
-    });
-    acknowledge(scheduleRole, arnWildcardFinding(reconcile.function, ':*'), 'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.');
+    // The decision plane's tables, cross-account: the identity side of their resource-based
+    // policies (lib/org/DecisionPlane.ts); both sides must allow. Read the desired state, write
+    // only this plane's report, in a table enforce never reads.
+    const decisionTableStatements = [
+      new iam.PolicyStatement({ sid: 'PortsnareDecisionTableActive', actions: ['dynamodb:Query'], resources: [activeIndexArn(decision, names.decisionTable, stack.partition)] }),
+      new iam.PolicyStatement({
+        sid: 'PortsnarePlaneReport',
+        actions: ['dynamodb:UpdateItem'],
+        resources: [reportsTable],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [planeReportKey(this.planeId).pk] } },
+      }),
+    ];
 
-    // --- cleanup on delete, repair after update ------------------------------------------------------
-    this.naclCleanup = new NaclCleanup(this, 'NaclCleanup', { cleanup, aclIds: naclIds, ruleRange: naclRuleRangeOf(props), logRetention });
-    this.naclCleanup.resource.node.addDependency(this.ledger);
-    if (this.waf.ipSets.length) new RepairAfterUpdate(this, 'RepairAfterUpdate', { enforceQueue: this.enforceQueue, messageGroupId: ENFORCE_GROUP_ID });
-    const mapping = enforce.function.node.tryFindChild(`SqsEventSource:${Names.nodeUniqueId(this.enforceQueue.node)}`);
-    for (const dependant of [mapping, reconcileSchedule, ...this.wakeUpRules]) dependant?.node.addDependency(this.naclCleanup.resource);
+    let rules: events.Rule[] = [];
+    const enforcement = new EnforcementCore(this, {
+      settingsJson: this.settingsJson,
+      environment: {
+        enforce: functionEnvironment({ settings: this.settingsJson, table: decisionTable, ledgerTable: this.ledger.tableName, planeId: this.planeId, reportsTable }),
+        cleanup: functionEnvironment({ settings: this.settingsJson, table: this.ledger.tableName, ledgerTable: this.ledger.tableName }),
+      },
+      ledger: this.ledger,
+      ledgerHasIndexes: false,
+      naclIds,
+      ruleRange: naclRuleRangeOf(props),
+      ipSets: this.waf.ipSets,
+      failureQueue: this.failureQueue,
+      schedulerRole: scheduleRole,
+      logRetention,
+      alarmAction,
+      // named, so the decision table's resource-based policy can name it
+      enforceRoleName: names.enforceRole(stack.region),
+      enforceStatements: decisionTableStatements,
+      wakeUps: (queue) => (rules = wakeUpRules(queue)),
+      texts: {
+        enforce: 'portsnare (organization enforcement plane): makes this account and Region\'s WAF IP sets and NACL entries equal to the decision table',
+        reconcile: 'portsnare (organization enforcement plane): asks this plane\'s enforcer for a full diff every five minutes',
+        cleanup: 'portsnare (organization enforcement plane): removes the NACL entries this plane made (its ledger), nothing else',
+        reconcileSchedule: 'portsnare: full diff of the decision table and this plane',
+        acls: 'this plane\'s ACL ARNs',
+      },
+    });
+    this.enforcement = enforcement;
+    this.enforceQueue = enforcement.enforceQueue;
+    this.enforceDeadLetterQueue = enforcement.enforceDeadLetterQueue;
+    this.naclCleanup = enforcement.naclCleanup;
+    this.functions = enforcement.functions;
+    this.wakeUpRules = rules;
+    const { enforce, reconcile, cleanup } = enforcement.functions;
+
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alarms: [enforce.errorsAlarm, reconcile.errorsAlarm, cleanup.errorsAlarm],
       // enforce runs here; decide (circuit breaker, own instance scanning) runs in the decision plane
-      emitters: ['enforce'],
+      emitters: enforcement.monitoring.emitters,
       deadLetterQueues: [
-        { id: 'EnforceDlqAlarm', queue: this.enforceDeadLetterQueue, what: 'enforce messages failed five times and were set aside' },
+        ...enforcement.monitoring.deadLetterQueues,
         { id: 'FailureQueueAlarm', queue: this.failureQueue, what: 'wake-ups or invocations could not be delivered or kept failing' },
       ],
       enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),

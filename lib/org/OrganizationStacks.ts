@@ -4,12 +4,11 @@
  * with `cdk deploy --all` (the decision stack first: every plane stack depends on it).
  * docs/organization.md says why not StackSets.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps, type App } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, type StackProps, type App } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { alarmTopic } from '../alarmTopic';
 import type { Construct } from 'constructs';
-import type { PortsnareContext } from '../appConfig';
-import type { BlockPolicyProps } from '../settings';
+import { blockPolicyOf, type PortsnareContext } from '../appConfig';
 import { FMS_CLOUDFRONT_RESOURCE_TYPE, planeScopes, type FirewallManagerContext, type OrganizationContext, type PlaneContext } from './config';
 import { DecisionPlane } from './DecisionPlane';
 import { EnforcementPlane } from './EnforcementPlane';
@@ -20,25 +19,6 @@ export interface OrganizationStackProps extends StackProps {
   readonly config: PortsnareContext;
   readonly organization: OrganizationContext;
   readonly names: OrgNames;
-}
-
-function policyOf(config: PortsnareContext): BlockPolicyProps | undefined {
-  const p = config.policy;
-  const s = (v: number | undefined): Duration | undefined => (v === undefined ? undefined : Duration.seconds(v));
-  return (
-    p && {
-      baseTtl: s(p.baseTtl),
-      escalationFactor: p.escalationFactor,
-      maxTtl: s(p.maxTtl),
-      offenceWindow: s(p.offenceWindow),
-      allowlist: p.allowlist,
-      blockUnverified: p.blockUnverified,
-      burstLimitPerMinute: p.burstLimitPerMinute,
-      widestIpv4Prefix: p.widestIpv4Prefix,
-      widestIpv6Prefix: p.widestIpv6Prefix,
-      maxManualTtl: s(p.maxManualTtl),
-    }
-  );
 }
 
 function alarmTopicOf(stack: Stack, config: PortsnareContext): sns.Topic | undefined {
@@ -63,7 +43,7 @@ export class DecisionStack extends Stack {
       sensorPrincipals: organization.sensorPrincipals,
       names: props.names,
       planes: organization.planes,
-      policy: policyOf(config),
+      policy: blockPolicyOf(config),
       vpcCidrs: config.vpcCidrs,
       guardDuty: config.guardDuty,
       alarmTopic: alarmTopicOf(this, config),
@@ -95,7 +75,7 @@ export class PlaneStack extends Stack {
       naclQuota: config.naclQuota,
       wafScopes: scopes,
       wafSetsPerFamily: config.wafSetsPerFamily,
-      policy: policyOf(config),
+      policy: blockPolicyOf(config),
       vpcCidrs: config.vpcCidrs,
       alarmTopic: alarmTopicOf(this, config),
       ...canaryOf(config),

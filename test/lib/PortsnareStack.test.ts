@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_LOG_FORMAT } from '../../lambda/flowlogs/records';
-import { DEFAULT_DECOY_TCP_PORTS, parsePortsnareContext, PortsnareStack, SENSOR_FLOW_LOG_FORMAT, type PortsnareContext } from '../../lib';
+import { blockPolicyOf, DEFAULT_DECOY_TCP_PORTS, parsePortsnareContext, PortsnareStack, SENSOR_FLOW_LOG_FORMAT, type PortsnareContext } from '../../lib';
 import { actionsOf, allGrants, flatten, nagFindings, resourceList, resourcesOf, statementsOfRole, projectApp } from './helpers';
 
 // CloudFormation's own template validation (on by default in aws-cdk-lib) takes seconds per
@@ -197,6 +197,24 @@ describe('context validation', () => {
 
   it('reads durations in the command line\'s spelling', () => {
     expect(config({ policy: { baseTtl: '2h', maxTtl: 86400 } }).policy).toEqual({ baseTtl: 7200, maxTtl: 86400 });
+  });
+
+  it('reads policy.ipv6BlockPrefix and policy.ttlJitterPercent as the same-named props of every stack', () => {
+    const policy = blockPolicyOf(config({ policy: { ipv6BlockPrefix: 56, ttlJitterPercent: 20 } }));
+    expect(policy).toMatchObject({ ipv6BlockPrefix: 56, ttlJitterPercent: 20 });
+    const { template } = synth({ sensor: { type: 'none' }, naclIds: [], policy: { ipv6BlockPrefix: 56, ttlJitterPercent: 20 } });
+    const settings = Object.values(template.findResources('AWS::Lambda::Function'))
+      .map((fn) => (fn as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables?.PORTSNARE_SETTINGS)
+      .filter((value) => value !== undefined)
+      .map((value) => JSON.parse(flatten(value)) as { policy: Record<string, unknown> });
+    expect(settings.length).toBeGreaterThanOrEqual(4);
+    for (const doc of settings) expect(doc.policy).toMatchObject({ ipv6BlockPrefix: 56, ttlJitterPercent: 20 });
+  });
+
+  it('rejects an IPv6 block prefix or a TTL jitter out of bounds, naming the key and the value', () => {
+    expect(() => new PortsnareStack(new App(), 'P', { config: config({ sensor: { type: 'none' }, naclIds: [], policy: { ipv6BlockPrefix: 32, ttlJitterPercent: 101 } }) })).toThrow(
+      /policy\.ipv6BlockPrefix 32: must be at least 48\n- policy\.ttlJitterPercent 101: must be at most 100/,
+    );
   });
 
   it('reads a JSON string, as `-c portsnare=…` passes it', () => {

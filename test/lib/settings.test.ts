@@ -42,6 +42,18 @@ describe('pipelineSettingsFrom', () => {
     expect(policy).toMatchObject({ widestIpv4Prefix: 24, widestIpv6Prefix: 64, maxManualTtlSeconds: 172800 });
   });
 
+  it('carries the IPv6 block prefix and the TTL jitter only when given (the functions default them: /64, no jitter)', () => {
+    expect(pipelineSettingsFrom({ policy: { ipv6BlockPrefix: 56, ttlJitterPercent: 12.5 } }).policy).toMatchObject({ ipv6BlockPrefix: 56, ttlJitterPercent: 12.5 });
+    expect(pipelineSettingsFrom({}).policy).not.toHaveProperty('ipv6BlockPrefix');
+    expect(pipelineSettingsFrom({}).policy).not.toHaveProperty('ttlJitterPercent');
+  });
+
+  it('refuses an IPv6 block prefix wider than the widest IPv6 prefix, naming both', () => {
+    expect(validateEnumerationBlockerProps({ policy: { ipv6BlockPrefix: 56, widestIpv6Prefix: 64 } }, 'eu-west-1')).toEqual([
+      'policy.ipv6BlockPrefix 56: ipv6BlockPrefix 56 is wider than widestIpv6Prefix 64: every prefix block would be refused',
+    ]);
+  });
+
   it('names the new policy props at fault', () => {
     const errors = validateEnumerationBlockerProps({ policy: { widestIpv4Prefix: 0, widestIpv6Prefix: 129, maxManualTtl: Duration.seconds(30) } }, 'eu-west-1');
     expect(errors).toEqual(
@@ -63,6 +75,11 @@ describe('validateEnumerationBlockerProps', () => {
     ['an offence window under a minute', { policy: { offenceWindow: Duration.seconds(59) } }, 'policy.offenceWindow 59s: must be at least 60'],
     ['an escalation factor over 100', { policy: { escalationFactor: 101 } }, 'policy.escalationFactor 101: must be at most 100'],
     ['a fractional burst limit', { policy: { burstLimitPerMinute: 1.5 } }, 'policy.burstLimitPerMinute 1.5: must be a whole number'],
+    ['an IPv6 block prefix wider than a /48', { policy: { ipv6BlockPrefix: 40 } }, 'policy.ipv6BlockPrefix 40: must be at least 48'],
+    ['an IPv6 block prefix past /128', { policy: { ipv6BlockPrefix: 129 } }, 'policy.ipv6BlockPrefix 129: must be at most 128'],
+    ['a fractional IPv6 block prefix', { policy: { ipv6BlockPrefix: 56.5 } }, 'policy.ipv6BlockPrefix 56.5: must be a whole number'],
+    ['a TTL jitter over 100 %', { policy: { ttlJitterPercent: 150 } }, 'policy.ttlJitterPercent 150: must be at most 100'],
+    ['a negative TTL jitter', { policy: { ttlJitterPercent: -1 } }, 'policy.ttlJitterPercent -1: must be at least 0'],
     ['a VPC CIDR that is none', { vpcCidrs: ['10.0.0.0/16', 'my-vpc'] }, 'vpcCidrs[1] "my-vpc": must be an IPv4/IPv6 address or CIDR'],
     ['a quota of 0', { naclQuota: 0 }, 'naclQuota 0: must be at least 1'],
     ['a fractional rule number', { naclRuleRange: [1.5, 10] }, 'naclRuleRange [1.5, 10]: element 0 must be a whole number'],
