@@ -52,8 +52,8 @@ it.runIf(canRun)('blocks in nftables when enforcement is on and no agent runs, a
   const [blocked, sets, listed, unblocked, after] = result.stdout.split('---\n');
   expect(blocked).toMatch(/^blocked 203\.0\.113\.7 for (10m|9m \d+s) .* enforced in nftables — local store /);
   expect(blocked).toMatch(/\nblocked 203\.0\.113\.64\/26 for (1h|59m \d+s) .* enforced in nftables/);
-  expect(sets).toMatch(/elements = \{ 203\.0\.113\.7 timeout \S+ expires \S+ \}/);
-  expect(sets).toMatch(/elements = \{ 203\.0\.113\.64\/26 timeout \S+ expires \S+ \}/);
+  expect(sets).toMatch(/elements = \{ 203\.0\.113\.7 counter packets 0 bytes 0 timeout \S+ expires \S+ \}/); // each element counts what it drops
+  expect(sets).toMatch(/elements = \{ 203\.0\.113\.64\/26 counter packets 0 bytes 0 timeout \S+ expires \S+ \}/);
   expect(listed).toMatch(/203\.0\.113\.7\s+manual\s+1\s+0\s+(10m|9m \d+s)\s+nftables/);
   expect(unblocked).toMatch(/^unblocked 203\.0\.113\.7 — local store /);
   expect(after).not.toContain('203.0.113.7');
