@@ -663,12 +663,15 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
     const catchUpAddedS = late ? catchUp([late]) : undefined;
 
     // Every plane reconciles (its own schedule) until a whole period passes without a change.
+    // A round is one period plus twice the jitter: two jittered ticks can be RECONCILE_MS + 2 ×
+    // JITTER_MS apart, so a bare period may hold no run of a plane (seen: seed -321520777).
     const finalFrom = clock.now();
+    const roundMs = RECONCILE_MS + (schedule.jitterSeed ? 2 * JITTER_MS : 0);
     let quiet = false;
     for (let round = 0; round < 5 && !quiet; round++) {
       const before = planes.map((p) => p.changes);
       const runs = planes.map((p) => p.runs);
-      await advanceTo(clock.now() + RECONCILE_MS);
+      await advanceTo(clock.now() + roundMs);
       quiet = planes.every((p, i) => p.changes === before[i] && p.runs > runs[i]!);
     }
     if (!quiet) failures.push('no quiet state after 5 reconcile periods (flapping)');
