@@ -8,6 +8,7 @@
  *   enforce, expiry; for cleanup, the table of its placement ledger;
  * - LEDGER_TABLE_NAME: where enforce and cleanup keep the NACL placement ledger (default TABLE_NAME);
  * - ENFORCE_QUEUE_URL: the FIFO queue wake-ups go to (decide, expiry, reconcile; enforce to retry soon);
+ * - EXPIRY_TIMER_QUEUE_URL: expiry's own standard queue of delayed timers (lambda/shared/timer-queue.ts);
  * - PLANE_ID and REPORTS_TABLE_NAME: an organization plane's enforce reports each run (core/org.ts).
  */
 export const SETTINGS_ENV = 'PORTSNARE_SETTINGS';
@@ -19,6 +20,7 @@ export const FUNCTION_ENV = {
   planeId: 'PLANE_ID',
   reportsTable: 'REPORTS_TABLE_NAME',
   enforceQueueUrl: 'ENFORCE_QUEUE_URL',
+  expiryTimerQueueUrl: 'EXPIRY_TIMER_QUEUE_URL',
 } as const;
 
 /** What lib/ gives one function (values may be CloudFormation tokens). */
@@ -29,6 +31,7 @@ export interface FunctionEnvironment {
   readonly planeId?: string;
   readonly reportsTable?: string;
   readonly enforceQueueUrl?: string;
+  readonly expiryTimerQueueUrl?: string;
 }
 
 /** lib/: the environment variables of one function, by the contract's names (in the order above). */

@@ -33,6 +33,8 @@ export const METRIC_NAMES = [
   'NaclForeignInRange',
   /** a call whose outcome was unknown (a timeout, a lost connection, a 5xx) retried once */
   'CallRetries',
+  /** expiry timers that could not be sent (the next tick still covers their records) */
+  'ExpiryTimersUnsent',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

@@ -2,7 +2,7 @@
  * The decision core: what every stack that decides builds alike — the single-account pipeline
  * (lib/EnumerationBlocker.ts) and the organization's decision plane (lib/org/DecisionPlane.ts).
  * The desired-state table (DesiredStateTable), the decide and expiry functions with their IAM on
- * it, the expiry schedule, and which alarms are its own (`monitoring`: decide publishes the
+ * it, the expiry schedule and the expiry timer queue, and which alarms are its own (`monitoring`: decide publishes the
  * circuit breaker and own-instance metrics; its functions' errors), for the composer's one
  * Monitoring. Where its wake-ups go (the enforce queue, or the decision plane's fan-out queue)
  * is the composer's: `sendWakeUpsTo`.
@@ -16,7 +16,8 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { FUNCTION_ENV, functionEnvironment } from '../core/environment';
 import { DesiredStateTable, type DesiredStateTableProps } from './DesiredStateTable';
@@ -42,6 +43,8 @@ export class DecisionCore {
   public readonly table: DesiredStateTable;
   public readonly functions: { readonly decide: PortsnareFunction; readonly expiry: PortsnareFunction };
   public readonly expirySchedule: scheduler.Schedule;
+  /** expiry's message timers (lambda/shared/timer-queue.ts): it sends them and consumes them */
+  public readonly expiryTimerQueue: sqs.Queue;
   /** the alarms that are this core's: decide publishes CircuitBreakerOpen and OwnInstanceScanning */
   public readonly monitoring: { readonly emitters: readonly MetricEmitter[] };
 
@@ -67,6 +70,24 @@ export class DecisionCore {
       arnWildcardFinding(expiry.function, ':*'),
       'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
     );
+
+    // The expiry timers (lambda/expiry/handler.ts): a STANDARD queue, as only a standard queue takes
+    // a per-message DelaySeconds (0–900 s); see lambda/shared/timer-queue.ts for the documentation.
+    // A timer that keeps failing (its expiry run threw 3 times) goes to the composer's failure queue,
+    // which is alarmed; a timer is only a wake-up, so an hour's retention is plenty (the minute
+    // ticks cover any record whose timer was lost).
+    this.expiryTimerQueue = new sqs.Queue(scope, 'ExpiryTimerQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Lambda's advice for an SQS event source: at least 6 × the function's timeout (30 s)
+      visibilityTimeout: Duration.seconds(180),
+      retentionPeriod: Duration.hours(1),
+      deadLetterQueue: { queue: props.failureQueue, maxReceiveCount: 3 },
+    });
+    // least privilege: expiry may send to this queue (sqs:SendMessage, which SendMessageBatch needs) and consume it, nothing else
+    this.expiryTimerQueue.grantSendMessages(expiry.function);
+    expiry.function.addEnvironment(FUNCTION_ENV.expiryTimerQueueUrl, this.expiryTimerQueue.queueUrl);
+    expiry.function.addEventSource(new SqsEventSource(this.expiryTimerQueue, { batchSize: 5 }));
     this.monitoring = { emitters: ['decide'] };
   }
 

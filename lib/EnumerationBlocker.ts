@@ -29,7 +29,6 @@ import { SensorHeartbeat } from './SensorHeartbeat';
 import { keepLogicalId } from './logicalIds';
 import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
-import { acknowledge } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
 import { grantSensorPutEvents } from './sensorConfig';
 import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
@@ -112,11 +111,7 @@ export class EnumerationBlocker extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    acknowledge(
-      this.failureQueue,
-      'AwsSolutions-SQS3',
-      'This queue is itself the dead-letter destination: failed asynchronous Lambda invocations, EventBridge rule and Scheduler targets that could not be delivered. A DLQ of a DLQ adds nothing; its depth raises an alarm.',
-    );
+    // no AwsSolutions-SQS3 to acknowledge: it is the dead-letter queue of expiry's timer queue (lib/DecisionCore.ts)
     const scheduleRole = new iam.Role(this, 'SchedulerRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },

@@ -7,7 +7,18 @@
  * wake-up that cannot be sent fails the run before anything is lifted, so the retry (or the next
  * minute) finds the same records due and sends it again. (Lift first and a lost wake-up would
  * leave nothing due to wake for: the blocks would stay until the 5-minute reconcile.)
- * Env: TABLE_NAME, ENFORCE_QUEUE_URL.
+ *
+ * Timers (issue 17, lift after TTL ≤ 60 s): the scheduler fires each tick up to ±30 s off, so two
+ * ticks may be 120 s apart and a block would wait for the next one. So every run (a tick or a
+ * timer) then sends, for the active records expiring in (now, now + LOOKAHEAD_MS], one message
+ * per distinct expiry second to the timer queue (lambda/shared/timer-queue.ts) with DelaySeconds =
+ * ceil((expiresAt − now) / 1000): the message wakes this function again when they are due. The
+ * function consumes that queue (lib/DecisionCore.ts) and runs the same logic. Duplicate timers are
+ * harmless: a run reads what is due from the table, and a lifted record is no longer active. A
+ * timer that cannot be sent is logged and counted (ExpiryTimersUnsent) and does not fail the run:
+ * its lifts are done, and the next tick (within LOOKAHEAD_MS) sends it again or lifts the record.
+ * A timer message that is not one is logged and dropped (the run goes on as a tick).
+ * Env: TABLE_NAME, ENFORCE_QUEUE_URL, EXPIRY_TIMER_QUEUE_URL.
  */
 import { lift } from '../../core/policy';
 import { documentClient } from '../shared/clients/dynamodb';
@@ -18,19 +29,33 @@ import { type Observability, powertoolsObservability } from '../shared/observabi
 import { digestOf, EnforceQueue } from '../shared/queue';
 import { BlockRepository } from '../shared/repository';
 import { FUNCTION_ENV, requireEnv } from '../shared/env';
+import { parseTimer, TimerQueue, timersFor } from '../shared/timer-queue';
+
+/**
+ * How far ahead a run sends timers: at least the largest gap between two ticks (60 s period, each
+ * tick up to ±30 s off: 120 s) plus a minute's margin for a late or failed tick, so every record
+ * gets a timer from some tick before it is due; within SQS's 900 s message timer.
+ */
+export const LOOKAHEAD_MS = 180_000;
 
 export interface ExpiryDeps {
   readonly repo: BlockRepository;
   readonly queue: EnforceQueue;
   readonly obs: Observability;
   readonly clock: Clock;
+  /** the timer queue; without it (a caller that does not model it) a run sends no timers */
+  readonly timers?: TimerQueue;
 }
 
-export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: number }> {
-  const { repo, queue, obs, clock } = deps;
-  return instrument(obs, async () => {
+export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: number; timers: number }> {
+  const { repo, queue, obs, clock, timers } = deps;
+  return instrument(obs, async (event: unknown) => {
+    for (const record of timerRecords(event)) {
+      if (!parseTimer(record.body)) obs.log.warn('not an expiry timer: dropped', { messageId: record.messageId, body: record.body.slice(0, 200) });
+    }
     const now = clock.now();
-    const due = (await repo.listActive(now)).filter((stored) => stored.record.expiresAt <= now);
+    const listed = await repo.listActive(timers ? now + LOOKAHEAD_MS : now);
+    const due = listed.filter((stored) => stored.record.expiresAt <= now);
     // the due records make the wake-up distinct: a late tick and the next one in the same minute are two wake-ups
     if (due.length > 0) await queue.wake('expire', now, digestOf(due.map((stored) => `${stored.record.target}@${stored.record.expiresAt}`)));
     let lifted = 0;
@@ -43,14 +68,35 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
         lifted++;
       }
     }
-    return { lifted };
+    let sent = 0;
+    if (timers) {
+      const wanted = timersFor(listed.map((stored) => stored.record.expiresAt), now, LOOKAHEAD_MS);
+      if (wanted.length > 0) {
+        const result = await timers.send(wanted);
+        sent = result.sent;
+        if (result.failed > 0) {
+          // not fatal: the lifts are done, and the next tick (or timer) covers these records
+          obs.log.error('expiry timers not sent', { failed: result.failed, errors: result.errors.slice(0, 5) });
+          obs.count('ExpiryTimersUnsent', result.failed);
+        }
+      }
+    }
+    return { lifted, timers: sent };
   });
+}
+
+/** The SQS records of a timer delivery; none for a scheduled tick. */
+function timerRecords(event: unknown): Array<{ messageId: string; body: string }> {
+  const records = (event as { Records?: unknown } | null | undefined)?.Records;
+  if (!Array.isArray(records)) return [];
+  return records.map((r: { messageId?: unknown; body?: unknown }) => ({ messageId: String(r?.messageId ?? ''), body: typeof r?.body === 'string' ? r.body : String(r?.body) }));
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, obs: Observability = powertoolsObservability(), clock: Clock = systemClock): ExpiryDeps {
   return {
     repo: new BlockRepository(documentClient(), requireEnv(FUNCTION_ENV.table, env)),
     queue: new EnforceQueue(sqsClient(), requireEnv(FUNCTION_ENV.enforceQueueUrl, env)),
+    timers: new TimerQueue(sqsClient(), requireEnv(FUNCTION_ENV.expiryTimerQueueUrl, env)),
     obs,
     clock,
   };

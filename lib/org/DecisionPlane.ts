@@ -36,7 +36,6 @@ import { DecisionCore } from '../DecisionCore';
 import type { DesiredStateTable } from '../DesiredStateTable';
 import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../decideRoutes';
 import { Monitoring } from '../Monitoring';
-import { acknowledge } from '../nag';
 import type { PortsnareFunction } from '../PortsnareFunction';
 import { pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
 import { activeIndexArn, busArn, roleArn, tableArn, type Env, type OrgNames } from './names';
@@ -138,7 +137,7 @@ export class DecisionPlane extends Construct {
       deadLetterQueue: { queue: this.wakeUpDeadLetterQueue, maxReceiveCount: 5 },
     });
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
-    acknowledge(this.failureQueue, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter destination of failed asynchronous invocations, rule and schedule targets; its depth raises an alarm.');
+    // no AwsSolutions-SQS3 to acknowledge: it is the dead-letter queue of expiry's timer queue (lib/DecisionCore.ts)
 
     const scheduleRole = new iam.Role(this, 'SchedulerRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),

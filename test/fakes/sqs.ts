@@ -29,6 +29,8 @@ import {
   type ChangeMessageVisibilityCommandInput,
   DeleteMessageCommand,
   type DeleteMessageCommandInput,
+  SendMessageBatchCommand,
+  type SendMessageBatchCommandInput,
   SendMessageCommand,
   type SendMessageCommandInput,
   SQSClient,
@@ -280,4 +282,93 @@ export async function deliverFifo(
     options.after?.(result);
   }
   return { invocations, failures, waitedMs };
+}
+
+/**
+ * A stateful fake of an SQS STANDARD queue of message timers (the expiry timer queue), driven
+ * through aws-sdk-client-mock on the real SQSClient. Modelled rules, from the SQS documentation:
+ * - SendMessageBatch takes 1 to 10 entries with distinct Ids; an entry's DelaySeconds is an
+ *   integer 0 to 900 (InvalidParameterValue otherwise; this fake fails the whole call); a standard queue accepts per-message delays.
+ *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+ *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-timers.html
+ * - A message is invisible until sent time + DelaySeconds, then delivered (no order, no
+ *   deduplication: standard queue); Lambda deletes the batch when the function returns.
+ *   https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
+ */
+export class FakeTimerSqs {
+  readonly client = new SQSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  readonly mock = mockClient(this.client);
+  readonly queueUrl = 'https://sqs.eu-west-1.amazonaws.com/123456789012/portsnare-expiry-timers';
+  readonly queueArn = 'arn:aws:sqs:eu-west-1:123456789012:portsnare-expiry-timers';
+  readonly messages: Array<{ id: string; body: string; sentAt: number; visibleAt: number; delaySeconds: number }> = [];
+  readonly calls = { SendMessageBatch: 0, entries: 0, delivered: 0 };
+  private failures = 0;
+  private sequence = 0;
+
+  constructor(private readonly clock: Clock) {
+    this.mock.on(SendMessageBatchCommand).callsFake(async (input: SendMessageBatchCommandInput) => this.sendBatch(input));
+  }
+
+  /** The next `times` SendMessageBatch calls fail (InternalError). */
+  failNext(times = 1): void {
+    this.failures += times;
+  }
+
+  private sendBatch(input: SendMessageBatchCommandInput) {
+    this.calls.SendMessageBatch++;
+    if (this.failures > 0) {
+      this.failures--;
+      throw awsError('InternalError', 'injected InternalError on SendMessageBatch', 500);
+    }
+    if (input.QueueUrl !== this.queueUrl) throw awsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.');
+    const entries = input.Entries ?? [];
+    if (entries.length === 0) throw awsError('AWS.SimpleQueueService.EmptyBatchRequest', 'There should be at least one SendMessageBatchRequestEntry in the request.');
+    if (entries.length > 10) throw awsError('AWS.SimpleQueueService.TooManyEntriesInBatchRequest', `Maximum number of entries per request are 10. You have sent ${entries.length}.`);
+    if (new Set(entries.map((e) => e.Id)).size !== entries.length) throw awsError('AWS.SimpleQueueService.BatchEntryIdsNotDistinct', 'Two or more batch entries in the request have the same Id.');
+    for (const e of entries) {
+      const d = e.DelaySeconds ?? 0;
+      if (!Number.isInteger(d) || d < 0 || d > 900) throw awsError('InvalidParameterValue', `Value ${d} for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.`);
+    }
+    const now = this.clock.now();
+    const successful = entries.map((e) => {
+      const id = `tm-${++this.sequence}`;
+      this.messages.push({ id, body: e.MessageBody ?? '', sentAt: now, visibleAt: now + (e.DelaySeconds ?? 0) * 1000, delaySeconds: e.DelaySeconds ?? 0 });
+      this.calls.entries++;
+      return { Id: e.Id, MessageId: id, MD5OfMessageBody: '' };
+    });
+    return { Successful: successful, Failed: [] };
+  }
+
+  /** When the next message becomes visible (epoch ms), if any is waiting. */
+  nextVisibleAt(): number | undefined {
+    return this.messages.length ? Math.min(...this.messages.map((m) => m.visibleAt)) : undefined;
+  }
+
+  /**
+   * Takes up to `max` visible messages as the event source would, and deletes them: a run that
+   * failed is not redelivered here (the real queue would, after its visibility timeout); the next
+   * tick covers its records.
+   */
+  receive(max = 5): SQSEvent | undefined {
+    const now = this.clock.now();
+    const batch = this.messages.filter((m) => m.visibleAt <= now).slice(0, max);
+    if (!batch.length) return undefined;
+    for (const m of batch) this.messages.splice(this.messages.indexOf(m), 1);
+    this.calls.delivered += batch.length;
+    return {
+      Records: batch.map(
+        (m): SQSRecord => ({
+          messageId: m.id,
+          receiptHandle: `rh-${m.id}`,
+          body: m.body,
+          attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(m.sentAt), SenderId: 'AIDAEXAMPLE', ApproximateFirstReceiveTimestamp: String(now) },
+          messageAttributes: {},
+          md5OfBody: '',
+          eventSource: 'aws:sqs',
+          eventSourceARN: this.queueArn,
+          awsRegion: 'eu-west-1',
+        }),
+      ),
+    };
+  }
 }

@@ -177,7 +177,7 @@ describe('a lost wake-up', () => {
     world.sqs.failNext('SendMessage', 'InternalError');
     await expect(world.expiry()).rejects.toThrow();
     world.clock.advance(60_000);
-    await expect(world.expiry()).resolves.toEqual({ lifted: 1 });
+    await expect(world.expiry()).resolves.toEqual({ lifted: 1, timers: 0 });
     expect(world.sqs.depth).toBe(1);
     await world.drain();
     expect(ownTargets(world, ACL_A)).toEqual([]);

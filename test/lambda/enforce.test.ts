@@ -55,7 +55,7 @@ describe('enforce handler', () => {
     await world.decide(world.scanEvent('203.0.113.7'));
     await world.drain();
     world.clock.advance(3600_000);
-    await expect(world.expiry()).resolves.toEqual({ lifted: 1 });
+    await expect(world.expiry()).resolves.toEqual({ lifted: 1, timers: 0 });
     await world.drain();
     expect(world.waf.addresses(SET_V4)).toEqual([]);
     expect(ownTargets(world, ACL_A)).toEqual([]);

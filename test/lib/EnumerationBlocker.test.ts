@@ -184,12 +184,32 @@ describe('queue, table, schedules', () => {
     expect(enforceQueue).toMatchObject({ FifoQueue: true, SqsManagedSseEnabled: true, RedrivePolicy: { maxReceiveCount: 5 } });
     expect(flatten((enforceQueue.RedrivePolicy as { deadLetterTargetArn: unknown }).deadLetterTargetArn)).toMatch(/^«PortsnareEnforceDeadLetterQueue/);
     expect(queues.find(([id]) => id.startsWith('PortsnareEnforceDeadLetterQueue'))![1]).toMatchObject({ FifoQueue: true });
-    const mappings = resourcesOf(template, 'AWS::Lambda::EventSourceMapping');
+    const mappings = resourcesOf(template, 'AWS::Lambda::EventSourceMapping').filter(([, m]) => flatten((m.Properties as { EventSourceArn: unknown }).EventSourceArn).startsWith('«PortsnareEnforceQueue'));
     expect(mappings).toHaveLength(1);
     const mapping = mappings[0]![1];
     expect((mapping.Properties as { BatchSize: number }).BatchSize).toBeLessThanOrEqual(10);
     expect(flatten((mapping.Properties as { FunctionName: unknown }).FunctionName)).toMatch(/^«PortsnareEnforceFunction/);
     expect(mapping.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^PortsnareNaclCleanup/)]));
+  });
+
+  it('gives expiry a standard timer queue (per-message delays), encrypted, SSL only, redriven to the failure queue, consumed by expiry alone in small batches', () => {
+    const queues = resourcesOf(template, 'AWS::SQS::Queue').map(([id, q]) => [id, q.Properties as Record<string, unknown>] as const);
+    const [timerId, timer] = queues.find(([id]) => id.startsWith('PortsnareExpiryTimerQueue'))!;
+    expect(timer.FifoQueue).toBeUndefined(); // FIFO queues take no per-message DelaySeconds
+    expect(timer).toMatchObject({ SqsManagedSseEnabled: true, VisibilityTimeout: 180, RedrivePolicy: { maxReceiveCount: 3 } });
+    expect(flatten((timer.RedrivePolicy as { deadLetterTargetArn: unknown }).deadLetterTargetArn)).toMatch(/^«PortsnareFailureQueue/);
+    const policy = resourcesOf(template, 'AWS::SQS::QueuePolicy').find(([, p]) => flatten((p.Properties as { Queues: unknown }).Queues).startsWith(`«${timerId}`));
+    expect(JSON.stringify(policy![1].Properties)).toContain('"aws:SecureTransport":"false"');
+    const mappings = resourcesOf(template, 'AWS::Lambda::EventSourceMapping').filter(([, m]) => flatten((m.Properties as { EventSourceArn: unknown }).EventSourceArn).startsWith(`«${timerId}`));
+    expect(mappings).toHaveLength(1);
+    expect(flatten((mappings[0]![1].Properties as { FunctionName: unknown }).FunctionName)).toMatch(/^«PortsnareExpiryFunction/);
+    expect((mappings[0]![1].Properties as { BatchSize: number }).BatchSize).toBeLessThanOrEqual(5);
+    expect(flatten(environmentOf('Expiry').EXPIRY_TIMER_QUEUE_URL)).toMatch(/^«PortsnareExpiryTimerQueue/);
+    for (const name of ['Decide', 'Enforce', 'Reconcile', 'Cleanup']) expect(environmentOf(name).EXPIRY_TIMER_QUEUE_URL).toBeUndefined();
+    // least privilege: only expiry's role has any right on the timer queue, and only to send and consume
+    const onTimer = allGrants(template).filter((g) => g.resource.startsWith(`«${timerId}`));
+    expect(new Set(onTimer.map((g) => g.policy.replace(/Role.*/, '')))).toEqual(new Set(['PortsnareExpiry']));
+    expect([...new Set(onTimer.map((g) => g.action))].sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
   });
 
   it('keeps desired state in a table with pk/sk, the sparse GSI "active", TTL "ttl", PITR and encryption', () => {

@@ -44,7 +44,6 @@ type Scenario = keyof typeof SCENARIOS;
 
 /** Each acknowledged finding id, and a stack it is acknowledged in. Logical ids are the stack's (fixed). */
 const ACKNOWLEDGED: Array<[string, Scenario]> = [
-  ['AwsSolutions-SQS3', 'ec2'],
   ['AwsSolutions-L1', 'ec2'],
   ['AwsSolutions-IAM5[Resource::*]', 'ec2'],
   ['AwsSolutions-IAM5[Resource::<BlockerTableA23BA474.Arn>/index/*]', 'ec2'],

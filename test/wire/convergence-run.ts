@@ -50,13 +50,15 @@ import { DeadlineHttpHandler, MAX_CALL_MS } from '../../lambda/shared/clients/ti
 import { enforce as runEnforcer, type EnforcerDeps } from '../../lambda/shared/enforcer';
 import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
 import { EnforceQueue } from '../../lambda/shared/queue';
+import { TimerQueue } from '../../lambda/shared/timer-queue';
+import { LOOKAHEAD_MS } from '../../lambda/expiry/handler';
 import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
 import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
 import { claimRuleRange } from '../../lib/NaclCleanup';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
-import { deliverFifo, FakeSqs } from '../fakes/sqs';
+import { deliverFifo, FakeSqs, FakeTimerSqs } from '../fakes/sqs';
 import { ACL_A, ACL_B, SET_V4, SET_V6, testSettings } from '../fakes/world';
 import type { LocalTable } from './dynalite';
 import { Ec2Server } from './ec2-server';
@@ -330,7 +332,8 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
     const wafAdapter = new WafAdapter({ REGIONAL: wafClient }, clock, obs, new UpdatePacer(), () => 0.5);
     const decide = createDecide({ repo, queue, burst: new BurstGate(db.doc, tableA, clock), settings, obs, clock });
     const enforce = createEnforce({ repo: lagged, nacl, waf: wafAdapter, settings, obs, clock, sqs: sqs.client, queueUrl: sqs.queueUrl }) as (event: SQSEvent) => Promise<{ changes: number }>;
-    const expiry = createExpiry({ repo: lagged, queue, obs, clock });
+    const timerSqs = new FakeTimerSqs(clock);
+    const expiry = createExpiry({ repo: lagged, queue, obs, clock, timers: new TimerQueue(timerSqs.client, timerSqs.queueUrl) });
     const reconcileTick = createReconcile({ queue, obs, clock });
     const start = clock.now();
     const failures: string[] = [];
@@ -516,25 +519,52 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
       );
       return changes;
     };
-
-    // the scheduler: tick k of a schedule fires at start + k × period, up to JITTER_MS off
+    // the scheduler: tick k of a schedule fires at start + k × period, up to JITTER_MS off; the expiry timers (below) in between, at their own times
     let expiryTick = 1;
     let reconcileTickN = 1;
     let nextExpiry = start + EXPIRY_MS + jitter();
     let nextReconcile = start + RECONCILE_MS + jitter();
+    /**
+     * The expiry timer queue (lambda/shared/timer-queue.ts): a message becomes visible at its sent
+     * time + DelaySeconds and is delivered to the expiry function then, plus the same lateness as
+     * the enforce queue's deliveries (up to 30 s): both are Lambda SQS event sources, polled the
+     * same way, and nothing makes a standard queue's poller more punctual than the FIFO's.
+     * `timerDue` is when the next timer is delivered (its lateness drawn once, when it is first
+     * the earliest).
+     */
+    let timerDue: number | undefined;
+    let timerFor: number | undefined;
+    const nextTimer = (): number | undefined => {
+      const visible = timerSqs.nextVisibleAt();
+      if (visible === undefined) return (timerDue = timerFor = undefined);
+      if (timerFor !== visible || timerDue === undefined) {
+        timerFor = visible;
+        timerDue = Math.max(clock.now(), visible + lateness());
+      }
+      return timerDue;
+    };
+    const runExpiry = async (event: unknown) => {
+      observe();
+      await expiry(event).catch(() => undefined); // a failed run: the next tick finds the same records due
+      await snapshotTable();
+      observe();
+    };
     const advanceTo = async (target: number) => {
       await drain();
       for (;;) {
-        const at = Math.min(nextExpiry, nextReconcile);
+        const timerAt = nextTimer() ?? Infinity;
+        const at = Math.min(nextExpiry, nextReconcile, timerAt);
         if (at > target) break;
         if (at > clock.now()) clock.set(at);
-        if (at === nextExpiry) {
+        if (at === timerAt) {
+          timerDue = timerFor = undefined;
+          const event = timerSqs.receive();
+          if (event) await runExpiry(event);
+        } else if (at === nextExpiry) {
           nextExpiry = start + ++expiryTick * EXPIRY_MS + jitter();
-          if (clock.now() < dueFrom) continue;
-          observe();
-          await expiry({}).catch(() => undefined); // a failed tick: the next finds the same records due
-          await snapshotTable();
-          observe();
+          // a tick finds nothing due and sends no timer before the first record is within the lookahead: skipped
+          if (clock.now() + LOOKAHEAD_MS < dueFrom) continue;
+          await runExpiry({});
         } else {
           nextReconcile = start + ++reconcileTickN * RECONCILE_MS + jitter();
           await reconcileTick({});

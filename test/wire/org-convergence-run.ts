@@ -72,12 +72,13 @@ import { createHandler as createReconcile } from '../../lambda/reconcile/handler
 import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
 import { PlaneReports } from '../../lambda/shared/plane-reports';
 import { EnforceQueue } from '../../lambda/shared/queue';
+import { TimerQueue } from '../../lambda/shared/timer-queue';
 import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
 import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
-import { deliverFifo, FakeSqs } from '../fakes/sqs';
+import { deliverFifo, FakeSqs, FakeTimerSqs } from '../fakes/sqs';
 import { SET_V4, SET_V6, testSettings } from '../fakes/world';
 import { JITTER_MS, POOL, seeded } from './convergence-run';
 import type { LocalTable } from './dynalite';
@@ -369,7 +370,10 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
   const decisionSqs = new FakeSqs(clock, 60);
   const decisionQueue = new EnforceQueue(decisionSqs.client, decisionSqs.queueUrl);
   const decide = createDecide({ repo, queue: decisionQueue, burst: new BurstGate(db.doc, decisionTable, clock), settings: decisionSettings, obs, clock });
-  const expiry = createExpiry({ repo, queue: decisionQueue, obs, clock });
+  // the expiry timer queue (lambda/shared/timer-queue.ts): a timer is delivered to expiry when it
+  // becomes visible (sent time + DelaySeconds), as this runner delivers its other queues: on time
+  const timerSqs = new FakeTimerSqs(clock);
+  const expiry = createExpiry({ repo, queue: decisionQueue, obs, clock, timers: new TimerQueue(timerSqs.client, timerSqs.queueUrl) });
   const outageFrom = schedule.outageAtMs === undefined ? undefined : start + schedule.outageAtMs;
   let outageOver = false;
   const regionDown = (region: string) => region === OUTAGE_REGION && outageFrom !== undefined && !outageOver && clock.now() >= outageFrom && clock.now() < outageFrom + OUTAGE_MS;
@@ -534,6 +538,7 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
         nextExpiryAt = schedule.jitterSeed ? start + ++expiryTick * EXPIRY_MS + jitter() : now + EXPIRY_MS;
         await expiry({}).catch(() => undefined); // a failed run: the next minute finds the same records due
       }
+      for (let timers = timerSqs.receive(); timers; timers = timerSqs.receive()) await expiry(timers).catch(() => undefined);
       for (const plane of planes) {
         if (plane === late && plane.catchUpFrom === undefined && now >= plane.joinedAt) {
           plane.catchUpFrom = plane.joinedAt;
@@ -560,6 +565,7 @@ export async function runOrgSchedule(db: LocalTable, runId: string, schedule: Or
     const nextDue = () =>
       Math.min(
         nextExpiryAt,
+        timerSqs.nextVisibleAt() ?? Infinity,
         ...planes.map((p) => p.nextReconcileAt),
         ...pendingDecides.map((p) => p.at),
         ...[decisionSqs, ...planes.map((p) => p.sqs)].map((q) => q.nextVisibleAt() ?? Infinity),
