@@ -32,16 +32,22 @@ export interface EnforceMessage {
   readonly notBefore?: number;
 }
 
-/** Reads a message body; undefined when it is not an enforce message. */
-export function parseEnforceMessage(body: string): EnforceMessage | undefined {
+/** A message body parsed as a JSON object; undefined when it is not one (not JSON, or not an object). */
+export function jsonObjectOf(body: string): Record<string, unknown> | undefined {
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { kind, notBefore } = value as { kind?: unknown; notBefore?: unknown };
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+}
+
+/** Reads a message body; undefined when it is not an enforce message. */
+export function parseEnforceMessage(body: string): EnforceMessage | undefined {
+  const value = jsonObjectOf(body);
+  if (!value) return undefined;
+  const { kind, notBefore } = value;
   if (typeof kind !== 'string' || !(ENFORCE_KINDS as readonly string[]).includes(kind)) return undefined;
   if (notBefore !== undefined && (typeof notBefore !== 'number' || !Number.isFinite(notBefore))) return undefined;
   return { kind: kind as EnforceMessage['kind'], ...(notBefore !== undefined ? { notBefore } : {}) };

@@ -15,6 +15,7 @@
  * is conditional on the record's version — and sends nothing.
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { jsonObjectOf } from './queue';
 
 /** SQS's per-message delay range, seconds (sqs-message-timers.html) */
 export const MAX_TIMER_DELAY_S = 900;
@@ -29,14 +30,9 @@ export interface ExpiryTimer {
 
 /** The body of a timer message; undefined when a body is not one (logged and dropped by the caller). */
 export function parseTimer(body: string): { expiresAt: number } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { kind, expiresAt } = value as { kind?: unknown; expiresAt?: unknown };
+  const value = jsonObjectOf(body);
+  if (!value) return undefined;
+  const { kind, expiresAt } = value;
   if (kind !== 'expiry-timer' || typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return undefined;
   return { expiresAt };
 }
