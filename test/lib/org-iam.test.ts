@@ -226,6 +226,20 @@ describe.each([
       // the positive controls: it can read the active index, and write its own report elsewhere
       const query: Request = { ...itemRequest(role, 'dynamodb:Query', `${enforce.desiredStateTable}/index/active`, 'ACTIVE'), context: { 'aws:PrincipalArn': role, 'aws:PrincipalOrgID': ORG } };
       expect(crossAccountAllowed(enforce.statements, desiredPolicy!, query)).toBe(true);
+      // the change log (issue 20): Query on the `changes` index too, and nothing else new
+      const onTable = (action: string, resource: string): Request => ({ ...itemRequest(role, action, resource, 'A'), context: { 'aws:PrincipalArn': role, 'aws:PrincipalOrgID': ORG } });
+      expect(crossAccountAllowed(enforce.statements, desiredPolicy!, onTable('dynamodb:Query', `${enforce.desiredStateTable}/index/changes`))).toBe(true);
+      for (const [action, resource] of [
+        ['dynamodb:Scan', `${enforce.desiredStateTable}/index/changes`],
+        ['dynamodb:GetItem', enforce.desiredStateTable],
+        ['dynamodb:Query', enforce.desiredStateTable],
+        ['dynamodb:Scan', enforce.desiredStateTable],
+        ['dynamodb:Query', `${enforce.desiredStateTable}/index/other`],
+        ['dynamodb:DescribeTable', enforce.desiredStateTable],
+        ['dynamodb:UpdateItem', enforce.desiredStateTable],
+      ] as const) {
+        expect(crossAccountAllowed(enforce.statements, desiredPolicy!, onTable(action, resource)), `${role} ${action} ${resource}`).toBe(false);
+      }
       const [reportsTable, reportsPolicy] = [...tables].find(([arn]) => arn !== enforce.desiredStateTable)!;
       expect(crossAccountAllowed(enforce.statements, reportsPolicy, itemRequest(role, 'dynamodb:UpdateItem', reportsTable, `PLANE#${account}/${region}`))).toBe(true);
       // but not a block key there, nor another plane's report
