@@ -147,8 +147,9 @@ interface Org {
   readonly planes: Map<string, Template>;
 }
 
-function synthOrg(planes: Array<{ account: string; region: string }>): Org {
+function synthOrg(planes: Array<{ account: string; region: string }>, more: Record<string, unknown> = {}): Org {
   const parsed = parsePortsnareContext({
+    ...more,
     vpcCidrs: ['10.0.0.0/8'],
     organization: { organizationId: ORG, decision: { account: SECURITY, region: DECISION_REGION }, sensorPrincipals: [SENSOR_ROLES], planes },
   });
@@ -260,6 +261,16 @@ describe.each([
       }
     }
   });
+});
+
+describe('portsnare.enforcement.reconcileMinutes in an organization', () => {
+  it('sets every plane\'s reconcile schedule', () => {
+    const org = synthOrg([{ account: '222222222222', region: 'eu-west-1' }, { account: '333333333333', region: 'us-east-1' }], { enforcement: { reconcileMinutes: 4 } });
+    for (const plane of org.planes.values()) {
+      const rates = resourcesOf(plane, 'AWS::Scheduler::Schedule').map(([, s]) => (s.Properties as { ScheduleExpression: unknown }).ScheduleExpression);
+      expect(rates).toEqual(['rate(4 minutes)']);
+    }
+  }, 300_000);
 });
 
 describe('the decision bus admits sensors by role', () => {
