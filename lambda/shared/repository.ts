@@ -15,6 +15,12 @@
  *   https://docs.aws.amazon.com/AWSJavaScriptSDK/v3/latest/Package/-aws-sdk-util-dynamodb/
  * - a record field named like a table attribute (key, version, index key, ttl) is never written
  *   over it.
+ * - a global secondary index is read eventually consistent only (ConsistentRead is refused on
+ *   it), so the change log's readers read from a little before their last position, and a Query
+ *   page cut by Limit may carry a LastEvaluatedKey with nothing after it; Limit counts the items
+ *   evaluated before a FilterExpression (the backfill's pages may come back empty).
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Reading
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html
  */
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Placement, PlacementState } from '../../core/nacl';
