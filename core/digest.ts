@@ -462,3 +462,15 @@ export function webhookBody(digest: Digest, label: string, id: string): Record<s
     text: renderText(digest, label),
   };
 }
+
+/** The problems of a `digest` settings input, each naming the key and the value ("digest.everyMinutes: … (got 4)"). */
+export function digestSettingsProblems(input: unknown): string[] {
+  const parsed = DigestSettingsSchema.safeParse(input);
+  if (parsed.success) return [];
+  return parsed.error.issues.map((issue) => {
+    let value: unknown = input;
+    for (const key of issue.path) value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+    const got = value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;
+    return `digest${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}${got}`;
+  });
+}
