@@ -474,3 +474,29 @@ export function digestSettingsProblems(input: unknown): string[] {
     return `digest${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}${got}`;
   });
 }
+
+/**
+ * The host agent's digest (agent config `digest`, docs/agent-config.md): the same digest from the
+ * local pipeline's store to a webhook. No SNS on a host: a webhook is the one channel.
+ */
+export const AgentDigestSchema = z
+  .strictObject({
+    webhookUrl: z.string().superRefine((value, ctx) => {
+      const problem = webhookUrlProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    everyMinutes: z.number().int().min(5).max(1440).default(60),
+    minNewBlocks: z.number().int().min(0).max(1_000_000).default(1),
+    quietHours: z.string().regex(QUIET_HOURS, 'must be "HH:MM-HH:MM" (24-hour clock), e.g. "22:00-07:00"').optional(),
+    timeZone: z
+      .string()
+      .refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Berlin", "America/New_York", "UTC")' })
+      .default('UTC'),
+    top: z.number().int().min(1).max(50).default(10),
+  })
+  .superRefine((value, ctx) => {
+    if (value.quietHours && value.quietHours.split('-')[0] === value.quietHours.split('-')[1]) {
+      ctx.addIssue({ code: 'custom', path: ['quietHours'], message: 'starts and ends at the same minute: nothing would ever be sent (leave quietHours out for none)' });
+    }
+  });
+export type AgentDigestSettings = z.output<typeof AgentDigestSchema>;
