@@ -97,7 +97,11 @@ export function hasSnsChannel(settings: Pick<DigestSettings, 'topicArn' | 'email
   return settings.topicArn !== undefined || settings.email !== undefined || settings.webhookUrl === undefined;
 }
 
-/** The names of the dead-letter queues a digest reports (AWS/SQS ApproximateNumberOfMessagesVisible). */
+/**
+ * What lib gives the digest function (DIGEST_SETTINGS, lib/Digest.ts): the settings with the topic
+ * resolved, the deployment's label and the names of the dead-letter queues it reports (AWS/SQS
+ * ApproximateNumberOfMessagesVisible).
+ */
 export const DigestRuntimeSchema = z.strictObject({
   everyMinutes: z.number().int().min(5).max(1440),
   topicArn: z.string().min(1).optional(),
@@ -111,7 +115,6 @@ export const DigestRuntimeSchema = z.strictObject({
   label: z.string().min(1).max(60),
   deadLetterQueues: z.array(z.string().min(1)).max(10),
 });
-/** DIGEST_SETTINGS: what lib gives the digest function. */
 export type DigestRuntime = z.output<typeof DigestRuntimeSchema>;
 export const DIGEST_SETTINGS_ENV = 'DIGEST_SETTINGS';
 
