@@ -108,6 +108,8 @@ export function sightingOfScan(event: ScanDetected, eventId: string, manual: boo
     // the cloud — NACL or WAF — only with blockUnverified (off by default), so a forged packet
     // never becomes a fleet-wide block by default.
     verified: manual || proofOf(event) === 'handshake',
+    // the decoy ports probed, each once (core/policy.ts keeps the record's last MAX_REMEMBERED_PORTS)
+    ...(manual || event.probes.length === 0 ? {} : { ports: [...new Set(event.probes.map((probe) => probe.port))] }),
   };
 }
 

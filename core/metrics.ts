@@ -35,6 +35,8 @@ export const METRIC_NAMES = [
   'CallRetries',
   /** expiry timers that could not be sent (the next tick still covers their records) */
   'ExpiryTimersUnsent',
+  /** a digest that could not be delivered to a channel after its retries (the next digest covers its window: core/digest.ts) */
+  'DigestUndelivered',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

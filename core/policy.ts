@@ -87,6 +87,8 @@ export interface BlockRecord {
   /** ids of the events that counted, newest last (bounded), so a redelivered event is one offence */
   readonly eventIds: readonly string[];
   readonly sensors: readonly string[];
+  /** the last distinct decoy ports probed, newest last (at most MAX_REMEMBERED_PORTS): what a digest ranks ports by (core/digest.ts) */
+  readonly ports?: readonly number[];
   readonly note?: string;
   /** why the block was lifted early, when it was */
   readonly liftedBy?: string;
@@ -104,6 +106,19 @@ export interface ChangedRecord extends EnforcementRecord {
 }
 
 export const MAX_REMEMBERED_EVENT_IDS = 20;
+/** a record keeps this many distinct decoy ports: 10 numbers add at most ~50 bytes to the item (docs/scale.md) */
+export const MAX_REMEMBERED_PORTS = 10;
+
+/** `previous` then `seen`, each port once (a port seen again moves to the end), the newest MAX_REMEMBERED_PORTS. */
+export function rememberPorts(previous: readonly number[] | undefined, seen: readonly number[] | undefined): number[] {
+  const ports = [...(previous ?? [])];
+  for (const port of seen ?? []) {
+    const at = ports.indexOf(port);
+    if (at >= 0) ports.splice(at, 1);
+    ports.push(port);
+  }
+  return ports.slice(-MAX_REMEMBERED_PORTS);
+}
 
 /**
  * The TTL with its jitter: `ttlSeconds` plus a uniformly random extra of 0 to
@@ -148,6 +163,8 @@ export interface Sighting {
    * (`block --replace`); otherwise a re-block never shortens a block nor drops its note
    */
   readonly replace?: boolean;
+  /** the decoy ports the event's probes hit (a Scan Detected event's `probes`) */
+  readonly ports?: readonly number[];
 }
 
 /**
@@ -197,11 +214,13 @@ export function decide(previous: BlockRecord | undefined, sighting: Sighting, no
   const firstSeen = Math.min(previous?.firstSeen ?? sighting.firstSeen, sighting.firstSeen);
   const lastSeen = Math.max(previous?.lastSeen ?? sighting.lastSeen, sighting.lastSeen);
   const hitCount = addCount(previous?.hitCount ?? 0, sighting.hits);
+  const remembered = rememberPorts(previous?.ports, sighting.ports);
+  const ports = remembered.length ? { ports: remembered } : {};
 
   if (previous && previous.active && previous.expiresAt > now && sighting.reason !== 'manual') {
     return {
       action: 'refresh',
-      record: { ...previous, lastSeen, hitCount, eventIds, sensors },
+      record: { ...previous, lastSeen, hitCount, eventIds, sensors, ...ports },
       why: `already blocked until ${new Date(previous.expiresAt).toISOString()}`,
     };
   }
@@ -232,6 +251,7 @@ export function decide(previous: BlockRecord | undefined, sighting: Sighting, no
     active: true,
     eventIds,
     sensors,
+    ...ports,
     ...(note !== undefined ? { note } : {}),
   };
   return { action: 'block', record, why: `offence ${offences}, blocked for ${Math.round((expiresAt - now) / 1000)}s` };

@@ -20,7 +20,9 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { FUNCTION_ENV, functionEnvironment } from '../core/environment';
+import type { DigestSettings } from '../core/digest';
 import { DesiredStateTable, type DesiredStateTableProps } from './DesiredStateTable';
+import { Digest } from './Digest';
 import type { MetricEmitter } from './Monitoring';
 import { acknowledge, arnWildcardFinding } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
@@ -48,7 +50,10 @@ export class DecisionCore {
   /** the alarms that are this core's: decide publishes CircuitBreakerOpen and OwnInstanceScanning */
   public readonly monitoring: { readonly emitters: readonly MetricEmitter[] };
 
-  constructor(scope: Construct, props: DecisionCoreProps) {
+  constructor(
+    private readonly scope: Construct,
+    private readonly props: DecisionCoreProps,
+  ) {
     this.table = new DesiredStateTable(scope, 'Table', props.table);
     const common = { logRetention: props.logRetention, alarmAction: props.alarmAction, onFailure: props.failureQueue };
     const environment = functionEnvironment({ settings: props.settingsJson, table: this.table.tableName });
@@ -89,6 +94,24 @@ export class DecisionCore {
     expiry.function.addEnvironment(FUNCTION_ENV.expiryTimerQueueUrl, this.expiryTimerQueue.queueUrl);
     expiry.function.addEventSource(new SqsEventSource(this.expiryTimerQueue, { batchSize: 5 }));
     this.monitoring = { emitters: ['decide'] };
+  }
+
+  /**
+   * The optional notification digest (lib/Digest.ts): its function, schedule (on the scheduler
+   * role of the other schedules), IAM on this table, alarm and topic. `deadLetterQueues`: the
+   * queues of this stack whose waiting messages the digest reports.
+   */
+  addDigest(settings: DigestSettings, options: { readonly label: string; readonly deadLetterQueues: readonly sqs.IQueue[] }): Digest {
+    return new Digest(this.scope, 'Digest', {
+      settings,
+      table: this.table,
+      schedulerRole: this.props.schedulerRole,
+      failureQueue: this.props.failureQueue,
+      deadLetterQueues: options.deadLetterQueues,
+      label: options.label,
+      logRetention: this.props.logRetention,
+      alarmAction: this.props.alarmAction,
+    });
   }
 
   /** decide and expiry wake enforcement through `queue` (ENFORCE_QUEUE_URL, core/environment.ts): its URL and the right to send. */

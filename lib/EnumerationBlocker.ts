@@ -22,7 +22,9 @@ import type { MetricName } from '../core/metrics';
 import { EMPTY_LIST_OUTPUT, STACK_OUTPUTS } from '../core/outputs';
 import { functionEnvironment } from '../core/environment';
 import type { PipelineSettingsInput } from '../core/settings';
+import { DigestSettingsSchema } from '../core/digest';
 import { DecisionCore } from './DecisionCore';
+import type { Digest } from './Digest';
 import type { DesiredStateTable } from './DesiredStateTable';
 import { EnforcementCore } from './EnforcementCore';
 import { SensorHeartbeat } from './SensorHeartbeat';
@@ -70,6 +72,8 @@ export class EnumerationBlocker extends Construct {
   public readonly alarms: cloudwatch.Alarm[];
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly naclArns: readonly string[];
+  /** The notification digest, when `digest` is set (lib/Digest.ts). */
+  public readonly digest?: Digest;
   /** The SNS action every portsnare alarm notifies, when alarmTopic is set. */
   public readonly alarmAction?: cloudwatch.IAlarmAction;
 
@@ -196,6 +200,12 @@ export class EnumerationBlocker extends Construct {
     });
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;
+
+    // --- the optional notification digest (lib/Digest.ts) ------------------------------------------
+    if (props.digest !== undefined) {
+      this.digest = decision.addDigest(DigestSettingsSchema.parse(props.digest), { label: stack.stackName, deadLetterQueues: [this.failureQueue, this.enforceDeadLetterQueue] });
+      this.alarms.push(this.digest.undeliveredAlarm, this.digest.function.errorsAlarm);
+    }
 
     this.keepStatefulLogicalIds();
 

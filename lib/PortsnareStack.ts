@@ -107,6 +107,7 @@ export class PortsnareStack extends Stack {
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
       reconcileMinutes: config.enforcement?.reconcileMinutes,
+      ...(config.digest ? { digest: config.digest } : {}),
     });
 
     const vpc = this.vpc;

@@ -6,6 +6,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { z } from 'zod';
 import { parseDuration } from '../core/commands';
+import { DigestSettingsSchema } from '../core/digest';
 import { formatZodError } from '../core/event';
 import { canaryProblem, DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
@@ -115,6 +116,8 @@ export const PortsnareContextSchema = z
         reconcileMinutes: z.number().int().min(1).max(MAX_RECONCILE_MINUTES).optional(),
       })
       .optional(),
+    /** the notification digest (core/digest.ts): every N minutes to SNS (email, AWS Chatbot) and/or a webhook; off when absent */
+    digest: DigestSettingsSchema.optional(),
     /** one decision plane and enforcement planes in many accounts and Regions (lib/org/, docs/organization.md) */
     organization: OrganizationSchema.optional(),
   })
@@ -192,9 +195,9 @@ function organizationConflicts(input: unknown): string[] {
   return conflicts;
 }
 
-/** " (got <value>)" for an issue under `organization`, so an error names the value as well as the key. */
+/** " (got <value>)" for an issue under `organization` or `digest`, so an error names the value as well as the key. */
 function shownValue(input: unknown, path: readonly PropertyKey[]): string {
-  if (path[0] !== 'organization' && path[0] !== 'enforcement') return '';
+  if (path[0] !== 'organization' && path[0] !== 'enforcement' && path[0] !== 'digest') return '';
   let value: unknown = input;
   for (const key of path) value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined;
   return value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;

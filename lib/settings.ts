@@ -10,6 +10,7 @@ import { Token, type Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { z } from 'zod';
+import { digestSettingsProblems, type DigestSettingsSchema } from '../core/digest';
 import { GuardSettingsSchema } from '../core/guard';
 import { canaryCidr, canaryProblem } from '../core/selftest';
 import { DEFAULT_POLICY, PolicySettingsSchema, type PolicySettings } from '../core/policy';
@@ -203,6 +204,12 @@ export interface EnumerationBlockerProps {
    * @default 10
    */
   readonly reconcileMinutes?: number;
+  /**
+   * The notification digest (core/digest.ts DigestSettingsSchema: everyMinutes, topicArn, email,
+   * webhookUrl, minNewBlocks, quietHours, timeZone, chatbot, top); lib/Digest.ts builds it.
+   * @default - no digest
+   */
+  readonly digest?: z.input<typeof DigestSettingsSchema>;
 }
 
 export const DEFAULT_RECONCILE_MINUTES = 10;
@@ -398,6 +405,8 @@ export function validateEnumerationBlockerProps(props: EnumerationBlockerProps, 
     const problem = canaryProblem(props.selftestCanaryAddress, { protectedCidrs: own, allowlist: props.policy?.allowlist ?? [] });
     if (problem) errors.push(`selftestCanaryAddress ${problem}`);
   }
+
+  if (props.digest !== undefined) errors.push(...digestSettingsProblems(props.digest));
 
   // PolicySettingsSchema bounds each TTL but not one against the other.
   const { baseTtlSeconds, maxTtlSeconds } = pipelineSettingsFrom(props).policy as PolicySettings;

@@ -216,6 +216,7 @@ export class Agent extends EventEmitter {
       );
       const local = this.local;
       if (local) this.timers.push(setInterval(() => this.track(local.expire()), 1000));
+      if (local?.digest) this.timers.push(setInterval(() => this.track(local.runDigest()), 30_000));
       for (const timer of this.timers) timer.unref();
       this.report = { sensorId: this.sensorId, listeners, stealth: this.stealthState, enforcement: this.enforcement, ...(healthPort !== undefined ? { healthPort } : {}) };
       this.logger.info('agent started', {

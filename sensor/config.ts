@@ -8,6 +8,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isAddress, tryParseCidr } from '../core/address';
+import { AgentDigestSchema } from '../core/digest';
 import { GuardSettingsSchema } from '../core/guard';
 import { PolicySettingsSchema } from '../core/policy';
 
@@ -267,6 +268,8 @@ export const AgentConfigSchema = z
       })
       .default({ maxSockets: 512, socketTimeoutMs: 5000, maxReadBytes: 4096, maxTrackedSources: 100_000, udpRepliesPerSecond: 100 }),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** a digest of the local pipeline's blocks to a webhook every N minutes (core/digest.ts AgentDigestSchema); needs enforce.nftables */
+    digest: AgentDigestSchema.optional(),
   })
   .superRefine((config, ctx) => {
     for (const key of ['tcpPorts', 'udpPorts'] as const) {
@@ -302,6 +305,9 @@ export const AgentConfigSchema = z
     }
     if (config.redirectPort !== false && config.tcpPorts !== ALL_UNUSED && config.tcpPorts.includes(config.redirectPort)) {
       ctx.addIssue({ code: 'custom', path: ['redirectPort'], message: `${config.redirectPort} is also a decoy TCP port (tcpPorts): pick another port for one of them`, params: { hasValue: true } });
+    }
+    if (config.digest && !config.enforce.nftables.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['digest'], message: 'needs enforce.nftables.enabled: the digest reports the local pipeline\'s blocks', params: { hasValue: true } });
     }
     const q = config.enforce.nftables.quarantine;
     if (q.seconds > q.periodSeconds) {

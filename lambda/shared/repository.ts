@@ -81,6 +81,7 @@ const RECORD_FIELDS = [
   'sensors',
   'note',
   'liftedBy',
+  'ports',
 ] as const;
 
 /** The table's own attributes: a record field of the same name is never written over them. */
@@ -180,6 +181,11 @@ function toRecord(item: Record<string, unknown>): BlockRecord {
   }
   record.eventIds = Array.isArray(item.eventIds) ? item.eventIds : [];
   record.sensors = Array.isArray(item.sensors) ? item.sensors : [];
+  if (item.ports !== undefined) {
+    const ports = Array.isArray(item.ports) ? item.ports.map(Number).filter((p) => Number.isInteger(p) && p >= 0 && p <= 65535) : [];
+    if (ports.length) record.ports = ports;
+    else delete record.ports;
+  }
   return record as unknown as BlockRecord;
 }
 

@@ -51,6 +51,11 @@ export class DecisionStack extends Stack {
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
     });
+    // the optional notification digest (lib/Digest.ts) runs where the decision table is
+    if (config.digest) {
+      const digest = this.plane.decision.addDigest(config.digest, { label: this.stackName, deadLetterQueues: [this.plane.failureQueue, this.plane.wakeUpDeadLetterQueue] });
+      this.plane.monitoring.alarms.push(digest.undeliveredAlarm, digest.function.errorsAlarm);
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import type { BlockControl } from '../health';
 import { errorText, type Logger } from '../log';
 import { NftEnforcer } from './nft';
 import { LocalPipeline, type Enforcer, type LocalDecision } from './pipeline';
+import { HostDigest, postJson } from './digest';
 import { FileStore } from './store';
 
 export interface LocalEnforcementOptions {
@@ -40,6 +41,11 @@ export class LocalEnforcement {
   /** per target, what its element dropped, as last read from the kernel */
   private dropped = new Map<string, Dropped>();
   private droppedReadAt = 0;
+  /** the digest (config `digest`), when configured */
+  readonly digest?: HostDigest;
+  /** when the circuit breaker opened, newest last (bounded): the digest's breaker trips */
+  private readonly breakerTrips: number[] = [];
+  private breakerWasOpen = false;
 
   private constructor(
     private readonly pipeline: LocalPipeline,
@@ -50,7 +56,31 @@ export class LocalEnforcement {
     private readonly logger: Logger,
     private readonly enforcer: Enforcer | undefined,
     private readonly droppedEveryMs: number,
-  ) {}
+  ) {
+    const settings = config.digest;
+    if (settings) {
+      this.digest = new HostDigest({
+        settings,
+        stateDirectory: config.stateDirectory,
+        history: function* (from, until) {
+          for (const e of store.historyBetween(from, until)) {
+            const r = e.record;
+            yield { at: e.at, action: e.action, target: e.target, hitCount: r.hitCount, offences: r.offences, reason: r.reason, ...(r.ports ? { ports: r.ports } : {}), ...(r.liftedBy ? { liftedBy: r.liftedBy } : {}) };
+          }
+        },
+        breakerTrips: () => this.breakerTrips,
+        label: config.sensorId ?? 'host',
+        post: postJson,
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        log: (level, msg, fields) => logger[level](msg, fields ?? {}),
+      });
+    }
+  }
+
+  /** The digest's window, when one is due (called every 30 s by the agent). Never rejects. */
+  async runDigest(now = Date.now()): Promise<void> {
+    await this.digest?.maybeRun(now);
+  }
 
   /** Loads the store, readies the enforcer and puts the stored blocks back; undefined when enforcement is off. */
   static async open(options: LocalEnforcementOptions): Promise<LocalEnforcement | undefined> {
@@ -131,6 +161,12 @@ export class LocalEnforcement {
     if (this.expiring) return;
     this.expiring = true;
     try {
+      const open = this.pipeline.breakerOpen();
+      if (open && !this.breakerWasOpen) {
+        this.breakerTrips.push(Date.now());
+        if (this.breakerTrips.length > 1000) this.breakerTrips.shift();
+      }
+      this.breakerWasOpen = open;
       const lifted = await this.pipeline.expire();
       if (lifted) this.logger.info('blocks expired', { lifted });
       if (Date.now() - this.droppedReadAt >= this.droppedEveryMs) await this.readDropped();

@@ -329,6 +329,13 @@ export class FileStore {
     return [...(this.histories.get(target) ?? [])];
   }
 
+  /** Every history entry at or after `from` and before `until` (the host digest's window: sensor/local/digest.ts). */
+  *historyBetween(from: number, until: number): Generator<HistoryEntry & { readonly target: string }> {
+    for (const [target, entries] of this.histories) {
+      for (const entry of entries) if (entry.at >= from && entry.at < until) yield { ...entry, target };
+    }
+  }
+
   /** Resolves once everything put so far is fsynced; rejects with the fsync's error. */
   async flush(): Promise<void> {
     if (this.syncTimer) clearTimeout(this.syncTimer);

@@ -36,6 +36,7 @@ describe('interpretEvent', () => {
           lastSeen: NOW,
           hits: 5,
           verified: false,
+          ports: [23],
         },
       ],
     });

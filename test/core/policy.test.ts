@@ -137,3 +137,20 @@ describe('policy refusals and manual re-blocks', () => {
     if (more.action === 'refresh') expect(more.record.hitCount).toBe(Number.MAX_SAFE_INTEGER);
   });
 });
+
+describe('decoy ports on the record (core/digest.ts ranks ports by them)', () => {
+  const T0 = Date.parse('2026-12-01T00:00:00Z');
+  it('keeps the last 10 distinct ports, a port seen again moving to the end, across block and refresh', () => {
+    const first = decide(undefined, sighting('p1', T0, { ports: [22, 23, 22] }), T0, DEFAULT_POLICY);
+    expect(first.action).toBe('block');
+    if (first.action !== 'block') return;
+    expect(first.record.ports).toEqual([23, 22]);
+    const more = decide(first.record, sighting('p2', T0 + 1000, { ports: [1, 2, 3, 4, 5, 6, 7, 8, 9, 23] }), T0 + 1000, DEFAULT_POLICY);
+    expect(more.action).toBe('refresh');
+    if (more.action === 'refresh') expect(more.record.ports).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 23]);
+  });
+  it('a sighting without ports (a manual block) leaves a record without them', () => {
+    const manual = decide(undefined, sighting('m1', T0, { reason: 'manual' }), T0, DEFAULT_POLICY);
+    expect(manual.action === 'block' && 'ports' in manual.record).toBe(false);
+  });
+});

@@ -83,6 +83,15 @@ describe('get and save with version conditions', () => {
     expect((await rawState(target))?.hitCount).toEqual({ N: '4' });
   });
 
+  it('keeps the decoy ports a record remembers (what the digest ranks ports by), and reads back none when none were written', async () => {
+    const target = '198.51.100.9';
+    await repo.save({ ...record(target), ports: [23, 445, 3389] }, undefined, NOW);
+    expect((await rawState(target))?.ports).toEqual({ L: [{ N: '23' }, { N: '445' }, { N: '3389' }] });
+    expect((await repo.get(target))?.record.ports).toEqual([23, 445, 3389]);
+    await repo.save(record('198.51.100.99'), undefined, NOW);
+    expect((await repo.get('198.51.100.99'))?.record).not.toHaveProperty('ports');
+  });
+
   it('a lifted record leaves the index and gets a time to live; reactivating brings it back', async () => {
     const target = '198.51.100.2';
     await repo.save(record(target), undefined, NOW);

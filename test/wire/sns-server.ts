@@ -10,6 +10,9 @@
  *   Response: <PublishResponse xmlns="https://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>
  *   <MessageId>…</MessageId></PublishResult><ResponseMetadata><RequestId>…</RequestId>
  *   </ResponseMetadata></PublishResponse> (the page's example).
+ *   MessageStructure "json" (same page): "the value of the Message parameter must: be a
+ *   syntactically valid JSON object; and contain at least a top-level JSON key of "default" with a
+ *   value that is a string"; any other MessageStructure value is InvalidParameter.
  * - "Common Parameters" (https://docs.aws.amazon.com/sns/latest/api/CommonParameters.html):
  *   Action and Version (2010-03-31), signed with Signature Version 4 (service "sns").
  * - Errors (https://docs.aws.amazon.com/sns/latest/api/CommonErrors.html): the Query envelope
@@ -41,6 +44,7 @@ export interface PublishedMessage {
   readonly subject?: string;
   readonly message: string;
   readonly messageId: string;
+  readonly messageStructure?: string;
 }
 
 export class SnsWire extends HttpFake {
@@ -71,11 +75,24 @@ export class SnsWire extends HttpFake {
       if (subject !== undefined && (subject.length >= 100 || !/^[\x21-\x7e][\x20-\x7e]*$/.test(subject))) {
         throw new QueryError('InvalidParameter', 'Invalid parameter: Subject', 400);
       }
+      const structure = params.get('MessageStructure') ?? undefined;
+      if (structure !== undefined) {
+        if (structure !== 'json') throw new QueryError('InvalidParameter', 'Invalid parameter: MessageStructure', 400);
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(message);
+        } catch {
+          throw new QueryError('InvalidParameter', 'Invalid parameter: Message Structure - JSON message body failed to parse', 400);
+        }
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as Record<string, unknown>).default !== 'string') {
+          throw new QueryError('InvalidParameter', 'Invalid parameter: Message Structure - No default entry in JSON message body', 400);
+        }
+      }
       const topic = this.topics.get(topicArn);
       if (!topic) throw new QueryError('NotFound', 'Topic does not exist', 404);
       if (!topic.allowsCaller) throw new QueryError('AuthorizationError', `User: arn:aws:iam::111122223333:user/ops is not authorized to perform: SNS:Publish on resource: ${topicArn}`, 403);
       const messageId = randomUUID();
-      this.published.push({ topicArn, message, messageId, ...(subject !== undefined ? { subject } : {}) });
+      this.published.push({ topicArn, message, messageId, ...(subject !== undefined ? { subject } : {}), ...(structure !== undefined ? { messageStructure: structure } : {}) });
       const xml = `<PublishResponse xmlns="${XMLNS}"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></PublishResponse>`;
       return { op: action, reply: { status: 200, headers: { 'content-type': 'text/xml' }, body: xml } };
     } catch (error) {
