@@ -5,13 +5,15 @@
  * by the decision core of the single-account stack and of the organization's decision plane
  * (lib/DecisionCore.ts `addDigest`): the digest reads the decision table, so it runs where the table is.
  *
- * IAM, least privilege: Scan on the table (history has no index across sources), GetItem and
+ * IAM, least privilege: Query on the table and its `changes` index (the window's changed targets,
+ * then their history partitions), Scan on the table (a window longer than a day), GetItem and
  * UpdateItem only on the digest's own item (dynamodb:LeadingKeys "DIGEST"), sns:Publish on the
  * one topic, cloudwatch:GetMetricData (no resource-level permissions: its own read-only policy).
  */
 import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { CHANGES_INDEX } from '../core/table';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -89,7 +91,11 @@ export class Digest extends Construct {
       alarmAction: props.alarmAction,
     });
     const role = this.function.role;
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PortsnareDigestHistory', actions: ['dynamodb:Scan'], resources: [props.table.tableArn] }));
+    // history: the change log's targets (Query on the `changes` index), their history partitions
+    // (Query on the table); a window longer than a day falls back to a Scan (lambda/digest/store.ts)
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'PortsnareDigestHistory', actions: ['dynamodb:Query', 'dynamodb:Scan'], resources: [props.table.tableArn, `${props.table.tableArn}/index/${CHANGES_INDEX}`] }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'PortsnareDigestClaim',

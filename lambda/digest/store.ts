@@ -11,9 +11,10 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html (pages of at most 1 MB, LastEvaluatedKey)
  */
-import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CLAIM_ATTRIBUTES, DIGEST_STATE_KEY, sentAttribute, type DigestChannel, type DigestEntry } from '../../core/digest';
-import { HISTORY_SK_PREFIX, parseHistorySortKey, TABLE_PARTITION_KEY, TABLE_SORT_KEY, targetOfPartition } from '../../core/table';
+import { blockPartition, HISTORY_SK_PREFIX, parseHistorySortKey, TABLE_PARTITION_KEY, TABLE_SORT_KEY, targetOfPartition } from '../../core/table';
+import { BlockRepository, MAX_CHANGES_SPAN_MS } from '../shared/repository';
 import { errorName } from '../shared/retry';
 
 export interface DigestState {
@@ -24,6 +25,9 @@ export interface DigestState {
 function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : typeof value === 'bigint' ? Number(value) : undefined;
 }
+
+/** how many targets' history partitions the digest Queries at once */
+export const HISTORY_QUERY_CONCURRENCY = 16;
 
 export class DigestStore {
   constructor(
@@ -100,22 +104,64 @@ export class DigestStore {
   }
 
   /**
-   * Every history entry written in [from, until), page by page (a Scan: history has no index
-   * across sources; its cost is the table's size, docs/deploy.md "Digests"). `onMalformed` is
+   * Every history entry written in [from, until). A window of at most a day reads the change log
+   * (core/table.ts `changes` index, BlockRepository.changesSince): every target with a history
+   * entry in the window had its record saved then, so its last change is at or after `from`; then
+   * the window's entries of each such target, one Query of its partition (`HIST#<from>` to
+   * `HIST#<until>`), HISTORY_QUERY_CONCURRENCY at a time. Its cost follows the window's activity,
+   * not the table's size. A longer window (a digest held back for more than a day: nothing met the
+   * threshold) falls back to a Scan of the table, page by page: history has no index across
+   * sources, and such a window only happens when there was little to report. `onMalformed` is
    * told of an entry it cannot read, which is skipped.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
    */
   async *history(from: number, until: number, onMalformed: (key: unknown) => void = () => undefined): AsyncGenerator<DigestEntry> {
     // history sort keys are `HIST#<ISO time>#<action>`: those at or after `from` and before `until` sort between these two
     const lo = `${HISTORY_SK_PREFIX}${new Date(from).toISOString()}`;
     const hi = `${HISTORY_SK_PREFIX}${new Date(until).toISOString()}`;
+    const names = { '#pk': TABLE_PARTITION_KEY, '#sk': TABLE_SORT_KEY, '#at': 'at', '#action': 'action', '#record': 'record' };
+    const projection = '#pk, #sk, #at, #action, #record';
+    const since = from - 1;
+    const end = Math.max(until, from);
+    if (end - since <= MAX_CHANGES_SPAN_MS) {
+      const targets = (await new BlockRepository(this.client, this.tableName).changesSince(since, end)).map((r) => r.target);
+      const queue = [...targets];
+      const found: Array<Record<string, unknown>> = [];
+      const worker = async (): Promise<void> => {
+        for (let target = queue.shift(); target !== undefined; target = queue.shift()) {
+          let start: Record<string, unknown> | undefined;
+          do {
+            const out = await this.client.send(
+              new QueryCommand({
+                TableName: this.tableName,
+                KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :lo AND :hi',
+                ProjectionExpression: projection,
+                ExpressionAttributeNames: names,
+                ExpressionAttributeValues: { ':pk': blockPartition(target), ':lo': lo, ':hi': hi },
+                ...(start ? { ExclusiveStartKey: start } : {}),
+              }),
+            );
+            found.push(...(out.Items ?? []));
+            start = out.LastEvaluatedKey;
+          } while (start);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(HISTORY_QUERY_CONCURRENCY, queue.length) }, worker));
+      for (const item of found) {
+        const entry = entryOf(item);
+        if (entry) yield entry;
+        else onMalformed({ pk: item[TABLE_PARTITION_KEY], sk: item[TABLE_SORT_KEY] });
+      }
+      return;
+    }
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.client.send(
         new ScanCommand({
           TableName: this.tableName,
           FilterExpression: '#sk BETWEEN :lo AND :hi',
-          ProjectionExpression: '#pk, #sk, #at, #action, #record',
-          ExpressionAttributeNames: { '#pk': TABLE_PARTITION_KEY, '#sk': TABLE_SORT_KEY, '#at': 'at', '#action': 'action', '#record': 'record' },
+          ProjectionExpression: projection,
+          ExpressionAttributeNames: names,
           ExpressionAttributeValues: { ':lo': lo, ':hi': hi },
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),

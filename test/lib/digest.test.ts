@@ -66,12 +66,15 @@ describe('with portsnare.digest (email through the stack\'s own topic, and a web
     expect(alarms).toHaveLength(1);
   });
 
-  it('grants only Scan on the table, Get/UpdateItem on the DIGEST item, Publish on its topic, GetMetricData', () => {
+  it('grants only Query on the table and its changes index (Scan for a window past a day), Get/UpdateItem on the DIGEST item, Publish on its topic, GetMetricData', () => {
     const grants = allGrants(template).filter((g) => g.policy.startsWith('BlockerDigestFunction'));
     expect(grants.map((g) => `${g.action} ${g.resource}`).sort()).toEqual([
       'cloudwatch:GetMetricData *',
       expect.stringMatching(/^dynamodb:GetItem «BlockerTable[0-9A-F]+\.Arn»$/),
+      expect.stringMatching(/^dynamodb:Query «BlockerTable[0-9A-F]+\.Arn»$/),
+      expect.stringMatching(/^dynamodb:Query «BlockerTable[0-9A-F]+\.Arn»\/index\/changes$/),
       expect.stringMatching(/^dynamodb:Scan «BlockerTable[0-9A-F]+\.Arn»$/),
+      expect.stringMatching(/^dynamodb:Scan «BlockerTable[0-9A-F]+\.Arn»\/index\/changes$/),
       expect.stringMatching(/^dynamodb:UpdateItem «BlockerTable[0-9A-F]+\.Arn»$/),
       expect.stringMatching(/^logs:CreateLogStream «BlockerDigestFunctionLogs/),
       expect.stringMatching(/^logs:PutLogEvents «BlockerDigestFunctionLogs/),

@@ -81,6 +81,13 @@ function handlerWith(rt: DigestRuntime, clock: SimClock, obs = new RecordingObse
   });
 }
 
+/** What decide does for each history entry: the record saved (stamped on the change log), then its history entry. */
+async function decided(r: BlockRecord, action: string, at: number): Promise<void> {
+  const stored = await repo.get(r.target);
+  expect(await repo.save(r, stored?.version, at)).toBe(true);
+  await repo.appendHistory(r, action, at);
+}
+
 const tick = (at: number): { scheduledTime: string } => ({ scheduledTime: new Date(at).toISOString() });
 
 beforeAll(async () => {
@@ -113,15 +120,15 @@ beforeEach(async () => {
 
 describe('a digest of one window', () => {
   it('counts new blocks, escalations, lifts, breaker trips, failures and dead letters; top sources and ports; one SNS message and one webhook POST', async () => {
-    await repo.appendHistory(record('203.0.113.7', { hitCount: 40, ports: [22, 23] }), 'block', TICK - 50 * MIN);
-    await repo.appendHistory(record('203.0.113.7', { hitCount: 90, ports: [22, 23, 3389] }), 'refresh', TICK - 40 * MIN);
-    await repo.appendHistory(record('198.51.100.9', { hitCount: 5, offences: 3, ports: [22] }), 'block', TICK - 30 * MIN);
-    await repo.appendHistory(record('2001:db8::/64', { hitCount: 12, ports: [445] }), 'block', TICK - 20 * MIN);
-    await repo.appendHistory(record('192.0.2.1', { active: false, liftedBy: 'expiry' }), 'expire', TICK - 10 * MIN);
-    await repo.appendHistory(record('192.0.2.2', { active: false, liftedBy: 'operator' }), 'unblock', TICK - 5 * MIN);
+    await decided(record('203.0.113.7', { hitCount: 40, ports: [22, 23] }), 'block', TICK - 50 * MIN);
+    await decided(record('203.0.113.7', { hitCount: 90, ports: [22, 23, 3389] }), 'refresh', TICK - 40 * MIN);
+    await decided(record('198.51.100.9', { hitCount: 5, offences: 3, ports: [22] }), 'block', TICK - 30 * MIN);
+    await decided(record('2001:db8::/64', { hitCount: 12, ports: [445] }), 'block', TICK - 20 * MIN);
+    await decided(record('192.0.2.1', { active: false, liftedBy: 'expiry' }), 'expire', TICK - 10 * MIN);
+    await decided(record('192.0.2.2', { active: false, liftedBy: 'operator' }), 'unblock', TICK - 5 * MIN);
     // outside the window [09:00, 10:00): before it, and at its end
-    await repo.appendHistory(record('192.0.2.50', { hitCount: 999 }), 'block', TICK - 61 * MIN);
-    await repo.appendHistory(record('192.0.2.51', { hitCount: 999 }), 'block', TICK);
+    await decided(record('192.0.2.50', { hitCount: 999 }), 'block', TICK - 61 * MIN);
+    await decided(record('192.0.2.51', { hitCount: 999 }), 'block', TICK);
     cw.publish('Portsnare', 'CircuitBreakerOpen', { service: 'portsnare' }, TICK - 15 * MIN, 1);
     cw.publish('Portsnare', 'EnforcementFailures', { service: 'portsnare' }, TICK - 14 * MIN, 2);
     cw.publish('Portsnare', 'EnforcementFailures', { service: 'portsnare' }, TICK - 90 * MIN, 7); // before the window
@@ -171,7 +178,7 @@ describe('a digest of one window', () => {
   });
 
   it('the AWS Chatbot form: MessageStructure json, the custom notification as "default", the text for email', async () => {
-    await repo.appendHistory(record('203.0.113.7', { hitCount: 3, ports: [22] }), 'block', TICK - 5 * MIN);
+    await decided(record('203.0.113.7', { hitCount: 3, ports: [22] }), 'block', TICK - 5 * MIN);
     await handlerWith(runtime({ chatbot: true, webhookUrl: undefined }), new SimClock(TICK))(tick(TICK));
     expect(sns.published).toHaveLength(1);
     expect(sns.published[0]!.messageStructure).toBe('json');
@@ -187,7 +194,7 @@ describe('a digest of one window', () => {
 
 describe('exactly once per window', () => {
   it('a duplicated invocation of the same tick, at once and later, sends one message per channel', async () => {
-    await repo.appendHistory(record('203.0.113.7'), 'block', TICK - 5 * MIN);
+    await decided(record('203.0.113.7'), 'block', TICK - 5 * MIN);
     const clock = new SimClock(TICK + 1000);
     const obs = new RecordingObservability();
     const [a, b] = await Promise.all([handlerWith(runtime(), clock, obs)(tick(TICK)), handlerWith(runtime(), clock, obs)(tick(TICK))]);
@@ -204,9 +211,9 @@ describe('exactly once per window', () => {
   });
 
   it('the next window starts where the last one sent ended', async () => {
-    await repo.appendHistory(record('203.0.113.7'), 'block', TICK - 5 * MIN);
+    await decided(record('203.0.113.7'), 'block', TICK - 5 * MIN);
     await handlerWith(runtime(), new SimClock(TICK))(tick(TICK));
-    await repo.appendHistory(record('203.0.113.8'), 'block', TICK + 10 * MIN);
+    await decided(record('203.0.113.8'), 'block', TICK + 10 * MIN);
     await handlerWith(runtime(), new SimClock(TICK + 60 * MIN))(tick(TICK + 60 * MIN));
     expect(hook.bodies.map((b) => [b.from, b.until, b.newBlocks])).toEqual([
       ['2026-12-01T09:00:00Z', '2026-12-01T10:00:00Z', 1],
@@ -217,13 +224,13 @@ describe('exactly once per window', () => {
 
 describe('threshold and quiet hours', () => {
   it('below minNewBlocks nothing is sent and the window stays open; the next digest covers both windows', async () => {
-    await repo.appendHistory(record('203.0.113.1'), 'block', TICK - 50 * MIN);
-    await repo.appendHistory(record('203.0.113.2'), 'block', TICK - 40 * MIN);
+    await decided(record('203.0.113.1'), 'block', TICK - 50 * MIN);
+    await decided(record('203.0.113.2'), 'block', TICK - 40 * MIN);
     const first = await handlerWith(runtime({ minNewBlocks: 3 }), new SimClock(TICK))(tick(TICK));
     expect(first).toEqual({ result: 'done', until: TICK, channels: { sns: 'below-threshold', webhook: 'below-threshold' } });
     expect(sns.published).toHaveLength(0);
     expect(hook.bodies).toHaveLength(0);
-    await repo.appendHistory(record('203.0.113.3'), 'block', TICK + 10 * MIN);
+    await decided(record('203.0.113.3'), 'block', TICK + 10 * MIN);
     await handlerWith(runtime({ minNewBlocks: 3 }), new SimClock(TICK + 60 * MIN))(tick(TICK + 60 * MIN));
     expect(hook.bodies.map((b) => [b.from, b.until, b.newBlocks])).toEqual([['2026-12-01T09:00:00Z', '2026-12-01T11:00:00Z', 3]]);
   });
@@ -237,10 +244,10 @@ describe('threshold and quiet hours', () => {
   it('quiet hours across midnight (Europe/Berlin, 22:00-07:00): nothing inside; the first digest after covers everything since the last one sent', async () => {
     const rt = runtime({ quietHours: '22:00-07:00', timeZone: 'Europe/Berlin' });
     const evening = Date.parse('2026-12-01T20:00:00Z'); // 21:00 in Berlin (CET, UTC+1)
-    await repo.appendHistory(record('203.0.113.1'), 'block', evening - 30 * MIN);
+    await decided(record('203.0.113.1'), 'block', evening - 30 * MIN);
     expect((await handlerWith(rt, new SimClock(evening))(tick(evening))).result).toBe('done');
     for (let h = 1; h <= 9; h++) {
-      await repo.appendHistory(record(`198.51.100.${h}`), 'block', evening + (h - 1) * 60 * MIN + 30 * MIN);
+      await decided(record(`198.51.100.${h}`), 'block', evening + (h - 1) * 60 * MIN + 30 * MIN);
       const at = evening + h * 60 * MIN; // 22:00 … 06:00 Berlin: quiet
       const outcome = await handlerWith(rt, new SimClock(at))(tick(at));
       expect([new Date(at).toISOString(), outcome.result]).toEqual([new Date(at).toISOString(), 'quiet']);
@@ -256,7 +263,7 @@ describe('threshold and quiet hours', () => {
 
 describe('delivery failures', () => {
   it('a webhook answering 503 is retried 3 times, counted and alarmed; the invocation fails; Lambda\'s retry sends it without sending SNS again', async () => {
-    await repo.appendHistory(record('203.0.113.7'), 'block', TICK - 5 * MIN);
+    await decided(record('203.0.113.7'), 'block', TICK - 5 * MIN);
     hook.statuses = [503, 503, 503];
     const obs = new RecordingObservability();
     const clock = new SimClock(TICK);
@@ -273,11 +280,11 @@ describe('delivery failures', () => {
   });
 
   it('a 400 is not retried; the next tick covers the window it could not deliver', async () => {
-    await repo.appendHistory(record('203.0.113.7'), 'block', TICK - 5 * MIN);
+    await decided(record('203.0.113.7'), 'block', TICK - 5 * MIN);
     hook.statuses = [400];
     await expect(handlerWith(runtime({ topicArn: undefined }), new SimClock(TICK))(tick(TICK))).rejects.toThrow();
     expect(hook.bodies).toHaveLength(1);
-    await repo.appendHistory(record('203.0.113.8'), 'block', TICK + 5 * MIN);
+    await decided(record('203.0.113.8'), 'block', TICK + 5 * MIN);
     await handlerWith(runtime({ topicArn: undefined }), new SimClock(TICK + 60 * MIN))(tick(TICK + 60 * MIN));
     expect(hook.bodies.map((b) => [b.from, b.until, b.newBlocks])).toEqual([
       ['2026-12-01T09:00:00Z', '2026-12-01T10:00:00Z', 1],
@@ -286,7 +293,7 @@ describe('delivery failures', () => {
   });
 
   it('a webhook that never answers times out (each attempt), and SNS still gets its digest', async () => {
-    await repo.appendHistory(record('203.0.113.7'), 'block', TICK - 5 * MIN);
+    await decided(record('203.0.113.7'), 'block', TICK - 5 * MIN);
     hook.hang = true;
     const obs = new RecordingObservability();
     await expect(handlerWith(runtime(), new SimClock(TICK), obs, 150)(tick(TICK))).rejects.toThrow('webhook');
@@ -296,7 +303,7 @@ describe('delivery failures', () => {
   });
 
   it('an SNS topic that refuses the publish (AuthorizationError) is counted; the window stays open for SNS', async () => {
-    await repo.appendHistory(record('203.0.113.7'), 'block', TICK - 5 * MIN);
+    await decided(record('203.0.113.7'), 'block', TICK - 5 * MIN);
     sns.topics.set(TOPIC, { allowsCaller: false });
     const obs = new RecordingObservability();
     await expect(handlerWith(runtime({ webhookUrl: undefined }), new SimClock(TICK), obs)(tick(TICK))).rejects.toThrow('digest not delivered to sns');
@@ -311,12 +318,14 @@ describe('bounded', () => {
     const writes: Array<Promise<void>> = [];
     for (let i = 0; i < 10_000; i++) {
       const target = `10.${Math.floor(i / 65536) + 100}.${Math.floor(i / 256) % 256}.${i % 256}`.replace(/^10\./, '198.');
-      writes.push(repo.appendHistory(record(target, { hitCount: i, ports: [i % 50, 8000 + (i % 7)] }), 'block', TICK - 59 * MIN + (i % 3000) * 1000));
+      const r = record(target, { hitCount: i, ports: [i % 50, 8000 + (i % 7)] });
+      const at = TICK - 59 * MIN + (i % 3000) * 1000;
+      writes.push(repo.save(r, undefined, at).then(() => repo.appendHistory(r, 'block', at)));
       if (writes.length === 200) await Promise.all(writes.splice(0));
     }
     await Promise.all(writes);
-    // and one item another writer put in the history range, which is skipped
-    await table.doc.send(new PutCommand({ TableName: (store as unknown as { tableName: string }).tableName, Item: { pk: 'FOREIGN', sk: 'HIST#2026-12-01T09:30:00.000Z#block' } }));
+    // and one item another writer put in a blocked source's history range, unreadable (no action in its key): skipped
+    await table.doc.send(new PutCommand({ TableName: (store as unknown as { tableName: string }).tableName, Item: { pk: 'BLOCK#198.100.0.0', sk: 'HIST#2026-12-01T09:30:00.000Z' } }));
     const obs = new RecordingObservability();
     await handlerWith(runtime({ chatbot: true }), new SimClock(TICK), obs)(tick(TICK));
     expect(sns.published).toHaveLength(1);
