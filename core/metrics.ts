@@ -35,6 +35,10 @@ export const METRIC_NAMES = [
   'CallRetries',
   /** expiry timers that could not be sent (the next tick still covers their records) */
   'ExpiryTimersUnsent',
+  /** Security Hub export (lambda/findings): findings imported, findings refused (retried next run), findings given up after their retries */
+  'FindingsImported',
+  'FindingsFailed',
+  'FindingsDropped',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
