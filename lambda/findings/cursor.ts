@@ -6,6 +6,8 @@
  *   less an overlap);
  * - `retry`: the targets whose import failed, each with the change time it failed at and its
  *   attempts, imported again by the next run;
+ * - `initial`: the first import of the active records, while it takes more than one run: when it
+ *   started (the change read then starts there) and the last target done (records go by target);
  * - `version`: every write is conditional on the version read, so two runs at once (a duplicated
  *   scheduler invocation) never move the cursor back: the loser's write is refused and its window
  *   is read again by the next run (imports are idempotent).
@@ -22,10 +24,19 @@ export interface RetryEntry {
   readonly attempts: number;
 }
 
-export interface CursorState {
-  /** undefined: no run has completed yet */
+export interface InitialProgress {
+  readonly startedAt: number;
+  readonly after?: string;
+}
+
+export interface CursorPosition {
+  /** undefined: the first import of the active records has not finished */
   readonly at?: number;
+  readonly initial?: InitialProgress;
   readonly retry: Readonly<Record<string, RetryEntry>>;
+}
+
+export interface CursorState extends CursorPosition {
   /** 0: no item yet */
   readonly version: number;
 }
@@ -33,7 +44,7 @@ export interface CursorState {
 export interface CursorStore {
   read(): Promise<CursorState>;
   /** False when another run wrote it since `expectedVersion` was read. */
-  write(at: number, retry: Readonly<Record<string, RetryEntry>>, expectedVersion: number): Promise<boolean>;
+  write(position: CursorPosition, expectedVersion: number): Promise<boolean>;
 }
 
 function num(value: unknown): number | undefined {
@@ -64,15 +75,30 @@ export class DynamoCursorStore implements CursorStore {
       }
     }
     const at = num(item.at);
-    return { ...(at === undefined ? {} : { at }), retry, version: num(item[VERSION_ATTRIBUTE]) ?? 0 };
+    const initial = item.initial as { startedAt?: unknown; after?: unknown } | undefined;
+    const startedAt = num(initial?.startedAt);
+    return {
+      ...(at === undefined ? {} : { at }),
+      ...(startedAt === undefined ? {} : { initial: { startedAt, ...(typeof initial?.after === 'string' ? { after: initial.after } : {}) } }),
+      retry,
+      version: num(item[VERSION_ATTRIBUTE]) ?? 0,
+    };
   }
 
-  async write(at: number, retry: Readonly<Record<string, RetryEntry>>, expectedVersion: number): Promise<boolean> {
+  async write(position: CursorPosition, expectedVersion: number): Promise<boolean> {
+    const { at, initial, retry } = position;
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { [TABLE_PARTITION_KEY]: FINDINGS_CURSOR_PK, [TABLE_SORT_KEY]: FINDINGS_CURSOR_SK, at, retry, [VERSION_ATTRIBUTE]: expectedVersion + 1 },
+          Item: {
+            [TABLE_PARTITION_KEY]: FINDINGS_CURSOR_PK,
+            [TABLE_SORT_KEY]: FINDINGS_CURSOR_SK,
+            ...(at === undefined ? {} : { at }),
+            ...(initial ? { initial } : {}),
+            retry,
+            [VERSION_ATTRIBUTE]: expectedVersion + 1,
+          },
           ...(expectedVersion === 0
             ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_PARTITION_KEY } }
             : { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': VERSION_ATTRIBUTE }, ExpressionAttributeValues: { ':expected': expectedVersion } }),

@@ -16,6 +16,8 @@
  * - Idempotent: a finding's Id is stable per target and its UpdatedAt is the record's change
  *   time, so the overlap, a retried run or two runs at once import nothing twice (Security Hub
  *   ignores an update that is not newer: finding-update-batchimportfindings.html).
+ * - At most MAX_FINDINGS_PER_RUN findings a run (the overlap and the retried ones on top): a
+ *   backlog goes on from where the run stopped, by change time (by target for the first import).
  * - The first run (no cursor) imports every active record, at its last activity; a cursor more
  *   than a day old (the function off, Security Hub disabled for a while) is caught up a day per
  *   run (changesSince reads at most a day), from at most FINDINGS_MAX_AGE_MS ago: Security Hub
@@ -39,6 +41,12 @@ export const FINDINGS_MAX_AGE_MS = 90 * 86_400_000;
 export const MAX_FINDING_ATTEMPTS = 5;
 /** targets kept for retry at most; past that the cursor is held, so nothing is lost */
 export const MAX_RETRY_TARGETS = 1_000;
+/**
+ * findings one run imports at most (100 paced calls, about 10 s): a backlog (the first run over
+ * many active blocks, a burst, a catch-up) goes over several runs, each well within the
+ * function's 60 s, the cursor moved to where the run stopped
+ */
+export const MAX_FINDINGS_PER_RUN = 10_000;
 /** full records read at once */
 const READ_CONCURRENCY = 16;
 
@@ -63,6 +71,8 @@ export interface ExporterDeps {
   /** pause between two calls' starts, ms; default 1000 / MAX_IMPORTS_PER_SECOND */
   readonly paceMs?: number;
   readonly random?: () => number;
+  /** default MAX_FINDINGS_PER_RUN */
+  readonly maxFindingsPerRun?: number;
 }
 
 export interface ExportResult {
@@ -73,8 +83,10 @@ export interface ExportResult {
   readonly imported: number;
   readonly failed: number;
   readonly dropped: number;
-  /** the cursor this run wrote, or undefined when it did not move it */
+  /** the cursor this run wrote, or undefined when it did not move it (nor the first import's progress) */
   readonly cursor?: number;
+  /** more was read than one run imports: the next run goes on */
+  readonly more: boolean;
 }
 
 /** HTTP 429, or a throttling error code: retry after a pause. */
@@ -94,42 +106,54 @@ export async function exportFindings(deps: ExporterDeps): Promise<ExportResult> 
   const started = clock.now();
   const state = await cursor.read();
 
+  const limit = deps.maxFindingsPerRun ?? MAX_FINDINGS_PER_RUN;
   // --- what to import --------------------------------------------------------------------------
-  let mode: ExportResult['mode'];
-  let readCount: number;
-  let next: number;
-  const wanted = new Map<string, number>(); // target → change time
   if (state.at === undefined) {
-    mode = 'initial';
-    const active = await source.listActive();
-    readCount = active.length;
-    next = started;
-    const items: Item[] = active.map(({ record }) => ({ record, changedAt: Math.max(record.lastSeen, record.blockedAt) }));
-    return finish(items);
+    // the first import: every active record, by target, `limit` a run; the change read then starts
+    // when this import started, so nothing changed meanwhile is missed
+    const startedAt = state.initial?.startedAt ?? started;
+    const after = state.initial?.after;
+    const active = (await source.listActive())
+      .filter(({ record }) => after === undefined || record.target > after)
+      .sort((a, b) => (a.record.target < b.record.target ? -1 : a.record.target > b.record.target ? 1 : 0));
+    const taken = active.slice(0, limit);
+    const more = active.length > taken.length;
+    const items: Item[] = taken.map(({ record }) => ({ record, changedAt: Math.max(record.lastSeen, record.blockedAt) }));
+    const position = more ? { initial: { startedAt, after: taken[taken.length - 1]!.record.target } } : { at: startedAt };
+    return finish('initial', active.length, items, position, more);
   }
-  mode = 'changes';
   const since = Math.max(state.at - OVERLAP_MS, started - FINDINGS_MAX_AGE_MS);
   const until = Math.min(started, since + MAX_WINDOW_MS);
   const changes = await source.changesSince(since, until);
-  readCount = changes.length;
-  next = until;
+  const wanted = new Map<string, number>(); // target → change time
   for (const change of changes) wanted.set(change.target, Math.max(change.changedAt, wanted.get(change.target) ?? 0));
-  for (const [t, entry] of Object.entries(state.retry)) wanted.set(t, Math.max(entry.changedAt, wanted.get(t) ?? 0));
+  // the retried ones (kept from earlier runs), those in the overlap (read again: changes an earlier
+  // run may not have seen yet), then the new ones oldest first, `limit` of those a run: the overlap
+  // never counts against the limit, so a backlog always moves on
+  const retried = Object.entries(state.retry).map(([target, entry]) => ({ target, changedAt: Math.max(entry.changedAt, wanted.get(target) ?? 0) }));
+  for (const { target } of retried) wanted.delete(target);
+  const ordered = [...wanted].map(([target, changedAt]) => ({ target, changedAt })).sort((a, b) => a.changedAt - b.changedAt || (a.target < b.target ? -1 : 1));
+  const overlap = ordered.filter((c) => c.changedAt <= state.at!);
+  const fresh = ordered.filter((c) => c.changedAt > state.at!);
+  const freshTaken = fresh.slice(0, limit);
+  const more = fresh.length > freshTaken.length;
+  const taken = [...retried, ...overlap, ...freshTaken];
+  // cut short: the next run goes on after the last change taken
+  const next = more ? freshTaken[freshTaken.length - 1]!.changedAt : until;
   const items: Item[] = [];
-  const targets = [...wanted.keys()];
-  for (let i = 0; i < targets.length; i += READ_CONCURRENCY) {
-    const slice = targets.slice(i, i + READ_CONCURRENCY);
-    const read = await Promise.all(slice.map((t) => source.get(t)));
-    slice.forEach((t, j) => {
+  for (let i = 0; i < taken.length; i += READ_CONCURRENCY) {
+    const slice = taken.slice(i, i + READ_CONCURRENCY);
+    const read = await Promise.all(slice.map(({ target: t }) => source.get(t)));
+    slice.forEach(({ target: t, changedAt }, j) => {
       const stored = read[j];
       // gone: a lifted record past its 90 days of history; its finding was archived when it was lifted
       if (!stored) obs.log.warn('changed record not found: no finding', { target: t });
-      else items.push({ record: stored.record, changedAt: wanted.get(t)! });
+      else items.push({ record: stored.record, changedAt });
     });
   }
-  return finish(items);
+  return finish('changes', changes.length, items, { at: Math.max(next, state.at) }, more || until < started);
 
-  async function finish(items: Item[]): Promise<ExportResult> {
+  async function finish(mode: ExportResult['mode'], readCount: number, items: Item[], position: { at?: number; initial?: { startedAt: number; after?: string } }, more: boolean): Promise<ExportResult> {
     const findings = items.map((item) => ({ item, finding: asffFinding(item.record, item.changedAt, target) }));
     const byId = new Map(findings.map((f) => [f.finding.Id, f.item]));
     const retry: Record<string, RetryEntry> = {};
@@ -193,16 +217,16 @@ export async function exportFindings(deps: ExporterDeps): Promise<ExportResult> 
     obs.count('FindingsImported', imported);
     if (failed) obs.count('FindingsFailed', failed);
     if (dropped) obs.count('FindingsDropped', dropped);
-    const result = { mode, read: readCount, calls, imported, failed, dropped };
+    const result = { mode, read: readCount, calls, imported, failed, dropped, more };
     if (callFailure !== undefined) throw Object.assign(new Error(`BatchImportFindings failed: ${(callFailure as Error)?.message ?? String(callFailure)} (the cursor stays; the next run imports these changes again)`), { name: 'FindingsImportFailed', cause: callFailure, result });
     if (Object.keys(retry).length > MAX_RETRY_TARGETS) {
       obs.log.error('too many refused findings to keep for retry: the cursor stays', { refused: Object.keys(retry).length });
       return result;
     }
-    if (!(await cursor.write(next, retry, state.version))) {
-      obs.log.info('another run moved the cursor: this run\'s window is read again by the next run', { cursor: next });
+    if (!(await cursor.write({ ...position, retry }, state.version))) {
+      obs.log.info('another run moved the cursor: this run\'s window is read again by the next run', { ...position });
       return result;
     }
-    return { ...result, cursor: next };
+    return { ...result, ...(position.at === undefined ? {} : { cursor: position.at }) };
   }
 }
