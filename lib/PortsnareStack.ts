@@ -107,6 +107,7 @@ export class PortsnareStack extends Stack {
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
       securityHub: config.securityHub,
+      reconcileMinutes: config.enforcement?.reconcileMinutes,
     });
 
     const vpc = this.vpc;

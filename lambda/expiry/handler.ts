@@ -6,7 +6,7 @@
  * desired state by their time, lifted or not, so the wake-up need not wait for the lifts; and a
  * wake-up that cannot be sent fails the run before anything is lifted, so the retry (or the next
  * minute) finds the same records due and sends it again. (Lift first and a lost wake-up would
- * leave nothing due to wake for: the blocks would stay until the 5-minute reconcile.)
+ * leave nothing due to wake for: the blocks would stay until the next reconcile.)
  *
  * Timers (issue 17, lift after TTL ≤ 60 s): the scheduler fires each tick up to ±30 s off, so two
  * ticks may be 120 s apart and a block would wait for the next one. So every run (a tick or a

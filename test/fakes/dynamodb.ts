@@ -15,7 +15,9 @@
  *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Projections
  * - Query: ScanIndexForward false reads the sort key descending; Limit caps the items EVALUATED,
  *   and FilterExpression is applied after that, so a page may hold fewer (even none) with a
- *   LastEvaluatedKey. https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html
+ *   LastEvaluatedKey (a page Limit cut has one even when nothing follows: the next page is empty).
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html
  *   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
  * - A reserved word used bare in an expression fails the request with ValidationException
  *   ("Attribute name is a reserved keyword"). RESERVED below is the part of the 573-word list
@@ -314,7 +316,9 @@ export class FakeDynamoDb {
     const size = Math.min(this.pageSize, input.Limit ?? Number.POSITIVE_INFINITY);
     const page = matches.slice(start, start + size);
     const last = page[page.length - 1];
-    const more = start + size < matches.length;
+    // a page cut by Limit carries a LastEvaluatedKey even when nothing follows, as DynamoDB's does
+    const limited = input.Limit !== undefined && page.length === input.Limit;
+    const more = limited || start + size < matches.length;
     const kept = input.FilterExpression ? page.filter((item) => evaluateCondition(input.FilterExpression ?? '', item, input.ExpressionAttributeNames, input.ExpressionAttributeValues)) : page;
     const project = (item: Item): Item => {
       if (!index.include) return clone(item);

@@ -230,6 +230,8 @@ describe('recentActive', () => {
     await repo.save(record('2001:db8::3', { lastSeen: at(60), blockedAt: at(60) }), undefined, at(60));
     const recent = await repo.recentActive(2);
     expect(recent.map((r) => r.target)).toEqual(['203.0.113.12', '203.0.113.14', '2001:db8::1', '2001:db8::3']);
+    // only the eligible count: here, not the IPv4 address .12 (say, expired but not yet lifted)
+    expect((await repo.recentActive(2, (r) => r.target !== '203.0.113.12')).map((r) => r.target)).toEqual(['203.0.113.14', '203.0.113.11', '2001:db8::1', '2001:db8::3']);
     expect(await repo.recentActive(0)).toEqual([]);
     await expect(repo.recentActive(-1)).rejects.toThrow(/perFamily -1/);
   });
@@ -264,6 +266,13 @@ describe('recentActive', () => {
       expect(recent.map((r) => r.target)).toEqual(want.map((x) => x.target));
       expect(scanned).toBeLessThan(inputs.length);
     }
+    // with an eligibility rule: the n most recent of the eligible ones
+    const eligible = (target: string) => !/[13579]$/.test(target);
+    const wantEligible = [...expected('v4', 1000), ...expected('v6', 1000)].filter((x) => eligible(x.target));
+    const topEligible = (v6: boolean) => wantEligible.filter((x) => x.target.includes(':') === v6).slice(0, 7);
+    expect((await repo.recentActive(7, (r) => eligible(r.target))).map((r) => r.target)).toEqual(
+      [...topEligible(false), ...topEligible(true)].sort((a, b) => b.recency - a.recency || (a.target < b.target ? -1 : 1)).map((x) => x.target),
+    );
     // more than there are: every active record of each family
     expect((await repo.recentActive(1000)).length).toBe(inputs.length);
   });
