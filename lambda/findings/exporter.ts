@@ -120,7 +120,8 @@ export async function exportFindings(deps: ExporterDeps): Promise<ExportResult> 
     const more = active.length > taken.length;
     const items: Item[] = taken.map(({ record }) => ({ record, changedAt: Math.max(record.lastSeen, record.blockedAt) }));
     const position = more ? { initial: { startedAt, after: taken[taken.length - 1]!.record.target } } : { at: startedAt };
-    return finish('initial', active.length, items, position, more);
+    // findings refused during an earlier part of this import wait for the change reads, which retry them
+    return finish('initial', active.length, items, position, more, state.retry);
   }
   const since = Math.max(state.at - OVERLAP_MS, started - FINDINGS_MAX_AGE_MS);
   const until = Math.min(started, since + MAX_WINDOW_MS);
@@ -153,10 +154,18 @@ export async function exportFindings(deps: ExporterDeps): Promise<ExportResult> 
   }
   return finish('changes', changes.length, items, { at: Math.max(next, state.at) }, more || until < started);
 
-  async function finish(mode: ExportResult['mode'], readCount: number, items: Item[], position: { at?: number; initial?: { startedAt: number; after?: string } }, more: boolean): Promise<ExportResult> {
+  async function finish(
+    mode: ExportResult['mode'],
+    readCount: number,
+    items: Item[],
+    position: { at?: number; initial?: { startedAt: number; after?: string } },
+    more: boolean,
+    carried: Readonly<Record<string, RetryEntry>> = {},
+  ): Promise<ExportResult> {
     const findings = items.map((item) => ({ item, finding: asffFinding(item.record, item.changedAt, target) }));
     const byId = new Map(findings.map((f) => [f.finding.Id, f.item]));
-    const retry: Record<string, RetryEntry> = {};
+    const attempted = new Set(items.map((item) => item.record.target));
+    const retry: Record<string, RetryEntry> = Object.fromEntries(Object.entries(carried).filter(([t]) => !attempted.has(t)));
     let calls = 0;
     let imported = 0;
     let failed = 0;

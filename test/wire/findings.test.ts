@@ -279,6 +279,22 @@ describe('findings export', () => {
     expect(hub.findings.size).toBe(101);
   });
 
+  it('keeps a finding refused in the first part of the first import until the change reads retry it', async () => {
+    const w = await world({ maxFindingsPerRun: 3 });
+    const t0 = w.clock.now() - 60_000;
+    for (let i = 0; i < 5; i++) await w.repo.save(record(`198.51.100.${i}`, t0 + i), undefined, t0 + i);
+    const refused = findingId(w.tableName, '198.51.100.1');
+    hub.failFindingOnce(refused);
+    expect(await w.run()).toMatchObject({ mode: 'initial', imported: 2, failed: 1, more: true });
+    expect(await w.run()).toMatchObject({ mode: 'initial', imported: 2, failed: 0, more: false });
+    expect((await cursorItem(w.tableName)).retry).toEqual(['198.51.100.1']);
+    expect(hub.findings.has(refused)).toBe(false);
+    // the blocks changed a minute before the import started: only the retry list brings it back
+    expect(await w.run()).toMatchObject({ mode: 'changes', read: 0, imported: 1 });
+    expect(hub.findings.get(refused)).toMatchObject({ recordState: 'ACTIVE', versions: 1 });
+    expect(hub.findings.size).toBe(5);
+  });
+
   it('goes on where a run stopped when more changed than one run imports, even within the overlap', async () => {
     const w = await world({ maxFindingsPerRun: 100 });
     await w.run();
