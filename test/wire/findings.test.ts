@@ -306,6 +306,27 @@ describe('findings export', () => {
     for (let i = 0; i < 250; i++) expect(hub.findings.get(findingId(w.tableName, `192.0.2.${i}`))!.versions).toBe(1);
   });
 
+  it('catches a cursor three days old up a day per run, a block lifted meanwhile archived', async () => {
+    const w = await world();
+    const day = 86_400_000;
+    const t = w.clock.now() - 3 * day;
+    expect(await new DynamoCursorStore(table.doc, w.tableName).write({ at: t, retry: {} }, 0)).toBe(true);
+    const a = record('203.0.113.60', t + 3_600_000);
+    await w.repo.save(a, undefined, t + 3_600_000);
+    const stored = (await w.repo.get('203.0.113.60'))!;
+    await w.repo.save(lift(stored.record, 'expiry'), stored.version, t + 2 * 3_600_000);
+    await w.repo.save(record('203.0.113.61', t + 2 * day, { expiresAt: t + 4 * day }), undefined, t + 2 * day);
+    const runs = [];
+    for (let i = 0; i < 6; i++) {
+      const result = await w.run();
+      runs.push(result.more);
+      if (!result.more) break;
+    }
+    expect(runs).toEqual([true, true, true, false]);
+    expect(hub.findings.get(findingId(w.tableName, '203.0.113.60'))).toMatchObject({ recordState: 'ARCHIVED', updatedAt: new Date(t + 2 * 3_600_000).toISOString() });
+    expect(hub.findings.get(findingId(w.tableName, '203.0.113.61'))).toMatchObject({ recordState: 'ACTIVE' });
+  });
+
   it('writes the cursor in its own partition: no block record, on no index', async () => {
     const w = await world();
     await w.run();
