@@ -9,6 +9,7 @@
  * - LEDGER_TABLE_NAME: where enforce and cleanup keep the NACL placement ledger (default TABLE_NAME);
  * - ENFORCE_QUEUE_URL: the FIFO queue wake-ups go to (decide, expiry, reconcile; enforce to retry soon);
  * - EXPIRY_TIMER_QUEUE_URL: expiry's own standard queue of delayed timers (lambda/shared/timer-queue.ts);
+ * - FINDINGS_PRODUCT_ARN: where the findings function imports (Security Hub's default product of the account);
  * - PLANE_ID and REPORTS_TABLE_NAME: an organization plane's enforce reports each run (core/org.ts).
  */
 export const SETTINGS_ENV = 'PORTSNARE_SETTINGS';
@@ -21,6 +22,8 @@ export const FUNCTION_ENV = {
   reportsTable: 'REPORTS_TABLE_NAME',
   enforceQueueUrl: 'ENFORCE_QUEUE_URL',
   expiryTimerQueueUrl: 'EXPIRY_TIMER_QUEUE_URL',
+  /** the Security Hub export (lambda/findings): the account's default product ARN (core/findings.ts productArnOf) */
+  findingsProductArn: 'FINDINGS_PRODUCT_ARN',
 } as const;
 
 /** What lib/ gives one function (values may be CloudFormation tokens). */
@@ -32,6 +35,7 @@ export interface FunctionEnvironment {
   readonly reportsTable?: string;
   readonly enforceQueueUrl?: string;
   readonly expiryTimerQueueUrl?: string;
+  readonly findingsProductArn?: string;
 }
 
 /** lib/: the environment variables of one function, by the contract's names (in the order above). */

@@ -37,6 +37,10 @@ export const METRIC_NAMES = [
   'ExpiryTimersUnsent',
   /** a digest that could not be delivered to a channel after its retries (the next digest covers its window: core/digest.ts) */
   'DigestUndelivered',
+  /** Security Hub export (lambda/findings): findings imported, findings refused (retried next run), findings given up after their retries */
+  'FindingsImported',
+  'FindingsFailed',
+  'FindingsDropped',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

@@ -10,9 +10,9 @@
  * Like lib/EnforcementCore.ts it builds into its composer's scope, with no construct level of its
  * own, so that no logical id changed when the code moved here.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -21,6 +21,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { FUNCTION_ENV, functionEnvironment } from '../core/environment';
 import type { DigestSettings } from '../core/digest';
+import { FINDINGS_CURSOR_PK } from '../core/findings';
+import { ACTIVE_INDEX, CHANGES_INDEX } from '../core/table';
 import { DesiredStateTable, type DesiredStateTableProps } from './DesiredStateTable';
 import { Digest } from './Digest';
 import type { MetricEmitter } from './Monitoring';
@@ -39,6 +41,8 @@ export interface DecisionCoreProps {
   readonly alarmAction?: cloudwatch.IAlarmAction;
   /** descriptions of the functions, and the table index acknowledgement's reason */
   readonly texts: { readonly decide: string; readonly expiry: string; readonly indexWildcard: string };
+  /** the Security Hub export (lambda/findings): off unless `enabled` */
+  readonly securityHub?: { readonly enabled?: boolean };
 }
 
 export class DecisionCore {
@@ -47,6 +51,8 @@ export class DecisionCore {
   public readonly expirySchedule: scheduler.Schedule;
   /** expiry's message timers (lambda/shared/timer-queue.ts): it sends them and consumes them */
   public readonly expiryTimerQueue: sqs.Queue;
+  /** the Security Hub export, when enabled: the findings function and its every-minute schedule */
+  public readonly findings?: { readonly function: PortsnareFunction; readonly schedule: scheduler.Schedule };
   /** the alarms that are this core's: decide publishes CircuitBreakerOpen and OwnInstanceScanning */
   public readonly monitoring: { readonly emitters: readonly MetricEmitter[] };
 
@@ -94,6 +100,53 @@ export class DecisionCore {
     expiry.function.addEnvironment(FUNCTION_ENV.expiryTimerQueueUrl, this.expiryTimerQueue.queueUrl);
     expiry.function.addEventSource(new SqsEventSource(this.expiryTimerQueue, { batchSize: 5 }));
     this.monitoring = { emitters: ['decide'] };
+    if (props.securityHub?.enabled) this.findings = this.exportFindings(scope, props, environment);
+  }
+
+  /**
+   * The Security Hub export (issue 21; lambda/findings/handler.ts): every minute, the blocks
+   * changed since its cursor become ASFF findings of this account's default product. Least
+   * privilege: securityhub:BatchImportFindings on that product ARN alone (the action's resource
+   * type is `product`: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecurityhub.html);
+   * on the table GetItem (a changed record in full), Query on the `changes` and `active` indexes
+   * (the first run reads the active blocks), and PutItem only in the cursor's own partition
+   * (dynamodb:LeadingKeys: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+   */
+  private exportFindings(scope: Construct, props: DecisionCoreProps, environment: Record<string, string>): { function: PortsnareFunction; schedule: scheduler.Schedule } {
+    const stack = Stack.of(scope);
+    const productArn = `arn:${stack.partition}:securityhub:${stack.region}:${stack.account}:product/${stack.account}/default`;
+    const fn = new PortsnareFunction(scope, 'Findings', {
+      name: 'findings',
+      description: 'portsnare: blocks changed since the last run → AWS Security Hub findings (one per blocked source)',
+      environment: { ...environment, ...functionEnvironment({ settings: props.settingsJson, findingsProductArn: productArn }) },
+      logRetention: props.logRetention,
+      alarmAction: props.alarmAction,
+      onFailure: props.failureQueue,
+      // a minute of paced calls at most: 100 findings a call, 10 calls a second
+      timeout: Duration.seconds(60),
+    });
+    const table = this.table.tableArn;
+    fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['securityhub:BatchImportFindings'], resources: [productArn] }));
+    fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table] }));
+    fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table}/index/${CHANGES_INDEX}`, `${table}/index/${ACTIVE_INDEX}`] }));
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [table],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [FINDINGS_CURSOR_PK] } },
+      }),
+    );
+    const schedule = new scheduler.Schedule(scope, 'FindingsSchedule', {
+      description: 'portsnare: export changed blocks to AWS Security Hub',
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
+      target: new schedulerTargets.LambdaInvoke(fn.function, { role: props.schedulerRole, deadLetterQueue: props.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
+    });
+    acknowledge(
+      props.schedulerRole,
+      arnWildcardFinding(fn.function, ':*'),
+      'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
+    );
+    return { function: fn, schedule };
   }
 
   /**

@@ -131,6 +131,7 @@ export class EnumerationBlocker extends Construct {
       table: { removalPolicy: props.tableRemovalPolicy },
       failureQueue: this.failureQueue,
       schedulerRole: scheduleRole,
+      securityHub: props.securityHub,
       texts: {
         decide: 'portsnare: validates Scan Detected events and operator requests, writes the desired state',
         expiry: 'portsnare: lifts expired blocks every minute',
@@ -189,7 +190,7 @@ export class EnumerationBlocker extends Construct {
 
     // --- alarms and dashboard ------------------------------------------------------------------------
     this.monitoring = new Monitoring(this, 'Monitoring', {
-      alarms: [decide.errorsAlarm, enforce.errorsAlarm, expiry.errorsAlarm, reconcile.errorsAlarm, cleanup.errorsAlarm],
+      alarms: [decide.errorsAlarm, enforce.errorsAlarm, expiry.errorsAlarm, reconcile.errorsAlarm, cleanup.errorsAlarm, ...(decision.findings ? [decision.findings.function.errorsAlarm] : [])],
       emitters: [...decision.monitoring.emitters, ...enforcement.monitoring.emitters],
       deadLetterQueues: [
         ...enforcement.monitoring.deadLetterQueues,

@@ -22,7 +22,7 @@ import { acknowledge } from './nag';
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
 /** The function names of lambda/<name>/handler.ts. */
-export type PortsnareFunctionName = 'decide' | 'enforce' | 'expiry' | 'reconcile' | 'cleanup' | 'flowlogs' | 'digest';
+export type PortsnareFunctionName = 'decide' | 'enforce' | 'expiry' | 'reconcile' | 'cleanup' | 'flowlogs' | 'digest' | 'findings';
 
 export interface PortsnareFunctionProps {
   /** which lambda/<name>/handler.ts to bundle */

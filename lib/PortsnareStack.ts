@@ -106,6 +106,7 @@ export class PortsnareStack extends Stack {
       ...(config.selftest.canaryAddress === false ? {} : { selftestCanaryAddress: config.selftest.canaryAddress }),
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
+      securityHub: config.securityHub,
       reconcileMinutes: config.enforcement?.reconcileMinutes,
       ...(config.digest ? { digest: config.digest } : {}),
     });

@@ -109,6 +109,12 @@ export const PortsnareContextSchema = z
     selftest: z
       .strictObject({ canaryAddress: z.union([z.string(), z.literal(false)]).default(DEFAULT_CANARY_ADDRESS) })
       .default({ canaryAddress: DEFAULT_CANARY_ADDRESS }),
+    /** AWS Security Hub findings of the blocks (lambda/findings, docs/deploy.md "Security Hub findings"); off by default */
+    securityHub: z
+      .strictObject({
+        enabled: z.boolean({ error: (issue) => `must be true or false, got ${JSON.stringify(issue.input)}` }).default(false),
+      })
+      .optional(),
     /** enforcement, for the single-account stack and every plane alike */
     enforcement: z
       .strictObject({

@@ -197,6 +197,14 @@ export interface EnumerationBlockerProps {
    */
   readonly selftestCanaryAddress?: string;
   /**
+   * AWS Security Hub findings (lambda/findings, core/findings.ts): every minute, one ASFF finding
+   * per blocked source is imported into this account's Security Hub (its default product),
+   * updated on re-offence and archived when lifted. Security Hub must be enabled in the account
+   * and Region (docs/deploy.md "Security Hub findings").
+   * @default - off
+   */
+  readonly securityHub?: { readonly enabled?: boolean };
+  /**
    * Minutes between two full reconciles of the desired state with every WAF IP set and network
    * ACL (context key `portsnare.enforcement.reconcileMinutes`). Enforce otherwise applies only
    * what changed (the change log, core/table.ts); the reconcile repairs what an incremental run
@@ -354,6 +362,8 @@ function schemaErrors(props: EnumerationBlockerProps): string[] {
 /** Every fault of the props, each naming the prop and its value; [] when they are fine. */
 export function validateEnumerationBlockerProps(props: EnumerationBlockerProps, region: string): string[] {
   const errors = schemaErrors(props);
+  const securityHubEnabled = props.securityHub?.enabled;
+  if (securityHubEnabled !== undefined && typeof securityHubEnabled !== 'boolean') errors.push(`securityHub.enabled ${JSON.stringify(securityHubEnabled)} must be true or false`);
 
   const naclIds = props.naclIds ?? [];
   const duplicates = naclIds.filter((id, i) => !Token.isUnresolved(id) && naclIds.indexOf(id) !== i);

@@ -4,6 +4,8 @@
  * The commands print what a backend returns and never know which one they talk to.
  */
 import type { Family } from '../../core/address';
+import type { FindingsTarget } from '../../core/findings';
+import type { BlockRecord } from '../../core/policy';
 
 /** One block as the operator sees it. Times are epoch ms. */
 export interface BlockView {
@@ -72,6 +74,12 @@ export interface Backend {
   unblock(target: string, requestedBy: string): Promise<UnblockOutcome>;
   /** the current record (active or not) and what happened to the target, oldest first */
   history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }>;
+  /**
+   * What the Security Hub export sends (issue 21, core/findings.ts): the active blocks, or every
+   * record changed since `since` (lifted ones included), each with its change time, and where the
+   * findings go. Only a deployed stack has it (`portsnare findings --stack`).
+   */
+  findingRecords?(now: number, since?: number): Promise<{ target: FindingsTarget; items: Array<{ record: BlockRecord; changedAt: number }> }>;
   close?(): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ import { registerDecisions } from './decisions';
 import { type CliDeps, defaultDeps } from './context';
 import { registerDemo } from './demo';
 import { registerDetections } from './detections';
+import { registerFindings } from './findings';
 import { registerHistory } from './history';
 import { registerInstall } from './install';
 import { registerProbe } from './probe';
@@ -38,4 +39,5 @@ export function registerOperatorCommands(program: Command, deps: CliDeps = defau
   registerCompletion(program, deps);
   registerDecisions(program, deps);
   registerSelftest(program, deps);
+  registerFindings(program, deps);
 }

@@ -46,7 +46,7 @@ export const MAX_TARGETS_PER_RULE = 5;
 /** What the decision plane takes from the single-account props: the policy, the guard, alarms, retention. */
 export type DecisionSettingsProps = Pick<
   EnumerationBlockerProps,
-  'policy' | 'vpcCidrs' | 'guardDuty' | 'alarmTopic' | 'tableRemovalPolicy' | 'logRetention' | 'enforcementLagThreshold' | 'operatorPrincipals' | 'selftestCanaryAddress'
+  'policy' | 'vpcCidrs' | 'guardDuty' | 'alarmTopic' | 'tableRemovalPolicy' | 'logRetention' | 'enforcementLagThreshold' | 'operatorPrincipals' | 'selftestCanaryAddress' | 'securityHub'
 >;
 
 export interface DecisionPlaneProps extends DecisionSettingsProps {
@@ -162,6 +162,7 @@ export class DecisionPlane extends Construct {
       schedulerRole: scheduleRole,
       logRetention,
       alarmAction,
+      securityHub: props.securityHub,
       texts: {
         decide: 'portsnare (organization decision plane): validates Scan Detected events and operator requests, writes the desired state',
         expiry: 'portsnare (organization decision plane): lifts expired blocks every minute',
@@ -259,7 +260,7 @@ export class DecisionPlane extends Construct {
 
     // --- alarms --------------------------------------------------------------------------------------
     this.monitoring = new Monitoring(this, 'Monitoring', {
-      alarms: [decide.errorsAlarm, expiry.errorsAlarm],
+      alarms: [decide.errorsAlarm, expiry.errorsAlarm, ...(decision.findings ? [decision.findings.function.errorsAlarm] : [])],
       // decide runs here; enforce (lag, failure classes) runs in the planes
       emitters: decision.monitoring.emitters,
       deadLetterQueues: [

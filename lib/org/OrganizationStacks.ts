@@ -50,6 +50,7 @@ export class DecisionStack extends Stack {
       ...canaryOf(config),
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
+      securityHub: config.securityHub,
     });
     // the optional notification digest (lib/Digest.ts) runs where the decision table is
     if (config.digest) {

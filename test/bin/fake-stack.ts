@@ -224,8 +224,10 @@ export class FakeAccount {
 
   private query(input: QueryCommandInput): { Items: Item[]; Count: number; LastEvaluatedKey?: Item } {
     if (input.IndexName && input.ConsistentRead) throw new AwsError('ValidationException', 'Consistent reads are not supported on global secondary indexes');
-    if (input.IndexName && input.IndexName !== 'active') throw new AwsError('ValidationException', `The table does not have the specified index: ${input.IndexName}`);
-    const [hashName, rangeName] = input.IndexName ? ['activeKey', 'expiresAt'] : ['pk', 'sk'];
+    // the table's indexes (lib/DesiredStateTable.ts): `active`, and the change log `changes` (core/table.ts)
+    const indexes: Record<string, [string, string]> = { active: ['activeKey', 'expiresAt'], changes: ['chgKey', 'chgAt'] };
+    if (input.IndexName && !indexes[input.IndexName]) throw new AwsError('ValidationException', `The table does not have the specified index: ${input.IndexName}`);
+    const [hashName, rangeName] = input.IndexName ? indexes[input.IndexName]! : ['pk', 'sk'];
     const conditions = parseKeyCondition(input.KeyConditionExpression ?? '', input.ExpressionAttributeValues ?? {}, input.ExpressionAttributeNames ?? {});
     if (!conditions.some((c) => c.name === hashName && c.op === '=')) {
       throw new AwsError('ValidationException', `Query condition missed key schema element: ${hashName}`);
@@ -245,7 +247,7 @@ export class FakeAccount {
     return {
       Items: page,
       Count: page.length,
-      ...(more && last ? { LastEvaluatedKey: { pk: last['pk'], sk: last['sk'], ...(input.IndexName ? { activeKey: last['activeKey'], expiresAt: last['expiresAt'] } : {}) } } : {}),
+      ...(more && last ? { LastEvaluatedKey: { pk: last['pk'], sk: last['sk'], ...(input.IndexName ? { [hashName]: last[hashName], [rangeName]: last[rangeName] } : {}) } } : {}),
     };
   }
 

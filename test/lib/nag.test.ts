@@ -27,10 +27,11 @@ const EXISTING_VPC = {
 
 /** The apps that together make every acknowledgement: the demo (EC2 sensor), a Fargate sensor in an existing VPC, and an organization (decision and plane stacks). */
 const SCENARIOS = {
-  ec2: { alarmEmail: 'ops@example.com', sensor: { type: 'ec2', flowLogs: true } },
+  ec2: { alarmEmail: 'ops@example.com', sensor: { type: 'ec2', flowLogs: true }, securityHub: { enabled: true } },
   fargate: { sensor: { type: 'fargate', vpc: EXISTING_VPC } },
   org: {
     alarmEmail: 'ops@example.com',
+    securityHub: { enabled: true },
     vpcCidrs: ['10.0.0.0/8'],
     organization: {
       organizationId: 'o-a1b2c3d4e5',
@@ -50,6 +51,7 @@ const ACKNOWLEDGED: Array<[string, Scenario]> = [
   ['AwsSolutions-IAM5[Resource::<BlockerExpiryFunction4F6142E4.Arn>:*]', 'ec2'],
   ['AwsSolutions-IAM5[Resource::<BlockerReconcileFunctionF9E9F8A8.Arn>:*]', 'ec2'],
   ['AwsSolutions-IAM5[Resource::<BlockerCleanupFunction31EE9A13.Arn>:*]', 'ec2'],
+  ['AwsSolutions-IAM5[Resource::<BlockerFindingsFunctionCFEA712F.Arn>:*]', 'ec2'],
   ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'ec2'],
   ['AwsSolutions-EC23', 'ec2'],
   ['AwsSolutions-EC28', 'ec2'],
@@ -66,6 +68,7 @@ const ACKNOWLEDGED: Array<[string, Scenario]> = [
   ['AwsSolutions-IAM5[Resource::*]', 'org'],
   ['AwsSolutions-IAM5[Resource::<DecisionTableDDFA0517.Arn>/index/*]', 'org'],
   ['AwsSolutions-IAM5[Resource::<DecisionExpiryFunctionAE6C6CB5.Arn>:*]', 'org'],
+  ['AwsSolutions-IAM5[Resource::<DecisionFindingsFunction06755AD3.Arn>:*]', 'org'],
   ['AwsSolutions-IAM5[Resource::<PlaneReconcileFunction5F345F94.Arn>:*]', 'org'],
   ['AwsSolutions-IAM5[Resource::<PlaneCleanupFunction9E3155AF.Arn>:*]', 'org'],
   ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'org'],

@@ -90,7 +90,8 @@ function busArnOf(template: Template): string {
 let demo: Template;
 let fargate: Template;
 beforeAll(() => {
-  demo = synth({ sensor: { type: 'ec2', flowLogs: true } }).template;
+  // the Security Hub export on, so its role is checked against docs/deploy.md too
+  demo = synth({ sensor: { type: 'ec2', flowLogs: true }, securityHub: { enabled: true } }).template;
   fargate = synth({ sensor: { type: 'fargate', vpc: EXISTING_VPC, platform: 'X86_64' } }).template;
 }, 300_000);
 

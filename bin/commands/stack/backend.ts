@@ -13,10 +13,11 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { listOutput, STACK_OUTPUTS } from '../../../core/outputs';
 import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../../core/commands';
 import { EVENT_SOURCE_CLI } from '../../../core/event';
+import type { FindingsTarget } from '../../../core/findings';
 import { NeverBlockGuard } from '../../../core/guard';
 import { type BlockRecord, minuteOf } from '../../../core/policy';
 import type { PipelineSettings } from '../../../core/settings';
-import { BlockRepository } from '../../../lambda/shared/repository';
+import { BlockRepository, MAX_CHANGES_SPAN_MS } from '../../../lambda/shared/repository';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from '../backend';
 import { byExpiry } from '../backend';
 import { CliError, EXIT } from '../errors';
@@ -122,6 +123,26 @@ export class StackBackend implements Backend {
 
   async blocks(now: number): Promise<BlockView[]> {
     return this.withPlacements((await this.activeRecords(now)).sort(byExpiry));
+  }
+
+  async findingRecords(now: number, since?: number): Promise<{ target: FindingsTarget; items: Array<{ record: BlockRecord; changedAt: number }> }> {
+    // arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>: the account the findings function imports into
+    const [, partition, , region, account] = (this.stack.StackId ?? '').split(':');
+    if (!partition || !region || !account) throw new CliError(`stack ${this.stackName}: no account in its StackId ${JSON.stringify(this.stack.StackId)}`, EXIT.failure);
+    // the findings function's ids are scoped by the table's name (lambda/findings/handler.ts)
+    const target: FindingsTarget = { partition, region, account, scope: this.tableName };
+    if (since === undefined) {
+      const active = await send(`list the active blocks in table ${this.tableName}`, () => this.repository.listActive());
+      return { target, items: active.map(({ record }) => ({ record, changedAt: Math.max(record.lastSeen, record.blockedAt) })) };
+    }
+    if (now - since > MAX_CHANGES_SPAN_MS) throw new CliError(`--since reaches back ${Math.round((now - since) / 1000)}s: the change log is read a day at most`, EXIT.usage);
+    const changes = await send(`read the change log of table ${this.tableName}`, () => this.repository.changesSince(since, now));
+    const items: Array<{ record: BlockRecord; changedAt: number }> = [];
+    for (const change of changes) {
+      const stored = await this.read(change.target);
+      if (stored) items.push({ record: stored, changedAt: change.changedAt });
+    }
+    return { target, items };
   }
 
   async block(request: BlockRequest): Promise<BlockOutcome> {
