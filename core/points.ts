@@ -17,15 +17,13 @@
  * is evicted depends on everyone) is given `recent`: the most recently active records, enough
  * of them to fill it (lambda/shared/repository.ts recentActive).
  */
-import type { BlockRecord } from './policy';
+import type { ChangedRecord, EnforcementRecord } from './policy';
 
 /** What enforcement needs of a record (the `changes` index projects exactly these). */
-export type DesiredRecord = Pick<BlockRecord, 'target' | 'lastSeen' | 'blockedAt' | 'expiresAt' | 'active'>;
+export type DesiredRecord = EnforcementRecord;
 
 /** A record and the time of its last change (the `changes` index sort key). */
-export interface ChangedDesiredRecord extends DesiredRecord {
-  readonly changedAt: number;
-}
+export type ChangedDesiredRecord = ChangedRecord;
 
 export type DesiredInput =
   | { readonly kind: 'full'; readonly records: readonly DesiredRecord[] }
