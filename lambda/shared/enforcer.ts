@@ -157,8 +157,11 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   let naclInput: DesiredInput;
   let desired: number;
   const byTarget = new Map<string, DesiredRecord>();
+  // a read that fails fails the run (the handler retries it soon) and makes the next run a full one
+  const cursor = state.cursor as number;
+  state.cursor = undefined;
   if (incremental) {
-    const changes = await repo.changesSince((state.cursor as number) - OVERLAP_MS, started);
+    const changes = await repo.changesSince(cursor - OVERLAP_MS, started);
     wafInput = { kind: 'changes', changes };
     const recent = naclPoints.length ? await recentForNacl(deps, started) : [];
     naclInput = { kind: 'recent', records: recent };
