@@ -86,6 +86,8 @@ export interface EnforcerDeps {
   readonly clock: Clock;
   /** the container's state; without it every run is a full one */
   readonly state?: EnforcerState;
+  /** addresses per IP set (default: WAF's quota, core/settings.ts WAF_MAX_ADDRESSES_PER_SET); tests lower it to fill sets */
+  readonly wafMaxPerSet?: number;
 }
 
 /** One enforcement point that could not be brought to the desired state this run. */
@@ -150,7 +152,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   const started = clock.now();
   const incremental = mode === 'enforce' && state.cursor !== undefined && started - state.cursor >= 0 && started - state.cursor < CURSOR_MAX_AGE_MS;
   const ctx = { settings, obs, repair: mode === 'reconcile' };
-  const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental);
+  const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental, deps.wafMaxPerSet);
   const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx));
 
   let wafInput: DesiredInput;

@@ -242,13 +242,20 @@ function reportMissingSet(ref: WafSetRef, obs: Observability, call: string): Poi
 }
 
 /** The WAF points of the configured sets: one per scope and family, in configuration order. */
-export function wafPointsOf(refs: readonly WafSetRef[], waf: WafAdapter, ctx: PointContext, cache: Map<string, CachedSet>, useCache: boolean): WafPoint[] {
+export function wafPointsOf(
+  refs: readonly WafSetRef[],
+  waf: WafAdapter,
+  ctx: PointContext,
+  cache: Map<string, CachedSet>,
+  useCache: boolean,
+  maxPerSet = WAF_MAX_ADDRESSES_PER_SET,
+): WafPoint[] {
   const groups = new Map<string, WafSetRef[]>();
   for (const ref of refs) {
     const key = `${ref.scope}/${ref.family}`;
     groups.set(key, [...(groups.get(key) ?? []), ref]);
   }
-  return [...groups.values()].map((group) => new WafPoint(group[0]!.scope, group[0]!.family, group, waf, ctx, cache, useCache));
+  return [...groups.values()].map((group) => new WafPoint(group[0]!.scope, group[0]!.family, group, waf, ctx, cache, useCache, maxPerSet));
 }
 
 type NaclRead = { aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[]; strays?: NaclChange[] };
