@@ -114,15 +114,7 @@ export function planEnforcement(records: readonly DesiredRecord[], actual: Actua
   const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy);
   const waf = planWaf(actual.wafSets, candidates);
   const naclTargets = candidates.filter((candidate) => candidate.nacl);
-  const nacl = actual.nacls.map(({ aclId, entries, held }) => {
-    const plan = planNacl({ entries, range, quota: settings.nacl.quotaPerDirection, candidates: naclTargets, ...(held ? { held } : {}) });
-    const after = applyNaclChanges(entries, plan.changes);
-    const shadowed = [...plan.placed]
-      .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))
-      .filter((s) => s.by.length > 0)
-      .sort((a, b) => a.ruleNumber - b.ruleNumber);
-    return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full, shadowed, unresolved: plan.unresolved };
-  });
+  const nacl = actual.nacls.map((acl) => planAcl(acl, naclTargets, settings));
   const before = enforcedTargets(actual, range);
   const after = enforcedTargets(applyPlan(actual, { waf: waf.updates, nacl }), range);
   return {
@@ -135,6 +127,22 @@ export function planEnforcement(records: readonly DesiredRecord[], actual: Actua
     unblocked: [...before].filter((target) => !after.has(target)).sort(),
     desired: candidates.map((candidate) => candidate.target),
   };
+}
+
+/** One ACL's plan from the candidates NACL entries take (`nacl` true), most recent first or in any order. */
+export function planAcl(
+  acl: { readonly aclId: string; readonly entries: readonly NaclEntry[]; readonly held?: readonly number[] },
+  naclCandidates: readonly Candidate[],
+  settings: Pick<PipelineSettings, 'nacl'>,
+): NaclAclPlan {
+  const { aclId, entries, held } = acl;
+  const plan = planNacl({ entries, range: settings.nacl.ruleRange, quota: settings.nacl.quotaPerDirection, candidates: naclCandidates, ...(held ? { held } : {}) });
+  const after = applyNaclChanges(entries, plan.changes);
+  const shadowed = [...plan.placed]
+    .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))
+    .filter((s) => s.by.length > 0)
+    .sort((a, b) => a.ruleNumber - b.ruleNumber);
+  return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full, shadowed, unresolved: plan.unresolved };
 }
 
 /** True when the plan changes nothing. */

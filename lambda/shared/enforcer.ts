@@ -33,7 +33,7 @@ import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from './clock';
 import type { NaclAdapter } from './nacl-adapter';
 import type { Observability } from './observability';
-import { type CachedSet, failureOf as pointFailureOf, NaclPoint, wafPointsOf } from './points';
+import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, wafPointsOf } from './points';
 import type { BlockRepository } from './repository';
 import type { WafAdapter } from './waf-adapter';
 
@@ -151,7 +151,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   const state = deps.state ?? newEnforcerState();
   const started = clock.now();
   const incremental = mode === 'enforce' && state.cursor !== undefined && started - state.cursor >= 0 && started - state.cursor < CURSOR_MAX_AGE_MS;
-  const ctx = { settings, obs, repair: mode === 'reconcile' };
+  const ctx = newPointContext(settings, obs, mode === 'reconcile');
   const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental, deps.wafMaxPerSet);
   const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx));
 
@@ -183,15 +183,15 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     ...naclPoints.map((point) => [point as unknown as EnforcementPoint<never, never>, naclInput] as [EnforcementPoint<never, never>, DesiredInput]),
   ];
   for (const [point, input] of points) {
-    reports.push(await runPoint(point, input, () => clock.now(), point.id.startsWith('nacl:') ? MAX_PASSES : 1, failureOf));
+    // every point plans at the run's time: one set of candidates for all (lambda/shared/points.ts desiredOf)
+    reports.push(await runPoint(point, input, () => started, point.id.startsWith('nacl:') ? MAX_PASSES : 1, failureOf));
   }
 
-  if (!incremental || wafInput.kind === 'changes') {
-    const records = wafInput.kind === 'changes' ? latestPerTarget(wafInput.changes) : (wafInput as { records: readonly DesiredRecord[] }).records;
-    for (const refused of desiredCandidates(records, started, new NeverBlockGuard(settings.guard), settings.policy).refused) {
-      obs.log.warn('active record is protected by the never-block rules; not enforced', refused);
-    }
-  }
+  const refusedRecords =
+    wafInput.kind === 'changes'
+      ? desiredCandidates(latestPerTarget(wafInput.changes), started, new NeverBlockGuard(settings.guard), settings.policy).refused
+      : desiredOf(ctx, wafInput, started).refused;
+  for (const refused of refusedRecords) obs.log.warn('active record is protected by the never-block rules; not enforced', refused);
   const failures = reports.flatMap((r) => r.failures);
   const incomplete = reports.flatMap((r) => r.incomplete);
   const before = new Set(reports.flatMap((r) => [...r.before]));

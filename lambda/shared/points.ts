@@ -10,7 +10,7 @@
  * https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
  */
 import { type Family, canonicalTarget } from '../../core/address';
-import { type Candidate, desiredCandidates, planEnforcement } from '../../core/diff';
+import { type Candidate, desiredCandidates, planAcl } from '../../core/diff';
 import { NeverBlockGuard } from '../../core/guard';
 import { applyNaclChanges, describeShadows, type NaclChange, type NaclEntry, ownEntryTarget } from '../../core/nacl';
 import { type ApplyResult, type DesiredInput, type EnforcementPoint, latestPerTarget, naclPointId, type PointFailure, wafPointId } from '../../core/points';
@@ -71,6 +71,31 @@ export interface PointContext {
   readonly obs: Observability;
   /** reconcile: every change is drift, logged and counted as a repair */
   readonly repair: boolean;
+  /** one run's candidates per desired input, computed once for all its points (newPointContext) */
+  readonly candidates: Map<DesiredInput, { readonly now: number; readonly candidates: readonly Candidate[]; readonly refused: ReadonlyArray<{ target: string; rule: string }> }>;
+}
+
+export function newPointContext(settings: PipelineSettings, obs: Observability, repair: boolean): PointContext {
+  return { settings, obs, repair, candidates: new Map() };
+}
+
+/**
+ * The active, blockable records of a full or recent input as candidates (core/diff.ts
+ * desiredCandidates), computed once per run and input: at 100,000 records it is the costliest
+ * step of a plan, and every point of the run needs it.
+ */
+export function candidatesOf(ctx: PointContext, input: Exclude<DesiredInput, { kind: 'changes' }>, now: number): readonly Candidate[] {
+  return desiredOf(ctx, input, now).candidates;
+}
+
+/** candidatesOf and the records refused (guard, widest prefix), computed once per run and input. */
+export function desiredOf(ctx: PointContext, input: Exclude<DesiredInput, { kind: 'changes' }>, now: number) {
+  const known = ctx.candidates.get(input);
+  if (known && known.now === now) return known;
+  const { candidates, refused } = desiredCandidates(input.records, now, new NeverBlockGuard(ctx.settings.guard), ctx.settings.policy);
+  const result = { now, candidates, refused };
+  ctx.candidates.set(input, result);
+  return result;
 }
 
 interface WafActual {
@@ -165,9 +190,7 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
       const delta = planWafDelta(actual.sets, changes, this.maxPerSet);
       return { actual, updates: delta.updates, overflow: delta.overflow, changes };
     }
-    const guard = new NeverBlockGuard(settings.guard);
-    const { candidates } = desiredCandidates(input.records, now, guard, settings.policy);
-    const mine: Candidate[] = candidates.filter((candidate) => candidate.family === this.family);
+    const mine: Candidate[] = candidatesOf(this.ctx, input, now).filter((candidate) => candidate.family === this.family);
     const plan = planWaf(actual.sets, mine, this.maxPerSet);
     return { actual, updates: plan.updates, overflow: plan.overflow };
   }
@@ -297,8 +320,8 @@ export class NaclPoint implements EnforcementPoint<NaclRead | undefined, NaclPoi
   plan(input: DesiredInput, actual: NaclRead | undefined, now: number): NaclPointPlan {
     if (!actual) return { actual, changes: [], evicted: [], full: [], shadowed: [], unresolved: [] };
     if (input.kind === 'changes') throw new Error('a network ACL is planned from the active records (full or recent), not from changes');
-    const { settings } = this.ctx;
-    const planned = planEnforcement(input.records, { nacls: [actual], wafSets: [] }, { ...settings, waf: { sets: [] } }, now).nacl[0]!;
+    const candidates = candidatesOf(this.ctx, input, now).filter((candidate) => candidate.nacl);
+    const planned = planAcl(actual, candidates, this.ctx.settings);
     // our entries outside the range (a run on the old range after an Update's cleanup) go first
     const changes = actual.strays?.length ? [...actual.strays, ...planned.changes] : planned.changes;
     return { actual, changes, evicted: planned.evicted, full: planned.full, shadowed: planned.shadowed ?? [], unresolved: planned.unresolved ?? [] };
