@@ -26,7 +26,6 @@
  */
 import { desiredCandidates } from '../../core/diff';
 import { NeverBlockGuard } from '../../core/guard';
-import { isNaclShape } from '../../core/nacl';
 import { type DesiredInput, type DesiredRecord, type EnforcementPoint, type PointFailure, type PointReport, latestPerTarget, runPoint } from '../../core/points';
 import { tryParseCidr } from '../../core/address';
 import type { PipelineSettings } from '../../core/settings';
@@ -130,9 +129,10 @@ async function recentForNacl(deps: EnforcerDeps, now: number): Promise<DesiredRe
     const read = { ipv4: 0, ipv6: 0 };
     for (const record of records) {
       const cidr = tryParseCidr(record.target, false);
-      if (!cidr) continue;
-      read[cidr.family]++;
-      if (record.active && record.expiresAt > now && isNaclShape(cidr)) fits[cidr.family]++;
+      if (cidr) read[cidr.family]++;
+    }
+    for (const candidate of desiredCandidates(records, now, new NeverBlockGuard(settings.guard), settings.policy).candidates) {
+      if (candidate.nacl) fits[candidate.family]++;
     }
     const short = (['ipv4', 'ipv6'] as const).some((family) => fits[family] < perFamily && read[family] >= want);
     if (!short || step >= RECENT_GROWTH_STEPS) return records;

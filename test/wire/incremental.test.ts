@@ -39,7 +39,7 @@ afterEach(async () => {
 
 const HOUR = 3600_000;
 
-async function plane(options: { sets?: WafSetRef[]; acls?: string[]; wafMaxPerSet?: number; table?: string; clock?: SimClock; waf?: WafServer; ec2?: Ec2Server } = {}) {
+async function plane(options: { sets?: WafSetRef[]; acls?: string[]; wafMaxPerSet?: number; table?: string; clock?: SimClock; waf?: WafServer; ec2?: Ec2Server; allowlist?: string[] } = {}) {
   const clock = options.clock ?? new SimClock();
   const obs = new RecordingObservability();
   const ec2 = options.ec2 ?? new Ec2Server(new FakeEc2(20, () => 0.5));
@@ -59,7 +59,7 @@ async function plane(options: { sets?: WafSetRef[]; acls?: string[]; wafMaxPerSe
   }
   const table = options.table ?? (await db.addTable(`incr-${++seq}`));
   const repo = new BlockRepository(db.doc, table);
-  const settings = testSettings({ nacl: { aclIds: acls, ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets } });
+  const settings = testSettings({ nacl: { aclIds: acls, ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets }, ...(options.allowlist ? { guard: { allowlist: options.allowlist, protectedCidrs: ['10.0.0.0/16'], blockableSpecialCidrs: ['192.0.2.0/24', '203.0.113.0/24', '2001:db8::/32'] } } : {}) });
   const state = newEnforcerState();
   const deps = {
     repo,
@@ -221,6 +221,24 @@ describe('an incremental run', () => {
     p.clock.advance(30_000);
     expect(await p.run()).toMatchObject({ run: 'full', failures: [], converged: true });
     expect(p.v4()).toEqual(['203.0.113.8/32']);
+  });
+});
+
+describe('the NACLs of an incremental run', () => {
+  it('read further than the newest records when the guard refuses them, so no older entry is dropped', async () => {
+    const p = await plane({ allowlist: ['192.0.2.0/24'] });
+    const hosts = Array.from({ length: 5 }, (_, i) => `203.0.113.${i + 1}`);
+    for (const [i, host] of hosts.entries()) await p.block(host, p.clock.now() - 60_000 + i * 1_000);
+    await p.run();
+    expect(p.acl()).toEqual(hosts.map((h) => `${h}/32`).sort());
+    p.clock.advance(OVERLAP_MS + 5_000);
+    // 40 newer records the guard refuses (written by something other than decide): more than an ACL holds
+    for (let i = 0; i < 40; i++) await p.block(`192.0.2.${i + 1}`, p.clock.now() - 1_000 + i);
+    p.clock.advance(1_000);
+    const summary = await p.run();
+    expect(summary).toMatchObject({ run: 'incremental', failures: [] });
+    expect(p.acl()).toEqual(hosts.map((h) => `${h}/32`).sort());
+    expect(p.v4()).toEqual(hosts.map((h) => `${h}/32`).sort());
   });
 });
 
