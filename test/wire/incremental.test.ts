@@ -122,6 +122,25 @@ describe('an incremental run', () => {
     expect(p.acl()).toEqual(['2001:db8::1/128', '203.0.113.1/32', '203.0.113.2/32']);
   });
 
+  it('the pacer\'s cost: a run writing both families of one scope waits 1 s between its two UpdateIPSet calls (one a second per account and Region)', async () => {
+    const p = await plane();
+    await p.run();
+    p.clock.advance(5_000);
+    await p.block('203.0.113.1');
+    await p.block('2001:db8::1');
+    const before = p.clock.now();
+    expect(await p.run()).toMatchObject({ run: 'incremental', changes: 4 }); // two sets, two ACL entries
+    const spent = p.clock.now() - before;
+    expect(spent).toBeGreaterThanOrEqual(1_000);
+    expect(spent).toBeLessThan(1_500);
+    // one family only: no wait
+    p.clock.advance(5_000);
+    await p.block('203.0.113.2');
+    const again = p.clock.now();
+    await p.run();
+    expect(p.clock.now() - again).toBeLessThan(500);
+  });
+
   it('a change whose index entry shows up later than the overlap is not seen; nothing it did not see lifted is removed; the next full run repairs both', async () => {
     const p = await plane();
     await p.block('203.0.113.1');
