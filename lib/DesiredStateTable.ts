@@ -1,14 +1,29 @@
 /**
  * The desired-state table (core/table.ts is its contract: key, index and attribute names): pay
- * per request, encrypted, point-in-time recovery on, DynamoDB TTL on `ttl`, and the sparse index
- * `active` (key `activeKey`, sort `expiresAt`) that lists active blocks by expiry.
+ * per request, encrypted, point-in-time recovery on, DynamoDB TTL on `ttl`, the sparse index
+ * `active` (key `activeKey`, sort `expiresAt`) that lists active blocks by expiry, and the sparse
+ * index `changes` (key `chgKey`, sort `chgAt`, INCLUDE projection of what enforcement reads): the
+ * change log enforce reads (core/table.ts). CloudFormation adds one GSI per stack update, so an
+ * existing stack takes this one in a plain update.
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-dynamodb-table.html#cfn-dynamodb-table-globalsecondaryindexes
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { ACTIVE_INDEX, ACTIVE_KEY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE } from '../core/table';
+import {
+  ACTIVE_INDEX,
+  ACTIVE_KEY_ATTRIBUTE,
+  CHANGE_AT_ATTRIBUTE,
+  CHANGE_KEY_ATTRIBUTE,
+  CHANGES_INDEX,
+  CHANGES_PROJECTION,
+  EXPIRES_AT_ATTRIBUTE,
+  TABLE_PARTITION_KEY,
+  TABLE_SORT_KEY,
+  TABLE_TTL_ATTRIBUTE,
+} from '../core/table';
 
 export interface DesiredStateTableProps {
   /** @default RemovalPolicy.DESTROY */
@@ -51,6 +66,13 @@ export class DesiredStateTable extends dynamodb.Table {
       partitionKey: { name: ACTIVE_KEY_ATTRIBUTE, type: dynamodb.AttributeType.STRING },
       sortKey: { name: EXPIRES_AT_ATTRIBUTE, type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.ALL,
+    });
+    this.addGlobalSecondaryIndex({
+      indexName: CHANGES_INDEX,
+      partitionKey: { name: CHANGE_KEY_ATTRIBUTE, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: CHANGE_AT_ATTRIBUTE, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...CHANGES_PROJECTION],
     });
   }
 }

@@ -63,6 +63,8 @@ export interface EnforcementCoreProps {
    * bus), built with the queue, before the repair rule; they stop before the NACL cleanup runs.
    */
   readonly wakeUps?: (enforceQueue: sqs.IQueue) => readonly IConstruct[];
+  /** minutes between two reconciles (lib/settings.ts reconcileMinutesOf: validated, default applied) */
+  readonly reconcileMinutes: number;
   /** descriptions of the functions and the schedule, and how the ACL acknowledgement names the ACLs */
   readonly texts: {
     readonly enforce: string;
@@ -184,10 +186,10 @@ export class EnforcementCore {
       }
     }
 
-    // --- reconcile every 5 minutes: how missed wake-ups and console edits are caught up ---------------
+    // --- reconcile every reconcileMinutes: how missed wake-ups, console edits and index lag are caught up
     this.reconcileSchedule = new scheduler.Schedule(scope, 'ReconcileSchedule', {
       description: props.texts.reconcileSchedule,
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(5)),
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(props.reconcileMinutes)),
       target: new schedulerTargets.LambdaInvoke(reconcile.function, { role: props.schedulerRole, deadLetterQueue: props.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(10) }),
     });
     acknowledge(

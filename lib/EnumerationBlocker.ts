@@ -31,7 +31,7 @@ import { Monitoring, portsnareMetric } from './Monitoring';
 import { NaclCleanup } from './NaclCleanup';
 import { PortsnareFunction } from './PortsnareFunction';
 import { grantSensorPutEvents } from './sensorConfig';
-import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
+import { naclRuleRangeOf, pipelineSettingsFrom, reconcileMinutesOf, validateEnumerationBlockerProps, wafScopesOf, type EnumerationBlockerProps, type WafScope } from './settings';
 import { WafBlocklist, wafName, type PortsnareIpSet } from './WafBlocklist';
 
 export { GUARDDUTY_RECON_TYPES } from './decideRoutes';
@@ -151,9 +151,10 @@ export class EnumerationBlocker extends Construct {
       ipSets: waf.ipSets,
       failureQueue: this.failureQueue,
       schedulerRole: scheduleRole,
+      reconcileMinutes: reconcileMinutesOf(props),
       texts: {
         enforce: 'portsnare: makes WAF IP sets and NACL entries equal to the desired state (the one writer)',
-        reconcile: 'portsnare: asks the enforcer for a full diff every five minutes',
+        reconcile: `portsnare: asks the enforcer for a full diff every ${reconcileMinutesOf(props)} minutes`,
         cleanup: 'portsnare: removes the NACL entries this stack made (its placement ledger), nothing else',
         reconcileSchedule: 'portsnare: full diff of desired and actual state',
         acls: 'the configured ACL ARNs',

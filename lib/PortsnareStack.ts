@@ -106,6 +106,7 @@ export class PortsnareStack extends Stack {
       ...(config.selftest.canaryAddress === false ? {} : { selftestCanaryAddress: config.selftest.canaryAddress }),
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
+      reconcileMinutes: config.enforcement?.reconcileMinutes,
     });
 
     const vpc = this.vpc;

@@ -58,7 +58,7 @@ export class WafBlocklist extends Construct {
             description: `portsnare blocked ${family} addresses, ${wafScope} shard ${shard}, managed by the enforce function`,
           });
           // The enforce function owns the address list. CloudFormation rewrites it only when this
-          // resource's properties change; the next reconcile (≤ 5 min) restores it then.
+          // resource's properties change; the next reconcile (every `reconcileMinutes`, 10 by default) restores it then.
           ipSets.push({ scope: wafScope, family, name, ipSet });
           rules.push({
             name: `portsnare-${family}-${shard}`,

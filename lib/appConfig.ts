@@ -11,7 +11,7 @@ import { canaryProblem, DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
 import { OrganizationSchema, SINGLE_ACCOUNT_KEYS } from './org/config';
-import type { BlockPolicyProps } from './settings';
+import { type BlockPolicyProps, MAX_RECONCILE_MINUTES } from './settings';
 
 const port = z.number().int().min(1).max(65535);
 const duration = z.union([z.number().int().min(1), z.string()]).transform((value, ctx) => {
@@ -108,6 +108,13 @@ export const PortsnareContextSchema = z
     selftest: z
       .strictObject({ canaryAddress: z.union([z.string(), z.literal(false)]).default(DEFAULT_CANARY_ADDRESS) })
       .default({ canaryAddress: DEFAULT_CANARY_ADDRESS }),
+    /** enforcement, for the single-account stack and every plane alike */
+    enforcement: z
+      .strictObject({
+        /** minutes between two full reconciles (lib/settings.ts reconcileMinutes); default 10 */
+        reconcileMinutes: z.number().int().min(1).max(MAX_RECONCILE_MINUTES).optional(),
+      })
+      .optional(),
     /** one decision plane and enforcement planes in many accounts and Regions (lib/org/, docs/organization.md) */
     organization: OrganizationSchema.optional(),
   })
@@ -187,7 +194,7 @@ function organizationConflicts(input: unknown): string[] {
 
 /** " (got <value>)" for an issue under `organization`, so an error names the value as well as the key. */
 function shownValue(input: unknown, path: readonly PropertyKey[]): string {
-  if (path[0] !== 'organization') return '';
+  if (path[0] !== 'organization' && path[0] !== 'enforcement') return '';
   let value: unknown = input;
   for (const key of path) value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined;
   return value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;

@@ -195,6 +195,22 @@ export interface EnumerationBlockerProps {
    * @default - no canary: `portsnare selftest` says so and fails
    */
   readonly selftestCanaryAddress?: string;
+  /**
+   * Minutes between two full reconciles of the desired state with every WAF IP set and network
+   * ACL (context key `portsnare.enforcement.reconcileMinutes`). Enforce otherwise applies only
+   * what changed (the change log, core/table.ts); the reconcile repairs what an incremental run
+   * missed (a console edit, a lost wake-up, index lag beyond its overlap). A whole number, 1–60.
+   * @default 10
+   */
+  readonly reconcileMinutes?: number;
+}
+
+export const DEFAULT_RECONCILE_MINUTES = 10;
+export const MAX_RECONCILE_MINUTES = 60;
+
+/** The reconcile interval in minutes, default applied (validateEnumerationBlockerProps checks it). */
+export function reconcileMinutesOf(props: Pick<EnumerationBlockerProps, 'reconcileMinutes'>): number {
+  return props.reconcileMinutes ?? DEFAULT_RECONCILE_MINUTES;
 }
 
 /** The props' WAF scopes, defaults applied. */
@@ -355,6 +371,10 @@ export function validateEnumerationBlockerProps(props: EnumerationBlockerProps, 
   const setsPerFamily = props.wafSetsPerFamily;
   if (setsPerFamily !== undefined && (!Number.isInteger(setsPerFamily) || setsPerFamily < 1 || setsPerFamily > MAX_WAF_SETS_PER_FAMILY)) {
     errors.push(`wafSetsPerFamily ${setsPerFamily} must be a whole number within 1–${MAX_WAF_SETS_PER_FAMILY} (the rule group's fixed capacity)`);
+  }
+  const reconcile = props.reconcileMinutes;
+  if (reconcile !== undefined && (!Number.isInteger(reconcile) || reconcile < 1 || reconcile > MAX_RECONCILE_MINUTES)) {
+    errors.push(`reconcileMinutes ${reconcile} must be a whole number of minutes within 1–${MAX_RECONCILE_MINUTES}`);
   }
   const resourceArns = props.webAclResourceArns ?? [];
   if (resourceArns.length > 0 && !scopes.includes('REGIONAL')) errors.push('webAclResourceArns needs the REGIONAL scope in wafScopes');

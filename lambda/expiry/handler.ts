@@ -6,7 +6,7 @@
  * desired state by their time, lifted or not, so the wake-up need not wait for the lifts; and a
  * wake-up that cannot be sent fails the run before anything is lifted, so the retry (or the next
  * minute) finds the same records due and sends it again. (Lift first and a lost wake-up would
- * leave nothing due to wake for: the blocks would stay until the 5-minute reconcile.)
+ * leave nothing due to wake for: the blocks would stay until the next reconcile.)
  *
  * Timers (issue 17, lift after TTL ≤ 60 s): the scheduler fires each tick up to ±30 s off, so two
  * ticks may be 120 s apart and a block would wait for the next one. So every run (a tick or a
@@ -18,6 +18,15 @@
  * timer that cannot be sent is logged and counted (ExpiryTimersUnsent) and does not fail the run:
  * its lifts are done, and the next tick (within LOOKAHEAD_MS) sends it again or lifts the record.
  * A timer message that is not one is logged and dropped (the run goes on as a tick).
+ *
+ * Change-log backfill (issue 20): records saved before the change log existed carry no stamp, so
+ * they are not on the `changes` index. Until its marker exists, every run ends with one bounded
+ * step of BlockRepository.backfillChanges (a few pages of the `active` index, each unstamped record
+ * stamped conditionally, so a concurrent save wins); the marker is written after a pass finds none
+ * and one more pass after BACKFILL_SETTLE_MS finds none either. A failed step is logged and does
+ * not fail the run (its lifts are done; the next run resumes from the saved position); until the
+ * marker exists a full enforce run also reads the `active` index (listEnforced), so nothing is lost
+ * meanwhile but reads.
  * Env: TABLE_NAME, ENFORCE_QUEUE_URL, EXPIRY_TIMER_QUEUE_URL.
  */
 import { lift } from '../../core/policy';
@@ -45,10 +54,14 @@ export interface ExpiryDeps {
   readonly clock: Clock;
   /** the timer queue; without it (a caller that does not model it) a run sends no timers */
   readonly timers?: TimerQueue;
+  /** false: no change-log backfill step (default: one per run until its marker exists) */
+  readonly backfill?: boolean;
 }
 
 export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: number; timers: number }> {
   const { repo, queue, obs, clock, timers } = deps;
+  // this handler's own: once the marker is seen, later runs of the container skip the step
+  let backfilled = deps.backfill === false;
   return instrument(obs, async (event: unknown) => {
     for (const record of timerRecords(event)) {
       if (!parseTimer(record.body)) obs.log.warn('not an expiry timer: dropped', { messageId: record.messageId, body: record.body.slice(0, 200) });
@@ -79,6 +92,15 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
           obs.log.error('expiry timers not sent', { failed: result.failed, errors: result.errors.slice(0, 5) });
           obs.count('ExpiryTimersUnsent', result.failed);
         }
+      }
+    }
+    if (!backfilled) {
+      try {
+        const step = await repo.backfillChanges(now);
+        backfilled = step.done;
+        if (step.found > 0 || step.done || step.passEnded) obs.log.info('change log backfill', { ...step });
+      } catch (error) {
+        obs.log.error('change log backfill step failed: the next run resumes it', { error: error instanceof Error ? error.message : String(error) });
       }
     }
     return { lifted, timers: sent };

@@ -27,7 +27,6 @@
 import { desiredCandidates } from '../../core/diff';
 import { NeverBlockGuard } from '../../core/guard';
 import { type DesiredInput, type DesiredRecord, type EnforcementPoint, type PointFailure, type PointReport, latestPerTarget, runPoint } from '../../core/points';
-import { tryParseCidr } from '../../core/address';
 import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from './clock';
 import type { NaclAdapter } from './nacl-adapter';
@@ -51,8 +50,6 @@ export const MAX_PASSES = 3;
 export const OVERLAP_MS = 20_000;
 /** a cursor older than this (a container idle for a while) is not trusted: the run is a full one */
 export const CURSOR_MAX_AGE_MS = 10 * 60_000;
-/** how many more of the most recent records an incremental run reads for the NACLs when the guard refuses some (doubling, at most this many times) */
-export const RECENT_GROWTH_STEPS = 4;
 
 export type EnforceMode = 'enforce' | 'reconcile';
 
@@ -116,28 +113,18 @@ export interface EnforceSummary {
 
 export const failureOf = pointFailureOf;
 
-/** The records an incremental run gives the NACLs: enough of the most recent ones to fill every ACL. */
+/**
+ * The records an incremental run gives the NACLs: per family the most recently active ones that
+ * can hold an entry (active, not expired, allowed by the guard and the widest prefix, a host or
+ * an IPv6 prefix: core/diff.ts desiredCandidates), as many as an ACL can hold. A record that
+ * cannot hold an entry takes no place, so an ACL never drops an older entry for it.
+ */
 async function recentForNacl(deps: EnforcerDeps, now: number): Promise<DesiredRecord[]> {
   const { repo, settings } = deps;
   // no ACL holds more of a family than its quota (core/nacl.ts naclCapacity) nor more than the range
   const perFamily = Math.min(settings.nacl.quotaPerDirection, settings.nacl.ruleRange[1] - settings.nacl.ruleRange[0] + 1);
-  let want = perFamily;
-  for (let step = 0; ; step++) {
-    const records = await repo.recentActive(want);
-    // a record the guard refuses, or a CIDR a NACL entry does not take, fills no entry: read further
-    const fits = { ipv4: 0, ipv6: 0 };
-    const read = { ipv4: 0, ipv6: 0 };
-    for (const record of records) {
-      const cidr = tryParseCidr(record.target, false);
-      if (cidr) read[cidr.family]++;
-    }
-    for (const candidate of desiredCandidates(records, now, new NeverBlockGuard(settings.guard), settings.policy).candidates) {
-      if (candidate.nacl) fits[candidate.family]++;
-    }
-    const short = (['ipv4', 'ipv6'] as const).some((family) => fits[family] < perFamily && read[family] >= want);
-    if (!short || step >= RECENT_GROWTH_STEPS) return records;
-    want *= 4;
-  }
+  const guard = new NeverBlockGuard(settings.guard);
+  return repo.recentActive(perFamily, (record) => desiredCandidates([record], now, guard, settings.policy).candidates[0]?.nacl === true);
 }
 
 /**

@@ -15,6 +15,12 @@
  *   https://docs.aws.amazon.com/AWSJavaScriptSDK/v3/latest/Package/-aws-sdk-util-dynamodb/
  * - a record field named like a table attribute (key, version, index key, ttl) is never written
  *   over it.
+ * - a global secondary index is read eventually consistent only (ConsistentRead is refused on
+ *   it), so the change log's readers read from a little before their last position, and a Query
+ *   page cut by Limit may carry a LastEvaluatedKey with nothing after it; Limit counts the items
+ *   evaluated before a FilterExpression (the backfill's pages may come back empty).
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Reading
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html
  */
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Placement, PlacementState } from '../../core/nacl';
@@ -350,8 +356,10 @@ export class BlockRepository {
    * (a save stamps a change time never before the record's recency, changeStampOf, so no unread
    * record can rank before them). A few items per call when the newest changes are new blocks; a
    * long run of refreshes with old activity (a manual note, an expiry extension) is read through.
+   * `eligible` (optional): only the records it accepts count and come back (e.g. not yet expired,
+   * NACL-shaped and allowed by the guard), so the answer is the n most recent of those.
    */
-  async recentActive(perFamily: number): Promise<ChangedRecord[]> {
+  async recentActive(perFamily: number, eligible?: (record: ChangedRecord) => boolean): Promise<ChangedRecord[]> {
     if (!Number.isInteger(perFamily) || perFamily < 0) throw new Error(`recentActive: perFamily ${perFamily} is not a non-negative integer`);
     if (perFamily === 0) return [];
     const read: Record<'ipv4' | 'ipv6', ChangedRecord[]> = { ipv4: [], ipv6: [] };
@@ -369,6 +377,7 @@ export class BlockRepository {
     const pageSize = Math.min(1000, 2 * perFamily + 2);
     for await (const record of this.changeEntries(ACTIVE_CHANGE_KEY, { newestFirst: true, pageSize })) {
       if (enough(record.changedAt)) break;
+      if (eligible && !eligible(record)) continue;
       const family = familyOfTarget(record.target);
       read[family].push(record);
       open[family].push(recencyOf(record));

@@ -38,7 +38,7 @@ import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../d
 import { Monitoring } from '../Monitoring';
 import type { PortsnareFunction } from '../PortsnareFunction';
 import { pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
-import { activeIndexArn, busArn, roleArn, tableArn, type Env, type OrgNames } from './names';
+import { activeIndexArn, busArn, changesIndexArn, roleArn, tableArn, type Env, type OrgNames } from './names';
 
 /** EventBridge: at most 5 targets per rule (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html) */
 export const MAX_TARGETS_PER_RULE = 5;
@@ -99,7 +99,11 @@ export class DecisionPlane extends Construct {
     this.settingsJson = stack.toJsonString(pipelineSettingsFrom({ ...props, wafScopes: [] }, []));
 
     // --- the tables, shared with every plane through their resource-based policies ------------------
-    const resources = { activeIndex: activeIndexArn(here, names.decisionTable, stack.partition), reports: tableArn(here, names.reportsTable, stack.partition) };
+    const resources = {
+      activeIndex: activeIndexArn(here, names.decisionTable, stack.partition),
+      changesIndex: changesIndexArn(here, names.decisionTable, stack.partition),
+      reports: tableArn(here, names.reportsTable, stack.partition),
+    };
     const policies = (mode: 'plane' | 'account'): { desired: iam.PolicyDocument; reports: iam.PolicyDocument; bytes: number } => {
       const { desired, reports } = decisionTablePolicies(props.planes, names, stack.partition, resources, organizationId, mode);
       const bytes = Math.max(...[desired, reports].map((document) => JSON.stringify(stack.resolve(document.toJSON())).length));
@@ -311,7 +315,7 @@ export function decisionTablePolicies(
   planes: readonly Env[],
   names: OrgNames,
   partition: string,
-  resources: { readonly activeIndex: string; readonly reports: string },
+  resources: { readonly activeIndex: string; readonly changesIndex: string; readonly reports: string },
   organizationId: string,
   mode: 'plane' | 'account',
 ): { desired: iam.PolicyDocument; reports: iam.PolicyDocument } {
@@ -324,15 +328,17 @@ export function decisionTablePolicies(
     const arns = some.map((p) => roleArn(p.account, names.enforceRole(p.region), partition));
     return { ArnEquals: { 'aws:PrincipalArn': arns.length === 1 ? arns[0]! : arns } };
   };
-  const statement = (sid: string, some: readonly Env[], action: string, resource: string, keys: boolean): iam.PolicyStatement =>
+  const statement = (sid: string, some: readonly Env[], action: string, resource: string | readonly string[], keys: boolean): iam.PolicyStatement =>
     new iam.PolicyStatement({
       sid,
       principals: accounts(some).map((a) => new iam.AccountPrincipal(a)),
       actions: [action],
-      resources: [resource],
+      resources: typeof resource === 'string' ? [resource] : [...resource],
       conditions: { ...inOrg, ...roles(some), ...(keys ? { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': some.map(keyOf) } } : {}) },
     });
-  const desired = new iam.PolicyDocument({ statements: [statement('PlanesReadActive', planes, 'dynamodb:Query', resources.activeIndex, false)] });
+  // Query on the two indexes enforce reads (the change log, and `active` while the change log's
+  // backfill runs: BlockRepository.listEnforced), nothing else of the table
+  const desired = new iam.PolicyDocument({ statements: [statement('PlanesQueryIndexes', planes, 'dynamodb:Query', [resources.activeIndex, resources.changesIndex], false)] });
   const reports = new iam.PolicyDocument({
     statements:
       mode === 'plane'

@@ -10,7 +10,7 @@
  * Wake-ups: the decision bus forwards every `Desired State Changed` event to this plane's bus,
  * whose policy accepts only that event from the decision account's fan-out role; a rule puts it
  * on the plane's FIFO enforce queue as the same wake-up (lambda/shared/queue.ts). A plane that
- * was down (or missed events) catches up at its next run or at the 5-minute reconcile, from the
+ * was down (or missed events) catches up at its next run or at the reconcile (every `reconcileMinutes`), from the
  * table: an event carries no block.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -33,14 +33,25 @@ import { Monitoring } from '../Monitoring';
 import { acknowledge } from '../nag';
 import { NaclCleanup } from '../NaclCleanup';
 import { PortsnareFunction } from '../PortsnareFunction';
-import { naclRuleRangeOf, pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
+import { naclRuleRangeOf, pipelineSettingsFrom, reconcileMinutesOf, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
 import { WafBlocklist, wafName } from '../WafBlocklist';
-import { activeIndexArn, roleArn, tableArn, type Env, type OrgNames } from './names';
+import { activeIndexArn, changesIndexArn, roleArn, tableArn, type Env, type OrgNames } from './names';
 
 /** What a plane takes from the single-account props. */
 export type PlaneSettingsProps = Pick<
   EnumerationBlockerProps,
-  'naclIds' | 'naclRuleRange' | 'naclQuota' | 'wafScopes' | 'wafSetsPerFamily' | 'policy' | 'vpcCidrs' | 'alarmTopic' | 'logRetention' | 'enforcementLagThreshold' | 'selftestCanaryAddress'
+  | 'naclIds'
+  | 'naclRuleRange'
+  | 'naclQuota'
+  | 'wafScopes'
+  | 'wafSetsPerFamily'
+  | 'policy'
+  | 'vpcCidrs'
+  | 'alarmTopic'
+  | 'logRetention'
+  | 'enforcementLagThreshold'
+  | 'selftestCanaryAddress'
+  | 'reconcileMinutes'
 >;
 
 export interface EnforcementPlaneProps extends PlaneSettingsProps {
@@ -142,7 +153,11 @@ export class EnforcementPlane extends Construct {
     // policies (lib/org/DecisionPlane.ts); both sides must allow. Read the desired state, write
     // only this plane's report, in a table enforce never reads.
     const decisionTableStatements = [
-      new iam.PolicyStatement({ sid: 'PortsnareDecisionTableActive', actions: ['dynamodb:Query'], resources: [activeIndexArn(decision, names.decisionTable, stack.partition)] }),
+      new iam.PolicyStatement({
+        sid: 'PortsnareDecisionTableIndexes',
+        actions: ['dynamodb:Query'],
+        resources: [activeIndexArn(decision, names.decisionTable, stack.partition), changesIndexArn(decision, names.decisionTable, stack.partition)],
+      }),
       new iam.PolicyStatement({
         sid: 'PortsnarePlaneReport',
         actions: ['dynamodb:UpdateItem'],
@@ -171,9 +186,10 @@ export class EnforcementPlane extends Construct {
       enforceRoleName: names.enforceRole(stack.region),
       enforceStatements: decisionTableStatements,
       wakeUps: (queue) => (rules = wakeUpRules(queue)),
+      reconcileMinutes: reconcileMinutesOf(props),
       texts: {
         enforce: 'portsnare (organization enforcement plane): makes this account and Region\'s WAF IP sets and NACL entries equal to the decision table',
-        reconcile: 'portsnare (organization enforcement plane): asks this plane\'s enforcer for a full diff every five minutes',
+        reconcile: `portsnare (organization enforcement plane): asks this plane's enforcer for a full diff every ${reconcileMinutesOf(props)} minutes`,
         cleanup: 'portsnare (organization enforcement plane): removes the NACL entries this plane made (its ledger), nothing else',
         reconcileSchedule: 'portsnare: full diff of the decision table and this plane',
         acls: 'this plane\'s ACL ARNs',

@@ -79,6 +79,7 @@ export class PlaneStack extends Stack {
       vpcCidrs: config.vpcCidrs,
       alarmTopic: alarmTopicOf(this, config),
       ...canaryOf(config),
+      reconcileMinutes: config.enforcement?.reconcileMinutes,
     });
     const fmsConfig = organization.firewallManager;
     if (fmsConfig && fmsConfig.adminAccount === planeConfig.account) this.addFirewallManager(fmsConfig, props.names);

@@ -5,7 +5,7 @@
  * every plane names the decision table. All names start with the app's stackName, so two
  * organizations (two stackNames) can share accounts.
  */
-import { ACTIVE_INDEX } from '../../core/table';
+import { ACTIVE_INDEX, CHANGES_INDEX } from '../../core/table';
 
 /** IAM role names: at most 64 characters (IAM quotas, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html) */
 export const ROLE_NAME_MAX = 64;
@@ -48,9 +48,14 @@ export function tableArn(env: Env, name: string, partition = 'aws'): string {
   return `arn:${partition}:dynamodb:${env.region}:${env.account}:table/${name}`;
 }
 
-/** the `active` index (core/table.ts): the one part of the decision table a plane reads */
+/** the `active` index (core/table.ts): with `changes`, the only part of the decision table a plane reads */
 export function activeIndexArn(env: Env, name: string, partition = 'aws'): string {
   return `${tableArn(env, name, partition)}/index/${ACTIVE_INDEX}`;
+}
+
+/** the `changes` index (core/table.ts, the change log): what a plane's enforce reads, incremental and full runs alike */
+export function changesIndexArn(env: Env, name: string, partition = 'aws'): string {
+  return `${tableArn(env, name, partition)}/index/${CHANGES_INDEX}`;
 }
 
 export function busArn(env: Env, name: string, partition = 'aws'): string {

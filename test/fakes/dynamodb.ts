@@ -11,6 +11,14 @@
  * - A sparse GSI: only items with the index's partition key attribute appear; Query on it sorts by
  *   the sort key and pages (LastEvaluatedKey / ExclusiveStartKey).
  *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-indexes-general-sparse-indexes.html
+ * - An INCLUDE projection returns the table's keys, the index's keys and the listed attributes only.
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Projections
+ * - Query: ScanIndexForward false reads the sort key descending; Limit caps the items EVALUATED,
+ *   and FilterExpression is applied after that, so a page may hold fewer (even none) with a
+ *   LastEvaluatedKey (a page Limit cut has one even when nothing follows: the next page is empty).
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html
+ *   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
  * - A reserved word used bare in an expression fails the request with ValidationException
  *   ("Attribute name is a reserved keyword"). RESERVED below is the part of the 573-word list
  *   that names this table's attributes or words like them, not the whole list.
@@ -35,6 +43,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { ACTIVE_INDEX, ACTIVE_KEY_ATTRIBUTE, CHANGE_AT_ATTRIBUTE, CHANGE_KEY_ATTRIBUTE, CHANGES_INDEX, CHANGES_PROJECTION, EXPIRES_AT_ATTRIBUTE } from '../../core/table';
 import { awsError } from './errors';
 
 type Item = Record<string, unknown>;
@@ -44,7 +53,15 @@ type Values = Record<string, unknown> | undefined;
 export interface IndexDef {
   readonly partition: string;
   readonly sort: string;
+  /** INCLUDE projection: the non-key attributes it holds; absent: ALL */
+  readonly include?: readonly string[];
 }
+
+/** The table's indexes as lib/DesiredStateTable.ts defines them (core/table.ts names). */
+export const TABLE_INDEXES: Record<string, IndexDef> = {
+  [ACTIVE_INDEX]: { partition: ACTIVE_KEY_ATTRIBUTE, sort: EXPIRES_AT_ATTRIBUTE },
+  [CHANGES_INDEX]: { partition: CHANGE_KEY_ATTRIBUTE, sort: CHANGE_AT_ATTRIBUTE, include: CHANGES_PROJECTION },
+};
 
 const RESERVED = new Set(
   ['ACTION', 'AT', 'COUNT', 'DATA', 'DATE', 'FAMILY', 'KEY', 'MINUTE', 'NAME', 'RECORD', 'SIZE', 'SOURCE', 'STATUS', 'TIME', 'TTL', 'TYPE', 'USER', 'VALUE', 'VALUES', 'ZONE'],
@@ -206,7 +223,7 @@ export class FakeDynamoDb {
 
   constructor(
     readonly tableName = 'portsnare',
-    readonly indexes: Record<string, IndexDef> = { active: { partition: 'activeKey', sort: 'expiresAt' }, changes: { partition: 'chgKey', sort: 'chgAt' } },
+    readonly indexes: Record<string, IndexDef> = TABLE_INDEXES,
     /** items per Query page (DynamoDB pages at 1 MB; a small page exercises pagination) */
     readonly pageSize = 25,
   ) {
@@ -280,31 +297,39 @@ export class FakeDynamoDb {
   private query(input: QueryCommandInput) {
     this.calls.Query++;
     this.table(input.TableName);
-    const index = input.IndexName === undefined ? { partition: 'pk', sort: 'sk' } : this.indexes[input.IndexName];
+    const index: IndexDef | undefined = input.IndexName === undefined ? { partition: 'pk', sort: 'sk' } : this.indexes[input.IndexName];
     if (!index) throw awsError('ValidationException', `The table does not have the specified index: ${input.IndexName}`);
+    const descending = input.ScanIndexForward === false ? -1 : 1;
     const matches = [...this.items.values()]
       .filter((item) => item[index.partition] !== undefined && item[index.sort] !== undefined)
       .filter((item) => evaluateCondition(input.KeyConditionExpression ?? '', item, input.ExpressionAttributeNames, input.ExpressionAttributeValues))
       .sort((a, b) => {
         const x = a[index.sort] as number | string;
         const y = b[index.sort] as number | string;
-        return x < y ? -1 : x > y ? 1 : this.key(a) < this.key(b) ? -1 : 1;
+        return descending * (x < y ? -1 : x > y ? 1 : this.key(a) < this.key(b) ? -1 : 1);
       });
-    // ScanIndexForward false: descending sort key order; Limit: at most that many items a page
-    // https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
-    if (input.ScanIndexForward === false) matches.reverse();
     let start = 0;
     if (input.ExclusiveStartKey) {
       const after = this.key(input.ExclusiveStartKey);
       start = matches.findIndex((item) => this.key(item) === after) + 1;
     }
-    const size = input.Limit !== undefined ? Math.min(input.Limit, this.pageSize) : this.pageSize;
+    const size = Math.min(this.pageSize, input.Limit ?? Number.POSITIVE_INFINITY);
     const page = matches.slice(start, start + size);
     const last = page[page.length - 1];
-    const more = start + size < matches.length;
+    // a page cut by Limit carries a LastEvaluatedKey even when nothing follows, as DynamoDB's does
+    const limited = input.Limit !== undefined && page.length === input.Limit;
+    const more = limited || start + size < matches.length;
+    const kept = input.FilterExpression ? page.filter((item) => evaluateCondition(input.FilterExpression ?? '', item, input.ExpressionAttributeNames, input.ExpressionAttributeValues)) : page;
+    const project = (item: Item): Item => {
+      if (!index.include) return clone(item);
+      const out: Item = {};
+      for (const name of ['pk', 'sk', index.partition, index.sort, ...index.include]) if (item[name] !== undefined) out[name] = clone(item[name]);
+      return out;
+    };
     return {
-      Items: page.map(clone),
-      Count: page.length,
+      Items: kept.map(project),
+      Count: kept.length,
+      ScannedCount: page.length,
       ...(more && last ? { LastEvaluatedKey: { pk: last.pk, sk: last.sk, [index.partition]: last[index.partition], [index.sort]: last[index.sort] } } : {}),
     };
   }

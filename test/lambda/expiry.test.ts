@@ -1,6 +1,8 @@
 import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler, LOOKAHEAD_MS } from '../../lambda/expiry/handler';
+import { BACKFILL_SETTLE_MS } from '../../lambda/shared/repository';
 import { EnforceQueue } from '../../lambda/shared/queue';
 import { TimerQueue } from '../../lambda/shared/timer-queue';
 import { FakeTimerSqs } from '../fakes/sqs';
@@ -133,5 +135,64 @@ describe('expiry handler', () => {
     const event: SQSEvent = { Records: [{ messageId: 'bad-1', body: '{"kind":"nope"}' }, { messageId: 'bad-2', body: 'not json' }] as SQSEvent['Records'] };
     await expect(expiry(event)).resolves.toEqual({ lifted: 0, timers: 0 });
     expect(world.obs.lines.filter((l) => l.level === 'warn' && l.message === 'not an expiry timer: dropped')).toHaveLength(2);
+  });
+
+  it('stamps records saved before the change log, and writes the marker only after an empty pass and, after the settle, another', async () => {
+    const world = new World();
+    await world.decide(world.scanEvent('203.0.113.40'));
+    const now = world.clock.now();
+    // a record as the code before the change log wrote it: on `active`, no chgKey
+    await world.ddb.client.send(
+      new PutCommand({
+        TableName: world.ddb.tableName,
+        Item: { pk: 'BLOCK#203.0.113.41', sk: 'STATE', target: '203.0.113.41', family: 'ipv4', reason: 'sensor', firstSeen: now - 9000, lastSeen: now - 5000, hitCount: 1, offences: 1, blockedAt: now - 7000, expiresAt: now + 3600_000, active: true, eventIds: [], sensors: [], version: 1, activeKey: 'ACTIVE' },
+      }),
+    );
+    expect((await world.repo.listEnforced()).map((r) => r.target).sort()).toEqual(['203.0.113.40', '203.0.113.41']);
+    await expect(world.expiry()).resolves.toEqual({ lifted: 0, timers: 0 });
+    expect(world.ddb.item('BLOCK#203.0.113.41', 'STATE')).toMatchObject({ chgKey: 'A', chgAt: `${now - 5000}#203.0.113.41`, version: 1 });
+    expect(world.ddb.item('META', 'CHANGES_BACKFILL')?.chgKey).toBeUndefined();
+    await world.expiry(); // a pass that finds none: the settle starts
+    expect(await world.repo.hasBackfillMarker()).toBe(false);
+    world.clock.advance(BACKFILL_SETTLE_MS - 60_000);
+    await world.expiry(); // still settling
+    expect(await world.repo.hasBackfillMarker()).toBe(false);
+    world.clock.advance(60_000);
+    await world.expiry();
+    expect(world.ddb.item('META', 'CHANGES_BACKFILL')).toMatchObject({ chgKey: 'M', chgAt: 'done' });
+    expect(await world.repo.hasBackfillMarker()).toBe(true);
+    expect(world.obs.lines.some((l) => l.message === 'change log backfill' && l.attributes.done === true)).toBe(true);
+    // once the marker is seen, a run of the same container no longer reads the backfill's item
+    const gets = world.ddb.calls.Get;
+    await world.expiry();
+    expect(world.ddb.calls.Get).toBe(gets);
+    expect((await world.repo.listEnforced()).map((r) => r.target).sort()).toEqual(['203.0.113.40', '203.0.113.41']);
+  });
+
+  it('a backfill step that fails is logged and does not fail the run: the lifts stand, the next run resumes', async () => {
+    const world = new World();
+    await world.decide(world.scanEvent('203.0.113.42'));
+    world.clock.set(expiresAtOf(world, '203.0.113.42'));
+    const original = world.ddb.client.send.bind(world.ddb.client);
+    world.ddb.client.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+      if (command.constructor.name === 'GetCommand') {
+        world.ddb.client.send = original;
+        throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ProvisionedThroughputExceededException' });
+      }
+      return (original as (...a: unknown[]) => Promise<unknown>)(command, ...rest);
+    }) as typeof world.ddb.client.send;
+    await expect(world.expiry()).resolves.toEqual({ lifted: 1, timers: 0 });
+    expect(world.ddb.item('BLOCK#203.0.113.42', 'STATE')).toMatchObject({ active: false });
+    expect(world.obs.lines.some((l) => l.level === 'error' && l.message === 'change log backfill step failed: the next run resumes it')).toBe(true);
+    expect(world.ddb.item('META', 'CHANGES_BACKFILL')).toBeUndefined();
+    await world.expiry();
+    expect(world.ddb.item('META', 'CHANGES_BACKFILL')).toMatchObject({ emptySince: world.clock.now() });
+  });
+
+  it('backfill false: no step at all', async () => {
+    const world = new World();
+    const expiry = createHandler({ repo: world.repo, queue: new EnforceQueue(world.sqs.client, world.sqs.queueUrl), obs: world.obs, clock: world.clock, backfill: false });
+    await expiry({});
+    expect(world.ddb.item('META', 'CHANGES_BACKFILL')).toBeUndefined();
   });
 });

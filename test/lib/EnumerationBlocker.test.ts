@@ -212,7 +212,7 @@ describe('queue, table, schedules', () => {
     expect([...new Set(onTimer.map((g) => g.action))].sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
   });
 
-  it('keeps desired state in a table with pk/sk, the sparse GSI "active", TTL "ttl", PITR and encryption', () => {
+  it('keeps desired state in a table with pk/sk, the sparse GSIs "active" and "changes" (INCLUDE of what enforce reads), TTL "ttl", PITR and encryption', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Delete',
       Properties: Match.objectLike({
@@ -227,9 +227,23 @@ describe('queue, table, schedules', () => {
               { AttributeName: 'activeKey', KeyType: 'HASH' },
               { AttributeName: 'expiresAt', KeyType: 'RANGE' },
             ],
+            Projection: { ProjectionType: 'ALL' },
           }),
+          {
+            IndexName: 'changes',
+            KeySchema: [
+              { AttributeName: 'chgKey', KeyType: 'HASH' },
+              { AttributeName: 'chgAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['target', 'lastSeen', 'blockedAt', 'expiresAt', 'active'] },
+          },
         ],
-        AttributeDefinitions: Match.arrayWith([{ AttributeName: 'activeKey', AttributeType: 'S' }, { AttributeName: 'expiresAt', AttributeType: 'N' }]),
+        AttributeDefinitions: Match.arrayWith([
+          { AttributeName: 'activeKey', AttributeType: 'S' },
+          { AttributeName: 'expiresAt', AttributeType: 'N' },
+          { AttributeName: 'chgKey', AttributeType: 'S' },
+          { AttributeName: 'chgAt', AttributeType: 'S' },
+        ]),
         TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true },
@@ -237,11 +251,11 @@ describe('queue, table, schedules', () => {
     });
   });
 
-  it('runs expiry every minute and reconcile every five minutes through EventBridge Scheduler', () => {
+  it('runs expiry every minute and reconcile every ten minutes (reconcileMinutes default) through EventBridge Scheduler', () => {
     const schedules = resourcesOf(template, 'AWS::Scheduler::Schedule').map(([, s]) => s.Properties as Record<string, unknown>);
     const byTarget = Object.fromEntries(schedules.map((s) => [flatten((s.Target as { Arn: unknown }).Arn).replace(/Function.*/, ''), s]));
     expect(byTarget['«PortsnareExpiry']).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
-    expect(byTarget['«PortsnareReconcile']).toMatchObject({ ScheduleExpression: 'rate(5 minutes)' });
+    expect(byTarget['«PortsnareReconcile']).toMatchObject({ ScheduleExpression: 'rate(10 minutes)' });
     for (const schedule of schedules) {
       const target = schedule.Target as { RoleArn: unknown; DeadLetterConfig: { Arn: unknown } };
       expect(flatten(target.RoleArn)).toMatch(/^«PortsnareSchedulerRole/);

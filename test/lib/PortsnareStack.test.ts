@@ -189,6 +189,11 @@ describe('context validation', () => {
     ['an NLB without an existing VPC', { sensor: { nlb: { loadBalancerArn: NLB_ARN, tcpPorts: [23] } } }, /portsnare\.sensor\.nlb: needs sensor\.vpc/],
     ['a bad email', { alarmEmail: 'nobody' }, /portsnare\.alarmEmail: Invalid email/],
     ['JSON that does not parse', '{"naclIds": [', /portsnare: the context value is not JSON/],
+    ['a reconcile interval over an hour', { enforcement: { reconcileMinutes: 61 } }, /portsnare\.enforcement\.reconcileMinutes: Too big: expected number to be <=60 \(got 61\)/],
+    ['a reconcile interval of 0', { enforcement: { reconcileMinutes: 0 } }, /portsnare\.enforcement\.reconcileMinutes: Too small: expected number to be >=1 \(got 0\)/],
+    ['a fractional reconcile interval', { enforcement: { reconcileMinutes: 2.5 } }, /portsnare\.enforcement\.reconcileMinutes: Invalid input: expected int, received number \(got 2\.5\)/],
+    ['a reconcile interval as text', { enforcement: { reconcileMinutes: '10' } }, /portsnare\.enforcement\.reconcileMinutes: .*expected number.* \(got "10"\)/],
+    ['an unknown enforcement key', { enforcement: { reconcileMinute: 5 } }, /portsnare\.enforcement: Unrecognized key: "reconcileMinute"/],
   ])('rejects %s, naming the key', (_what, value, message) => {
     const parsed = parsePortsnareContext(value);
     expect(parsed.ok).toBe(false);
@@ -215,6 +220,16 @@ describe('context validation', () => {
     expect(() => new PortsnareStack(new App(), 'P', { config: config({ sensor: { type: 'none' }, naclIds: [], policy: { ipv6BlockPrefix: 32, ttlJitterPercent: 101 } }) })).toThrow(
       /policy\.ipv6BlockPrefix 32: must be at least 48\n- policy\.ttlJitterPercent 101: must be at most 100/,
     );
+  });
+
+  it('schedules the reconcile every portsnare.enforcement.reconcileMinutes (default 10)', () => {
+    const rateOf = (template: Template): unknown[] =>
+      resourcesOf(template, 'AWS::Scheduler::Schedule')
+        .filter(([id]) => id.includes('Reconcile'))
+        .map(([, s]) => (s.Properties as { ScheduleExpression: unknown }).ScheduleExpression);
+    expect(rateOf(synth({ sensor: { type: 'none' }, naclIds: [], enforcement: { reconcileMinutes: 3 } }).template)).toEqual(['rate(3 minutes)']);
+    expect(rateOf(synth({ sensor: { type: 'none' }, naclIds: [], enforcement: { reconcileMinutes: 1 } }).template)).toEqual(['rate(1 minute)']);
+    expect(rateOf(synth({ sensor: { type: 'none' }, naclIds: [] }).template)).toEqual(['rate(10 minutes)']);
   });
 
   it('reads a JSON string, as `-c portsnare=…` passes it', () => {

@@ -147,8 +147,9 @@ interface Org {
   readonly planes: Map<string, Template>;
 }
 
-function synthOrg(planes: Array<{ account: string; region: string }>): Org {
+function synthOrg(planes: Array<{ account: string; region: string }>, more: Record<string, unknown> = {}): Org {
   const parsed = parsePortsnareContext({
+    ...more,
     vpcCidrs: ['10.0.0.0/8'],
     organization: { organizationId: ORG, decision: { account: SECURITY, region: DECISION_REGION }, sensorPrincipals: [SENSOR_ROLES], planes },
   });
@@ -226,6 +227,20 @@ describe.each([
       // the positive controls: it can read the active index, and write its own report elsewhere
       const query: Request = { ...itemRequest(role, 'dynamodb:Query', `${enforce.desiredStateTable}/index/active`, 'ACTIVE'), context: { 'aws:PrincipalArn': role, 'aws:PrincipalOrgID': ORG } };
       expect(crossAccountAllowed(enforce.statements, desiredPolicy!, query)).toBe(true);
+      // the change log (issue 20): Query on the `changes` index too, and nothing else new
+      const onTable = (action: string, resource: string): Request => ({ ...itemRequest(role, action, resource, 'A'), context: { 'aws:PrincipalArn': role, 'aws:PrincipalOrgID': ORG } });
+      expect(crossAccountAllowed(enforce.statements, desiredPolicy!, onTable('dynamodb:Query', `${enforce.desiredStateTable}/index/changes`))).toBe(true);
+      for (const [action, resource] of [
+        ['dynamodb:Scan', `${enforce.desiredStateTable}/index/changes`],
+        ['dynamodb:GetItem', enforce.desiredStateTable],
+        ['dynamodb:Query', enforce.desiredStateTable],
+        ['dynamodb:Scan', enforce.desiredStateTable],
+        ['dynamodb:Query', `${enforce.desiredStateTable}/index/other`],
+        ['dynamodb:DescribeTable', enforce.desiredStateTable],
+        ['dynamodb:UpdateItem', enforce.desiredStateTable],
+      ] as const) {
+        expect(crossAccountAllowed(enforce.statements, desiredPolicy!, onTable(action, resource)), `${role} ${action} ${resource}`).toBe(false);
+      }
       const [reportsTable, reportsPolicy] = [...tables].find(([arn]) => arn !== enforce.desiredStateTable)!;
       expect(crossAccountAllowed(enforce.statements, reportsPolicy, itemRequest(role, 'dynamodb:UpdateItem', reportsTable, `PLANE#${account}/${region}`))).toBe(true);
       // but not a block key there, nor another plane's report
@@ -246,6 +261,16 @@ describe.each([
       }
     }
   });
+});
+
+describe('portsnare.enforcement.reconcileMinutes in an organization', () => {
+  it('sets every plane\'s reconcile schedule', () => {
+    const org = synthOrg([{ account: '222222222222', region: 'eu-west-1' }, { account: '333333333333', region: 'us-east-1' }], { enforcement: { reconcileMinutes: 4 } });
+    for (const plane of org.planes.values()) {
+      const rates = resourcesOf(plane, 'AWS::Scheduler::Schedule').map(([, s]) => (s.Properties as { ScheduleExpression: unknown }).ScheduleExpression);
+      expect(rates).toEqual(['rate(4 minutes)']);
+    }
+  }, 300_000);
 });
 
 describe('the decision bus admits sensors by role', () => {

@@ -151,7 +151,7 @@ describe('an organization of 3 accounts × 2 Regions', () => {
     expect(grants.flatMap((g) => list(g.Resource).map(flatten)).sort()).toEqual(expected.sort());
   });
 
-  it('the desired-state table lets each plane\'s enforce role, in the organization, Query the active index and nothing else', () => {
+  it('the desired-state table lets each plane\'s enforce role, in the organization, Query the active and changes indexes and nothing else', () => {
     const tables = new Map(resourcesOf(synthesized.decision, 'AWS::DynamoDB::Table').map(([, t]) => [(t.Properties as Json).TableName as string, t.Properties as Json]));
     const props = tables.get('Portsnare-decision') as { SSESpecification?: Json; ResourcePolicy: { PolicyDocument: { Statement: Statement[] } } };
     // cross-account access needs a key other than the AWS managed one (rbac-considerations.html)
@@ -161,7 +161,7 @@ describe('an organization of 3 accounts × 2 Regions', () => {
     const statements = props.ResourcePolicy.PolicyDocument.Statement;
     expect(statements).toHaveLength(1);
     expect(statements[0]!.Action).toBe('dynamodb:Query');
-    expect(flatten(statements[0]!.Resource)).toBe(`${tableArn}/index/active`);
+    expect(list(statements[0]!.Resource).map(flatten)).toEqual([`${tableArn}/index/active`, `${tableArn}/index/changes`]);
     expect(list(statements[0]!.Principal?.AWS).map(flatten).sort()).toEqual(ACCOUNTS.map((a) => `arn:aws:iam::${a}:root`));
     expect(statements[0]!.Condition).toEqual({ StringEquals: { 'aws:PrincipalOrgID': ORG }, ArnEquals: { 'aws:PrincipalArn': roles } });
   });
@@ -243,10 +243,10 @@ describe('an organization of 3 accounts × 2 Regions', () => {
       expect(env.PLANE_ID).toBe(`${account}/${region}`);
       expect(env.REPORTS_TABLE_NAME).toBe('arn:aws:dynamodb:eu-west-1:111111111111:table/Portsnare-plane-reports');
       const schedules = resourcesOf(plane(), 'AWS::Scheduler::Schedule').map(([, s]) => (s.Properties as Json).ScheduleExpression);
-      expect(schedules).toEqual(['rate(5 minutes)']);
+      expect(schedules).toEqual(['rate(10 minutes)']);
     });
 
-    it('gives the enforce role least privilege: the decision table\'s active index, its own report, its own ACLs and IP sets', () => {
+    it('gives the enforce role least privilege: the decision table\'s active and changes indexes, its own report, its own ACLs and IP sets', () => {
       const [[, role]] = resourcesOf(plane(), 'AWS::IAM::Role').filter(([id]) => id.startsWith('PlaneEnforceRole')) as [[string, Json]];
       expect((role.Properties as Json).RoleName).toBe(`Portsnare-enforce-${region}`);
       const statements = roleStatements(plane(), 'PlaneEnforceRole');
@@ -260,7 +260,7 @@ describe('an organization of 3 accounts × 2 Regions', () => {
           if (resources.includes('*')) expect(['ec2:DescribeNetworkAcls']).toContain(action);
           if (action.startsWith('dynamodb:') && resources.some((r) => r.startsWith(tableArn))) {
             expect(action).toBe('dynamodb:Query');
-            expect(resources).toEqual([`${tableArn}/index/active`]);
+            expect(resources).toEqual([`${tableArn}/index/active`, `${tableArn}/index/changes`]);
           } else if (action.startsWith('dynamodb:') && resources.some((r) => r.startsWith(reportsArn))) {
             expect(action).toBe('dynamodb:UpdateItem');
             expect(resources).toEqual([reportsArn]);

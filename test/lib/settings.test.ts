@@ -83,6 +83,9 @@ describe('validateEnumerationBlockerProps', () => {
     ['a VPC CIDR that is none', { vpcCidrs: ['10.0.0.0/16', 'my-vpc'] }, 'vpcCidrs[1] "my-vpc": must be an IPv4/IPv6 address or CIDR'],
     ['a quota of 0', { naclQuota: 0 }, 'naclQuota 0: must be at least 1'],
     ['a fractional rule number', { naclRuleRange: [1.5, 10] }, 'naclRuleRange [1.5, 10]: element 0 must be a whole number'],
+    ['a reconcile interval over an hour', { reconcileMinutes: 90 }, 'reconcileMinutes 90 must be a whole number of minutes within 1–60'],
+    ['a reconcile interval of 0', { reconcileMinutes: 0 }, 'reconcileMinutes 0 must be a whole number of minutes within 1–60'],
+    ['a fractional reconcile interval', { reconcileMinutes: 0.5 }, 'reconcileMinutes 0.5 must be a whole number of minutes within 1–60'],
   ])('rejects %s, naming the prop and the value', (_what, props, message) => {
     expect(errors(props)).toEqual([message]);
   });
