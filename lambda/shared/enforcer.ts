@@ -65,6 +65,8 @@ export interface EnforcerState {
   cursor?: number;
   /** epoch ms of the last full run */
   lastFull?: number;
+  /** the records the last full run read as the desired state */
+  desired?: number;
   /** each WAF IP set ("<scope>/<id>") as last read or written, with its lock token */
   readonly sets: Map<string, CachedSet>;
 }
@@ -105,8 +107,10 @@ export interface EnforceSummary {
    */
   readonly incomplete?: string[];
   readonly failures: EnforceFailure[];
-  /** records read as the desired state: every active one (full run), or the changes read (incremental) */
+  /** records the desired state held at the last full run (this one, when it is full): the count a plane reports */
   readonly desired: number;
+  /** an incremental run: the changed records it read (the overlap's included) */
+  readonly changesRead?: number;
   /** full: the whole desired state against every point; incremental: the changes since the cursor */
   readonly run?: 'full' | 'incremental';
 }
@@ -144,6 +148,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
 
   let wafInput: DesiredInput;
   let naclInput: DesiredInput;
+  let changesRead: number | undefined;
   let desired: number;
   const byTarget = new Map<string, DesiredRecord>();
   // a read that fails fails the run (the handler retries it soon) and makes the next run a full one
@@ -154,12 +159,14 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     wafInput = { kind: 'changes', changes };
     const recent = naclPoints.length ? await recentForNacl(deps, started) : [];
     naclInput = { kind: 'recent', records: recent };
-    desired = changes.length;
+    changesRead = changes.length;
+    desired = state.desired ?? 0;
     for (const record of [...recent, ...changes]) byTarget.set(record.target, record);
   } else {
     const records = await repo.listEnforced();
     wafInput = naclInput = { kind: 'full', records };
     desired = records.length;
+    state.desired = desired;
     for (const record of records) byTarget.set(record.target, record);
   }
 
@@ -201,5 +208,5 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   if (!incremental) state.lastFull = started;
 
   const passes = Math.max(1, ...reports.map((r) => r.passes));
-  return { passes, changes, blocked: blocked.length, unblocked: unblocked.length, converged: failures.length === 0 && incomplete.length === 0, failures, desired, incomplete, run: incremental ? 'incremental' : 'full' };
+  return { passes, changes, blocked: blocked.length, unblocked: unblocked.length, converged: failures.length === 0 && incomplete.length === 0, failures, desired, ...(changesRead !== undefined ? { changesRead } : {}), incomplete, run: incremental ? 'incremental' : 'full' };
 }

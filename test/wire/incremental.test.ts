@@ -114,7 +114,7 @@ describe('an incremental run', () => {
     const updates = p.count('UpdateIPSet');
     const summary = await p.run();
     // the two blocks of the full run are read again (within the overlap), and change nothing
-    expect(summary).toMatchObject({ run: 'incremental', desired: 3, blocked: 1, unblocked: 0, converged: true, failures: [] });
+    expect(summary).toMatchObject({ run: 'incremental', changesRead: 3, desired: 2, blocked: 1, unblocked: 0, converged: true, failures: [] });
     expect(p.count('GetIPSet')).toBe(gets);
     expect(p.count('UpdateIPSet')).toBe(updates + 1);
     expect(p.v4()).toEqual(['203.0.113.1/32', '203.0.113.2/32']);
@@ -154,7 +154,7 @@ describe('an incremental run', () => {
     await p.lift('203.0.113.1', late);
     p.clock.advance(2_000);
     const summary = await p.run();
-    expect(summary).toMatchObject({ run: 'incremental', desired: 0, failures: [] });
+    expect(summary).toMatchObject({ run: 'incremental', changesRead: 0, failures: [] });
     expect(p.v4()).toEqual(['203.0.113.1/32']); // the lift was not seen: 203.0.113.1 stays; .9 not yet added
     // the ACL is planned from the most recently active records, whatever their change time
     expect(p.acl()).toEqual(['203.0.113.9/32']);
@@ -205,8 +205,8 @@ describe('an incremental run', () => {
     const updates = p.count('UpdateIPSet');
     const entries = p.ec2.count('CreateNetworkAclEntry') + p.ec2.count('ReplaceNetworkAclEntry');
     p.clock.advance(5_000);
-    expect(await p.run()).toMatchObject({ run: 'incremental', desired: 1, changes: 0, blocked: 0, converged: true });
-    expect(await p.run()).toMatchObject({ run: 'incremental', desired: 1, changes: 0 });
+    expect(await p.run()).toMatchObject({ run: 'incremental', changesRead: 1, changes: 0, blocked: 0, converged: true });
+    expect(await p.run()).toMatchObject({ run: 'incremental', changesRead: 1, changes: 0 });
     expect(p.count('UpdateIPSet')).toBe(updates);
     expect(p.ec2.count('CreateNetworkAclEntry') + p.ec2.count('ReplaceNetworkAclEntry')).toBe(entries);
   });
@@ -313,10 +313,10 @@ describe('IP sets full', () => {
     expect(p.obs.metric('WafCapacityFull')).toBe(1);
     // the next run still reads the four (its window starts OVERLAP_MS before the full run): .1 overflows again
     p.clock.advance(OVERLAP_MS + 5_000);
-    expect(await p.run()).toMatchObject({ run: 'incremental', desired: 4, converged: false });
+    expect(await p.run()).toMatchObject({ run: 'incremental', changesRead: 4, converged: false });
     expect(p.obs.metric('WafCapacityFull')).toBe(2);
     p.clock.advance(OVERLAP_MS + 5_000);
-    expect(await p.run()).toMatchObject({ run: 'incremental', desired: 0, converged: true });
+    expect(await p.run()).toMatchObject({ run: 'incremental', changesRead: 0, converged: true });
     p.clock.advance(2_000);
     await p.block('203.0.113.5');
     const incremental = await p.run();
