@@ -6,7 +6,8 @@
 import { type Family, canonicalTarget, targetOf, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
 import { type NaclChange, type NaclEntry, type Shadow, applyNaclChanges, isNaclShape, ownEntryTarget, planNacl, shadowsOf } from './nacl';
-import { type BlockRecord, isActive, type PolicySettings } from './policy';
+import { isActive, type PolicySettings } from './policy';
+import type { DesiredRecord } from './points';
 import type { PipelineSettings } from './settings';
 import { type WafSetState, type WafSetUpdate, planWaf } from './waf';
 
@@ -42,7 +43,7 @@ export interface EnforcementPlan {
   readonly desired: readonly string[];
 }
 
-interface Candidate {
+export interface Candidate {
   readonly target: string;
   readonly family: Family;
   readonly recency: number;
@@ -57,7 +58,7 @@ interface Candidate {
  * the console, an older version): enforce refuses it rather than trust the table.
  */
 export function desiredCandidates(
-  records: readonly BlockRecord[],
+  records: readonly DesiredRecord[],
   now: number,
   guard: NeverBlockGuard,
   widest?: Pick<PolicySettings, 'widestIpv4Prefix' | 'widestIpv6Prefix'>,
@@ -89,7 +90,7 @@ export function desiredCandidates(
   return { candidates, refused };
 }
 
-function enforcedTargets(actual: ActualState, range: readonly [number, number]): Set<string> {
+export function enforcedTargets(actual: ActualState, range: readonly [number, number]): Set<string> {
   const targets = new Set<string>();
   for (const set of actual.wafSets) {
     for (const raw of set.addresses) {
@@ -107,21 +108,13 @@ function enforcedTargets(actual: ActualState, range: readonly [number, number]):
 }
 
 /** The complete change set that makes every enforcer hold the desired state. */
-export function planEnforcement(records: readonly BlockRecord[], actual: ActualState, settings: PipelineSettings, now: number): EnforcementPlan {
+export function planEnforcement(records: readonly DesiredRecord[], actual: ActualState, settings: PipelineSettings, now: number): EnforcementPlan {
   const guard = new NeverBlockGuard(settings.guard);
   const range = settings.nacl.ruleRange;
   const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy);
   const waf = planWaf(actual.wafSets, candidates);
   const naclTargets = candidates.filter((candidate) => candidate.nacl);
-  const nacl = actual.nacls.map(({ aclId, entries, held }) => {
-    const plan = planNacl({ entries, range, quota: settings.nacl.quotaPerDirection, candidates: naclTargets, ...(held ? { held } : {}) });
-    const after = applyNaclChanges(entries, plan.changes);
-    const shadowed = [...plan.placed]
-      .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))
-      .filter((s) => s.by.length > 0)
-      .sort((a, b) => a.ruleNumber - b.ruleNumber);
-    return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full, shadowed, unresolved: plan.unresolved };
-  });
+  const nacl = actual.nacls.map((acl) => planAcl(acl, naclTargets, settings));
   const before = enforcedTargets(actual, range);
   const after = enforcedTargets(applyPlan(actual, { waf: waf.updates, nacl }), range);
   return {
@@ -134,6 +127,22 @@ export function planEnforcement(records: readonly BlockRecord[], actual: ActualS
     unblocked: [...before].filter((target) => !after.has(target)).sort(),
     desired: candidates.map((candidate) => candidate.target),
   };
+}
+
+/** One ACL's plan from the candidates NACL entries take (`nacl` true), most recent first or in any order. */
+export function planAcl(
+  acl: { readonly aclId: string; readonly entries: readonly NaclEntry[]; readonly held?: readonly number[] },
+  naclCandidates: readonly Candidate[],
+  settings: Pick<PipelineSettings, 'nacl'>,
+): NaclAclPlan {
+  const { aclId, entries, held } = acl;
+  const plan = planNacl({ entries, range: settings.nacl.ruleRange, quota: settings.nacl.quotaPerDirection, candidates: naclCandidates, ...(held ? { held } : {}) });
+  const after = applyNaclChanges(entries, plan.changes);
+  const shadowed = [...plan.placed]
+    .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))
+    .filter((s) => s.by.length > 0)
+    .sort((a, b) => a.ruleNumber - b.ruleNumber);
+  return { aclId, changes: plan.changes, evicted: plan.evicted, full: plan.full, shadowed, unresolved: plan.unresolved };
 }
 
 /** True when the plan changes nothing. */

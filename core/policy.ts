@@ -258,7 +258,7 @@ export function decide(previous: BlockRecord | undefined, sighting: Sighting, no
 }
 
 /** True when the record is to be enforced at `now`. */
-export function isActive(record: BlockRecord, now: number): boolean {
+export function isActive(record: Pick<BlockRecord, 'active' | 'expiresAt'>, now: number): boolean {
   return record.active && record.expiresAt > now;
 }
 

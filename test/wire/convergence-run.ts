@@ -12,7 +12,7 @@
  *   late (`jitterSeed`);
  * - a decision arriving in the middle of an enforce run (before the k-th EC2 call is answered);
  * - stale ACL reads (up to 10 in a row) and reads lagging several changes behind; stale IP set
- *   reads; the `active` index lagging up to 2 s behind the table; throttling; lost answers; hung
+ *   reads; the `active` and `changes` indexes lagging up to 2 s behind the table; throttling; lost answers; hung
  *   calls (never answered: the client's deadline ends them, the simulated clock moves on by the
  *   production budget, MAX_CALL_MS); an IP set deleted out of band; a stack update resetting the
  *   IP sets;
@@ -32,14 +32,14 @@
 import { EC2Client, type NetworkAclEntry } from '@aws-sdk/client-ec2';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { App, Stack } from 'aws-cdk-lib';
 import type { CloudFormationCustomResourceEvent, SQSEvent } from 'aws-lambda';
 import { Construct } from 'constructs';
 import fc from 'fast-check';
 import type { BlockRecord } from '../../core/policy';
 import type { PipelineSettings } from '../../core/settings';
-import { ACTIVE_INDEX, ACTIVE_KEY, ACTIVE_KEY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE } from '../../core/table';
+import { ACTIVE_INDEX, ACTIVE_KEY, ACTIVE_KEY_ATTRIBUTE, CHANGE_AT_ATTRIBUTE, CHANGE_KEY_ATTRIBUTE, CHANGES_INDEX, EXPIRES_AT_ATTRIBUTE } from '../../core/table';
 import { createHandler as createCleanup } from '../../lambda/cleanup/handler';
 import { BurstGate } from '../../lambda/decide/burst';
 import { createHandler as createDecide } from '../../lambda/decide/handler';
@@ -220,23 +220,25 @@ export function seeded(seed: number): () => number {
 }
 
 /**
- * The `active` index, eventually consistent: while `lagMs` > 0 a Query of it answers with the
- * index as it was `lagMs` ago (the snapshots the runner takes, through the real SDK, after every
- * write of the table's block records: decide and expiry). Everything else goes straight through.
+ * The `active` and `changes` indexes, eventually consistent: while `lagMs` > 0 a Query of either
+ * answers with the index as it was `lagMs` ago (the snapshots the runner takes, through the real
+ * SDK, after every write of the table's block records: decide and expiry), in one page; a Query
+ * of `changes` keeps its key condition (partition, `chgAt >= :from` or `= :done`) and its order
+ * (ScanIndexForward). Everything else goes straight through.
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html ("Reading data from a
  * global secondary index": eventually consistent; a change propagates "within a fraction of a
  * second under normal conditions").
  */
 class LaggingIndex {
   lagMs = 0;
-  private readonly snapshots: Array<{ at: number; items: Array<Record<string, unknown>> }> = [];
+  private readonly snapshots: Array<{ at: number; items: Array<Record<string, unknown>>; changes: Array<Record<string, unknown>> }> = [];
 
   constructor(
     private readonly inner: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly clock: SimClock,
   ) {
-    this.snapshots.push({ at: clock.now(), items: [] });
+    this.snapshots.push({ at: clock.now(), items: [], changes: [] });
   }
 
   /** Records the index as it is now. */
@@ -257,17 +259,50 @@ class LaggingIndex {
       items.push(...(out.Items ?? []));
       startKey = out.LastEvaluatedKey;
     } while (startKey);
-    this.snapshots.push({ at: this.clock.now(), items });
+    // the `changes` index: every item with its partition attribute (sparse index), all partitions
+    const changes: Array<Record<string, unknown>> = [];
+    do {
+      const out: { Items?: Array<Record<string, unknown>>; LastEvaluatedKey?: Record<string, unknown> } = await this.inner.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'attribute_exists(#k)',
+          ExpressionAttributeNames: { '#k': CHANGE_KEY_ATTRIBUTE },
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      changes.push(...(out.Items ?? []));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    this.snapshots.push({ at: this.clock.now(), items, changes });
+  }
+
+  /** A Query of the `changes` index answered from a snapshot (key condition and order kept). */
+  private changesAsOf(snapshot: Array<Record<string, unknown>>, input: Record<string, unknown>): Array<Record<string, unknown>> {
+    const values = (input.ExpressionAttributeValues ?? {}) as Record<string, unknown>;
+    const partition = values[':partition'] ?? values[':marker'];
+    const from = values[':from'] as string | undefined;
+    const exactly = values[':done'] as string | undefined;
+    if (partition === undefined) throw new Error(`LaggingIndex: a Query of the changes index it cannot answer: ${JSON.stringify(input)}`);
+    const items = snapshot
+      .filter((item) => item[CHANGE_KEY_ATTRIBUTE] === partition)
+      .filter((item) => from === undefined || String(item[CHANGE_AT_ATTRIBUTE]) >= from)
+      .filter((item) => exactly === undefined || item[CHANGE_AT_ATTRIBUTE] === exactly)
+      .sort((a, b) => (String(a[CHANGE_AT_ATTRIBUTE]) < String(b[CHANGE_AT_ATTRIBUTE]) ? -1 : 1));
+    return input.ScanIndexForward === false ? items.reverse() : items;
   }
 
   readonly client = {
     send: async (command: { input: Record<string, unknown> }): Promise<unknown> => {
       const out = (await this.inner.send(command as never)) as Record<string, unknown>;
-      if (this.lagMs <= 0 || command.input.IndexName !== ACTIVE_INDEX) return out;
+      if (this.lagMs <= 0 || (command.input.IndexName !== ACTIVE_INDEX && command.input.IndexName !== CHANGES_INDEX)) return out;
       const seenAt = this.clock.now() - this.lagMs;
       let at = this.snapshots.length - 1;
       while (at >= 0 && this.snapshots[at]!.at > seenAt) at--;
       if (at < 0 || at === this.snapshots.length - 1) return out; // nothing changed since then
+      if (command.input.IndexName === CHANGES_INDEX) {
+        const items = this.changesAsOf(this.snapshots[at]!.changes, command.input);
+        return { ...out, Items: items, Count: items.length, LastEvaluatedKey: undefined };
+      }
       const by = (command.input.ExpressionAttributeValues as Record<string, unknown> | undefined)?.[':by'];
       const items = this.snapshots[at]!.items.filter((item) => by === undefined || Number(item[EXPIRES_AT_ATTRIBUTE]) <= Number(by));
       return { ...out, Items: items, Count: items.length, LastEvaluatedKey: undefined };
