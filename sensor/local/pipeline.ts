@@ -12,7 +12,9 @@ import { DecisionService, type DecisionResult, type DecisionStorePort } from '..
 import { sightingOfScan } from '../../core/intake';
 import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting } from '../../core/policy';
 import { BLOCK_REASONS, BurstBreaker, isActive, lift } from '../../core/policy';
+import { type PointReport, runPoint } from '../../core/points';
 import type { NftEnforcer } from './nft';
+import { NftPoint } from './nft-point';
 import type { FileStore, HistoryEntry } from './store';
 
 /** What the pipeline needs of an enforcer: NftEnforcer, or a fake in tests. */
@@ -98,9 +100,10 @@ export class LocalPipeline {
       if (!this.enforcer) return;
       await this.enforcer.ensure();
       const active = this.store.active(now);
-      await this.enforcer.blockMany(active.map((r) => ({ target: r.target, expiresAt: r.expiresAt })));
+      const report = await this.enforceAll(now);
       this.lastReconcile = now;
-      this.log({ msg: 'restored blocks', count: active.length, targets: active.slice(0, 20).map((r) => r.target) });
+      this.log({ msg: 'restored blocks', count: active.length, added: report.applied, targets: active.slice(0, 20).map((r) => r.target) });
+      for (const f of report.failures) this.log({ msg: 'nft failed', level: 'error', target: 'restore', error: f.message });
     });
   }
 
@@ -211,12 +214,19 @@ export class LocalPipeline {
 
   private async reconcileKernel(now: number): Promise<void> {
     if (!this.enforcer) return;
-    const actual = new Set((await this.enforcer.list()).map((e) => e.target));
-    const missing = this.store.active(now).filter((r) => !actual.has(r.target));
-    if (missing.length === 0) return;
-    await this.enforcer.ensure();
-    await this.enforcer.blockMany(missing.map((r) => ({ target: r.target, expiresAt: r.expiresAt })));
-    this.log({ msg: 'repaired kernel blocks', count: missing.length });
+    const report = await this.enforceAll(now);
+    if (report.applied) this.log({ msg: 'repaired kernel blocks', count: report.applied });
+    if (report.failures.length) throw new Error(report.failures.map((f) => f.message).join('; '));
+  }
+
+  /** The whole store through the nftables point (sensor/local/nft-point.ts): missing blocks added, lifted ones removed. */
+  private async enforceAll(now: number): Promise<PointReport> {
+    return runPoint(new NftPoint(this.enforcer!), { kind: 'full', records: this.store.list() }, () => now, 1, (point, error) => ({
+      point,
+      error: error instanceof Error ? error.name : 'Error',
+      message: error instanceof Error ? error.message : String(error),
+      transient: true,
+    }));
   }
 
   /** The decision service's result as the host reports it, and the kernel told of a new block. */
