@@ -6,7 +6,8 @@
 import { type Family, canonicalTarget, targetOf, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
 import { type NaclChange, type NaclEntry, type Shadow, applyNaclChanges, isNaclShape, ownEntryTarget, planNacl, shadowsOf } from './nacl';
-import { type BlockRecord, isActive, type PolicySettings } from './policy';
+import { isActive, type PolicySettings } from './policy';
+import type { DesiredRecord } from './points';
 import type { PipelineSettings } from './settings';
 import { type WafSetState, type WafSetUpdate, planWaf } from './waf';
 
@@ -42,7 +43,7 @@ export interface EnforcementPlan {
   readonly desired: readonly string[];
 }
 
-interface Candidate {
+export interface Candidate {
   readonly target: string;
   readonly family: Family;
   readonly recency: number;
@@ -57,7 +58,7 @@ interface Candidate {
  * the console, an older version): enforce refuses it rather than trust the table.
  */
 export function desiredCandidates(
-  records: readonly BlockRecord[],
+  records: readonly DesiredRecord[],
   now: number,
   guard: NeverBlockGuard,
   widest?: Pick<PolicySettings, 'widestIpv4Prefix' | 'widestIpv6Prefix'>,
@@ -89,7 +90,7 @@ export function desiredCandidates(
   return { candidates, refused };
 }
 
-function enforcedTargets(actual: ActualState, range: readonly [number, number]): Set<string> {
+export function enforcedTargets(actual: ActualState, range: readonly [number, number]): Set<string> {
   const targets = new Set<string>();
   for (const set of actual.wafSets) {
     for (const raw of set.addresses) {
@@ -107,7 +108,7 @@ function enforcedTargets(actual: ActualState, range: readonly [number, number]):
 }
 
 /** The complete change set that makes every enforcer hold the desired state. */
-export function planEnforcement(records: readonly BlockRecord[], actual: ActualState, settings: PipelineSettings, now: number): EnforcementPlan {
+export function planEnforcement(records: readonly DesiredRecord[], actual: ActualState, settings: PipelineSettings, now: number): EnforcementPlan {
   const guard = new NeverBlockGuard(settings.guard);
   const range = settings.nacl.ruleRange;
   const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy);

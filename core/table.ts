@@ -12,6 +12,15 @@
  *   5 digits>`, `cidr`, `state` (pending | confirmed | freed), `maybe` (the other CIDRs of ours
  *   that may be there: writes whose answer was lost; `previous`, one CIDR, in rows written before
  *   it), `heldUntil`, and `ttl` once freed; sk `LEDGER` marks an ACL whose ledger is set up (legacy entries adopted or none).
+ * - change log (issue 20): every save of a block record also stamps `chgKey` / `chgAt`, the keys
+ *   of the sparse GSI `changes` (projection INCLUDE `CHANGES_PROJECTION`). `chgKey` is `A` while
+ *   the record is active, `L#<YYYY-MM-DD>` (the UTC day of the change) once lifted; `chgAt` is the
+ *   change time (epoch ms, 13 digits zero-padded) `#` the target, so a partition sorts by time and
+ *   each record is in it once. A record's entry is its LAST change: a re-block or a lift moves it.
+ * - the change-log backfill (records written before the stamp existed): pk `META`, sk
+ *   `CHANGES_BACKFILL`; while the backfill runs it holds its progress and no `chgKey`; once done it
+ *   gets `chgKey` `M`, `chgAt` `done`, so it is on the `changes` index itself and a plane that may
+ *   only Query that index can read it.
  */
 export const TABLE_PARTITION_KEY = 'pk';
 export const TABLE_SORT_KEY = 'sk';
@@ -35,6 +44,56 @@ export const NACL_RULE_SK_PREFIX = 'RULE#';
 const NACL_LEDGER_SK = 'LEDGER';
 /** ledger attributes */
 export const PLACEMENT_ATTRIBUTES = { cidr: 'cidr', state: 'state', maybe: 'maybe', previous: 'previous', heldUntil: 'heldUntil', ruleNumber: 'ruleNumber' } as const;
+
+/** The sparse GSI of the change log: partition `chgKey`, sort `chgAt` (both strings). */
+export const CHANGES_INDEX = 'changes';
+export const CHANGE_KEY_ATTRIBUTE = 'chgKey';
+export const CHANGE_AT_ATTRIBUTE = 'chgAt';
+/** `chgKey` of every active record */
+export const ACTIVE_CHANGE_KEY = 'A';
+const LIFTED_CHANGE_KEY_PREFIX = 'L#';
+/** What the `changes` index projects besides the keys: what enforcement needs, nothing more (core/policy.ts EnforcementRecord). */
+export const CHANGES_PROJECTION = ['target', 'lastSeen', 'blockedAt', 'expiresAt', 'active'] as const;
+/** digits of the epoch-ms part of `chgAt`: every time from 1970 to the year 2286 */
+const CHANGE_TIME_DIGITS = 13;
+const MAX_CHANGE_TIME = 10 ** CHANGE_TIME_DIGITS - 1;
+
+/** The `chgKey` of a record lifted at `at` (epoch ms): `L#` and the UTC day. */
+export function liftedChangeKey(at: number): string {
+  return `${LIFTED_CHANGE_KEY_PREFIX}${new Date(changeTime(at)).toISOString().slice(0, 10)}`;
+}
+
+/** The zero-padded time part of `chgAt`: a string that sorts as the time does. */
+export function changeTimeKey(at: number): string {
+  return String(changeTime(at)).padStart(CHANGE_TIME_DIGITS, '0');
+}
+
+/** The `chgAt` of a record changed at `at` (epoch ms): `1764417600000#203.0.113.7`-like, sorting by time. */
+export function changeSortKey(at: number, target: string): string {
+  return `${changeTimeKey(at)}#${target}`;
+}
+
+/** The time and target a `chgAt` holds, or undefined when it is not one. */
+export function parseChangeSortKey(sk: unknown): { at: number; target: string } | undefined {
+  if (typeof sk !== 'string') return undefined;
+  const hash = sk.indexOf('#');
+  if (hash !== CHANGE_TIME_DIGITS) return undefined;
+  const digits = sk.slice(0, hash);
+  if (!/^[0-9]+$/.test(digits)) return undefined;
+  const target = sk.slice(hash + 1);
+  if (target.length === 0) return undefined;
+  return { at: Number(digits), target };
+}
+
+function changeTime(at: number): number {
+  if (!Number.isInteger(at) || at < 0 || at > MAX_CHANGE_TIME) throw new Error(`change time ${at} is not an epoch-ms integer from 0 to ${MAX_CHANGE_TIME}`);
+  return at;
+}
+
+/** The backfill's item: its progress, then (chgKey `M`, chgAt `done`) the marker on the `changes` index. */
+export const BACKFILL_KEY: TableKey = { pk: 'META', sk: 'CHANGES_BACKFILL' };
+export const BACKFILL_MARKER_CHANGE_KEY = 'M';
+export const BACKFILL_MARKER_CHANGE_AT = 'done';
 
 export interface TableKey {
   readonly pk: string;

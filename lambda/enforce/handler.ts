@@ -1,8 +1,11 @@
 /**
  * enforce — the one writer of WAF and NACL state. Consumes the FIFO queue (every message in group
  * "enforce", so one invocation at a time; a batch is one run). Messages are wake-ups:
- * {"kind":"enforce"|"expire"|"reconcile"}; each run diffs the whole desired state. A batch of
- * only "reconcile" messages runs in reconcile mode (every change logged and counted as a repair).
+ * {"kind":"enforce"|"expire"|"reconcile"}. A batch of only "reconcile" messages is a full run in
+ * reconcile mode (every change logged and counted as a repair); any other batch is an
+ * incremental run when the container is warm (lambda/shared/enforcer.ts: the changes since the
+ * cursor), else a full one. The container's state (cursor, cached IP sets) lives in the
+ * handler's deps (`state`), one per handler: nothing module-global.
  *
  * A run that could not enforce everything (lambda/shared/enforcer.ts: each WAF set and each ACL
  * on its own, so the others are enforced) never holds the queue for the visibility timeout:
@@ -35,7 +38,7 @@ import { ec2Client } from '../shared/clients/ec2';
 import { sqsClient } from '../shared/clients/sqs';
 import { wafClients } from '../shared/clients/wafv2';
 import { type Clock, DeadlineClock, systemClock } from '../shared/clock';
-import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary } from '../shared/enforcer';
+import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary, newEnforcerState } from '../shared/enforcer';
 import { NaclAdapter } from '../shared/nacl-adapter';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../shared/observability';
@@ -46,7 +49,7 @@ import { enforceEnvironmentOf } from '../shared/env';
 import { loadSettings } from '../shared/settings';
 import { WafAdapter } from '../shared/waf-adapter';
 
-/** never wait longer than this for a wake-up's second to close (clock skew guard) */
+/** never wait longer than this for a wake-up's window to close (clock skew guard; a window and its settle take 3 s) */
 export const MAX_WAIT_MS = 5_000;
 /** stop pausing for retries this long before the function's timeout, to fail cleanly */
 export const DEADLINE_MARGIN_MS = 5_000;
@@ -99,7 +102,9 @@ async function reportRun(deps: EnforceHandlerDeps, summary: EnforceSummary | 'un
   }
 }
 
-export function createHandler(deps: EnforceHandlerDeps): EnforceHandler {
+export function createHandler(handlerDeps: EnforceHandlerDeps): EnforceHandler {
+  // the container's state (cursor, cached IP sets): one per handler, never module-global
+  const deps: EnforceHandlerDeps = { ...handlerDeps, state: handlerDeps.state ?? newEnforcerState() };
   const { obs, clock } = deps;
   return instrument(obs, async (event, context) => {
     if (clock instanceof DeadlineClock) {
@@ -164,6 +169,7 @@ export function defaultDeps(
     nacl: new NaclAdapter(ec2Client(), clock, obs, Math.random, new PlacementLedger(documentClient(), ledgerTable), settings.nacl.ruleRange),
     waf: new WafAdapter(wafClients(), clock, obs),
     settings,
+    state: newEnforcerState(),
     obs,
     clock,
   };

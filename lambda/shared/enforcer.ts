@@ -1,38 +1,81 @@
 /**
- * One enforcement run: read the desired state (GSI `active`) and the actual state (NACL entries,
- * IP sets), diff (core/diff.ts), apply. WAF first — it holds every attacker — then the NACLs.
- * A conflict in an ACL (a rule number taken, an entry gone, the quota lower than configured)
- * re-reads and re-plans, at most MAX_PASSES times. In "reconcile" mode every change is drift:
- * each is logged and counted as a repair.
+ * One enforcement run over every enforcement point (core/points.ts; lambda/shared/points.ts):
+ * each WAF scope's IP sets of a family, then each network ACL. WAF first — it holds every
+ * attacker — then the NACLs. A conflict in an ACL (a rule number taken, an entry gone, the quota
+ * lower than configured) re-reads that ACL and re-plans, at most MAX_PASSES times. In
+ * "reconcile" mode every change is drift: each is logged and counted as a repair.
  *
- * Every enforcement point — each WAF IP set, each network ACL — is read and written on its own:
- * one that fails (a set deleted out of band, a permission missing, an API failing) is recorded
- * as a failure and the others are still enforced, so a WAF that keeps failing never holds back
- * the NACL entries (nor the reverse). A WAF family with a set that could not be read is not
- * written at all this run (its addresses are unknown, so a write could drop them). The caller
- * decides what a failure means for the run (lambda/enforce/handler.ts): a transient one is
- * retried shortly, a permanent one by the next reconcile.
+ * Two kinds of run (ARCHITECTURE.md, "enforce"):
+ * - incremental (mode `enforce`, a warm container whose cursor is younger than
+ *   CURSOR_MAX_AGE_MS): the records changed since the cursor (the `changes` index,
+ *   repo.changesSince), applied to the cached IP sets as a delta (core/waf.ts planWafDelta), and
+ *   the most recently active records for the NACLs (repo.recentActive): a few items read and
+ *   usually one UpdateIPSet, however many blocks are active;
+ * - full (mode `reconcile`, a cold container, a stale cursor, or after a run with a transient
+ *   failure): every active record (repo.listEnforced) against every point; it refreshes the
+ *   cache and the cursor, and repairs whatever an incremental run missed (an index entry later
+ *   than the overlap, a console edit under a warm cache, a lost wake-up).
+ *
+ * Every point is read and written on its own: one that fails (a set deleted out of band, a
+ * permission missing, an API failing) is recorded as a failure and the others are still
+ * enforced, so a WAF that keeps failing never holds back the NACL entries (nor the reverse). A
+ * WAF point with a set that could not be read is not written at all this run (its addresses are
+ * unknown, so a write could drop them). The caller decides what a failure means for the run
+ * (lambda/enforce/handler.ts): a transient one is retried shortly, a permanent one by the next
+ * reconcile.
  */
-import type { Family } from '../../core/address';
-import { type EnforcementPlan, isNoop, planEnforcement } from '../../core/diff';
-import { describeShadows, type NaclChange, type NaclEntry } from '../../core/nacl';
-import type { BlockRecord } from '../../core/policy';
-import type { PipelineSettings, WafSetRef } from '../../core/settings';
+import { desiredCandidates } from '../../core/diff';
+import { NeverBlockGuard } from '../../core/guard';
+import { isNaclShape } from '../../core/nacl';
+import { type DesiredInput, type DesiredRecord, type EnforcementPoint, type PointFailure, type PointReport, latestPerTarget, runPoint } from '../../core/points';
+import { tryParseCidr } from '../../core/address';
+import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from './clock';
-import { ERR_RETIRED, type NaclAdapter } from './nacl-adapter';
+import type { NaclAdapter } from './nacl-adapter';
 import type { Observability } from './observability';
+import { type CachedSet, failureOf as pointFailureOf, NaclPoint, wafPointsOf } from './points';
 import type { BlockRepository } from './repository';
-import { errorName } from './retry';
-import { ERR_LIMITS, ERR_NONEXISTENT, type ReadSet, type WafAdapter } from './waf-adapter';
+import type { WafAdapter } from './waf-adapter';
+
+export { WAF_WRITE_ATTEMPTS } from './points';
 
 export const MAX_PASSES = 3;
+
 /**
- * UpdateIPSet attempts within one run: a WAF that keeps failing costs the run a few seconds
- * (the adapter's backoff), not a minute, before the NACLs are written.
+ * An incremental run reads the changes from this long before its cursor: a decision whose index
+ * entry became visible late (the `changes` index is eventually consistent, typically well under
+ * a second; decide's clock a little behind enforce's) is still read. Re-applying a change is a
+ * no-op, so the overlap costs a few re-read items, never a wrong write. A lag past it is
+ * repaired by the next full run (reconcile).
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes
  */
-export const WAF_WRITE_ATTEMPTS = 3;
+export const OVERLAP_MS = 20_000;
+/** a cursor older than this (a container idle for a while) is not trusted: the run is a full one */
+export const CURSOR_MAX_AGE_MS = 10 * 60_000;
+/** how many more of the most recent records an incremental run reads for the NACLs when the guard refuses some (doubling, at most this many times) */
+export const RECENT_GROWTH_STEPS = 4;
 
 export type EnforceMode = 'enforce' | 'reconcile';
+
+/** What an enforce run needs of the decision table (lambda/shared/repository.ts BlockRepository). */
+export type DesiredStateReader = Pick<BlockRepository, 'listEnforced' | 'changesSince' | 'recentActive'>;
+
+/**
+ * What a container remembers between runs (lambda/enforce/handler.ts keeps one per handler:
+ * nothing module-global, so a test or bench runs many planes in one process).
+ */
+export interface EnforcerState {
+  /** epoch ms at which the last successful run started reading the desired state; undefined: the next run is a full one */
+  cursor?: number;
+  /** epoch ms of the last full run */
+  lastFull?: number;
+  /** each WAF IP set ("<scope>/<id>") as last read or written, with its lock token */
+  readonly sets: Map<string, CachedSet>;
+}
+
+export function newEnforcerState(): EnforcerState {
+  return { sets: new Map() };
+}
 
 export interface EnforcerDeps {
   readonly repo: BlockRepository;
@@ -41,17 +84,12 @@ export interface EnforcerDeps {
   readonly settings: PipelineSettings;
   readonly obs: Observability;
   readonly clock: Clock;
+  /** the container's state; without it every run is a full one */
+  readonly state?: EnforcerState;
 }
 
 /** One enforcement point that could not be brought to the desired state this run. */
-export interface EnforceFailure {
-  /** "waf:<set name>" or "nacl:<acl id>" */
-  readonly point: string;
-  readonly error: string;
-  readonly message: string;
-  /** worth retrying soon (throttling, internal errors, timeouts); false: needs an operator */
-  readonly transient: boolean;
-}
+export type EnforceFailure = PointFailure;
 
 export interface EnforceSummary {
   readonly passes: number;
@@ -69,246 +107,110 @@ export interface EnforceSummary {
    */
   readonly incomplete?: string[];
   readonly failures: EnforceFailure[];
-  /** records the desired state held in the last pass */
+  /** records read as the desired state: every active one (full run), or the changes read (incremental) */
   readonly desired: number;
+  /** full: the whole desired state against every point; incremental: the changes since the cursor */
+  readonly run?: 'full' | 'incremental';
 }
 
-/** Errors no retry within minutes will cure: a resource gone, a permission or parameter wrong, a limit reached. */
-const PERMANENT_ERRORS = new Set([
-  ERR_NONEXISTENT,
-  ERR_LIMITS,
-  'WAFInvalidParameterException',
-  'WAFInvalidOperationException',
-  'WAFInvalidPermissionPolicyException',
-  'AccessDeniedException',
-  'AccessDenied',
-  'UnauthorizedOperation',
-  'ValidationException',
-  'InvalidParameterValue',
-  'InvalidNetworkAclID.NotFound',
-  ERR_RETIRED,
-]);
+export const failureOf = pointFailureOf;
 
-export function failureOf(point: string, error: unknown): EnforceFailure {
-  const name = errorName(error) ?? 'Error';
-  const message = error instanceof Error ? error.message : String(error);
-  return { point, error: name, message, transient: !PERMANENT_ERRORS.has(name) };
-}
-
-interface ReadState {
-  readonly acls: Array<{ aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[]; strays?: NaclChange[] }>;
-  readonly sets: ReadSet[];
-  /** families with a set that could not be read: no WAF write for them this run */
-  readonly unreadable: Set<Family>;
-  /** families with a configured set that does not exist */
-  readonly missing: Set<Family>;
-}
-
-async function readActual(deps: EnforcerDeps, failures: EnforceFailure[], first: boolean): Promise<ReadState> {
-  const { nacl, waf, settings, obs } = deps;
-  const acls: ReadState['acls'] = [];
-  for (const aclId of settings.nacl.aclIds) {
-    try {
-      const got = await nacl.describe([aclId]);
-      if (got.length === 0) {
-        // the adapter logged it; an ACL that does not exist is a configuration error
-        if (first) failures.push({ point: `nacl:${aclId}`, error: 'InvalidNetworkAclID.NotFound', message: `network ACL ${aclId} does not exist`, transient: false });
-        continue;
-      }
-      acls.push(...got);
-    } catch (error) {
-      failures.push(failureOf(`nacl:${aclId}`, error));
-      obs.log.error('could not read network ACL; its entries are left as they are this run', { aclId, error: String(error) });
+/** The records an incremental run gives the NACLs: enough of the most recent ones to fill every ACL. */
+async function recentForNacl(deps: EnforcerDeps, now: number): Promise<DesiredRecord[]> {
+  const { repo, settings } = deps;
+  // no ACL holds more of a family than its quota (core/nacl.ts naclCapacity) nor more than the range
+  const perFamily = Math.min(settings.nacl.quotaPerDirection, settings.nacl.ruleRange[1] - settings.nacl.ruleRange[0] + 1);
+  let want = perFamily;
+  for (let step = 0; ; step++) {
+    const records = await repo.recentActive(want);
+    // a record the guard refuses, or a CIDR a NACL entry does not take, fills no entry: read further
+    const fits = { ipv4: 0, ipv6: 0 };
+    const read = { ipv4: 0, ipv6: 0 };
+    for (const record of records) {
+      const cidr = tryParseCidr(record.target, false);
+      if (!cidr) continue;
+      read[cidr.family]++;
+      if (record.active && record.expiresAt > now && isNaclShape(cidr)) fits[cidr.family]++;
     }
+    const short = (['ipv4', 'ipv6'] as const).some((family) => fits[family] < perFamily && read[family] >= want);
+    if (!short || step >= RECENT_GROWTH_STEPS) return records;
+    want *= 4;
   }
-  const sets: ReadSet[] = [];
-  const unreadable = new Set<Family>();
-  const missing = new Set<Family>();
-  for (const ref of settings.waf.sets) {
-    try {
-      const got = await waf.read([ref]);
-      if (got.length === 0) {
-        missing.add(ref.family);
-        if (first) reportMissingSet(ref, obs, failures, 'GetIPSet');
-        continue;
-      }
-      sets.push(...got);
-    } catch (error) {
-      unreadable.add(ref.family);
-      failures.push(failureOf(`waf:${ref.name}`, error));
-      obs.log.error('could not read WAF IP set; its family is not written this run', { set: ref.name, id: ref.id, family: ref.family, error: String(error) });
-    }
-  }
-  return { acls, sets, unreadable, missing };
 }
 
-function reportMissingSet(ref: WafSetRef, obs: Observability, failures: EnforceFailure[], call: string): void {
-  obs.count('WafSetMissing');
-  obs.log.error('WAF IP set does not exist (deleted out of band, or a wrong id): its addresses are not blocked in WAF', {
-    set: ref.name,
-    id: ref.id,
-    scope: ref.scope,
-    family: ref.family,
-    call,
-  });
-  failures.push({ point: `waf:${ref.name}`, error: ERR_NONEXISTENT, message: `WAF IP set ${ref.name} (${ref.scope}/${ref.id}) does not exist`, transient: false });
-}
-
+/**
+ * One run. Incremental when the mode is `enforce` and the container holds a cursor younger than
+ * CURSOR_MAX_AGE_MS: the WAF points apply the changes since the cursor (minus OVERLAP_MS) to
+ * their cached sets; the NACL points plan from the most recent active records. Otherwise a full
+ * run: every active record against every point, which refreshes the cache and the cursor.
+ */
 export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<EnforceSummary> {
   const { repo, nacl, waf, settings, obs, clock } = deps;
-  let changes = 0;
-  let blocked = 0;
-  let unblocked = 0;
-  let desired = 0;
-  const failures: EnforceFailure[] = [];
-  const reportedFull = new Set<string>();
-  const configured = new Set(settings.waf.sets.map((ref) => ref.family));
-  const conflicted = new Map<string, string>();
-  for (let pass = 1; pass <= MAX_PASSES; pass++) {
-    const now = clock.now();
-    const records: BlockRecord[] = (await repo.listActive()).map((stored) => stored.record);
+  const state = deps.state ?? newEnforcerState();
+  const started = clock.now();
+  const incremental = mode === 'enforce' && state.cursor !== undefined && started - state.cursor >= 0 && started - state.cursor < CURSOR_MAX_AGE_MS;
+  const ctx = { settings, obs, repair: mode === 'reconcile' };
+  const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental);
+  const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx));
+
+  let wafInput: DesiredInput;
+  let naclInput: DesiredInput;
+  let desired: number;
+  const byTarget = new Map<string, DesiredRecord>();
+  // a read that fails fails the run (the handler retries it soon) and makes the next run a full one
+  const cursor = state.cursor as number;
+  state.cursor = undefined;
+  if (incremental) {
+    const changes = await repo.changesSince(cursor - OVERLAP_MS, started);
+    wafInput = { kind: 'changes', changes };
+    const recent = naclPoints.length ? await recentForNacl(deps, started) : [];
+    naclInput = { kind: 'recent', records: recent };
+    desired = changes.length;
+    for (const record of [...recent, ...changes]) byTarget.set(record.target, record);
+  } else {
+    const records = await repo.listEnforced();
+    wafInput = naclInput = { kind: 'full', records };
     desired = records.length;
-    const actual = await readActual(deps, failures, pass === 1);
-    const planned = planEnforcement(records, { nacls: actual.acls, wafSets: actual.sets }, settings, now);
-    const familyOf = (address: string): Family => (address.includes(':') ? 'ipv6' : 'ipv4');
-    // our entries outside the range (a run on the old range after an Update's cleanup) go first
-    const strays = new Map(actual.acls.map((acl) => [acl.aclId, acl.strays ?? []]));
-    const plan: EnforcementPlan = {
-      ...planned,
-      nacl: planned.nacl.map((acl) => (strays.get(acl.aclId)?.length ? { ...acl, changes: [...strays.get(acl.aclId)!, ...acl.changes] } : acl)),
-      waf: planned.waf.filter((update) => !actual.unreadable.has(update.ref.family)),
-      // a family short of a set it should have is a failure of its own, reported above, not "full"
-      // a family with no set configured is not enforced in WAF at all (a NACL-only stack): not "full"
-      wafOverflow: planned.wafOverflow.filter(
-        (address) => configured.has(familyOf(address)) && !actual.unreadable.has(familyOf(address)) && !actual.missing.has(familyOf(address)),
-      ),
-    };
-    report(plan, obs, reportedFull, pass === 1);
-    if (pass === 1) reportForeign(actual, obs);
-    const incomplete = incompleteOf(plan);
-    if (isNoop(plan)) return { passes: pass, changes, blocked, unblocked, converged: failures.length === 0 && incomplete.length === 0, failures, desired, incomplete };
-
-    let conflict = false;
-    conflicted.clear();
-    for (const update of plan.waf) {
-      const read = actual.sets.find((s) => s.ref.scope === update.ref.scope && s.ref.id === update.ref.id);
-      try {
-        await waf.write(update, read?.lockToken ?? '', WAF_WRITE_ATTEMPTS);
-        changes++;
-        if (mode === 'reconcile') {
-          obs.count('Repairs');
-          obs.log.warn('repaired WAF IP set', { set: update.ref.name, added: update.added, removed: update.removed });
-        } else {
-          obs.log.info('updated WAF IP set', { set: update.ref.name, added: update.added.length, removed: update.removed.length, size: update.addresses.length });
-        }
-      } catch (error) {
-        if (errorName(error) === ERR_NONEXISTENT) {
-          reportMissingSet(update.ref, obs, failures, 'UpdateIPSet');
-          continue;
-        }
-        failures.push(failureOf(`waf:${update.ref.name}`, error));
-        obs.log.error('could not update WAF IP set', { set: update.ref.name, error: String(error) });
-        if (errorName(error) === ERR_LIMITS) obs.count('WafCapacityFull');
-      }
-    }
-    for (const acl of plan.nacl) {
-      if (acl.changes.length === 0) continue;
-      try {
-        const result = await nacl.apply(acl.aclId, acl.changes);
-        changes += result.applied.length;
-        for (const change of result.applied) {
-          const attributes = { aclId: acl.aclId, op: change.op, ruleNumber: change.ruleNumber, cidr: change.cidr };
-          if (mode === 'reconcile') {
-            obs.count('Repairs');
-            obs.log.warn('repaired network ACL entry', attributes);
-          } else {
-            obs.log.info('network ACL entry', attributes);
-          }
-        }
-        if (result.quotaFull) obs.count('NaclQuotaFull');
-        if (result.conflicts.length) {
-          conflict = true;
-          conflicted.set(acl.aclId, result.conflicts.map((c) => `${c.change.op} ${c.change.ruleNumber} ${c.change.cidr}: ${c.error}`).join('; '));
-          obs.log.warn('network ACL changed under us; re-planning', { aclId: acl.aclId, conflicts: result.conflicts.map((c) => ({ ...c.change, error: c.error })) });
-        }
-      } catch (error) {
-        failures.push(failureOf(`nacl:${acl.aclId}`, error));
-        obs.log.error('could not change network ACL; the other enforcement points are still enforced', { aclId: acl.aclId, error: String(error) });
-      }
-    }
-    if (pass === 1) {
-      // The first plan is the run's intent; later passes only finish it.
-      blocked = plan.blocked.length;
-      unblocked = plan.unblocked.length;
-      obs.count('Blocks', plan.blocked.length);
-      obs.count('Unblocks', plan.unblocked.length);
-      for (const acl of plan.nacl) obs.count('Evictions', acl.evicted.length);
-      const byTarget = new Map(records.map((r) => [r.target, r]));
-      const lags = plan.blocked
-        .map((target) => byTarget.get(target))
-        .filter((r): r is BlockRecord => r !== undefined)
-        .map((r) => (clock.now() - r.blockedAt) / 1000);
-      // decision → enforced; a repair of an old block is drift, not lag
-      if (lags.length && mode === 'enforce') obs.seconds('EnforcementLagSeconds', Math.max(0, ...lags));
-    }
-    if (!conflict || failures.length) {
-      return { passes: pass, changes, blocked, unblocked, converged: !conflict && failures.length === 0 && incomplete.length === 0, failures, desired, incomplete };
-    }
+    for (const record of records) byTarget.set(record.target, record);
   }
-  // Every pass met a conflict (stale reads, a lost answer): a transient failure, so the batch is
-  // retried shortly (lambda/enforce/handler.ts) instead of waiting for the next reconcile.
-  for (const [aclId, what] of conflicted) {
-    failures.push({ point: `nacl:${aclId}`, error: 'Conflict', message: `the ACL did not settle in ${MAX_PASSES} passes: ${what}`, transient: true });
-  }
-  return { passes: MAX_PASSES, changes, blocked, unblocked, converged: false, failures, desired, incomplete: [] };
-}
 
-/** What keeps a plan without failures from being the whole desired state (EnforceSummary.incomplete). */
-function incompleteOf(plan: EnforcementPlan): string[] {
-  const reasons: string[] = [];
-  if (plan.wafOverflow.length) reasons.push(`waf: IP sets full, ${plan.wafOverflow.length} addresses left out`);
-  for (const acl of plan.nacl) {
-    for (const shadow of acl.shadowed ?? []) reasons.push(`nacl:${acl.aclId}: ${shadow.target} at rule ${shadow.ruleNumber} ${describeShadows(shadow.by)}`);
-    for (const family of acl.full) reasons.push(`nacl:${acl.aclId}: ${family} entries full, ${acl.evicted.length} evicted (blocked in WAF only)`);
-    if (acl.unresolved?.length) reasons.push(`nacl:${acl.aclId}: rules ${acl.unresolved.join(', ')} to remove once a read shows them`);
+  // WAF first: it holds every attacker; then each ACL. Each point on its own.
+  const reports: PointReport[] = [];
+  const points: Array<[EnforcementPoint<never, never>, DesiredInput]> = [
+    ...wafPoints.map((point) => [point as unknown as EnforcementPoint<never, never>, wafInput] as [EnforcementPoint<never, never>, DesiredInput]),
+    ...naclPoints.map((point) => [point as unknown as EnforcementPoint<never, never>, naclInput] as [EnforcementPoint<never, never>, DesiredInput]),
+  ];
+  for (const [point, input] of points) {
+    reports.push(await runPoint(point, input, () => clock.now(), point.id.startsWith('nacl:') ? MAX_PASSES : 1, failureOf));
   }
-  return reasons;
-}
 
-/** Entries inside our range that are not ours: another stack using our range, or an operator. Never touched. */
-function reportForeign(actual: ReadState, obs: Observability): void {
-  for (const acl of actual.acls) {
-    const foreign = acl.foreignInRange ?? [];
-    if (!foreign.length) continue;
-    obs.count('NaclForeignInRange', foreign.length);
-    obs.log.warn('entries inside this stack\'s rule range that it did not place (another stack on the same range, or an operator): left as they are', {
-      aclId: acl.aclId,
-      entries: foreign.map((e) => ({ ruleNumber: e.ruleNumber, ruleAction: e.ruleAction, protocol: e.protocol, cidr: e.cidrBlock ?? e.ipv6CidrBlock })),
-    });
-  }
-}
-
-function report(plan: EnforcementPlan, obs: Observability, reportedFull: Set<string>, first: boolean): void {
-  if (first) {
-    for (const refused of plan.refused) {
+  if (!incremental || wafInput.kind === 'changes') {
+    const records = wafInput.kind === 'changes' ? latestPerTarget(wafInput.changes) : (wafInput as { records: readonly DesiredRecord[] }).records;
+    for (const refused of desiredCandidates(records, started, new NeverBlockGuard(settings.guard), settings.policy).refused) {
       obs.log.warn('active record is protected by the never-block rules; not enforced', refused);
     }
   }
-  if (plan.wafOverflow.length && first) {
-    obs.count('WafCapacityFull', plan.wafOverflow.length);
-    obs.log.error('WAF IP sets are full; add sets of this family', { overflow: plan.wafOverflow.length, sample: plan.wafOverflow.slice(0, 5) });
-  }
-  for (const acl of plan.nacl) {
-    for (const shadow of first ? (acl.shadowed ?? []) : []) {
-      obs.count('NaclShadowed');
-      obs.log.warn(`nacl (${describeShadows(shadow.by)})`, { aclId: acl.aclId, target: shadow.target, ruleNumber: shadow.ruleNumber, shadowedBy: shadow.by });
-    }
-    for (const family of acl.full) {
-      const key = `${acl.aclId}/${family}`;
-      if (reportedFull.has(key)) continue;
-      reportedFull.add(key);
-      obs.count('NaclQuotaFull');
-      obs.log.info('network ACL quota reached; least recently active attackers are blocked in WAF only', { aclId: acl.aclId, family, evicted: acl.evicted });
-    }
-  }
+  const failures = reports.flatMap((r) => r.failures);
+  const incomplete = reports.flatMap((r) => r.incomplete);
+  const before = new Set(reports.flatMap((r) => [...r.before]));
+  const after = new Set(reports.flatMap((r) => [...r.after]));
+  const blocked = [...after].filter((target) => !before.has(target)).sort();
+  const unblocked = [...before].filter((target) => !after.has(target)).sort();
+  const changes = reports.reduce((sum, r) => sum + r.applied, 0);
+  obs.count('Blocks', blocked.length);
+  obs.count('Unblocks', unblocked.length);
+  const lags = blocked
+    .map((target) => byTarget.get(target))
+    .filter((r): r is DesiredRecord => r !== undefined)
+    .map((r) => (clock.now() - r.blockedAt) / 1000);
+  // decision → enforced; a repair of an old block is drift, not lag
+  if (lags.length && mode === 'enforce') obs.seconds('EnforcementLagSeconds', Math.max(0, ...lags));
+
+  // a transient failure leaves what a point holds uncertain: the next run is a full one
+  if (failures.some((f) => f.transient)) state.cursor = undefined;
+  else state.cursor = started;
+  if (!incremental) state.lastFull = started;
+
+  const passes = Math.max(1, ...reports.map((r) => r.passes));
+  return { passes, changes, blocked: blocked.length, unblocked: unblocked.length, converged: failures.length === 0 && incomplete.length === 0, failures, desired, incomplete, run: incremental ? 'incremental' : 'full' };
 }

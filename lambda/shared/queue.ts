@@ -4,12 +4,13 @@
  * group while a batch is in flight).
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html
  *
- * Coalescing: messages are wake-ups, not work items — the enforce function always diffs the
- * whole desired state. A wake-up from decide carries the deduplication id of the second it was
- * sent in, so SQS (5-minute deduplication interval) delivers at most one per second however many
- * attackers arrive, and the enforce function waits until that second is over (`notBefore`)
- * before it reads, so every write of that second is in its diff. Many attackers → one batched
- * UpdateIPSet a second, which is WAF's rate.
+ * Coalescing: messages are wake-ups, not work items — the enforce function reads what changed
+ * (or, in a full run, the whole desired state). A wake-up from decide carries the deduplication
+ * id of its WAKE_WINDOW_MS window, so SQS (5-minute deduplication interval) delivers at most one
+ * per window however many attackers arrive, and the enforce function waits until that window is
+ * over plus SETTLE_MS (`notBefore`) before it reads, so every write of that window is in its
+ * run. Many attackers → one batched UpdateIPSet per window and scope; WAF takes one a second per
+ * account and Region, so a window of 2 s leaves the pacer room for a second scope's write.
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
  */
 import { createHash } from 'node:crypto';
@@ -18,13 +19,19 @@ import { ENFORCE_GROUP_ID, ENFORCE_KINDS } from '../../core/settings';
 
 export { ENFORCE_GROUP_ID, ENFORCE_KINDS };
 
-/**
- * extra wait after the second closes, so the GSI (eventually consistent) has the writes: a
- * decision whose index entry lags up to 2 s is still in that second's run (its own wake-up is
- * deduplicated into the run's); a longer lag waits for the next wake-up or the reconcile.
- */
-export const SETTLE_MS = 2_500;
+/** decide's wake-ups are coalesced per window of this length: one enforce run per window (per plane in an organization) */
+export const WAKE_WINDOW_MS = 2_000;
 
+/**
+ * extra wait after the window closes before the run reads the `changes` index (eventually
+ * consistent: "within a fraction of a second, under normal conditions", GSI.Writes below), so a
+ * decision of the window is normally in the window's run. 1 s and not more: every millisecond
+ * here is latency for every block. A decision whose index entry lags past it is not lost: the
+ * next run reads from its cursor minus lambda/shared/enforcer.ts OVERLAP_MS (20 s), and the
+ * reconcile reads everything.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes
+ */
+export const SETTLE_MS = 1_000;
 
 export interface EnforceMessage {
   readonly kind: (typeof ENFORCE_KINDS)[number];
@@ -55,16 +62,16 @@ export function parseEnforceMessage(body: string): EnforceMessage | undefined {
 
 /**
  * The message and its deduplication id for a wake-up of `kind` sent at `now`. What makes two
- * wake-ups the same is in the id, and nothing else: decide's of one second (one run reads every
- * write of that second); expiry's for the same due records (`distinct`: a retried tick), never two
+ * wake-ups the same is in the id, and nothing else: decide's of one window (one run reads every
+ * write of that window); expiry's for the same due records (`distinct`: a retried tick), never two
  * ticks that found different records due, however the scheduler's jitter puts them in one
  * minute; every reconcile tick its own (`now`).
  */
 export function wakeUp(kind: EnforceMessage['kind'], now: number, distinct?: string): { body: EnforceMessage; deduplicationId: string } {
   switch (kind) {
     case 'enforce': {
-      const second = Math.floor(now / 1000);
-      return { body: { kind, notBefore: (second + 1) * 1000 + SETTLE_MS }, deduplicationId: `enforce-${second}` };
+      const window = Math.floor(now / WAKE_WINDOW_MS);
+      return { body: { kind, notBefore: (window + 1) * WAKE_WINDOW_MS + SETTLE_MS }, deduplicationId: `enforce-${window}` };
     }
     case 'expire':
       return { body: { kind }, deduplicationId: `expire-${distinct ?? now}` };

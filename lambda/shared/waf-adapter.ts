@@ -42,8 +42,6 @@ export class UpdatePacer {
   }
 }
 
-/** Lives as long as the container: the enforce function is the only writer, one at a time. */
-export const containerPacer = new UpdatePacer();
 
 export type WafClients = Partial<Record<WafSetRef['scope'], WAFV2Client>>;
 
@@ -63,7 +61,8 @@ export class WafAdapter {
     private readonly clients: WafClients,
     private readonly clock: Clock,
     private readonly obs: Observability,
-    private readonly pacer: UpdatePacer = containerPacer,
+    /** one per adapter, and one adapter per container (lambda/enforce/handler.ts defaultDeps): nothing module-global, so many planes can run in one process */
+    private readonly pacer: UpdatePacer = new UpdatePacer(),
     private readonly random: () => number = Math.random,
   ) {}
 
@@ -99,18 +98,32 @@ export class WafAdapter {
     return result;
   }
 
-  /** Writes one set's new list; throws when it could not (after the retries). */
-  async write(update: WafSetUpdate, lockToken: string, maxAttempts = 8): Promise<void> {
+  /**
+   * Writes one set's new list; throws when it could not (after the retries). Returns what the set
+   * holds after it and the lock token to write it with next (UpdateIPSet's NextLockToken), for a
+   * cache of the set (lambda/shared/points.ts). On WAFOptimisticLockException (the set changed
+   * since it was read: another writer, an operator in the console) the set is read again; with
+   * `rebase` the list written is recomputed from the fresh contents (an incremental run applies
+   * its delta again, keeping what the other writer did), without it the planned list is written
+   * as it is (a full run's list is the whole desired state).
+   */
+  async write(
+    update: WafSetUpdate,
+    lockToken: string,
+    maxAttempts = 8,
+    rebase?: (fresh: readonly string[]) => readonly string[],
+  ): Promise<{ readonly addresses: readonly string[]; readonly lockToken?: string }> {
     const ref = update.ref;
     let token = lockToken;
+    let addresses = update.addresses;
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       await this.pacer.wait(ref.scope, this.clock);
       try {
-        await this.client(ref).send(
-          new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: [...update.addresses], LockToken: token }),
+        const out = await this.client(ref).send(
+          new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: [...addresses], LockToken: token }),
         );
-        return;
+        return { addresses, ...(out.NextLockToken ? { lockToken: out.NextLockToken } : {}) };
       } catch (error) {
         lastError = error;
         const name = errorName(error);
@@ -120,7 +133,9 @@ export class WafAdapter {
           await this.clock.sleep(50 + Math.floor(this.random() * 250));
           const fresh = await this.get(ref);
           token = fresh.LockToken ?? '';
-          if (sameAddresses(fresh.IPSet?.Addresses ?? [], update.addresses)) return;
+          const freshAddresses = fresh.IPSet?.Addresses ?? [];
+          if (rebase) addresses = rebase(freshAddresses);
+          if (sameAddresses(freshAddresses, addresses)) return { addresses: freshAddresses, ...(token ? { lockToken: token } : {}) };
           continue;
         }
         if (retryable(error) || name === ERR_LIMITS) {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { WafSetRef } from '../../core/settings';
-import { planWaf, wafAddressOf } from '../../core/waf';
+import { planWaf, planWafDelta, wafAddressOf } from '../../core/waf';
 
 const A: WafSetRef = { scope: 'REGIONAL', family: 'ipv4', name: 'a', id: 'a' };
 const B: WafSetRef = { scope: 'REGIONAL', family: 'ipv4', name: 'b', id: 'b' };
@@ -70,5 +70,76 @@ describe('planWaf', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('planWaf with two scopes', () => {
+  it('fills every scope with every wanted address: each scope is its own WAF', () => {
+    const C: WafSetRef = { scope: 'CLOUDFRONT', family: 'ipv4', name: 'cf', id: 'cf' };
+    const plan = planWaf([{ ref: A, addresses: ['203.0.113.7/32'] }, { ref: C, addresses: [] }], [{ target: '203.0.113.7', family: 'ipv4', recency: 1 }]);
+    expect(plan.updates.map((u) => [u.ref.id, u.addresses])).toEqual([['cf', ['203.0.113.7/32']]]);
+    expect(plan.overflow).toEqual([]);
+  });
+});
+
+describe('planWafDelta', () => {
+  const add = (address: string) => ({ address, family: (address.includes(':') ? 'ipv6' : 'ipv4') as 'ipv4' | 'ipv6', present: true });
+  const del = (address: string) => ({ ...add(address), present: false });
+
+  it('adds into the fullest set with room, removes from the set holding it, leaves other sets untouched', () => {
+    const plan = planWafDelta(
+      [
+        { ref: A, addresses: ['198.51.100.1/32'] },
+        { ref: B, addresses: ['198.51.100.2/32', '198.51.100.3/32'] },
+        { ref: S6, addresses: ['2001:db8::1/128'] },
+      ],
+      [add('203.0.113.7/32'), del('2001:db8::1/128')],
+      10,
+    );
+    expect(plan.updates).toEqual([
+      { ref: B, addresses: ['198.51.100.2/32', '198.51.100.3/32', '203.0.113.7/32'], added: ['203.0.113.7/32'], removed: [] },
+      { ref: S6, addresses: [], added: [], removed: ['2001:db8::1/128'] },
+    ]);
+    expect(plan.overflow).toEqual([]);
+  });
+
+  it('puts a new address into a set it writes anyway, even a less full one: one UpdateIPSet instead of two', () => {
+    const plan = planWafDelta(
+      [
+        { ref: A, addresses: ['198.51.100.1/32', '198.51.100.9/32'] },
+        { ref: B, addresses: ['198.51.100.2/32', '198.51.100.3/32', '198.51.100.4/32'] },
+      ],
+      [del('198.51.100.9/32'), add('203.0.113.7/32')],
+      10,
+    );
+    expect(plan.updates).toEqual([{ ref: A, addresses: ['198.51.100.1/32', '203.0.113.7/32'], added: ['203.0.113.7/32'], removed: ['198.51.100.9/32'] }]);
+  });
+
+  it('re-applying a change is a no-op; an address held in any spelling counts as held', () => {
+    const sets = [{ ref: A, addresses: ['203.0.113.7/32'] }, { ref: S6, addresses: ['2001:DB8:0::7/128'] }];
+    expect(planWafDelta(sets, [add('203.0.113.7/32'), add('2001:db8::7/128'), del('198.51.100.1/32')], 10).updates).toEqual([]);
+  });
+
+  it('the last change of an address wins (lifted then blocked again: present)', () => {
+    const plan = planWafDelta([{ ref: A, addresses: ['203.0.113.7/32'] }], [del('203.0.113.7/32'), add('203.0.113.7/32')], 10);
+    expect(plan.updates).toEqual([]);
+    const lifted = planWafDelta([{ ref: A, addresses: [] }], [add('203.0.113.7/32'), del('203.0.113.7/32')], 10);
+    expect(lifted.updates).toEqual([]);
+  });
+
+  it('keeps an address it was not told about (an operator\'s), and reports overflow when every set is full', () => {
+    const plan = planWafDelta([{ ref: A, addresses: ['192.0.2.99/32', '198.51.100.1/32'] }], [add('203.0.113.7/32'), add('203.0.113.8/32')], 3);
+    expect(plan.updates).toEqual([{ ref: A, addresses: ['192.0.2.99/32', '198.51.100.1/32', '203.0.113.7/32'], added: ['203.0.113.7/32'], removed: [] }]);
+    expect(plan.overflow).toEqual(['203.0.113.8/32']);
+    expect(planWafDelta([{ ref: A, addresses: [] }], [add('2001:db8::7/128')], 3).overflow).toEqual(['2001:db8::7/128']);
+  });
+
+  it('writes each scope on its own', () => {
+    const C: WafSetRef = { scope: 'CLOUDFRONT', family: 'ipv4', name: 'cf', id: 'cf' };
+    const plan = planWafDelta([{ ref: A, addresses: [] }, { ref: C, addresses: ['203.0.113.7/32'] }], [add('203.0.113.7/32'), add('203.0.113.8/32')], 10);
+    expect(plan.updates.map((u) => [u.ref.id, u.addresses])).toEqual([
+      ['a', ['203.0.113.7/32', '203.0.113.8/32']],
+      ['cf', ['203.0.113.7/32', '203.0.113.8/32']],
+    ]);
   });
 });

@@ -206,7 +206,7 @@ export class FakeDynamoDb {
 
   constructor(
     readonly tableName = 'portsnare',
-    readonly indexes: Record<string, IndexDef> = { active: { partition: 'activeKey', sort: 'expiresAt' } },
+    readonly indexes: Record<string, IndexDef> = { active: { partition: 'activeKey', sort: 'expiresAt' }, changes: { partition: 'chgKey', sort: 'chgAt' } },
     /** items per Query page (DynamoDB pages at 1 MB; a small page exercises pagination) */
     readonly pageSize = 25,
   ) {
@@ -290,14 +290,18 @@ export class FakeDynamoDb {
         const y = b[index.sort] as number | string;
         return x < y ? -1 : x > y ? 1 : this.key(a) < this.key(b) ? -1 : 1;
       });
+    // ScanIndexForward false: descending sort key order; Limit: at most that many items a page
+    // https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
+    if (input.ScanIndexForward === false) matches.reverse();
     let start = 0;
     if (input.ExclusiveStartKey) {
       const after = this.key(input.ExclusiveStartKey);
       start = matches.findIndex((item) => this.key(item) === after) + 1;
     }
-    const page = matches.slice(start, start + this.pageSize);
+    const size = input.Limit !== undefined ? Math.min(input.Limit, this.pageSize) : this.pageSize;
+    const page = matches.slice(start, start + size);
     const last = page[page.length - 1];
-    const more = start + this.pageSize < matches.length;
+    const more = start + size < matches.length;
     return {
       Items: page.map(clone),
       Count: page.length,

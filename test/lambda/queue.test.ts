@@ -5,7 +5,7 @@
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { digestOf, EnforceQueue, queueUrlFromArn } from '../../lambda/shared/queue';
+import { digestOf, EnforceQueue, queueUrlFromArn, wakeUp } from '../../lambda/shared/queue';
 import { SimClock } from '../fakes/clock';
 import { FakeSqs } from '../fakes/sqs';
 
@@ -114,6 +114,29 @@ describe('wake-ups that must not be deduplicated away (issue 17)', () => {
     await queue.wake('reconcile', clock.now());
     clock.advance(5_000);
     await queue.wake('reconcile', clock.now());
+    expect(sqs.depth).toBe(2);
+  });
+});
+
+describe('wake-up windows (lambda/shared/queue.ts wakeUp)', () => {
+  it('one deduplication id per 2-second window, read 1 s after the window closes', () => {
+    const t = 1_767_000_000_000; // a window boundary (divisible by 2,000)
+    expect(wakeUp('enforce', t)).toEqual({ body: { kind: 'enforce', notBefore: t + 3_000 }, deduplicationId: `enforce-${t / 2_000}` });
+    expect(wakeUp('enforce', t + 1_999)).toEqual(wakeUp('enforce', t));
+    expect(wakeUp('enforce', t + 2_000).deduplicationId).toBe(`enforce-${t / 2_000 + 1}`);
+    expect(wakeUp('enforce', t + 2_000).body.notBefore).toBe(t + 5_000);
+  });
+
+  it('50 decisions in one window wake enforce once (SQS FIFO deduplication)', async () => {
+    const { clock, sqs, queue } = setup();
+    clock.set(1_767_000_000_000);
+    for (let i = 0; i < 50; i++) {
+      await queue.wake('enforce', clock.now());
+      clock.advance(39);
+    }
+    expect(sqs.depth).toBe(1);
+    clock.advance(100); // 2,050 ms after the first: the next window
+    await queue.wake('enforce', clock.now());
     expect(sqs.depth).toBe(2);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * A real DynamoDB engine for the wire tests: dynalite (an implementation of the DynamoDB API on
  * LevelDB, in memory here) started by the test itself on a free loopback port, with the table
- * created exactly as lib/EnumerationBlocker.ts defines it (key schema and the sparse `active`
- * index, from core/table.ts), and the REAL DynamoDBDocumentClient pointed at it. Every test file
+ * created exactly as lib/EnumerationBlocker.ts defines it (key schema, the sparse `active`
+ * index and the change log's `changes` index, from core/table.ts), and the REAL DynamoDBDocumentClient pointed at it. Every test file
  * gets its own server and port, so files and runs on one machine never share state.
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html
  */
@@ -13,6 +13,10 @@ import dynalite from 'dynalite';
 import {
   ACTIVE_INDEX,
   ACTIVE_KEY_ATTRIBUTE,
+  CHANGE_AT_ATTRIBUTE,
+  CHANGE_KEY_ATTRIBUTE,
+  CHANGES_INDEX,
+  CHANGES_PROJECTION,
   EXPIRES_AT_ATTRIBUTE,
   TABLE_PARTITION_KEY,
   TABLE_SORT_KEY,
@@ -73,6 +77,8 @@ async function createTable(raw: DynamoDBClient, tableName: string): Promise<void
         { AttributeName: TABLE_SORT_KEY, AttributeType: 'S' },
         { AttributeName: ACTIVE_KEY_ATTRIBUTE, AttributeType: 'S' },
         { AttributeName: EXPIRES_AT_ATTRIBUTE, AttributeType: 'N' },
+        { AttributeName: CHANGE_KEY_ATTRIBUTE, AttributeType: 'S' },
+        { AttributeName: CHANGE_AT_ATTRIBUTE, AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: TABLE_PARTITION_KEY, KeyType: 'HASH' },
@@ -86,6 +92,14 @@ async function createTable(raw: DynamoDBClient, tableName: string): Promise<void
             { AttributeName: EXPIRES_AT_ATTRIBUTE, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: CHANGES_INDEX,
+          KeySchema: [
+            { AttributeName: CHANGE_KEY_ATTRIBUTE, KeyType: 'HASH' },
+            { AttributeName: CHANGE_AT_ATTRIBUTE, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...CHANGES_PROJECTION] },
         },
       ],
     }),

@@ -1,0 +1,373 @@
+/**
+ * The AWS enforcement points (core/points.ts): a family's IP sets in one WAF scope, and one VPC
+ * network ACL. Each reads, plans and applies on its own; lambda/shared/enforcer.ts runs them.
+ *
+ * WafPoint keeps what it read and wrote in a cache the enforce handler holds for the container
+ * (EnforcerState.sets: per set its addresses and lock token), so an incremental run writes a
+ * delta without a GetIPSet: a set changed since (another writer, an operator in the console)
+ * makes UpdateIPSet fail with WAFOptimisticLockException, and the adapter reads it again and
+ * applies the delta on the fresh contents (lambda/shared/waf-adapter.ts write's `rebase`).
+ * https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
+ */
+import { type Family, canonicalTarget } from '../../core/address';
+import { type Candidate, desiredCandidates, planEnforcement } from '../../core/diff';
+import { NeverBlockGuard } from '../../core/guard';
+import { applyNaclChanges, describeShadows, type NaclChange, type NaclEntry, ownEntryTarget } from '../../core/nacl';
+import { type ApplyResult, type DesiredInput, type EnforcementPoint, latestPerTarget, naclPointId, type PointFailure, wafPointId } from '../../core/points';
+import type { PipelineSettings, WafSetRef } from '../../core/settings';
+import { WAF_MAX_ADDRESSES_PER_SET } from '../../core/settings';
+import { type WafChange, type WafSetUpdate, planWaf, planWafDelta, wafAddressOf } from '../../core/waf';
+import { ERR_RETIRED, type NaclAdapter } from './nacl-adapter';
+import type { Observability } from './observability';
+import { errorName } from './retry';
+import { ERR_LIMITS, ERR_NONEXISTENT, type ReadSet, type WafAdapter } from './waf-adapter';
+
+/** UpdateIPSet attempts within one run: a WAF that keeps failing costs the run seconds, not a minute. */
+export const WAF_WRITE_ATTEMPTS = 3;
+
+/** A set as last read or written: its addresses and the token to write it with next. */
+export interface CachedSet {
+  readonly addresses: readonly string[];
+  readonly lockToken: string;
+}
+
+/** Errors no retry within minutes will cure: a resource gone, a permission or parameter wrong, a limit reached. */
+const PERMANENT_ERRORS = new Set([
+  ERR_NONEXISTENT,
+  ERR_LIMITS,
+  'WAFInvalidParameterException',
+  'WAFInvalidOperationException',
+  'WAFInvalidPermissionPolicyException',
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnauthorizedOperation',
+  'ValidationException',
+  'InvalidParameterValue',
+  'InvalidNetworkAclID.NotFound',
+  ERR_RETIRED,
+]);
+
+export function failureOf(point: string, error: unknown): PointFailure {
+  const name = errorName(error) ?? 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  return { point, error: name, message, transient: !PERMANENT_ERRORS.has(name) };
+}
+
+function setKey(ref: WafSetRef): string {
+  return `${ref.scope}/${ref.id}`;
+}
+
+function targetsOf(addresses: Iterable<string>): Set<string> {
+  const targets = new Set<string>();
+  for (const raw of addresses) {
+    const target = canonicalTarget(raw, true);
+    if (target !== undefined) targets.add(target);
+  }
+  return targets;
+}
+
+export interface PointContext {
+  readonly settings: PipelineSettings;
+  readonly obs: Observability;
+  /** reconcile: every change is drift, logged and counted as a repair */
+  readonly repair: boolean;
+}
+
+interface WafActual {
+  readonly sets: ReadSet[];
+  readonly failures: PointFailure[];
+  /** a set could not be read: its addresses are unknown, so the point writes nothing this run */
+  readonly unreadable: boolean;
+  /** a configured set does not exist: its failure is reported; overflow is not "full" then */
+  readonly missing: boolean;
+}
+
+interface WafPointPlan {
+  readonly actual: WafActual;
+  readonly updates: readonly WafSetUpdate[];
+  readonly overflow: readonly string[];
+  /** for an incremental plan: recomputes a set's list from fresh contents on a lock conflict */
+  readonly changes?: readonly WafChange[];
+}
+
+/** The desired WAF state of each changed target: present when active and blockable (the full run's rules), else absent. */
+export function wafChangesOf(input: Extract<DesiredInput, { kind: 'changes' }>, now: number, settings: PipelineSettings): WafChange[] {
+  const guard = new NeverBlockGuard(settings.guard);
+  const changes: WafChange[] = [];
+  for (const record of latestPerTarget(input.changes)) {
+    const { candidates } = desiredCandidates([record], now, guard, settings.policy);
+    const candidate = candidates[0];
+    const address = wafAddressOf(candidate?.target ?? record.target);
+    if (address === undefined) continue;
+    changes.push({ address, family: address.includes(':') ? 'ipv6' : 'ipv4', present: candidate !== undefined });
+  }
+  return changes;
+}
+
+/** One family's IP sets in one WAF scope: "waf:<scope>/<family>". */
+export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
+  readonly id: string;
+
+  constructor(
+    readonly scope: WafSetRef['scope'],
+    readonly family: Family,
+    private readonly refs: readonly WafSetRef[],
+    private readonly waf: WafAdapter,
+    private readonly ctx: PointContext,
+    /** the container's cache of the sets; read from, and kept up to date by every write */
+    private readonly cache: Map<string, CachedSet>,
+    /** take a set from the cache instead of GetIPSet when it holds it (incremental runs) */
+    private readonly useCache: boolean,
+    private readonly maxPerSet = WAF_MAX_ADDRESSES_PER_SET,
+  ) {
+    this.id = wafPointId(scope, family);
+  }
+
+  async read(): Promise<WafActual> {
+    const { obs } = this.ctx;
+    const sets: ReadSet[] = [];
+    const failures: PointFailure[] = [];
+    let unreadable = false;
+    let missing = false;
+    for (const ref of this.refs) {
+      const cached = this.useCache ? this.cache.get(setKey(ref)) : undefined;
+      if (cached) {
+        sets.push({ ref, addresses: cached.addresses, lockToken: cached.lockToken });
+        continue;
+      }
+      try {
+        const got = await this.waf.read([ref]);
+        if (got.length === 0) {
+          missing = true;
+          this.cache.delete(setKey(ref));
+          failures.push(reportMissingSet(ref, obs, 'GetIPSet'));
+          continue;
+        }
+        for (const set of got) {
+          sets.push(set);
+          this.cache.set(setKey(ref), { addresses: set.addresses, lockToken: set.lockToken });
+        }
+      } catch (error) {
+        unreadable = true;
+        this.cache.delete(setKey(ref));
+        failures.push(failureOf(`waf:${ref.name}`, error));
+        obs.log.error('could not read WAF IP set; its family is not written this run', { set: ref.name, id: ref.id, family: ref.family, error: String(error) });
+      }
+    }
+    return { sets, failures, unreadable, missing };
+  }
+
+  plan(input: DesiredInput, actual: WafActual, now: number): WafPointPlan {
+    if (actual.unreadable) return { actual, updates: [], overflow: [] };
+    const { settings } = this.ctx;
+    if (input.kind === 'changes') {
+      const changes = wafChangesOf(input, now, settings).filter((change) => change.family === this.family);
+      const delta = planWafDelta(actual.sets, changes, this.maxPerSet);
+      return { actual, updates: delta.updates, overflow: delta.overflow, changes };
+    }
+    const guard = new NeverBlockGuard(settings.guard);
+    const { candidates } = desiredCandidates(input.records, now, guard, settings.policy);
+    const mine: Candidate[] = candidates.filter((candidate) => candidate.family === this.family);
+    const plan = planWaf(actual.sets, mine, this.maxPerSet);
+    return { actual, updates: plan.updates, overflow: plan.overflow };
+  }
+
+  async apply(plan: WafPointPlan): Promise<ApplyResult> {
+    const { obs, repair } = this.ctx;
+    const failures = [...plan.actual.failures];
+    const incomplete: string[] = [];
+    const lists = new Map(plan.actual.sets.map((set) => [setKey(set.ref), set.addresses]));
+    const before = targetsOf([...lists.values()].flat());
+    // a point short of a set it should have reports that failure, not "full"
+    if (plan.overflow.length && !plan.actual.missing) {
+      obs.count('WafCapacityFull', plan.overflow.length);
+      obs.log.error('WAF IP sets are full; add sets of this family', { point: this.id, overflow: plan.overflow.length, sample: plan.overflow.slice(0, 5) });
+      incomplete.push(`${this.id}: IP sets full, ${plan.overflow.length} addresses left out`);
+    }
+    let applied = 0;
+    for (const update of plan.updates) {
+      const key = setKey(update.ref);
+      const read = plan.actual.sets.find((set) => setKey(set.ref) === key);
+      const rebase = plan.changes
+        ? (fresh: readonly string[]) => {
+            // the delta again, on what the set holds now: only this set's additions and removals
+            const mine = [...update.added.map((address) => ({ address, family: this.family, present: true })), ...update.removed.map((address) => ({ address, family: this.family, present: false }))];
+            const again = planWafDelta([{ ref: update.ref, addresses: fresh }], mine, this.maxPerSet);
+            if (again.overflow.length) {
+              obs.count('WafCapacityFull', again.overflow.length);
+              obs.log.error('WAF IP set filled up under this run; the full run places these', { set: update.ref.name, overflow: again.overflow });
+            }
+            return again.updates[0]?.addresses ?? fresh;
+          }
+        : undefined;
+      try {
+        const written = await this.waf.write(update, read?.lockToken ?? '', WAF_WRITE_ATTEMPTS, rebase);
+        lists.set(key, written.addresses);
+        if (written.lockToken) this.cache.set(key, { addresses: written.addresses, lockToken: written.lockToken });
+        else this.cache.delete(key);
+        applied++;
+        if (repair) {
+          obs.count('Repairs');
+          obs.log.warn('repaired WAF IP set', { set: update.ref.name, added: update.added, removed: update.removed });
+        } else {
+          obs.log.info('updated WAF IP set', { set: update.ref.name, added: update.added.length, removed: update.removed.length, size: written.addresses.length });
+        }
+      } catch (error) {
+        // what the set holds now is unknown: the next run reads it
+        this.cache.delete(key);
+        if (errorName(error) === ERR_NONEXISTENT) {
+          failures.push(reportMissingSet(update.ref, obs, 'UpdateIPSet'));
+          lists.delete(key);
+          continue;
+        }
+        failures.push(failureOf(`waf:${update.ref.name}`, error));
+        obs.log.error('could not update WAF IP set', { set: update.ref.name, error: String(error) });
+        if (errorName(error) === ERR_LIMITS) obs.count('WafCapacityFull');
+      }
+    }
+    return { applied, failures, incomplete, before, after: targetsOf([...lists.values()].flat()) };
+  }
+}
+
+function reportMissingSet(ref: WafSetRef, obs: Observability, call: string): PointFailure {
+  obs.count('WafSetMissing');
+  obs.log.error('WAF IP set does not exist (deleted out of band, or a wrong id): its addresses are not blocked in WAF', {
+    set: ref.name,
+    id: ref.id,
+    scope: ref.scope,
+    family: ref.family,
+    call,
+  });
+  return { point: `waf:${ref.name}`, error: ERR_NONEXISTENT, message: `WAF IP set ${ref.name} (${ref.scope}/${ref.id}) does not exist`, transient: false };
+}
+
+/** The WAF points of the configured sets: one per scope and family, in configuration order. */
+export function wafPointsOf(refs: readonly WafSetRef[], waf: WafAdapter, ctx: PointContext, cache: Map<string, CachedSet>, useCache: boolean): WafPoint[] {
+  const groups = new Map<string, WafSetRef[]>();
+  for (const ref of refs) {
+    const key = `${ref.scope}/${ref.family}`;
+    groups.set(key, [...(groups.get(key) ?? []), ref]);
+  }
+  return [...groups.values()].map((group) => new WafPoint(group[0]!.scope, group[0]!.family, group, waf, ctx, cache, useCache));
+}
+
+type NaclRead = { aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[]; strays?: NaclChange[] };
+
+interface NaclPointPlan {
+  readonly actual: NaclRead | undefined;
+  readonly changes: readonly NaclChange[];
+  readonly evicted: readonly string[];
+  readonly full: readonly Family[];
+  readonly shadowed: ReadonlyArray<{ readonly target: string; readonly ruleNumber: number; readonly by: Parameters<typeof describeShadows>[0] }>;
+  readonly unresolved: readonly number[];
+}
+
+/** One network ACL: "nacl:<aclId>". Plans from every active record (a full run) or the most recent ones (core/points.ts `recent`). */
+export class NaclPoint implements EnforcementPoint<NaclRead | undefined, NaclPointPlan> {
+  readonly id: string;
+  private passes = 0;
+  private readonly reportedFull = new Set<Family>();
+
+  constructor(
+    readonly aclId: string,
+    private readonly nacl: NaclAdapter,
+    private readonly ctx: PointContext,
+  ) {
+    this.id = naclPointId(aclId);
+  }
+
+  async read(): Promise<NaclRead | undefined> {
+    this.passes++;
+    try {
+      const got = await this.nacl.describe([this.aclId]);
+      return got[0];
+    } catch (error) {
+      this.ctx.obs.log.error('could not read network ACL; its entries are left as they are this run', { aclId: this.aclId, error: String(error) });
+      throw error;
+    }
+  }
+
+  plan(input: DesiredInput, actual: NaclRead | undefined, now: number): NaclPointPlan {
+    if (!actual) return { actual, changes: [], evicted: [], full: [], shadowed: [], unresolved: [] };
+    if (input.kind === 'changes') throw new Error('a network ACL is planned from the active records (full or recent), not from changes');
+    const { settings } = this.ctx;
+    const planned = planEnforcement(input.records, { nacls: [actual], wafSets: [] }, { ...settings, waf: { sets: [] } }, now).nacl[0]!;
+    // our entries outside the range (a run on the old range after an Update's cleanup) go first
+    const changes = actual.strays?.length ? [...actual.strays, ...planned.changes] : planned.changes;
+    return { actual, changes, evicted: planned.evicted, full: planned.full, shadowed: planned.shadowed ?? [], unresolved: planned.unresolved ?? [] };
+  }
+
+  async apply(plan: NaclPointPlan): Promise<ApplyResult> {
+    const { obs, repair, settings } = this.ctx;
+    const range = settings.nacl.ruleRange;
+    const first = this.passes === 1;
+    if (!plan.actual) {
+      // the adapter logged it; an ACL that does not exist is a configuration error
+      const failures: PointFailure[] = first ? [{ point: this.id, error: 'InvalidNetworkAclID.NotFound', message: `network ACL ${this.aclId} does not exist`, transient: false }] : [];
+      return { applied: 0, failures, incomplete: [], before: new Set(), after: new Set() };
+    }
+    const entries = plan.actual.entries;
+    const held = (list: readonly NaclEntry[]) => {
+      const targets = new Set<string>();
+      for (const entry of list) {
+        const target = ownEntryTarget(entry, range);
+        if (target !== undefined) targets.add(target);
+      }
+      return targets;
+    };
+    if (first) {
+      reportForeign(plan.actual, obs);
+      for (const shadow of plan.shadowed) {
+        obs.count('NaclShadowed');
+        obs.log.warn(`nacl (${describeShadows(shadow.by)})`, { aclId: this.aclId, target: shadow.target, ruleNumber: shadow.ruleNumber, shadowedBy: shadow.by });
+      }
+      obs.count('Evictions', plan.evicted.length);
+    }
+    for (const family of plan.full) {
+      if (this.reportedFull.has(family)) continue;
+      this.reportedFull.add(family);
+      obs.count('NaclQuotaFull');
+      obs.log.info('network ACL quota reached; least recently active attackers are blocked in WAF only', { aclId: this.aclId, family, evicted: plan.evicted });
+    }
+    const incomplete: string[] = [];
+    for (const shadow of plan.shadowed) incomplete.push(`${this.id}: ${shadow.target} at rule ${shadow.ruleNumber} ${describeShadows(shadow.by)}`);
+    for (const family of plan.full) incomplete.push(`${this.id}: ${family} entries full, ${plan.evicted.length} evicted (blocked in WAF only)`);
+    if (plan.unresolved.length) incomplete.push(`${this.id}: rules ${plan.unresolved.join(', ')} to remove once a read shows them`);
+    const before = held(entries);
+    if (plan.changes.length === 0) return { applied: 0, failures: [], incomplete, before, after: before };
+    try {
+      const result = await this.nacl.apply(this.aclId, plan.changes);
+      for (const change of result.applied) {
+        const attributes = { aclId: this.aclId, op: change.op, ruleNumber: change.ruleNumber, cidr: change.cidr };
+        if (repair) {
+          obs.count('Repairs');
+          obs.log.warn('repaired network ACL entry', attributes);
+        } else {
+          obs.log.info('network ACL entry', attributes);
+        }
+      }
+      if (result.quotaFull) obs.count('NaclQuotaFull');
+      const after = held(applyNaclChanges(entries, result.applied));
+      if (result.conflicts.length) {
+        obs.log.warn('network ACL changed under us; re-planning', { aclId: this.aclId, conflicts: result.conflicts.map((c) => ({ ...c.change, error: c.error })) });
+        const conflict = result.conflicts.map((c) => `${c.change.op} ${c.change.ruleNumber} ${c.change.cidr}: ${c.error}`).join('; ');
+        return { applied: result.applied.length, failures: [], incomplete, before, after, conflict };
+      }
+      return { applied: result.applied.length, failures: [], incomplete, before, after };
+    } catch (error) {
+      obs.log.error('could not change network ACL; the other enforcement points are still enforced', { aclId: this.aclId, error: String(error) });
+      return { applied: 0, failures: [failureOf(this.id, error)], incomplete, before, after: before };
+    }
+  }
+}
+
+/** Entries inside our range that are not ours: another stack using our range, or an operator. Never touched. */
+function reportForeign(acl: NaclRead, obs: Observability): void {
+  const foreign = acl.foreignInRange ?? [];
+  if (!foreign.length) return;
+  obs.count('NaclForeignInRange', foreign.length);
+  obs.log.warn('entries inside this stack\'s rule range that it did not place (another stack on the same range, or an operator): left as they are', {
+    aclId: acl.aclId,
+    entries: foreign.map((e) => ({ ruleNumber: e.ruleNumber, ruleAction: e.ruleAction, protocol: e.protocol, cidr: e.cidrBlock ?? e.ipv6CidrBlock })),
+  });
+}
