@@ -252,7 +252,7 @@ export function scenario(measured: Measured, blocked = ACTIVE_BLOCKED): ScaleInp
     fmsRegions: 4,
     burstLimitPerMinute: 100,
     wakeWindowSeconds: 2,
-    overlapSeconds: 30,
+    overlapSeconds: 20,
     reconcileMinutes: 10,
     callMs: 10,
     decideMemoryMb: 256,
