@@ -267,13 +267,14 @@ export const suite: BenchSuite = {
 
       const cpuScale = 1769 / 512;
       const failedRuns: string[] = [];
-      const runPlane = async (plane: Plane, at: number): Promise<{ summary: EnforceSummary; seconds: number; cpuSeconds: number; kinds: string[] } | undefined> => {
+      const runPlane = async (plane: Plane, at: number): Promise<{ summary: EnforceSummary; seconds: number; cpuSeconds: number; kinds: string[]; sleptSeconds: number; wafCalls: number; ec2Calls: number } | undefined> => {
         clock.set(Math.max(at, plane.busyUntil));
         const event = plane.sqs.receive(10);
         if (!event) return undefined;
         const kinds = event.Records.map((r) => parseEnforceMessage(r.body)?.kind ?? 'unknown');
         const notBefore = Math.max(0, ...event.Records.map((r) => parseEnforceMessage(r.body)?.notBefore ?? 0));
         const begin = Math.max(clock.now(), Math.min(notBefore, clock.now() + 5_000));
+        const waited = begin - clock.now();
         const cpu0 = process.cpuUsage();
         const slept0 = clock.slept;
         const wafCalls0 = plane.waf.waf.calls.UpdateIPSet + plane.waf.waf.calls.GetIPSet;
@@ -290,7 +291,6 @@ export const suite: BenchSuite = {
         const cpu = process.cpuUsage(cpu0);
         plane.sqs.complete(event);
         plane.busyUntil = clock.now();
-        const waited = Math.max(0, begin - clock.now());
         return {
           summary,
           seconds: (clock.now() - begin) / 1000,
