@@ -27,7 +27,7 @@
  *   function's 512 MB is 512/1,769 of a vCPU: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
  *
  * INCREMENTAL_BENCH_PLANES (default 4: half of them us-east-1 planes with a CLOUDFRONT scope as
- * well) and INCREMENTAL_BENCH_MINUTES (default 5) of simulated traffic. The organization has 200
+ * well) and INCREMENTAL_BENCH_MINUTES (default 3) of simulated traffic. The organization has 200
  * planes; this bench runs fewer real ones (every plane's first full run reads 100,000 records) and
  * takes the last of them: planes do not interact but through the table, see docs/scale.md.
  */
@@ -67,7 +67,7 @@ import type { BenchSuite, Figure } from './suite';
 
 const ACTIVE = 100_000;
 const PLANES = Number(process.env['INCREMENTAL_BENCH_PLANES'] ?? 4);
-const MINUTES = Number(process.env['INCREMENTAL_BENCH_MINUTES'] ?? 5);
+const MINUTES = Number(process.env['INCREMENTAL_BENCH_MINUTES'] ?? 3);
 /** one HTTP call of a plane (DynamoDB, EC2, WAF), simulated ms: the model's `callMs` (docs/scale.md) */
 export const CALL_MS = 10;
 /**
