@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   enumeration: () => import('./enumeration.bench'),
   proof: () => import('./proof.bench'),
   scale: () => import('./scale.bench'),
+  incremental: () => import('./incremental.bench'),
   store: () => import('./store.bench'),
   cloud: () => import('./cloud.bench'),
   convergence: () => import('./convergence.bench'),

@@ -1,8 +1,14 @@
 /**
  * Scale on paper: what portsnare costs and which limit it meets at a given load, as arithmetic
- * over AWS quotas, AWS prices, the measured work per event (bench/scale.bench.ts feeds it) and
- * stated assumptions. Pure: no I/O, no clock. docs/scale.md explains every term and the code
- * table of `LIMIT_CODES`.
+ * over AWS quotas, AWS prices, the measured work (bench/scale.bench.ts feeds it) and stated
+ * assumptions. Pure: no I/O, no clock. docs/scale.md explains every term, every cost line and the
+ * code table of `LIMIT_CODES`.
+ *
+ * It models the incremental design (issue 20): decide stamps each saved record into the sparse
+ * `changes` index (core/table.ts); a plane's enforce wakes once per wake window with a change and
+ * reads only the changes since its cursor, the most recent active records for the NACLs, and
+ * writes the IP sets the delta touches; every `reconcileMinutes` a full run reads the index's
+ * active partition and diffs it against the plane's own ACLs and IP sets.
  *
  * Quotas are quoted as the AWS pages state them (read 2026-11-29); each constant names its page.
  * Prices are NOT confirmed on an AWS page (the stored copies of the pricing pages do not show the
@@ -57,14 +63,17 @@ export interface Prices {
   /** https://aws.amazon.com/eventbridge/pricing/ */
   readonly eventBridgeCustomEventPerMillion: number;
   readonly eventBridgeCrossAccountDeliveryPerMillion: number;
+  /** https://aws.amazon.com/eventbridge/pricing/ (Pipes: requests) */
+  readonly pipesRequestPerMillion: number;
   /** https://aws.amazon.com/lambda/pricing/ (x86) */
   readonly lambdaRequestPerMillion: number;
   readonly lambdaGbSecond: number;
   /** https://aws.amazon.com/dynamodb/pricing/on-demand/ */
   readonly ddbWriteUnitPerMillion: number;
   readonly ddbReadUnitPerMillion: number;
-  /** https://aws.amazon.com/sqs/pricing/ (FIFO) */
+  /** https://aws.amazon.com/sqs/pricing/ (FIFO; standard) */
   readonly sqsFifoRequestPerMillion: number;
+  readonly sqsStandardRequestPerMillion: number;
   /** https://aws.amazon.com/firewall-manager/pricing/ (per policy per Region per month) */
   readonly fmsPolicyRegionMonth: number;
 }
@@ -72,13 +81,40 @@ export interface Prices {
 export const DEFAULT_PRICES: Prices = {
   eventBridgeCustomEventPerMillion: 1.0,
   eventBridgeCrossAccountDeliveryPerMillion: 0.05,
+  pipesRequestPerMillion: 0.4,
   lambdaRequestPerMillion: 0.2,
   lambdaGbSecond: 0.0000166667,
   ddbWriteUnitPerMillion: 0.625,
   ddbReadUnitPerMillion: 0.125,
   sqsFifoRequestPerMillion: 0.5,
+  sqsStandardRequestPerMillion: 0.4,
   fmsPolicyRegionMonth: 100,
 };
+
+/**
+ * Calls the code makes, read from it (not assumptions):
+ * - one NACL change in an ACL with the placement ledger (lambda/shared/nacl-adapter.ts `apply`):
+ *   the re-read that proves the number is ours (DescribeNetworkAcls, `safeToOverwrite`), the
+ *   claim (`ledger.pending`, PutItem), the retired check (`ledger.isRetired`, strongly consistent
+ *   GetItem), the EC2 write, the outcome (`ledger.confirm`/`free`, PutItem): 5 calls, 2 ledger
+ *   writes, 1 strongly consistent ledger read. At capacity every change is a replace in place.
+ * - the reads an incremental run starts with (design of issue 20, lambda/shared/repository.ts):
+ *   `changesSince` (the `A` partition, one Query, and each lifted partition `L#day`, one more),
+ *   `recentActive` (one Query): 3 Queries of the `changes` index.
+ * - each ACL per run: DescribeNetworkAcls and the ledger list (`describe`), the ledger list again
+ *   in `apply` when the ACL has changes.
+ * - every run writes the plane's report (lambda/shared/plane-reports.ts, one UpdateItem).
+ * - expiry timers (lambda/expiry/handler.ts): a run looks `EXPIRY_LOOKAHEAD_SECONDS` ahead and
+ *   sends one timer per distinct expiry second, 10 to a SendMessageBatch.
+ */
+export const CODE = {
+  naclCallsPerChange: 5,
+  ledgerWritesPerNaclChange: 2,
+  ledgerStrongReadsPerNaclChange: 1,
+  changeQueriesPerIncrementalRun: 3,
+  expiryLookaheadSeconds: 180,
+  sqsBatchEntries: 10,
+} as const;
 
 export interface ScaleInputs {
   // workload
@@ -95,7 +131,7 @@ export interface ScaleInputs {
   // topology D
   readonly accounts: number;
   readonly regions: number;
-  /** accounts with a CLOUDFRONT scope (its IP sets live in us-east-1, enforced by that plane) */
+  /** accounts with a CLOUDFRONT scope (its IP sets live in us-east-1, enforced by that plane: two scopes share one account-Region's UpdateIPSet rate) */
   readonly cloudFrontAccounts: number;
   readonly aclsPerPlane: number;
   readonly naclQuota: number;
@@ -104,21 +140,36 @@ export interface ScaleInputs {
   readonly fmsPolicies: number;
   readonly fmsRegions: number;
   readonly burstLimitPerMinute: number;
+  // design knobs
+  /** wake-ups are coalesced per window (lambda/shared/queue.ts WAKE_WINDOW_MS / 1000) */
+  readonly wakeWindowSeconds: number;
+  /** an incremental run re-reads this much before its cursor (OVERLAP_MS / 1000) */
+  readonly overlapSeconds: number;
+  /** `portsnare.enforcement.reconcileMinutes`: a full run every this many minutes per plane */
+  readonly reconcileMinutes: number;
   // measured (bench/scale.bench.ts) — DynamoDB item sizes per its sizing rules
   readonly recordItemBytes: number;
   readonly historyItemBytes: number;
   readonly burstItemBytes: number;
+  /** a record's entry in the `changes` index: keys + the INCLUDE projection */
+  readonly changeItemBytes: number;
+  /** a row of the NACL placement ledger */
+  readonly ledgerRowBytes: number;
+  /** a plane report item */
+  readonly reportItemBytes: number;
   readonly eventBytes: number;
-  /** in-process decide work per event (validation, guard, policy), ms */
+  /** in-process decide work per event, ms */
   readonly decideCpuMs: number;
-  /** in-process desired-state diff at `activeBlocked`, ms */
-  readonly enforcePlanMs: number;
+  /** in-process work of an incremental run (delta and NACL planning), ms */
+  readonly incrementalCpuMs: number;
+  /** in-process work of a full run at `activeBlocked` (planEnforcement), ms */
+  readonly reconcileCpuMs: number;
   // assumptions
-  /** round trip of one DynamoDB/SQS call from Lambda, ms */
+  /** round trip of one DynamoDB/SQS/EC2/WAF call (or one 1 MB Query page) from Lambda, ms */
   readonly callMs: number;
   readonly decideMemoryMb: number;
   readonly enforceMemoryMb: number;
-  /** the enforce function's timeout (lib/EnumerationBlocker.ts), seconds */
+  /** the enforce function's timeout (lib/EnforcementCore.ts), seconds */
   readonly enforceTimeoutSeconds: number;
   readonly daysPerMonth: number;
   readonly prices: Prices;
@@ -132,28 +183,83 @@ export interface LimitCheck {
   readonly kind: 'by design' | 'loses blocks' | 'degrades' | 'deploy';
 }
 
+/** One kind of enforce run of one plane, per day. */
+export interface RunShape {
+  readonly runsPerDay: number;
+  /** wall time of one run, seconds (calls, CPU and the UpdateIPSet pacing wait) */
+  readonly seconds: number;
+  /** of which the pacing wait */
+  readonly pacingWaitSeconds: number;
+  readonly updateIpSetCalls: number;
+  /** NACL changes per ACL per run */
+  readonly naclChangesPerAcl: number;
+  /** eventually consistent read units of the `changes` index per run */
+  readonly indexReadUnits: number;
+  /** strongly consistent read units of the ledger per run */
+  readonly ledgerReadUnits: number;
+  /** write units per run (ledger rows and the plane report) */
+  readonly ledgerWriteUnits: number;
+  readonly reportWriteUnits: number;
+}
+
+/** Monthly USD, one named line per thing billed. */
+export interface CostLines {
+  readonly sqsFifoDecisionQueue: number;
+  readonly sqsFifoPlaneQueues: number;
+  readonly sqsStandardExpiryTimers: number;
+  readonly lambdaRequests: number;
+  readonly lambdaDecideGbSeconds: number;
+  readonly lambdaExpiryGbSeconds: number;
+  readonly lambdaEnforceIncrementalGbSeconds: number;
+  /** the part of the incremental runs spent waiting on the UpdateIPSet pacer */
+  readonly lambdaEnforcePacingGbSeconds: number;
+  readonly lambdaEnforceReconcileGbSeconds: number;
+  readonly lambdaReconcileTriggerGbSeconds: number;
+  readonly ddbReadsDecide: number;
+  readonly ddbReadsIncremental: number;
+  readonly ddbReadsReconcile: number;
+  readonly ddbReadsExpiry: number;
+  readonly ddbReadsLedger: number;
+  readonly ddbWritesRecords: number;
+  readonly ddbWritesChangeIndex: number;
+  readonly ddbWritesLedger: number;
+  readonly ddbWritesReports: number;
+  readonly eventBridgeEvents: number;
+  readonly eventBridgeCrossAccount: number;
+  readonly eventBridgePipes: number;
+  readonly firewallManager: number;
+}
+
 export interface ScaleResult {
   readonly planes: number;
+  readonly twoScopePlanes: number;
   readonly wafScopes: number;
   readonly eventsPerDay: number;
   readonly refreshesPerDay: number;
+  readonly liftsPerDay: number;
   readonly decideInvocationsPerDay: number;
-  readonly ddbWritesPerDay: number;
-  readonly decideReadUnitsPerDay: number;
-  readonly wakeSecondsPerDay: number;
-  readonly enforceRunSeconds: number;
-  readonly enforceRunsPerDayPerPlane: number;
-  readonly fullReadUnits: number;
-  readonly enforceReadUnitsPerDay: number;
+  /** windows with a change: one wake-up forwarded to every plane each */
+  readonly changeWindowsPerDay: number;
+  readonly reconcilesPerDayPerPlane: number;
+  readonly oneScope: RunShape;
+  readonly twoScope: RunShape;
+  readonly reconcile: RunShape;
+  readonly reconcilePages: number;
+  readonly ddbWritesPerDay: Readonly<{ records: number; changeIndex: number; ledger: number; reports: number }>;
+  readonly ddbReadsPerDay: Readonly<{ decide: number; incremental: number; reconcile: number; expiry: number; ledger: number }>;
+  readonly sqsFifoRequestsPerDay: number;
+  readonly sqsStandardRequestsPerDay: number;
+  readonly lambdaRequestsPerDay: number;
+  readonly fanoutDeliveriesPerDay: number;
+  readonly naclWritesPerSecondPerPlane: number;
   readonly wafSetsNeededPerScope: number;
   readonly wafOverflow: number;
   readonly naclHeldPerAcl: number;
-  readonly fanoutDeliveriesPerDay: number;
   readonly updateIpSetCallsPerSecondPeak: number;
-  readonly monthlyCost: Readonly<Record<'eventBridge' | 'lambda' | 'dynamodb' | 'sqs' | 'fms', number>>;
+  readonly monthlyCost: CostLines;
   readonly monthlyCostUsd: number;
-  /** the same without the enforce function's full re-read of the `active` index */
-  readonly monthlyCostIncrementalUsd: number;
+  /** one-off: stamping the records written before the `changes` index (expiry's backfill) */
+  readonly backfillUsd: number;
   readonly limits: readonly LimitCheck[];
   readonly firstLimit: LimitCheck | undefined;
   readonly firstHardLimit: LimitCheck | undefined;
@@ -228,23 +334,120 @@ function valueBytes(value: unknown): number {
   throw new Error(`dynamoItemBytes: cannot size a ${typeof value}`);
 }
 
+/** Read units of one eventually consistent Query that reads `bytes` of items: the total rounded up to 4 KB, half a unit per 4 KB, never less than half a unit. */
+export function eventualQueryReadUnits(bytes: number): number {
+  return Math.max(0.5, Math.ceil(bytes / QUOTAS.ddbReadUnitBytes) * 0.5);
+}
+
 /**
- * How long one enforce run takes and how many UpdateIPSet calls it makes, when wake-ups come
- * faster than runs end: a run covers the changes of its interval; its WAF changes touch
- * S(1 − e^(−n/S)) of S sets, each UpdateIPSet paced one a second (the WAF quota); its NACL calls
- * take `naclSecondsPerSecond` for each second of interval. Fixed point, from a 1-second interval.
+ * Expected IP sets of one family and scope an incremental run writes (core/waf.ts delta planner):
+ * removals go to the set holding the address, `removals` spread at random over `sets`
+ * (S(1 − e^(−r/S)), the expected occupied sets, Poisson arrivals); additions go into a set the
+ * run writes anyway, so they cost a set of their own only in a run with no removal
+ * (e^(−r)(1 − e^(−a))).
  */
-export function enforceRun(fixedSeconds: number, wafChangesPerSecond: number, sets: number, scopesSharingQuota: number, naclSecondsPerSecond = 0): { seconds: number; callsPerRun: number } {
-  if (naclSecondsPerSecond >= 1) throw new Error(`enforceRun: NACL calls alone take ${naclSecondsPerSecond}s per second: runs never catch up`);
-  let interval = 1;
-  let calls = 0;
-  for (let i = 0; i < 100; i++) {
-    calls = Math.ceil(distinctSlots(wafChangesPerSecond * interval, sets)) * scopesSharingQuota;
-    const next = Math.max(1, fixedSeconds + calls / QUOTAS.wafUpdateCallsPerSecond + naclSecondsPerSecond * interval);
-    if (Math.abs(next - interval) < 1e-9) break;
-    interval = next;
+export function wafSetsWritten(removals: number, additions: number, sets: number): number {
+  if (sets <= 0) return 0;
+  return distinctSlots(removals, sets) + Math.exp(-removals) * (1 - Math.exp(-additions));
+}
+
+/**
+ * Seconds a run waits on the UpdateIPSet pacer (1 call a second per account and Region): with K
+ * calls, K − 1 waits of a second; E[max(0, K − 1)] = E[K] − 1 + P(K = 0).
+ */
+export function pacingWaitSeconds(expectedCalls: number, probabilityOfNone: number): number {
+  return Math.max(0, expectedCalls / QUOTAS.wafUpdateCallsPerSecond - 1 + probabilityOfNone);
+}
+
+export interface FamilyLoad {
+  /** share of the blocked sources and of the changes in this family */
+  readonly share: number;
+  /** share of the lifted records that sit in WAF (all when the sets hold every active record) */
+  readonly wafLiftShare: number;
+  /** the family's sets have room for every new block (else a new block fits only where a lift made room) */
+  readonly wafHasRoom: boolean;
+  /** sets holding addresses */
+  readonly sets: number;
+  /** NACL entries per ACL for this family */
+  readonly naclCapacity: number;
+}
+
+export interface IncrementalInputs {
+  /** wake windows a day that hold a change (each one wake-up of every plane) */
+  readonly windowsPerDay: number;
+  readonly decideWritesPerDay: number;
+  readonly newBlocksPerDay: number;
+  readonly liftsPerDay: number;
+  readonly overlapSeconds: number;
+  readonly families: readonly FamilyLoad[];
+  /** WAF scopes of the plane sharing one account-Region's UpdateIPSet rate (2 in us-east-1 with CLOUDFRONT) */
+  readonly scopes: number;
+  readonly aclsPerPlane: number;
+  readonly changeItemBytes: number;
+  readonly ledgerRowBytes: number;
+  readonly reportItemBytes: number;
+  readonly callMs: number;
+  readonly cpuSeconds: number;
+}
+
+/**
+ * The incremental runs of one plane: one per window with a change, or back to back when a run
+ * lasts longer than the time between windows (then a run covers the changes of its own length).
+ * Fixed point over the runs a day: fewer runs → more changes a run → longer runs.
+ */
+export function incrementalRun(x: IncrementalInputs): RunShape {
+  const present = x.families.filter((f) => f.share > 0);
+  const naclCapacity = present.reduce((sum, f) => sum + f.naclCapacity, 0);
+  let runs = x.windowsPerDay;
+  let shape: RunShape = emptyRun();
+  for (let i = 0; i < 200 && runs > 0; i++) {
+    const writes = x.decideWritesPerDay / runs;
+    const created = x.newBlocksPerDay / runs;
+    const lifts = x.liftsPerDay / runs;
+    let setsWritten = 0;
+    let none = 1;
+    let naclChangesPerAcl = 0;
+    for (const f of present) {
+      const removals = lifts * f.share * f.wafLiftShare;
+      const additions = f.wafHasRoom ? created * f.share : Math.min(created * f.share, removals);
+      setsWritten += wafSetsWritten(removals, additions, f.sets);
+      none *= Math.exp(-(removals + additions));
+      naclChangesPerAcl += Math.min(f.naclCapacity, writes * f.share);
+    }
+    const updateIpSetCalls = setsWritten * x.scopes;
+    const wait = updateIpSetCalls > 0 ? pacingWaitSeconds(updateIpSetCalls, none) : 0;
+    const naclChanges = naclChangesPerAcl * x.aclsPerPlane;
+    const aclsChanged = x.aclsPerPlane * (1 - Math.exp(-writes));
+    const calls = CODE.changeQueriesPerIncrementalRun + 2 * x.aclsPerPlane + aclsChanged + updateIpSetCalls + naclChanges * CODE.naclCallsPerChange + 1;
+    const seconds = (calls * x.callMs) / 1000 + wait + x.cpuSeconds;
+    const interval = SECONDS_PER_DAY / runs;
+    const span = interval + x.overlapSeconds;
+    const indexReadUnits =
+      eventualQueryReadUnits((x.decideWritesPerDay / SECONDS_PER_DAY) * span * x.changeItemBytes) +
+      eventualQueryReadUnits((x.liftsPerDay / SECONDS_PER_DAY) * span * x.changeItemBytes) +
+      eventualQueryReadUnits((naclCapacity + present.length) * x.changeItemBytes);
+    const ledgerRows = 2 * naclCapacity;
+    const ledgerReadUnits = (x.aclsPerPlane + aclsChanged) * strongReadUnits(ledgerRows * x.ledgerRowBytes) + naclChanges * CODE.ledgerStrongReadsPerNaclChange;
+    shape = {
+      runsPerDay: runs,
+      seconds,
+      pacingWaitSeconds: wait,
+      updateIpSetCalls,
+      naclChangesPerAcl,
+      indexReadUnits,
+      ledgerReadUnits,
+      ledgerWriteUnits: naclChanges * CODE.ledgerWritesPerNaclChange * writeUnits(x.ledgerRowBytes),
+      reportWriteUnits: writeUnits(x.reportItemBytes),
+    };
+    const next = Math.min(x.windowsPerDay, SECONDS_PER_DAY / seconds);
+    if (Math.abs(next - runs) < 1e-9 * runs) break;
+    runs = next;
   }
-  return { seconds: interval, callsPerRun: calls };
+  return shape;
+}
+
+function emptyRun(): RunShape {
+  return { runsPerDay: 0, seconds: 0, pacingWaitSeconds: 0, updateIpSetCalls: 0, naclChangesPerAcl: 0, indexReadUnits: 0, ledgerReadUnits: 0, ledgerWriteUnits: 0, reportWriteUnits: 0 };
 }
 
 function requirePositive(inputs: ScaleInputs): void {
@@ -256,49 +459,32 @@ function requirePositive(inputs: ScaleInputs): void {
   }
   if (inputs.probesPerEvent <= 0) throw new Error(`scale model: input probesPerEvent must be > 0, got ${inputs.probesPerEvent}`);
   if (inputs.ipv6Share > 1) throw new Error(`scale model: input ipv6Share must be within 0..1, got ${inputs.ipv6Share}`);
+  if (inputs.wakeWindowSeconds <= 0) throw new Error(`scale model: input wakeWindowSeconds must be > 0, got ${inputs.wakeWindowSeconds}`);
+  if (inputs.reconcileMinutes < 1 || inputs.reconcileMinutes > 60) throw new Error(`scale model: input reconcileMinutes must be within 1..60, got ${inputs.reconcileMinutes}`);
 }
 
 export function scaleModel(inputs: ScaleInputs): ScaleResult {
   requirePositive(inputs);
   const p = inputs.prices;
+  const days = inputs.daysPerMonth;
+  const perMonth = (perDay: number, pricePerMillion: number) => ((perDay * pricePerMillion) / 1e6) * days;
+  const gbMonth = (seconds: number, memoryMb: number) => seconds * (memoryMb / 1024) * p.lambdaGbSecond * days;
+
   const planes = inputs.accounts * inputs.regions;
-  const wafScopes = planes + inputs.cloudFrontAccounts;
+  const twoScopePlanes = Math.min(inputs.cloudFrontAccounts, planes);
+  const oneScopePlanes = planes - twoScopePlanes;
+  const wafScopes = planes + twoScopePlanes;
   const eventsPerDay = inputs.probesPerDay / inputs.probesPerEvent;
   const newBlocks = Math.min(inputs.newBlocksPerDay, eventsPerDay);
   const refreshesPerDay = eventsPerDay - newBlocks;
   const liftsPerDay = newBlocks;
+  // every event saves its record (a new block or a refresh); expiry lifts as many as are created
+  const decideWrites = eventsPerDay;
 
-  // DynamoDB writes (write request units): a new block = burst counter + record + its copy in the
-  // `active` index (projection ALL) + history; a refresh = record + index + history; a lift by
-  // expiry = record + removal from the index + history.
-  const record = writeUnits(inputs.recordItemBytes);
-  const history = writeUnits(inputs.historyItemBytes);
-  const burst = writeUnits(inputs.burstItemBytes);
-  const ddbWritesPerDay = newBlocks * (burst + 2 * record + history) + (refreshesPerDay + liftsPerDay) * (2 * record + history);
-  const decideReadUnitsPerDay = eventsPerDay * strongReadUnits(inputs.recordItemBytes);
-
-  // Wake-ups of each plane's enforce: one per second with a decide write, one per minute with a
-  // lift, one per reconcile (every 5 minutes).
-  const wakeSecondsPerDay = distinctSlots(eventsPerDay, SECONDS_PER_DAY) + distinctSlots(liftsPerDay, MINUTES_PER_DAY) + MINUTES_PER_DAY / 5;
-
-  // One enforce run re-reads the whole `active` index (eventually consistent Query, 1 MB pages).
-  const activeBytes = inputs.activeBlocked * inputs.recordItemBytes;
-  const fullReadUnits = Math.ceil(activeBytes / QUOTAS.ddbReadUnitBytes) * 0.5;
-  const pages = Math.max(1, Math.ceil(activeBytes / QUOTAS.ddbQueryPageBytes));
-  const wafChangesPerSecond = (newBlocks + liftsPerDay) / SECONDS_PER_DAY;
-  const sets = Math.max(1, inputs.wafSetsPerFamily);
-  const scopesSharingQuota = inputs.cloudFrontAccounts > 0 ? 2 : 1;
-  // Fixed work of a run: the Query pages, one DescribeNetworkAcls, one GetIPSet per configured set,
-  // the diff; then the UpdateIPSet calls (paced) and one NACL call per ACL per decide write.
-  const readCalls = pages + 1 + 2 * inputs.wafSetsPerFamily * scopesSharingQuota;
-  const fixedSeconds = (readCalls * inputs.callMs + lambdaCpuMs(inputs.enforcePlanMs, inputs.enforceMemoryMb)) / 1000;
-  const naclSecondsPerSecond = (eventsPerDay / SECONDS_PER_DAY) * inputs.aclsPerPlane * (inputs.callMs / 1000);
-  const run = enforceRun(fixedSeconds, wafChangesPerSecond, sets, scopesSharingQuota, naclSecondsPerSecond);
-  const enforceRunsPerDayPerPlane = Math.min(wakeSecondsPerDay, SECONDS_PER_DAY / run.seconds);
-  const enforceReadUnitsPerDay = enforceRunsPerDayPerPlane * planes * fullReadUnits;
-
-  // Fan-out: the decision plane forwards each wake-up second to every plane (coalesced per second).
-  const fanoutDeliveriesPerDay = wakeSecondsPerDay * planes;
+  // Wake windows: one per window holding a decide write or a lift (coalesced), forwarded to every plane.
+  const windowSlots = SECONDS_PER_DAY / inputs.wakeWindowSeconds;
+  const changeWindowsPerDay = distinctSlots(decideWrites + liftsPerDay, windowSlots);
+  const reconcilesPerDayPerPlane = MINUTES_PER_DAY / inputs.reconcileMinutes;
 
   // WAF and NACL capacity
   const v6 = Math.round(inputs.activeBlocked * inputs.ipv6Share);
@@ -309,9 +495,149 @@ export function scaleModel(inputs: ScaleInputs): ScaleResult {
   const wafOverflow = Math.max(0, v4 - familyCapacity) + Math.max(0, v6 - familyCapacity);
   const naclCapacity = Math.max(0, inputs.naclQuota - 1 - inputs.foreignNaclEntriesPerAcl);
   const naclHeldPerAcl = Math.min(v4, naclCapacity) + Math.min(v6, naclCapacity);
+  const family = (active: number, share: number): FamilyLoad => ({
+    share,
+    wafLiftShare: active <= 0 ? 0 : Math.min(1, familyCapacity / active),
+    wafHasRoom: active < familyCapacity,
+    sets: Math.min(inputs.wafSetsPerFamily, Math.max(1, Math.ceil(active / perSet))),
+    naclCapacity,
+  });
+  const families = [family(v4, 1 - inputs.ipv6Share), family(v6, inputs.ipv6Share)];
 
+  const incremental = (scopes: number, rates = 1, windows = changeWindowsPerDay): RunShape =>
+    incrementalRun({
+      windowsPerDay: windows,
+      decideWritesPerDay: decideWrites * rates,
+      newBlocksPerDay: newBlocks * rates,
+      liftsPerDay: liftsPerDay * rates,
+      overlapSeconds: inputs.overlapSeconds,
+      families,
+      scopes,
+      aclsPerPlane: inputs.aclsPerPlane,
+      changeItemBytes: inputs.changeItemBytes,
+      ledgerRowBytes: inputs.ledgerRowBytes,
+      reportItemBytes: inputs.reportItemBytes,
+      callMs: inputs.callMs,
+      cpuSeconds: lambdaCpuMs(inputs.incrementalCpuMs, inputs.enforceMemoryMb) / 1000,
+    });
+  const oneScope = incremental(1);
+  const twoScope = incremental(2);
+
+  // Full run: the `A` partition of `changes` (1 MB pages), the ACLs and ledger, every IP set of
+  // each scope (GetIPSet, refreshing the cache); writes only when the incremental runs could not
+  // keep up: past WAF capacity the most recent set rotates, so every set of a full family is rewritten.
+  const activeBytes = inputs.activeBlocked * inputs.changeItemBytes;
+  const reconcilePages = Math.max(1, Math.ceil(activeBytes / QUOTAS.ddbQueryPageBytes));
+  const overfullSets = (v4 > familyCapacity ? inputs.wafSetsPerFamily : 0) + (v6 > familyCapacity ? inputs.wafSetsPerFamily : 0);
+  const ledgerRows = 2 * naclCapacity * families.filter((f) => f.share > 0).length;
+  const reconcileRun = (scopes: number): RunShape => {
+    const updateIpSetCalls = overfullSets * scopes;
+    const wait = updateIpSetCalls > 0 ? pacingWaitSeconds(updateIpSetCalls, 0) : 0;
+    const calls = reconcilePages + 2 * inputs.aclsPerPlane + wafSetsNeededPerScope * scopes + updateIpSetCalls + 1;
+    return {
+      runsPerDay: reconcilesPerDayPerPlane,
+      seconds: (calls * inputs.callMs) / 1000 + wait + lambdaCpuMs(inputs.reconcileCpuMs, inputs.enforceMemoryMb) / 1000,
+      pacingWaitSeconds: wait,
+      updateIpSetCalls,
+      naclChangesPerAcl: 0,
+      indexReadUnits: eventualQueryReadUnits(activeBytes),
+      ledgerReadUnits: inputs.aclsPerPlane * strongReadUnits(ledgerRows * inputs.ledgerRowBytes),
+      ledgerWriteUnits: 0,
+      reportWriteUnits: writeUnits(inputs.reportItemBytes),
+    };
+  };
+  const reconcileOne = reconcileRun(1);
+  const reconcileTwo = reconcileRun(2);
+  const acrossPlanes = (f: (r: RunShape) => number, one: RunShape, two: RunShape) => oneScopePlanes * one.runsPerDay * f(one) + twoScopePlanes * two.runsPerDay * f(two);
+
+  // Expiry (decision plane): a timer run per distinct expiry second, plus the minute schedule.
+  const timerRuns = distinctSlots(liftsPerDay, SECONDS_PER_DAY);
+  const expiryRuns = timerRuns + MINUTES_PER_DAY;
+  const lookaheadLifts = (liftsPerDay * CODE.expiryLookaheadSeconds) / SECONDS_PER_DAY;
+  const timerBatches = liftsPerDay > 0 ? Math.ceil(distinctSlots(lookaheadLifts, CODE.expiryLookaheadSeconds) / CODE.sqsBatchEntries) : 0;
+
+  // DynamoDB writes (write request units). A new block: burst counter + record + its `active`
+  // index entry (projection ALL) + its `changes` entry + history. A refresh: record + `active`
+  // entry + `changes` entry moved (its sort key chgAt changes: two index writes) + history. A lift:
+  // record + `active` entry removed + `changes` entry moved to `L#day` (two) + history.
+  const record = writeUnits(inputs.recordItemBytes);
+  const history = writeUnits(inputs.historyItemBytes);
+  const burst = writeUnits(inputs.burstItemBytes);
+  const change = writeUnits(inputs.changeItemBytes);
+  const ddbWritesPerDay = {
+    records: newBlocks * (burst + 2 * record + history) + (refreshesPerDay + liftsPerDay) * (2 * record + history),
+    changeIndex: newBlocks * change + (refreshesPerDay + liftsPerDay) * 2 * change,
+    ledger: acrossPlanes((r) => r.ledgerWriteUnits, oneScope, twoScope),
+    reports: acrossPlanes((r) => r.reportWriteUnits, oneScope, twoScope) + acrossPlanes((r) => r.reportWriteUnits, reconcileOne, reconcileTwo),
+  };
+  const ddbReadsPerDay = {
+    decide: eventsPerDay * strongReadUnits(inputs.recordItemBytes),
+    incremental: acrossPlanes((r) => r.indexReadUnits, oneScope, twoScope),
+    reconcile: acrossPlanes((r) => r.indexReadUnits, reconcileOne, reconcileTwo),
+    expiry: expiryRuns * eventualQueryReadUnits(lookaheadLifts * inputs.recordItemBytes),
+    ledger: acrossPlanes((r) => r.ledgerReadUnits, oneScope, twoScope) + acrossPlanes((r) => r.ledgerReadUnits, reconcileOne, reconcileTwo),
+  };
+
+  // Queues. Decision plane FIFO: a SendMessage per decide write and per expiry run that lifted,
+  // the pipe's receive and delete per window. Each plane's FIFO: send (the bus rule or the
+  // reconcile trigger), receive, delete per wake-up. Expiry timers: standard queue.
+  const sqsFifoDecision = decideWrites + timerRuns + 2 * changeWindowsPerDay;
+  const sqsFifoPlanes = 3 * (changeWindowsPerDay + reconcilesPerDayPerPlane) * planes;
+  const sqsStandardRequestsPerDay = 2 * timerRuns + expiryRuns * timerBatches;
+
+  // Lambda
+  const decideSeconds = (eventsPerDay * (lambdaCpuMs(inputs.decideCpuMs, inputs.decideMemoryMb) + 4 * inputs.callMs) + newBlocks * inputs.callMs) / 1000;
+  const expirySeconds = (expiryRuns * (2 + timerBatches) * inputs.callMs + liftsPerDay * 2 * inputs.callMs) / 1000;
+  const incrementalSeconds = acrossPlanes((r) => r.seconds - r.pacingWaitSeconds, oneScope, twoScope);
+  const pacingSeconds = acrossPlanes((r) => r.pacingWaitSeconds, oneScope, twoScope);
+  const reconcileSeconds = acrossPlanes((r) => r.seconds, reconcileOne, reconcileTwo);
+  const triggerSeconds = (planes * reconcilesPerDayPerPlane * inputs.callMs) / 1000;
+  const enforceRuns = acrossPlanes(() => 1, oneScope, twoScope) + planes * reconcilesPerDayPerPlane;
+  const lambdaRequestsPerDay = eventsPerDay + expiryRuns + enforceRuns + planes * reconcilesPerDayPerPlane;
+
+  // EventBridge: sensor events (cross-account to the decision bus), the pipe's event per window,
+  // its delivery to every plane bus; the pipe's requests.
+  const chunks = Math.max(1, Math.ceil(inputs.eventBytes / QUOTAS.eventBridgeBilledChunkBytes));
+  const fanoutDeliveriesPerDay = changeWindowsPerDay * planes;
+
+  const monthlyCost: CostLines = {
+    sqsFifoDecisionQueue: perMonth(sqsFifoDecision, p.sqsFifoRequestPerMillion),
+    sqsFifoPlaneQueues: perMonth(sqsFifoPlanes, p.sqsFifoRequestPerMillion),
+    sqsStandardExpiryTimers: perMonth(sqsStandardRequestsPerDay, p.sqsStandardRequestPerMillion),
+    lambdaRequests: perMonth(lambdaRequestsPerDay, p.lambdaRequestPerMillion),
+    lambdaDecideGbSeconds: gbMonth(decideSeconds, inputs.decideMemoryMb),
+    lambdaExpiryGbSeconds: gbMonth(expirySeconds, inputs.decideMemoryMb),
+    lambdaEnforceIncrementalGbSeconds: gbMonth(incrementalSeconds, inputs.enforceMemoryMb),
+    lambdaEnforcePacingGbSeconds: gbMonth(pacingSeconds, inputs.enforceMemoryMb),
+    lambdaEnforceReconcileGbSeconds: gbMonth(reconcileSeconds, inputs.enforceMemoryMb),
+    lambdaReconcileTriggerGbSeconds: gbMonth(triggerSeconds, inputs.decideMemoryMb),
+    ddbReadsDecide: perMonth(ddbReadsPerDay.decide, p.ddbReadUnitPerMillion),
+    ddbReadsIncremental: perMonth(ddbReadsPerDay.incremental, p.ddbReadUnitPerMillion),
+    ddbReadsReconcile: perMonth(ddbReadsPerDay.reconcile, p.ddbReadUnitPerMillion),
+    ddbReadsExpiry: perMonth(ddbReadsPerDay.expiry, p.ddbReadUnitPerMillion),
+    ddbReadsLedger: perMonth(ddbReadsPerDay.ledger, p.ddbReadUnitPerMillion),
+    ddbWritesRecords: perMonth(ddbWritesPerDay.records, p.ddbWriteUnitPerMillion),
+    ddbWritesChangeIndex: perMonth(ddbWritesPerDay.changeIndex, p.ddbWriteUnitPerMillion),
+    ddbWritesLedger: perMonth(ddbWritesPerDay.ledger, p.ddbWriteUnitPerMillion),
+    ddbWritesReports: perMonth(ddbWritesPerDay.reports, p.ddbWriteUnitPerMillion),
+    eventBridgeEvents: perMonth(eventsPerDay * chunks + changeWindowsPerDay, p.eventBridgeCustomEventPerMillion),
+    eventBridgeCrossAccount: perMonth(eventsPerDay * chunks + fanoutDeliveriesPerDay, p.eventBridgeCrossAccountDeliveryPerMillion),
+    eventBridgePipes: perMonth(changeWindowsPerDay, p.pipesRequestPerMillion),
+    firewallManager: inputs.fmsPolicies * inputs.fmsRegions * p.fmsPolicyRegionMonth,
+  };
+  const monthlyCostUsd = Object.values(monthlyCost).reduce((a, b) => a + b, 0);
+  const backfillUsd =
+    (inputs.activeBlocked * (2 * record + change) * p.ddbWriteUnitPerMillion) / 1e6 + (eventualQueryReadUnits(inputs.activeBlocked * inputs.recordItemBytes) * p.ddbReadUnitPerMillion) / 1e6;
+
+  // Limits
   const peak = inputs.peakFactor;
-  const updateIpSetCallsPerSecondPeak = distinctSlots(wafChangesPerSecond * peak, sets) * scopesSharingQuota;
+  const scopesSharingQuota = twoScopePlanes > 0 ? 2 : 1;
+  // at peak rates, every window holds changes
+  const peakRun = incremental(scopesSharingQuota, peak, Math.min(windowSlots, changeWindowsPerDay * peak));
+  const updateIpSetCallsPerSecondPeak = peakRun.updateIpSetCalls / Math.max(inputs.wakeWindowSeconds, peakRun.seconds);
+  const naclWritesPerSecondPerPlane = (oneScope.runsPerDay * oneScope.naclChangesPerAcl * inputs.aclsPerPlane) / SECONDS_PER_DAY;
+  const partitionReadsPerSecond = (ddbReadsPerDay.reconcile + ddbReadsPerDay.incremental * peak) / SECONDS_PER_DAY;
+  const longestRun = Math.max(oneScope.seconds, twoScope.seconds, reconcileOne.seconds, reconcileTwo.seconds);
   const limits: LimitCheck[] = [
     { code: LIMIT_CODES.naclRules, name: `NACL rules per ACL (${inputs.naclQuota} with the default deny)`, utilisation: naclCapacity === 0 ? Infinity : Math.max(v4, v6) / naclCapacity, kind: 'by design' },
     { code: LIMIT_CODES.wafAddresses, name: `WAF addresses per family per scope (${inputs.wafSetsPerFamily} sets × ${perSet})`, utilisation: Math.max(v4, v6) / familyCapacity, kind: 'loses blocks' },
@@ -319,61 +645,44 @@ export function scaleModel(inputs: ScaleInputs): ScaleResult {
     { code: LIMIT_CODES.webAclWcu, name: `web ACL capacity (${QUOTAS.wafWebAclWcu} WCU; portsnare's rule group reserves 2 × 10)`, utilisation: (2 * 10 * QUOTAS.wafWcuPerIpSetReference) / QUOTAS.wafWebAclWcu, kind: 'deploy' },
     { code: LIMIT_CODES.updateIpSetRate, name: `UpdateIPSet calls (${QUOTAS.wafUpdateCallsPerSecond}/s per account per Region)`, utilisation: updateIpSetCallsPerSecondPeak / QUOTAS.wafUpdateCallsPerSecond, kind: 'degrades' },
     { code: LIMIT_CODES.putEventsTps, name: `EventBridge PutEvents per account per Region (${QUOTAS.eventBridgePutEventsTpsLowestTier}/s, lowest tier)`, utilisation: ((eventsPerDay / Math.max(1, planes)) / SECONDS_PER_DAY) * peak / QUOTAS.eventBridgePutEventsTpsLowestTier, kind: 'degrades' },
-    { code: LIMIT_CODES.invocationsTps, name: `EventBridge invocations in the decision account (${QUOTAS.eventBridgeInvocationsTpsHighestTier}/s)`, utilisation: ((eventsPerDay / SECONDS_PER_DAY) * peak + Math.min(planes, (fanoutDeliveriesPerDay / SECONDS_PER_DAY) * peak)) / QUOTAS.eventBridgeInvocationsTpsHighestTier, kind: 'degrades' },
-    { code: LIMIT_CODES.ddbPartitionReads, name: `DynamoDB reads of the one-key \`active\` index (${QUOTAS.ddbPartitionReadUnitsPerSecond} read units/s per partition)`, utilisation: (planes * fullReadUnits * Math.min(1 / run.seconds, (enforceRunsPerDayPerPlane / SECONDS_PER_DAY) * peak)) / QUOTAS.ddbPartitionReadUnitsPerSecond, kind: 'degrades' },
+    { code: LIMIT_CODES.invocationsTps, name: `EventBridge invocations in the decision account (${QUOTAS.eventBridgeInvocationsTpsHighestTier}/s)`, utilisation: ((eventsPerDay / SECONDS_PER_DAY) * peak + Math.min(planes / inputs.wakeWindowSeconds, (fanoutDeliveriesPerDay / SECONDS_PER_DAY) * peak)) / QUOTAS.eventBridgeInvocationsTpsHighestTier, kind: 'degrades' },
+    { code: LIMIT_CODES.ddbPartitionReads, name: `DynamoDB reads of the \`changes\` index's active partition (${QUOTAS.ddbPartitionReadUnitsPerSecond} read units/s per partition)`, utilisation: partitionReadsPerSecond / QUOTAS.ddbPartitionReadUnitsPerSecond, kind: 'degrades' },
     { code: LIMIT_CODES.burstBreaker, name: `burst breaker (${inputs.burstLimitPerMinute} new blocks a minute)`, utilisation: ((newBlocks / MINUTES_PER_DAY) * peak) / Math.max(1, inputs.burstLimitPerMinute), kind: 'by design' },
-    { code: LIMIT_CODES.enforceTimeout, name: `one enforce run against the function timeout (${inputs.enforceTimeoutSeconds} s)`, utilisation: run.seconds / Math.max(1, inputs.enforceTimeoutSeconds), kind: 'loses blocks' },
+    { code: LIMIT_CODES.enforceTimeout, name: `the longest enforce run against the function timeout (${inputs.enforceTimeoutSeconds} s)`, utilisation: longestRun / Math.max(1, inputs.enforceTimeoutSeconds), kind: 'loses blocks' },
     { code: LIMIT_CODES.fmsPolicies, name: `Firewall Manager policies per organization per Region (${QUOTAS.fmsPoliciesPerOrgRegion})`, utilisation: inputs.fmsPolicies / QUOTAS.fmsPoliciesPerOrgRegion, kind: 'deploy' },
   ];
   const hit = limits.filter((l) => l.utilisation >= 1).sort((a, b) => b.utilisation - a.utilisation);
-  const firstLimit = hit[0];
-  const firstHardLimit = hit.find((l) => l.kind !== 'by design');
 
-  // Monthly cost
-  const days = inputs.daysPerMonth;
-  const chunks = Math.max(1, Math.ceil(inputs.eventBytes / QUOTAS.eventBridgeBilledChunkBytes));
-  const eventBridgePerDay =
-    ((eventsPerDay * chunks + wakeSecondsPerDay) * p.eventBridgeCustomEventPerMillion + (eventsPerDay * chunks + fanoutDeliveriesPerDay) * p.eventBridgeCrossAccountDeliveryPerMillion) / 1e6;
-  // decide: GetItem, PutItem (record), PutItem (history), SendMessage; + UpdateItem (burst) on a new block
-  const decideSeconds = (eventsPerDay * (lambdaCpuMs(inputs.decideCpuMs, inputs.decideMemoryMb) + 4 * inputs.callMs) + newBlocks * inputs.callMs) / 1000;
-  const lambdaRequests = eventsPerDay + enforceRunsPerDayPerPlane * planes + MINUTES_PER_DAY + (MINUTES_PER_DAY / 5) * planes;
-  const gbSeconds = decideSeconds * (inputs.decideMemoryMb / 1024) + enforceRunsPerDayPerPlane * planes * run.seconds * (inputs.enforceMemoryMb / 1024);
-  const lambdaPerDay = (lambdaRequests * p.lambdaRequestPerMillion) / 1e6 + gbSeconds * p.lambdaGbSecond;
-  const ddbWritePerDay = (ddbWritesPerDay * p.ddbWriteUnitPerMillion) / 1e6;
-  const ddbDecideReadPerDay = (decideReadUnitsPerDay * p.ddbReadUnitPerMillion) / 1e6;
-  const ddbEnforceReadPerDay = (enforceReadUnitsPerDay * p.ddbReadUnitPerMillion) / 1e6;
-  const sqsPerDay = (3 * wakeSecondsPerDay * planes * p.sqsFifoRequestPerMillion) / 1e6;
-  const monthlyCost = {
-    eventBridge: eventBridgePerDay * days,
-    lambda: lambdaPerDay * days,
-    dynamodb: (ddbWritePerDay + ddbDecideReadPerDay + ddbEnforceReadPerDay) * days,
-    sqs: sqsPerDay * days,
-    fms: inputs.fmsPolicies * inputs.fmsRegions * p.fmsPolicyRegionMonth,
-  };
-  const monthlyCostUsd = Object.values(monthlyCost).reduce((a, b) => a + b, 0);
   return {
     planes,
+    twoScopePlanes,
     wafScopes,
     eventsPerDay,
     refreshesPerDay,
+    liftsPerDay,
     decideInvocationsPerDay: eventsPerDay,
+    changeWindowsPerDay,
+    reconcilesPerDayPerPlane,
+    oneScope,
+    twoScope,
+    reconcile: reconcileTwo,
+    reconcilePages,
     ddbWritesPerDay,
-    decideReadUnitsPerDay,
-    wakeSecondsPerDay,
-    enforceRunSeconds: run.seconds,
-    enforceRunsPerDayPerPlane,
-    fullReadUnits,
-    enforceReadUnitsPerDay,
+    ddbReadsPerDay,
+    sqsFifoRequestsPerDay: sqsFifoDecision + sqsFifoPlanes,
+    sqsStandardRequestsPerDay,
+    lambdaRequestsPerDay,
+    fanoutDeliveriesPerDay,
+    naclWritesPerSecondPerPlane,
     wafSetsNeededPerScope,
     wafOverflow,
     naclHeldPerAcl,
-    fanoutDeliveriesPerDay,
     updateIpSetCallsPerSecondPeak,
     monthlyCost,
     monthlyCostUsd,
-    monthlyCostIncrementalUsd: monthlyCostUsd - ddbEnforceReadPerDay * days,
+    backfillUsd,
     limits,
-    firstLimit,
-    firstHardLimit,
+    firstLimit: hit[0],
+    firstHardLimit: hit.find((l) => l.kind !== 'by design'),
   };
 }

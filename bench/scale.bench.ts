@@ -7,8 +7,14 @@
  * - the size of such an event;
  * - decide's in-process work per event: `decide_events_per_s` from bench/results.json when the
  *   pipeline suite has written it, else measured here (intake + guard + policy per event);
- * - the desired-state diff (core/diff.ts) at 100,000 active blocks over 10 + 1 WAF sets and 2 NACLs.
- * docs/scale.md explains the model, the assumptions and the code of `scale_first_limit`.
+ * - the size of a record's entry in the `changes` index (keys + the INCLUDE projection, issue 20),
+ *   of a NACL placement-ledger row and of a plane report, as lambda/shared/ writes them;
+ * - the full run's diff (core/diff.ts planEnforcement) at 100,000 active blocks over 10 + 1 WAF
+ *   sets and 2 NACLs (the reconcile's CPU), and the NACL planning of an incremental run (the most
+ *   recent candidates and the records changed since the cursor).
+ * It evaluates the model at 10,000 / 100,000 / 1,000,000 blocked sources (100,000 is the
+ * documented scenario) and the sensitivities of docs/scale.md (wake window, reconcileMinutes,
+ * enforce memory). docs/scale.md explains the model, the assumptions and `scale_first_limit`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +23,8 @@ import { NeverBlockGuard } from '../core/guard';
 import { interpretEvent } from '../core/intake';
 import { type BlockRecord, decide, type Sighting } from '../core/policy';
 import type { WafSetRef } from '../core/settings';
-import { ACTIVE_KEY, ACTIVE_KEY_ATTRIBUTE, HISTORY_RETENTION_SECONDS, TABLE_TTL_ATTRIBUTE, VERSION_ATTRIBUTE, burstKey, historyKey, stateKey } from '../core/table';
+import { planeReportKey } from '../core/org';
+import { ACTIVE_KEY, ACTIVE_KEY_ATTRIBUTE, HISTORY_RETENTION_SECONDS, PLACEMENT_ATTRIBUTES, TABLE_TTL_ATTRIBUTE, VERSION_ATTRIBUTE, burstKey, historyKey, naclRuleKey, stateKey } from '../core/table';
 import { ACL_A, ACL_B, testSettings } from '../test/fakes/world';
 import { DEFAULT_PRICES, dynamoItemBytes, type ScaleInputs, type ScaleResult, scaleModel } from './scale-model';
 import type { BenchSuite, Figure } from './suite';
@@ -57,7 +64,7 @@ function sightingOf(event: Record<string, unknown>, now: number): Sighting {
 }
 
 /** The items lambda/shared/repository.ts writes for a record (save, appendHistory, admitBurst). */
-function items(record: BlockRecord, now: number): { record: number; history: number; burst: number } {
+function items(record: BlockRecord, now: number): { record: number; history: number; burst: number; change: number } {
   const state = { ...stateKey(record.target), ...record, [VERSION_ATTRIBUTE]: 21, [ACTIVE_KEY_ATTRIBUTE]: ACTIVE_KEY };
   const history = {
     ...historyKey(record.target, now, 'refresh'),
@@ -69,14 +76,58 @@ function items(record: BlockRecord, now: number): { record: number; history: num
   };
   const minute = Math.floor(now / 60_000) * 60_000;
   const burst = { ...burstKey(minute), count: 57, [TABLE_TTL_ATTRIBUTE]: Math.floor(minute / 1000) + 86_400 };
-  return { record: dynamoItemBytes(state), history: dynamoItemBytes(history), burst: dynamoItemBytes(burst) };
+  return { record: dynamoItemBytes(state), history: dynamoItemBytes(history), burst: dynamoItemBytes(burst), change: changeItemBytes(record, now) };
+}
+
+/**
+ * A record's entry in the `changes` index (design of issue 20): the table keys, the index keys
+ * (`chgKey` "A", `chgAt` = 13-digit epoch ms # target) and the INCLUDE projection (target,
+ * lastSeen, blockedAt, expiresAt, active). https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.StorageConsiderations
+ */
+function changeItemBytes(record: BlockRecord, now: number): number {
+  return dynamoItemBytes({
+    ...stateKey(record.target),
+    chgKey: 'A',
+    chgAt: `${String(now).padStart(13, '0')}#${record.target}`,
+    target: record.target,
+    lastSeen: record.lastSeen,
+    blockedAt: record.blockedAt,
+    expiresAt: record.expiresAt,
+    active: record.active,
+  });
+}
+
+/** A placement-ledger row as PlacementLedger.pending writes it (with one other CIDR that may be there). */
+function ledgerRowBytes(): number {
+  return dynamoItemBytes({
+    ...naclRuleKey('acl-0123456789abcdef0', 37),
+    [PLACEMENT_ATTRIBUTES.cidr]: '203.0.113.77/32',
+    [PLACEMENT_ATTRIBUTES.state]: 'pending',
+    [PLACEMENT_ATTRIBUTES.maybe]: ['198.51.100.23/32'],
+    [PLACEMENT_ATTRIBUTES.ruleNumber]: 37,
+  });
+}
+
+/** A plane report as PlaneReports.record writes it (converged, no failure). */
+function reportItemBytes(now: number): number {
+  return dynamoItemBytes({
+    ...planeReportKey('123456789012/us-east-1'),
+    planeId: '123456789012/us-east-1',
+    firstRunAt: now - 86_400_000,
+    lastRunAt: now,
+    converged: true,
+    desired: 100_000,
+    failures: [],
+    mode: 'enforce',
+    lastConvergedAt: now,
+  });
 }
 
 /**
  * Item sizes after `events` Scan Detected events for one attacker from as many sensors (up to 10):
  * the record grows with its remembered event ids (at most 20) and sensors (at most 10).
  */
-function sizesAfter(events: number): { record: number; history: number; burst: number; event: number } {
+function sizesAfter(events: number): { record: number; history: number; burst: number; change: number; event: number } {
   const settings = testSettings();
   const attacker = '203.0.113.77';
   let record: BlockRecord | undefined;
@@ -126,10 +177,14 @@ function setRef(family: 'ipv4' | 'ipv6', i: number): WafSetRef {
 }
 
 /**
- * Median CPU ms (user + system, so the wait for a core on a shared machine is not counted) of the
- * desired-state diff at ACTIVE_BLOCKED blocks in steady state: 100 blocks replaced since the last run.
+ * Median CPU ms (user + system, so the wait for a core on a shared machine is not counted) of
+ * - `full`: the desired-state diff at ACTIVE_BLOCKED blocks in steady state, 100 blocks replaced
+ *   since the last run (a reconcile's in-process work);
+ * - `incremental`: the NACL plan of an incremental run — the 100 changed records and the 20 most
+ *   recent others against the two ACLs (the WAF delta of an incremental run is O(changes) and
+ *   not measured here).
  */
-function measurePlanMs(sample: Sighting): number {
+function measurePlanMs(sample: Sighting): { full: number; incremental: number } {
   const settings = testSettings({
     guard: { blockableSpecialCidrs: ['100.64.0.0/10'] },
     nacl: { aclIds: [ACL_A, ACL_B], ruleRange: [10, 60], quotaPerDirection: 20 },
@@ -157,16 +212,33 @@ function measurePlanMs(sample: Sighting): number {
     times.push((used.user + used.system) / 1000);
     if (plan.waf.length === 0) throw new Error('scale bench: the steady-state diff found nothing to change');
   }
-  return times.sort((a, b) => a - b)[1] as number;
+  const naclOnly = { ...settings, waf: { ...settings.waf, sets: [] } };
+  const candidates = [...records.slice(0, 100), ...records.slice(-20)];
+  const small: number[] = [];
+  for (let run = 0; run < 21; run++) {
+    const t0 = process.cpuUsage();
+    const plan = planEnforcement(candidates, { nacls: actual.nacls, wafSets: [] }, naclOnly, now);
+    const used = process.cpuUsage(t0);
+    small.push((used.user + used.system) / 1000);
+    if (plan.nacl.every((acl) => acl.changes.length === 0)) throw new Error('scale bench: the incremental NACL plan found nothing to change');
+  }
+  return { full: times.sort((a, b) => a - b)[1] as number, incremental: small.sort((a, b) => a - b)[10] as number };
 }
 
-/** The scenario of docs/scale.md; `measured` comes from this machine. */
-export function scenario(measured: Pick<ScaleInputs, 'recordItemBytes' | 'historyItemBytes' | 'burstItemBytes' | 'eventBytes' | 'decideCpuMs' | 'enforcePlanMs'>): ScaleInputs {
+type Measured = Pick<ScaleInputs, 'recordItemBytes' | 'historyItemBytes' | 'burstItemBytes' | 'changeItemBytes' | 'ledgerRowBytes' | 'reportItemBytes' | 'eventBytes' | 'decideCpuMs' | 'incrementalCpuMs' | 'reconcileCpuMs'>;
+
+/**
+ * The scenario of docs/scale.md at `blocked` sources blocked at once (100,000 is the documented
+ * one); `measured` comes from this machine. The workload scales with the blocked population: it
+ * turns over once a day (as many new blocks and lifts as blocked), two events per new block,
+ * 5 probes an event. The full run's CPU is measured at 100,000 and scaled linearly.
+ */
+export function scenario(measured: Measured, blocked = ACTIVE_BLOCKED): ScaleInputs {
   return {
-    probesPerDay: 1_000_000,
+    probesPerDay: 10 * blocked,
     probesPerEvent: 5,
-    activeBlocked: ACTIVE_BLOCKED,
-    newBlocksPerDay: 100_000,
+    activeBlocked: blocked,
+    newBlocksPerDay: blocked,
     ipv6Share: 0,
     peakFactor: 10,
     accounts: 50,
@@ -179,6 +251,9 @@ export function scenario(measured: Pick<ScaleInputs, 'recordItemBytes' | 'histor
     fmsPolicies: 0,
     fmsRegions: 4,
     burstLimitPerMinute: 100,
+    wakeWindowSeconds: 2,
+    overlapSeconds: 20,
+    reconcileMinutes: 10,
     callMs: 10,
     decideMemoryMb: 256,
     enforceMemoryMb: 512,
@@ -186,10 +261,39 @@ export function scenario(measured: Pick<ScaleInputs, 'recordItemBytes' | 'histor
     daysPerMonth: 30,
     prices: DEFAULT_PRICES,
     ...measured,
+    reconcileCpuMs: measured.reconcileCpuMs * (blocked / ACTIVE_BLOCKED),
   };
 }
 
-function figures(result: ScaleResult, withFms: ScaleResult, upper: ScaleResult, measured: ReturnType<typeof sizesAfter> & { max: number; decideCpuMs: number; decideSource: string; planMs: number }): Figure[] {
+const usd = (x: number) => Math.round(x).toLocaleString('en-US');
+
+/** The model's cost lines grouped as docs/scale.md tables them. */
+export function costGroups(r: ScaleResult): Record<string, number> {
+  const c = r.monthlyCost;
+  return {
+    'SQS FIFO': c.sqsFifoDecisionQueue + c.sqsFifoPlaneQueues,
+    'SQS standard (expiry timers)': c.sqsStandardExpiryTimers,
+    'Lambda requests': c.lambdaRequests,
+    'Lambda enforce incremental (work)': c.lambdaEnforceIncrementalGbSeconds,
+    'Lambda enforce incremental (UpdateIPSet pacing wait)': c.lambdaEnforcePacingGbSeconds,
+    'Lambda enforce reconcile': c.lambdaEnforceReconcileGbSeconds,
+    'Lambda decide, expiry, reconcile trigger': c.lambdaDecideGbSeconds + c.lambdaExpiryGbSeconds + c.lambdaReconcileTriggerGbSeconds,
+    'DynamoDB reads decide': c.ddbReadsDecide,
+    'DynamoDB reads incremental': c.ddbReadsIncremental,
+    'DynamoDB reads reconcile': c.ddbReadsReconcile,
+    'DynamoDB reads expiry': c.ddbReadsExpiry,
+    'DynamoDB reads NACL ledger': c.ddbReadsLedger,
+    'DynamoDB writes records (+ active index, history, burst)': c.ddbWritesRecords,
+    'DynamoDB writes changes index': c.ddbWritesChangeIndex,
+    'DynamoDB writes NACL ledger': c.ddbWritesLedger,
+    'DynamoDB writes plane reports': c.ddbWritesReports,
+    EventBridge: c.eventBridgeEvents + c.eventBridgeCrossAccount + c.eventBridgePipes,
+    'Firewall Manager': c.firewallManager,
+  };
+}
+
+function figures(at: Record<'10k' | '100k' | '1M', ScaleResult>, withFms: ScaleResult, upper: ScaleResult, knobs: Record<string, ScaleResult>, measured: ReturnType<typeof sizesAfter> & { max: number; decideCpuMs: number; decideSource: string; full: number; incremental: number; ledger: number; report: number }): Figure[] {
+  const result = at['100k'];
   const limitNote = (limit: ScaleResult['firstLimit']) =>
     limit ? `${limit.name}: demand ${limit.utilisation.toFixed(limit.utilisation < 10 ? 2 : 0)}× capacity (${limit.kind})` : 'no limit reached';
   const hit = result.limits
@@ -197,36 +301,96 @@ function figures(result: ScaleResult, withFms: ScaleResult, upper: ScaleResult, 
     .sort((a, b) => b.utilisation - a.utilisation)
     .map((l) => `${l.code}=${l.utilisation.toFixed(l.utilisation < 10 ? 2 : 0)}×`)
     .join(', ');
-  const cost = result.monthlyCost;
+  const groups = Object.entries(costGroups(result))
+    .filter(([, v]) => v >= 0.5)
+    .sort(([, a], [, b]) => b - a)
+    .map(([k, v]) => `${k} ${usd(v)}`)
+    .join(', ');
+  const reads = result.ddbReadsPerDay;
+  const knobNote = Object.entries(knobs)
+    .map(([k, r]) => `${k} ${usd(r.monthlyCostUsd)}`)
+    .join('; ');
   return [
     { name: 'scale_events_per_day', value: Math.round(result.eventsPerDay), unit: 'events/day', note: `1,000,000 probes a day, 5 probes per Scan Detected event (one event per attacker per 60 s dedupe window; assumption); an event is ${measured.event} B, billed as 1 (64 KB chunks)` },
     { name: 'scale_decide_invocations_per_day', value: Math.round(result.decideInvocationsPerDay), unit: 'invocations/day', note: `one per event; ${Math.round(result.refreshesPerDay)} refreshes + 100,000 new blocks; in-process work ${measured.decideCpuMs.toFixed(3)} ms/event (${measured.decideSource})` },
-    { name: 'scale_ddb_writes_per_day', value: Math.round(result.ddbWritesPerDay), unit: 'write request units/day', note: `decide + expiry: record ${measured.record} B after 2 events (${measured.max} B after 20, the bound), its copy in the active index, history ${measured.history} B, burst counter ${measured.burst} B (AWS item-size rules)` },
-    { name: 'scale_enforce_read_units_per_day', value: Math.round(result.enforceReadUnitsPerDay), unit: 'read request units/day', note: `${result.planes} planes × ${Math.round(result.enforceRunsPerDayPerPlane)} enforce runs a day × ${result.fullReadUnits} units: each run re-reads the whole active index (${result.enforceRunSeconds.toFixed(1)} s a run; diff ${measured.planMs.toFixed(0)} CPU ms here at 100,000 blocks, × 1769/512 in a 512 MB function)` },
+    { name: 'scale_ddb_writes_per_day', value: Math.round(result.ddbWritesPerDay.records + result.ddbWritesPerDay.changeIndex), unit: 'write request units/day', note: `decide + expiry: record ${measured.record} B after 2 events (${measured.max} B after 20), its active-index copy, its changes-index entry (${measured.change} B; 2 writes when chgAt/chgKey moves), history ${measured.history} B, burst ${measured.burst} B; plus ${Math.round(result.ddbWritesPerDay.ledger)} NACL-ledger and ${Math.round(result.ddbWritesPerDay.reports)} plane-report units in the planes` },
+    { name: 'scale_enforce_read_units_per_day', value: Math.round(reads.incremental + reads.reconcile), unit: 'read request units/day', note: `changes index: incremental ${Math.round(reads.incremental)} (${result.planes} planes, ${Math.round(result.oneScope.runsPerDay)} runs/day each, ${result.oneScope.indexReadUnits} units a run) + reconcile ${Math.round(reads.reconcile)} (every 10 min, ${result.reconcile.indexReadUnits} units = 100,000 × ${measured.change} B); ledger ${Math.round(reads.ledger)} strongly consistent` },
+    { name: 'scale_enforce_run_seconds', value: Number(result.oneScope.seconds.toFixed(2)), unit: 's', note: `modelled incremental run of a one-scope plane: ${result.oneScope.updateIpSetCalls.toFixed(2)} UpdateIPSet calls (${result.oneScope.pacingWaitSeconds.toFixed(2)} s pacing wait), ${result.oneScope.naclChangesPerAcl.toFixed(2)} NACL changes per ACL; us-east-1 with CLOUDFRONT ${result.twoScope.seconds.toFixed(1)} s (${result.twoScope.pacingWaitSeconds.toFixed(1)} s waiting, runs back to back: ${Math.round(result.twoScope.runsPerDay)} a day); NACL planning ${measured.incremental.toFixed(2)} CPU ms here` },
+    { name: 'scale_reconcile_run_seconds', value: Number(result.reconcile.seconds.toFixed(1)), unit: 's', note: `modelled full run at 100,000 (us-east-1, 2 scopes): ${result.reconcilePages} pages of the active partition, diff ${measured.full.toFixed(0)} CPU ms here × 1769/512` },
     { name: 'scale_waf_sets_needed_per_scope', value: result.wafSetsNeededPerScope, unit: 'IP sets', note: `100,000 IPv4 + 0 IPv6 at 10,000 addresses a set (IPv6 keeps its one set); overflow ${result.wafOverflow}; ${result.wafScopes} scopes` },
-    { name: 'scale_fanout_puts_per_day', value: Math.round(result.fanoutDeliveriesPerDay), unit: 'cross-account deliveries/day', note: `wake-ups coalesced per second (${Math.round(result.wakeSecondsPerDay)} seconds a day) × ${result.planes} enforcement planes` },
-    { name: 'scale_monthly_cost_usd', value: Math.round(result.monthlyCostUsd), unit: 'USD/month', note: `30 days, us-east-1 list prices (unverified, see docs/scale.md): DynamoDB ${Math.round(cost.dynamodb)}, Lambda ${Math.round(cost.lambda)}, EventBridge ${Math.round(cost.eventBridge)}, SQS ${Math.round(cost.sqs)}; with 1 Firewall Manager policy in 4 Regions +${Math.round(withFms.monthlyCost.fms)}; with every record at its 20-event size ${Math.round(upper.monthlyCostUsd)}` },
-    { name: 'scale_monthly_cost_without_full_reads_usd', value: Math.round(result.monthlyCostIncrementalUsd), unit: 'USD/month', note: 'the same less the DynamoDB reads of the whole active index by every enforce run (what reading only the changes would save; not how the code works today)' },
+    { name: 'scale_fanout_puts_per_day', value: Math.round(result.fanoutDeliveriesPerDay), unit: 'cross-account deliveries/day', note: `wake-ups coalesced per 2 s window (${Math.round(result.changeWindowsPerDay)} windows a day with a change) × ${result.planes} enforcement planes` },
+    { name: 'scale_monthly_cost_usd', value: Math.round(result.monthlyCostUsd), unit: 'USD/month', note: `100,000 blocked, default configuration, 30 days, us-east-1 list prices (unverified, see docs/scale.md): ${groups}; with 1 Firewall Manager policy in 4 Regions +${usd(withFms.monthlyCost.firewallManager)}; every record at its 20-event size ${usd(upper.monthlyCostUsd)}; backfill one-off ${upper.backfillUsd.toFixed(2)}` },
+    { name: 'scale_monthly_cost_10k_usd', value: Math.round(at['10k'].monthlyCostUsd), unit: 'USD/month', note: '10,000 blocked, 100,000 probes a day, same topology and configuration' },
+    { name: 'scale_monthly_cost_1m_usd', value: Math.round(at['1M'].monthlyCostUsd), unit: 'USD/month', note: `1,000,000 blocked, 10,000,000 probes a day; WAF overflow ${at['1M'].wafOverflow}; full run ${at['1M'].reconcile.seconds.toFixed(0)} s (reconcile CPU scaled linearly from 100,000)` },
+    { name: 'scale_monthly_cost_sensitivity_usd', value: Math.round(Math.min(...Object.values(knobs).map((r) => r.monthlyCostUsd))), unit: 'USD/month', note: `lowest of the knob settings at 100,000 blocked (docs/scale.md): ${knobNote}` },
     { name: 'scale_first_limit', value: result.firstLimit?.code ?? 0, unit: 'code', note: `${limitNote(result.firstLimit)}; all hit: ${hit || 'none'}` },
     { name: 'scale_first_hard_limit', value: result.firstHardLimit?.code ?? 0, unit: 'code', note: `first not handled by design: ${limitNote(result.firstHardLimit)}` },
   ];
 }
 
+/** The knob settings docs/scale.md tables (one change from the default each, then combinations). */
+export const KNOBS: Record<string, Partial<ScaleInputs>> = {
+  'wake window 10 s': { wakeWindowSeconds: 10 },
+  'wake window 30 s': { wakeWindowSeconds: 30 },
+  'wake window 60 s': { wakeWindowSeconds: 60 },
+  'wake window 120 s': { wakeWindowSeconds: 120 },
+  'reconcileMinutes 5': { reconcileMinutes: 5 },
+  'reconcileMinutes 30': { reconcileMinutes: 30 },
+  'reconcileMinutes 60': { reconcileMinutes: 60 },
+  'enforce memory 256 MB': { enforceMemoryMb: 256 },
+  'enforce memory 128 MB': { enforceMemoryMb: 128 },
+  'wake window 60 s + 256 MB': { wakeWindowSeconds: 60, enforceMemoryMb: 256 },
+  'wake window 60 s + 128 MB': { wakeWindowSeconds: 60, enforceMemoryMb: 128 },
+  'wake window 120 s + 256 MB': { wakeWindowSeconds: 120, enforceMemoryMb: 256 },
+  'wake window 30 s + 256 MB + reconcileMinutes 30': { wakeWindowSeconds: 30, enforceMemoryMb: 256, reconcileMinutes: 30 },
+  'no NACLs (WAF only)': { aclsPerPlane: 0 },
+};
+
+export async function measure(): Promise<{ measured: Measured; size: ReturnType<typeof sizesAfter>; max: ReturnType<typeof sizesAfter>; decideSource: string; plan: { full: number; incremental: number } }> {
+  // the scenario has 2 events per new block (200,000 events, 100,000 new blocks a day)
+  const size = sizesAfter(2);
+  const max = sizesAfter(20);
+  const known = readResults().decide_events_per_s;
+  const decideCpuMs = typeof known === 'number' && known > 0 ? 1000 / known : measureDecideCpuMs();
+  const decideSource = typeof known === 'number' && known > 0 ? `bench/results.json decide_events_per_s ${known}` : 'measured here';
+  const sample = sightingOf(scanEvent(0, '203.0.113.9', 0, START), START);
+  const plan = measurePlanMs(sample);
+  const measured: Measured = {
+    recordItemBytes: size.record,
+    historyItemBytes: size.history,
+    burstItemBytes: size.burst,
+    changeItemBytes: size.change,
+    ledgerRowBytes: ledgerRowBytes(),
+    reportItemBytes: reportItemBytes(START),
+    eventBytes: size.event,
+    decideCpuMs,
+    incrementalCpuMs: plan.incremental,
+    reconcileCpuMs: plan.full,
+  };
+  return { measured, size, max, decideSource, plan };
+}
+
 export const suite: BenchSuite = {
-  title: 'scale on paper: cost and limits at 1M probes/day, 100k blocked, 50 accounts × 4 Regions',
+  title: 'scale on paper: cost and limits of incremental enforcement at 10k / 100k / 1M blocked, 50 accounts × 4 Regions',
   async run(): Promise<Figure[]> {
-    // the scenario has 2 events per new block (200,000 events, 100,000 new blocks a day)
-    const size = sizesAfter(2);
-    const max = sizesAfter(20);
-    const known = readResults().decide_events_per_s;
-    const decideCpuMs = typeof known === 'number' && known > 0 ? 1000 / known : measureDecideCpuMs();
-    const decideSource = typeof known === 'number' && known > 0 ? `bench/results.json decide_events_per_s ${known}` : 'measured here';
-    const sample = sightingOf(scanEvent(0, '203.0.113.9', 0, START), START);
-    const planMs = measurePlanMs(sample);
-    const measured = { recordItemBytes: size.record, historyItemBytes: size.history, burstItemBytes: size.burst, eventBytes: size.event, decideCpuMs, enforcePlanMs: planMs };
-    const result = scaleModel(scenario(measured));
+    const { measured, size, max, decideSource, plan } = await measure();
+    const at = {
+      '10k': scaleModel(scenario(measured, 10_000)),
+      '100k': scaleModel(scenario(measured)),
+      '1M': scaleModel(scenario(measured, 1_000_000)),
+    };
     const withFms = scaleModel({ ...scenario(measured), fmsPolicies: 1 });
     const upper = scaleModel(scenario({ ...measured, recordItemBytes: max.record, historyItemBytes: max.history }));
-    return figures(result, withFms, upper, { ...size, max: max.record, decideCpuMs, decideSource, planMs });
+    const knobs = Object.fromEntries(Object.entries(KNOBS).map(([name, change]) => [name, scaleModel({ ...scenario(measured), ...change })]));
+    return figures(at, withFms, upper, knobs, {
+      ...size,
+      max: max.record,
+      decideCpuMs: measured.decideCpuMs,
+      decideSource,
+      full: plan.full,
+      incremental: plan.incremental,
+      ledger: measured.ledgerRowBytes,
+      report: measured.reportItemBytes,
+    });
   },
 };
