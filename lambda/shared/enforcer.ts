@@ -26,6 +26,7 @@
  */
 import { desiredCandidates } from '../../core/diff';
 import { NeverBlockGuard } from '../../core/guard';
+import type { ChangedRecord } from '../../core/policy';
 import { type DesiredInput, type DesiredRecord, type EnforcementPoint, type PointFailure, type PointReport, latestPerTarget, runPoint } from '../../core/points';
 import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from './clock';
@@ -69,6 +70,80 @@ export interface EnforcerState {
   desired?: number;
   /** each WAF IP set ("<scope>/<id>") as last read or written, with its lock token */
   readonly sets: Map<string, CachedSet>;
+  /** the records an ACL can hold, as the last full run found them and the incremental runs since changed them */
+  naclRecent?: NaclRecentCache;
+}
+
+/**
+ * The most recently active records that can hold a NACL entry, kept between runs so that an
+ * incremental run plans the ACLs without reading the index: the last full run keeps the
+ * NACL_CACHE_FACTOR × capacity most recent of each family, and notes the highest recency it left
+ * out (`unknownBelow`). Each incremental run folds its changes in (a record's recency only rises
+ * with a save, which stamps a change, so a record the cache does not hold is still below that
+ * mark). The cache answers exactly while, per family, it holds the whole family or its
+ * capacity-th record is above the mark; otherwise (many lifts since the full run) the run reads
+ * the index instead (BlockRepository.recentActive).
+ */
+export interface NaclRecentCache {
+  readonly records: Map<string, DesiredRecord>;
+  readonly unknownBelow: Record<'ipv4' | 'ipv6', number>;
+}
+
+export const NACL_CACHE_FACTOR = 3;
+
+function recencyOf(record: DesiredRecord): number {
+  return Math.max(record.lastSeen, record.blockedAt);
+}
+
+function familyOf(target: string): 'ipv4' | 'ipv6' {
+  return target.includes(':') ? 'ipv6' : 'ipv4';
+}
+
+function naclPerFamily(settings: PipelineSettings): number {
+  // no ACL holds more of a family than its quota (core/nacl.ts naclCapacity) nor more than the range
+  return Math.min(settings.nacl.quotaPerDirection, settings.nacl.ruleRange[1] - settings.nacl.ruleRange[0] + 1);
+}
+
+function naclEligible(settings: PipelineSettings, now: number): (record: DesiredRecord) => boolean {
+  const guard = new NeverBlockGuard(settings.guard);
+  return (record) => desiredCandidates([record], now, guard, settings.policy).candidates[0]?.nacl === true;
+}
+
+/** The cache a full run leaves: per family the most recent eligible records, and the mark below which it knows nothing. */
+export function naclCacheOf(records: readonly DesiredRecord[], settings: PipelineSettings, now: number): NaclRecentCache {
+  const keep = NACL_CACHE_FACTOR * naclPerFamily(settings);
+  const eligible = naclEligible(settings, now);
+  const byFamily = { ipv4: [] as DesiredRecord[], ipv6: [] as DesiredRecord[] };
+  for (const record of records) if (eligible(record)) byFamily[familyOf(record.target)].push(record);
+  const cache: NaclRecentCache = { records: new Map(), unknownBelow: { ipv4: -Infinity, ipv6: -Infinity } };
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const sorted = byFamily[family].sort((a, b) => recencyOf(b) - recencyOf(a));
+    for (const record of sorted.slice(0, keep)) cache.records.set(record.target, record);
+    if (sorted.length > keep) cache.unknownBelow[family] = recencyOf(sorted[keep]!);
+  }
+  return cache;
+}
+
+/**
+ * Folds an incremental run's changes into the cache and answers the ACLs' records from it, or
+ * undefined when it cannot answer exactly (the caller reads the index).
+ */
+export function naclRecentFromCache(cache: NaclRecentCache, changes: readonly ChangedRecord[], settings: PipelineSettings, now: number): DesiredRecord[] | undefined {
+  const eligible = naclEligible(settings, now);
+  for (const change of latestPerTarget(changes)) {
+    cache.records.delete(change.target);
+    if (eligible(change)) cache.records.set(change.target, change);
+  }
+  for (const [target, record] of cache.records) if (!(record.active && record.expiresAt > now)) cache.records.delete(target);
+  const perFamily = naclPerFamily(settings);
+  const out: DesiredRecord[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const ranked = [...cache.records.values()].filter((r) => familyOf(r.target) === family).sort((a, b) => recencyOf(b) - recencyOf(a) || (a.target < b.target ? -1 : 1));
+    const mark = cache.unknownBelow[family];
+    if (mark !== -Infinity && (ranked.length < perFamily || recencyOf(ranked[perFamily - 1]!) <= mark)) return undefined;
+    out.push(...ranked.slice(0, perFamily));
+  }
+  return out;
 }
 
 export function newEnforcerState(): EnforcerState {
@@ -126,9 +201,7 @@ export const failureOf = pointFailureOf;
 async function recentForNacl(deps: EnforcerDeps, now: number): Promise<DesiredRecord[]> {
   const { repo, settings } = deps;
   // no ACL holds more of a family than its quota (core/nacl.ts naclCapacity) nor more than the range
-  const perFamily = Math.min(settings.nacl.quotaPerDirection, settings.nacl.ruleRange[1] - settings.nacl.ruleRange[0] + 1);
-  const guard = new NeverBlockGuard(settings.guard);
-  return repo.recentActive(perFamily, (record) => desiredCandidates([record], now, guard, settings.policy).candidates[0]?.nacl === true);
+  return repo.recentActive(naclPerFamily(settings), naclEligible(settings, now));
 }
 
 /**
@@ -157,7 +230,9 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   if (incremental) {
     const changes = await repo.changesSince(cursor - OVERLAP_MS, started);
     wafInput = { kind: 'changes', changes };
-    const recent = naclPoints.length ? await recentForNacl(deps, started) : [];
+    const cached = naclPoints.length && state.naclRecent ? naclRecentFromCache(state.naclRecent, changes, settings, started) : undefined;
+    if (naclPoints.length && cached === undefined) state.naclRecent = undefined;
+    const recent = naclPoints.length ? (cached ?? (await recentForNacl(deps, started))) : [];
     naclInput = { kind: 'recent', records: recent };
     changesRead = changes.length;
     desired = state.desired ?? 0;
@@ -165,6 +240,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   } else {
     const records = await repo.listEnforced();
     wafInput = naclInput = { kind: 'full', records };
+    state.naclRecent = naclPoints.length ? naclCacheOf(records, settings, started) : undefined;
     desired = records.length;
     state.desired = desired;
     for (const record of records) byTarget.set(record.target, record);

@@ -66,6 +66,37 @@ function targetsOf(addresses: Iterable<string>): Set<string> {
   return targets;
 }
 
+/**
+ * The targets of one set's address list, parsed once per list: a cached set's list is the same
+ * array from run to run, so an incremental run does not parse 100,000 addresses twice to say
+ * what it blocked (the bench measured ≈ 5 s of CPU a run before). A pure memo keyed by the array:
+ * nothing in it belongs to a plane.
+ */
+const listTargetsMemo = new WeakMap<readonly string[], ReadonlySet<string>>();
+function listTargets(list: readonly string[]): ReadonlySet<string> {
+  let targets = listTargetsMemo.get(list);
+  if (!targets) {
+    targets = targetsOf(list);
+    listTargetsMemo.set(list, targets);
+  }
+  return targets;
+}
+
+/** A written list's targets from the list it replaced and the update's delta, when the write carried exactly the planned list. */
+function rememberWritten(previous: readonly string[] | undefined, update: WafSetUpdate, written: readonly string[]): void {
+  if (previous === undefined || written !== update.addresses || listTargetsMemo.has(written)) return;
+  const targets = new Set(listTargets(previous));
+  for (const removed of targetsOf(update.removed)) targets.delete(removed);
+  for (const added of targetsOf(update.added)) targets.add(added);
+  listTargetsMemo.set(written, targets);
+}
+
+function unionTargets(lists: Iterable<readonly string[]>): Set<string> {
+  const out = new Set<string>();
+  for (const list of lists) for (const target of listTargets(list)) out.add(target);
+  return out;
+}
+
 export interface PointContext {
   readonly settings: PipelineSettings;
   readonly obs: Observability;
@@ -200,7 +231,7 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
     const failures = [...plan.actual.failures];
     const incomplete: string[] = [];
     const lists = new Map(plan.actual.sets.map((set) => [setKey(set.ref), set.addresses]));
-    const before = targetsOf([...lists.values()].flat());
+    const before = unionTargets(lists.values());
     // a point short of a set it should have reports that failure, not "full"
     if (plan.overflow.length && !plan.actual.missing) {
       obs.count('WafCapacityFull', plan.overflow.length);
@@ -225,6 +256,7 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
         : undefined;
       try {
         const written = await this.waf.write(update, read?.lockToken ?? '', WAF_WRITE_ATTEMPTS, rebase);
+        rememberWritten(lists.get(key), update, written.addresses);
         lists.set(key, written.addresses);
         if (written.lockToken) this.cache.set(key, { addresses: written.addresses, lockToken: written.lockToken });
         else this.cache.delete(key);
@@ -248,7 +280,7 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
         if (errorName(error) === ERR_LIMITS) obs.count('WafCapacityFull');
       }
     }
-    return { applied, failures, incomplete, before, after: targetsOf([...lists.values()].flat()) };
+    return { applied, failures, incomplete, before, after: unionTargets(lists.values()) };
   }
 }
 

@@ -80,7 +80,8 @@ function foreignEntry(ruleNumber: number, variant: number): NetworkAclEntry {
     case 2:
       return { RuleNumber: ruleNumber, Egress: true, Protocol: '-1', RuleAction: 'deny', CidrBlock: '203.0.113.78/32' };
     default:
-      return { RuleNumber: ruleNumber, Egress: false, Protocol: '-1', RuleAction: 'deny', Ipv6CidrBlock: '2001:db8:77::/48' };
+      // wider than /48: an IPv6 prefix of /48 or narrower is the shape portsnare's own entries may take (core/nacl.ts isNaclShape)
+      return { RuleNumber: ruleNumber, Egress: false, Protocol: '-1', RuleAction: 'deny', Ipv6CidrBlock: '2001:db8:76::/47' };
   }
 }
 
@@ -142,7 +143,8 @@ describe('convergence', () => {
             }
             case 'manualDelete': {
               const aclId = acls[op.acl]!;
-              const own = world.ec2.entries(aclId).filter((e) => ownEntryTarget(fromSdkEntry(e), range) !== undefined);
+              // the operator deletes one of portsnare's entries, never one of the foreign entries this run added
+              const own = world.ec2.entries(aclId).filter((e) => ownEntryTarget(fromSdkEntry(e), range) !== undefined && !foreign.get(aclId)!.some((f) => sameEntry(f, e)));
               const victim = own[op.pick % Math.max(1, own.length)];
               if (victim) world.ec2.consoleEdit(aclId, (list) => list.filter((e) => !(e.RuleNumber === victim.RuleNumber && e.Egress === victim.Egress)));
               break;
