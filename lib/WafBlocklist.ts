@@ -8,11 +8,14 @@ import { Names } from 'aws-cdk-lib';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import type { WafSetRef } from '../core/settings';
+import { WAF_RULE_GROUP_METRIC_NAME, wafIpSetName, wafRuleMetricName } from '../core/waf-metrics';
 import { RULE_GROUP_CAPACITY, type AddressFamily, type WafScope } from './settings';
 
 export interface PortsnareIpSet {
   readonly scope: WafScope;
   readonly family: AddressFamily;
+  /** the shard number within scope × family (0-based) */
+  readonly shard: number;
   readonly name: string;
   readonly ipSet: wafv2.CfnIPSet;
 }
@@ -49,7 +52,7 @@ export class WafBlocklist extends Construct {
       const rules: wafv2.CfnRuleGroup.RuleProperty[] = [];
       for (const family of ['ipv4', 'ipv6'] as const) {
         for (let shard = 0; shard < props.setsPerFamily; shard++) {
-          const name = `${prefix}-${wafScope.toLowerCase()}-${family}-${shard}`;
+          const name = wafIpSetName(prefix, { scope: wafScope, family, shard });
           const ipSet = new wafv2.CfnIPSet(this, `IpSet${pascal(wafScope)}${pascal(family)}${shard}`, {
             name,
             scope: wafScope,
@@ -59,13 +62,15 @@ export class WafBlocklist extends Construct {
           });
           // The enforce function owns the address list. CloudFormation rewrites it only when this
           // resource's properties change; the next reconcile (every `reconcileMinutes`, 10 by default) restores it then.
-          ipSets.push({ scope: wafScope, family, name, ipSet });
+          ipSets.push({ scope: wafScope, family, shard, name, ipSet });
+          // the rule's metric name is what the dashboard and `portsnare blocks` read (core/waf-metrics.ts)
+          const ruleName = wafRuleMetricName({ family, shard });
           rules.push({
-            name: `portsnare-${family}-${shard}`,
+            name: ruleName,
             priority: rules.length,
             action: { block: {} },
             statement: { ipSetReferenceStatement: { arn: ipSet.attrArn } },
-            visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: `portsnare-${family}-${shard}` },
+            visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: ruleName },
           });
         }
       }
@@ -75,7 +80,7 @@ export class WafBlocklist extends Construct {
         capacity: RULE_GROUP_CAPACITY,
         description: 'portsnare: blocks addresses caught scanning decoy ports',
         rules,
-        visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: 'portsnare' },
+        visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: WAF_RULE_GROUP_METRIC_NAME },
       });
     }
     this.ipSets = ipSets;
