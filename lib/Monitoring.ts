@@ -12,7 +12,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FAILURE_METRICS, METRIC_DIMENSIONS, METRIC_NAMESPACE, type MetricName } from '../core/metrics';
-import { WAF_METRIC_NAMESPACE, type WafShard, wafMetricsRegion, wafRuleDimensions, wafRuleMetricName } from '../core/waf-metrics';
+import { WAF_METRIC_NAMESPACE, type WafRuleRef, wafMetricsRegion, wafRuleDimensions, wafRuleMetricName } from '../core/waf-metrics';
 
 /** A metric the functions publish (namespace Portsnare, dimension service=portsnare). */
 export function portsnareMetric(metricName: MetricName, statistic = 'Sum', period = Duration.minutes(5)): cloudwatch.Metric {
@@ -24,7 +24,7 @@ export function portsnareMetric(metricName: MetricName, statistic = 'Sum', perio
  * RuleGroup and (REGIONAL) Region; CloudFront's in us-east-1
  * (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html).
  */
-export function wafBlockedRequests(rule: WafShard, region: string, period = Duration.minutes(5)): cloudwatch.Metric {
+export function wafBlockedRequests(rule: WafRuleRef, region: string, period = Duration.minutes(5)): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: WAF_METRIC_NAMESPACE,
     metricName: 'BlockedRequests',
@@ -61,7 +61,7 @@ export interface MonitoringProps {
    * line each on the dashboard, per scope.
    * @default [] (no WAF widget)
    */
-  readonly wafRules?: readonly WafShard[];
+  readonly wafRules?: readonly WafRuleRef[];
   /** @default - alarms without actions */
   readonly alarmAction?: cloudwatch.IAlarmAction;
 }

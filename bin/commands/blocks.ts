@@ -57,6 +57,7 @@ export function wafRuleJson(effect: WafRuleEffect): Record<string, unknown> {
     ipSet: effect.ipSet,
     scope: effect.scope,
     rule: effect.rule,
+    ruleGroup: effect.ruleGroup,
     blockedRequestsLastHour: effect.blockedRequests ?? null,
     ...(effect.note !== undefined ? { note: effect.note } : {}),
   };

@@ -13,7 +13,8 @@
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html
  *
  * The expected names are spelled out here (the IP set names of lib/WafBlocklist.ts, rules
- * portsnare-<family>-<shard> in the group "portsnare"), not imported from core/waf-metrics.ts.
+ * portsnare-<family>-<shard> in the group <prefix>-regional or <prefix>-cloudfront, whose metric
+ * name is its name), not imported from core/waf-metrics.ts.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cloudClients } from '../../bin/commands/stack/clients';
@@ -27,6 +28,7 @@ const MINUTE = 60_000;
 const STACK = 'portsnare-prod';
 const PREFIX = 'portsnare-prod-PortsnareWafBlocklistA1B2C3D4';
 const ACCOUNT = '111122223333';
+const GROUP = { REGIONAL: `${PREFIX}-regional`, CLOUDFRONT: `${PREFIX}-cloudfront` };
 const SETS = {
   v4a: { name: `${PREFIX}-regional-ipv4-0`, arn: `arn:aws:wafv2:eu-west-1:${ACCOUNT}:regional/ipset/${PREFIX}-regional-ipv4-0/aaaaaaaa-0000-4000-8000-000000000001` },
   v4b: { name: `${PREFIX}-regional-ipv4-1`, arn: `arn:aws:wafv2:eu-west-1:${ACCOUNT}:regional/ipset/${PREFIX}-regional-ipv4-1/aaaaaaaa-0000-4000-8000-000000000002` },
@@ -90,9 +92,9 @@ function cli(args: readonly string[], metrics = true): Promise<CliResult> {
   });
 }
 
-/** BlockedRequests of a rule of the group "portsnare", as WAF publishes it (REGIONAL: with Region). */
+/** BlockedRequests of a rule of the stack's group, as WAF publishes it (REGIONAL: with Region; CloudFront: in us-east-1, without). */
 function blocked(region: string, rule: string, at: number, value: number, extra: Record<string, string> = {}): void {
-  const dimensions = region === 'us-east-1' && !extra.Region ? { Rule: rule, RuleGroup: 'portsnare', ...extra } : { Region: region, Rule: rule, RuleGroup: 'portsnare', ...extra };
+  const dimensions = region === 'us-east-1' ? { Rule: rule, RuleGroup: GROUP.CLOUDFRONT, ...extra } : { Region: region, Rule: rule, RuleGroup: GROUP.REGIONAL, ...extra };
   cw.publishIn(region, 'AWS/WAFV2', 'BlockedRequests', dimensions, at, value);
 }
 
@@ -114,11 +116,13 @@ describe('blocks --stack: what each WAF rule blocked in the last hour', () => {
     blocked('eu-west-1', 'portsnare-ipv4-0', NOW - 10 * MINUTE, 7);
     blocked('eu-west-1', 'portsnare-ipv4-0', NOW - 120 * MINUTE, 100);
     // the same rule counted (not blocked) and its WebACL-dimensioned copy: neither is this metric
-    cw.publishIn('eu-west-1', 'AWS/WAFV2', 'CountedRequests', { Region: 'eu-west-1', Rule: 'portsnare-ipv4-0', RuleGroup: 'portsnare' }, NOW - 5 * MINUTE, 50);
+    cw.publishIn('eu-west-1', 'AWS/WAFV2', 'CountedRequests', { Region: 'eu-west-1', Rule: 'portsnare-ipv4-0', RuleGroup: GROUP.REGIONAL }, NOW - 5 * MINUTE, 50);
+    // another portsnare stack's rule of the same name, in its own group: not this stack's
+    cw.publishIn('eu-west-1', 'AWS/WAFV2', 'BlockedRequests', { Region: 'eu-west-1', Rule: 'portsnare-ipv4-1', RuleGroup: 'portsnare-staging-PortsnareWafBlocklist9Z8Y-regional' }, NOW - 5 * MINUTE, 70);
     blocked('eu-west-1', 'portsnare-ipv6-0', NOW - 5 * MINUTE, 9, { WebACL: 'shop' });
     // CloudFront: in us-east-1 without Region; the same dimensions in eu-west-1 are another metric
     blocked('us-east-1', 'portsnare-ipv4-0', NOW - 3 * MINUTE, 4);
-    cw.publishIn('eu-west-1', 'AWS/WAFV2', 'BlockedRequests', { Rule: 'portsnare-ipv4-0', RuleGroup: 'portsnare' }, NOW - 3 * MINUTE, 1000);
+    cw.publishIn('eu-west-1', 'AWS/WAFV2', 'BlockedRequests', { Rule: 'portsnare-ipv4-0', RuleGroup: GROUP.CLOUDFRONT }, NOW - 3 * MINUTE, 1000);
 
     const result = await cli([]);
 
@@ -143,10 +147,10 @@ describe('blocks --stack: what each WAF rule blocked in the last hour', () => {
     const queries = [...cw.queries].sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id));
     const window = { startTime: NOW / 1000 - 3600, endTime: NOW / 1000, period: 60, stat: 'Sum', namespace: 'AWS/WAFV2', metricName: 'BlockedRequests' };
     expect(queries).toEqual([
-      { ...window, id: 'rule0', region: 'eu-west-1', dimensions: { Region: 'eu-west-1', Rule: 'portsnare-ipv4-0', RuleGroup: 'portsnare' } },
-      { ...window, id: 'rule1', region: 'eu-west-1', dimensions: { Region: 'eu-west-1', Rule: 'portsnare-ipv4-1', RuleGroup: 'portsnare' } },
-      { ...window, id: 'rule2', region: 'eu-west-1', dimensions: { Region: 'eu-west-1', Rule: 'portsnare-ipv6-0', RuleGroup: 'portsnare' } },
-      { ...window, id: 'rule0', region: 'us-east-1', dimensions: { Rule: 'portsnare-ipv4-0', RuleGroup: 'portsnare' } },
+      { ...window, id: 'rule0', region: 'eu-west-1', dimensions: { Region: 'eu-west-1', Rule: 'portsnare-ipv4-0', RuleGroup: GROUP.REGIONAL } },
+      { ...window, id: 'rule1', region: 'eu-west-1', dimensions: { Region: 'eu-west-1', Rule: 'portsnare-ipv4-1', RuleGroup: GROUP.REGIONAL } },
+      { ...window, id: 'rule2', region: 'eu-west-1', dimensions: { Region: 'eu-west-1', Rule: 'portsnare-ipv6-0', RuleGroup: GROUP.REGIONAL } },
+      { ...window, id: 'rule0', region: 'us-east-1', dimensions: { Rule: 'portsnare-ipv4-0', RuleGroup: GROUP.CLOUDFRONT } },
     ]);
     expect(cw.requests.filter((r) => r.op === 'GetMetricData')).toHaveLength(2);
   });
@@ -164,12 +168,12 @@ describe('blocks --stack: what each WAF rule blocked in the last hour', () => {
       [
         '203.0.113.9',
         [
-          { ipSet: SETS.v4a.name, scope: 'REGIONAL', rule: 'portsnare-ipv4-0', blockedRequestsLastHour: 3 },
-          { ipSet: SETS.cf4.name, scope: 'CLOUDFRONT', rule: 'portsnare-ipv4-0', blockedRequestsLastHour: 1 },
+          { ipSet: SETS.v4a.name, scope: 'REGIONAL', rule: 'portsnare-ipv4-0', ruleGroup: GROUP.REGIONAL, blockedRequestsLastHour: 3 },
+          { ipSet: SETS.cf4.name, scope: 'CLOUDFRONT', rule: 'portsnare-ipv4-0', ruleGroup: GROUP.CLOUDFRONT, blockedRequestsLastHour: 1 },
         ],
       ],
-      ['203.0.113.7', [{ ipSet: SETS.v4b.name, scope: 'REGIONAL', rule: 'portsnare-ipv4-1', blockedRequestsLastHour: null, note: 'no data in the last hour: nothing was blocked, or the rule group is in no web ACL' }]],
-      ['2001:db8::7', [{ ipSet: SETS.v6a.name, scope: 'REGIONAL', rule: 'portsnare-ipv6-0', blockedRequestsLastHour: null, note: 'no data in the last hour: nothing was blocked, or the rule group is in no web ACL' }]],
+      ['203.0.113.7', [{ ipSet: SETS.v4b.name, scope: 'REGIONAL', rule: 'portsnare-ipv4-1', ruleGroup: GROUP.REGIONAL, blockedRequestsLastHour: null, note: 'no data in the last hour: nothing was blocked, or the rule group is in no web ACL' }]],
+      ['2001:db8::7', [{ ipSet: SETS.v6a.name, scope: 'REGIONAL', rule: 'portsnare-ipv6-0', ruleGroup: GROUP.REGIONAL, blockedRequestsLastHour: null, note: 'no data in the last hour: nothing was blocked, or the rule group is in no web ACL' }]],
     ]);
   });
 

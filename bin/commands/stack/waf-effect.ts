@@ -13,7 +13,7 @@
  * InternalError status, or no data points is reported per rule as what it is.
  */
 import { type CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import { WAF_METRIC_NAMESPACE, type WafShard, wafMetricsRegion, wafRuleDimensions, wafRuleMetricName, wafShardOfIpSet } from '../../../core/waf-metrics';
+import { WAF_METRIC_NAMESPACE, type WafShard, wafMetricsRegion, wafRuleDimensions, wafRuleMetricName, wafRuleOfIpSet } from '../../../core/waf-metrics';
 import { awsError } from './aws-errors';
 import type { IpSetRef } from './placements';
 
@@ -26,6 +26,8 @@ export interface WafRuleEffect {
   readonly scope: WafShard['scope'];
   /** the rule (and its metric name) in the rule group */
   readonly rule: string;
+  /** the rule group's metric name (its name) */
+  readonly ruleGroup: string;
   /** requests the rule blocked in the window; undefined: not known (see note) */
   readonly blockedRequests?: number;
   /** why the count is missing: no data, or the read that failed */
@@ -37,7 +39,7 @@ const NO_DATA = 'no data in the last hour: nothing was blocked, or the rule grou
 /** The rule of each portsnare-named IP set, with what it blocked over the window ending at `now`. */
 export async function readWafEffect(metrics: (region: string) => CloudWatchClient, ipSets: readonly IpSetRef[], now: number): Promise<WafRuleEffect[]> {
   const rules = ipSets.flatMap((ref) => {
-    const shard = wafShardOfIpSet(ref.name);
+    const shard = wafRuleOfIpSet(ref.name);
     // a set not named by lib/WafBlocklist.ts has no rule we know the metric name of
     return shard && shard.scope === ref.scope ? [{ ref, shard, metricsRegion: wafMetricsRegion(shard.scope, ref.region) }] : [];
   });
@@ -48,7 +50,7 @@ export async function readWafEffect(metrics: (region: string) => CloudWatchClien
     [...byRegion].map(async ([metricsRegion, regionRules]) => {
       const base = (i: number): Omit<WafRuleEffect, 'blockedRequests' | 'note'> => {
         const { ref, shard } = regionRules[i]!;
-        return { ipSet: ref.name, scope: shard.scope, rule: wafRuleMetricName(shard) };
+        return { ipSet: ref.name, scope: shard.scope, rule: wafRuleMetricName(shard), ruleGroup: shard.ruleGroup };
       };
       const queries: MetricDataQuery[] = regionRules.map(({ ref, shard }, i) => ({
         Id: `rule${i}`,
