@@ -234,3 +234,20 @@ describe('blocks --stack: what each WAF rule blocked in the last hour', () => {
     expect(cw.requests).toEqual([]);
   });
 });
+
+describe('history --stack: the rule that holds the block', () => {
+  it('says what the rules of the sets holding the current block did in the last hour, and that the count is the whole set\'s', async () => {
+    await threeBlocks();
+    blocked('eu-west-1', 'portsnare-ipv4-0', NOW - 20 * MINUTE, 8);
+
+    const result = await runCli(['history', '203.0.113.9', '--stack', STACK, '--region', 'eu-west-1'], {
+      now: () => NOW,
+      cloud: (region) => ({ ...cloudClients(region), cloudWatch: cw.client(region ?? 'eu-west-1'), metrics: (r: string) => cw.client(r) }),
+    });
+
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[1]).toBe(`  held by waf:${SETS.v4a.name}: its rule portsnare-ipv4-0 blocked 8 requests in the last hour (the whole set, not this address alone)`);
+    expect(lines[2]).toBe(`  held by waf:${SETS.cf4.name}: its rule portsnare-ipv4-0: no data in the last hour: nothing was blocked, or the rule group is in no web ACL`);
+  });
+});

@@ -125,13 +125,17 @@ export class StackBackend implements Backend {
   }
 
   async blocks(now: number): Promise<BlockView[]> {
-    const views = await this.withPlacements((await this.activeRecords(now)).sort(byExpiry));
-    if (views.length === 0) return views;
+    return this.withEffects(await this.withPlacements((await this.activeRecords(now)).sort(byExpiry)), now);
+  }
+
+  /** Each active view in a WAF set gets that set's rule and what it blocked in the last hour. */
+  private async withEffects(views: BlockView[], now: number): Promise<BlockView[]> {
+    if (!views.some((view) => view.active)) return views;
     const effects = await this.wafEffect(now);
     if (effects.length === 0) return views;
     return views.map((view) => {
       // the sets that hold it, as withPlacements found them ("waf:NAME")
-      const rules = effects.filter((effect) => view.enforcedIn.includes(`waf:${effect.ipSet}`));
+      const rules = view.active ? effects.filter((effect) => view.enforcedIn.includes(`waf:${effect.ipSet}`)) : [];
       return rules.length > 0 ? { ...view, wafRules: rules } : view;
     });
   }
@@ -218,7 +222,7 @@ export class StackBackend implements Backend {
   async history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
     const items = await send(`read the history of ${target} in table ${this.tableName}`, () => readHistory(this.clients.dynamo, this.tableName, target));
     const state = await this.read(target);
-    const current = state ? (await this.withPlacements([toView(state)]))[0] : undefined;
+    const current = state ? (await this.withEffects(await this.withPlacements([toView(state)]), this.now()))[0] : undefined;
     return { ...(current ? { current } : {}), entries: items.map(historyEntry) };
   }
 
