@@ -34,6 +34,10 @@
  *   filter still matches); RecentlyActive "PT3H", the only valid value, keeps metrics with data in
  *   the past three hours; at most 500 results per answer, the rest behind NextToken. Answer:
  *   {Metrics: [{Namespace, MetricName, Dimensions: [{Name, Value}]}], NextToken}.
+ * - Metrics are regional: a query sees the data points published in the Region it was signed for
+ *   (the SigV4 credential scope); WAF publishes CloudFront's metrics in US East (N. Virginia)
+ *   (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html). `publishIn` puts a
+ *   point in one Region; `publish` (older tests) in all.
  * - Errors: the JSON protocol's envelope {"__type", "message"}, with the Query-era code in the
  *   `x-amzn-query-error: Code;Sender` header that query-compatible services add (documented for
  *   Amazon SQS, the same migration: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-api-responses.html);
