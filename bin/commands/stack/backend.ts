@@ -38,6 +38,8 @@ export class StackBackend implements Backend {
   private readonly repository: BlockRepository;
   private loadedSettings: PipelineSettings | undefined;
   private effect: { now: number; effects: Promise<readonly WafRuleEffect[]> } | undefined;
+  /** CloudWatch clients of other Regions this backend used (closed with it) */
+  private readonly metricClients = new Set<CloudWatchClient>();
 
   private constructor(
     private readonly clients: CloudClients,
@@ -67,6 +69,7 @@ export class StackBackend implements Backend {
   }
 
   close(): Promise<void> {
+    for (const client of this.metricClients) if (client !== this.clients.cloudWatch) client.destroy();
     closeClients(this.clients);
     return Promise.resolve();
   }
@@ -147,6 +150,7 @@ export class StackBackend implements Backend {
         const client = this.clients.metrics?.(region) ?? (region === this.region ? this.clients.cloudWatch : undefined);
         // reported per rule as unavailable (readWafEffect catches it), never a failed listing
         if (!client) throw new Error(`no CloudWatch client for ${region}`);
+        this.metricClients.add(client);
         return client;
       };
       this.effect = { now, effects: readWafEffect(metrics, this.ipSetRefs(), now) };
