@@ -198,6 +198,7 @@ export class EnumerationBlocker extends Construct {
       ],
       enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),
       alarmAction: this.alarmAction,
+      wafRules: waf.ipSets,
     });
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;

@@ -4,17 +4,36 @@
  * (FAILURE_METRICS: failed enforcement points, a missing or full IP set, a full ACL, a shadowed
  * deny, foreign entries in our rule range) and on an own instance that GuardDuty saw scanning; a
  * dashboard of
- * detections, blocks and retries. Metric names are core/metrics.ts's, so a typo fails to compile.
+ * detections, blocks and retries, and of the requests each portsnare WAF rule blocked (AWS/WAFV2
+ * BlockedRequests per IP set rule of the rule group, core/waf-metrics.ts). Metric names are core/metrics.ts's, so a typo fails to compile.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FAILURE_METRICS, METRIC_DIMENSIONS, METRIC_NAMESPACE, type MetricName } from '../core/metrics';
+import { WAF_METRIC_NAMESPACE, type WafRuleRef, wafMetricsRegion, wafRuleDimensions, wafRuleMetricName } from '../core/waf-metrics';
 
 /** A metric the functions publish (namespace Portsnare, dimension service=portsnare). */
 export function portsnareMetric(metricName: MetricName, statistic = 'Sum', period = Duration.minutes(5)): cloudwatch.Metric {
   return new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName, dimensionsMap: { ...METRIC_DIMENSIONS }, statistic, period });
+}
+
+/**
+ * AWS/WAFV2 BlockedRequests of one IP set rule of portsnare's rule group: dimensions Rule,
+ * RuleGroup and (REGIONAL) Region; CloudFront's in us-east-1
+ * (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html).
+ */
+export function wafBlockedRequests(rule: WafRuleRef, region: string, period = Duration.minutes(5)): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: WAF_METRIC_NAMESPACE,
+    metricName: 'BlockedRequests',
+    dimensionsMap: wafRuleDimensions(rule, region),
+    statistic: 'Sum',
+    period,
+    label: wafRuleMetricName(rule),
+    ...(rule.scope === 'CLOUDFRONT' ? { region: wafMetricsRegion(rule.scope, region) } : {}),
+  });
 }
 
 /**
@@ -37,6 +56,12 @@ export interface MonitoringProps {
   readonly deadLetterQueues: ReadonlyArray<{ readonly id: string; readonly queue: sqs.IQueue; readonly what: string }>;
   /** the EnforcementLagSeconds alarm threshold */
   readonly enforcementLagThreshold: Duration;
+  /**
+   * The IP set rules of portsnare's WAF rule groups (lib/WafBlocklist.ts): one BlockedRequests
+   * line each on the dashboard, per scope.
+   * @default [] (no WAF widget)
+   */
+  readonly wafRules?: readonly WafRuleRef[];
   /** @default - alarms without actions */
   readonly alarmAction?: cloudwatch.IAlarmAction;
 }
@@ -87,6 +112,18 @@ export class Monitoring extends Construct {
       graph('Lock retries and throttles', ['LockRetries', 'Throttles']),
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 12, alarms: this.alarms }),
     );
+    const wafWidgets = (['REGIONAL', 'CLOUDFRONT'] as const).flatMap((wafScope) => {
+      const rules = (props.wafRules ?? []).filter((rule) => rule.scope === wafScope);
+      if (rules.length === 0) return [];
+      return [
+        new cloudwatch.GraphWidget({
+          title: `WAF requests blocked per portsnare rule (${wafScope}; per IP set, WAF does not count per address)`,
+          width: 12,
+          left: rules.map((rule) => wafBlockedRequests(rule, Stack.of(this).region)),
+        }),
+      ];
+    });
+    if (wafWidgets.length > 0) this.dashboard.addWidgets(...wafWidgets);
   }
 
   private alarm(

@@ -8,11 +8,16 @@ import { Names } from 'aws-cdk-lib';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import type { WafSetRef } from '../core/settings';
+import { wafIpSetName, wafRuleGroupName, wafRuleMetricName } from '../core/waf-metrics';
 import { RULE_GROUP_CAPACITY, type AddressFamily, type WafScope } from './settings';
 
 export interface PortsnareIpSet {
   readonly scope: WafScope;
   readonly family: AddressFamily;
+  /** the shard number within scope × family (0-based) */
+  readonly shard: number;
+  /** the metric name of the rule group that blocks this set (the group's name) */
+  readonly ruleGroup: string;
   readonly name: string;
   readonly ipSet: wafv2.CfnIPSet;
 }
@@ -47,9 +52,10 @@ export class WafBlocklist extends Construct {
     const ruleGroups: Partial<Record<WafScope, wafv2.CfnRuleGroup>> = {};
     for (const wafScope of props.scopes) {
       const rules: wafv2.CfnRuleGroup.RuleProperty[] = [];
+      const ruleGroup = wafRuleGroupName(prefix, wafScope);
       for (const family of ['ipv4', 'ipv6'] as const) {
         for (let shard = 0; shard < props.setsPerFamily; shard++) {
-          const name = `${prefix}-${wafScope.toLowerCase()}-${family}-${shard}`;
+          const name = wafIpSetName(prefix, { scope: wafScope, family, shard });
           const ipSet = new wafv2.CfnIPSet(this, `IpSet${pascal(wafScope)}${pascal(family)}${shard}`, {
             name,
             scope: wafScope,
@@ -59,23 +65,26 @@ export class WafBlocklist extends Construct {
           });
           // The enforce function owns the address list. CloudFormation rewrites it only when this
           // resource's properties change; the next reconcile (every `reconcileMinutes`, 10 by default) restores it then.
-          ipSets.push({ scope: wafScope, family, name, ipSet });
+          ipSets.push({ scope: wafScope, family, shard, ruleGroup, name, ipSet });
+          // the rule's metric name is what the dashboard and `portsnare blocks` read (core/waf-metrics.ts)
+          const ruleName = wafRuleMetricName({ family, shard });
           rules.push({
-            name: `portsnare-${family}-${shard}`,
+            name: ruleName,
             priority: rules.length,
             action: { block: {} },
             statement: { ipSetReferenceStatement: { arn: ipSet.attrArn } },
-            visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: `portsnare-${family}-${shard}` },
+            visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: ruleName },
           });
         }
       }
       ruleGroups[wafScope] = new wafv2.CfnRuleGroup(this, `RuleGroup${pascal(wafScope)}`, {
-        name: `${prefix}-${wafScope.toLowerCase()}`,
+        name: ruleGroup,
         scope: wafScope,
         capacity: RULE_GROUP_CAPACITY,
         description: 'portsnare: blocks addresses caught scanning decoy ports',
         rules,
-        visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: 'portsnare' },
+        // its own name, not a literal: the RuleGroup dimension of its rules' metrics, unique per account and Region
+        visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: ruleGroup },
       });
     }
     this.ipSets = ipSets;

@@ -6,6 +6,7 @@
 import type { Family } from '../../core/address';
 import type { FindingsTarget } from '../../core/findings';
 import type { BlockRecord } from '../../core/policy';
+import type { WafRuleEffect } from './stack/waf-effect';
 
 /** One block as the operator sees it. Times are epoch ms. */
 export interface BlockView {
@@ -23,6 +24,11 @@ export interface BlockView {
   readonly enforcedIn: readonly string[];
   /** what the block's nftables element dropped (a running agent with element counters only) */
   readonly dropped?: { readonly packets: number; readonly bytes: number };
+  /**
+   * the WAF rules of the IP sets that hold the block, each with what it blocked in the last hour
+   * (a stack only; WAF counts per rule, so a count covers every address of that set)
+   */
+  readonly wafRules?: readonly WafRuleEffect[];
   readonly sensors: readonly string[];
   readonly note?: string;
   readonly liftedBy?: string;
@@ -70,6 +76,11 @@ export interface Backend {
   status(now: number): Promise<StatusView>;
   /** active blocks, soonest expiry first */
   blocks(now: number): Promise<BlockView[]>;
+  /**
+   * What each WAF rule blocked over the last hour, one entry per IP set (a stack only; the same
+   * answer `blocks(now)` attached to its views, not a second read).
+   */
+  wafEffect?(now: number): Promise<readonly WafRuleEffect[]>;
   block(request: BlockRequest): Promise<BlockOutcome>;
   unblock(target: string, requestedBy: string): Promise<UnblockOutcome>;
   /** the current record (active or not) and what happened to the target, oldest first */

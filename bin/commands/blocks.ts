@@ -1,6 +1,7 @@
 /** `portsnare blocks`: what is blocked, why, how often, until when, and where it is enforced. */
 import type { Command } from 'commander';
 import type { BlockView } from './backend';
+import { WAF_EFFECT_WINDOW_MS, type WafRuleEffect, wafEffectText } from './stack/waf-effect';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { expiresIn, table } from './output';
 import { blocksCovering, parseTarget } from './targets';
@@ -20,6 +21,7 @@ export function blockJson(block: BlockView, now: number): Record<string, unknown
     active: block.active,
     enforcedIn: block.enforcedIn,
     ...(block.dropped !== undefined ? { dropped: block.dropped } : {}),
+    ...(block.wafRules !== undefined ? { wafRules: block.wafRules.map(wafRuleJson) } : {}),
     sensors: block.sensors,
     ...(block.note !== undefined ? { note: block.note } : {}),
     ...(block.liftedBy !== undefined ? { liftedBy: block.liftedBy } : {}),
@@ -49,18 +51,56 @@ export function droppedText(dropped: BlockView['dropped']): string {
   return dropped === undefined ? '-' : `${dropped.packets} pkt${dropped.packets === 1 ? '' : 's'}, ${dropped.bytes} B`;
 }
 
+/** One WAF rule's effect in --json: blockedRequestsLastHour null when not known, with the note. */
+export function wafRuleJson(effect: WafRuleEffect): Record<string, unknown> {
+  return {
+    ipSet: effect.ipSet,
+    scope: effect.scope,
+    rule: effect.rule,
+    ruleGroup: effect.ruleGroup,
+    blockedRequestsLastHour: effect.blockedRequests ?? null,
+    ...(effect.note !== undefined ? { note: effect.note } : {}),
+  };
+}
+
+/**
+ * Under the table: per IP set, what its rule blocked in the last hour. WAF has no per-address
+ * counter, so this is per set; the ENFORCED IN column says which set holds each block.
+ */
+export function wafEffectLines(effects: readonly WafRuleEffect[]): string[] {
+  if (effects.length === 0) return [];
+  return [
+    `WAF requests blocked in the last ${WAF_EFFECT_WINDOW_MS / 60_000} minutes, per IP set rule (AWS/WAFV2 BlockedRequests; WAF counts per rule, not per address: ENFORCED IN says which set holds a block):`,
+    table(
+      ['IP SET', 'SCOPE', 'RULE', 'BLOCKED'],
+      effects.map((effect) => [`waf:${effect.ipSet}`, effect.scope, effect.rule, wafEffectText(effect)]),
+    ),
+  ];
+}
+
 export function registerBlocks(program: Command, deps: CliDeps): void {
   withBackendOptions(
     program
       .command('blocks')
       .summary('list active blocks')
-      .description('Active blocks, soonest expiry first: address or CIDR, reason, offences, hits, expires in, where it is enforced.')
+      .description(
+        'Active blocks, soonest expiry first: address or CIDR, reason, offences, hits, expires in, where it is enforced, and what was dropped: per element on a host (nftables counters), per WAF IP set rule over the last hour for a stack (WAF does not count per address).',
+      )
       .option('--contains <address>', 'only the blocks that hold this address or CIDR (itself or a wider CIDR)')
       .option('--json', 'print a JSON array (times in ISO 8601, expiresInSeconds)'),
   ).action(async (options: BackendOptions & { contains?: string }) => {
     const now = deps.now();
     const contains = options.contains !== undefined ? parseTarget(options.contains) : undefined;
-    const { where, blocks: all } = await withBackend(options, deps, async (backend) => ({ where: backend.where, blocks: await backend.blocks(now) }), { readOnly: true });
+    const { where, blocks: all, effects } = await withBackend(
+      options,
+      deps,
+      async (backend) => {
+        const blocks = await backend.blocks(now);
+        // only when there is a block to show: the same read blocks() attached to the views
+        return { where: backend.where, blocks, effects: blocks.length > 0 && backend.wafEffect ? await backend.wafEffect(now) : [] };
+      },
+      { readOnly: true },
+    );
     const blocks = contains !== undefined ? blocksCovering(all, contains) : all;
     if (options.json) {
       printJson(deps.io, blocks.map((block) => blockJson(block, now)));
@@ -72,5 +112,6 @@ export function registerBlocks(program: Command, deps: CliDeps): void {
     }
     deps.io.out(blocksTable(blocks, now));
     deps.io.out(`${blocks.length} active block${blocks.length === 1 ? '' : 's'} (${where})`);
+    for (const line of wafEffectLines(effects)) deps.io.out(line);
   });
 }

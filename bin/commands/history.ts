@@ -4,6 +4,7 @@ import { blockJson } from './blocks';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { CliError, EXIT } from './errors';
 import { expiresIn, isoSeconds, table } from './output';
+import { wafEffectText } from './stack/waf-effect';
 import { blocksCovering, parseTarget } from './targets';
 
 export function registerHistory(program: Command, deps: CliDeps): void {
@@ -50,6 +51,14 @@ export function registerHistory(program: Command, deps: CliDeps): void {
           ? `blocked for ${expiresIn(current.expiresAt, now)} more (until ${isoSeconds(current.expiresAt)})`
           : `not blocked${current.liftedBy ? ` (lifted by ${current.liftedBy})` : ` (last block ended ${isoSeconds(current.expiresAt)})`}`;
       deps.io.out(`${coveredBy ?? target}: ${state}; reason ${current.reason}, offence ${current.offences}, ${current.hitCount} hits, first seen ${isoSeconds(current.firstSeen)} — ${where}`);
+      // the cloud's proof of effect: per IP set rule, WAF has no per-address counter
+      for (const rule of current.wafRules ?? []) {
+        deps.io.out(
+          rule.blockedRequests === undefined
+            ? `  held by waf:${rule.ipSet}: its rule ${rule.rule}: ${wafEffectText(rule)}`
+            : `  held by waf:${rule.ipSet}: its rule ${rule.rule} blocked ${wafEffectText(rule)} in the last hour (the whole set, not this address alone)`,
+        );
+      }
     } else {
       deps.io.out(`${target}: no current record — ${where}`);
     }

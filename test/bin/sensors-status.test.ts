@@ -103,6 +103,8 @@ describe('status --stack: sensor heartbeats', () => {
       stat: 'Sum',
       startTime: (NOW - 24 * HOUR) / 1000,
       endTime: NOW / 1000,
+      // signed for the stack's Region: CloudWatch metrics are regional
+      region: 'eu-west-1',
     })));
     expect(JSON.parse(cw.requests.find((r) => r.op === 'DescribeAlarms')!.body)).toEqual({ AlarmNames: [EC2.alarmName, EDGE.alarmName], AlarmTypes: ['MetricAlarm'] });
   });

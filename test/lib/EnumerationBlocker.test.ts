@@ -374,6 +374,57 @@ describe('alarms and dashboard', () => {
       expect(body).toContain(`"Portsnare","${name}","service","portsnare"`);
     }
   });
+
+  // AWS WAF publishes a rule group rule's metrics under Rule (its metric name), RuleGroup (the
+  // group's metric name) and, except for CloudFront, Region; CloudFront's live in us-east-1
+  // (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html)
+  it('graphs the requests each IP set rule of the rule groups blocked, per scope, under the metric names the rules publish', () => {
+    // the rule groups as deployed: each takes its own name as metric name, so two stacks never share one
+    const groups = Object.fromEntries(
+      resourcesOf(template, 'AWS::WAFv2::RuleGroup').map(([, group]) => {
+        const properties = group.Properties as { Name: string; Scope: string; VisibilityConfig: { MetricName: string }; Rules: Array<{ VisibilityConfig: { MetricName: string } }> };
+        expect(properties.VisibilityConfig.MetricName).toBe(properties.Name);
+        expect(properties.Rules.map((rule) => rule.VisibilityConfig.MetricName)).toEqual(['portsnare-ipv4-0', 'portsnare-ipv4-1', 'portsnare-ipv6-0', 'portsnare-ipv6-1']);
+        return [properties.Scope, properties.Name];
+      }),
+    ) as Record<'REGIONAL' | 'CLOUDFRONT', string>;
+    expect(groups.REGIONAL).toMatch(/^[A-Za-z0-9_-]+-regional$/);
+    expect(groups.CLOUDFRONT).toBe(groups.REGIONAL.replace(/-regional$/, '-cloudfront'));
+
+    const [, dashboard] = resourcesOf(template, 'AWS::CloudWatch::Dashboard')[0]!;
+    const body = JSON.parse(flatten((dashboard.Properties as { DashboardBody: unknown }).DashboardBody)) as { widgets: Array<{ properties: { title?: string; metrics?: unknown[][] } }> };
+    const wafWidgets = body.widgets.filter((w) => (w.properties.metrics ?? []).some((m) => m[0] === 'AWS/WAFV2'));
+    expect(wafWidgets.map((w) => w.properties.title)).toEqual([
+      'WAF requests blocked per portsnare rule (REGIONAL; per IP set, WAF does not count per address)',
+      'WAF requests blocked per portsnare rule (CLOUDFRONT; per IP set, WAF does not count per address)',
+    ]);
+    const [regional, cloudFront] = wafWidgets.map((w) => w.properties.metrics!);
+    expect(regional).toEqual(
+      ['portsnare-ipv4-0', 'portsnare-ipv4-1', 'portsnare-ipv6-0', 'portsnare-ipv6-1'].map((rule) => [
+        'AWS/WAFV2',
+        'BlockedRequests',
+        'Region',
+        'us-east-1',
+        'Rule',
+        rule,
+        'RuleGroup',
+        groups.REGIONAL,
+        { label: rule, stat: 'Sum' },
+      ]),
+    );
+    // CloudFront: no Region dimension, read from us-east-1
+    expect(cloudFront).toEqual(
+      ['portsnare-ipv4-0', 'portsnare-ipv4-1', 'portsnare-ipv6-0', 'portsnare-ipv6-1'].map((rule) => [
+        'AWS/WAFV2',
+        'BlockedRequests',
+        'Rule',
+        rule,
+        'RuleGroup',
+        groups.CLOUDFRONT,
+        { label: rule, region: 'us-east-1', stat: 'Sum' },
+      ]),
+    );
+  });
 });
 
 describe('outputs and removal', () => {

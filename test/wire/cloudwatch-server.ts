@@ -34,6 +34,10 @@
  *   filter still matches); RecentlyActive "PT3H", the only valid value, keeps metrics with data in
  *   the past three hours; at most 500 results per answer, the rest behind NextToken. Answer:
  *   {Metrics: [{Namespace, MetricName, Dimensions: [{Name, Value}]}], NextToken}.
+ * - Metrics are regional: a query sees the data points published in the Region it was signed for
+ *   (the SigV4 credential scope); WAF publishes CloudFront's metrics in US East (N. Virginia)
+ *   (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html). `publishIn` puts a
+ *   point in one Region; `publish` (older tests) in all.
  * - Errors: the JSON protocol's envelope {"__type", "message"}, with the Query-era code in the
  *   `x-amzn-query-error: Code;Sender` header that query-compatible services add (documented for
  *   Amazon SQS, the same migration: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-api-responses.html);
@@ -72,6 +76,13 @@ export interface ReceivedQuery {
   /** epoch seconds */
   readonly startTime: number;
   readonly endTime: number;
+  /**
+   * the Region the request was signed for (the SigV4 credential scope, "AKID/DATE/REGION/monitoring/aws4_request":
+   * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html); CloudWatch
+   * metrics are regional, so a test asserts where a query went. Data points are held per Region
+   * only when published with `publishIn`.
+   */
+  readonly region: string;
 }
 
 class ServiceError extends Error {
@@ -134,9 +145,14 @@ export class CloudWatchWire extends HttpFake {
     this.defaultMaxDatapoints = 100_800;
   }
 
-  /** A data point as the publishing service (here EventBridge) puts it, at `at` epoch ms. */
+  /** A data point as the publishing service (here EventBridge) puts it, at `at` epoch ms, visible from every Region. */
   publish(namespace: string, metricName: string, dimensions: Dimensions, at: number, value = 1): void {
-    const key = metricKey(namespace, metricName, dimensions);
+    this.publishIn(undefined, namespace, metricName, dimensions, at, value);
+  }
+
+  /** A data point published in one Region: only queries signed for that Region see it (CloudWatch metrics are regional). */
+  publishIn(region: string | undefined, namespace: string, metricName: string, dimensions: Dimensions, at: number, value = 1): void {
+    const key = JSON.stringify([region ?? null, metricKey(namespace, metricName, dimensions)]);
     const list = this.points.get(key) ?? [];
     list.push({ at: at / 1000, value });
     this.points.set(key, list);
@@ -160,7 +176,8 @@ export class CloudWatchWire extends HttpFake {
       const index = this.failures.findIndex((failure) => failure.op === op);
       if (index >= 0) throw this.failures.splice(index, 1)[0]!.error;
       const input = JSON.parse(body) as Body;
-      const output = op === 'GetMetricData' ? this.getMetricData(input) : op === 'DescribeAlarms' ? this.describeAlarms(input) : op === 'ListMetrics' ? this.listMetrics(input) : undefined;
+      const region = /Credential=[^/]+\/\d{8}\/([^/]+)\/monitoring\/aws4_request/.exec(String(request.headers.authorization))?.[1] ?? '';
+      const output = op === 'GetMetricData' ? this.getMetricData(input, region) : op === 'DescribeAlarms' ? this.describeAlarms(input) : op === 'ListMetrics' ? this.listMetrics(input, region) : undefined;
       if (!output) throw new ServiceError('UnknownOperationException', `this fake does not answer ${op}`, undefined);
       return { op, reply: { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(output) } };
     } catch (error) {
@@ -171,7 +188,7 @@ export class CloudWatchWire extends HttpFake {
     }
   }
 
-  private getMetricData(input: Body): Body {
+  private getMetricData(input: Body, region: string): Body {
     const queries = input.MetricDataQueries;
     if (!Array.isArray(queries) || queries.length < 1 || queries.length > 500) throw invalid('MetricDataQueries must hold 1 to 500 queries');
     let start = epochSeconds(input.StartTime, 'StartTime');
@@ -185,10 +202,12 @@ export class CloudWatchWire extends HttpFake {
     if (!Number.isInteger(offset) || offset < 0) throw new ServiceError('InvalidNextToken', 'The service couldn\'t process the NextToken.');
     const ids = new Set<string>();
     const series = queries.map((raw: unknown) => {
-      const query = this.received(raw, start, end, ids);
+      const query = { ...this.received(raw, start, end, ids), region };
       if (offset === 0) this.queries.push(query);
       const buckets = new Map<number, number>();
-      for (const point of this.points.get(metricKey(query.namespace, query.metricName, query.dimensions)) ?? []) {
+      const key = metricKey(query.namespace, query.metricName, query.dimensions);
+      const published = [...(this.points.get(JSON.stringify([null, key])) ?? []), ...(this.points.get(JSON.stringify([region, key])) ?? [])];
+      for (const point of published) {
         if (point.at < start || point.at >= end) continue;
         const bucket = start + Math.floor((point.at - start) / query.period) * query.period;
         buckets.set(bucket, (buckets.get(bucket) ?? 0) + point.value);
@@ -218,7 +237,7 @@ export class CloudWatchWire extends HttpFake {
     return { MetricDataResults: results, Messages: [], ...(more ? { NextToken: `page-${offset + returned}` } : {}) };
   }
 
-  private received(raw: unknown, start: number, end: number, ids: Set<string>): ReceivedQuery {
+  private received(raw: unknown, start: number, end: number, ids: Set<string>): Omit<ReceivedQuery, 'region'> {
     const query = (raw ?? {}) as Body;
     const id = String(query.Id ?? '');
     if (!/^[a-z][a-zA-Z0-9_]*$/.test(id)) throw invalid(`The value ${JSON.stringify(id)} for parameter MetricDataQueries.member.Id is invalid: it must start with a lowercase letter`);
@@ -240,14 +259,16 @@ export class CloudWatchWire extends HttpFake {
     return { id, namespace: metric.Namespace, metricName: metric.MetricName, dimensions, period, stat: stat.Stat, startTime: start, endTime: end };
   }
 
-  private listMetrics(input: Body): Body {
+  private listMetrics(input: Body, region: string): Body {
     const recently = input.RecentlyActive;
     if (recently !== undefined && recently !== 'PT3H') throw invalid(`RecentlyActive ${JSON.stringify(recently)}: PT3H is the only valid value`);
     const filters = (input.Dimensions ?? []) as Array<{ Name?: string; Value?: string }>;
     if (!Array.isArray(filters) || filters.length > 10) throw invalid('Dimensions: at most 10 filters');
     const since = this.now() / 1000 - 3 * 3600;
     const matching: Body[] = [];
-    for (const [key, points] of this.points) {
+    for (const [regionKey, points] of this.points) {
+      const [published, key] = JSON.parse(regionKey) as [string | null, string];
+      if (published !== null && published !== region) continue;
       const [namespace, metricName, dims] = JSON.parse(key) as [string, string, Array<[string, string]>];
       if (input.Namespace !== undefined && input.Namespace !== namespace) continue;
       if (input.MetricName !== undefined && input.MetricName !== metricName) continue;

@@ -9,6 +9,7 @@
  * decide function validates them and the enforce function stays the one writer.
  */
 import type { Stack } from '@aws-sdk/client-cloudformation';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { listOutput, STACK_OUTPUTS } from '../../../core/outputs';
 import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../../../core/commands';
@@ -30,11 +31,15 @@ import { readSensors, sensorLines, sensorsJson, sensorsOfStack } from './sensors
 import { settingsOfStack, stackOutput } from './settings';
 import { readBurstCount, readHistory } from './table-reads';
 import { historyEntry, toView } from './views';
+import { readWafEffect, type WafRuleEffect } from './waf-effect';
 
 export class StackBackend implements Backend {
   readonly where: string;
   private readonly repository: BlockRepository;
   private loadedSettings: PipelineSettings | undefined;
+  private effect: { now: number; effects: Promise<readonly WafRuleEffect[]> } | undefined;
+  /** CloudWatch clients of other Regions this backend used (closed with it) */
+  private readonly metricClients = new Set<CloudWatchClient>();
 
   private constructor(
     private readonly clients: CloudClients,
@@ -64,6 +69,7 @@ export class StackBackend implements Backend {
   }
 
   close(): Promise<void> {
+    for (const client of this.metricClients) if (client !== this.clients.cloudWatch) client.destroy();
     closeClients(this.clients);
     return Promise.resolve();
   }
@@ -122,7 +128,34 @@ export class StackBackend implements Backend {
   }
 
   async blocks(now: number): Promise<BlockView[]> {
-    return this.withPlacements((await this.activeRecords(now)).sort(byExpiry));
+    return this.withEffects(await this.withPlacements((await this.activeRecords(now)).sort(byExpiry)), now);
+  }
+
+  /** Each active view in a WAF set gets that set's rule and what it blocked in the last hour. */
+  private async withEffects(views: BlockView[], now: number): Promise<BlockView[]> {
+    if (!views.some((view) => view.active)) return views;
+    const effects = await this.wafEffect(now);
+    if (effects.length === 0) return views;
+    return views.map((view) => {
+      // the sets that hold it, as withPlacements found them ("waf:NAME")
+      const rules = view.active ? effects.filter((effect) => view.enforcedIn.includes(`waf:${effect.ipSet}`)) : [];
+      return rules.length > 0 ? { ...view, wafRules: rules } : view;
+    });
+  }
+
+  /** What each portsnare WAF rule blocked over the hour before `now` (read once per `now`). */
+  wafEffect(now: number): Promise<readonly WafRuleEffect[]> {
+    if (this.effect?.now !== now) {
+      const metrics = (region: string): CloudWatchClient => {
+        const client = this.clients.metrics?.(region) ?? (region === this.region ? this.clients.cloudWatch : undefined);
+        // reported per rule as unavailable (readWafEffect catches it), never a failed listing
+        if (!client) throw new Error(`no CloudWatch client for ${region}`);
+        this.metricClients.add(client);
+        return client;
+      };
+      this.effect = { now, effects: readWafEffect(metrics, this.ipSetRefs(), now) };
+    }
+    return this.effect.effects;
   }
 
   async findingRecords(now: number, since?: number): Promise<{ target: FindingsTarget; items: Array<{ record: BlockRecord; changedAt: number }> }> {
@@ -193,7 +226,7 @@ export class StackBackend implements Backend {
   async history(target: string): Promise<{ current?: BlockView; entries: HistoryView[] }> {
     const items = await send(`read the history of ${target} in table ${this.tableName}`, () => readHistory(this.clients.dynamo, this.tableName, target));
     const state = await this.read(target);
-    const current = state ? (await this.withPlacements([toView(state)]))[0] : undefined;
+    const current = state ? (await this.withEffects(await this.withPlacements([toView(state)]), this.now()))[0] : undefined;
     return { ...(current ? { current } : {}), entries: items.map(historyEntry) };
   }
 
@@ -214,15 +247,19 @@ export class StackBackend implements Backend {
 
   private async withPlacements(views: BlockView[]): Promise<BlockView[]> {
     if (!views.some((view) => view.active)) return views;
-    const ipSets = listOutput(stackOutput(this.stack, STACK_OUTPUTS.ipSets))
-      .map(parseIpSetArn)
-      .filter((ref): ref is IpSetRef => ref !== undefined);
+    const ipSets = this.ipSetRefs();
     const { byTarget, unknown } = await readPlacements(this.clients, { ipSets, nacl: this.settings().nacl, tableName: this.tableName });
     return views.map((view) => {
       if (!view.active) return view;
       const places = [...(byTarget.get(view.target) ?? []), ...unknown.map((what) => `unknown: ${what}`)];
       return { ...view, enforcedIn: places.length > 0 ? places : ['pending (not in WAF or the NACLs yet)'] };
     });
+  }
+
+  private ipSetRefs(): IpSetRef[] {
+    return listOutput(stackOutput(this.stack, STACK_OUTPUTS.ipSets))
+      .map(parseIpSetArn)
+      .filter((ref): ref is IpSetRef => ref !== undefined);
   }
 
   private async put(detailType: string, detail: Record<string, unknown>): Promise<string> {

@@ -26,6 +26,11 @@ export interface CloudClients {
   readonly ec2: EC2Client;
   /** each sensor's heartbeats (GetMetricData) and its heartbeat alarm (DescribeAlarms) */
   readonly cloudWatch: CloudWatchClient;
+  /**
+   * CloudWatch in a given Region, for the WAF rule metrics (CLOUDFRONT-scope metrics are in
+   * us-east-1); left out: `cloudWatch` serves its own Region and other Regions are reported unavailable
+   */
+  readonly metrics?: (region: string) => CloudWatchClient;
   /** publishes a test message to the alarm topic (selftest); tests that never publish may leave it out */
   readonly sns?: SNSClient;
 }
@@ -36,6 +41,8 @@ export function cloudClients(region: string | undefined): CloudClients {
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const config = region ? { region } : {};
   const wafClients = new Map<string, WAFV2Client>();
+  const metricClients = new Map<string, CloudWatchClient>();
+  const cloudWatch = new CloudWatchClient(config);
   return {
     cloudFormation: new CloudFormationClient(config),
     dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }),
@@ -46,7 +53,12 @@ export function cloudClients(region: string | undefined): CloudClients {
       return client;
     },
     ec2: new EC2Client(config),
-    cloudWatch: new CloudWatchClient(config),
+    cloudWatch,
+    metrics: (metricsRegion) => {
+      let client = metricClients.get(metricsRegion);
+      if (!client) metricClients.set(metricsRegion, (client = new CloudWatchClient({ region: metricsRegion })));
+      return client;
+    },
     sns: new SNSClient(config),
   };
 }
