@@ -129,3 +129,34 @@ export function latestPerTarget<R extends ChangedDesiredRecord>(changes: readonl
   }
   return [...latest.values()];
 }
+
+/** A run of enforce: `reconcile` is the full repair, every change in it logged and counted as one. */
+export type EnforceMode = 'enforce' | 'reconcile';
+
+/** One enforcement point that could not be brought to the desired state this run. */
+export type EnforceFailure = PointFailure;
+
+export interface EnforceSummary {
+  readonly passes: number;
+  readonly changes: number;
+  readonly blocked: number;
+  readonly unblocked: number;
+  /**
+   * true only when every enforcement point holds the whole desired state: no failure, no
+   * conflict left, and nothing in `incomplete`
+   */
+  readonly converged: boolean;
+  /**
+   * why the desired state is not fully enforced although nothing failed: a deny an earlier allow
+   * shadows, a full IP set or ACL (attackers left out of it), ledger entries a read has not shown
+   */
+  readonly incomplete?: string[];
+  readonly failures: EnforceFailure[];
+  /** records the desired state held at the last full run (this one, when it is full): the count a plane reports */
+  readonly desired: number;
+  /** an incremental run: the changed records it read (the overlap's included) */
+  readonly changesRead?: number;
+  /** full: the whole desired state against every point; incremental: the changes since the cursor */
+  readonly run?: 'full' | 'incremental';
+}
+

@@ -27,7 +27,7 @@
 import { desiredCandidates } from '../../core/diff';
 import { NeverBlockGuard } from '../../core/guard';
 import type { ChangedRecord } from '../../core/policy';
-import { type DesiredInput, type DesiredRecord, type EnforcementPoint, type PointFailure, type PointReport, latestPerTarget, runPoint } from '../../core/points';
+import { type DesiredInput, type DesiredRecord, type EnforceMode, type EnforceSummary, type EnforcementPoint, type PointReport, latestPerTarget, runPoint } from '../../core/points';
 import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from './clock';
 import type { NaclAdapter } from './nacl-adapter';
@@ -52,7 +52,6 @@ export const OVERLAP_MS = 20_000;
 /** a cursor older than this (a container idle for a while) is not trusted: the run is a full one */
 export const CURSOR_MAX_AGE_MS = 10 * 60_000;
 
-export type EnforceMode = 'enforce' | 'reconcile';
 
 /** What an enforce run needs of the decision table (lambda/shared/repository.ts BlockRepository). */
 export type DesiredStateReader = Pick<BlockRepository, 'listEnforced' | 'changesSince' | 'recentActive'>;
@@ -163,32 +162,7 @@ export interface EnforcerDeps {
   readonly wafMaxPerSet?: number;
 }
 
-/** One enforcement point that could not be brought to the desired state this run. */
-export type EnforceFailure = PointFailure;
-
-export interface EnforceSummary {
-  readonly passes: number;
-  readonly changes: number;
-  readonly blocked: number;
-  readonly unblocked: number;
-  /**
-   * true only when every enforcement point holds the whole desired state: no failure, no
-   * conflict left, and nothing in `incomplete`
-   */
-  readonly converged: boolean;
-  /**
-   * why the desired state is not fully enforced although nothing failed: a deny an earlier allow
-   * shadows, a full IP set or ACL (attackers left out of it), ledger entries a read has not shown
-   */
-  readonly incomplete?: string[];
-  readonly failures: EnforceFailure[];
-  /** records the desired state held at the last full run (this one, when it is full): the count a plane reports */
-  readonly desired: number;
-  /** an incremental run: the changed records it read (the overlap's included) */
-  readonly changesRead?: number;
-  /** full: the whole desired state against every point; incremental: the changes since the cursor */
-  readonly run?: 'full' | 'incremental';
-}
+export type { EnforceFailure, EnforceMode, EnforceSummary } from '../../core/points';
 
 export const failureOf = pointFailureOf;
 
