@@ -93,17 +93,17 @@ export const DEFAULT_PRICES: Prices = {
 
 /**
  * Calls the code makes, read from it (not assumptions):
- * - one NACL change in an ACL with the placement ledger (lambda/shared/nacl-adapter.ts `apply`):
+ * - one NACL change in an ACL with the placement ledger (aws/nacl-adapter.ts `apply`):
  *   the re-read that proves the number is ours (DescribeNetworkAcls, `safeToOverwrite`), the
  *   claim (`ledger.pending`, PutItem), the retired check (`ledger.isRetired`, strongly consistent
  *   GetItem), the EC2 write, the outcome (`ledger.confirm`/`free`, PutItem): 5 calls, 2 ledger
  *   writes, 1 strongly consistent ledger read. At capacity every change is a replace in place.
- * - the reads an incremental run starts with (design of issue 20, lambda/shared/repository.ts):
+ * - the reads an incremental run starts with (design of issue 20, aws/repository.ts):
  *   `changesSince` (the `A` partition, one Query, and each lifted partition `L#day`, one more),
  *   `recentActive` (one Query): 3 Queries of the `changes` index.
  * - each ACL per run: DescribeNetworkAcls and the ledger list (`describe`), the ledger list again
  *   in `apply` when the ACL has changes.
- * - every run writes the plane's report (lambda/shared/plane-reports.ts, one UpdateItem).
+ * - every run writes the plane's report (aws/plane-reports.ts, one UpdateItem).
  * - expiry timers (lambda/expiry/handler.ts): a run looks `EXPIRY_LOOKAHEAD_SECONDS` ahead and
  *   sends one timer per distinct expiry second, 10 to a SendMessageBatch.
  */

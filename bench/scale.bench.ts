@@ -3,7 +3,7 @@
  * bench/scale-model.ts at 1 million probes a day, 100,000 blocked sources, 50 accounts × 4 Regions
  * (topology D), fed with what this machine measures:
  * - the DynamoDB size (AWS sizing rules) of a block record, a history entry and a burst counter as
- *   lambda/shared/repository.ts writes them, built by the real policy from real Scan Detected events;
+ *   aws/repository.ts writes them, built by the real policy from real Scan Detected events;
  * - the size of such an event;
  * - decide's in-process work per event: `decide_events_per_s` from bench/results.json when the
  *   pipeline suite has written it, else measured here (intake + guard + policy per event);
@@ -63,7 +63,7 @@ function sightingOf(event: Record<string, unknown>, now: number): Sighting {
   return intake.sightings[0];
 }
 
-/** The items lambda/shared/repository.ts writes for a record (save, appendHistory, admitBurst). */
+/** The items aws/repository.ts writes for a record (save, appendHistory, admitBurst). */
 function items(record: BlockRecord, now: number): { record: number; history: number; burst: number; change: number } {
   const state = { ...stateKey(record.target), ...record, [VERSION_ATTRIBUTE]: 21, [ACTIVE_KEY_ATTRIBUTE]: ACTIVE_KEY };
   const history = {

@@ -29,7 +29,7 @@ export interface CurrentRecord {
   readonly version: unknown;
 }
 
-/** The desired-state store: DynamoDB through lambda/shared/repository.ts, or the host's FileStore. */
+/** The desired-state store: DynamoDB through aws/repository.ts, or the host's FileStore. */
 export interface DecisionStorePort {
   read(target: string): Promise<CurrentRecord | undefined>;
   /**

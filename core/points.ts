@@ -2,8 +2,8 @@
  * Enforcement points: one interface for every place a block is enforced, so a new target is one
  * new module. A point is
  * - "waf:<scope>/<family>": a family's IP sets in one WAF scope (an account and Region's
- *   REGIONAL WAF, or CLOUDFRONT in us-east-1), lambda/shared/points.ts WafPoint;
- * - "nacl:<aclId>": one VPC network ACL, lambda/shared/points.ts NaclPoint;
+ *   REGIONAL WAF, or CLOUDFRONT in us-east-1), aws/points.ts WafPoint;
+ * - "nacl:<aclId>": one VPC network ACL, aws/points.ts NaclPoint;
  * - later "nft:<table>" on a host.
  * Each is read, planned and applied on its own (runPoint), and reports on its own (applied,
  * failures, incomplete): one failing never holds the others back (lambda/shared/enforcer.ts).
@@ -15,7 +15,7 @@
  *   "absent", so re-applying a change is a no-op and reading one twice is harmless.
  * A point that cannot plan from changes alone (a NACL holds only the most recently active: who
  * is evicted depends on everyone) is given `recent`: the most recently active records, enough
- * of them to fill it (lambda/shared/repository.ts recentActive).
+ * of them to fill it (aws/repository.ts recentActive).
  */
 import type { ChangedRecord, EnforcementRecord } from './policy';
 

@@ -1,6 +1,6 @@
 /**
  * The desired-state table's contract, in one place: key builders, the sparse index, attribute
- * names and retention. The repository (lambda/shared/repository.ts) is the one code path that
+ * names and retention. The repository (aws/repository.ts) is the one code path that
  * reads and writes it; the command line's stack backend goes through that repository too.
  *
  * - block record: pk `BLOCK#<target>`, sk `STATE`, the BlockRecord fields, `version` for

@@ -24,15 +24,15 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { hostCidrOf, inRange, isExactDeny, liveRow, type NaclEntry, ownEntryTarget, possibleCidrs, RULE_NUMBER_COOL_DOWN_MS } from '../../core/nacl';
 import { NACL_RULE_MAX, NACL_RULE_MIN, type PipelineSettings } from '../../core/settings';
-import { documentClient } from '../shared/clients/dynamodb';
-import { ec2Client } from '../shared/clients/ec2';
+import { documentClient } from '../../aws/clients/dynamodb';
+import { ec2Client } from '../../aws/clients/ec2';
 import { ledgerTableOf } from '../shared/env';
-import { type Clock, systemClock } from '../shared/clock';
+import { type Clock, systemClock } from '../../aws/clock';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
-import { NaclAdapter } from '../shared/nacl-adapter';
-import { type Observability, powertoolsObservability } from '../shared/observability';
-import { PlacementLedger } from '../shared/repository';
-import { errorName } from '../shared/retry';
+import { NaclAdapter } from '../../aws/nacl-adapter';
+import { type Observability, powertoolsObservability } from '../../aws/observability';
+import { PlacementLedger } from '../../aws/repository';
+import { errorName } from '../../aws/retry';
 import { loadSettings } from '../shared/settings';
 
 export const PHYSICAL_RESOURCE_ID = 'portsnare-nacl-cleanup';

@@ -25,11 +25,11 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { minuteOf } from '../../core/policy';
 import { TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE, type TableKey, burstClaimKey } from '../../core/table';
-import { BlockRepository } from '../shared/repository';
+import { BlockRepository } from '../../aws/repository';
 
 export { burstClaimKey };
-import type { Clock } from '../shared/clock';
-import { backoffMs, errorName } from '../shared/retry';
+import type { Clock } from '../../aws/clock';
+import { backoffMs, errorName } from '../../aws/retry';
 
 export type Admission = 'admitted' | 'open';
 

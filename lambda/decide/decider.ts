@@ -27,11 +27,11 @@ import { interpretEvent } from '../../core/intake';
 import { type DecisionStorePort, DecisionService } from '../../core/decisions';
 import { type BlockRecord, isActive, lift, type Sighting } from '../../core/policy';
 import type { PipelineSettings } from '../../core/settings';
-import type { Clock } from '../shared/clock';
-import type { Observability } from '../shared/observability';
+import type { Clock } from '../../aws/clock';
+import type { Observability } from '../../aws/observability';
 import type { EnforceQueue } from '../shared/queue';
-import type { BlockRepository } from '../shared/repository';
-import { backoffMs } from '../shared/retry';
+import type { BlockRepository } from '../../aws/repository';
+import { backoffMs } from '../../aws/retry';
 import type { BurstGate } from './burst';
 
 /** conditional writes of one record before the invocation gives up (and Lambda retries it) */

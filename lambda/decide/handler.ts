@@ -8,13 +8,13 @@
  * Env (core/environment.ts): PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL.
  */
 import { FUNCTION_ENV } from '../../core/environment';
-import { documentClient } from '../shared/clients/dynamodb';
-import { sqsClient } from '../shared/clients/sqs';
-import { type Clock, systemClock } from '../shared/clock';
+import { documentClient } from '../../aws/clients/dynamodb';
+import { sqsClient } from '../../aws/clients/sqs';
+import { type Clock, systemClock } from '../../aws/clock';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
-import { type Observability, powertoolsObservability } from '../shared/observability';
+import { type Observability, powertoolsObservability } from '../../aws/observability';
 import { EnforceQueue } from '../shared/queue';
-import { BlockRepository } from '../shared/repository';
+import { BlockRepository } from '../../aws/repository';
 import { loadSettings, requireEnv } from '../shared/settings';
 import { BurstGate } from './burst';
 import { Decider, type DeciderDeps, type Outcome } from './decider';

@@ -40,13 +40,13 @@ import {
 } from '../../core/digest';
 import { formatZodError } from '../../core/event';
 import { METRIC_DIMENSIONS, METRIC_NAMESPACE } from '../../core/metrics';
-import { cloudWatchClient } from '../shared/clients/cloudwatch';
-import { documentClient } from '../shared/clients/dynamodb';
-import { snsClient } from '../shared/clients/sns';
-import { type Clock, systemClock } from '../shared/clock';
+import { cloudWatchClient } from '../../aws/clients/cloudwatch';
+import { documentClient } from '../../aws/clients/dynamodb';
+import { snsClient } from '../../aws/clients/sns';
+import { type Clock, systemClock } from '../../aws/clock';
 import { FUNCTION_ENV, requireEnv } from '../shared/env';
 import { entryPoint, instrument } from '../shared/handler';
-import { type Observability, powertoolsObservability } from '../shared/observability';
+import { type Observability, powertoolsObservability } from '../../aws/observability';
 import { DigestStore } from './store';
 
 /** how long a claim holds: longer than the function's timeout (lib/Digest.ts DIGEST_TIMEOUT_SECONDS, 120 s) */

@@ -1,7 +1,7 @@
 /**
  * The digest's reads and writes of the decision table (core/digest.ts DIGEST_STATE_KEY, core/table.ts
  * history keys). It reads history entries and writes only its own claim item, never a block record:
- * lambda/shared/repository.ts stays the one writer of desired state.
+ * aws/repository.ts stays the one writer of desired state.
  *
  * The claim (exactly-once-ish): a conditional UpdateItem takes the window ending at `until` only
  * when no live claim exists; each channel's `sent_<channel>` moves forward only while the claim is
@@ -14,8 +14,8 @@
 import { GetCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CLAIM_ATTRIBUTES, DIGEST_STATE_KEY, sentAttribute, type DigestChannel, type DigestEntry } from '../../core/digest';
 import { blockPartition, HISTORY_SK_PREFIX, parseHistorySortKey, TABLE_PARTITION_KEY, TABLE_SORT_KEY, targetOfPartition } from '../../core/table';
-import { BlockRepository, MAX_CHANGES_SPAN_MS } from '../shared/repository';
-import { errorName } from '../shared/retry';
+import { BlockRepository, MAX_CHANGES_SPAN_MS } from '../../aws/repository';
+import { errorName } from '../../aws/retry';
 
 export interface DigestState {
   /** per channel, the end of the last window delivered (epoch ms) */

@@ -33,21 +33,21 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { documentClient } from '../shared/clients/dynamodb';
-import { ec2Client } from '../shared/clients/ec2';
-import { sqsClient } from '../shared/clients/sqs';
-import { wafClients } from '../shared/clients/wafv2';
-import { type Clock, DeadlineClock, systemClock } from '../shared/clock';
+import { documentClient } from '../../aws/clients/dynamodb';
+import { ec2Client } from '../../aws/clients/ec2';
+import { sqsClient } from '../../aws/clients/sqs';
+import { wafClients } from '../../aws/clients/wafv2';
+import { type Clock, DeadlineClock, systemClock } from '../../aws/clock';
 import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary, newEnforcerState } from '../shared/enforcer';
-import { NaclAdapter } from '../shared/nacl-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
-import { type Observability, powertoolsObservability } from '../shared/observability';
-import { PlaneReports } from '../shared/plane-reports';
+import { type Observability, powertoolsObservability } from '../../aws/observability';
+import { PlaneReports } from '../../aws/plane-reports';
 import { EnforceQueue, parseEnforceMessage, queueUrlFromArn } from '../shared/queue';
-import { BlockRepository, PlacementLedger } from '../shared/repository';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
 import { enforceEnvironmentOf } from '../shared/env';
 import { loadSettings } from '../shared/settings';
-import { WafAdapter } from '../shared/waf-adapter';
+import { WafAdapter } from '../../aws/waf-adapter';
 
 /** never wait longer than this for a wake-up's window to close (clock skew guard; a window and its settle take 3 s) */
 export const MAX_WAIT_MS = 5_000;

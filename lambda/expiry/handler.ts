@@ -30,13 +30,13 @@
  * Env: TABLE_NAME, ENFORCE_QUEUE_URL, EXPIRY_TIMER_QUEUE_URL.
  */
 import { lift } from '../../core/policy';
-import { documentClient } from '../shared/clients/dynamodb';
-import { sqsClient } from '../shared/clients/sqs';
-import { type Clock, systemClock } from '../shared/clock';
+import { documentClient } from '../../aws/clients/dynamodb';
+import { sqsClient } from '../../aws/clients/sqs';
+import { type Clock, systemClock } from '../../aws/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
-import { type Observability, powertoolsObservability } from '../shared/observability';
+import { type Observability, powertoolsObservability } from '../../aws/observability';
 import { digestOf, EnforceQueue } from '../shared/queue';
-import { BlockRepository } from '../shared/repository';
+import { BlockRepository } from '../../aws/repository';
 import { FUNCTION_ENV, requireEnv } from '../shared/env';
 import { parseTimer, TimerQueue, timersFor } from '../shared/timer-queue';
 

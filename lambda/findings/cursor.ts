@@ -16,7 +16,7 @@
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { FINDINGS_CURSOR_PK, FINDINGS_CURSOR_SK } from '../../core/findings';
 import { TABLE_PARTITION_KEY, TABLE_SORT_KEY, VERSION_ATTRIBUTE } from '../../core/table';
-import { errorName } from '../shared/retry';
+import { errorName } from '../../aws/retry';
 
 export interface RetryEntry {
   /** the change time (UpdatedAt) the import failed at */

@@ -6,7 +6,7 @@
  * - Batches of at most 100 findings, calls paced to at most 10 a second (one every 100 ms), the
  *   documented limits (https://docs.aws.amazon.com/securityhub/latest/partnerguide/guidelines-batchimportfindings.html).
  *   A throttled call (HTTP 429: LimitExceededException, TooManyRequestsException,
- *   ThrottlingException) is retried with backoff (lambda/shared/retry.ts).
+ *   ThrottlingException) is retried with backoff (aws/retry.ts).
  * - A finding in FailedFindings is logged and counted, and kept in the cursor's retry list: the
  *   next run imports it again (up to MAX_FINDING_ATTEMPTS, then it is dropped: logged, counted
  *   FindingsDropped); it never holds the others back, nor the cursor.
@@ -26,9 +26,9 @@
 import { type BatchImportFindingsCommandOutput, BatchImportFindingsCommand, type AwsSecurityFinding } from '@aws-sdk/client-securityhub';
 import { asffFinding, batches, type FindingsTarget, MAX_FINDINGS_PER_IMPORT, MAX_IMPORTS_PER_SECOND } from '../../core/findings';
 import type { BlockRecord } from '../../core/policy';
-import type { Clock } from '../shared/clock';
-import type { Observability } from '../shared/observability';
-import { errorName, isThrottling, withRetry } from '../shared/retry';
+import type { Clock } from '../../aws/clock';
+import type { Observability } from '../../aws/observability';
+import { errorName, isThrottling, withRetry } from '../../aws/retry';
 import type { CursorStore, RetryEntry } from './cursor';
 
 /** read back from the cursor: covers the index's lag and the deciders' clocks */
@@ -50,7 +50,7 @@ export const MAX_FINDINGS_PER_RUN = 10_000;
 /** full records read at once */
 const READ_CONCURRENCY = 16;
 
-/** The change log and the records (lambda/shared/repository.ts BlockRepository has these). */
+/** The change log and the records (aws/repository.ts BlockRepository has these). */
 export interface ChangeSource {
   changesSince(since: number, now: number): Promise<ReadonlyArray<{ readonly target: string; readonly changedAt: number }>>;
   get(target: string): Promise<{ readonly record: BlockRecord } | undefined>;

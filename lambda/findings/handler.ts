@@ -7,13 +7,13 @@
  * account's default product, `arn:<partition>:securityhub:<region>:<account>:product/<account>/default`).
  */
 import { parseProductArn } from '../../core/findings';
-import { documentClient } from '../shared/clients/dynamodb';
-import { securityHubClient } from '../shared/clients/securityhub';
-import { type Clock, DeadlineClock, systemClock } from '../shared/clock';
+import { documentClient } from '../../aws/clients/dynamodb';
+import { securityHubClient } from '../../aws/clients/securityhub';
+import { type Clock, DeadlineClock, systemClock } from '../../aws/clock';
 import { FUNCTION_ENV, requireEnv } from '../shared/env';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
-import { type Observability, powertoolsObservability } from '../shared/observability';
-import { BlockRepository } from '../shared/repository';
+import { type Observability, powertoolsObservability } from '../../aws/observability';
+import { BlockRepository } from '../../aws/repository';
 import { DynamoCursorStore } from './cursor';
 import { type ExportResult, exportFindings, type ExporterDeps } from './exporter';
 

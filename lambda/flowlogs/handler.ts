@@ -12,12 +12,12 @@ import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } 
 import type { CloudWatchLogsDecodedData, CloudWatchLogsEvent } from 'aws-lambda';
 import { tryCanonicalAddress } from '../../core/address';
 import { DETAIL_TYPE_SCAN_DETECTED, EVENT_SOURCE_SENSOR, type ScanDetected } from '../../core/event';
-import { eventBridgeClient } from '../shared/clients/eventbridge';
-import { type Clock, systemClock } from '../shared/clock';
+import { eventBridgeClient } from '../../aws/clients/eventbridge';
+import { type Clock, systemClock } from '../../aws/clock';
 import { requireEnv } from '../shared/env';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
-import { powertoolsObservability, type Observability } from '../shared/observability';
-import { isThrottling, withRetry } from '../shared/retry';
+import { powertoolsObservability, type Observability } from '../../aws/observability';
+import { isThrottling, withRetry } from '../../aws/retry';
 import { parseFlowLine, toScanEvents, type FlowRecord } from './records';
 
 /** PutEvents takes at most 10 entries per call (EventBridge quotas). */

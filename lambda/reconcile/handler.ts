@@ -6,10 +6,10 @@
  * logs each change it makes as a repair and counts it (metric Repairs).
  * Env: ENFORCE_QUEUE_URL.
  */
-import { sqsClient } from '../shared/clients/sqs';
-import { type Clock, systemClock } from '../shared/clock';
+import { sqsClient } from '../../aws/clients/sqs';
+import { type Clock, systemClock } from '../../aws/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
-import { type Observability, powertoolsObservability } from '../shared/observability';
+import { type Observability, powertoolsObservability } from '../../aws/observability';
 import { EnforceQueue } from '../shared/queue';
 import { FUNCTION_ENV, requireEnv } from '../shared/env';
 

@@ -1,5 +1,5 @@
 /**
- * One enforcement run over every enforcement point (core/points.ts; lambda/shared/points.ts):
+ * One enforcement run over every enforcement point (core/points.ts; aws/points.ts):
  * each WAF scope's IP sets of a family, then each network ACL. WAF first — it holds every
  * attacker — then the NACLs. A conflict in an ACL (a rule number taken, an entry gone, the quota
  * lower than configured) re-reads that ACL and re-plans, at most MAX_PASSES times. In
@@ -29,14 +29,14 @@ import { NeverBlockGuard } from '../../core/guard';
 import type { ChangedRecord } from '../../core/policy';
 import { type DesiredInput, type DesiredRecord, type EnforceMode, type EnforceSummary, type EnforcementPoint, type PointReport, latestPerTarget, runPoint } from '../../core/points';
 import type { PipelineSettings } from '../../core/settings';
-import type { Clock } from './clock';
-import type { NaclAdapter } from './nacl-adapter';
-import type { Observability } from './observability';
-import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, wafPointsOf } from './points';
-import type { BlockRepository } from './repository';
-import type { WafAdapter } from './waf-adapter';
+import type { Clock } from '../../aws/clock';
+import type { NaclAdapter } from '../../aws/nacl-adapter';
+import type { Observability } from '../../aws/observability';
+import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, wafPointsOf } from '../../aws/points';
+import type { BlockRepository } from '../../aws/repository';
+import type { WafAdapter } from '../../aws/waf-adapter';
 
-export { WAF_WRITE_ATTEMPTS } from './points';
+export { WAF_WRITE_ATTEMPTS } from '../../aws/points';
 
 export const MAX_PASSES = 3;
 
@@ -53,7 +53,7 @@ export const OVERLAP_MS = 20_000;
 export const CURSOR_MAX_AGE_MS = 10 * 60_000;
 
 
-/** What an enforce run needs of the decision table (lambda/shared/repository.ts BlockRepository). */
+/** What an enforce run needs of the decision table (aws/repository.ts BlockRepository). */
 export type DesiredStateReader = Pick<BlockRepository, 'listEnforced' | 'changesSince' | 'recentActive'>;
 
 /**
@@ -227,7 +227,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     ...naclPoints.map((point) => [point as unknown as EnforcementPoint<never, never>, naclInput] as [EnforcementPoint<never, never>, DesiredInput]),
   ];
   for (const [point, input] of points) {
-    // every point plans at the run's time: one set of candidates for all (lambda/shared/points.ts desiredOf)
+    // every point plans at the run's time: one set of candidates for all (aws/points.ts desiredOf)
     reports.push(await runPoint(point, input, () => started, point.id.startsWith('nacl:') ? MAX_PASSES : 1, failureOf));
   }
 

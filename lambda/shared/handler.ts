@@ -17,8 +17,8 @@
  * https://docs.aws.amazon.com/lambda/latest/dg/best-practices.html (initialize SDK clients outside the handler)
  */
 import type { Context } from 'aws-lambda';
-import { setCallDeadline } from './clients/timeouts';
-import type { Observability } from './observability';
+import { setCallDeadline } from '../../aws/clients/timeouts';
+import type { Observability } from '../../aws/observability';
 
 /** A handler as createHandler returns it: the context is optional so tests may leave it out. */
 export type Invocation<E, R> = (event: E, context?: Context) => Promise<R>;

@@ -1,6 +1,6 @@
 /**
  * nftables as an enforcement point (core/points.ts), the host's counterpart of the cloud's WAF and
- * NACL points (lambda/shared/points.ts): read the blocked sets, plan against the desired records,
+ * NACL points (aws/points.ts): read the blocked sets, plan against the desired records,
  * apply in one nft transaction, report. The local pipeline runs it on restore (after a restart or
  * a reboot wiped the kernel) and on its periodic reconcile (sensor/local/pipeline.ts).
  *

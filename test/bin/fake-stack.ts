@@ -44,7 +44,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { PipelineSettingsInput } from '../../core/settings';
-import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
 import { evaluateCondition } from '../fakes/dynamodb';
 
 type Item = Record<string, unknown>;

@@ -14,7 +14,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CloudClients } from '../../bin/commands/stack/clients';
 import type { EnforceFailure, EnforceMode, EnforceSummary } from '../../lambda/shared/enforcer';
-import { PlaneReports } from '../../lambda/shared/plane-reports';
+import { PlaneReports } from '../../aws/plane-reports';
 import { type LocalTable, startDynalite } from '../wire/dynalite';
 import { type CliResult, runCli } from './cli';
 import { CloudFormationWire } from './cloudformation-wire';

@@ -1,6 +1,6 @@
 /**
  * `--stack` against a fake account (fake-stack.ts). State is seeded through the pipeline's own
- * repository (lambda/shared/repository.ts), so the command line reads what the functions write.
+ * repository (aws/repository.ts), so the command line reads what the functions write.
  */
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeNetworkAclsCommand } from '@aws-sdk/client-ec2';

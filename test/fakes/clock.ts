@@ -1,5 +1,5 @@
 /** A simulated clock: sleep() advances time at once, so retries and pacing cost no real time. */
-import type { Clock } from '../../lambda/shared/clock';
+import type { Clock } from '../../aws/clock';
 
 export class SimClock implements Clock {
   /** total simulated time spent sleeping, ms */

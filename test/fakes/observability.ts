@@ -1,6 +1,6 @@
 /** Records logs and metrics instead of publishing them, for assertions. */
 import type { Context } from 'aws-lambda';
-import type { LogAttributes, MetricName, Observability } from '../../lambda/shared/observability';
+import type { LogAttributes, MetricName, Observability } from '../../aws/observability';
 
 export interface LogLine {
   readonly level: 'debug' | 'info' | 'warn' | 'error';

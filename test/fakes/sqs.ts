@@ -38,7 +38,7 @@ import {
 import { createHash } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { Clock } from '../../lambda/shared/clock';
+import type { Clock } from '../../aws/clock';
 import type { SimClock } from './clock';
 import { awsError } from './errors';
 

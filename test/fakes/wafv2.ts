@@ -35,7 +35,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { tryParseCidr } from '../../core/address';
 import type { WafSetRef } from '../../core/settings';
-import type { Clock } from '../../lambda/shared/clock';
+import type { Clock } from '../../aws/clock';
 import { awsError } from './errors';
 
 export const WAF_SET_LIMIT = 10_000;

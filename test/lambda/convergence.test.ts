@@ -11,7 +11,7 @@ import { isNoop, planEnforcement } from '../../core/diff';
 import { NeverBlockGuard } from '../../core/guard';
 import { type NaclEntry, naclCapacity, ownEntryTarget } from '../../core/nacl';
 import { isActive } from '../../core/policy';
-import { fromSdkEntry } from '../../lambda/shared/nacl-adapter';
+import { fromSdkEntry } from '../../aws/nacl-adapter';
 import { ACL_A, ACL_B, SET_V4, SET_V4_2, SET_V6, testSettings, World } from '../fakes/world';
 
 const POOL = [

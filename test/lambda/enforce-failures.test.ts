@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ownEntryTarget } from '../../core/nacl';
-import { fromSdkEntry } from '../../lambda/shared/nacl-adapter';
+import { fromSdkEntry } from '../../aws/nacl-adapter';
 import { ACL_A, ACL_B, SET_V4, SET_V6, World } from '../fakes/world';
 
 /** Records the simulated time at which each ingress deny entry was created, per "acl cidr". */

@@ -2,7 +2,7 @@ import type { NetworkAclEntry } from '@aws-sdk/client-ec2';
 import { SETTLE_MS, WAKE_WINDOW_MS } from '../../lambda/shared/queue';
 import { describe, expect, it } from 'vitest';
 import { ownEntryTarget } from '../../core/nacl';
-import { fromSdkEntry } from '../../lambda/shared/nacl-adapter';
+import { fromSdkEntry } from '../../aws/nacl-adapter';
 import { lambdaContext } from './context';
 import { ACL_A, ACL_B, SET_V4, SET_V6, testSettings, World } from '../fakes/world';
 
@@ -284,10 +284,10 @@ describe('enforce messages', () => {
 
 describe('enforce near its timeout', () => {
   it('gives up cleanly before the Lambda deadline when throttling does not stop, flushing its metrics', async () => {
-    const { DeadlineClock } = await import('../../lambda/shared/clock');
+    const { DeadlineClock } = await import('../../aws/clock');
     const { createHandler } = await import('../../lambda/enforce/handler');
-    const { NaclAdapter } = await import('../../lambda/shared/nacl-adapter');
-    const { UpdatePacer, WafAdapter } = await import('../../lambda/shared/waf-adapter');
+    const { NaclAdapter } = await import('../../aws/nacl-adapter');
+    const { UpdatePacer, WafAdapter } = await import('../../aws/waf-adapter');
     const world = new World();
     const clock = new DeadlineClock(world.clock);
     const enforce = createHandler({

@@ -2,7 +2,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler, LOOKAHEAD_MS } from '../../lambda/expiry/handler';
-import { BACKFILL_SETTLE_MS } from '../../lambda/shared/repository';
+import { BACKFILL_SETTLE_MS } from '../../aws/repository';
 import { EnforceQueue } from '../../lambda/shared/queue';
 import { TimerQueue } from '../../lambda/shared/timer-queue';
 import { FakeTimerSqs } from '../fakes/sqs';

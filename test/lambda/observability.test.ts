@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { powertoolsObservability } from '../../lambda/shared/observability';
+import { powertoolsObservability } from '../../aws/observability';
 
 describe('powertoolsObservability', () => {
   afterEach(() => vi.restoreAllMocks());

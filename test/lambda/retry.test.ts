@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, withRetry } from '../../lambda/shared/retry';
+import { backoffMs, withRetry } from '../../aws/retry';
 import { SimClock } from '../fakes/clock';
 
 /** A clock that records each pause instead of waiting. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findingId } from '../../core/findings';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository } from '../../aws/repository';
 import { buildLambdaBundle, LAMBDA_BUNDLE_FILE } from '../../scripts/bundle-lambda';
 import { type LocalTable, startDynalite } from '../wire/dynalite';
 import { SecurityHubServer } from '../wire/securityhub-server';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide } from '../../core/policy';
 import { interpretEvent } from '../../core/intake';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository } from '../../aws/repository';
 import { buildLambdaBundle, LAMBDA_BUNDLE_FILE, type LambdaBundleResult } from '../../scripts/bundle-lambda';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';

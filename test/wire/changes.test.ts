@@ -10,7 +10,7 @@
 import { GetItemCommand, PutItemCommand, QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
-import { BACKFILL_SETTLE_MS, BlockRepository } from '../../lambda/shared/repository';
+import { BACKFILL_SETTLE_MS, BlockRepository } from '../../aws/repository';
 import { type LocalTable, startDynalite } from './dynalite';
 
 /** 2026-11-29T12:00:00Z */

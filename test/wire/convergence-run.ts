@@ -2,7 +2,7 @@
  * One convergence schedule on the wire, shared by test/wire/convergence.test.ts (fast-check) and
  * bench/convergence.bench.ts: the REAL decide, enforce, expiry, reconcile and cleanup handlers,
  * the repository and the NACL placement ledger on dynalite, the NACL and WAF adapters through the
- * REAL EC2Client and WAFV2Client (with lambda/shared/clients/timeouts.ts' handler) to the HTTP
+ * REAL EC2Client and WAFV2Client (with aws/clients/timeouts.ts' handler) to the HTTP
  * fakes, the enforce queue as an in-process FIFO whose failed batches come back after the real
  * visibility timeout (360 s) on a simulated clock.
  *
@@ -46,14 +46,14 @@ import { createHandler as createDecide } from '../../lambda/decide/handler';
 import { createHandler as createEnforce } from '../../lambda/enforce/handler';
 import { createHandler as createExpiry } from '../../lambda/expiry/handler';
 import { createHandler as createReconcile } from '../../lambda/reconcile/handler';
-import { DeadlineHttpHandler, MAX_CALL_MS } from '../../lambda/shared/clients/timeouts';
+import { DeadlineHttpHandler, MAX_CALL_MS } from '../../aws/clients/timeouts';
 import { enforce as runEnforcer, type EnforcerDeps } from '../../lambda/shared/enforcer';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
 import { EnforceQueue } from '../../lambda/shared/queue';
 import { TimerQueue } from '../../lambda/shared/timer-queue';
 import { LOOKAHEAD_MS } from '../../lambda/expiry/handler';
-import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
-import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
+import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
 import { claimRuleRange } from '../../lib/NaclCleanup';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';

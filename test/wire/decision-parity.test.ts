@@ -26,7 +26,7 @@ import { NeverBlockGuard } from '../../core/guard';
 import { BurstGate } from '../../lambda/decide/burst';
 import { createHandler } from '../../lambda/decide/handler';
 import { EnforceQueue } from '../../lambda/shared/queue';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository } from '../../aws/repository';
 import { LocalPipeline, type LocalDecision } from '../../sensor/local/pipeline';
 import { FileStore } from '../../sensor/local/store';
 import { SimClock } from '../fakes/clock';

@@ -14,7 +14,7 @@ import type { DigestRuntime } from '../../core/digest';
 import type { BlockRecord } from '../../core/policy';
 import { createHandler, postJson, type DigestOutcome } from '../../lambda/digest/handler';
 import { DigestStore } from '../../lambda/digest/store';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository } from '../../aws/repository';
 import { SimClock } from '../fakes/clock';
 import { RecordingObservability } from '../fakes/observability';
 import { CloudWatchWire } from './cloudwatch-server';

@@ -27,7 +27,7 @@ export interface LocalTable {
   readonly tableName: string;
   /** the low-level client (raw attribute values, for oracles that must not go through the code under test) */
   readonly raw: DynamoDBClient;
-  /** the Document client as the Lambda functions build it (lambda/shared/clients.ts) */
+  /** the Document client as the Lambda functions build it (aws/clients/dynamodb.ts) */
   readonly doc: DynamoDBDocumentClient;
   /** Another table of the same schema on this server (a second stack, or a fresh run). */
   addTable(tableName: string): Promise<string>;

@@ -11,10 +11,10 @@ import { GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/cl
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createEnforce } from '../../lambda/enforce/handler';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
-import { PlaneReports } from '../../lambda/shared/plane-reports';
-import { BlockRepository } from '../../lambda/shared/repository';
-import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
+import { PlaneReports } from '../../aws/plane-reports';
+import { BlockRepository } from '../../aws/repository';
+import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';

@@ -1,6 +1,6 @@
 /**
  * Incremental enforce runs (lambda/shared/enforcer.ts) attacked on the real engines: dynalite
- * (the `changes` index, lambda/shared/repository.ts changesSince / recentActive / listEnforced)
+ * (the `changes` index, aws/repository.ts changesSince / recentActive / listEnforced)
  * and the WAF and EC2 wire fakes behind the real SDK clients. Each case is a way an incremental
  * run could go wrong; the expectation is what AWS holds after it, and after the next full run.
  * - UpdateIPSet fails with WAFOptimisticLockException when the set changed since the token was
@@ -13,9 +13,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
 import type { WafSetRef } from '../../core/settings';
 import { CURSOR_MAX_AGE_MS, enforce, type EnforceMode, newEnforcerState, OVERLAP_MS } from '../../lambda/shared/enforcer';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
-import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
-import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
+import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';

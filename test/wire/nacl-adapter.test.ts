@@ -6,7 +6,7 @@
 import { DescribeNetworkAclsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { naclCapacity, type NaclChange } from '../../core/nacl';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';

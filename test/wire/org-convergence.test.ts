@@ -86,7 +86,7 @@ describe('an organization on the wire', () => {
   }, 60_000);
 
   /**
-   * A defect of lambda/shared/nacl-adapter.ts (reduced in test/wire/org-nacl-claim.test.ts),
+   * A defect of aws/nacl-adapter.ts (reduced in test/wire/org-nacl-claim.test.ts),
    * found by the property below, now fixed: us-east-1 is down from minute 8
    * to 68; 203.0.113.2's block (minute 1) expires during the outage; back online, the plane's
    * first reads are stale, a create is refused twice at 203.0.113.2's rule number, the second

@@ -1,5 +1,5 @@
 /**
- * A defect in lambda/shared/nacl-adapter.ts found by the organization property
+ * A defect in aws/nacl-adapter.ts found by the organization property
  * (test/wire/org-convergence.test.ts, a plane back from an outage with stale ACL reads), reduced
  * to the adapter, the REAL EC2Client against test/wire/ec2-server.ts and the placement ledger on
  * dynalite. It failed on the adapter before the fix (now: a refused create puts the row back as it
@@ -19,8 +19,8 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NaclChange } from '../../core/nacl';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
-import { PlacementLedger } from '../../lambda/shared/repository';
+import { NaclAdapter } from '../../aws/nacl-adapter';
+import { PlacementLedger } from '../../aws/repository';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';

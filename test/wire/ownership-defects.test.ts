@@ -11,9 +11,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { BlockRecord } from '../../core/policy';
 import { createHandler as createCleanup } from '../../lambda/cleanup/handler';
 import { enforce } from '../../lambda/shared/enforcer';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
-import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
-import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
+import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
@@ -47,7 +47,7 @@ async function stack(range: [number, number]) {
   const obs = new RecordingObservability();
   const ledger = new PlacementLedger(db.doc, table);
   const repo = new BlockRepository(db.doc, table);
-  // one attempt per call, as the production client (lambda/shared/clients/ec2.ts)
+  // one attempt per call, as the production client (aws/clients/ec2.ts)
   const nacl = new NaclAdapter(ec2.client(1), clock, obs, () => 0.5, ledger, range);
   const deps = { repo, nacl, waf: new WafAdapter({}, clock, obs, new UpdatePacer(), () => 0.5), settings, obs, clock };
   return {

@@ -7,7 +7,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
-import { BlockRepository } from '../../lambda/shared/repository';
+import { BlockRepository } from '../../aws/repository';
 import { FakeDynamoDb } from '../fakes/dynamodb';
 import { type LocalTable, startDynalite } from './dynalite';
 

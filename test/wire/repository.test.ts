@@ -10,7 +10,7 @@ import { GetItemCommand, PutItemCommand, QueryCommand as RawQueryCommand } from 
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
-import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
 import { type LocalTable, startDynalite } from './dynalite';
 
 const NOW = Date.UTC(2026, 10, 29, 12, 0, 0);

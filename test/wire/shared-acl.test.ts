@@ -13,9 +13,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { BlockRecord } from '../../core/policy';
 import { createHandler as createCleanup } from '../../lambda/cleanup/handler';
 import { enforce } from '../../lambda/shared/enforcer';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
-import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
-import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
+import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';

@@ -1,5 +1,5 @@
 /**
- * Timeouts on every AWS call (lambda/shared/clients/timeouts.ts): a call that never answers fails
+ * Timeouts on every AWS call (aws/clients/timeouts.ts): a call that never answers fails
  * that enforcement point with TimeoutError (transient), the other points are still enforced, and
  * each attempt's budget comes from the invocation's remaining time. The REAL EC2Client and
  * WAFV2Client against the wire fakes, whose `hangNext` accepts a request and never answers.
@@ -8,12 +8,12 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
-import { CALL_MARGIN_MS, callTimeoutMs, DeadlineHttpHandler, MAX_CALL_MS, MIN_CALL_MS } from '../../lambda/shared/clients/timeouts';
+import { CALL_MARGIN_MS, callTimeoutMs, DeadlineHttpHandler, MAX_CALL_MS, MIN_CALL_MS } from '../../aws/clients/timeouts';
 import { enforce } from '../../lambda/shared/enforcer';
 import { instrument } from '../../lambda/shared/handler';
-import { NaclAdapter } from '../../lambda/shared/nacl-adapter';
-import { BlockRepository, PlacementLedger } from '../../lambda/shared/repository';
-import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
+import { NaclAdapter } from '../../aws/nacl-adapter';
+import { BlockRepository, PlacementLedger } from '../../aws/repository';
+import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';

@@ -8,7 +8,7 @@ import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WafSetRef } from '../../core/settings';
 import type { WafSetUpdate } from '../../core/waf';
-import { UpdatePacer, WafAdapter } from '../../lambda/shared/waf-adapter';
+import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
 import { SimClock } from '../fakes/clock';
 import { RecordingObservability } from '../fakes/observability';
 import { WafServer } from './wafv2-server';

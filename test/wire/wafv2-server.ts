@@ -15,7 +15,7 @@
  */
 import type http from 'node:http';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
-import type { Clock } from '../../lambda/shared/clock';
+import type { Clock } from '../../aws/clock';
 import { FakeWafv2, type WafOp } from '../fakes/wafv2';
 import { errorParts, type HttpReply, HttpFake, signedFor } from './http-fake';
 

@@ -5,7 +5,7 @@
  * https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
  */
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { errorName, isThrottling } from '../../../lambda/shared/retry';
+import { errorName, isThrottling } from '../../../aws/retry';
 import { CliError, EXIT } from '../errors';
 
 export function messageOf(error: unknown): string {

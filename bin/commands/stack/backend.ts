@@ -2,7 +2,7 @@
  * The `--stack NAME` backend: a deployed EnumerationBlocker, found through CloudFormation.
  *
  * Reads go to the stack's DynamoDB table through the pipeline's own repository
- * (lambda/shared/repository.ts) and the key builders of core/table.ts; the settings come from the
+ * (aws/repository.ts) and the key builders of core/table.ts; the settings come from the
  * stack's `PortsnareSettings` output (settings.ts); where a block is in force is read from WAF
  * and the NACLs (placements.ts). Changes never touch the table or WAF/NACL: they go as
  * `portsnare.cli` events ("Block Requested" / "Unblock Requested") on the stack's bus, so the
@@ -18,7 +18,7 @@ import type { FindingsTarget } from '../../../core/findings';
 import { NeverBlockGuard } from '../../../core/guard';
 import { type BlockRecord, minuteOf } from '../../../core/policy';
 import type { PipelineSettings } from '../../../core/settings';
-import { BlockRepository, MAX_CHANGES_SPAN_MS } from '../../../lambda/shared/repository';
+import { BlockRepository, MAX_CHANGES_SPAN_MS } from '../../../aws/repository';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from '../backend';
 import { byExpiry } from '../backend';
 import { CliError, EXIT } from '../errors';

@@ -16,7 +16,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 export interface CloudClients {
   /** finds the stack and its outputs (DescribeStacks) */
   readonly cloudFormation: CloudFormationClient;
-  /** the desired-state table, read through lambda/shared/repository.ts */
+  /** the desired-state table, read through aws/repository.ts */
   readonly dynamo: DynamoDBDocumentClient;
   /** puts the Block/Unblock Requested events */
   readonly events: EventBridgeClient;

@@ -5,7 +5,7 @@
  * exit 4, with the stack and Region named.
  */
 import { DescribeStacksCommand, type Stack } from '@aws-sdk/client-cloudformation';
-import { errorName } from '../../../lambda/shared/retry';
+import { errorName } from '../../../aws/retry';
 import { CliError, EXIT } from '../errors';
 import { awsError, messageOf } from './aws-errors';
 import type { CloudClients } from './clients';

@@ -2,14 +2,14 @@
  * `portsnare status --org --stack DECISION_STACK`: the organization's enforcement planes, each
  * one's health from its own report (core/org.ts). The decision stack's `PortsnarePlanes` output
  * lists the planes it fans out to; its reports table (`PortsnarePlaneReportsTable`) holds one report item per plane, which the planes
- * write after every enforce run (lambda/shared/plane-reports.ts) and this reads with the same
+ * write after every enforce run (aws/plane-reports.ts) and this reads with the same
  * class, by BatchGetItem (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
  * A listed plane without a report has never run (or cannot write to the table): "never reported".
  */
 import type { Stack } from '@aws-sdk/client-cloudformation';
 import { type PlaneHealth, type PlaneReport, planeId, planeStatus } from '../../../core/org';
 import { STACK_OUTPUTS } from '../../../core/outputs';
-import { PlaneReports } from '../../../lambda/shared/plane-reports';
+import { PlaneReports } from '../../../aws/plane-reports';
 import { CliError, EXIT } from '../errors';
 import { messageOf, regionOf, send } from './aws-errors';
 import { type CloudClients, closeClients } from './clients';

@@ -14,8 +14,8 @@ import { GetIPSetCommand } from '@aws-sdk/client-wafv2';
 import { canonicalTarget } from '../../../core/address';
 import { ownEntryTarget, withOwnership } from '../../../core/nacl';
 import type { NaclSettings } from '../../../core/settings';
-import { fromSdkEntry } from '../../../lambda/shared/nacl-adapter';
-import { PlacementLedger } from '../../../lambda/shared/repository';
+import { fromSdkEntry } from '../../../aws/nacl-adapter';
+import { PlacementLedger } from '../../../aws/repository';
 import { awsError, mustFail } from './aws-errors';
 import type { CloudClients } from './clients';
 

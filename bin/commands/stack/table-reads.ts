@@ -1,5 +1,5 @@
 /**
- * Reads of the desired-state table that lambda/shared/repository.ts does not offer yet: a
+ * Reads of the desired-state table that aws/repository.ts does not offer yet: a
  * target's history and the burst counter of one minute. Keys only through core/table.ts, so a
  * change of the key schema changes both sides; these belong in BlockRepository.
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html

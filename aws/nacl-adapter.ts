@@ -8,7 +8,7 @@
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteNetworkAclEntry.html
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
  *
- * With a placement ledger (lambda/shared/repository.ts; the ownership rules are core/nacl.ts's):
+ * With a placement ledger (aws/repository.ts; the ownership rules are core/nacl.ts's):
  * the ledger is the truth for our range. A create or replace is claimed in the ledger before it is
  * sent (the row keeps every CIDR of ours that may be there) and settled by the answer only; a
  * replace or delete is sent only when the ledger holds the entry AND a re-read right before shows
@@ -20,7 +20,7 @@
  * outcome unknown) only for the idempotent calls (describe, replace, delete). A create is never
  * sent twice for one answer: NetworkAclEntryAlreadyExists on its FIRST attempt proves it was not
  * carried out (the number was somebody else's), while after a retry it may be our own entry, so
- * the claim stays. The production client (lambda/shared/clients/ec2.ts) makes one attempt per
+ * the claim stays. The production client (aws/clients/ec2.ts) makes one attempt per
  * call for that reason; an error's `$metadata.attempts` tells the two apart for any other client.
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
  */
@@ -32,7 +32,7 @@ import {
   type NetworkAclEntry as SdkEntry,
   ReplaceNetworkAclEntryCommand,
 } from '@aws-sdk/client-ec2';
-import { type NaclChange, type NaclEntry, type Placement, RULE_NUMBER_COOL_DOWN_MS, heldRuleNumbers, isExactDeny, ledgerHolds, ledgerView, possibleCidrs } from '../../core/nacl';
+import { type NaclChange, type NaclEntry, type Placement, RULE_NUMBER_COOL_DOWN_MS, heldRuleNumbers, isExactDeny, ledgerHolds, ledgerView, possibleCidrs } from '../core/nacl';
 import type { Clock } from './clock';
 import type { Observability } from './observability';
 import type { PlacementLedger } from './repository';

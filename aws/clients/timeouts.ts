@@ -10,7 +10,7 @@
  *   CALL_MARGIN_MS (set per invocation by lambda/shared/handler.ts `instrument` from the Lambda
  *   context), so a hung call fails with time left to record the failure, flush the metrics and
  *   shorten the batch's retry; never less than MIN_CALL_MS.
- * A call cut off fails with `TimeoutError` (its outcome unknown: lambda/shared/nacl-adapter.ts
+ * A call cut off fails with `TimeoutError` (its outcome unknown: aws/nacl-adapter.ts
  * retries it only when it is idempotent; lambda/shared/enforcer.ts counts it as transient).
  */
 import type { HttpRequest } from '@smithy/core/protocols';
@@ -62,7 +62,7 @@ export class DeadlineHttpHandler extends NodeHttpHandler {
   }
 }
 
-/** What every client of lambda/shared/clients is built with. */
+/** What every client of aws/clients is built with. */
 export function timedClientConfig(): { requestHandler: DeadlineHttpHandler } {
   return { requestHandler: new DeadlineHttpHandler() };
 }

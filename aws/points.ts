@@ -6,17 +6,17 @@
  * (EnforcerState.sets: per set its addresses and lock token), so an incremental run writes a
  * delta without a GetIPSet: a set changed since (another writer, an operator in the console)
  * makes UpdateIPSet fail with WAFOptimisticLockException, and the adapter reads it again and
- * applies the delta on the fresh contents (lambda/shared/waf-adapter.ts write's `rebase`).
+ * applies the delta on the fresh contents (aws/waf-adapter.ts write's `rebase`).
  * https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
  */
-import { type Family, canonicalTarget } from '../../core/address';
-import { type Candidate, desiredCandidates, planAcl } from '../../core/diff';
-import { NeverBlockGuard } from '../../core/guard';
-import { applyNaclChanges, describeShadows, type NaclChange, type NaclEntry, ownEntryTarget } from '../../core/nacl';
-import { type ApplyResult, type DesiredInput, type EnforcementPoint, latestPerTarget, naclPointId, type PointFailure, wafPointId } from '../../core/points';
-import type { PipelineSettings, WafSetRef } from '../../core/settings';
-import { WAF_MAX_ADDRESSES_PER_SET } from '../../core/settings';
-import { type WafChange, type WafSetUpdate, planWaf, planWafDelta, wafAddressOf } from '../../core/waf';
+import { type Family, canonicalTarget } from '../core/address';
+import { type Candidate, desiredCandidates, planAcl } from '../core/diff';
+import { NeverBlockGuard } from '../core/guard';
+import { applyNaclChanges, describeShadows, type NaclChange, type NaclEntry, ownEntryTarget } from '../core/nacl';
+import { type ApplyResult, type DesiredInput, type EnforcementPoint, latestPerTarget, naclPointId, type PointFailure, wafPointId } from '../core/points';
+import type { PipelineSettings, WafSetRef } from '../core/settings';
+import { WAF_MAX_ADDRESSES_PER_SET } from '../core/settings';
+import { type WafChange, type WafSetUpdate, planWaf, planWafDelta, wafAddressOf } from '../core/waf';
 import { ERR_RETIRED, type NaclAdapter } from './nacl-adapter';
 import type { Observability } from './observability';
 import { errorName } from './retry';

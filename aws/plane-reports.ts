@@ -7,8 +7,8 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/access-control-resource-based.html).
  */
 import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type PlaneReport, PlaneReportSchema, planeReportKey } from '../../core/org';
-import type { EnforceMode, EnforceSummary } from '../../core/points';
+import { type PlaneReport, PlaneReportSchema, planeReportKey } from '../core/org';
+import type { EnforceMode, EnforceSummary } from '../core/points';
 
 /** at most this many failed points are kept in a report */
 const MAX_FAILURES = 10;

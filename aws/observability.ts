@@ -9,9 +9,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { METRIC_NAMESPACE, SERVICE_NAME, type MetricName } from '../../core/metrics';
+import { METRIC_NAMESPACE, SERVICE_NAME, type MetricName } from '../core/metrics';
 
-export { METRIC_NAMES, type MetricName } from '../../core/metrics';
+export { METRIC_NAMES, type MetricName } from '../core/metrics';
 
 export type LogAttributes = Record<string, unknown>;
 

@@ -23,9 +23,9 @@
  *   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html
  */
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Placement, PlacementState } from '../../core/nacl';
-import type { BlockRecord, ChangedRecord, EnforcementRecord } from '../../core/policy';
-import { minuteOf } from '../../core/policy';
+import type { Placement, PlacementState } from '../core/nacl';
+import type { BlockRecord, ChangedRecord, EnforcementRecord } from '../core/policy';
+import { minuteOf } from '../core/policy';
 import {
   ACTIVE_CHANGE_KEY,
   ACTIVE_INDEX,
@@ -58,7 +58,7 @@ import {
   naclRuleKey,
   ruleNumberOfSortKey,
   stateKey,
-} from '../../core/table';
+} from '../core/table';
 import { errorName } from './retry';
 
 export interface StoredRecord {

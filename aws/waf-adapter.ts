@@ -9,9 +9,9 @@
  * https://docs.aws.amazon.com/waf/latest/developerguide/limits.html
  */
 import { GetIPSetCommand, UpdateIPSetCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
-import { tryParseCidr } from '../../core/address';
-import type { WafSetRef } from '../../core/settings';
-import type { WafSetState, WafSetUpdate } from '../../core/waf';
+import { tryParseCidr } from '../core/address';
+import type { WafSetRef } from '../core/settings';
+import type { WafSetState, WafSetUpdate } from '../core/waf';
 import type { Clock } from './clock';
 import type { Observability } from './observability';
 import { backoffMs, errorName, isThrottling, withRetry } from './retry';
@@ -101,7 +101,7 @@ export class WafAdapter {
   /**
    * Writes one set's new list; throws when it could not (after the retries). Returns what the set
    * holds after it and the lock token to write it with next (UpdateIPSet's NextLockToken), for a
-   * cache of the set (lambda/shared/points.ts). On WAFOptimisticLockException (the set changed
+   * cache of the set (aws/points.ts). On WAFOptimisticLockException (the set changed
    * since it was read: another writer, an operator in the console) the set is read again; with
    * `rebase` the list written is recomputed from the fresh contents (an incremental run applies
    * its delta again, keeping what the other writer did), without it the planned list is written
