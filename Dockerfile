@@ -21,6 +21,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY core/ core/
+COPY aws/ aws/
 COPY sensor/ sensor/
 COPY bin/ bin/
 COPY scripts/esbuild-plugins.ts scripts/

@@ -4,7 +4,7 @@
  * "the CLI stops importing lambda/shared"), core/ imports nothing outside core/, and sensor/
  * (the host agent) does not depend on the cloud adapters.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -46,6 +46,27 @@ describe('rooms', () => {
 
   it('sensor/ imports neither lambda/ nor aws/', () => {
     expect(offenders('sensor', (target) => target.startsWith('lambda/') || target.startsWith('aws/'))).toEqual([]);
+  });
+
+  it('the Docker image copies every folder the command line bundle (bin/portsnare.ts) imports from', () => {
+    const seen = new Set<string>();
+    const queue = ['bin/portsnare.ts'];
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      for (const target of importsOf(file)) {
+        for (const candidate of [`${target}.ts`, `${target}/index.ts`, target]) {
+          if (candidate.endsWith('.ts') && existsSync(join(ROOT, candidate))) {
+            queue.push(candidate);
+            break;
+          }
+        }
+      }
+    }
+    const folders = [...new Set([...seen].map((file) => file.split('/')[0]!))].filter((folder) => folder !== 'scripts').sort();
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(folders).toContain('aws');
+    expect(folders.filter((folder) => !dockerfile.includes(`COPY ${folder}/ ${folder}/`))).toEqual([]);
   });
 
   it('finds imports at all (the check can fail)', () => {

@@ -273,7 +273,7 @@ describe('the EC2 decoy across changes', () => {
 
   beforeAll(() => {
     root = mkdtempSync(path.join(tmpdir(), 'portsnare-checkout-'));
-    for (const dir of ['bin', 'core', 'sensor', 'lambda', 'lib', 'packaging', 'scripts']) cpSync(path.join(PROJECT_ROOT, dir), path.join(root, dir), { recursive: true });
+    for (const dir of ['bin', 'core', 'aws', 'sensor', 'lambda', 'lib', 'packaging', 'scripts']) cpSync(path.join(PROJECT_ROOT, dir), path.join(root, dir), { recursive: true });
     for (const file of ['package.json', 'tsconfig.json']) cpSync(path.join(PROJECT_ROOT, file), path.join(root, file));
     symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(root, 'node_modules'));
   });
