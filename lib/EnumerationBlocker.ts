@@ -93,6 +93,7 @@ export class EnumerationBlocker extends Construct {
       setsPerFamily: props.wafSetsPerFamily ?? 1,
       webAclResourceArns: props.webAclResourceArns,
       namePrefix: wafName(this, 100),
+      count: props.simulation === true,
     });
     const waf = this.waf;
     this.ipSets = waf.ipSets;
