@@ -9,7 +9,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NeverBlockGuard } from '../../core/guard';
 import { isActive } from '../../core/policy';
-import { type AgentConfig, ConfigError, DEFAULT_HEALTH_PORT, controlSocketPath, controlTokenPath, loadConfigFile, parseAgentConfig, spoolDirectory } from '../../sensor/config';
+import { type AgentConfig, agentSimulation, ConfigError, DEFAULT_HEALTH_PORT, controlSocketPath, controlTokenPath, loadConfigFile, parseAgentConfig, spoolDirectory } from '../../sensor/config';
 import { readControlToken } from '../../sensor/control-token';
 import { NftEnforcer } from '../../sensor/local/nft';
 import { LocalPipeline } from '../../sensor/local/pipeline';
@@ -180,6 +180,7 @@ export class StoreBackend implements Backend {
       store,
       ...(enforcer ? { enforcer } : {}),
       policy: config.enforce.nftables.policy,
+      simulation: agentSimulation(config),
       // the runtime allowlist (portsnare allow) protects as guard.allowlist does
       guard: new NeverBlockGuard(guardWith(config, runtimeAllowlist(config.stateDirectory))),
       logger: (line) => {

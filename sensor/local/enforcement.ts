@@ -7,7 +7,7 @@ import { canonicalTarget, tryParseCidr } from '../../core/address';
 import type { ScanDetected } from '../../core/event';
 import { NeverBlockGuard } from '../../core/guard';
 import { ttlSecondsFor } from '../../core/policy';
-import type { AgentConfig } from '../config';
+import { type AgentConfig, agentSimulation } from '../config';
 import type { BlockControl } from '../health';
 import { errorText, type Logger } from '../log';
 import { NftEnforcer } from './nft';
@@ -99,7 +99,7 @@ export class LocalEnforcement {
     } else {
       logger.warn(`enforcement is LOG-ONLY: ${available.why}. Blocks are decided and recorded in ${config.stateDirectory}, but nothing is dropped.`, { why: available.why });
     }
-    const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => logger.line(line) });
+    const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, simulation: agentSimulation(config), logger: (line) => logger.line(line) });
     await pipeline.restore();
     return new LocalEnforcement(pipeline, store, enforcer ? 'nftables' : 'log-only', config, logger, enforcer, options.droppedEveryMs ?? 5_000);
   }
