@@ -20,6 +20,7 @@ export function blockJson(block: BlockView, now: number): Record<string, unknown
     expiresInSeconds: Math.max(0, Math.round((block.expiresAt - now) / 1000)),
     active: block.active,
     enforcedIn: block.enforcedIn,
+    simulated: block.simulated === true,
     ...(block.dropped !== undefined ? { dropped: block.dropped } : {}),
     ...(block.wafRules !== undefined ? { wafRules: block.wafRules.map(wafRuleJson) } : {}),
     sensors: block.sensors,
@@ -39,11 +40,21 @@ export function blocksTable(blocks: readonly BlockView[], now: number): string {
       String(block.offences),
       String(block.hitCount),
       expiresIn(block.expiresAt, now),
-      block.enforcedIn.join(', ') || '-',
+      enforcedText(block),
       ...(counted ? [droppedText(block.dropped)] : []),
       block.note ?? '',
     ]),
   );
+}
+
+/**
+ * Where a block is enforced; SIMULATED for one in simulation (README.md "Simulation"), with where
+ * it is all the same (a WAF IP set whose rules count, a kernel element the detector placed).
+ */
+export function enforcedText(block: Pick<BlockView, 'enforcedIn' | 'simulated'>): string {
+  const places = block.enforcedIn.join(', ');
+  if (block.simulated) return places ? `SIMULATED (in ${places})` : 'SIMULATED';
+  return places || '-';
 }
 
 /** "12 pkts, 720 B" — what the block's nftables element dropped; "-" when unknown. */
@@ -87,8 +98,9 @@ export function registerBlocks(program: Command, deps: CliDeps): void {
         'Active blocks, soonest expiry first: address or CIDR, reason, offences, hits, expires in, where it is enforced, and what was dropped: per element on a host (nftables counters), per WAF IP set rule over the last hour for a stack (WAF does not count per address).',
       )
       .option('--contains <address>', 'only the blocks that hold this address or CIDR (itself or a wider CIDR)')
+      .option('--simulated', 'only the blocks in simulation: decided and recorded, not enforced (README.md "Simulation")')
       .option('--json', 'print a JSON array (times in ISO 8601, expiresInSeconds)'),
-  ).action(async (options: BackendOptions & { contains?: string }) => {
+  ).action(async (options: BackendOptions & { contains?: string; simulated?: boolean }) => {
     const now = deps.now();
     const contains = options.contains !== undefined ? parseTarget(options.contains) : undefined;
     const { where, blocks: all, effects } = await withBackend(
@@ -101,17 +113,19 @@ export function registerBlocks(program: Command, deps: CliDeps): void {
       },
       { readOnly: true },
     );
-    const blocks = contains !== undefined ? blocksCovering(all, contains) : all;
+    const covering = contains !== undefined ? blocksCovering(all, contains) : all;
+    const blocks = options.simulated ? covering.filter((block) => block.simulated === true) : covering;
+    const kind = options.simulated ? 'simulated ' : '';
     if (options.json) {
       printJson(deps.io, blocks.map((block) => blockJson(block, now)));
       return;
     }
     if (blocks.length === 0) {
-      deps.io.out(contains !== undefined ? `no active block holds ${contains} (${where})` : `no active blocks (${where})`);
+      deps.io.out(contains !== undefined ? `no active ${kind}block holds ${contains} (${where})` : `no active ${kind}blocks (${where})`);
       return;
     }
     deps.io.out(blocksTable(blocks, now));
-    deps.io.out(`${blocks.length} active block${blocks.length === 1 ? '' : 's'} (${where})`);
+    deps.io.out(`${blocks.length} active ${kind}block${blocks.length === 1 ? '' : 's'} (${where})`);
     for (const line of wafEffectLines(effects)) deps.io.out(line);
   });
 }

@@ -238,9 +238,11 @@ export class LocalEnforcement {
     const pipeline = this.pipeline;
     return {
       // each record with what its element dropped (nftables element counters), when known
+      // and `simulated` for a block in simulation (enforce.nftables.simulate): recorded, no element
       list: () => pipeline.list().map((r) => {
         const dropped = r.active ? this.dropped.get(r.target) : undefined;
-        return dropped ? { ...r, dropped } : r;
+        const simulated = r.active && pipeline.simulated(r);
+        return dropped || simulated ? { ...r, ...(dropped ? { dropped } : {}), ...(simulated ? { simulated: true } : {}) } : r;
       }),
       history: (target) => pipeline.history(target),
       unblock: async (target, by) => {
