@@ -9,6 +9,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ACKNOWLEDGE_FINDINGS_CONTEXT, parsePortsnareContext, PortsnareStack, validateEnumerationBlockerProps } from '../../lib';
+import { addOrganizationStacks } from '../../lib/org';
 import { flatten, projectApp, resourcesOf } from './helpers';
 
 process.env.CDK_VALIDATION = 'false';
@@ -66,5 +67,28 @@ describe('portsnare.simulation', () => {
     expect(validateEnumerationBlockerProps({ simulation: { inputs: ['sensors' as never] } }, 'eu-west-1')).toEqual([expect.stringContaining('simulation.inputs')]);
     expect(validateEnumerationBlockerProps({ simulation: { inputs: ['sensors' as never] } }, 'eu-west-1')[0]).toContain('sensors');
     expect(validateEnumerationBlockerProps({ simulation: true }, 'eu-west-1')).toEqual([]);
+  });
+});
+
+describe('portsnare.simulation in an organization', () => {
+  it('true: every plane\'s rule groups count and its functions get simulation {all: true}; the decision stack is unchanged', () => {
+    const parsed = parsePortsnareContext({
+      vpcCidrs: ['10.0.0.0/8'],
+      simulation: true,
+      organization: {
+        organizationId: 'o-abcdefghij',
+        decision: { account: '111111111111', region: 'eu-west-1' },
+        sensorPrincipals: ['arn:aws:iam::*:role/portsnare-sensor-*'],
+        planes: [{ account: '222222222222', region: 'eu-west-1', naclIds: ['acl-0222222222bbbb'] }],
+      },
+    });
+    if (!parsed.ok) throw new Error(parsed.error);
+    const app = new App({ context: { ...projectApp().node.getAllContext(), 'aws:cdk:bundling-stacks': [] } });
+    const stacks = addOrganizationStacks(app, parsed.value);
+    const plane = Template.fromStack(stacks.planes[0]!);
+    const actions = ruleActions(plane);
+    expect(actions.length).toBeGreaterThan(0);
+    for (const action of actions) expect(action).toEqual({ Count: {} });
+    expect(flatten(plane.toJSON())).toContain('"simulation\\":{\\"all\\":true,\\"inputs\\":[]}');
   });
 });
