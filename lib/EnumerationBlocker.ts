@@ -200,6 +200,7 @@ export class EnumerationBlocker extends Construct {
       enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),
       alarmAction: this.alarmAction,
       wafRules: waf.ipSets,
+      ...(props.simulation === true ? { wafMetric: 'CountedRequests' as const } : {}),
     });
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;

@@ -216,6 +216,7 @@ export class EnforcementPlane extends Construct {
       enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),
       alarmAction,
       wafRules: this.waf.ipSets,
+      ...(props.simulation === true ? { wafMetric: 'CountedRequests' as const } : {}),
     });
 
     const output = (logicalId: string, value: string, description: string): void => fixedOutput(this, logicalId, value, description);

@@ -34,6 +34,10 @@ describe('portsnare.simulation', () => {
     expect(actions.length).toBeGreaterThan(0);
     for (const action of actions) expect(action).toEqual({ Count: {} });
     expect(flatten(template.toJSON())).toContain('"simulation\\":{\\"all\\":true,\\"inputs\\":[]}');
+    // the dashboard graphs what the counting rules counted (AWS/WAFV2 CountedRequests)
+    const dashboard = flatten(resourcesOf(template, 'AWS::CloudWatch::Dashboard').map(([, d]) => d.Properties));
+    expect(dashboard).toContain('CountedRequests');
+    expect(dashboard).not.toContain('BlockedRequests');
   });
 
   it('{ inputs }: the rules block, and the functions get the inputs', () => {
@@ -47,6 +51,9 @@ describe('portsnare.simulation', () => {
       const template = single(context);
       for (const action of ruleActions(template)) expect(action).toEqual({ Block: {} });
       expect(flatten(template.toJSON())).toContain('"simulation\\":{\\"all\\":false,\\"inputs\\":[]}');
+      const dashboard = flatten(resourcesOf(template, 'AWS::CloudWatch::Dashboard').map(([, d]) => d.Properties));
+      expect(dashboard).toContain('BlockedRequests');
+      expect(dashboard).not.toContain('CountedRequests');
     }
   });
 
