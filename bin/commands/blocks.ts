@@ -70,6 +70,8 @@ export function wafRuleJson(effect: WafRuleEffect): Record<string, unknown> {
     rule: effect.rule,
     ruleGroup: effect.ruleGroup,
     blockedRequestsLastHour: effect.blockedRequests ?? null,
+    // simulation: the rule counts; what it would have blocked
+    ...(effect.countedRequests !== undefined ? { countedRequestsLastHour: effect.countedRequests } : {}),
     ...(effect.note !== undefined ? { note: effect.note } : {}),
   };
 }
@@ -80,6 +82,15 @@ export function wafRuleJson(effect: WafRuleEffect): Record<string, unknown> {
  */
 export function wafEffectLines(effects: readonly WafRuleEffect[]): string[] {
   if (effects.length === 0) return [];
+  if (effects.some((effect) => effect.countedRequests !== undefined || effect.note?.includes('nothing was counted'))) {
+    return [
+      `SIMULATION: the WAF rules count, nothing is blocked. Requests counted in the last ${WAF_EFFECT_WINDOW_MS / 60_000} minutes, per IP set rule (AWS/WAFV2 CountedRequests: what blocking would have stopped; per rule, not per address):`,
+      table(
+        ['IP SET', 'SCOPE', 'RULE', 'COUNTED'],
+        effects.map((effect) => [`waf:${effect.ipSet}`, effect.scope, effect.rule, wafEffectText(effect)]),
+      ),
+    ];
+  }
   return [
     `WAF requests blocked in the last ${WAF_EFFECT_WINDOW_MS / 60_000} minutes, per IP set rule (AWS/WAFV2 BlockedRequests; WAF counts per rule, not per address: ENFORCED IN says which set holds a block):`,
     table(

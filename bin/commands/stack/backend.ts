@@ -153,7 +153,9 @@ export class StackBackend implements Backend {
         this.metricClients.add(client);
         return client;
       };
-      this.effect = { now, effects: readWafEffect(metrics, this.ipSetRefs(), now) };
+      // simulation of the whole deployment: the rules count (lib/WafBlocklist.ts), so their CountedRequests
+      const metric = this.settings().simulation.all ? 'CountedRequests' : 'BlockedRequests';
+      this.effect = { now, effects: readWafEffect(metrics, this.ipSetRefs(), now, metric) };
     }
     return this.effect.effects;
   }
