@@ -41,7 +41,7 @@ export interface WafBlocklistProps {
    * sets instead of blocking them (WAF rule action Count, a non-terminating action), so the
    * rules' CountedRequests metric shows what blocking would do.
    * https://docs.aws.amazon.com/waf/latest/APIReference/API_RuleAction.html
-   * https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-action.html
+   * https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-rule-actions.html (Count is non-terminating: the request is counted and the next rules decide)
    * @default false (the rules block)
    */
   readonly count?: boolean;

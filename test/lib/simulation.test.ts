@@ -3,7 +3,7 @@
  * `{ "inputs": [...] }`) reaches every function in PORTSNARE_SETTINGS, and with `true` every rule
  * of the WAF rule groups counts instead of blocking: the RuleAction Count.
  * https://docs.aws.amazon.com/waf/latest/APIReference/API_RuleAction.html
- * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-wafv2-rulegroup-ruleaction.html
+ * https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-rule-actions.html
  */
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
