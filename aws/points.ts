@@ -123,7 +123,7 @@ export function candidatesOf(ctx: PointContext, input: Exclude<DesiredInput, { k
 export function desiredOf(ctx: PointContext, input: Exclude<DesiredInput, { kind: 'changes' }>, now: number) {
   const known = ctx.candidates.get(input);
   if (known && known.now === now) return known;
-  const { candidates, refused } = desiredCandidates(input.records, now, new NeverBlockGuard(ctx.settings.guard), ctx.settings.policy);
+  const { candidates, refused } = desiredCandidates(input.records, now, new NeverBlockGuard(ctx.settings.guard), ctx.settings.policy, ctx.settings.simulation);
   const result = { now, candidates, refused };
   ctx.candidates.set(input, result);
   return result;
@@ -146,12 +146,12 @@ interface WafPointPlan {
   readonly changes?: readonly WafChange[];
 }
 
-/** The desired WAF state of each changed target: present when active and blockable (the full run's rules), else absent. */
+/** The desired WAF state of each changed target: present when active, blockable and not of a simulated input (the full run's rules), else absent. */
 export function wafChangesOf(input: Extract<DesiredInput, { kind: 'changes' }>, now: number, settings: PipelineSettings): WafChange[] {
   const guard = new NeverBlockGuard(settings.guard);
   const changes: WafChange[] = [];
   for (const record of latestPerTarget(input.changes)) {
-    const { candidates } = desiredCandidates([record], now, guard, settings.policy);
+    const { candidates } = desiredCandidates([record], now, guard, settings.policy, settings.simulation);
     const candidate = candidates[0];
     const address = wafAddressOf(candidate?.target ?? record.target);
     if (address === undefined) continue;

@@ -24,7 +24,7 @@
  */
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Placement, PlacementState } from '../core/nacl';
-import type { BlockRecord, ChangedRecord, EnforcementRecord } from '../core/policy';
+import { BLOCK_REASONS, type BlockRecord, type ChangedRecord, type EnforcementRecord } from '../core/policy';
 import { minuteOf } from '../core/policy';
 import {
   ACTIVE_CHANGE_KEY,
@@ -135,7 +135,9 @@ function toChangedRecord(item: Record<string, unknown>): ChangedRecord | undefin
   const blockedAt = numberOf(item.blockedAt);
   const expiresAt = numberOf(item.expiresAt);
   if (lastSeen === undefined || blockedAt === undefined || expiresAt === undefined || typeof item.active !== 'boolean') return undefined;
-  return { target: change.target, lastSeen, blockedAt, expiresAt, active: item.active, changedAt: change.at };
+  // the reason decides simulation (core/policy.ts simulationOf); one no version of portsnare writes is left out, and only `all` simulates that record
+  const reason = BLOCK_REASONS.find((known) => known === item.reason);
+  return { target: change.target, lastSeen, blockedAt, expiresAt, active: item.active, ...(reason !== undefined ? { reason } : {}), changedAt: change.at };
 }
 
 /** Most recent first, equal recency by target: the order core/nacl.ts ranks candidates in. */
@@ -400,12 +402,12 @@ export class BlockRepository {
     const backfilled = await this.hasBackfillMarker();
     const byTarget = new Map<string, EnforcementRecord>();
     for await (const record of this.changeEntries(ACTIVE_CHANGE_KEY, {})) {
-      byTarget.set(record.target, { target: record.target, lastSeen: record.lastSeen, blockedAt: record.blockedAt, expiresAt: record.expiresAt, active: record.active });
+      byTarget.set(record.target, { target: record.target, lastSeen: record.lastSeen, blockedAt: record.blockedAt, expiresAt: record.expiresAt, active: record.active, reason: record.reason });
     }
     if (!backfilled) {
       for (const { record } of await this.listActive()) {
         if (byTarget.has(record.target)) continue;
-        byTarget.set(record.target, { target: record.target, lastSeen: record.lastSeen, blockedAt: record.blockedAt, expiresAt: record.expiresAt, active: record.active });
+        byTarget.set(record.target, { target: record.target, lastSeen: record.lastSeen, blockedAt: record.blockedAt, expiresAt: record.expiresAt, active: record.active, reason: record.reason });
       }
     }
     return [...byTarget.values()];

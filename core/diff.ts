@@ -6,7 +6,7 @@
 import { type Family, canonicalTarget, targetOf, tryParseCidr } from './address';
 import { NeverBlockGuard } from './guard';
 import { type NaclChange, type NaclEntry, type Shadow, applyNaclChanges, isNaclShape, ownEntryTarget, planNacl, shadowsOf } from './nacl';
-import { isActive, type PolicySettings } from './policy';
+import { isActive, type PolicySettings, type SimulationSettings, simulationOf } from './policy';
 import type { DesiredRecord } from './points';
 import type { PipelineSettings } from './settings';
 import { type WafSetState, type WafSetUpdate, planWaf } from './waf';
@@ -47,7 +47,7 @@ export interface Candidate {
   readonly target: string;
   readonly family: Family;
   readonly recency: number;
-  /** NACL entries take it: a host, or an IPv6 prefix (core/nacl.ts `isNaclShape`) */
+  /** NACL entries take it: a host, or an IPv6 prefix (core/nacl.ts `isNaclShape`), and it is not simulated */
   readonly nacl: boolean;
 }
 
@@ -56,15 +56,20 @@ export interface Candidate {
  * protects, and a CIDR wider than the policy's widest prefix (`widest`). Decide never writes such
  * a record, so one in the desired state was written by something else (another tool, a hand in
  * the console, an older version): enforce refuses it rather than trust the table.
+ * Simulation (core/policy.ts simulationOf): a record of a simulated input is no candidate (in
+ * `simulated` instead); with `all`, every record is a candidate for WAF only (whose rules then
+ * count, lib/WafBlocklist.ts), never for a NACL.
  */
 export function desiredCandidates(
   records: readonly DesiredRecord[],
   now: number,
   guard: NeverBlockGuard,
   widest?: Pick<PolicySettings, 'widestIpv4Prefix' | 'widestIpv6Prefix'>,
-): { candidates: Candidate[]; refused: Array<{ target: string; rule: string }> } {
+  simulation?: SimulationSettings,
+): { candidates: Candidate[]; refused: Array<{ target: string; rule: string }>; simulated: string[] } {
   const candidates: Candidate[] = [];
   const refused: Array<{ target: string; rule: string }> = [];
+  const simulated: string[] = [];
   const seen = new Set<string>();
   for (const record of records) {
     if (!isActive(record, now) || seen.has(record.target)) continue;
@@ -84,10 +89,13 @@ export function desiredCandidates(
       refused.push({ target: record.target, rule: `wider than /${limit} (policy.widest${cidr.family === 'ipv4' ? 'Ipv4' : 'Ipv6'}Prefix)` });
       continue;
     }
+    const simulatedBy = simulationOf(record, simulation);
+    if (simulatedBy !== undefined) simulated.push(targetOf(cidr));
+    if (simulatedBy === 'input') continue;
     // lastSeen is the attacker's latest activity; blockedAt breaks ties (a fresh manual block).
-    candidates.push({ target: targetOf(cidr), family: cidr.family, recency: Math.max(record.lastSeen, record.blockedAt), nacl: isNaclShape(cidr) });
+    candidates.push({ target: targetOf(cidr), family: cidr.family, recency: Math.max(record.lastSeen, record.blockedAt), nacl: simulatedBy === undefined && isNaclShape(cidr) });
   }
-  return { candidates, refused };
+  return { candidates, refused, simulated };
 }
 
 export function enforcedTargets(actual: ActualState, range: readonly [number, number]): Set<string> {
@@ -111,7 +119,7 @@ export function enforcedTargets(actual: ActualState, range: readonly [number, nu
 export function planEnforcement(records: readonly DesiredRecord[], actual: ActualState, settings: PipelineSettings, now: number): EnforcementPlan {
   const guard = new NeverBlockGuard(settings.guard);
   const range = settings.nacl.ruleRange;
-  const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy);
+  const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy, settings.simulation);
   const waf = planWaf(actual.wafSets, candidates);
   const naclTargets = candidates.filter((candidate) => candidate.nacl);
   const nacl = actual.nacls.map((acl) => planAcl(acl, naclTargets, settings));

@@ -67,6 +67,27 @@ export const DEFAULT_POLICY: PolicySettings = PolicySettingsSchema.parse({});
 export const BLOCK_REASONS = ['sensor', 'manual', 'guardduty', 'flowlogs'] as const;
 export type BlockReason = (typeof BLOCK_REASONS)[number];
 
+/**
+ * Simulation (README.md "Simulation"): blocks are decided and recorded as always, and an
+ * enforcement point leaves out the simulated ones. `all`: every block (the WAF rules count instead
+ * of block, core/waf.ts; no NACL entry, no nftables element); `inputs`: the blocks decided from
+ * those inputs (kept out of the WAF sets too). Decided at enforcement time from the record's
+ * `reason`, so switching back to enforce applies whatever is still active on the next run.
+ */
+export const SimulationSettingsSchema = z.strictObject({
+  all: z.boolean().default(false),
+  inputs: z.array(z.enum(BLOCK_REASONS)).default([]),
+});
+export type SimulationSettings = z.output<typeof SimulationSettingsSchema>;
+export const NO_SIMULATION: SimulationSettings = { all: false, inputs: [] };
+
+/** How a record is simulated: `all`, `input` (its reason is a simulated input), or undefined (enforced). */
+export function simulationOf(record: { readonly reason?: BlockReason }, simulation: SimulationSettings | undefined): 'all' | 'input' | undefined {
+  if (!simulation) return undefined;
+  if (simulation.all) return 'all';
+  return record.reason !== undefined && simulation.inputs.includes(record.reason) ? 'input' : undefined;
+}
+
 /** One blocked address or CIDR: the desired state every enforcer converges to. Times are epoch ms. */
 export interface BlockRecord {
   /** canonical address ("198.51.100.7") or CIDR ("198.51.100.0/24") */
@@ -98,7 +119,10 @@ export interface BlockRecord {
  * What enforcement reads of a record: the change log's projection (core/table.ts
  * CHANGES_PROJECTION), so a run reads about half the bytes of a whole record.
  */
-export type EnforcementRecord = Pick<BlockRecord, 'target' | 'lastSeen' | 'blockedAt' | 'expiresAt' | 'active'>;
+export type EnforcementRecord = Pick<BlockRecord, 'target' | 'lastSeen' | 'blockedAt' | 'expiresAt' | 'active'> & {
+  /** what decided the block (simulation is decided from it: simulationOf); absent when the item holds none of BLOCK_REASONS */
+  readonly reason?: BlockReason;
+};
 
 /** A record as the change log holds it: its last change, at `changedAt` (epoch ms). */
 export interface ChangedRecord extends EnforcementRecord {

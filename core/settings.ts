@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { GuardSettingsSchema } from './guard';
-import { PolicySettingsSchema } from './policy';
+import { NO_SIMULATION, PolicySettingsSchema, SimulationSettingsSchema } from './policy';
 
 /** AWS: network ACL rule numbers run 1–32766 (EC2 API, CreateNetworkAclEntry RuleNumber). */
 export const NACL_RULE_MIN = 1;
@@ -52,6 +52,8 @@ export const PipelineSettingsSchema = z.strictObject({
   guard: GuardSettingsSchema.default(GuardSettingsSchema.parse({})),
   nacl: NaclSettingsSchema.default(NaclSettingsSchema.parse({})),
   waf: WafSettingsSchema.default(WafSettingsSchema.parse({})),
+  /** blocks decided and recorded but not enforced (core/policy.ts SimulationSettingsSchema); off by default */
+  simulation: SimulationSettingsSchema.default(() => ({ ...NO_SIMULATION, inputs: [] })),
 });
 export type PipelineSettings = z.output<typeof PipelineSettingsSchema>;
 export type PipelineSettingsInput = z.input<typeof PipelineSettingsSchema>;

@@ -53,7 +53,7 @@ export const CHANGE_AT_ATTRIBUTE = 'chgAt';
 export const ACTIVE_CHANGE_KEY = 'A';
 const LIFTED_CHANGE_KEY_PREFIX = 'L#';
 /** What the `changes` index projects besides the keys: what enforcement needs, nothing more (core/policy.ts EnforcementRecord). */
-export const CHANGES_PROJECTION = ['target', 'lastSeen', 'blockedAt', 'expiresAt', 'active'] as const;
+export const CHANGES_PROJECTION = ['target', 'lastSeen', 'blockedAt', 'expiresAt', 'active', 'reason'] as const;
 /** digits of the epoch-ms part of `chgAt`: every time from 1970 to the year 2286 */
 const CHANGE_TIME_DIGITS = 13;
 const MAX_CHANGE_TIME = 10 ** CHANGE_TIME_DIGITS - 1;

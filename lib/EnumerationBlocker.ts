@@ -93,6 +93,7 @@ export class EnumerationBlocker extends Construct {
       setsPerFamily: props.wafSetsPerFamily ?? 1,
       webAclResourceArns: props.webAclResourceArns,
       namePrefix: wafName(this, 100),
+      count: props.simulation === true,
     });
     const waf = this.waf;
     this.ipSets = waf.ipSets;
@@ -199,6 +200,7 @@ export class EnumerationBlocker extends Construct {
       enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),
       alarmAction: this.alarmAction,
       wafRules: waf.ipSets,
+      ...(props.simulation === true ? { wafMetric: 'CountedRequests' as const } : {}),
     });
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;

@@ -20,14 +20,14 @@ export function portsnareMetric(metricName: MetricName, statistic = 'Sum', perio
 }
 
 /**
- * AWS/WAFV2 BlockedRequests of one IP set rule of portsnare's rule group: dimensions Rule,
- * RuleGroup and (REGIONAL) Region; CloudFront's in us-east-1
- * (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html).
+ * AWS/WAFV2 BlockedRequests of one IP set rule of portsnare's rule group (CountedRequests when
+ * the rules count: simulation): dimensions Rule, RuleGroup and (REGIONAL) Region; CloudFront's in
+ * us-east-1 (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html).
  */
-export function wafBlockedRequests(rule: WafRuleRef, region: string, period = Duration.minutes(5)): cloudwatch.Metric {
+export function wafBlockedRequests(rule: WafRuleRef, region: string, period = Duration.minutes(5), metricName: WafRuleMetric = 'BlockedRequests'): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: WAF_METRIC_NAMESPACE,
-    metricName: 'BlockedRequests',
+    metricName,
     dimensionsMap: wafRuleDimensions(rule, region),
     statistic: 'Sum',
     period,
@@ -43,6 +43,9 @@ export function wafBlockedRequests(rule: WafRuleRef, region: string, period = Du
  * metric is never emitted and the alarm could never fire.
  */
 export type MetricEmitter = 'decide' | 'enforce';
+
+/** The per-rule WAF metric a dashboard line graphs. */
+export type WafRuleMetric = 'BlockedRequests' | 'CountedRequests';
 
 export interface MonitoringProps {
   /**
@@ -62,6 +65,11 @@ export interface MonitoringProps {
    * @default [] (no WAF widget)
    */
   readonly wafRules?: readonly WafRuleRef[];
+  /**
+   * What the rules' lines graph: `CountedRequests` when they count (simulation: lib/WafBlocklist.ts `count`).
+   * @default 'BlockedRequests'
+   */
+  readonly wafMetric?: WafRuleMetric;
   /** @default - alarms without actions */
   readonly alarmAction?: cloudwatch.IAlarmAction;
 }
@@ -117,9 +125,12 @@ export class Monitoring extends Construct {
       if (rules.length === 0) return [];
       return [
         new cloudwatch.GraphWidget({
-          title: `WAF requests blocked per portsnare rule (${wafScope}; per IP set, WAF does not count per address)`,
+          title:
+            props.wafMetric === 'CountedRequests'
+              ? `WAF requests counted per portsnare rule (simulation: nothing blocked; ${wafScope}; per IP set, WAF does not count per address)`
+              : `WAF requests blocked per portsnare rule (${wafScope}; per IP set, WAF does not count per address)`,
           width: 12,
-          left: rules.map((rule) => wafBlockedRequests(rule, Stack.of(this).region)),
+          left: rules.map((rule) => wafBlockedRequests(rule, Stack.of(this).region, Duration.minutes(5), props.wafMetric)),
         }),
       ];
     });

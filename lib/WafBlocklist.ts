@@ -36,6 +36,15 @@ export interface WafBlocklistProps {
    * @default - a name unique to this construct
    */
   readonly namePrefix?: string;
+  /**
+   * Simulation (lib/settings.ts `simulation: true`): every rule counts the requests from the IP
+   * sets instead of blocking them (WAF rule action Count, a non-terminating action), so the
+   * rules' CountedRequests metric shows what blocking would do.
+   * https://docs.aws.amazon.com/waf/latest/APIReference/API_RuleAction.html
+   * https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-rule-actions.html (Count is non-terminating: the request is counted and the next rules decide)
+   * @default false (the rules block)
+   */
+  readonly count?: boolean;
 }
 
 export class WafBlocklist extends Construct {
@@ -71,7 +80,7 @@ export class WafBlocklist extends Construct {
           rules.push({
             name: ruleName,
             priority: rules.length,
-            action: { block: {} },
+            action: props.count === true ? { count: {} } : { block: {} },
             statement: { ipSetReferenceStatement: { arn: ipSet.attrArn } },
             visibilityConfig: { sampledRequestsEnabled: true, cloudWatchMetricsEnabled: true, metricName: ruleName },
           });

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from '../core/commands';
 import { DigestSettingsSchema } from '../core/digest';
 import { formatZodError } from '../core/event';
+import { BLOCK_REASONS } from '../core/policy';
 import { canaryProblem, DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
@@ -121,6 +122,16 @@ export const PortsnareContextSchema = z
         /** minutes between two full reconciles (lib/settings.ts reconcileMinutes); default 10 */
         reconcileMinutes: z.number().int().min(1).max(MAX_RECONCILE_MINUTES).optional(),
       })
+      .optional(),
+    /**
+     * simulation (lib/settings.ts `simulation`): `true` (the whole deployment) or `{ "inputs": [...] }`
+     * (only the blocks decided from those inputs); decided and recorded, not enforced. `false`: off.
+     */
+    simulation: z
+      .union([z.boolean(), z.strictObject({ inputs: z.array(z.enum(BLOCK_REASONS)).min(1, 'must name at least one input; true simulates the whole deployment') })], {
+        error: (issue) => `must be true, false or { "inputs": [...] } with inputs among ${BLOCK_REASONS.join(', ')}, got ${JSON.stringify(issue.input)}`,
+      })
+      .transform((value) => (value === false ? undefined : value))
       .optional(),
     /** the notification digest (core/digest.ts): every N minutes to SNS (email, AWS Chatbot) and/or a webhook; off when absent */
     digest: DigestSettingsSchema.optional(),

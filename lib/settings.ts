@@ -13,7 +13,7 @@ import type { z } from 'zod';
 import { digestSettingsProblems, type DigestSettingsSchema } from '../core/digest';
 import { GuardSettingsSchema } from '../core/guard';
 import { canaryCidr, canaryProblem } from '../core/selftest';
-import { DEFAULT_POLICY, PolicySettingsSchema, type PolicySettings } from '../core/policy';
+import { type BlockReason, DEFAULT_POLICY, PolicySettingsSchema, type PolicySettings, SimulationSettingsSchema } from '../core/policy';
 import {
   NACL_DEFAULT_QUOTA,
   NaclSettingsSchema,
@@ -218,6 +218,22 @@ export interface EnumerationBlockerProps {
    * @default - no digest
    */
   readonly digest?: z.input<typeof DigestSettingsSchema>;
+  /**
+   * Simulation (README.md "Simulation", context key `portsnare.simulation`): blocks are decided,
+   * recorded and shown as always, and not enforced. `true`: the whole deployment (the WAF rules
+   * count instead of block, no NACL entry); `{ inputs: [...] }`: only the blocks decided from those
+   * inputs (sensor, manual, guardduty, flowlogs), which stay out of the NACLs and the IP sets.
+   * Switching back applies what is still active on the next enforce run.
+   * @default - off: every block is enforced
+   */
+  readonly simulation?: true | { readonly inputs: readonly BlockReason[] };
+}
+
+/** The props' simulation as the settings document holds it (core/policy.ts SimulationSettingsSchema). */
+export function simulationOf(props: Pick<EnumerationBlockerProps, 'simulation'>): { all: boolean; inputs: BlockReason[] } {
+  const simulation = props.simulation;
+  if (simulation === true) return { all: true, inputs: [] };
+  return { all: false, inputs: [...(simulation?.inputs ?? [])] };
 }
 
 export const DEFAULT_RECONCILE_MINUTES = 10;
@@ -271,6 +287,7 @@ export function pipelineSettingsFrom(props: EnumerationBlockerProps, wafSets: re
     },
     nacl: { aclIds: [...(props.naclIds ?? [])], ruleRange: naclRuleRangeOf(props), quotaPerDirection: props.naclQuota ?? NACL_DEFAULT_QUOTA },
     waf: { sets: [...wafSets] },
+    simulation: simulationOf(props),
   };
 }
 
@@ -293,6 +310,8 @@ const PROP_OF: Record<string, { prop: string; seconds?: true }> = {
   'nacl.ruleRange': { prop: 'naclRuleRange' },
   'nacl.quotaPerDirection': { prop: 'naclQuota' },
   'waf.sets': { prop: 'wafScopes' },
+  'simulation.all': { prop: 'simulation' },
+  'simulation.inputs': { prop: 'simulation.inputs' },
 };
 
 type Issue = z.core.$ZodIssue;
@@ -345,6 +364,7 @@ function schemaErrors(props: EnumerationBlockerProps): string[] {
     guard: GuardSettingsSchema,
     nacl: NaclSettingsSchema,
     waf: WafSettingsSchema,
+    simulation: SimulationSettingsSchema,
   };
   const issues: Issue[] = [];
   for (const [section, schema] of Object.entries(sections)) {

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { isAddress, tryParseCidr } from '../core/address';
 import { AgentDigestSchema } from '../core/digest';
 import { GuardSettingsSchema } from '../core/guard';
-import { PolicySettingsSchema } from '../core/policy';
+import { BLOCK_REASONS, PolicySettingsSchema, type SimulationSettings } from '../core/policy';
 
 /**
  * Portsentry 2.0's conservative default lists (legacy services nobody should use today), and on
@@ -212,10 +212,20 @@ export const AgentConfigSchema = z
                 answer: z.enum(['reset', 'drop']).default(DEFAULT_QUARANTINE.answer),
               })
               .default(DEFAULT_QUARANTINE),
+            /**
+             * simulation (docs/agent-config.md): blocks are decided and recorded, and no nftables
+             * element is put for a simulated one. `true`: every block, and the kernel detector blocks
+             * nobody (as in monitor mode); `{ "inputs": [...] }`: the blocks of those reasons (BLOCK_REASONS)
+             */
+            simulate: z
+              .union([z.boolean(), z.strictObject({ inputs: z.array(z.enum(BLOCK_REASONS)).min(1, 'must name at least one input; true simulates every block') })], {
+                error: `must be true, false or { "inputs": [...] } with inputs among ${BLOCK_REASONS.join(', ')}`,
+              })
+              .default(false),
           })
-          .default({ enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE }),
+          .default({ enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE, simulate: false }),
       })
-      .default({ nftables: { enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE } }),
+      .default({ nftables: { enabled: false, policy: PolicySettingsSchema.parse({}), quarantine: DEFAULT_QUARANTINE, simulate: false } }),
     /**
      * stealth + nftables: unused TCP ports are redirected here so connect scans complete (false:
      * off) — for every source with all-unused, for sources seen probing a decoy with a list
@@ -357,6 +367,22 @@ function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
     value = (value as Record<PropertyKey, unknown>)[key];
   }
   return value;
+}
+
+/** `enforce.nftables.simulate` as core's simulation settings (core/policy.ts simulationOf). */
+export function agentSimulation(config: AgentConfig): SimulationSettings {
+  const simulate = config.enforce.nftables.simulate;
+  if (simulate === true) return { all: true, inputs: [] };
+  return { all: false, inputs: simulate === false ? [] : [...simulate.inputs] };
+}
+
+/**
+ * Whether the kernel detector must block nobody: simulation of every block, or of the sensor's
+ * (every block the kernel makes is one the sensor decided, reason `sensor`).
+ */
+export function kernelSimulated(config: AgentConfig): boolean {
+  const simulation = agentSimulation(config);
+  return simulation.all || simulation.inputs.includes('sensor');
 }
 
 /** `key.path: message (got "value")`, one issue per clause. */

@@ -7,10 +7,12 @@
  *   (all-unused: for every source; a decoy list: for sources seen probing it), so a rescan sees
  *   them all open. Proof — and so a block — comes only from a socket's accept, never the kernel.
  * - with `blockUnverified` on too, block on the first decoy packet (the operator opted in).
- * - in monitor mode (no enforcement) nothing: the kernel only reports, traffic is never touched.
+ * - in monitor mode (no enforcement) nothing: the kernel only reports, traffic is never touched;
+ *   and so in simulation of every block or of the sensor's (`enforce.nftables.simulate`:
+ *   sensor/config.ts kernelSimulated), whose blocks are recorded and never put in the kernel.
  */
 import { ttlSecondsFor } from '../core/policy';
-import { ALL_UNUSED, type AgentConfig } from './config';
+import { ALL_UNUSED, type AgentConfig, kernelSimulated } from './config';
 import { killGuardFrom, type KernelDetectorOptions } from './kernel/detector';
 import type { ListenerReport } from './listeners';
 
@@ -25,13 +27,15 @@ export function redirectPortOf(config: AgentConfig): number | undefined {
   return config.enforce.nftables.quarantine.seconds > 0 ? config.redirectPort : undefined;
 }
 
-export function kernelDetectorOptions(config: AgentConfig, listeners: ListenerReport, own: readonly string[], nftables: boolean): KernelDetectorOptions {
+export function kernelDetectorOptions(config: AgentConfig, listeners: ListenerReport, own: readonly string[], enforcing: boolean): KernelDetectorOptions {
   const { policy, quarantine } = config.enforce.nftables;
+  // simulation: the kernel reports as in monitor mode, and the pipeline records what it would block
+  const nftables = enforcing && !kernelSimulated(config);
   // Kernel-speed blocking on the first decoy packet rests on an unverified source (a SYN can be
   // forged), so it follows the policy's spoof guard: only with blockUnverified.
   const kill = nftables && policy.blockUnverified ? ttlSecondsFor(1, policy) : undefined;
   const redirectPort = redirectPortOf(config);
-  const enforcing: Partial<KernelDetectorOptions> = nftables
+  const kernelActs: Partial<KernelDetectorOptions> = nftables
     ? {
         quarantineSeconds: quarantine.seconds,
         quarantinePeriodSeconds: quarantine.periodSeconds,
@@ -48,7 +52,7 @@ export function kernelDetectorOptions(config: AgentConfig, listeners: ListenerRe
     udpPorts: config.udpPorts === ALL_UNUSED ? ALL_UNUSED : listeners.udp,
     exempt: [...config.ignore, ...own, ...config.guard.allowlist, ...config.guard.protectedCidrs],
     ...(kill !== undefined ? { killTtlSeconds: kill } : {}),
-    ...enforcing,
+    ...kernelActs,
     // the redirect makes every unused port answer: an enforcing choice, not for monitor mode
     ...(nftables && redirectPort !== undefined ? { redirectPort } : {}),
     // what the in-kernel block must never add: the never-block guard, this host included

@@ -292,6 +292,7 @@ function describe(value: unknown): string {
 export function recordView(record: BlockRecord, enforcement: unknown, fallbackEnforcement?: readonly string[]): BlockView {
   const own = (record as { enforcedIn?: unknown }).enforcedIn;
   const places = Array.isArray(own) ? own.map(String) : Array.isArray(enforcement) ? enforcement.map(String) : typeof enforcement === 'string' ? [enforcement] : undefined;
+  const simulated = (record as { simulated?: unknown }).simulated === true;
   return {
     target: record.target,
     family: record.family,
@@ -303,7 +304,9 @@ export function recordView(record: BlockRecord, enforcement: unknown, fallbackEn
     blockedAt: record.blockedAt,
     expiresAt: record.expiresAt,
     active: record.active,
-    enforcedIn: places ?? [...(fallbackEnforcement ?? (record.active ? ['nftables or log-only (as the agent runs)'] : []))],
+    // a block in simulation (the agent marks it: sensor/local/enforcement.ts control) is not where the agent enforces
+    enforcedIn: places ?? (simulated ? [] : [...(fallbackEnforcement ?? (record.active ? ['nftables or log-only (as the agent runs)'] : []))]),
+    ...(simulated ? { simulated: true } : {}),
     sensors: [...(record.sensors ?? [])],
     ...droppedOf(record),
     ...(record.note !== undefined ? { note: record.note } : {}),

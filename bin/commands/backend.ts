@@ -22,6 +22,12 @@ export interface BlockView {
   readonly active: boolean;
   /** where the block is in force: "nftables", "waf:REGIONAL/ipv4", "nacl:acl-0abc", or "store only" */
   readonly enforcedIn: readonly string[];
+  /**
+   * in simulation (README.md "Simulation"): decided and recorded, not enforced. `enforcedIn` then
+   * says where it is all the same: a WAF IP set whose rules count (simulation of the whole
+   * deployment), or a kernel element the detector placed itself
+   */
+  readonly simulated?: boolean;
   /** what the block's nftables element dropped (a running agent with element counters only) */
   readonly dropped?: { readonly packets: number; readonly bytes: number };
   /**

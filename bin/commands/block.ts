@@ -1,6 +1,6 @@
 /** `portsnare block ADDRESS|CIDR`: a manual block, refused when the never-block guard protects it. */
 import type { Command } from 'commander';
-import { blockJson } from './blocks';
+import { blockJson, enforcedText } from './blocks';
 import { requester } from './requester';
 import { type BackendOptions, type CliDeps, printJson, withBackend, withBackendOptions } from './context';
 import { expiresIn, humanDuration, isoSeconds } from './output';
@@ -52,7 +52,7 @@ export function registerBlock(program: Command, deps: CliDeps): void {
       const block = outcome.block;
       deps.io.out(
         `blocked ${block.target} for ${expiresIn(block.expiresAt, now)} (until ${isoSeconds(block.expiresAt)}), offence ${block.offences}, ` +
-          `enforced in ${block.enforcedIn.join(', ') || '-'} — ${where}`,
+          `enforced in ${enforcedText(block)} — ${where}`,
       );
       return;
     }

@@ -20,6 +20,7 @@ export function blockJson(block: BlockView, now: number): Record<string, unknown
     expiresInSeconds: Math.max(0, Math.round((block.expiresAt - now) / 1000)),
     active: block.active,
     enforcedIn: block.enforcedIn,
+    simulated: block.simulated === true,
     ...(block.dropped !== undefined ? { dropped: block.dropped } : {}),
     ...(block.wafRules !== undefined ? { wafRules: block.wafRules.map(wafRuleJson) } : {}),
     sensors: block.sensors,
@@ -39,11 +40,21 @@ export function blocksTable(blocks: readonly BlockView[], now: number): string {
       String(block.offences),
       String(block.hitCount),
       expiresIn(block.expiresAt, now),
-      block.enforcedIn.join(', ') || '-',
+      enforcedText(block),
       ...(counted ? [droppedText(block.dropped)] : []),
       block.note ?? '',
     ]),
   );
+}
+
+/**
+ * Where a block is enforced; SIMULATED for one in simulation (README.md "Simulation"), with where
+ * it is all the same (a WAF IP set whose rules count, a kernel element the detector placed).
+ */
+export function enforcedText(block: Pick<BlockView, 'enforcedIn' | 'simulated'>): string {
+  const places = block.enforcedIn.join(', ');
+  if (block.simulated) return places ? `SIMULATED (in ${places})` : 'SIMULATED';
+  return places || '-';
 }
 
 /** "12 pkts, 720 B" — what the block's nftables element dropped; "-" when unknown. */
@@ -59,6 +70,8 @@ export function wafRuleJson(effect: WafRuleEffect): Record<string, unknown> {
     rule: effect.rule,
     ruleGroup: effect.ruleGroup,
     blockedRequestsLastHour: effect.blockedRequests ?? null,
+    // simulation: the rule counts; what it would have blocked
+    ...(effect.countedRequests !== undefined ? { countedRequestsLastHour: effect.countedRequests } : {}),
     ...(effect.note !== undefined ? { note: effect.note } : {}),
   };
 }
@@ -69,6 +82,15 @@ export function wafRuleJson(effect: WafRuleEffect): Record<string, unknown> {
  */
 export function wafEffectLines(effects: readonly WafRuleEffect[]): string[] {
   if (effects.length === 0) return [];
+  if (effects.some((effect) => effect.countedRequests !== undefined || effect.note?.includes('nothing was counted'))) {
+    return [
+      `SIMULATION: the WAF rules count, nothing is blocked. Requests counted in the last ${WAF_EFFECT_WINDOW_MS / 60_000} minutes, per IP set rule (AWS/WAFV2 CountedRequests: what blocking would have stopped; per rule, not per address):`,
+      table(
+        ['IP SET', 'SCOPE', 'RULE', 'COUNTED'],
+        effects.map((effect) => [`waf:${effect.ipSet}`, effect.scope, effect.rule, wafEffectText(effect)]),
+      ),
+    ];
+  }
   return [
     `WAF requests blocked in the last ${WAF_EFFECT_WINDOW_MS / 60_000} minutes, per IP set rule (AWS/WAFV2 BlockedRequests; WAF counts per rule, not per address: ENFORCED IN says which set holds a block):`,
     table(
@@ -87,8 +109,9 @@ export function registerBlocks(program: Command, deps: CliDeps): void {
         'Active blocks, soonest expiry first: address or CIDR, reason, offences, hits, expires in, where it is enforced, and what was dropped: per element on a host (nftables counters), per WAF IP set rule over the last hour for a stack (WAF does not count per address).',
       )
       .option('--contains <address>', 'only the blocks that hold this address or CIDR (itself or a wider CIDR)')
+      .option('--simulated', 'only the blocks in simulation: decided and recorded, not enforced (README.md "Simulation")')
       .option('--json', 'print a JSON array (times in ISO 8601, expiresInSeconds)'),
-  ).action(async (options: BackendOptions & { contains?: string }) => {
+  ).action(async (options: BackendOptions & { contains?: string; simulated?: boolean }) => {
     const now = deps.now();
     const contains = options.contains !== undefined ? parseTarget(options.contains) : undefined;
     const { where, blocks: all, effects } = await withBackend(
@@ -101,17 +124,19 @@ export function registerBlocks(program: Command, deps: CliDeps): void {
       },
       { readOnly: true },
     );
-    const blocks = contains !== undefined ? blocksCovering(all, contains) : all;
+    const covering = contains !== undefined ? blocksCovering(all, contains) : all;
+    const blocks = options.simulated ? covering.filter((block) => block.simulated === true) : covering;
+    const kind = options.simulated ? 'simulated ' : '';
     if (options.json) {
       printJson(deps.io, blocks.map((block) => blockJson(block, now)));
       return;
     }
     if (blocks.length === 0) {
-      deps.io.out(contains !== undefined ? `no active block holds ${contains} (${where})` : `no active blocks (${where})`);
+      deps.io.out(contains !== undefined ? `no active ${kind}block holds ${contains} (${where})` : `no active ${kind}blocks (${where})`);
       return;
     }
     deps.io.out(blocksTable(blocks, now));
-    deps.io.out(`${blocks.length} active block${blocks.length === 1 ? '' : 's'} (${where})`);
+    deps.io.out(`${blocks.length} active ${kind}block${blocks.length === 1 ? '' : 's'} (${where})`);
     for (const line of wafEffectLines(effects)) deps.io.out(line);
   });
 }

@@ -54,7 +54,9 @@ export function registerHistory(program: Command, deps: CliDeps): void {
       // the cloud's proof of effect: per IP set rule, WAF has no per-address counter
       for (const rule of current.wafRules ?? []) {
         deps.io.out(
-          rule.blockedRequests === undefined
+          rule.countedRequests !== undefined
+            ? `  held by waf:${rule.ipSet}: its rule ${rule.rule} counted ${wafEffectText(rule)} in the last hour (simulation: nothing blocked; the whole set, not this address alone)`
+            : rule.blockedRequests === undefined
             ? `  held by waf:${rule.ipSet}: its rule ${rule.rule}: ${wafEffectText(rule)}`
             : `  held by waf:${rule.ipSet}: its rule ${rule.rule} blocked ${wafEffectText(rule)} in the last hour (the whole set, not this address alone)`,
         );

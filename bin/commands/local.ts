@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NeverBlockGuard } from '../../core/guard';
-import { isActive } from '../../core/policy';
-import { type AgentConfig, ConfigError, DEFAULT_HEALTH_PORT, controlSocketPath, controlTokenPath, loadConfigFile, parseAgentConfig, spoolDirectory } from '../../sensor/config';
+import { type BlockRecord, isActive } from '../../core/policy';
+import { type AgentConfig, agentSimulation, ConfigError, DEFAULT_HEALTH_PORT, controlSocketPath, controlTokenPath, loadConfigFile, parseAgentConfig, spoolDirectory } from '../../sensor/config';
 import { readControlToken } from '../../sensor/control-token';
 import { NftEnforcer } from '../../sensor/local/nft';
 import { LocalPipeline } from '../../sensor/local/pipeline';
@@ -180,6 +180,7 @@ export class StoreBackend implements Backend {
       store,
       ...(enforcer ? { enforcer } : {}),
       policy: config.enforce.nftables.policy,
+      simulation: agentSimulation(config),
       // the runtime allowlist (portsnare allow) protects as guard.allowlist does
       guard: new NeverBlockGuard(guardWith(config, runtimeAllowlist(config.stateDirectory))),
       logger: (line) => {
@@ -230,7 +231,7 @@ export class StoreBackend implements Backend {
     const inKernel = await this.kernelTargets();
     return this.store
       .active(now)
-      .map((record) => recordView(record, undefined, this.placement(record.target, inKernel)))
+      .map((record) => this.view(record, inKernel))
       .sort(byExpiry);
   }
 
@@ -270,7 +271,7 @@ export class StoreBackend implements Backend {
     if (!record) throw new CliError(`block of ${request.target} not recorded: ${decision.why}`, EXIT.failure);
     this.checkKernel(`the block of ${request.target}`);
     const inKernel = await this.kernelTargets();
-    return { kind: 'applied', block: recordView(record, undefined, this.placement(record.target, inKernel)) };
+    return { kind: 'applied', block: this.view(record, inKernel) };
   }
 
   async unblock(target: string, requestedBy: string): Promise<UnblockOutcome> {
@@ -297,6 +298,13 @@ export class StoreBackend implements Backend {
     } catch (error) {
       return { error: `nft list failed: ${error instanceof Error ? error.message : String(error)}` };
     }
+  }
+
+  /** A record as a view; one in simulation (enforce.nftables.simulate) is marked, and in the kernel only if the detector put it there. */
+  private view(record: BlockRecord, inKernel: KernelTargets | undefined): BlockView {
+    if (!(record.active && this.pipeline.simulated(record))) return recordView(record, undefined, this.placement(record.target, inKernel));
+    const places = inKernel && 'error' in inKernel ? [`unknown: ${inKernel.error}`] : inKernel?.targets.has(record.target) ? ['nftables'] : [];
+    return { ...recordView(record, undefined, places), simulated: true };
   }
 
   private placement(target: string, inKernel: KernelTargets | undefined): string[] {

@@ -71,6 +71,8 @@ export interface EnforcerState {
   readonly sets: Map<string, CachedSet>;
   /** the records an ACL can hold, as the last full run found them and the incremental runs since changed them */
   naclRecent?: NaclRecentCache;
+  /** the simulation settings (JSON) the cache was built under: other settings make the next run a full one */
+  simulation?: string;
 }
 
 /**
@@ -105,7 +107,7 @@ function naclPerFamily(settings: PipelineSettings): number {
 
 function naclEligible(settings: PipelineSettings, now: number): (record: DesiredRecord) => boolean {
   const guard = new NeverBlockGuard(settings.guard);
-  return (record) => desiredCandidates([record], now, guard, settings.policy).candidates[0]?.nacl === true;
+  return (record) => desiredCandidates([record], now, guard, settings.policy, settings.simulation).candidates[0]?.nacl === true;
 }
 
 /** The cache a full run leaves: per family the most recent eligible records, and the mark below which it knows nothing. */
@@ -188,7 +190,12 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   const { repo, nacl, waf, settings, obs, clock } = deps;
   const state = deps.state ?? newEnforcerState();
   const started = clock.now();
-  const incremental = mode === 'enforce' && state.cursor !== undefined && started - state.cursor >= 0 && started - state.cursor < CURSOR_MAX_AGE_MS;
+  // switching simulation on or off changes what every point should hold, not only what changed since
+  // the cursor: a full run applies what is still active (or lifts the simulated) everywhere
+  const simulation = JSON.stringify(settings.simulation);
+  const incremental =
+    mode === 'enforce' && state.simulation === simulation && state.cursor !== undefined && started - state.cursor >= 0 && started - state.cursor < CURSOR_MAX_AGE_MS;
+  state.simulation = simulation;
   const ctx = newPointContext(settings, obs, mode === 'reconcile');
   const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental, deps.wafMaxPerSet);
   const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx));
@@ -233,7 +240,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
 
   const refusedRecords =
     wafInput.kind === 'changes'
-      ? desiredCandidates(latestPerTarget(wafInput.changes), started, new NeverBlockGuard(settings.guard), settings.policy).refused
+      ? desiredCandidates(latestPerTarget(wafInput.changes), started, new NeverBlockGuard(settings.guard), settings.policy, settings.simulation).refused
       : desiredOf(ctx, wafInput, started).refused;
   for (const refused of refusedRecords) obs.log.warn('active record is protected by the never-block rules; not enforced', refused);
   const failures = reports.flatMap((r) => r.failures);

@@ -52,6 +52,7 @@ export type PlaneSettingsProps = Pick<
   | 'enforcementLagThreshold'
   | 'selftestCanaryAddress'
   | 'reconcileMinutes'
+  | 'simulation'
 >;
 
 export interface EnforcementPlaneProps extends PlaneSettingsProps {
@@ -89,7 +90,7 @@ export class EnforcementPlane extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const alarmAction = props.alarmTopic ? new cwActions.SnsAction(props.alarmTopic) : undefined;
 
-    this.waf = new WafBlocklist(this, 'Waf', { scopes: [...(props.wafScopes ?? ['REGIONAL'])], setsPerFamily: props.wafSetsPerFamily ?? 1, namePrefix: wafName(this, 100) });
+    this.waf = new WafBlocklist(this, 'Waf', { scopes: [...(props.wafScopes ?? ['REGIONAL'])], setsPerFamily: props.wafSetsPerFamily ?? 1, namePrefix: wafName(this, 100), count: props.simulation === true });
     this.settingsJson = stack.toJsonString(pipelineSettingsFrom(props, this.waf.setRefs));
 
     // --- local state and queues ----------------------------------------------------------------------
@@ -215,6 +216,7 @@ export class EnforcementPlane extends Construct {
       enforcementLagThreshold: props.enforcementLagThreshold ?? Duration.minutes(5),
       alarmAction,
       wafRules: this.waf.ipSets,
+      ...(props.simulation === true ? { wafMetric: 'CountedRequests' as const } : {}),
     });
 
     const output = (logicalId: string, value: string, description: string): void => fixedOutput(this, logicalId, value, description);

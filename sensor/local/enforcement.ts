@@ -7,7 +7,7 @@ import { canonicalTarget, tryParseCidr } from '../../core/address';
 import type { ScanDetected } from '../../core/event';
 import { NeverBlockGuard } from '../../core/guard';
 import { ttlSecondsFor } from '../../core/policy';
-import type { AgentConfig } from '../config';
+import { type AgentConfig, agentSimulation } from '../config';
 import type { BlockControl } from '../health';
 import { errorText, type Logger } from '../log';
 import { NftEnforcer } from './nft';
@@ -99,7 +99,7 @@ export class LocalEnforcement {
     } else {
       logger.warn(`enforcement is LOG-ONLY: ${available.why}. Blocks are decided and recorded in ${config.stateDirectory}, but nothing is dropped.`, { why: available.why });
     }
-    const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, logger: (line) => logger.line(line) });
+    const pipeline = new LocalPipeline({ store, ...(enforcer ? { enforcer } : {}), policy: settings.policy, guard, simulation: agentSimulation(config), logger: (line) => logger.line(line) });
     await pipeline.restore();
     return new LocalEnforcement(pipeline, store, enforcer ? 'nftables' : 'log-only', config, logger, enforcer, options.droppedEveryMs ?? 5_000);
   }
@@ -238,9 +238,11 @@ export class LocalEnforcement {
     const pipeline = this.pipeline;
     return {
       // each record with what its element dropped (nftables element counters), when known
+      // and `simulated` for a block in simulation (enforce.nftables.simulate): recorded, no element
       list: () => pipeline.list().map((r) => {
         const dropped = r.active ? this.dropped.get(r.target) : undefined;
-        return dropped ? { ...r, dropped } : r;
+        const simulated = r.active && pipeline.simulated(r);
+        return dropped || simulated ? { ...r, ...(dropped ? { dropped } : {}), ...(simulated ? { simulated: true } : {}) } : r;
       }),
       history: (target) => pipeline.history(target),
       unblock: async (target, by) => {

@@ -11,7 +11,9 @@
  * the record's expiry); an element the store does not know, or one the kernel added again for a
  * returning source, is left to its own timeout. An element of an active record whose kernel timeout is off by more than
  * `TIMEOUT_SLACK_MS` (the record was refreshed, extended or replaced) is added again with the
- * record's expiry.
+ * record's expiry. A simulated record (`enforce.nftables.simulate`, core/policy.ts simulationOf)
+ * is planned as a lifted one: no element is added for it, and the element placed for it before
+ * the switch to simulation is removed.
  */
 import { type DesiredInput, type DesiredRecord, type EnforcementPoint, type ApplyResult, latestPerTarget, type PointFailure } from '../../core/points';
 import type { KernelBlock } from './nft';
@@ -28,7 +30,7 @@ export interface NftPlan {
 }
 
 /** Plans the blocked sets against the desired records (pure). */
-export function planNft(input: DesiredInput, actual: readonly KernelBlock[], now: number): NftPlan {
+export function planNft(input: DesiredInput, actual: readonly KernelBlock[], now: number, simulated: (record: DesiredRecord) => boolean = () => false): NftPlan {
   const records: readonly DesiredRecord[] = input.kind === 'changes' ? latestPerTarget(input.changes) : input.records;
   const inKernel = new Map(actual.map((block) => [block.target, block]));
   const add: Array<{ target: string; expiresAt: number }> = [];
@@ -38,7 +40,7 @@ export function planNft(input: DesiredInput, actual: readonly KernelBlock[], now
     if (seen.has(record.target)) continue;
     seen.add(record.target);
     const present = inKernel.get(record.target);
-    if (record.active && record.expiresAt > now) {
+    if (record.active && record.expiresAt > now && !simulated(record)) {
       if (!present || Math.abs(present.expiresAt - record.expiresAt) > TIMEOUT_SLACK_MS) add.push({ target: record.target, expiresAt: record.expiresAt });
     } else if (present && Math.abs(present.expiresAt - record.expiresAt) <= TIMEOUT_SLACK_MS) {
       // ours: the element we placed for this record (its timeout is the record's expiry). One
@@ -58,14 +60,18 @@ function failure(error: unknown): PointFailure {
 export class NftPoint implements EnforcementPoint<KernelBlock[], NftPlan> {
   readonly id = NFT_POINT_ID;
 
-  constructor(private readonly enforcer: Enforcer) {}
+  constructor(
+    private readonly enforcer: Enforcer,
+    /** the records in simulation: no element for them */
+    private readonly simulated: (record: DesiredRecord) => boolean = () => false,
+  ) {}
 
   async read(): Promise<KernelBlock[]> {
     return this.enforcer.list();
   }
 
   plan(input: DesiredInput, actual: KernelBlock[], now: number): NftPlan {
-    return planNft(input, actual, now);
+    return planNft(input, actual, now, this.simulated);
   }
 
   async apply(plan: NftPlan): Promise<ApplyResult> {

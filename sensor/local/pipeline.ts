@@ -10,8 +10,8 @@ import type { ScanDetected } from '../../core/event';
 import type { NeverBlockGuard } from '../../core/guard';
 import { DecisionService, type DecisionResult, type DecisionStorePort } from '../../core/decisions';
 import { sightingOfScan } from '../../core/intake';
-import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting } from '../../core/policy';
-import { BLOCK_REASONS, BurstBreaker, isActive, lift } from '../../core/policy';
+import type { BlockReason, BlockRecord, Decision, PolicySettings, Sighting, SimulationSettings } from '../../core/policy';
+import { BLOCK_REASONS, BurstBreaker, isActive, lift, simulationOf } from '../../core/policy';
 import { type PointReport, runPoint } from '../../core/points';
 import type { NftEnforcer } from './nft';
 import { NftPoint } from './nft-point';
@@ -29,6 +29,8 @@ export interface LocalPipelineOptions {
   readonly now?: () => number;
   /** reconcile() runs from expire() at most this often, ms (default 30 s) */
   readonly reconcileEveryMs?: number;
+  /** `enforce.nftables.simulate` (sensor/config.ts agentSimulation): simulated blocks are recorded, never put in nftables */
+  readonly simulation?: SimulationSettings;
 }
 
 export type Refusal = { readonly action: 'refused'; readonly why: string };
@@ -55,6 +57,7 @@ export class LocalPipeline {
   private readonly decisions: DecisionService;
   private readonly reconcileEveryMs: number;
   private lastReconcile = 0;
+  private readonly simulation: SimulationSettings | undefined;
   /** one decision at a time: read-decide-write of a record must not interleave */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -67,6 +70,7 @@ export class LocalPipeline {
     this.now = opts.now ?? Date.now;
     this.breaker = new BurstBreaker(opts.policy.burstLimitPerMinute);
     this.reconcileEveryMs = opts.reconcileEveryMs ?? 30_000;
+    this.simulation = opts.simulation;
     this.decisions = new DecisionService({
       store: fileStorePort(this.store),
       breaker: { admit: (_target, now, limit) => Promise.resolve(this.breaker.tryAdmit(now, limit) ? 'admitted' : 'open') },
@@ -203,6 +207,11 @@ export class LocalPipeline {
     return this.store.list();
   }
 
+  /** Whether a record is in simulation: decided and recorded, no nftables element. */
+  simulated(record: { readonly reason?: BlockReason }): boolean {
+    return simulationOf(record, this.simulation) !== undefined;
+  }
+
   history(target: string): HistoryEntry[] {
     return this.store.history(canonicalTarget(target) ?? target);
   }
@@ -221,7 +230,7 @@ export class LocalPipeline {
 
   /** The whole store through the nftables point (sensor/local/nft-point.ts): missing blocks added, lifted ones removed. */
   private async enforceAll(now: number): Promise<PointReport> {
-    return runPoint(new NftPoint(this.enforcer!), { kind: 'full', records: this.store.list() }, () => now, 1, (point, error) => ({
+    return runPoint(new NftPoint(this.enforcer!, (record) => this.simulated(record)), { kind: 'full', records: this.store.list() }, () => now, 1, (point, error) => ({
       point,
       error: error instanceof Error ? error.name : 'Error',
       message: error instanceof Error ? error.message : String(error),
@@ -241,8 +250,9 @@ export class LocalPipeline {
         return { action: 'ignore', why: result.why };
       case 'blocked': {
         const { record, why } = result.decision;
-        if (this.enforcer) await this.tryEnforce(() => this.enforcer!.block(record.target, record.expiresAt), record.target);
-        this.log({ msg: 'blocked', target: record.target, reason: record.reason, offences: record.offences, expiresAt: new Date(record.expiresAt).toISOString(), why });
+        const simulated = this.simulated(record);
+        if (this.enforcer && !simulated) await this.tryEnforce(() => this.enforcer!.block(record.target, record.expiresAt), record.target);
+        this.log({ msg: 'blocked', target: record.target, reason: record.reason, offences: record.offences, expiresAt: new Date(record.expiresAt).toISOString(), why, ...(simulated ? { simulated: true } : {}) });
         return result.decision;
       }
       case 'refreshed':

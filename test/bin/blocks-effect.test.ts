@@ -251,3 +251,31 @@ describe('history --stack: the rule that holds the block', () => {
     expect(lines[2]).toBe(`  held by waf:${SETS.cf4.name}: its rule portsnare-ipv4-0: no data in the last hour: nothing was blocked, or the rule group is in no web ACL`);
   });
 });
+
+describe('blocks --stack in simulation (simulation: true, the rules count)', () => {
+  it('reads CountedRequests, not BlockedRequests, says nothing is blocked, and gives countedRequestsLastHour in --json', async () => {
+    ({ table } = aws.addPortsnareStack(STACK, { settings: { simulation: { all: true, inputs: [] } } }));
+    const stack = aws.stacks.get(STACK)!;
+    aws.stacks.set(STACK, { ...stack, outputs: { ...stack.outputs, PortsnareIpSetArns: Object.values(SETS).map((set) => set.arn).join(',') } });
+    await threeBlocks();
+    cw.publishIn('eu-west-1', 'AWS/WAFV2', 'CountedRequests', { Region: 'eu-west-1', Rule: 'portsnare-ipv4-0', RuleGroup: GROUP.REGIONAL }, NOW - 5 * MINUTE, 6);
+    // a BlockedRequests point of the same rule is not what a counting rule reports
+    blocked('eu-west-1', 'portsnare-ipv4-0', NOW - 5 * MINUTE, 900);
+
+    const result = await cli([]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[1]).toMatch(new RegExp(`^203\\.0\\.113\\.9\\s+sensor\\s+.*SIMULATED \\(in waf:${SETS.v4a.name}, waf:${SETS.cf4.name}\\)$`));
+    expect(lines[5]).toBe(
+      'SIMULATION: the WAF rules count, nothing is blocked. Requests counted in the last 60 minutes, per IP set rule (AWS/WAFV2 CountedRequests: what blocking would have stopped; per rule, not per address):',
+    );
+    expect(lines[6]).toMatch(/^IP SET\s+SCOPE\s+RULE\s+COUNTED$/);
+    expect(lines[7]!.split(/\s{2,}/)).toEqual([`waf:${SETS.v4a.name}`, 'REGIONAL', 'portsnare-ipv4-0', '6 requests']);
+    expect(lines[8]!.split(/\s{2,}/)[3]).toBe('no data in the last hour: nothing was counted, or the rule group is in no web ACL');
+    expect(new Set(cw.queries.map((q) => q.metricName))).toEqual(new Set(['CountedRequests']));
+
+    const json = JSON.parse((await cli(['--json'])).stdout) as Array<{ target: string; wafRules?: Array<Record<string, unknown>> }>;
+    const rule = json.find((b) => b.target === '203.0.113.9')!.wafRules!.find((r) => r.ipSet === SETS.v4a.name)!;
+    expect(rule).toMatchObject({ blockedRequestsLastHour: null, countedRequestsLastHour: 6 });
+  });
+});

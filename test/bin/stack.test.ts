@@ -160,6 +160,7 @@ describe('blocks --stack', () => {
         expiresInSeconds: 3600,
         active: true,
         enforcedIn: ['waf:portsnare-prod-v4'],
+        simulated: false,
         sensors: ['i-0123456789abcdef0'],
       },
     ]);

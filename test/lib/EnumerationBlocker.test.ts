@@ -235,7 +235,7 @@ describe('queue, table, schedules', () => {
               { AttributeName: 'chgKey', KeyType: 'HASH' },
               { AttributeName: 'chgAt', KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['target', 'lastSeen', 'blockedAt', 'expiresAt', 'active'] },
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['target', 'lastSeen', 'blockedAt', 'expiresAt', 'active', 'reason'] },
           },
         ],
         AttributeDefinitions: Match.arrayWith([

@@ -14,6 +14,7 @@ describe('pipelineSettingsFrom', () => {
       guard: { allowlist: [], protectedCidrs: [] },
       nacl: { aclIds: [], ruleRange: [1, 99], quotaPerDirection: 20 },
       waf: { sets: [] },
+      simulation: { all: false, inputs: [] },
     });
   });
 
@@ -34,6 +35,7 @@ describe('pipelineSettingsFrom', () => {
       guard: { allowlist: ['203.0.113.0/24'], protectedCidrs: ['10.0.0.0/16'] },
       nacl: { aclIds: ['acl-0123456789abcdef0'], ruleRange: [10, 60], quotaPerDirection: 40 },
       waf: { sets },
+      simulation: { all: false, inputs: [] },
     });
   });
 

@@ -43,6 +43,17 @@ describe('kernelDetectorOptions: what the agent asks of the kernel', () => {
     expect(o.redirectPort).toBeUndefined();
   });
 
+  it('simulate true, or of the sensor\'s blocks: the kernel blocks nobody, as in monitor mode; simulating only manual blocks leaves the kernel enforcing', () => {
+    for (const simulate of [true, { inputs: ['sensor'] }]) {
+      const o = kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', enforce: { nftables: { enabled: true, simulate, policy: { blockUnverified: true } } } }), LISTENERS, [], true);
+      expect(o.quarantineSeconds).toBe(0);
+      expect(o.killTtlSeconds).toBeUndefined();
+      expect(o.redirectPort).toBeUndefined();
+    }
+    const manual = kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', enforce: { nftables: { enabled: true, simulate: { inputs: ['manual'] }, policy: { blockUnverified: true } } } }), LISTENERS, [], true);
+    expect(manual).toMatchObject({ quarantineSeconds: 10, killTtlSeconds: 3600, redirectPort: 61000 });
+  });
+
   it('redirectPort: false turns the redirect off; a bad quarantine names the key', () => {
     expect(kernelDetectorOptions(config({ stealth: true, tcpPorts: 'all-unused', redirectPort: false, enforce: { nftables: { enabled: true } } }), LISTENERS, [], true).redirectPort).toBeUndefined();
     const bad = parseAgentConfig({ stealth: true, enforce: { nftables: { enabled: true, quarantine: { seconds: 30, periodSeconds: 10 } } } });

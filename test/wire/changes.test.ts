@@ -120,7 +120,7 @@ describe('every save stamps its last change', () => {
     const out = await table.raw.send(
       new RawQueryCommand({ TableName: name, IndexName: 'changes', KeyConditionExpression: 'chgKey = :k', ExpressionAttributeValues: { ':k': { S: 'L#2026-11-29' } } }),
     );
-    expect(Object.keys(out.Items?.[0] ?? {}).sort()).toEqual(['active', 'blockedAt', 'chgAt', 'chgKey', 'expiresAt', 'lastSeen', 'pk', 'sk', 'target']);
+    expect(Object.keys(out.Items?.[0] ?? {}).sort()).toEqual(['active', 'blockedAt', 'chgAt', 'chgKey', 'expiresAt', 'lastSeen', 'pk', 'reason', 'sk', 'target']);
   });
 
   it('a lastSeen ahead of now (a sensor clock ahead of ours) is the change time: never before the recency', async () => {
@@ -153,7 +153,7 @@ describe('changesSince', () => {
       ['2001:db8::7', NOW + 2500, true],
       ['203.0.113.4', NOW + 3000, true],
     ]);
-    expect(changes[0]).toEqual({ target: '203.0.113.3', lastSeen: NOW, blockedAt: NOW, expiresAt: NOW + 3600_000, active: true, changedAt: NOW + 1 });
+    expect(changes[0]).toEqual({ target: '203.0.113.3', lastSeen: NOW, blockedAt: NOW, expiresAt: NOW + 3600_000, active: true, reason: 'sensor', changedAt: NOW + 1 });
   });
 
   it('across a UTC midnight: the lifts of both days, none of the day before since', async () => {
@@ -206,8 +206,8 @@ describe('a record lifted and re-blocked moves between partitions', () => {
     expect(await rawPartition(name, 'L#2026-11-29')).toEqual([]);
     expect(await rawPartition(name, 'L#2026-11-30')).toEqual([]);
     const changes = await repo.changesSince(NOW - 1, nextDay + 1);
-    expect(changes).toEqual([{ target: t, lastSeen: nextDay, blockedAt: nextDay, expiresAt: nextDay + 3600_000, active: true, changedAt: nextDay }]);
-    expect(await repo.listEnforced()).toEqual([{ target: t, lastSeen: nextDay, blockedAt: nextDay, expiresAt: nextDay + 3600_000, active: true }]);
+    expect(changes).toEqual([{ target: t, lastSeen: nextDay, blockedAt: nextDay, expiresAt: nextDay + 3600_000, active: true, reason: 'sensor', changedAt: nextDay }]);
+    expect(await repo.listEnforced()).toEqual([{ target: t, lastSeen: nextDay, blockedAt: nextDay, expiresAt: nextDay + 3600_000, active: true, reason: 'sensor' }]);
 
     await repo.save(record(t, { active: false, lastSeen: nextDay, blockedAt: nextDay, expiresAt: nextDay + 3600_000, offences: 2 }), 3, nextDay + 3600_000);
     expect(await rawPartition(name, 'A')).toEqual([]);
@@ -284,8 +284,8 @@ describe('listEnforced and the backfill of records saved before the change log',
     await putLegacy(name, '203.0.113.50', 4, { lastSeen: NOW - 600_000, blockedAt: NOW - 900_000, expiresAt: NOW + 3600_000 });
     await repo.save(record('203.0.113.51'), undefined, NOW);
     const both = [
-      { target: '203.0.113.50', lastSeen: NOW - 600_000, blockedAt: NOW - 900_000, expiresAt: NOW + 3600_000, active: true },
-      { target: '203.0.113.51', lastSeen: NOW, blockedAt: NOW, expiresAt: NOW + 3600_000, active: true },
+      { target: '203.0.113.50', lastSeen: NOW - 600_000, blockedAt: NOW - 900_000, expiresAt: NOW + 3600_000, active: true, reason: 'sensor' },
+      { target: '203.0.113.51', lastSeen: NOW, blockedAt: NOW, expiresAt: NOW + 3600_000, active: true, reason: 'sensor' },
     ];
     const sorted = async () => (await repo.listEnforced()).sort((a, b) => (a.target < b.target ? -1 : 1));
     expect(await sorted()).toEqual(both);

@@ -16,7 +16,7 @@ import { DETAIL_TYPE_BLOCK_REQUESTED, DETAIL_TYPE_UNBLOCK_REQUESTED } from '../.
 import { EVENT_SOURCE_CLI } from '../../../core/event';
 import type { FindingsTarget } from '../../../core/findings';
 import { NeverBlockGuard } from '../../../core/guard';
-import { type BlockRecord, minuteOf } from '../../../core/policy';
+import { type BlockRecord, minuteOf, simulationOf } from '../../../core/policy';
 import type { PipelineSettings } from '../../../core/settings';
 import { BlockRepository, MAX_CHANGES_SPAN_MS } from '../../../aws/repository';
 import type { Backend, BlockOutcome, BlockRequest, BlockView, HistoryView, StatusView, UnblockOutcome } from '../backend';
@@ -153,7 +153,9 @@ export class StackBackend implements Backend {
         this.metricClients.add(client);
         return client;
       };
-      this.effect = { now, effects: readWafEffect(metrics, this.ipSetRefs(), now) };
+      // simulation of the whole deployment: the rules count (lib/WafBlocklist.ts), so their CountedRequests
+      const metric = this.settings().simulation.all ? 'CountedRequests' : 'BlockedRequests';
+      this.effect = { now, effects: readWafEffect(metrics, this.ipSetRefs(), now, metric) };
     }
     return this.effect.effects;
   }
@@ -252,7 +254,8 @@ export class StackBackend implements Backend {
     return views.map((view) => {
       if (!view.active) return view;
       const places = [...(byTarget.get(view.target) ?? []), ...unknown.map((what) => `unknown: ${what}`)];
-      return { ...view, enforcedIn: places.length > 0 ? places : ['pending (not in WAF or the NACLs yet)'] };
+      // a simulated block of an input is in no set and no ACL by design: not pending
+      return { ...view, enforcedIn: places.length > 0 || view.simulated ? places : ['pending (not in WAF or the NACLs yet)'] };
     });
   }
 
@@ -294,6 +297,10 @@ export class StackBackend implements Backend {
 
   private async activeRecords(now: number): Promise<BlockView[]> {
     const stored = await send(`list active blocks in table ${this.tableName}`, () => this.repository.listActive());
-    return stored.map(({ record }) => toView(record)).filter((view) => view.active && view.expiresAt > now);
+    // a block in simulation (the stack's settings, core/policy.ts simulationOf) is marked as such
+    const simulation = this.settings().simulation;
+    return stored
+      .map(({ record }) => (simulationOf(record, simulation) !== undefined ? { ...toView(record), simulated: true } : toView(record)))
+      .filter((view) => view.active && view.expiresAt > now);
   }
 }

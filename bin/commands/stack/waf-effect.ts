@@ -11,6 +11,9 @@
  * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
  * Nothing here fails the listing: a denied call, missing credentials, a Forbidden or
  * InternalError status, or no data points is reported per rule as what it is.
+ *
+ * In simulation of the whole deployment the rules count instead of block (lib/WafBlocklist.ts
+ * `count`): the metric read is then CountedRequests, what blocking would have stopped.
  */
 import { type CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { WAF_METRIC_NAMESPACE, type WafShard, wafMetricsRegion, wafRuleDimensions, wafRuleMetricName, wafRuleOfIpSet } from '../../../core/waf-metrics';
@@ -28,16 +31,28 @@ export interface WafRuleEffect {
   readonly rule: string;
   /** the rule group's metric name (its name) */
   readonly ruleGroup: string;
-  /** requests the rule blocked in the window; undefined: not known (see note) */
+  /** requests the rule blocked in the window; undefined: not known (see note), or the rule counts */
   readonly blockedRequests?: number;
+  /** simulation (the rules count): requests the rule counted in the window, what it would have blocked */
+  readonly countedRequests?: number;
   /** why the count is missing: no data, or the read that failed */
   readonly note?: string;
 }
 
 const NO_DATA = 'no data in the last hour: nothing was blocked, or the rule group is in no web ACL';
+const NO_COUNT = 'no data in the last hour: nothing was counted, or the rule group is in no web ACL';
+
+/** The per-rule metric: BlockedRequests, or CountedRequests when the rules count (simulation). */
+export type WafEffectMetric = 'BlockedRequests' | 'CountedRequests';
 
 /** The rule of each portsnare-named IP set, with what it blocked over the window ending at `now`. */
-export async function readWafEffect(metrics: (region: string) => CloudWatchClient, ipSets: readonly IpSetRef[], now: number): Promise<WafRuleEffect[]> {
+export async function readWafEffect(
+  metrics: (region: string) => CloudWatchClient,
+  ipSets: readonly IpSetRef[],
+  now: number,
+  metricName: WafEffectMetric = 'BlockedRequests',
+): Promise<WafRuleEffect[]> {
+  const counted = metricName === 'CountedRequests';
   const rules = ipSets.flatMap((ref) => {
     const shard = wafRuleOfIpSet(ref.name);
     // a set not named by lib/WafBlocklist.ts has no rule we know the metric name of
@@ -48,14 +63,14 @@ export async function readWafEffect(metrics: (region: string) => CloudWatchClien
   const effects = new Map<string, WafRuleEffect>();
   await Promise.all(
     [...byRegion].map(async ([metricsRegion, regionRules]) => {
-      const base = (i: number): Omit<WafRuleEffect, 'blockedRequests' | 'note'> => {
+      const base = (i: number): Omit<WafRuleEffect, 'blockedRequests' | 'countedRequests' | 'note'> => {
         const { ref, shard } = regionRules[i]!;
         return { ipSet: ref.name, scope: shard.scope, rule: wafRuleMetricName(shard), ruleGroup: shard.ruleGroup };
       };
       const queries: MetricDataQuery[] = regionRules.map(({ ref, shard }, i) => ({
         Id: `rule${i}`,
         MetricStat: {
-          Metric: { Namespace: WAF_METRIC_NAMESPACE, MetricName: 'BlockedRequests', Dimensions: Object.entries(wafRuleDimensions(shard, ref.region)).map(([Name, Value]) => ({ Name, Value })) },
+          Metric: { Namespace: WAF_METRIC_NAMESPACE, MetricName: metricName, Dimensions: Object.entries(wafRuleDimensions(shard, ref.region)).map(([Name, Value]) => ({ Name, Value })) },
           Period: 60,
           Stat: 'Sum',
         },
@@ -82,8 +97,8 @@ export async function readWafEffect(metrics: (region: string) => CloudWatchClien
           const effect: WafRuleEffect = got?.status
             ? { ...base(i), note: `unavailable: CloudWatch answered ${got.status} for this metric` }
             : got && got.points > 0
-              ? { ...base(i), blockedRequests: got.sum }
-              : { ...base(i), note: NO_DATA };
+              ? { ...base(i), ...(counted ? { countedRequests: got.sum } : { blockedRequests: got.sum }) }
+              : { ...base(i), note: counted ? NO_COUNT : NO_DATA };
           effects.set(regionRules[i]!.ref.name, effect);
         });
       } catch (error) {
@@ -98,5 +113,6 @@ export async function readWafEffect(metrics: (region: string) => CloudWatchClien
 
 /** "42 requests", "1 request" or the note. */
 export function wafEffectText(effect: WafRuleEffect): string {
-  return effect.blockedRequests === undefined ? (effect.note ?? 'unknown') : `${effect.blockedRequests} request${effect.blockedRequests === 1 ? '' : 's'}`;
+  const n = effect.blockedRequests ?? effect.countedRequests;
+  return n === undefined ? (effect.note ?? 'unknown') : `${n} request${n === 1 ? '' : 's'}`;
 }
