@@ -48,41 +48,48 @@ export function webhookUrlProblem(value: string): string | undefined {
   return undefined;
 }
 
+/** The fields the stack's digest and the host agent's digest share, each validated the same way. */
+const webhookUrlField = z.string().superRefine((value, ctx) => {
+  const problem = webhookUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+const commonFields = {
+  /** one digest at most every N minutes (the schedule's rate) */
+  everyMinutes: z.number().int().min(5).max(1440).default(60),
+  /** a digest is sent only with at least this many new blocks (or any breaker trip, failure or dead letter); 0: every window */
+  minNewBlocks: z.number().int().min(0).max(1_000_000).default(1),
+  /** "HH:MM-HH:MM" of `timeZone`: nothing is sent inside (an end before the start crosses midnight) */
+  quietHours: z.string().regex(QUIET_HOURS, 'must be "HH:MM-HH:MM" (24-hour clock), e.g. "22:00-07:00"').optional(),
+  /** the IANA time zone of quietHours */
+  timeZone: z
+    .string()
+    .refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Berlin", "America/New_York", "UTC")' })
+    .default('UTC'),
+  /** how many sources, ports, escalations and lifts each list shows */
+  top: z.number().int().min(1).max(50).default(10),
+};
+
+/** Quiet hours that start and end at the same minute would never let a digest out. */
+function refuseEmptyDay(quietHours: string | undefined, ctx: z.RefinementCtx): void {
+  if (quietHours && quietHours.split('-')[0] === quietHours.split('-')[1]) {
+    ctx.addIssue({ code: 'custom', path: ['quietHours'], message: 'starts and ends at the same minute: nothing would ever be sent (leave quietHours out for none)' });
+  }
+}
+
 export const DigestSettingsSchema = z
   .strictObject({
-    /** one digest at most every N minutes (the schedule's rate) */
-    everyMinutes: z.number().int().min(5).max(1440).default(60),
+    ...commonFields,
     /** an existing SNS topic to publish to (email, AWS Chatbot/Slack subscribe to it); unset: the stack creates one (unless only webhookUrl is set) */
     topicArn: z.string().regex(SNS_TOPIC_ARN, 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)').optional(),
     /** an address the stack's own digest topic sends to (an email subscription); not with topicArn */
     email: z.email().optional(),
     /** a JSON POST of each digest to this https URL */
-    webhookUrl: z
-      .string()
-      .superRefine((value, ctx) => {
-        const problem = webhookUrlProblem(value);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      })
-      .optional(),
-    /** a digest is sent only with at least this many new blocks (or any breaker trip, failure or dead letter); 0: every window */
-    minNewBlocks: z.number().int().min(0).max(1_000_000).default(1),
-    /** "HH:MM-HH:MM" of `timeZone`: nothing is sent inside (an end before the start crosses midnight) */
-    quietHours: z.string().regex(QUIET_HOURS, 'must be "HH:MM-HH:MM" (24-hour clock), e.g. "22:00-07:00"').optional(),
-    /** the IANA time zone of quietHours */
-    timeZone: z
-      .string()
-      .refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Berlin", "America/New_York", "UTC")' })
-      .default('UTC'),
+    webhookUrl: webhookUrlField.optional(),
     /** the SNS message also carries the AWS Chatbot custom-notification JSON (https subscriptions get it; email gets the text) */
     chatbot: z.boolean().default(false),
-    /** how many sources, ports, escalations and lifts each list shows */
-    top: z.number().int().min(1).max(50).default(10),
   })
   .superRefine((value, ctx) => {
-    if (value.quietHours) {
-      const [start, end] = value.quietHours.split('-');
-      if (start === end) ctx.addIssue({ code: 'custom', path: ['quietHours'], message: 'starts and ends at the same minute: nothing would ever be sent (leave quietHours out for none)' });
-    }
+    refuseEmptyDay(value.quietHours, ctx);
     if (value.email && value.topicArn) {
       ctx.addIssue({ code: 'custom', path: ['email'], message: 'subscribes the stack\'s own digest topic; with topicArn, subscribe the address to that topic instead' });
     }
@@ -483,23 +490,6 @@ export function digestSettingsProblems(input: unknown): string[] {
  * local pipeline's store to a webhook. No SNS on a host: a webhook is the one channel.
  */
 export const AgentDigestSchema = z
-  .strictObject({
-    webhookUrl: z.string().superRefine((value, ctx) => {
-      const problem = webhookUrlProblem(value);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
-    everyMinutes: z.number().int().min(5).max(1440).default(60),
-    minNewBlocks: z.number().int().min(0).max(1_000_000).default(1),
-    quietHours: z.string().regex(QUIET_HOURS, 'must be "HH:MM-HH:MM" (24-hour clock), e.g. "22:00-07:00"').optional(),
-    timeZone: z
-      .string()
-      .refine(isTimeZone, { message: 'is not an IANA time zone (e.g. "Europe/Berlin", "America/New_York", "UTC")' })
-      .default('UTC'),
-    top: z.number().int().min(1).max(50).default(10),
-  })
-  .superRefine((value, ctx) => {
-    if (value.quietHours && value.quietHours.split('-')[0] === value.quietHours.split('-')[1]) {
-      ctx.addIssue({ code: 'custom', path: ['quietHours'], message: 'starts and ends at the same minute: nothing would ever be sent (leave quietHours out for none)' });
-    }
-  });
+  .strictObject({ webhookUrl: webhookUrlField, ...commonFields })
+  .superRefine((value, ctx) => refuseEmptyDay(value.quietHours, ctx));
 export type AgentDigestSettings = z.output<typeof AgentDigestSchema>;
