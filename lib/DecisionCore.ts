@@ -26,7 +26,7 @@ import { ACTIVE_INDEX, CHANGES_INDEX } from '../core/table';
 import { DesiredStateTable, type DesiredStateTableProps } from './DesiredStateTable';
 import { Digest } from './Digest';
 import type { MetricEmitter } from './Monitoring';
-import { acknowledge, arnWildcardFinding } from './nag';
+import { acknowledge, acknowledgeScheduledInvoke, arnWildcardFinding } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
 
 export interface DecisionCoreProps {
@@ -76,11 +76,7 @@ export class DecisionCore {
       schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
       target: new schedulerTargets.LambdaInvoke(expiry.function, { role: props.schedulerRole, deadLetterQueue: props.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
     });
-    acknowledge(
-      props.schedulerRole,
-      arnWildcardFinding(expiry.function, ':*'),
-      'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
-    );
+    acknowledgeScheduledInvoke(props.schedulerRole, expiry.function);
 
     // The expiry timers (lambda/expiry/handler.ts): a STANDARD queue, as only a standard queue takes
     // a per-message DelaySeconds (0–900 s); see lambda/shared/timer-queue.ts for the documentation.
@@ -141,11 +137,7 @@ export class DecisionCore {
       schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
       target: new schedulerTargets.LambdaInvoke(fn.function, { role: props.schedulerRole, deadLetterQueue: props.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
     });
-    acknowledge(
-      props.schedulerRole,
-      arnWildcardFinding(fn.function, ':*'),
-      'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
-    );
+    acknowledgeScheduledInvoke(props.schedulerRole, fn.function);
     return { function: fn, schedule };
   }
 

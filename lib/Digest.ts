@@ -25,7 +25,7 @@ import { DIGEST_SETTINGS_ENV, DIGEST_STATE_KEY, hasSnsChannel, type DigestRuntim
 import { FUNCTION_ENV } from '../core/environment';
 import type { DesiredStateTable } from './DesiredStateTable';
 import { portsnareMetric } from './Monitoring';
-import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from './nag';
+import { acknowledgeScheduledInvoke, wildcardReadPolicy } from './nag';
 import { PortsnareFunction } from './PortsnareFunction';
 
 /** the digest function's timeout; its claim's lease (lambda/digest/handler.ts CLAIM_LEASE_MS, 180 s) is longer */
@@ -126,11 +126,7 @@ export class Digest extends Construct {
         input: scheduler.ScheduleTargetInput.fromObject({ scheduledTime: scheduler.ContextAttribute.scheduledTime }),
       }),
     });
-    acknowledge(
-      props.schedulerRole,
-      arnWildcardFinding(this.function.function, ':*'),
-      'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
-    );
+    acknowledgeScheduledInvoke(props.schedulerRole, this.function.function);
 
     this.undeliveredAlarm = new cloudwatch.Alarm(this, 'UndeliveredAlarm', {
       alarmDescription: 'portsnare: a digest could not be delivered after its retries (SNS or the webhook): see the digest function\'s log; the next digest covers its window',

@@ -26,7 +26,7 @@ import type { Construct, IConstruct } from 'constructs';
 import { functionEnvironment } from '../core/environment';
 import { ENFORCE_GROUP_ID } from '../core/settings';
 import type { MetricEmitter } from './Monitoring';
-import { acknowledge, arnWildcardFinding, wildcardReadPolicy } from './nag';
+import { acknowledge, acknowledgeScheduledInvoke, arnWildcardFinding, wildcardReadPolicy } from './nag';
 import { NaclCleanup } from './NaclCleanup';
 import { PortsnareFunction } from './PortsnareFunction';
 import { RepairAfterUpdate } from './RepairAfterUpdate';
@@ -192,11 +192,7 @@ export class EnforcementCore {
       schedule: scheduler.ScheduleExpression.rate(Duration.minutes(props.reconcileMinutes)),
       target: new schedulerTargets.LambdaInvoke(reconcile.function, { role: props.schedulerRole, deadLetterQueue: props.failureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(10) }),
     });
-    acknowledge(
-      props.schedulerRole,
-      arnWildcardFinding(reconcile.function, ':*'),
-      'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
-    );
+    acknowledgeScheduledInvoke(props.schedulerRole, reconcile.function);
 
     this.wakeUps = props.wakeUps?.(this.enforceQueue) ?? [];
 

@@ -29,6 +29,18 @@ export function arnWildcardFinding(element: IConstruct, suffix: string): string 
 }
 
 /**
+ * The IAM5 finding an EventBridge Scheduler LambdaInvoke target leaves on the scheduler's role,
+ * acknowledged once for `fn`: the grant names the function's ARN and "<function ARN>:*".
+ */
+export function acknowledgeScheduledInvoke(schedulerRole: IConstruct, fn: IConstruct): void {
+  acknowledge(
+    schedulerRole,
+    arnWildcardFinding(fn, ':*'),
+    'LambdaInvoke grants lambda:InvokeFunction on the function ARN and "<function ARN>:*" (its versions and aliases); the wildcard never reaches another function.',
+  );
+}
+
+/**
  * A read-only statement that must name Resource "*" (an action without resource-level
  * permissions), in a policy of its own attached to `fn`'s role, with the IAM5 finding
  * acknowledged on that policy alone: a later statement with a wildcard added to the role's other

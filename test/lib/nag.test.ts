@@ -89,6 +89,11 @@ vi.mock('../../lib/nag', async (importOriginal) => {
       recorded.push({ root: args[0].node.root, id: 'AwsSolutions-IAM5[Resource::*]' });
       return real.wildcardReadPolicy(...args);
     },
+    // acknowledges the LambdaInvoke wildcard on the scheduler's role
+    acknowledgeScheduledInvoke: (...args: Parameters<typeof real.acknowledgeScheduledInvoke>) => {
+      recorded.push({ root: args[0].node.root, id: real.arnWildcardFinding(args[1], ':*') });
+      real.acknowledgeScheduledInvoke(...args);
+    },
   };
 });
 
