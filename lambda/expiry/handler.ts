@@ -1,12 +1,20 @@
 /**
  * expiry — every minute (EventBridge Scheduler): lifts every record whose time is up (GSI
  * `active`, expiresAt <= now) and keeps it as history (DynamoDB TTL deletes it 90 days later; TTL
- * is not the expiry mechanism). When any is due it wakes the enforce function with
- * {"kind":"expire"} FIRST, then lifts: the enforce function leaves expired records out of the
- * desired state by their time, lifted or not, so the wake-up need not wait for the lifts; and a
+ * is not the expiry mechanism). When any is due it wakes the enforce function FIRST, then lifts: a
  * wake-up that cannot be sent fails the run before anything is lifted, so the retry (or the next
  * minute) finds the same records due and sends it again. (Lift first and a lost wake-up would
  * leave nothing due to wake for: the blocks would stay until the next reconcile.)
+ *
+ * The wake-up is decide's (lambda/shared/queue.ts wakeUp 'enforce'): one per WAKE_WINDOW_MS
+ * window, deduplicated by the window, read SETTLE_MS after the window closes. So an expiry and
+ * the decisions of the same window are one enforce run (in an organization: one delivery to each
+ * plane, one run of each), not two: at 100,000 blocks lifts fall in most windows, and a wake-up
+ * of their own doubled every plane's runs (docs/scale.md). The run reads after the window: the
+ * lifts saved right after the wake-up are in it; a run whose saves end in a later window sends
+ * that window's wake-up too, so the run that reads its lifts comes after them. A late delivery
+ * waits no longer for the window (the window is over by then), so the lift figures of issue 17
+ * are unchanged in the worst case.
  *
  * Timers (issue 17, lift after TTL ≤ 60 s): the scheduler fires each tick up to ±30 s off, so two
  * ticks may be 120 s apart and a block would wait for the next one. So every run (a tick or a
@@ -35,7 +43,7 @@ import { sqsClient } from '../../aws/clients/sqs';
 import { type Clock, systemClock } from '../../aws/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../../aws/observability';
-import { digestOf, EnforceQueue } from '../shared/queue';
+import { EnforceQueue, WAKE_WINDOW_MS } from '../shared/queue';
 import { BlockRepository } from '../../aws/repository';
 import { FUNCTION_ENV, requireEnv } from '../shared/env';
 import { parseTimer, TimerQueue, timersFor } from '../shared/timer-queue';
@@ -69,8 +77,8 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
     const now = clock.now();
     const listed = await repo.listActive(timers ? now + LOOKAHEAD_MS : now);
     const due = listed.filter((stored) => stored.record.expiresAt <= now);
-    // the due records make the wake-up distinct: a late tick and the next one in the same minute are two wake-ups
-    if (due.length > 0) await queue.wake('expire', now, digestOf(due.map((stored) => `${stored.record.target}@${stored.record.expiresAt}`)));
+    // one wake-up per window, shared with decide's: the run reads after the window, so it sees these lifts
+    if (due.length > 0) await queue.wake('enforce', now);
     let lifted = 0;
     for (const stored of due) {
       const record = lift(stored.record, 'expiry');
@@ -81,6 +89,9 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
         lifted++;
       }
     }
+    // lifts saved after the window of the wake-up above (a long run): the next window's run reads them
+    const end = clock.now();
+    if (lifted > 0 && windowOf(end) !== windowOf(now)) await queue.wake('enforce', end);
     let sent = 0;
     if (timers) {
       const wanted = timersFor(listed.map((stored) => stored.record.expiresAt), now, LOOKAHEAD_MS);
@@ -105,6 +116,10 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
     }
     return { lifted, timers: sent };
   });
+}
+
+function windowOf(at: number): number {
+  return Math.floor(at / WAKE_WINDOW_MS);
 }
 
 /** The SQS records of a timer delivery; none for a scheduled tick. */

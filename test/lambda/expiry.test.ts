@@ -1,6 +1,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createHandler, LOOKAHEAD_MS } from '../../lambda/expiry/handler';
 import { BACKFILL_SETTLE_MS } from '../../aws/repository';
 import { EnforceQueue } from '../../lambda/shared/queue';
@@ -14,6 +15,7 @@ function withTimers(world: World) {
   const expiry = createHandler({ repo: world.repo, queue: new EnforceQueue(world.sqs.client, world.sqs.queueUrl), obs: world.obs, clock: world.clock, timers: new TimerQueue(timers.client, timers.queueUrl) });
   return { timers, expiry };
 }
+const sentBodies = (world: World) => world.sqs.mock.commandCalls(SendMessageCommand).map((c) => JSON.parse(c.args[0].input.MessageBody ?? '{}') as { kind: string; notBefore: number });
 const expiresAtOf = (world: World, address: string) => Number(world.ddb.item(`BLOCK#${address}`, 'STATE')?.expiresAt);
 
 describe('expiry handler', () => {
@@ -194,5 +196,34 @@ describe('expiry handler', () => {
     const expiry = createHandler({ repo: world.repo, queue: new EnforceQueue(world.sqs.client, world.sqs.queueUrl), obs: world.obs, clock: world.clock, backfill: false });
     await expiry({});
     expect(world.ddb.item('META', 'CHANGES_BACKFILL')).toBeUndefined();
+  });
+
+  it('an expiry and the decisions of the same 2-s window are one wake-up (one enforce run), and lifts saved after that window wake the next one', async () => {
+    const world = new World();
+    await world.decide(world.scanEvent('203.0.113.60'));
+    world.clock.set(Math.ceil((expiresAtOf(world, '203.0.113.60') + 1) / 4_000) * 4_000 + 100); // 100 ms into a window
+    const sent = world.sqs.calls.SendMessage;
+    const deduplicated = world.sqs.calls.deduplicated;
+    await world.decide(world.scanEvent('198.51.100.60')); // a new block in the window: decide wakes enforce
+    await expect(world.expiry()).resolves.toEqual({ lifted: 1, timers: 0 });
+    expect(world.sqs.calls.SendMessage).toBe(sent + 2);
+    expect(world.sqs.calls.deduplicated).toBe(deduplicated + 1); // the expiry's is the window's wake-up already sent
+    const bodies = sentBodies(world);
+    expect(bodies.at(-1)).toEqual({ kind: 'enforce', notBefore: world.clock.now() - 100 + 2_000 + 1_000 });
+
+    // a run whose saves take past the window's end: the next window's wake-up too
+    await world.decide(world.scanEvent('203.0.113.61'));
+    world.clock.set(Math.ceil((expiresAtOf(world, '203.0.113.61') + 1) / 2_000) * 2_000 + 1_900); // 100 ms before a window ends
+    const original = world.ddb.client.send.bind(world.ddb.client);
+    world.ddb.client.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+      if (command.constructor.name === 'PutCommand') world.clock.advance(300); // a slow save
+      return (original as (...a: unknown[]) => Promise<unknown>)(command, ...rest);
+    }) as typeof world.ddb.client.send;
+    const before = world.sqs.calls.SendMessage;
+    await expect(world.expiry()).resolves.toEqual({ lifted: 2, timers: 0 }); // 198.51.100.60 is due too
+    world.ddb.client.send = original;
+    expect(world.sqs.calls.SendMessage).toBe(before + 2);
+    const windows = sentBodies(world).slice(-2).map((b) => b.notBefore);
+    expect(windows[1]! - windows[0]!).toBe(2_000);
   });
 });
