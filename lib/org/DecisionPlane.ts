@@ -40,6 +40,19 @@ import type { PortsnareFunction } from '../PortsnareFunction';
 import { pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
 import { activeIndexArn, busArn, changesIndexArn, roleArn, tableArn, type Env, type OrgNames } from './names';
 
+/**
+ * The delivery delay of the decision plane's wake-up queue: one wake-up window (lambda/shared/queue.ts
+ * WAKE_WINDOW_MS, 2 s). A window's wake-up is sent by its first decision (or expiry), at the
+ * earliest when the window opens, so it becomes visible no sooner than the window closes; the pipe
+ * and the deliveries to the planes take longer than the settle (SETTLE_MS, 1 s) that enforce waits
+ * after the window, so a plane's enforce reads at once when the wake-up arrives. Without it every
+ * plane's enforce would sleep up to 3 s per run for `notBefore`: 200 planes × ≈ 43,000 runs a day
+ * of paid waiting (docs/scale.md). One delay here costs nothing but that second of latency,
+ * which the waiting cost too.
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-delay-queues.html
+ */
+export const WAKE_UP_DELAY = Duration.seconds(2);
+
 /** EventBridge: at most 5 targets per rule (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html) */
 export const MAX_TARGETS_PER_RULE = 5;
 
@@ -131,8 +144,12 @@ export class DecisionPlane extends Construct {
 
     // --- queues -------------------------------------------------------------------------------------
     this.wakeUpDeadLetterQueue = new sqs.Queue(this, 'WakeUpDeadLetterQueue', { fifo: true, encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
+    // A wake-up becomes visible WAKE_UP_DELAY after it is sent (a queue's delivery delay: FIFO
+    // queues take no per-message one), so it reaches the planes after its window is over and
+    // their enforce functions start at once instead of each sleeping, paid, until `notBefore`.
     this.wakeUpQueue = new sqs.Queue(this, 'WakeUpQueue', {
       fifo: true,
+      deliveryDelay: WAKE_UP_DELAY,
       contentBasedDeduplication: true,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,

@@ -12,6 +12,7 @@ import { parsePortsnareContext } from '../../lib/appConfig';
 import { Stack } from 'aws-cdk-lib';
 import { addOrganizationStacks, DecisionPlane, orgNames } from '../../lib/org';
 import { flatten, nagFindings, projectApp, resourcesOf } from './helpers';
+import { WAKE_WINDOW_MS } from '../../lambda/shared/queue';
 
 process.env.CDK_VALIDATION = 'false';
 
@@ -130,6 +131,12 @@ describe('an organization of 3 accounts × 2 Regions', () => {
     expect(props.TargetParameters).toEqual({ InputTemplate: '{"wakeUp": <$.body>}', EventBridgeEventBusParameters: { Source: 'portsnare.decision', DetailType: 'Desired State Changed' } });
     const queues = resourcesOf(synthesized.decision, 'AWS::SQS::Queue').filter(([id]) => id.startsWith('DecisionWakeUpQueue'));
     expect(queues[0]![1].Properties).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: true });
+  });
+
+  it('a wake-up reaches the planes after its window is over: the wake-up queue delays every message by one window (2 s), so no plane sleeps for notBefore', () => {
+    const queues = resourcesOf(synthesized.decision, 'AWS::SQS::Queue').filter(([id]) => id.startsWith('DecisionWakeUpQueue'));
+    expect(queues[0]![1].Properties).toMatchObject({ DelaySeconds: 2 });
+    expect(WAKE_WINDOW_MS).toBe(2_000);
   });
 
   it('fan-out rules forward Desired State Changed to every plane\'s bus, at most 5 targets a rule, each with the fan-out role', () => {
