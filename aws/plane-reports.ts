@@ -25,11 +25,12 @@ export class PlaneReports {
   ) {}
 
   /**
-   * Records one run of plane `id`. `firstRunAt` is written once; `lastConvergedAt` is set only by
-   * a converged run, so the last one is kept across runs that did not converge (one UpdateItem: no read, no race with itself,
+   * Records one run of plane `id`. `firstRunAt` is written once; `lastConvergedAt` is set by
+   * a converged run (or, for a run that did not converge, to `lastConvergedAt` when the caller
+   * knows of a later converged run it did not write), so the last one is kept across runs that did not converge (one UpdateItem: no read, no race with itself,
    * since a plane's runs are serial on its FIFO queue).
    */
-  async record(id: string, summary: EnforceSummary, mode: EnforceMode, at: number): Promise<void> {
+  async record(id: string, summary: EnforceSummary, mode: EnforceMode, at: number, lastConvergedAt?: number): Promise<void> {
     const failures = summary.failures.slice(0, MAX_FAILURES).map((f) => f.point);
     const values: Record<string, unknown> = {
       ':planeId': id,
@@ -41,6 +42,11 @@ export class PlaneReports {
     };
     const set = ['#planeId = :planeId', '#firstRunAt = if_not_exists(#firstRunAt, :at)', '#lastRunAt = :at', '#converged = :converged', '#desired = :desired', '#failures = :failures', '#mode = :mode'];
     if (summary.converged) set.push('#lastConvergedAt = :at');
+    else if (lastConvergedAt !== undefined) {
+      // the last converged run was not written (ReportThrottle): it is still when the plane last converged
+      set.push('#lastConvergedAt = :convergedAt');
+      values[':convergedAt'] = lastConvergedAt;
+    }
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
@@ -48,7 +54,7 @@ export class PlaneReports {
         UpdateExpression: `SET ${set.join(', ')}`,
         ExpressionAttributeNames: {
           ...REPORT_NAMES,
-          ...(summary.converged ? { '#lastConvergedAt': 'lastConvergedAt' } : {}),
+          ...(summary.converged || lastConvergedAt !== undefined ? { '#lastConvergedAt': 'lastConvergedAt' } : {}),
         },
         ExpressionAttributeValues: values,
       }),
@@ -93,4 +99,45 @@ export class PlaneReports {
     }
     return found;
   }
+}
+
+/** While nothing about it changes, a plane's report is written at most this often. */
+export const REPORT_EVERY_MS = 60_000;
+
+/**
+ * Which runs of a plane write its report (issue 20). A report write is a DynamoDB write per run of
+ * every plane (≈ 43,000 runs a day each at 100,000 blocks: ≈ 130 USD a month for 200 planes,
+ * docs/scale.md) while `status --org` needs only to know that the plane runs, whether it
+ * converged and since when. So a run writes when the plane's state changed (first run of the
+ * container, converged or not, the failed points, a reconcile) or REPORT_EVERY_MS after the last
+ * write; a skipped converged run is remembered, and a later write that is not converged carries
+ * its time as `lastConvergedAt`, so the lag `status --org` shows is not overstated. One per
+ * handler (container): nothing module-global.
+ */
+export class ReportThrottle {
+  private last?: { readonly at: number; readonly converged: boolean; readonly failures: string };
+  private convergedAt?: number;
+
+  /** Whether this run's report is written; call `written` after a successful write. */
+  due(summary: EnforceSummary | 'unreadable', mode: EnforceMode, at: number): boolean {
+    if (summary !== 'unreadable' && summary.converged) this.convergedAt = at;
+    if (summary === 'unreadable' || mode === 'reconcile' || !this.last) return true;
+    return summary.converged !== this.last.converged || failuresKey(summary) !== this.last.failures || at - this.last.at >= REPORT_EVERY_MS;
+  }
+
+  /** the latest converged run this container saw, for a report that is not converged */
+  lastConvergedAt(): number | undefined {
+    return this.convergedAt;
+  }
+
+  written(summary: EnforceSummary | 'unreadable', at: number): void {
+    this.last = summary === 'unreadable' ? { at, converged: false, failures: '\u0000unreadable' } : { at, converged: summary.converged, failures: failuresKey(summary) };
+  }
+}
+
+function failuresKey(summary: EnforceSummary): string {
+  return summary.failures
+    .map((f) => f.point)
+    .sort()
+    .join('\n');
 }

@@ -22,10 +22,11 @@
  *   https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
  *
  * In an organization's enforcement plane (core/org.ts) TABLE_NAME is the decision table's ARN in
- * the security account (read-only: its `active` index), the placement ledger lives in the
- * plane's own table (LEDGER_TABLE_NAME), and every run writes the plane's report (PLANE_ID) into
- * the decision plane's reports table (REPORTS_TABLE_NAME), a run that could not read the desired
- * state too (not converged, failure `table:desired-state`), so `status --org` shows the plane
+ * the security account (read-only: its `changes` and `active` indexes), the placement ledger lives in the
+ * plane's own table (LEDGER_TABLE_NAME), and a run writes the plane's report (PLANE_ID) into
+ * the decision plane's reports table (REPORTS_TABLE_NAME) when it changed or a minute after the
+ * last write (aws/plane-reports.ts ReportThrottle), a run that could not read the desired
+ * state always (not converged, failure `table:desired-state`), so `status --org` shows the plane
  * lagging rather than healthy; a report that cannot be written is logged, never fails the run.
  * Env: PORTSNARE_SETTINGS, TABLE_NAME, ENFORCE_QUEUE_URL (optional: else from the records' ARN),
  * LEDGER_TABLE_NAME (optional: else TABLE_NAME), PLANE_ID and REPORTS_TABLE_NAME (optional, both
@@ -42,7 +43,7 @@ import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary, newE
 import { NaclAdapter } from '../../aws/nacl-adapter';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../../aws/observability';
-import { PlaneReports } from '../../aws/plane-reports';
+import { PlaneReports, ReportThrottle } from '../../aws/plane-reports';
 import { EnforceQueue, parseEnforceMessage, queueUrlFromArn } from '../shared/queue';
 import { BlockRepository, PlacementLedger } from '../../aws/repository';
 import { enforceEnvironmentOf } from '../shared/env';
@@ -90,13 +91,19 @@ async function retrySoon(deps: EnforceHandlerDeps, event: SQSEvent): Promise<voi
 /** the failed point of a run that could not read the desired state (core/org.ts PlaneReport.failures) */
 export const DESIRED_STATE_UNREADABLE = 'table:desired-state';
 
-/** The plane's report of this run (organization topology only); a failed write is logged, not thrown. */
-async function reportRun(deps: EnforceHandlerDeps, summary: EnforceSummary | 'unreadable', mode: EnforceMode): Promise<void> {
+/**
+ * The plane's report of this run (organization topology only), when the throttle says it is due
+ * (aws/plane-reports.ts ReportThrottle: a change, a reconcile, or a minute since the last write);
+ * a failed write is logged, not thrown, and the next run writes again.
+ */
+async function reportRun(deps: EnforceHandlerDeps, throttle: ReportThrottle, summary: EnforceSummary | 'unreadable', mode: EnforceMode): Promise<void> {
   if (!deps.plane) return;
   try {
     const at = deps.clock.now();
+    if (!throttle.due(summary, mode, at)) return;
     if (summary === 'unreadable') await deps.plane.reports.recordUnreadable(deps.plane.id, DESIRED_STATE_UNREADABLE, mode, at);
-    else await deps.plane.reports.record(deps.plane.id, summary, mode, at);
+    else await deps.plane.reports.record(deps.plane.id, summary, mode, at, summary.converged ? undefined : throttle.lastConvergedAt());
+    throttle.written(summary, at);
   } catch (error) {
     deps.obs.log.error('could not write this plane\'s report to the decision table; status --org shows it silent', { planeId: deps.plane.id, error: String(error) });
   }
@@ -106,6 +113,7 @@ export function createHandler(handlerDeps: EnforceHandlerDeps): EnforceHandler {
   // the container's state (cursor, cached IP sets): one per handler, never module-global
   const deps: EnforceHandlerDeps = { ...handlerDeps, state: handlerDeps.state ?? newEnforcerState() };
   const { obs, clock } = deps;
+  const reports = new ReportThrottle();
   return instrument(obs, async (event, context) => {
     if (clock instanceof DeadlineClock) {
       clock.deadline = context ? clock.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS : undefined;
@@ -131,11 +139,11 @@ export function createHandler(handlerDeps: EnforceHandlerDeps): EnforceHandler {
       // The desired state could not be read: nothing to enforce against. Retry soon.
       obs.count('EnforcementFailures');
       obs.log.error('enforcement run failed', { mode, error: String(error), retryInSeconds: RETRY_AFTER_SECONDS });
-      await reportRun(deps, 'unreadable', mode);
+      await reportRun(deps, reports, 'unreadable', mode);
       await retrySoon(deps, event);
       throw error;
     }
-    await reportRun(deps, summary, mode);
+    await reportRun(deps, reports, summary, mode);
     const failures = summary.failures.map((f) => `${f.point}: ${f.error}: ${f.message}`);
     obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary, failures });
     if (summary.failures.length === 0) return summary;
