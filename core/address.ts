@@ -47,8 +47,43 @@ export function isAddress(text: string): boolean {
   return parseStrict(text) !== undefined;
 }
 
+/**
+ * An IPv4 address in the form ipaddr.js's four-part decimal check accepts (no leading zero, no
+ * sign, no other base), and an optional prefix of one or two digits: the form every address and
+ * CIDR portsnare writes takes. Parsed here without ipaddr.js: a full enforce run parses every
+ * active address a few times (100,000 at the documented scale, docs/scale.md), and ipaddr.js's
+ * general parser (several regular expressions, objects per address) was most of its CPU.
+ * test/core/address.test.ts checks this path against ipaddr.js on random input.
+ */
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(?:\/(0|[1-9]\d?))?$/;
+
+/** The address's four bytes (and the prefix, undefined when none), or undefined when `text` is not in that form or a byte is over 255. */
+function quadOf(text: string): { bytes: [number, number, number, number]; prefix: number | undefined } | undefined {
+  const match = DOTTED_QUAD.exec(text);
+  if (!match) return undefined;
+  const bytes = [Number(match[1]), Number(match[2]), Number(match[3]), Number(match[4])] as [number, number, number, number];
+  if (bytes.some((b) => b > 255)) return undefined;
+  return { bytes, prefix: match[5] === undefined ? undefined : Number(match[5]) };
+}
+
+/** The fast path of parseCidrUncached for IPv4; undefined when it does not apply (the general parser decides). */
+function parseQuadCidr(text: string, loose: boolean): Cidr | undefined | 'general' {
+  const quad = quadOf(text);
+  if (!quad) return 'general';
+  const prefix = quad.prefix ?? 32;
+  if (prefix > 32) return undefined;
+  const network = quad.bytes.map((b, i) => b & ((0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff));
+  if (!loose && network.some((b, i) => b !== quad.bytes[i])) return undefined;
+  const networkText = network.join('.');
+  return Object.freeze({ family: 'ipv4' as Family, network: networkText, prefix, text: `${networkText}/${prefix}` });
+}
+
 /** Canonical text of one address, or undefined when `text` is not an address. */
 export function tryCanonicalAddress(text: string): string | undefined {
+  if (typeof text === 'string') {
+    const quad = quadOf(text);
+    if (quad && quad.prefix === undefined) return text;
+  }
   if (canonicalCache.has(text)) return canonicalCache.get(text);
   const addr = parseStrict(text);
   const canonical = addr ? toText(fold(addr)) : undefined;
@@ -78,6 +113,8 @@ export function familyOf(address: string): Family {
  */
 export function tryParseCidr(text: string, loose = false): Cidr | undefined {
   if (typeof text !== 'string') return undefined;
+  const quad = parseQuadCidr(text, loose);
+  if (quad !== 'general') return quad;
   // Parsing IPv6 text through ipaddr.js costs tens of microseconds; the same few thousand
   // addresses are parsed again on every diff, so results are memoised (bounded, pure).
   const key = loose ? `~${text}` : text;

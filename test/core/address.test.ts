@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import ipaddr from 'ipaddr.js';
 import { canonicalAddress, cidrContains, cidrCovers, cidrOverlaps, familyOf, hostCidr, parseCidr, specialRange, tryCanonicalAddress, tryParseCidr } from '../../core/address';
 
 describe('addresses', () => {
@@ -52,5 +53,51 @@ describe('addresses', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+/**
+ * core/address.ts parses dotted quads without ipaddr.js (its fast path). The oracle here is
+ * ipaddr.js itself, a separate implementation: for any text built from digits, dots and a slash,
+ * the fast path must answer what ipaddr.js's four-part decimal parse answers.
+ */
+describe('the IPv4 fast path agrees with ipaddr.js', () => {
+  const octet = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('00', '01', '010', '0255', '256', '', '1e2', '0x1', '+1', ' 1'));
+  const text = fc
+    .tuple(octet, octet, octet, octet, fc.option(fc.oneof(fc.integer({ min: 0, max: 40 }).map(String), fc.constantFrom('', '032', '08', 'x')), { nil: undefined }))
+    .map(([a, b, c, d, prefix]) => `${a}.${b}.${c}.${d}${prefix === undefined ? '' : `/${prefix}`}`);
+
+  // surrounding white space is ignored (core/address.ts trims), so the oracle trims too
+  function oracleCidr(raw: string, loose: boolean): string | undefined {
+    const input = raw.trim();
+    const slash = input.indexOf('/');
+    const address = slash < 0 ? input : input.slice(0, slash);
+    if (!ipaddr.IPv4.isValidFourPartDecimal(address)) return undefined;
+    const prefixText = slash < 0 ? '32' : input.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > 32) return undefined;
+    const prefix = Number(prefixText);
+    const network = ipaddr.IPv4.networkAddressFromCIDR(`${address}/${prefix}`).toString();
+    if (!loose && network !== ipaddr.IPv4.parse(address).toString()) return undefined;
+    return `${network}/${prefix}`;
+  }
+
+  it('tryParseCidr (strict and loose) and tryCanonicalAddress', () => {
+    fc.assert(
+      fc.property(text, fc.boolean(), (input, loose) => {
+        expect(tryParseCidr(input, loose)?.text).toBe(oracleCidr(input, loose));
+        if (!input.includes('/')) expect(tryCanonicalAddress(input)).toBe(ipaddr.IPv4.isValidFourPartDecimal(input.trim()) ? ipaddr.IPv4.parse(input.trim()).toString() : undefined);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('literal cases', () => {
+    expect(tryParseCidr('198.51.100.7')?.text).toBe('198.51.100.7/32');
+    expect(tryParseCidr('198.51.100.7/24')).toBeUndefined();
+    expect(tryParseCidr('198.51.100.7/24', true)?.text).toBe('198.51.100.0/24');
+    expect(tryParseCidr('198.51.100.0/033')).toBeUndefined();
+    expect(tryParseCidr('198.51.100.256')).toBeUndefined();
+    expect(tryParseCidr('0.0.0.0/0')?.text).toBe('0.0.0.0/0');
+    expect(tryCanonicalAddress('198.051.100.7')).toBeUndefined();
   });
 });
