@@ -26,8 +26,17 @@ export const FAN_OUT_WAKE_UP = 'wakeUp';
 export const PLANE_PARTITION_PREFIX = 'PLANE#';
 export const PLANE_REPORT_SK = 'REPORT';
 
-/** a plane is healthy while it reported a run within this long (two reconcile periods) */
-export const PLANE_SILENT_AFTER_MS = 2 * 5 * 60_000;
+/** minutes between two full reconciles of a plane when the configuration names none (`portsnare.enforcement.reconcileMinutes`, lib/settings.ts) */
+export const DEFAULT_RECONCILE_MINUTES = 10;
+
+/**
+ * A plane is healthy while it reported a run within two of its reconcile periods: every plane runs
+ * at least every reconcile, and a reconcile always writes its report (aws/plane-reports.ts
+ * ReportThrottle), so a quiet plane reports once a period and a busy one at least once a minute.
+ */
+export function planeSilentAfterMs(reconcileMinutes: number = DEFAULT_RECONCILE_MINUTES): number {
+  return 2 * reconcileMinutes * 60_000;
+}
 
 const ACCOUNT = /^\d{12}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
@@ -75,13 +84,14 @@ export interface PlaneStatus {
 
 /**
  * A plane's state at `now`, from its own report: silent when it has not reported for
- * PLANE_SILENT_AFTER_MS (every plane runs at least every reconcile, 5 minutes), lagging when its
+ * planeSilentAfterMs(reconcileMinutes) (the organization's reconcile period, from the decision
+ * stack's output; the default when it has none), lagging when its
  * last run did not converge (the lag runs from its last converged run, or, for a plane that never
  * converged, from its first report).
  */
-export function planeStatus(report: PlaneReport, now: number): PlaneStatus {
+export function planeStatus(report: PlaneReport, now: number, reconcileMinutes: number = DEFAULT_RECONCILE_MINUTES): PlaneStatus {
   const silentMs = Math.max(0, now - report.lastRunAt);
   const lagMs = report.converged ? 0 : Math.max(0, now - (report.lastConvergedAt ?? report.firstRunAt ?? report.lastRunAt));
-  const health: PlaneHealth = silentMs > PLANE_SILENT_AFTER_MS ? 'silent' : report.converged ? 'healthy' : 'lagging';
+  const health: PlaneHealth = silentMs > planeSilentAfterMs(reconcileMinutes) ? 'silent' : report.converged ? 'healthy' : 'lagging';
   return { planeId: report.planeId, health, lagMs, silentMs, report };
 }

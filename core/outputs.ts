@@ -26,6 +26,8 @@ export const STACK_OUTPUTS = {
   canary: 'PortsnareCanaryAddress',
   /** an enforcement plane's own table: its NACL placement ledger (core/table.ts) */
   ledgerTable: 'PortsnareLedgerTableName',
+  /** an organization's decision stack: the planes' reconcile period in minutes (core/org.ts planeSilentAfterMs) */
+  reconcileMinutes: 'PortsnareReconcileMinutes',
   /** an organization's decision stack: each plane's stack name, a JSON object plane id → stack name */
   planeStacks: 'PortsnarePlaneStacks',
 } as const;

@@ -22,6 +22,7 @@ import {
   type PipelineSettingsInput,
   type WafSetRef,
 } from '../core/settings';
+import { DEFAULT_RECONCILE_MINUTES } from '../core/org';
 
 export type WafScope = 'REGIONAL' | 'CLOUDFRONT';
 export type AddressFamily = 'ipv4' | 'ipv6';
@@ -236,7 +237,7 @@ export function simulationOf(props: Pick<EnumerationBlockerProps, 'simulation'>)
   return { all: false, inputs: [...(simulation?.inputs ?? [])] };
 }
 
-export const DEFAULT_RECONCILE_MINUTES = 10;
+export { DEFAULT_RECONCILE_MINUTES };
 export const MAX_RECONCILE_MINUTES = 60;
 
 /** The reconcile interval in minutes, default applied (validateEnumerationBlockerProps checks it). */

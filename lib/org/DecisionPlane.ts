@@ -37,7 +37,7 @@ import type { DesiredStateTable } from '../DesiredStateTable';
 import { denyOperatorRequestsExceptFrom, fixedOutput, routeToDecide } from '../decideRoutes';
 import { Monitoring } from '../Monitoring';
 import type { PortsnareFunction } from '../PortsnareFunction';
-import { pipelineSettingsFrom, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
+import { pipelineSettingsFrom, reconcileMinutesOf, validateEnumerationBlockerProps, type EnumerationBlockerProps } from '../settings';
 import { activeIndexArn, busArn, changesIndexArn, roleArn, tableArn, type Env, type OrgNames } from './names';
 
 /**
@@ -73,6 +73,8 @@ export interface DecisionPlaneProps extends DecisionSettingsProps {
   readonly names: OrgNames;
   /** every enforcement plane (account and Region) */
   readonly planes: readonly Env[];
+  /** the planes' reconcile period (lib/settings.ts reconcileMinutes), output for `status --org` */
+  readonly reconcileMinutes?: number;
 }
 
 export class DecisionPlane extends Construct {
@@ -299,6 +301,7 @@ export class DecisionPlane extends Construct {
     output(STACK_OUTPUTS.settings, this.settingsJson, 'portsnare PORTSNARE_SETTINGS document decide and expiry run with (JSON)');
     output(STACK_OUTPUTS.planes, JSON.stringify(this.planeIds), 'the enforcement planes (account/region) as a JSON array');
     const planeStacks = Object.fromEntries(props.planes.map((p) => [planeId(p.account, p.region), names.planeStack(p.account, p.region)]));
+    output(STACK_OUTPUTS.reconcileMinutes, String(reconcileMinutesOf(props)), 'minutes between two full reconciles of every plane: status --org counts a plane silent after two of them');
     output(STACK_OUTPUTS.planeStacks, JSON.stringify(planeStacks), 'each enforcement plane\'s stack (plane id → stack name, JSON): portsnare selftest --org reads them');
     output(STACK_OUTPUTS.alarmTopic, props.alarmTopic?.topicArn ?? EMPTY_LIST_OUTPUT, 'the SNS topic this stack\'s alarms notify ("-": none)');
     output(STACK_OUTPUTS.canary, props.selftestCanaryAddress ?? EMPTY_LIST_OUTPUT, 'the address portsnare selftest may block and lift ("-": none)');

@@ -51,6 +51,7 @@ export class DecisionStack extends Stack {
       tableRemovalPolicy: config.tableRemovalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       operatorPrincipals: config.operatorPrincipals,
       securityHub: config.securityHub,
+      reconcileMinutes: config.enforcement?.reconcileMinutes,
     });
     // the optional notification digest (lib/Digest.ts) runs where the decision table is
     if (config.digest) {

@@ -3,7 +3,7 @@
  * clients: DescribeStacks against the CloudFormation wire fake (cloudformation-wire.ts) and the
  * plane reports in a real DynamoDB engine (dynalite), written by the enforce function's own writer
  * (PlaneReports.record). The expected health, lag and times are worked out by hand from the
- * documented rule (core/org.ts: silent after 10 minutes without a report, lagging while the last
+ * documented rule (core/org.ts: silent after two reconcile periods, 20 minutes by default, without a report, lagging while the last
  * run did not converge, the lag counted from the last converged run).
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -59,7 +59,7 @@ function cli(args: readonly string[]): Promise<CliResult> {
   return runCli(['status', '--org', ...args], { now: () => NOW, cloud: clients });
 }
 
-function decisionStack(planes: unknown, options: { status?: string; tableName?: string; name?: string } = {}): void {
+function decisionStack(planes: unknown, options: { status?: string; tableName?: string; name?: string; reconcileMinutes?: string } = {}): void {
   cfn.stacks.set(options.name ?? STACK, {
     ...(options.status ? { status: options.status } : {}),
     // the output keys spelled out: a renamed key in core/outputs.ts must fail these tests
@@ -68,6 +68,7 @@ function decisionStack(planes: unknown, options: { status?: string; tableName?: 
       PortsnarePlaneReportsTable: options.tableName ?? table,
       PortsnareEventBusName: 'org-decision-bus',
       ...(planes === undefined ? {} : { PortsnarePlanes: typeof planes === 'string' ? planes : JSON.stringify(planes) }),
+      ...(options.reconcileMinutes === undefined ? {} : { PortsnareReconcileMinutes: options.reconcileMinutes }),
     },
   });
 }
@@ -230,6 +231,22 @@ describe('status --org --stack DECISION_STACK', () => {
 });
 
 describe('status --org errors', () => {
+  it('counts a plane silent after two of the organization\'s reconcile periods (the stack\'s PortsnareReconcileMinutes; 10 when a stack has no such output)', async () => {
+    decisionStack([A, C], { reconcileMinutes: '30' });
+    await run(A, NOW - 2 * MINUTE, true, 3);
+    await run(C, NOW - 25 * MINUTE, true, 3); // quiet: a reconcile every 30 minutes is its only run
+    let result = await cli(['--stack', STACK, '--json']);
+    expect((JSON.parse(result.stdout) as { planes: Array<{ health: string }> }).planes.map((p) => p.health)).toEqual(['healthy', 'healthy']);
+    decisionStack([A, C]);
+    await run(C, NOW - 15 * MINUTE, true, 3);
+    result = await cli(['--stack', STACK, '--json']);
+    expect((JSON.parse(result.stdout) as { planes: Array<{ health: string }> }).planes.map((p) => p.health)).toEqual(['healthy', 'healthy']);
+    decisionStack([A, C], { reconcileMinutes: 'ten' });
+    result = await cli(['--stack', STACK]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('portsnare: stack org-decision output PortsnareReconcileMinutes is not a whole number of minutes: "ten"\n');
+  });
+
   it('exits 4 and names the output when the stack is not a decision stack (no PortsnarePlanes)', async () => {
     decisionStack(undefined);
 

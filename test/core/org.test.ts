@@ -5,7 +5,7 @@
  * not by calling the code twice.
  */
 import { describe, expect, it } from 'vitest';
-import { PLANE_SILENT_AFTER_MS, type PlaneReport, PlaneReportSchema, planeId, planeReportKey, planeStatus } from '../../core/org';
+import { planeSilentAfterMs, type PlaneReport, PlaneReportSchema, planeId, planeReportKey, planeStatus } from '../../core/org';
 
 const T0 = Date.parse('2026-11-29T12:00:00.000Z');
 const MIN = 60_000;
@@ -53,19 +53,22 @@ describe('planeStatus', () => {
     expect(status).toMatchObject({ planeId: '111111111111/eu-west-1', health: 'healthy', lagMs: 0, silentMs: 60_000 });
   });
 
-  it('silent after 10 minutes without a report (two 5-minute reconcile periods), not before', () => {
-    expect(PLANE_SILENT_AFTER_MS).toBe(600_000);
-    expect(planeStatus(report(), T0 + 10 * MIN).health).toBe('healthy'); // exactly 10 min: not yet
-    const late = planeStatus(report(), T0 + 10 * MIN + 1);
+  it('silent after two reconcile periods without a report (20 minutes at the default 10), not before; another period moves it', () => {
+    expect(planeSilentAfterMs()).toBe(1_200_000);
+    expect(planeStatus(report(), T0 + 20 * MIN).health).toBe('healthy'); // exactly 20 min: not yet
+    expect(planeStatus(report(), T0 + 11 * MIN).health).toBe('healthy'); // a quiet plane reports once a 10-minute reconcile
+    expect(planeStatus(report(), T0 + 11 * MIN, 5).health).toBe('silent');
+    expect(planeStatus(report(), T0 + 59 * MIN, 30).health).toBe('healthy');
+    const late = planeStatus(report(), T0 + 20 * MIN + 1);
     expect(late.health).toBe('silent');
-    expect(late.silentMs).toBe(600_001);
+    expect(late.silentMs).toBe(1_200_001);
     expect(late.lagMs).toBe(0); // its last run converged: silence is not lag
   });
 
   it('silent wins over lagging', () => {
-    const status = planeStatus(report({ converged: false, lastRunAt: T0, lastConvergedAt: T0 - 30 * MIN }), T0 + 11 * MIN);
+    const status = planeStatus(report({ converged: false, lastRunAt: T0, lastConvergedAt: T0 - 30 * MIN }), T0 + 21 * MIN);
     expect(status.health).toBe('silent');
-    expect(status.lagMs).toBe(41 * MIN); // behind since its last converged run
+    expect(status.lagMs).toBe(51 * MIN); // behind since its last converged run
   });
 
   it('lagging since lastConvergedAt when the last run did not converge', () => {

@@ -99,6 +99,8 @@ describe('an organization of 3 accounts × 2 Regions', () => {
     expect(nagFindings(synthesized.app)).toEqual([]);
     const planesOutput = (synthesized.decision.toJSON().Outputs as Record<string, { Value: string }>).PortsnarePlanes;
     expect(JSON.parse(planesOutput!.Value)).toEqual(ACCOUNTS.flatMap((a) => REGIONS.map((r) => `${a}/${r}`)));
+    // status --org counts a plane silent after two reconcile periods: the default 10 minutes here
+    expect((synthesized.decision.toJSON().Outputs as Record<string, { Value: string }>).PortsnareReconcileMinutes?.Value).toBe('10');
   });
 
   it('the decision bus accepts only sensor events from the sensor roles of the organization, and operator requests only from the operators', () => {

@@ -2,7 +2,7 @@
  * `portsnare status --org --stack DECISION_STACK`: the organization's enforcement planes, each
  * one's health from its own report (core/org.ts). The decision stack's `PortsnarePlanes` output
  * lists the planes it fans out to; its reports table (`PortsnarePlaneReportsTable`) holds one report item per plane, which the planes
- * write after every enforce run (aws/plane-reports.ts) and this reads with the same
+ * write (aws/plane-reports.ts: on a change, a reconcile, or a minute after the last) and this reads with the same
  * class, by BatchGetItem (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
  * A listed plane without a report has never run (or cannot write to the table): "never reported".
  */
@@ -83,11 +83,11 @@ export function planesOfStack(stack: Stack, stackName: string): string[] {
 }
 
 /** Every listed plane's view at `now`, from its report (or "never reported"). */
-export function planeViews(ids: readonly string[], reports: ReadonlyMap<string, PlaneReport>, now: number): OrgPlaneView[] {
+export function planeViews(ids: readonly string[], reports: ReadonlyMap<string, PlaneReport>, now: number, reconcileMinutes?: number): OrgPlaneView[] {
   return ids.map((id): OrgPlaneView => {
     const report = reports.get(id);
     if (!report) return { planeId: id, health: 'never reported', failures: [] };
-    const status = planeStatus(report, now);
+    const status = planeStatus(report, now, reconcileMinutes);
     return {
       planeId: id,
       health: status.health,
@@ -103,6 +103,20 @@ export function planeViews(ids: readonly string[], reports: ReadonlyMap<string, 
   });
 }
 
+/**
+ * The planes' reconcile period from the decision stack's output (core/org.ts planeSilentAfterMs);
+ * undefined (the default period) for a stack deployed before the output existed; an output that
+ * is not a whole number of minutes names the output and the value (exit 1).
+ */
+export function reconcileMinutesOfStack(stack: Stack, stackName: string): number | undefined {
+  const key = STACK_OUTPUTS.reconcileMinutes;
+  const text = stackOutput(stack, key);
+  if (text === undefined) return undefined;
+  const minutes = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(minutes) || minutes < 1) throw new CliError(`stack ${stackName} output ${key} is not a whole number of minutes: ${JSON.stringify(text)}`, EXIT.failure);
+  return minutes;
+}
+
 /** Reads the decision stack's plane list and the planes' reports (the clients are closed after). */
 export async function readOrgStatus(clients: CloudClients, stackName: string, now: number): Promise<OrgStatusView> {
   try {
@@ -114,7 +128,7 @@ export async function readOrgStatus(clients: CloudClients, stackName: string, no
     }
     const ids = planesOfStack(stack, stackName);
     const reports = await send(`read the plane reports in table ${tableName}`, () => new PlaneReports(clients.dynamo, tableName).read(ids));
-    const planes = planeViews(ids, reports, now);
+    const planes = planeViews(ids, reports, now, reconcileMinutesOfStack(stack, stackName));
     const stackStatus = stack.StackStatus ?? 'UNKNOWN';
     return {
       where: `decision stack ${stackName} (${region})`,
