@@ -34,6 +34,14 @@ import type { PortsnareIpSet } from './WafBlocklist';
 
 /** The enforce function's timeout; the queue's visibility timeout is six times it (AWS, SQS event source). */
 const ENFORCE_TIMEOUT = Duration.seconds(60);
+/**
+ * The enforce function's memory. An incremental run is a few calls (docs/scale.md: ≈ 0.06 s),
+ * paid per GB-second on every wake-up of every plane, so memory is most of its price; a full run
+ * at 100,000 blocks is CPU-bound (256/1,769 of a vCPU here) and still ends well within the
+ * timeout (`reconcile_one_plane_s`, BENCHMARKS.md).
+ * https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html
+ */
+export const ENFORCE_MEMORY_MB = 256;
 
 export interface EnforcementCoreProps {
   /** PORTSNARE_SETTINGS (core/settings.ts), as the composer's stack resolves it */
@@ -123,7 +131,7 @@ export class EnforcementCore {
       description: props.texts.enforce,
       environment: props.environment.enforce,
       timeout: ENFORCE_TIMEOUT,
-      memorySize: 512,
+      memorySize: ENFORCE_MEMORY_MB,
       ...(props.enforceRoleName ? { roleName: props.enforceRoleName } : {}),
     });
     const reconcile = new PortsnareFunction(scope, 'Reconcile', {
