@@ -32,9 +32,10 @@ import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from '../../aws/clock';
 import type { NaclAdapter } from '../../aws/nacl-adapter';
 import type { Observability } from '../../aws/observability';
-import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, wafPointsOf } from '../../aws/points';
+import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, type WafRunDeferral, wafPointsOf } from '../../aws/points';
 import type { BlockRepository } from '../../aws/repository';
 import type { WafAdapter } from '../../aws/waf-adapter';
+import { SETTLE_MS, WAKE_WINDOW_MS } from './queue';
 
 export { WAF_WRITE_ATTEMPTS } from '../../aws/points';
 
@@ -73,6 +74,41 @@ export interface EnforcerState {
   naclRecent?: NaclRecentCache;
   /** the simulation settings (JSON) the cache was built under: other settings make the next run a full one */
   simulation?: string;
+  /**
+   * removals from WAF IP sets that incremental runs left pending (aws/points.ts LIFT_DEFER_MS):
+   * per set ("<scope>/<id>") address → deadline; the cached set still holds the address until
+   * written. A full run writes everything and clears them.
+   */
+  readonly wafPending: Map<string, Map<string, number>>;
+  /** the last wake-up this container sent itself for its pending removals (lambda/enforce/handler.ts) */
+  selfWake?: { readonly sentAt: number; readonly notBefore: number };
+}
+
+/** at most one self wake-up per this long per container (lambda/enforce/handler.ts) */
+export const SELF_WAKE_INTERVAL_MS = 10_000;
+/** a run starts this long after its wake-up's notBefore at the latest (delivery, the function's start) */
+export const WAKE_DELIVERY_MS = 2_000;
+/**
+ * the longest from a self wake-up's send to the run it brings: it is for the next window
+ * (lambda/shared/queue.ts selfWakeUp: its notBefore at most two windows and the settle, 5 s,
+ * away) plus WAKE_DELIVERY_MS
+ */
+export const SELF_WAKE_ARRIVAL_MS = 2 * WAKE_WINDOW_MS + SETTLE_MS + WAKE_DELIVERY_MS;
+
+/**
+ * The time by which a run must write a pending removal: the latest moment a next run is sure to
+ * come, so a removal due later can wait for it. A self wake-up on its way: its run. None, and
+ * this run may send one at its end (SELF_WAKE_INTERVAL_MS since the last): that one's run. None
+ * and it may not: a quiet run (nothing new since the cursor: most likely the run of the plane's
+ * own wake-up, and no other is coming) writes every pending removal; a busy one keeps the
+ * removals due after the next permitted wake-up's run (a later run of a busy plane sends it).
+ */
+export function wafWriteBy(state: Pick<EnforcerState, 'selfWake'>, now: number, quiet: boolean): number {
+  const wake = state.selfWake;
+  if (wake && wake.notBefore > now) return wake.notBefore + WAKE_DELIVERY_MS;
+  if (!wake || now - wake.sentAt >= SELF_WAKE_INTERVAL_MS) return now + SELF_WAKE_ARRIVAL_MS;
+  if (quiet) return Infinity;
+  return wake.sentAt + SELF_WAKE_INTERVAL_MS + SELF_WAKE_ARRIVAL_MS;
 }
 
 /**
@@ -148,7 +184,7 @@ export function naclRecentFromCache(cache: NaclRecentCache, changes: readonly Ch
 }
 
 export function newEnforcerState(): EnforcerState {
-  return { sets: new Map() };
+  return { sets: new Map(), wafPending: new Map() };
 }
 
 export interface EnforcerDeps {
@@ -197,7 +233,8 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     mode === 'enforce' && state.simulation === simulation && state.cursor !== undefined && started - state.cursor >= 0 && started - state.cursor < CURSOR_MAX_AGE_MS;
   state.simulation = simulation;
   const ctx = newPointContext(settings, obs, mode === 'reconcile');
-  const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental, deps.wafMaxPerSet);
+  // a full run writes every set's whole list: nothing stays pending
+  if (!incremental) state.wafPending.clear();
   const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx));
 
   let wafInput: DesiredInput;
@@ -208,9 +245,11 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   // a read that fails fails the run (the handler retries it soon) and makes the next run a full one
   const cursor = state.cursor as number;
   state.cursor = undefined;
+  let deferral: WafRunDeferral | undefined;
   if (incremental) {
     const changes = await repo.changesSince(cursor - OVERLAP_MS, started);
     wafInput = { kind: 'changes', changes };
+    deferral = { pending: state.wafPending, writeBy: wafWriteBy(state, started, changes.every((change) => change.changedAt < cursor)) };
     const cached = naclPoints.length && state.naclRecent ? naclRecentFromCache(state.naclRecent, changes, settings, started) : undefined;
     if (naclPoints.length && cached === undefined) state.naclRecent = undefined;
     const recent = naclPoints.length ? (cached ?? (await recentForNacl(deps, started))) : [];
@@ -226,6 +265,8 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     state.desired = desired;
     for (const record of records) byTarget.set(record.target, record);
   }
+
+  const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental, deps.wafMaxPerSet, deferral);
 
   // WAF first: it holds every attacker; then each ACL. Each point on its own.
   const reports: PointReport[] = [];
