@@ -96,19 +96,19 @@ export const WAKE_DELIVERY_MS = 2_000;
 export const SELF_WAKE_ARRIVAL_MS = 2 * WAKE_WINDOW_MS + SETTLE_MS + WAKE_DELIVERY_MS;
 
 /**
- * The time by which a run must write a pending removal: the latest moment a next run is sure to
- * come, so a removal due later can wait for it. A self wake-up on its way: its run. None, and
- * this run may send one at its end (SELF_WAKE_INTERVAL_MS since the last): that one's run. None
- * and it may not: a quiet run (nothing new since the cursor: most likely the run of the plane's
- * own wake-up, and no other is coming) writes every pending removal; a busy one keeps the
- * removals due after the next permitted wake-up's run (a later run of a busy plane sends it).
+ * The time by which a run must write a pending removal: the latest moment the plane's next run is
+ * sure to come, so a removal due later can wait for it. A self wake-up on its way: its run. Else
+ * the one this run sends at its end (lambda/enforce/handler.ts), or, within SELF_WAKE_INTERVAL_MS
+ * of the last one sent, the next run of a busy plane (a plane with changes comes back every few
+ * seconds; if its traffic stops right then, the removal waits for the next run, at the latest the
+ * reconcile). A quiet run that may not send one (nothing new since the cursor: most likely the run
+ * of the plane's own wake-up, and no other is coming) writes every pending removal.
  */
 export function wafWriteBy(state: Pick<EnforcerState, 'selfWake'>, now: number, quiet: boolean): number {
   const wake = state.selfWake;
   if (wake && wake.notBefore > now) return wake.notBefore + WAKE_DELIVERY_MS;
-  if (!wake || now - wake.sentAt >= SELF_WAKE_INTERVAL_MS) return now + SELF_WAKE_ARRIVAL_MS;
-  if (quiet) return Infinity;
-  return wake.sentAt + SELF_WAKE_INTERVAL_MS + SELF_WAKE_ARRIVAL_MS;
+  if (quiet && wake && now - wake.sentAt < SELF_WAKE_INTERVAL_MS) return Infinity;
+  return now + SELF_WAKE_ARRIVAL_MS;
 }
 
 /**
