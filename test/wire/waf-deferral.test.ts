@@ -26,10 +26,12 @@ import { enforce, type EnforceMode, newEnforcerState } from '../../lambda/shared
 import { LIFT_DEFER_MS } from '../../aws/points';
 import { NaclAdapter } from '../../aws/nacl-adapter';
 import { BlockRepository, PlacementLedger } from '../../aws/repository';
+import { PlaneReports } from '../../aws/plane-reports';
 import { UpdatePacer, WafAdapter } from '../../aws/waf-adapter';
+import { EnforceQueue, WAKE_WINDOW_MS, SETTLE_MS } from '../../lambda/shared/queue';
 import { SimClock } from '../fakes/clock';
 import { RecordingObservability } from '../fakes/observability';
-import { FakeSqs } from '../fakes/sqs';
+import { deliverFifo, FakeSqs } from '../fakes/sqs';
 import { testSettings } from '../fakes/world';
 import { type LocalTable, startDynalite } from './dynalite';
 import { WafServer } from './wafv2-server';
@@ -59,8 +61,8 @@ function host(i: number): string {
   return `${nets[Math.floor(i / 250)]}.${(i % 250) + 1}`;
 }
 
-async function plane(options: { sets: WafSetRef[]; wafMaxPerSet: number; clients?: { REGIONAL?: string; CLOUDFRONT?: string }; sqs?: FakeSqs; orgPlane?: boolean }) {
-  const clock = new SimClock();
+async function plane(options: { sets: WafSetRef[]; wafMaxPerSet: number; clients?: { REGIONAL?: string; CLOUDFRONT?: string }; sqs?: FakeSqs; orgPlane?: boolean; clock?: SimClock }) {
+  const clock = options.clock ?? new SimClock();
   const obs = new RecordingObservability();
   const waf = new WafServer(clock, () => 0.5);
   for (const ref of options.sets) waf.waf.addSet(ref);
@@ -83,7 +85,8 @@ async function plane(options: { sets: WafSetRef[]; wafMaxPerSet: number; clients
     wafMaxPerSet: options.wafMaxPerSet,
   };
   const sqs = options.sqs;
-  const handler = sqs ? createHandler({ ...deps, sqs: sqs.client, queueUrl: sqs.queueUrl, ...(options.orgPlane ? { plane: { id: 'plane-1', reports: { record: async () => undefined, recordUnreadable: async () => undefined } as never } } : {}) }) : undefined;
+  const plane = options.orgPlane ? { plane: { id: 'plane-1', reports: new PlaneReports(db.doc, await db.addTable(`defer-reports-${seq}`)) } } : {};
+  const handler = sqs ? createHandler({ ...deps, sqs: sqs.client, queueUrl: sqs.queueUrl, ...plane }) : undefined;
   const fake = waf.waf;
   return {
     clock,
@@ -92,8 +95,16 @@ async function plane(options: { sets: WafSetRef[]; wafMaxPerSet: number; clients
     repo,
     state,
     run: (mode: EnforceMode = 'enforce') => enforce(deps, mode),
-    /** the handler on one batch (requires `sqs`) */
-    invoke: (event: SQSEvent) => (handler as NonNullable<typeof handler>)(event, undefined as never),
+    /** delivers the enforce queue to the handler (requires `sqs`) until it is empty */
+    deliver: () => deliverFifo(sqs as FakeSqs, clock, (event: SQSEvent) => (handler as NonNullable<typeof handler>)(event, undefined as never)),
+    /** delivers the next batch only, as the event source would (requires `sqs`); false when none is visible */
+    async deliverOne(): Promise<boolean> {
+      const event = (sqs as FakeSqs).receive();
+      if (!event) return false;
+      await (handler as NonNullable<typeof handler>)(event, undefined as never);
+      (sqs as FakeSqs).complete(event);
+      return true;
+    },
     async block(target: string, at = clock.now()): Promise<void> {
       const stored = await repo.get(target);
       const record: BlockRecord = { target, family: 'ipv4', reason: 'manual', firstSeen: at, lastSeen: at, hitCount: 1, offences: 1, blockedAt: at, expiresAt: at + HOUR, active: true, eventIds: [], sensors: [] };
@@ -166,4 +177,68 @@ describe('an incremental run at full IP sets with lifts spread over all of them'
     const active = [...byAddress.keys()].filter((a) => !lifted.has(a)).concat(blocked).sort();
     expect([...p.held()].sort()).toEqual(active);
   }, 120_000);
+});
+
+/** the SendMessage calls the handler made to wake itself, as the queue fake received them */
+function selfWakes(sqs: FakeSqs): Array<{ body: string; deduplicationId?: string }> {
+  return sqs.mock
+    .calls()
+    .map((call) => call.args[0].input as { MessageBody?: string; MessageDeduplicationId?: string; QueueUrl?: string })
+    .filter((input) => input.MessageBody !== undefined && !sent.has(input))
+    .map((input) => ({ body: input.MessageBody!, ...(input.MessageDeduplicationId ? { deduplicationId: input.MessageDeduplicationId } : {}) }));
+}
+/** what the test itself sent (decide's or the bus rule's wake-ups), kept apart from the handler's */
+const sent = new Set<unknown>();
+async function sendAsOther(sqs: FakeSqs, send: () => Promise<void>): Promise<void> {
+  const before = sqs.mock.calls().length;
+  await send();
+  for (const call of sqs.mock.calls().slice(before)) sent.add(call.args[0].input);
+}
+
+describe('a removal left pending when nothing else wakes the plane', () => {
+  it('the run wakes its own queue once, for the next window with decide\'s deduplication id, and the run that brings writes the set before the deadline', async () => {
+    const sets = [setRef(0), setRef(1)];
+    const clock = new SimClock();
+    const queueSqs = new FakeSqs(clock);
+    const p = await plane({ sets, wafMaxPerSet: 3, sqs: queueSqs, clock });
+    const queue = new EnforceQueue(queueSqs.client, queueSqs.queueUrl);
+    const t0 = p.clock.now();
+    for (const [i, h] of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4', '198.51.100.5', '198.51.100.6'].entries()) await p.block(h, t0 - 10_000 + i);
+    await sendAsOther(queueSqs, () => queue.wake('enforce', p.clock.now()));
+    await p.deliver();
+    expect(p.waf.addresses(sets[0]!)).toEqual(['198.51.100.6/32', '198.51.100.5/32', '198.51.100.4/32']);
+    expect(p.waf.addresses(sets[1]!)).toEqual(['198.51.100.3/32', '198.51.100.2/32', '198.51.100.1/32']);
+    expect(selfWakes(queueSqs)).toEqual([]);
+    // a decision window: .5 lifted (set 0), .2 lifted a little later (set 1), a new block
+    p.clock.advance(4_000);
+    await p.lift('198.51.100.5', p.clock.now() - 1_500);
+    await p.lift('198.51.100.2', p.clock.now() - 1_000);
+    await p.block('198.51.100.7', p.clock.now() - 500);
+    const deadline = p.clock.now() - 1_000 + LIFT_DEFER_MS; // .2's
+    await sendAsOther(queueSqs, () => queue.wake('enforce', p.clock.now()));
+    const updates = p.waf.updates.length;
+    // deliver only the decision's wake-up: the run writes set 0 (due first: .5 out, .7 in); .2 waits
+    expect(await p.deliverOne()).toBe(true);
+    expect(p.waf.updates.slice(updates).map((u) => u.id)).toEqual([sets[0]!.id]);
+    expect(p.waf.addresses(sets[0]!)).toEqual(['198.51.100.6/32', '198.51.100.4/32', '198.51.100.7/32']);
+    expect(p.waf.addresses(sets[1]!)).toContain('198.51.100.2/32');
+    // the self wake-up: one, for the next window, with decide's id of that window
+    const ranAt = p.clock.now();
+    const next = Math.floor(ranAt / WAKE_WINDOW_MS) + 1;
+    expect(selfWakes(queueSqs)).toEqual([{ body: JSON.stringify({ kind: 'enforce', notBefore: (next + 1) * WAKE_WINDOW_MS + SETTLE_MS }), deduplicationId: `enforce-${next}` }]);
+    // decide's wake-up of that same window is coalesced with it (SQS deduplication)
+    const deduplicated = queueSqs.calls.deduplicated;
+    await sendAsOther(queueSqs, () => queue.wake('enforce', next * WAKE_WINDOW_MS));
+    expect(queueSqs.calls.deduplicated).toBe(deduplicated + 1);
+    // nothing else wakes the plane: the self wake-up's run writes set 1, before .2's deadline
+    await p.deliver();
+    expect(p.waf.addresses(sets[1]!)).toEqual(['198.51.100.3/32', '198.51.100.1/32']);
+    const written = p.waf.updates.at(-1)!;
+    expect(written.id).toBe(sets[1]!.id);
+    expect(written.at).toBeLessThanOrEqual(deadline);
+    expect(written.at - ranAt).toBeLessThanOrEqual(5_000);
+    // nothing pending any more: no further wake-up
+    expect(p.state.wafPending.size).toBe(0);
+    expect(selfWakes(queueSqs)).toHaveLength(1);
+  });
 });
