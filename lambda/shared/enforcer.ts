@@ -84,8 +84,6 @@ export interface EnforcerState {
   selfWake?: { readonly sentAt: number; readonly notBefore: number };
 }
 
-/** at most one self wake-up per this long per container (lambda/enforce/handler.ts) */
-export const SELF_WAKE_INTERVAL_MS = 10_000;
 /** a run starts this long after its wake-up's notBefore at the latest (delivery, the function's start) */
 export const WAKE_DELIVERY_MS = 2_000;
 /**
@@ -96,18 +94,14 @@ export const WAKE_DELIVERY_MS = 2_000;
 export const SELF_WAKE_ARRIVAL_MS = 2 * WAKE_WINDOW_MS + SETTLE_MS + WAKE_DELIVERY_MS;
 
 /**
- * The time by which a run must write a pending removal: the latest moment the plane's next run is
- * sure to come, so a removal due later can wait for it. A self wake-up on its way: its run. Else
- * the one this run sends at its end (lambda/enforce/handler.ts), or, within SELF_WAKE_INTERVAL_MS
- * of the last one sent, the next run of a busy plane (a plane with changes comes back every few
- * seconds; if its traffic stops right then, the removal waits for the next run, at the latest the
- * reconcile). A quiet run that may not send one (nothing new since the cursor: most likely the run
- * of the plane's own wake-up, and no other is coming) writes every pending removal.
+ * The time by which a run must write a pending removal: when the plane's next run is sure to come,
+ * so a removal due later can wait for it. A self wake-up on its way: its run. None: the one this
+ * run sends at its end when it leaves removals pending (lambda/enforce/handler.ts wakeForPending),
+ * whose run comes within SELF_WAKE_ARRIVAL_MS.
  */
-export function wafWriteBy(state: Pick<EnforcerState, 'selfWake'>, now: number, quiet: boolean): number {
+export function wafWriteBy(state: Pick<EnforcerState, 'selfWake'>, now: number): number {
   const wake = state.selfWake;
   if (wake && wake.notBefore > now) return wake.notBefore + WAKE_DELIVERY_MS;
-  if (quiet && wake && now - wake.sentAt < SELF_WAKE_INTERVAL_MS) return Infinity;
   return now + SELF_WAKE_ARRIVAL_MS;
 }
 
@@ -249,7 +243,7 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   if (incremental) {
     const changes = await repo.changesSince(cursor - OVERLAP_MS, started);
     wafInput = { kind: 'changes', changes };
-    deferral = { pending: state.wafPending, writeBy: wafWriteBy(state, started, changes.every((change) => change.changedAt < cursor)) };
+    deferral = { pending: state.wafPending, writeBy: wafWriteBy(state, started) };
     const cached = naclPoints.length && state.naclRecent ? naclRecentFromCache(state.naclRecent, changes, settings, started) : undefined;
     if (naclPoints.length && cached === undefined) state.naclRecent = undefined;
     const recent = naclPoints.length ? (cached ?? (await recentForNacl(deps, started))) : [];

@@ -17,6 +17,8 @@
  *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
  * Expectations are literal: addresses, call counts, times.
  */
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetIPSetCommand, UpdateIPSetCommand } from '@aws-sdk/client-wafv2';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
@@ -240,5 +242,254 @@ describe('a removal left pending when nothing else wakes the plane', () => {
     // nothing pending any more: no further wake-up
     expect(p.state.wafPending.size).toBe(0);
     expect(selfWakes(queueSqs)).toHaveLength(1);
+  });
+});
+
+describe('a busy plane with removals pending run after run', () => {
+  it.each([11, 12, 13, 14, 15])('wakes itself with one wake-up on its way at a time, every lift is gone by its deadline, and when the traffic stops after window %i its own wake-ups write the rest', async (windows) => {
+    const sets = [setRef(0), setRef(1), setRef(2), setRef(3)];
+    const clock = new SimClock();
+    const sqs = new FakeSqs(clock);
+    const p = await plane({ sets, wafMaxPerSet: 10, sqs, clock });
+    const queue = new EnforceQueue(sqs.client, sqs.queueUrl);
+    const t0 = p.clock.now();
+    for (let i = 0; i < 40; i++) await p.block(host(i), t0 - 60_000 + i);
+    await sendAsOther(sqs, () => queue.wake('enforce', p.clock.now()));
+    await p.deliver();
+    const queues = sets.map((ref) => p.waf.addresses(ref));
+    const lifted = new Map<string, number>();
+    const wakes: Array<{ sentAt: number; notBefore: number }> = [];
+    let lifts = 0;
+    let n = 100;
+    const runs = sqs.calls.delivered;
+    for (let window = 0; window < windows; window++) {
+      p.clock.advance(2_000);
+      // each decision window: two lifts in the next sets round-robin, and a new block
+      for (let k = 0; k < 2; k++) {
+        const address = queues[lifts++ % 4]!.shift()!;
+        await p.lift(address.replace('/32', ''), p.clock.now() - 500);
+        lifted.set(address, p.clock.now() - 500 + LIFT_DEFER_MS);
+      }
+      await p.block(host(n++), p.clock.now() - 400);
+      await sendAsOther(sqs, () => queue.wake('enforce', p.clock.now()));
+      // the last window: only its own run, then the traffic stops
+      if (window < windows - 1) await p.deliver();
+      else expect(await p.deliverOne()).toBe(true);
+      const wake = p.state.selfWake;
+      if (wake !== undefined && wakes.at(-1)?.sentAt !== wake.sentAt) wakes.push(wake);
+      const held = p.held();
+      expect([...lifted].filter(([a, deadline]) => deadline <= p.clock.now() && held.has(a))).toEqual([]);
+    }
+    // one on its way at a time: a wake-up is sent only once the previous one's window has come
+    expect(wakes.length).toBeGreaterThanOrEqual(3);
+    expect(wakes.slice(1).every((w, i) => w.sentAt >= wakes[i]!.notBefore)).toBe(true);
+    expect(selfWakes(sqs)).toHaveLength(wakes.length);
+    // coalesced with the decision's wake-ups: they add no run of their own here
+    expect(sqs.calls.delivered - runs).toBeLessThanOrEqual(windows + wakes.length);
+    // traffic stops: what is pending is written by its deadline, by the plane's own wake-ups
+    const pending = new Map([...p.state.wafPending.values()].flatMap((set) => [...set]));
+    if (pending.size > 0) expect(sqs.depth).toBeGreaterThan(0); // a wake-up of its own is on its way
+    await p.deliver();
+    const times = p.waf.updates;
+    for (const [address, deadline] of pending) {
+      expect(p.held().has(address)).toBe(false);
+      expect(times.at(-1)!.at).toBeLessThanOrEqual(deadline);
+    }
+    expect(p.state.wafPending.size).toBe(0);
+  }, 60_000);
+});
+
+describe('an address blocked again while its removal is pending', () => {
+  it('stays in its set: the pending removal is cancelled, and no later run removes it', async () => {
+    const sets = [setRef(0), setRef(1)];
+    const p = await plane({ sets, wafMaxPerSet: 2 });
+    const t0 = p.clock.now();
+    for (const [i, h] of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'].entries()) await p.block(h, t0 - 10_000 + i);
+    await p.run();
+    expect(p.waf.addresses(sets[1]!)).toEqual(['198.51.100.2/32', '198.51.100.1/32']);
+    p.clock.advance(3_000);
+    await p.lift('198.51.100.4', p.clock.now() - 1_200); // set 0, due first
+    await p.lift('198.51.100.1', p.clock.now() - 1_000); // set 1
+    await p.block('198.51.100.9', p.clock.now() - 500);
+    await p.run();
+    expect(p.waf.addresses(sets[0]!)).toEqual(['198.51.100.3/32', '198.51.100.9/32']);
+    expect(p.waf.addresses(sets[1]!)).toEqual(['198.51.100.2/32', '198.51.100.1/32']);
+    expect([...(p.state.wafPending.get(`REGIONAL/${sets[1]!.id}`) ?? new Map()).keys()]).toEqual(['198.51.100.1/32']);
+    // blocked again inside the deferral
+    p.clock.advance(2_000);
+    await p.block('198.51.100.1', p.clock.now() - 500);
+    const updates = p.waf.updates.length;
+    expect(await p.run()).toMatchObject({ run: 'incremental', blocked: 0, unblocked: 0, failures: [] });
+    expect(p.waf.updates.length).toBe(updates); // nothing to write: the address is where it was
+    expect(p.state.wafPending.size).toBe(0);
+    for (let i = 0; i < 20; i++) {
+      p.clock.advance(2_000);
+      await p.run();
+    }
+    expect(p.waf.addresses(sets[1]!)).toEqual(['198.51.100.2/32', '198.51.100.1/32']);
+    p.clock.advance(2_000);
+    expect(await p.run('reconcile')).toMatchObject({ changes: 0, converged: true });
+  });
+});
+
+describe('new blocks are never deferred', () => {
+  it('when the set written this run fills up, the rest go into another set in a second, paced call (the one whose removal is due next: it drains too)', async () => {
+    const sets = [setRef(0), setRef(1), setRef(2)];
+    const p = await plane({ sets, wafMaxPerSet: 2 });
+    const t0 = p.clock.now();
+    for (const [i, h] of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4', '198.51.100.5'].entries()) await p.block(h, t0 - 10_000 + i);
+    await p.run();
+    expect(sets.map((ref) => p.waf.addresses(ref))).toEqual([['198.51.100.5/32', '198.51.100.4/32'], ['198.51.100.3/32', '198.51.100.2/32'], ['198.51.100.1/32']]);
+    p.clock.advance(3_000);
+    await p.lift('198.51.100.4', p.clock.now() - 1_500); // set 0: due first, room for one once written
+    await p.lift('198.51.100.2', p.clock.now() - 1_000); // set 1: waits
+    await p.block('198.51.100.8', p.clock.now() - 600);
+    await p.block('198.51.100.9', p.clock.now() - 500);
+    const updates = p.waf.updates.length;
+    const slept = p.clock.slept;
+    expect(await p.run()).toMatchObject({ run: 'incremental', blocked: 2, unblocked: 2, converged: true, failures: [] });
+    expect(p.waf.updates.slice(updates).map((u) => u.id)).toEqual([sets[0]!.id, sets[1]!.id]);
+    expect(p.clock.slept - slept).toBe(1_000);
+    expect(p.obs.metric('Throttles')).toBe(0);
+    expect(sets.map((ref) => p.waf.addresses(ref).sort())).toEqual([
+      ['198.51.100.5/32', '198.51.100.8/32'],
+      ['198.51.100.3/32', '198.51.100.9/32'],
+      ['198.51.100.1/32'],
+    ]);
+    expect(p.state.wafPending.size).toBe(0);
+  });
+});
+
+describe('the one-call-a-second quota is per account and Region', () => {
+  it('the fake throttles a second UpdateIPSet in one second of one Region across scopes, and not across Regions', async () => {
+    const clock = new SimClock();
+    const waf = new WafServer(clock, () => 0.5);
+    const regional = setRef(0);
+    const global = setRef(1, 'CLOUDFRONT');
+    waf.waf.addSet(regional);
+    waf.waf.addSet(global);
+    await waf.start();
+    servers.push(waf);
+    const update = async (ref: WafSetRef, region: string) => {
+      const client = waf.client(1, region);
+      const got = await client.send(new GetIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id }));
+      return client.send(new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: ['198.51.100.1/32'], LockToken: got.LockToken! }));
+    };
+    await update(regional, 'us-east-1');
+    await expect(update(global, 'us-east-1')).rejects.toMatchObject({ name: 'ThrottlingException' });
+    clock.advance(1_000);
+    await update(global, 'us-east-1');
+    await update(regional, 'eu-west-1'); // another Region: its own second
+  });
+
+  it('a us-east-1 plane writing both scopes makes its two calls a second apart (the pacer), with no throttling; an eu-west-1 plane needs no wait', async () => {
+    const regional = setRef(0);
+    const global = setRef(1, 'CLOUDFRONT');
+    for (const [regions, wait] of [[{ REGIONAL: 'us-east-1', CLOUDFRONT: 'us-east-1' }, 1_000], [{ REGIONAL: 'eu-west-1', CLOUDFRONT: 'us-east-1' }, 0]] as const) {
+      const p = await plane({ sets: [regional, global], wafMaxPerSet: 10, clients: regions });
+      await p.run();
+      const settled = p.clock.now();
+      p.clock.advance(5_000);
+      await p.block('198.51.100.1', p.clock.now() - 500);
+      const slept = p.clock.slept;
+      const updates = p.waf.updates.length;
+      expect(await p.run()).toMatchObject({ run: 'incremental', failures: [] });
+      const calls = p.waf.updates.slice(updates);
+      expect(calls.map((c) => [c.scope, c.region])).toEqual([
+        ['REGIONAL', regions.REGIONAL],
+        ['CLOUDFRONT', 'us-east-1'],
+      ]);
+      expect(calls[1]!.at - calls[0]!.at).toBe(wait);
+      expect(p.clock.slept - slept).toBe(wait);
+      expect(p.obs.metric('Throttles')).toBe(0);
+      expect(settled).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('an operator edits a set whose removals are pending', () => {
+  it('the incremental write meets the lock, applies its delta on the fresh list; the reconcile restores the desired list', async () => {
+    const sets = [setRef(0), setRef(1)];
+    const p = await plane({ sets, wafMaxPerSet: 2 });
+    const t0 = p.clock.now();
+    for (const [i, h] of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'].entries()) await p.block(h, t0 - 10_000 + i);
+    await p.run();
+    p.clock.advance(3_000);
+    await p.lift('198.51.100.4', p.clock.now() - 1_200);
+    await p.lift('198.51.100.1', p.clock.now() - 1_000);
+    await p.block('198.51.100.9', p.clock.now() - 500);
+    await p.run();
+    expect(p.state.wafPending.get(`REGIONAL/${sets[1]!.id}`)?.has('198.51.100.1/32')).toBe(true);
+    // the operator removes .2 (ours) and adds one of theirs to set 1, under the warm cache
+    p.waf.consoleEdit(sets[1]!, (list) => [...list.filter((a) => a !== '198.51.100.2/32'), '192.0.2.77/32']);
+    p.clock.advance(2_000);
+    expect(await p.run()).toMatchObject({ run: 'incremental', failures: [] });
+    expect(p.obs.metric('LockRetries')).toBe(1);
+    // the pending removal is written on what the set holds now; the operator's edit is kept
+    expect(p.waf.addresses(sets[1]!)).toEqual(['192.0.2.77/32']);
+    expect(p.state.wafPending.size).toBe(0);
+    p.clock.advance(2_000);
+    const repair = await p.run('reconcile');
+    expect(repair).toMatchObject({ run: 'full', converged: true });
+    expect(p.obs.metric('Repairs')).toBe(1);
+    expect([...p.held()].sort()).toEqual(['198.51.100.2/32', '198.51.100.3/32', '198.51.100.9/32']);
+  });
+});
+
+describe('the self wake-up of an organization plane, and one that fails', () => {
+  it('a plane (PLANE_ID) sends the bus rule\'s body without a deduplication id: the rule\'s wake-up of that window is deduplicated by content', async () => {
+    const sets = [setRef(0), setRef(1)];
+    const clock = new SimClock();
+    const sqs = new FakeSqs(clock, undefined, undefined, { contentBasedDeduplication: true });
+    const p = await plane({ sets, wafMaxPerSet: 2, sqs, clock, orgPlane: true });
+    const t0 = p.clock.now();
+    for (const [i, h] of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'].entries()) await p.block(h, t0 - 10_000 + i);
+    // the bus rule's body (lib/org/EnforcementPlane.ts: {"kind":<kind>,"notBefore":<notBefore>})
+    const rule = (notBefore: number) => sendAsOther(sqs, async () => {
+      await sqs.client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: `{"kind":"enforce","notBefore":${notBefore}}`, MessageGroupId: 'enforce' }));
+    });
+    await rule(p.clock.now());
+    await p.deliver();
+    p.clock.advance(3_000);
+    await p.lift('198.51.100.4', p.clock.now() - 1_200);
+    await p.lift('198.51.100.1', p.clock.now() - 1_000);
+    await p.block('198.51.100.9', p.clock.now() - 500);
+    await rule(p.clock.now());
+    expect(await p.deliverOne()).toBe(true);
+    const next = Math.floor(p.clock.now() / WAKE_WINDOW_MS) + 1;
+    const notBefore = (next + 1) * WAKE_WINDOW_MS + SETTLE_MS;
+    expect(selfWakes(sqs)).toEqual([{ body: `{"kind":"enforce","notBefore":${notBefore}}` }]);
+    const deduplicated = sqs.calls.deduplicated;
+    await rule(notBefore);
+    expect(sqs.calls.deduplicated).toBe(deduplicated + 1);
+    await p.deliver();
+    expect(p.held().has('198.51.100.1/32')).toBe(false);
+  });
+
+  it('a self wake-up SQS refuses is logged and the run still succeeds; the next run writes what is pending', async () => {
+    const sets = [setRef(0), setRef(1)];
+    const clock = new SimClock();
+    const sqs = new FakeSqs(clock);
+    const p = await plane({ sets, wafMaxPerSet: 2, sqs, clock });
+    const queue = new EnforceQueue(sqs.client, sqs.queueUrl);
+    const t0 = p.clock.now();
+    for (const [i, h] of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'].entries()) await p.block(h, t0 - 10_000 + i);
+    await sendAsOther(sqs, () => queue.wake('enforce', p.clock.now()));
+    await p.deliver();
+    p.clock.advance(3_000);
+    await p.lift('198.51.100.4', p.clock.now() - 1_200);
+    await p.lift('198.51.100.1', p.clock.now() - 1_000);
+    await p.block('198.51.100.9', p.clock.now() - 500);
+    await sendAsOther(sqs, () => queue.wake('enforce', p.clock.now()));
+    sqs.failNext('SendMessage', 'InternalError');
+    const { failures } = await p.deliver();
+    expect(failures).toBe(0);
+    expect(p.obs.logged('could not send the wake-up for pending WAF removals; a later run or the reconcile writes them')).toHaveLength(1);
+    expect(p.held().has('198.51.100.1/32')).toBe(true);
+    // no wake-up on its way: the next run (any wake-up) writes the pending set, due first
+    p.clock.advance(3_000);
+    await sendAsOther(sqs, () => queue.wake('enforce', p.clock.now()));
+    await p.deliver();
+    expect(p.held().has('198.51.100.1/32')).toBe(false);
   });
 });
