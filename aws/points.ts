@@ -125,10 +125,12 @@ export interface PointContext {
   readonly repair: boolean;
   /** one run's candidates per desired input, computed once for all its points (newPointContext) */
   readonly candidates: Map<DesiredInput, { readonly now: number; readonly candidates: readonly Candidate[]; readonly refused: ReadonlyArray<{ target: string; rule: string }> }>;
+  /** the WAF pacer keys (account and Region) an UpdateIPSet was sent in this run: a later point there defers what can wait */
+  readonly wafWrites: Set<string>;
 }
 
 export function newPointContext(settings: PipelineSettings, obs: Observability, repair: boolean): PointContext {
-  return { settings, obs, repair, candidates: new Map() };
+  return { settings, obs, repair, candidates: new Map(), wafWrites: new Set() };
 }
 
 /**
@@ -157,6 +159,8 @@ interface WafActual {
   readonly unreadable: boolean;
   /** a configured set does not exist: its failure is reported; overflow is not "full" then */
   readonly missing: boolean;
+  /** the pacer's key of the point's scope (WafAdapter.pacerKey: its account and Region) */
+  readonly pacerKey: string;
 }
 
 interface WafPointPlan {
@@ -251,7 +255,8 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
         obs.log.error('could not read WAF IP set; its family is not written this run', { set: ref.name, id: ref.id, family: ref.family, error: String(error) });
       }
     }
-    return { sets, failures, unreadable, missing };
+    const pacerKey = this.refs[0] ? await this.waf.pacerKey(this.refs[0]) : this.scope;
+    return { sets, failures, unreadable, missing, pacerKey };
   }
 
   plan(input: DesiredInput, actual: WafActual, now: number): WafPointPlan {
@@ -259,7 +264,7 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
     const { settings } = this.ctx;
     if (input.kind === 'changes') {
       const changes = wafChangesOf(input, now, settings).filter((change) => change.family === this.family);
-      const delta = planWafDelta(actual.sets, changes, this.maxPerSet, this.deferral ? { pending: this.deferral.pending, writeBy: this.deferral.writeBy } : undefined);
+      const delta = planWafDelta(actual.sets, changes, this.maxPerSet, this.deferral ? { pending: this.deferral.pending, writeBy: this.deferral.writeBy, opportunistic: !this.ctx.wafWrites.has(actual.pacerKey) } : undefined);
       return { actual, updates: delta.updates, overflow: delta.overflow, changes, ...(this.deferral ? { pending: delta.pending, carried: delta.carried } : {}) };
     }
     const mine: Candidate[] = candidatesOf(this.ctx, input, now).filter((candidate) => candidate.family === this.family);
@@ -306,6 +311,7 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
             return again.updates[0]?.addresses ?? fresh;
           }
         : undefined;
+      this.ctx.wafWrites.add(plan.actual.pacerKey);
       try {
         const written = await this.waf.write(update, read?.lockToken ?? '', WAF_WRITE_ATTEMPTS, rebase);
         rememberWritten(lists.get(key), update, written.addresses);

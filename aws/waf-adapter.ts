@@ -88,9 +88,9 @@ export class WafAdapter {
   pacerKey(ref: WafSetRef): Promise<string> {
     let key = this.regions.get(ref.scope);
     if (!key) {
-      const region = this.client(ref).config.region;
       key = (async () => {
         try {
+          const region = this.client(ref).config.region;
           const value = typeof region === 'function' ? await region() : region;
           return typeof value === 'string' && value ? `region:${value}` : `scope:${ref.scope}`;
         } catch {

@@ -194,6 +194,12 @@ export interface WafDeferral {
   readonly pending: WafPendingRemovals;
   /** a set whose pending removal's deadline is at or before this (epoch ms) is written this run */
   readonly writeBy: number;
+  /**
+   * when no set must be written, write the one whose removal is due first (default true); false
+   * when another point already wrote in this account and Region this run (its call was the one
+   * the pacer lets through without a wait)
+   */
+  readonly opportunistic?: boolean;
 }
 
 export interface WafDeltaPlan {
@@ -221,9 +227,9 @@ export interface WafDeltaPlan {
  * - an address already held stays where it is (re-applying a change is a no-op), and a pending
  *   removal of it is cancelled (blocked again before the removal was written);
  * - with a deferral, per scope and family the sets written are: the one taking new blocks (if
- *   any), every set with a pending removal due by `writeBy`, and, when that makes none, the set
- *   whose pending removal is due first (one call a run drains the pending removals). A set written
- *   carries all its pending removals.
+ *   any), every set with a pending removal due by `writeBy`, and, when that makes none and
+ *   `opportunistic` allows it, the set whose pending removal is due first (one call a run drains
+ *   the pending removals). A set written carries all its pending removals.
  * Several changes of one address: the last one wins. Every other address of a set is left as it
  * is (only a set that is written is rewritten in canonical form), so an address an operator put
  * in a set is not removed by an incremental run. Pure.
@@ -290,7 +296,7 @@ export function planWafDelta(sets: readonly WafSetState[], changes: readonly Waf
       into.next.add(change.address);
       into.write = true;
     }
-    if (deferral && !state.some((s) => s.write)) {
+    if (deferral && deferral.opportunistic !== false && !state.some((s) => s.write)) {
       const first = state.filter((s) => s.pending.size > 0).reduce<(typeof state)[number] | undefined>((best, s) => (best === undefined || firstDue(s) < firstDue(best) ? s : best), undefined);
       if (first) first.write = true;
     }

@@ -493,3 +493,36 @@ describe('the self wake-up of an organization plane, and one that fails', () => 
     expect(p.held().has('198.51.100.1/32')).toBe(false);
   });
 });
+
+describe('two families in one scope', () => {
+  it('a run that writes one family\'s set leaves the other family\'s removals that can wait: one UpdateIPSet, no pacer sleep; a later run with nothing else writes them', async () => {
+    const v6 = (i: number): WafSetRef => ({ scope: 'REGIONAL', family: 'ipv6', name: `portsnare-regional-v6-${i}`, id: `00000000-0000-4000-8000-10000000000${i}` });
+    const sets = [setRef(0), setRef(1), v6(0)];
+    const p = await plane({ sets, wafMaxPerSet: 2 });
+    const t0 = p.clock.now();
+    for (const [i, h] of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'].entries()) await p.block(h, t0 - 10_000 + i);
+    for (const [i, h] of ['2001:db8::1', '2001:db8::2'].entries()) {
+      const stored = await p.repo.get(h);
+      const at = t0 - 5_000 + i;
+      expect(await p.repo.save({ target: h, family: 'ipv6', reason: 'manual', firstSeen: at, lastSeen: at, hitCount: 1, offences: 1, blockedAt: at, expiresAt: at + HOUR, active: true, eventIds: [], sensors: [] }, stored?.version, at)).toBe(true);
+    }
+    await p.run();
+    expect(p.waf.addresses(sets[2]!)).toEqual(['2001:db8::2/128', '2001:db8::1/128']);
+    p.clock.advance(3_000);
+    await p.lift('2001:db8::1', p.clock.now() - 1_500);
+    await p.lift('198.51.100.4', p.clock.now() - 1_200);
+    await p.block('198.51.100.9', p.clock.now() - 500);
+    const updates = p.waf.updates.length;
+    const slept = p.clock.slept;
+    expect(await p.run()).toMatchObject({ run: 'incremental', failures: [] });
+    expect(p.waf.updates.slice(updates).map((u) => u.id)).toEqual([sets[0]!.id]);
+    expect(p.clock.slept - slept).toBe(0);
+    expect(p.waf.addresses(sets[2]!)).toEqual(['2001:db8::2/128', '2001:db8::1/128']);
+    // nothing else to write: the next run writes the IPv6 set
+    p.clock.advance(2_000);
+    await p.run();
+    expect(p.waf.updates.slice(updates).map((u) => u.id)).toEqual([sets[0]!.id, sets[2]!.id]);
+    expect(p.waf.addresses(sets[2]!)).toEqual(['2001:db8::2/128']);
+    expect(p.state.wafPending.size).toBe(0);
+  });
+});
