@@ -17,6 +17,7 @@ import { type ApplyResult, type DesiredInput, type EnforcementPoint, latestPerTa
 import type { PipelineSettings, WafSetRef } from '../core/settings';
 import { WAF_MAX_ADDRESSES_PER_SET } from '../core/settings';
 import { type WafChange, type WafSetUpdate, planWaf, planWafDelta, wafAddressOf } from '../core/waf';
+import type { ChangedRecord } from '../core/policy';
 import { ERR_RETIRED, type NaclAdapter } from './nacl-adapter';
 import type { Observability } from './observability';
 import { errorName } from './retry';
@@ -24,6 +25,26 @@ import { ERR_LIMITS, ERR_NONEXISTENT, type ReadSet, type WafAdapter } from './wa
 
 /** UpdateIPSet attempts within one run: a WAF that keeps failing costs the run seconds, not a minute. */
 export const WAF_WRITE_ATTEMPTS = 3;
+
+/**
+ * How long an incremental run may leave a removal from a WAF IP set pending (core/waf.ts
+ * WafDeferral), from the removal's due time (a record's expiresAt for an expiry lift, else its
+ * change time): 30 s. Each run writes one set per scope and family, the one whose pending removal
+ * is due first (or the one taking new blocks), so with 10 full sets and a run every 2–3 s each set
+ * is written every ≈ 20–30 s anyway: a 30 s deferral lets nearly every removal ride on a write
+ * that happens anyway instead of a paced second call, and no longer buys nothing at 10 sets while
+ * unblocking later. It does not lengthen the lift figures (bench/convergence.bench.ts
+ * lift_after_ttl_max_s ≤ 60): a removal seen past its deadline is written at once, one seen
+ * before it by the deadline (30 s after expiry).
+ */
+export const LIFT_DEFER_MS = 30_000;
+
+/** Pending removals per set ("<scope>/<id>": address → deadline) and the time by which this run writes a pending removal. */
+export interface WafRunDeferral {
+  /** the container's pending removals (lambda/shared/enforcer.ts EnforcerState.wafPending): read, and kept up to date by apply */
+  readonly pending: Map<string, Map<string, number>>;
+  readonly writeBy: number;
+}
 
 /** A set as last read or written: its addresses and the token to write it with next. */
 export interface CachedSet {
@@ -104,10 +125,12 @@ export interface PointContext {
   readonly repair: boolean;
   /** one run's candidates per desired input, computed once for all its points (newPointContext) */
   readonly candidates: Map<DesiredInput, { readonly now: number; readonly candidates: readonly Candidate[]; readonly refused: ReadonlyArray<{ target: string; rule: string }> }>;
+  /** the WAF pacer keys (account and Region) an UpdateIPSet was sent in this run: a later point there defers what can wait */
+  readonly wafWrites: Set<string>;
 }
 
 export function newPointContext(settings: PipelineSettings, obs: Observability, repair: boolean): PointContext {
-  return { settings, obs, repair, candidates: new Map() };
+  return { settings, obs, repair, candidates: new Map(), wafWrites: new Set() };
 }
 
 /**
@@ -136,6 +159,8 @@ interface WafActual {
   readonly unreadable: boolean;
   /** a configured set does not exist: its failure is reported; overflow is not "full" then */
   readonly missing: boolean;
+  /** the pacer's key of the point's scope (WafAdapter.pacerKey: its account and Region) */
+  readonly pacerKey: string;
 }
 
 interface WafPointPlan {
@@ -144,9 +169,26 @@ interface WafPointPlan {
   readonly overflow: readonly string[];
   /** for an incremental plan: recomputes a set's list from fresh contents on a lock conflict */
   readonly changes?: readonly WafChange[];
+  /** for an incremental plan with a deferral: the removals still pending after the updates, per set, and those the updates carry */
+  readonly pending?: Map<string, Map<string, number>>;
+  readonly carried?: Map<string, Map<string, number>>;
 }
 
-/** The desired WAF state of each changed target: present when active, blockable and not of a simulated input (the full run's rules), else absent. */
+/**
+ * When a removal of `record` from WAF became due: its expiry (expiresAt) for a record that
+ * expired — lifted by expiry, or still active past it — else the time of the change that made it
+ * not blockable (an unblock, a record the guard or the simulation now refuses).
+ */
+export function removalDueOf(record: ChangedRecord, now: number): number {
+  if (record.active) return record.expiresAt <= now ? record.expiresAt : record.changedAt;
+  return Math.min(record.changedAt, record.expiresAt);
+}
+
+/**
+ * The desired WAF state of each changed target: present when active, blockable and not of a
+ * simulated input (the full run's rules), else absent, with the deadline of its removal (due +
+ * LIFT_DEFER_MS).
+ */
 export function wafChangesOf(input: Extract<DesiredInput, { kind: 'changes' }>, now: number, settings: PipelineSettings): WafChange[] {
   const guard = new NeverBlockGuard(settings.guard);
   const changes: WafChange[] = [];
@@ -155,7 +197,8 @@ export function wafChangesOf(input: Extract<DesiredInput, { kind: 'changes' }>, 
     const candidate = candidates[0];
     const address = wafAddressOf(candidate?.target ?? record.target);
     if (address === undefined) continue;
-    changes.push({ address, family: address.includes(':') ? 'ipv6' : 'ipv4', present: candidate !== undefined });
+    const family = address.includes(':') ? 'ipv6' : 'ipv4';
+    changes.push(candidate !== undefined ? { address, family, present: true } : { address, family, present: false, deadline: removalDueOf(record, now) + LIFT_DEFER_MS });
   }
   return changes;
 }
@@ -175,6 +218,8 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
     /** take a set from the cache instead of GetIPSet when it holds it (incremental runs) */
     private readonly useCache: boolean,
     private readonly maxPerSet = WAF_MAX_ADDRESSES_PER_SET,
+    /** an incremental run's deferred removals; without it every removal is written at once */
+    private readonly deferral?: WafRunDeferral,
   ) {
     this.id = wafPointId(scope, family);
   }
@@ -210,7 +255,8 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
         obs.log.error('could not read WAF IP set; its family is not written this run', { set: ref.name, id: ref.id, family: ref.family, error: String(error) });
       }
     }
-    return { sets, failures, unreadable, missing };
+    const pacerKey = this.refs[0] ? await this.waf.pacerKey(this.refs[0]) : this.scope;
+    return { sets, failures, unreadable, missing, pacerKey };
   }
 
   plan(input: DesiredInput, actual: WafActual, now: number): WafPointPlan {
@@ -218,8 +264,8 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
     const { settings } = this.ctx;
     if (input.kind === 'changes') {
       const changes = wafChangesOf(input, now, settings).filter((change) => change.family === this.family);
-      const delta = planWafDelta(actual.sets, changes, this.maxPerSet);
-      return { actual, updates: delta.updates, overflow: delta.overflow, changes };
+      const delta = planWafDelta(actual.sets, changes, this.maxPerSet, this.deferral ? { pending: this.deferral.pending, writeBy: this.deferral.writeBy, opportunistic: !this.ctx.wafWrites.has(actual.pacerKey) } : undefined);
+      return { actual, updates: delta.updates, overflow: delta.overflow, changes, ...(this.deferral ? { pending: delta.pending, carried: delta.carried } : {}) };
     }
     const mine: Candidate[] = candidatesOf(this.ctx, input, now).filter((candidate) => candidate.family === this.family);
     const plan = planWaf(actual.sets, mine, this.maxPerSet);
@@ -238,6 +284,17 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
       obs.log.error('WAF IP sets are full; add sets of this family', { point: this.id, overflow: plan.overflow.length, sample: plan.overflow.slice(0, 5) });
       incomplete.push(`${this.id}: IP sets full, ${plan.overflow.length} addresses left out`);
     }
+    // the pending removals of this point's sets are what the plan left; a set it writes carries its
+    // own (core/waf.ts planWafDelta) and takes them back if the write fails (they are still due)
+    const pending = this.deferral?.pending;
+    if (pending && plan.pending) {
+      for (const ref of this.refs) {
+        const key = setKey(ref);
+        const left = plan.pending.get(key);
+        if (left?.size) pending.set(key, left);
+        else pending.delete(key);
+      }
+    }
     let applied = 0;
     for (const update of plan.updates) {
       const key = setKey(update.ref);
@@ -254,6 +311,7 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
             return again.updates[0]?.addresses ?? fresh;
           }
         : undefined;
+      this.ctx.wafWrites.add(plan.actual.pacerKey);
       try {
         const written = await this.waf.write(update, read?.lockToken ?? '', WAF_WRITE_ATTEMPTS, rebase);
         rememberWritten(lists.get(key), update, written.addresses);
@@ -270,6 +328,8 @@ export class WafPoint implements EnforcementPoint<WafActual, WafPointPlan> {
       } catch (error) {
         // what the set holds now is unknown: the next run reads it
         this.cache.delete(key);
+        const back = plan.carried?.get(key);
+        if (pending && back?.size) pending.set(key, back);
         if (errorName(error) === ERR_NONEXISTENT) {
           failures.push(reportMissingSet(update.ref, obs, 'UpdateIPSet'));
           lists.delete(key);
@@ -304,13 +364,14 @@ export function wafPointsOf(
   cache: Map<string, CachedSet>,
   useCache: boolean,
   maxPerSet = WAF_MAX_ADDRESSES_PER_SET,
+  deferral?: WafRunDeferral,
 ): WafPoint[] {
   const groups = new Map<string, WafSetRef[]>();
   for (const ref of refs) {
     const key = `${ref.scope}/${ref.family}`;
     groups.set(key, [...(groups.get(key) ?? []), ref]);
   }
-  return [...groups.values()].map((group) => new WafPoint(group[0]!.scope, group[0]!.family, group, waf, ctx, cache, useCache, maxPerSet));
+  return [...groups.values()].map((group) => new WafPoint(group[0]!.scope, group[0]!.family, group, waf, ctx, cache, useCache, maxPerSet, deferral));
 }
 
 type NaclRead = { aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[]; strays?: NaclChange[] };

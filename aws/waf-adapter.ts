@@ -2,8 +2,14 @@
  * portsnare's WAF IP sets through the WAFV2 API. GetIPSet returns the list and a LockToken;
  * UpdateIPSet replaces the whole list under that token and fails with WAFOptimisticLockException
  * when the set changed since — then read again (new token) and retry after a jittered pause.
- * At most one UpdateIPSet per second per scope — i.e. per account and Region, stricter than per
- * set family — (the pacer), so many new attackers go into one batched update; throttling and WAFLimitsExceededException back off and retry.
+ * At most one UpdateIPSet per second per account and Region (the pacer), so many new attackers go
+ * into one batched update; throttling and WAFLimitsExceededException back off and retry. The
+ * quota is per account and Region, not per scope: "AWS WAF allows a maximum of one request per
+ * second, per account, per AWS Region for API calls to any individual Create, Put, or Update
+ * action" (https://docs.aws.amazon.com/solutions/latest/security-automations-for-aws-waf/quotas.html),
+ * and CLOUDFRONT-scope calls go to us-east-1 (API_IPSet.html, Scope), so a us-east-1 plane's
+ * REGIONAL and CLOUDFRONT sets share one call a second. The pacer's key is the Region the
+ * scope's client calls (its `region`); the account is the container's (one adapter, one role).
  * https://docs.aws.amazon.com/waf/latest/APIReference/API_GetIPSet.html
  * https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
  * https://docs.aws.amazon.com/waf/latest/developerguide/limits.html
@@ -27,7 +33,7 @@ function retryable(error: unknown): boolean {
 }
 export const UPDATE_INTERVAL_MS = 1000;
 
-/** Spaces UpdateIPSet calls of one key (the scope: account and Region) at least `intervalMs` apart. */
+/** Spaces UpdateIPSet calls of one key (the account and Region: WafAdapter's pacerKey) at least `intervalMs` apart. */
 export class UpdatePacer {
   private readonly last = new Map<string, number>();
   constructor(private readonly intervalMs = UPDATE_INTERVAL_MS) {}
@@ -70,6 +76,30 @@ export class WafAdapter {
     const client = this.clients[ref.scope];
     if (!client) throw new Error(`no WAFV2 client for scope ${ref.scope}`);
     return client;
+  }
+
+  private readonly regions = new Map<WafSetRef['scope'], Promise<string>>();
+
+  /**
+   * The pacer's key of a scope: the Region its client calls (aws/clients/wafv2.ts: CLOUDFRONT's
+   * client is us-east-1's, REGIONAL's the function's Region), so two scopes in one Region share
+   * one call a second. A client whose Region cannot be resolved is paced on its own (its scope).
+   */
+  pacerKey(ref: WafSetRef): Promise<string> {
+    let key = this.regions.get(ref.scope);
+    if (!key) {
+      key = (async () => {
+        try {
+          const region = this.client(ref).config.region;
+          const value = typeof region === 'function' ? await region() : region;
+          return typeof value === 'string' && value ? `region:${value}` : `scope:${ref.scope}`;
+        } catch {
+          return `scope:${ref.scope}`;
+        }
+      })();
+      this.regions.set(ref.scope, key);
+    }
+    return key;
   }
 
   private get(ref: WafSetRef) {
@@ -118,7 +148,7 @@ export class WafAdapter {
     let addresses = update.addresses;
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      await this.pacer.wait(ref.scope, this.clock);
+      await this.pacer.wait(await this.pacerKey(ref), this.clock);
       try {
         const out = await this.client(ref).send(
           new UpdateIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id, Addresses: [...addresses], LockToken: token }),

@@ -173,6 +173,33 @@ export interface WafChange {
   readonly address: string;
   readonly family: Family;
   readonly present: boolean;
+  /**
+   * a removal (present false) may wait until this epoch ms (a deferral, WafDeferral); absent: it
+   * is written in this run
+   */
+  readonly deadline?: number;
+}
+
+/** Per set ("<scope>/<id>"): address → deadline (epoch ms) of a removal planned but not yet written. */
+export type WafPendingRemovals = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+/**
+ * Deferred removals (an incremental run): a removal waits in its set until the set is written
+ * anyway, or until its deadline comes near. Every UpdateIPSet of an account and Region waits for
+ * the pacer (one a second), and at 100,000 blocks the lifts of one run are spread over many
+ * full sets: writing each of them would cost a second per extra set.
+ */
+export interface WafDeferral {
+  /** the removals earlier runs left pending (a later change can cancel them) */
+  readonly pending: WafPendingRemovals;
+  /** a set whose pending removal's deadline is at or before this (epoch ms) is written this run */
+  readonly writeBy: number;
+  /**
+   * when no set must be written, write the one whose removal is due first (default true); false
+   * when another point already wrote in this account and Region this run (its call was the one
+   * the pacer lets through without a wait)
+   */
+  readonly opportunistic?: boolean;
 }
 
 export interface WafDeltaPlan {
@@ -180,22 +207,34 @@ export interface WafDeltaPlan {
   readonly updates: readonly WafSetUpdate[];
   /** addresses to be present that no set of their family (in that scope) had room for */
   readonly overflow: readonly string[];
+  /** with a deferral: the removals still pending after the updates, per set not written (an empty map: none) */
+  readonly pending: Map<string, Map<string, number>>;
+  /** with a deferral: the pending removals each written set carries (still due if its write fails) */
+  readonly carried: Map<string, Map<string, number>>;
 }
 
 /**
  * The incremental counterpart of planWaf: applies only the changed targets to the sets' current
  * contents (a cache from the last read or write), touching as few sets as it can, since every
- * UpdateIPSet of a scope waits for the pacer (1 call/s per account and Region):
- * - an address no longer desired leaves every set that holds it;
- * - a newly desired address that no set holds goes into a set this plan writes anyway when one
- *   has room (the fullest such), else into the fullest set with room; none: overflow (the full
- *   run, planWaf, keeps the most recent ones);
- * - an address already held stays where it is (re-applying a change is a no-op).
+ * UpdateIPSet of an account and Region waits for the pacer (1 call/s):
+ * - an address no longer desired leaves every set that holds it — at once without a deferral;
+ *   with one, it is a pending removal of that set (the set still holds it) until the set is written;
+ * - a newly desired address that no set holds is never deferred: it goes into a set this plan
+ *   writes anyway when one has room (the fullest such), else (no set written yet) into the set
+ *   with room whose pending removal is due first (written anyway before long), else into the
+ *   fullest set with room; when that set is full, into the next (a second, paced call). None:
+ *   overflow (the full run, planWaf, keeps the most recent ones);
+ * - an address already held stays where it is (re-applying a change is a no-op), and a pending
+ *   removal of it is cancelled (blocked again before the removal was written);
+ * - with a deferral, per scope and family the sets written are: the one taking new blocks (if
+ *   any), every set with a pending removal due by `writeBy`, and, when that makes none and
+ *   `opportunistic` allows it, the set whose pending removal is due first (one call a run drains
+ *   the pending removals). A set written carries all its pending removals.
  * Several changes of one address: the last one wins. Every other address of a set is left as it
  * is (only a set that is written is rewritten in canonical form), so an address an operator put
  * in a set is not removed by an incremental run. Pure.
  */
-export function planWafDelta(sets: readonly WafSetState[], changes: readonly WafChange[], maxPerSet = WAF_MAX_ADDRESSES_PER_SET): WafDeltaPlan {
+export function planWafDelta(sets: readonly WafSetState[], changes: readonly WafChange[], maxPerSet = WAF_MAX_ADDRESSES_PER_SET, deferral?: WafDeferral): WafDeltaPlan {
   const last = new Map<string, WafChange>();
   for (const change of changes) {
     const canonical = canonicalOrUndefined(change.address);
@@ -205,6 +244,8 @@ export function planWafDelta(sets: readonly WafSetState[], changes: readonly Waf
   }
   const updates: WafSetUpdate[] = [];
   const overflow = new Set<string>();
+  const pendingOut = new Map<string, Map<string, number>>();
+  const carried = new Map<string, Map<string, number>>();
   for (const group of wafGroupsOf(sets)) {
     const state = group.sets.map((set) => {
       const list: string[] = [];
@@ -217,42 +258,66 @@ export function planWafDelta(sets: readonly WafSetState[], changes: readonly Waf
           list.push(text);
         }
       }
-      return { set, before: list, next: new Set(list), touched: false };
+      // pending removals of addresses the set no longer holds (another writer removed them) are done
+      const pending = new Map<string, number>();
+      for (const [address, deadline] of deferral?.pending.get(setKey(set.ref)) ?? []) if (have.has(address)) pending.set(address, deadline);
+      return { set, before: list, next: new Set(list), pending, write: false };
     });
     const mine = [...last.values()].filter((change) => change.family === group.family);
     for (const change of mine) {
-      if (change.present) continue;
       for (const s of state) {
-        if (s.next.delete(change.address)) s.touched = true;
+        if (change.present) {
+          s.pending.delete(change.address); // blocked again: the pending removal is cancelled
+        } else if (s.next.has(change.address)) {
+          if (deferral) {
+            const deadline = Math.min(s.pending.get(change.address) ?? Infinity, change.deadline ?? -Infinity);
+            s.pending.set(change.address, deadline);
+          } else {
+            s.next.delete(change.address);
+            s.write = true;
+          }
+        }
       }
     }
+    const firstDue = (s: (typeof state)[number]) => Math.min(Infinity, ...s.pending.values());
+    if (deferral) for (const s of state) if (s.pending.size && firstDue(s) <= deferral.writeBy) s.write = true;
+    // the size a set has once written: a set written carries its pending removals
+    const sizeIfWritten = (s: (typeof state)[number]) => s.next.size - s.pending.size;
     for (const change of mine) {
       if (!change.present || state.some((s) => s.next.has(change.address))) continue;
-      const room = state.filter((s) => s.next.size < maxPerSet);
-      const fullest = (list: typeof room) => list.reduce<(typeof room)[number] | undefined>((best, s) => (best === undefined || s.next.size > best.next.size ? s : best), undefined);
-      const into = fullest(room.filter((s) => s.touched)) ?? fullest(room);
+      const room = state.filter((s) => sizeIfWritten(s) < maxPerSet);
+      const fullest = (list: typeof room) => list.reduce<(typeof room)[number] | undefined>((best, s) => (best === undefined || sizeIfWritten(s) > sizeIfWritten(best) ? s : best), undefined);
+      const dueFirst = (list: typeof room) => list.reduce<(typeof room)[number] | undefined>((best, s) => (best === undefined || firstDue(s) < firstDue(best) ? s : best), undefined);
+      const into = fullest(room.filter((s) => s.write)) ?? dueFirst(room.filter((s) => s.pending.size > 0)) ?? fullest(room);
       if (!into) {
         overflow.add(change.address);
         continue;
       }
       into.next.add(change.address);
-      into.touched = true;
+      into.write = true;
+    }
+    if (deferral && deferral.opportunistic !== false && !state.some((s) => s.write)) {
+      const first = state.filter((s) => s.pending.size > 0).reduce<(typeof state)[number] | undefined>((best, s) => (best === undefined || firstDue(s) < firstDue(best) ? s : best), undefined);
+      if (first) first.write = true;
     }
     for (const s of state) {
-      if (!s.touched) continue;
+      if (!s.write) {
+        if (s.pending.size) pendingOut.set(setKey(s.set.ref), s.pending);
+        continue;
+      }
+      for (const address of s.pending.keys()) s.next.delete(address);
+      if (s.pending.size) carried.set(setKey(s.set.ref), s.pending);
       const addresses = [...s.next].filter((text) => canonicalOrUndefined(text)?.family === group.family);
       const before = new Set(s.before);
       const after = new Set(addresses);
-      updates.push({
-        ref: s.set.ref,
-        addresses,
-        added: addresses.filter((a) => !before.has(a)),
-        removed: s.before.filter((a) => !after.has(a)),
-      });
+      const added = addresses.filter((a) => !before.has(a));
+      const removed = s.before.filter((a) => !after.has(a));
+      // a set chosen to be written whose content does not change (a cancelled removal) is not written
+      if (added.length || removed.length || !deferral) updates.push({ ref: s.set.ref, addresses, added, removed });
     }
   }
   for (const change of last.values()) {
     if (change.present && !sets.some((set) => set.ref.family === change.family)) overflow.add(change.address);
   }
-  return { updates, overflow: [...overflow] };
+  return { updates, overflow: [...overflow], pending: pendingOut, carried };
 }

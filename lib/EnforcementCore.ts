@@ -154,6 +154,8 @@ export class EnforcementCore {
     props.ledger.grantReadWriteData(enforce.function);
     props.ledger.grantReadWriteData(cleanup.function);
     this.enforceQueue.grantSendMessages(reconcile.function);
+    // enforce wakes itself when it leaves WAF removals pending (lambda/enforce/handler.ts wakeForPending)
+    this.enforceQueue.grantSendMessages(enforce.function);
     // Messages are wake-ups, not work items: the function diffs the whole desired state and
     // succeeds or fails as a whole, so no partial batch responses.
     enforce.function.addEventSource(new SqsEventSource(this.enforceQueue, { batchSize: 10 }));

@@ -88,6 +88,42 @@ async function retrySoon(deps: EnforceHandlerDeps, event: SQSEvent): Promise<voi
   }
 }
 
+/**
+ * A run that leaves WAF removals pending (lambda/shared/enforcer.ts EnforcerState.wafPending)
+ * makes sure the plane runs again before their deadline even if nothing else wakes it: it sends
+ * its own queue a wake-up for the next window (lambda/shared/queue.ts selfWakeUp), unless one it
+ * sent is still on its way (its notBefore not yet come: that one's run comes first, and the
+ * deadlines were planned against it, enforcer.ts wafWriteBy). One on its way at a time, and not
+ * "one per 10 s": the run a wake-up brings may be the plane's last for a while, and a rate would
+ * leave its pending removals with no run coming (test/wire/waf-deferral.test.ts, traffic that
+ * stops). In a busy plane that is one SendMessage per ≈ 4 s (a wake-up is for the next window,
+ * 3–5 s away), coalesced with the wake-ups already coming, so no extra run. How it coalesces
+ * depends on the queue: an organization plane (PLANE_ID set: `deps.plane`) gets its wake-ups from
+ * a bus rule that can set no deduplication id, so its queue deduplicates by content and this one
+ * is sent without an id and with the rule's body; the single-account queue's wake-ups carry
+ * decide's id, so this one carries the same. A failed send is logged and never fails the run: the
+ * next run sends again, and the reconcile writes everything.
+ */
+async function wakeForPending(deps: EnforceHandlerDeps, event: SQSEvent): Promise<void> {
+  const state = deps.state;
+  if (!state || ![...state.wafPending.values()].some((set) => set.size > 0)) return;
+  const now = deps.clock.now();
+  if (state.selfWake && state.selfWake.notBefore > now) return;
+  const arn = event.Records?.[0]?.eventSourceARN;
+  const pendingRemovals = [...state.wafPending.values()].reduce((sum, set) => sum + set.size, 0);
+  try {
+    if (!deps.sqs || (!deps.queueUrl && !arn)) throw new Error('no SQS client or enforce queue to send to');
+    const queue = new EnforceQueue(deps.sqs, deps.queueUrl ?? queueUrlFromArn(arn ?? ''));
+    const notBefore = await queue.wakeSelf(now, deps.plane !== undefined);
+    state.selfWake = { sentAt: now, notBefore };
+    deps.obs.log.info('WAF removals pending: woke this plane for its next window', { pendingRemovals, notBefore });
+  } catch (error) {
+    // none on its way: the next run plans as if it sends one, and sends it
+    state.selfWake = undefined;
+    deps.obs.log.error('could not send the wake-up for pending WAF removals; a later run or the reconcile writes them', { pendingRemovals, error: String(error) });
+  }
+}
+
 /** the failed point of a run that could not read the desired state (core/org.ts PlaneReport.failures) */
 export const DESIRED_STATE_UNREADABLE = 'table:desired-state';
 
@@ -144,6 +180,7 @@ export function createHandler(handlerDeps: EnforceHandlerDeps): EnforceHandler {
       throw error;
     }
     await reportRun(deps, reports, summary, mode);
+    await wakeForPending(deps, event);
     const failures = summary.failures.map((f) => `${f.point}: ${f.error}: ${f.message}`);
     obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary, failures });
     if (summary.failures.length === 0) return summary;

@@ -32,9 +32,10 @@ import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from '../../aws/clock';
 import type { NaclAdapter } from '../../aws/nacl-adapter';
 import type { Observability } from '../../aws/observability';
-import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, wafPointsOf } from '../../aws/points';
+import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, type WafRunDeferral, wafPointsOf } from '../../aws/points';
 import type { BlockRepository } from '../../aws/repository';
 import type { WafAdapter } from '../../aws/waf-adapter';
+import { SETTLE_MS, WAKE_WINDOW_MS } from './queue';
 
 export { WAF_WRITE_ATTEMPTS } from '../../aws/points';
 
@@ -73,6 +74,35 @@ export interface EnforcerState {
   naclRecent?: NaclRecentCache;
   /** the simulation settings (JSON) the cache was built under: other settings make the next run a full one */
   simulation?: string;
+  /**
+   * removals from WAF IP sets that incremental runs left pending (aws/points.ts LIFT_DEFER_MS):
+   * per set ("<scope>/<id>") address → deadline; the cached set still holds the address until
+   * written. A full run writes everything and clears them.
+   */
+  readonly wafPending: Map<string, Map<string, number>>;
+  /** the last wake-up this container sent itself for its pending removals (lambda/enforce/handler.ts) */
+  selfWake?: { readonly sentAt: number; readonly notBefore: number };
+}
+
+/** a run starts this long after its wake-up's notBefore at the latest (delivery, the function's start) */
+export const WAKE_DELIVERY_MS = 2_000;
+/**
+ * the longest from a self wake-up's send to the run it brings: it is for the next window
+ * (lambda/shared/queue.ts selfWakeUp: its notBefore at most two windows and the settle, 5 s,
+ * away) plus WAKE_DELIVERY_MS
+ */
+export const SELF_WAKE_ARRIVAL_MS = 2 * WAKE_WINDOW_MS + SETTLE_MS + WAKE_DELIVERY_MS;
+
+/**
+ * The time by which a run must write a pending removal: when the plane's next run is sure to come,
+ * so a removal due later can wait for it. A self wake-up on its way: its run. None: the one this
+ * run sends at its end when it leaves removals pending (lambda/enforce/handler.ts wakeForPending),
+ * whose run comes within SELF_WAKE_ARRIVAL_MS.
+ */
+export function wafWriteBy(state: Pick<EnforcerState, 'selfWake'>, now: number): number {
+  const wake = state.selfWake;
+  if (wake && wake.notBefore > now) return wake.notBefore + WAKE_DELIVERY_MS;
+  return now + SELF_WAKE_ARRIVAL_MS;
 }
 
 /**
@@ -148,7 +178,7 @@ export function naclRecentFromCache(cache: NaclRecentCache, changes: readonly Ch
 }
 
 export function newEnforcerState(): EnforcerState {
-  return { sets: new Map() };
+  return { sets: new Map(), wafPending: new Map() };
 }
 
 export interface EnforcerDeps {
@@ -197,7 +227,8 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     mode === 'enforce' && state.simulation === simulation && state.cursor !== undefined && started - state.cursor >= 0 && started - state.cursor < CURSOR_MAX_AGE_MS;
   state.simulation = simulation;
   const ctx = newPointContext(settings, obs, mode === 'reconcile');
-  const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental, deps.wafMaxPerSet);
+  // a full run writes every set's whole list: nothing stays pending
+  if (!incremental) state.wafPending.clear();
   const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx));
 
   let wafInput: DesiredInput;
@@ -208,9 +239,11 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   // a read that fails fails the run (the handler retries it soon) and makes the next run a full one
   const cursor = state.cursor as number;
   state.cursor = undefined;
+  let deferral: WafRunDeferral | undefined;
   if (incremental) {
     const changes = await repo.changesSince(cursor - OVERLAP_MS, started);
     wafInput = { kind: 'changes', changes };
+    deferral = { pending: state.wafPending, writeBy: wafWriteBy(state, started) };
     const cached = naclPoints.length && state.naclRecent ? naclRecentFromCache(state.naclRecent, changes, settings, started) : undefined;
     if (naclPoints.length && cached === undefined) state.naclRecent = undefined;
     const recent = naclPoints.length ? (cached ?? (await recentForNacl(deps, started))) : [];
@@ -226,6 +259,8 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     state.desired = desired;
     for (const record of records) byTarget.set(record.target, record);
   }
+
+  const wafPoints = wafPointsOf(settings.waf.sets, waf, ctx, state.sets, incremental, deps.wafMaxPerSet, deferral);
 
   // WAF first: it holds every attacker; then each ACL. Each point on its own.
   const reports: PointReport[] = [];

@@ -80,6 +80,19 @@ export function wakeUp(kind: EnforceMessage['kind'], now: number, distinct?: str
   }
 }
 
+/**
+ * The enforce function's wake-up to itself (pending WAF removals, lambda/enforce/handler.ts): an
+ * `enforce` wake-up for the window after `now`'s, exactly as decide's for that window — the same
+ * body and deduplication id — so it coalesces with the wake-ups already coming: decide's of that
+ * window in the single-account stack (MessageDeduplicationId), and in an organization plane the
+ * bus rule's body (lib/org/EnforcementPlane.ts: {"kind":"enforce","notBefore":N}, deduplicated by
+ * content). The next window and not the current one: a removal can wait, and the current
+ * window's run may already be under way.
+ */
+export function selfWakeUp(now: number): { body: EnforceMessage; deduplicationId: string } {
+  return wakeUp('enforce', now + WAKE_WINDOW_MS);
+}
+
 /** A short stable digest of what a wake-up is about (the due records of an expiry tick). */
 export function digestOf(parts: readonly string[]): string {
   return createHash('sha256').update([...parts].sort().join('\n')).digest('hex').slice(0, 40);
@@ -118,6 +131,26 @@ export class EnforceQueue {
     for (const handle of receiptHandles) {
       await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: handle, VisibilityTimeout: seconds }));
     }
+  }
+
+  /**
+   * Sends the enforce function's wake-up to itself (selfWakeUp) and returns its notBefore. With
+   * `contentBased` (an organization plane's queue, whose bus rule sends no deduplication id) it
+   * sends no MessageDeduplicationId, so SQS deduplicates it by the body's SHA-256 with the rule's
+   * identical body; else it sends decide's id of that window.
+   * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
+   */
+  async wakeSelf(now: number, contentBased: boolean): Promise<number> {
+    const { body, deduplicationId } = selfWakeUp(now);
+    await this.client.send(
+      new SendMessageCommand({
+        QueueUrl: this.queueUrl,
+        MessageBody: JSON.stringify(body),
+        MessageGroupId: ENFORCE_GROUP_ID,
+        ...(contentBased ? {} : { MessageDeduplicationId: deduplicationId }),
+      }),
+    );
+    return body.notBefore ?? now;
   }
 
   async wake(kind: EnforceMessage['kind'], now: number, distinct?: string): Promise<void> {

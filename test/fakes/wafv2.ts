@@ -9,8 +9,15 @@
  *   WAFInvalidParameterException). https://docs.aws.amazon.com/waf/latest/APIReference/API_IPSet.html
  * - At most 10,000 addresses in one IP set: WAFLimitsExceededException past it.
  *   https://docs.aws.amazon.com/waf/latest/developerguide/limits.html
- * - Call rate: more than one UpdateIPSet a second (per account and Region, i.e. per scope here)
- *   is throttled with ThrottlingException (the common throttling error of AWS APIs).
+ * - Call rate: more than one UpdateIPSet a second per account and Region is throttled with
+ *   ThrottlingException (the common throttling error of AWS APIs). "AWS WAF allows a maximum of
+ *   one request per second, per account, per AWS Region for API calls to any individual Create,
+ *   Put, or Update action." The fake is one account; the Region is the one the call was signed
+ *   for (test/wire/wafv2-server.ts), else through the mock: CLOUDFRONT's us-east-1 (its calls go
+ *   there: API_IPSet.html, Scope), REGIONAL's `region`. So a us-east-1 plane's REGIONAL and
+ *   CLOUDFRONT updates share one call a second.
+ *   https://docs.aws.amazon.com/solutions/latest/security-automations-for-aws-waf/quotas.html
+ *   https://docs.aws.amazon.com/waf/latest/APIReference/API_IPSet.html
  *   https://docs.aws.amazon.com/waf/latest/APIReference/CommonErrors.html
  * - "Temporary inconsistencies during updates": changes take seconds to minutes to propagate, so
  *   a GetIPSet right after an update may still return the set as it was before (its addresses
@@ -63,13 +70,17 @@ export class FakeWafv2 {
   throttleRate = 0;
   /** enforce the one-update-a-second rate (needs the clock) */
   enforceRate = true;
+  /** the Region of REGIONAL-scope calls made through the mock (its client's) */
+  region = 'eu-west-1';
+  /** every accepted UpdateIPSet: when, which set, in which Region (the rate's key) */
+  readonly updates: Array<{ at: number; scope: string; id: string; region: string }> = [];
 
   constructor(
     private readonly clock: Clock,
     private readonly random: () => number = Math.random,
   ) {
     this.mock.on(GetIPSetCommand).callsFake(async (input: GetIPSetCommandInput) => this.get(input));
-    this.mock.on(UpdateIPSetCommand).callsFake(async (input: UpdateIPSetCommandInput) => this.update(input));
+    this.mock.on(UpdateIPSetCommand).callsFake(async (input: UpdateIPSetCommandInput) => this.update(input, input.Scope === 'CLOUDFRONT' ? 'us-east-1' : this.region));
   }
 
   private key(scope: string | undefined, id: string | undefined): string {
@@ -108,9 +119,9 @@ export class FakeWafv2 {
     this.staleReads += n;
   }
 
-  /** Serves one call by operation name (the HTTP front end's entry point). */
-  handle(op: WafOp, input: Record<string, unknown>): object {
-    return op === 'GetIPSet' ? this.get(input as unknown as GetIPSetCommandInput) : this.update(input as unknown as UpdateIPSetCommandInput);
+  /** Serves one call by operation name (the HTTP front end's entry point), signed for `region`. */
+  handle(op: WafOp, input: Record<string, unknown>, region: string): object {
+    return op === 'GetIPSet' ? this.get(input as unknown as GetIPSetCommandInput) : this.update(input as unknown as UpdateIPSetCommandInput, region);
   }
 
   /** The next `n` updates find the set changed since it was read (the token rotated). */
@@ -165,13 +176,12 @@ export class FakeWafv2 {
     };
   }
 
-  private update(input: UpdateIPSetCommandInput) {
+  private update(input: UpdateIPSetCommandInput, region: string) {
     this.calls.UpdateIPSet++;
     this.gate('UpdateIPSet');
     const set = this.find(input);
-    const scopeKey = input.Scope ?? '';
     const now = this.clock.now();
-    const last = this.lastUpdate.get(scopeKey);
+    const last = this.lastUpdate.get(region);
     if (this.enforceRate && last !== undefined && now - last < 1000) {
       throw awsError('ThrottlingException', 'Rate exceeded: one UpdateIPSet per second');
     }
@@ -195,7 +205,8 @@ export class FakeWafv2 {
     set.before = { addresses: [...set.addresses], lockToken: set.lockToken };
     set.addresses = [...addresses];
     set.lockToken = this.token();
-    this.lastUpdate.set(scopeKey, now);
+    this.lastUpdate.set(region, now);
+    this.updates.push({ at: now, scope: set.ref.scope, id: set.ref.id, region });
     this.calls.UpdateIPSetAccepted++;
     return { NextLockToken: set.lockToken };
   }

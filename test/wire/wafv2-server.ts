@@ -19,6 +19,17 @@ import type { Clock } from '../../aws/clock';
 import { FakeWafv2, type WafOp } from '../fakes/wafv2';
 import { errorParts, type HttpReply, HttpFake, signedFor } from './http-fake';
 
+/**
+ * The Region a request was signed for: the credential scope of its Signature Version 4
+ * Authorization header, "Credential=<key>/<date>/<region>/<service>/aws4_request". WAF's
+ * one-update-a-second quota is per account and Region (test/fakes/wafv2.ts).
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
+ */
+function signedRegion(request: http.IncomingMessage): string {
+  const match = /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\//.exec(String(request.headers.authorization ?? ''));
+  return match?.[1] ?? '';
+}
+
 const TARGET_PREFIX = 'AWSWAF_20190729.';
 const OPS: readonly WafOp[] = ['GetIPSet', 'UpdateIPSet'];
 const JSON_TYPE = 'application/x-amz-json-1.1';
@@ -36,9 +47,9 @@ export class WafServer extends HttpFake {
     this.waf.failNext(op, 'ThrottlingException', n);
   }
 
-  /** A real WAFV2Client pointed at this server. */
-  client(maxAttempts = 2): WAFV2Client {
-    return new WAFV2Client({ region: 'eu-west-1', endpoint: this.endpoint, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' }, maxAttempts });
+  /** A real WAFV2Client pointed at this server, calling `region` (CLOUDFRONT scope: us-east-1). */
+  client(maxAttempts = 2, region = 'eu-west-1'): WAFV2Client {
+    return new WAFV2Client({ region, endpoint: this.endpoint, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' }, maxAttempts });
   }
 
   protected serve(request: http.IncomingMessage, body: string): { op: string; reply: HttpReply } {
@@ -59,7 +70,7 @@ export class WafServer extends HttpFake {
       return fail(400, 'SerializationException', 'the body is not JSON');
     }
     try {
-      const output = this.waf.handle(known, input);
+      const output = this.waf.handle(known, input, signedRegion(request));
       return { op, reply: { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(output) } };
     } catch (error) {
       const { code, message, status } = errorParts(error);
