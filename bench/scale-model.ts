@@ -4,11 +4,14 @@
  * assumptions. Pure: no I/O, no clock. docs/scale.md explains every term, every cost line and the
  * code table of `LIMIT_CODES`.
  *
- * It models the incremental design (issue 20): decide stamps each saved record into the sparse
- * `changes` index (core/table.ts); a plane's enforce wakes once per wake window with a change and
- * reads only the changes since its cursor, the most recent active records for the NACLs, and
- * writes the IP sets the delta touches; every `reconcileMinutes` a full run reads the index's
- * active partition and diffs it against the plane's own ACLs and IP sets.
+ * It models the incremental design (issue 20): decide and expiry stamp each saved record into the
+ * sparse `changes` index (core/table.ts); a plane's enforce wakes once per wake window with a
+ * change (decide's and expiry's wake-ups share the window) and reads only the changes since its
+ * cursor; it writes at most one IP set per family and scope a run (removals wait for their set's
+ * turn, up to `liftDeferSeconds`), changes a NACL only when an entry's residence is over or its
+ * source was lifted, reads an ACL only when it changes it, and writes the plane's report once a
+ * minute; every `reconcileMinutes` a full run reads the index's active partition and diffs it
+ * against the plane's own ACLs and IP sets.
  *
  * Quotas are quoted as the AWS pages state them (read 2026-11-29); each constant names its page.
  * Prices are NOT confirmed on an AWS page (the stored copies of the pricing pages do not show the
@@ -99,19 +102,24 @@ export const DEFAULT_PRICES: Prices = {
  *   GetItem), the EC2 write, the outcome (`ledger.confirm`/`free`, PutItem): 5 calls, 2 ledger
  *   writes, 1 strongly consistent ledger read. At capacity every change is a replace in place.
  * - the reads an incremental run starts with (design of issue 20, aws/repository.ts):
- *   `changesSince` (the `A` partition, one Query, and each lifted partition `L#day`, one more),
- *   `recentActive` (one Query): 3 Queries of the `changes` index.
- * - each ACL per run: DescribeNetworkAcls and the ledger list (`describe`), the ledger list again
- *   in `apply` when the ACL has changes.
- * - every run writes the plane's report (aws/plane-reports.ts, one UpdateItem).
+ *   `changesSince` (the `A` partition, one Query, and each lifted partition `L#day`, one more): 2
+ *   Queries of the `changes` index. The NACLs' most recent records come from the container's
+ *   cache (lambda/shared/enforcer.ts naclRecentFromCache); `recentActive` reads the index only
+ *   when lifts emptied the cache (not modelled: rare at these sizes).
+ * - an ACL the run changes: DescribeNetworkAcls and the ledger list (`describe`), the ledger list
+ *   again in `apply`; an ACL the run does not change is not read (planned against the container's
+ *   last read).
+ * - the plane's report (aws/plane-reports.ts, one UpdateItem): on a change of state, every
+ *   reconcile, else once a `reportEverySeconds` (ReportThrottle).
  * - expiry timers (lambda/expiry/handler.ts): a run looks `EXPIRY_LOOKAHEAD_SECONDS` ahead and
  *   sends one timer per distinct expiry second, 10 to a SendMessageBatch.
  */
 export const CODE = {
   naclCallsPerChange: 5,
+  aclReadCallsPerChangedAcl: 3,
   ledgerWritesPerNaclChange: 2,
   ledgerStrongReadsPerNaclChange: 1,
-  changeQueriesPerIncrementalRun: 3,
+  changeQueriesPerIncrementalRun: 2,
   expiryLookaheadSeconds: 180,
   sqsBatchEntries: 10,
 } as const;
@@ -147,6 +155,14 @@ export interface ScaleInputs {
   readonly overlapSeconds: number;
   /** `portsnare.enforcement.reconcileMinutes`: a full run every this many minutes per plane */
   readonly reconcileMinutes: number;
+  /** a removal from an IP set waits at most this long for its set's turn (lambda/shared/enforcer.ts) */
+  readonly liftDeferSeconds: number;
+  /** a placed NACL entry of a source still blocked stays at least this long (`portsnare.enforcement.naclResidenceSeconds`); 0: the most recent always */
+  readonly naclResidenceSeconds: number;
+  /** a plane's report is written at most this often while unchanged (aws/plane-reports.ts REPORT_EVERY_MS) */
+  readonly reportEverySeconds: number;
+  /** while removals wait, a plane wakes itself about this often (lambda/enforce/handler.ts wakeForPending: when no self wake-up is on its way) */
+  readonly selfWakeEverySeconds: number;
   // measured (bench/scale.bench.ts) — DynamoDB item sizes per its sizing rules
   readonly recordItemBytes: number;
   readonly historyItemBytes: number;
@@ -340,15 +356,38 @@ export function eventualQueryReadUnits(bytes: number): number {
 }
 
 /**
- * Expected IP sets of one family and scope an incremental run writes (core/waf.ts delta planner):
- * removals go to the set holding the address, `removals` spread at random over `sets`
- * (S(1 − e^(−r/S)), the expected occupied sets, Poisson arrivals); additions go into a set the
- * run writes anyway, so they cost a set of their own only in a run with no removal
- * (e^(−r)(1 − e^(−a))).
+ * Expected IP sets of one family and scope an incremental run writes (core/waf.ts delta planner,
+ * one set a run): a run writes one set when it has an addition or a removal waiting (removals
+ * wait up to `deferSeconds` for their set's turn, so a removal of the last `deferSeconds` is
+ * still waiting: P(none) = e^(−(additions + liftRate × deferSeconds))), plus the sets whose
+ * oldest removal reached its deadline before their turn came. Each of the S sets takes lifts at
+ * liftRate / S a second; after it is written its next removal comes 1 / (liftRate / S) later on
+ * average and must be written within `deferSeconds`: S / (deferSeconds + S / liftRate) set
+ * writes a second are needed; a run every `intervalSeconds` gives one, the rest are extra.
  */
-export function wafSetsWritten(removals: number, additions: number, sets: number): number {
+export function wafSetWritesPerRun(liftRatePerSecond: number, additions: number, sets: number, deferSeconds: number, intervalSeconds: number): number {
   if (sets <= 0) return 0;
-  return distinctSlots(removals, sets) + Math.exp(-removals) * (1 - Math.exp(-additions));
+  const work = 1 - Math.exp(-(additions + liftRatePerSecond * deferSeconds));
+  if (liftRatePerSecond <= 0) return work;
+  const needed = (sets / (deferSeconds + sets / liftRatePerSecond)) * intervalSeconds;
+  // never more than the sets holding a removal: all of them when runs are far apart
+  return Math.min(Math.max(work, needed), Math.max(work, distinctSlots(liftRatePerSecond * intervalSeconds, sets)));
+}
+
+/** IP sets of one family holding a removal that waits, at a random time: the removals of the last min(deferSeconds, sets × interval) spread over the sets. */
+export function wafSetsWaiting(liftRatePerSecond: number, sets: number, deferSeconds: number, intervalSeconds: number): number {
+  return distinctSlots(liftRatePerSecond * Math.min(deferSeconds, sets * intervalSeconds), sets);
+}
+
+/**
+ * NACL entries one ACL changes for one family in a run: a decide write makes a new most recent
+ * source (at most `capacity` a run), but a placed entry of a source still blocked stays
+ * `residenceSeconds` (core/nacl.ts), so an ACL turns over at most `capacity` entries per
+ * residence period: capacity × interval / residence a run.
+ */
+export function naclChangesPerRun(writes: number, capacity: number, residenceSeconds: number, intervalSeconds: number): number {
+  const byWrites = Math.min(capacity, writes);
+  return residenceSeconds > 0 ? Math.min(byWrites, (capacity * intervalSeconds) / residenceSeconds) : byWrites;
 }
 
 /**
@@ -382,6 +421,9 @@ export interface IncrementalInputs {
   readonly families: readonly FamilyLoad[];
   /** WAF scopes of the plane sharing one account-Region's UpdateIPSet rate (2 in us-east-1 with CLOUDFRONT) */
   readonly scopes: number;
+  readonly liftDeferSeconds: number;
+  readonly naclResidenceSeconds: number;
+  readonly reportEverySeconds: number;
   readonly aclsPerPlane: number;
   readonly changeItemBytes: number;
   readonly ledgerRowBytes: number;
@@ -397,37 +439,36 @@ export interface IncrementalInputs {
  */
 export function incrementalRun(x: IncrementalInputs): RunShape {
   const present = x.families.filter((f) => f.share > 0);
-  const naclCapacity = present.reduce((sum, f) => sum + f.naclCapacity, 0);
   let runs = x.windowsPerDay;
   let shape: RunShape = emptyRun();
   for (let i = 0; i < 200 && runs > 0; i++) {
     const writes = x.decideWritesPerDay / runs;
     const created = x.newBlocksPerDay / runs;
     const lifts = x.liftsPerDay / runs;
+    const interval = SECONDS_PER_DAY / runs;
     let setsWritten = 0;
     let none = 1;
     let naclChangesPerAcl = 0;
     for (const f of present) {
       const removals = lifts * f.share * f.wafLiftShare;
       const additions = f.wafHasRoom ? created * f.share : Math.min(created * f.share, removals);
-      setsWritten += wafSetsWritten(removals, additions, f.sets);
-      none *= Math.exp(-(removals + additions));
-      naclChangesPerAcl += Math.min(f.naclCapacity, writes * f.share);
+      const written = wafSetWritesPerRun(removals / interval, additions, f.sets, x.liftDeferSeconds, interval);
+      setsWritten += written;
+      none *= 1 - Math.min(1, written);
+      naclChangesPerAcl += naclChangesPerRun(writes * f.share, f.naclCapacity, x.naclResidenceSeconds, interval);
     }
     const updateIpSetCalls = setsWritten * x.scopes;
     const wait = updateIpSetCalls > 0 ? pacingWaitSeconds(updateIpSetCalls, none) : 0;
     const naclChanges = naclChangesPerAcl * x.aclsPerPlane;
-    const aclsChanged = x.aclsPerPlane * (1 - Math.exp(-writes));
-    const calls = CODE.changeQueriesPerIncrementalRun + 2 * x.aclsPerPlane + aclsChanged + updateIpSetCalls + naclChanges * CODE.naclCallsPerChange + 1;
+    const aclsChanged = x.aclsPerPlane * (1 - Math.exp(-naclChangesPerAcl));
+    const reportWrites = Math.min(1, interval / x.reportEverySeconds);
+    const calls = CODE.changeQueriesPerIncrementalRun + CODE.aclReadCallsPerChangedAcl * aclsChanged + updateIpSetCalls + naclChanges * CODE.naclCallsPerChange + reportWrites;
     const seconds = (calls * x.callMs) / 1000 + wait + x.cpuSeconds;
-    const interval = SECONDS_PER_DAY / runs;
     const span = interval + x.overlapSeconds;
-    const indexReadUnits =
-      eventualQueryReadUnits((x.decideWritesPerDay / SECONDS_PER_DAY) * span * x.changeItemBytes) +
-      eventualQueryReadUnits((x.liftsPerDay / SECONDS_PER_DAY) * span * x.changeItemBytes) +
-      eventualQueryReadUnits((naclCapacity + present.length) * x.changeItemBytes);
+    const indexReadUnits = eventualQueryReadUnits((x.decideWritesPerDay / SECONDS_PER_DAY) * span * x.changeItemBytes) + eventualQueryReadUnits((x.liftsPerDay / SECONDS_PER_DAY) * span * x.changeItemBytes);
+    const naclCapacity = present.reduce((sum, f) => sum + f.naclCapacity, 0);
     const ledgerRows = 2 * naclCapacity;
-    const ledgerReadUnits = (x.aclsPerPlane + aclsChanged) * strongReadUnits(ledgerRows * x.ledgerRowBytes) + naclChanges * CODE.ledgerStrongReadsPerNaclChange;
+    const ledgerReadUnits = 2 * aclsChanged * strongReadUnits(ledgerRows * x.ledgerRowBytes) + naclChanges * CODE.ledgerStrongReadsPerNaclChange;
     shape = {
       runsPerDay: runs,
       seconds,
@@ -437,7 +478,7 @@ export function incrementalRun(x: IncrementalInputs): RunShape {
       indexReadUnits,
       ledgerReadUnits,
       ledgerWriteUnits: naclChanges * CODE.ledgerWritesPerNaclChange * writeUnits(x.ledgerRowBytes),
-      reportWriteUnits: writeUnits(x.reportItemBytes),
+      reportWriteUnits: reportWrites * writeUnits(x.reportItemBytes),
     };
     const next = Math.min(x.windowsPerDay, SECONDS_PER_DAY / seconds);
     if (Math.abs(next - runs) < 1e-9 * runs) break;
@@ -513,6 +554,9 @@ export function scaleModel(inputs: ScaleInputs): ScaleResult {
       overlapSeconds: inputs.overlapSeconds,
       families,
       scopes,
+      liftDeferSeconds: inputs.liftDeferSeconds,
+      naclResidenceSeconds: inputs.naclResidenceSeconds,
+      reportEverySeconds: inputs.reportEverySeconds,
       aclsPerPlane: inputs.aclsPerPlane,
       changeItemBytes: inputs.changeItemBytes,
       ledgerRowBytes: inputs.ledgerRowBytes,
@@ -524,11 +568,14 @@ export function scaleModel(inputs: ScaleInputs): ScaleResult {
   const twoScope = incremental(2);
 
   // Full run: the `A` partition of `changes` (1 MB pages), the ACLs and ledger, every IP set of
-  // each scope (GetIPSet, refreshing the cache); writes only when the incremental runs could not
-  // keep up: past WAF capacity the most recent set rotates, so every set of a full family is rewritten.
+  // each scope (GetIPSet, refreshing the cache); it writes every set holding a removal that waits
+  // for its turn (a full run applies everything), and past WAF capacity the most recent set
+  // rotates, so every set of a full family is rewritten.
   const activeBytes = inputs.activeBlocked * inputs.changeItemBytes;
   const reconcilePages = Math.max(1, Math.ceil(activeBytes / QUOTAS.ddbQueryPageBytes));
-  const overfullSets = (v4 > familyCapacity ? inputs.wafSetsPerFamily : 0) + (v6 > familyCapacity ? inputs.wafSetsPerFamily : 0);
+  const interval = SECONDS_PER_DAY / Math.max(1, oneScope.runsPerDay);
+  const waiting = families.reduce((sum, f) => sum + (f.share > 0 ? wafSetsWaiting((liftsPerDay * f.share * f.wafLiftShare) / SECONDS_PER_DAY, f.sets, inputs.liftDeferSeconds, interval) : 0), 0);
+  const overfullSets = Math.max(waiting, (v4 > familyCapacity ? inputs.wafSetsPerFamily : 0) + (v6 > familyCapacity ? inputs.wafSetsPerFamily : 0));
   const ledgerRows = 2 * naclCapacity * families.filter((f) => f.share > 0).length;
   const reconcileRun = (scopes: number): RunShape => {
     const updateIpSetCalls = overfullSets * scopes;
@@ -580,9 +627,12 @@ export function scaleModel(inputs: ScaleInputs): ScaleResult {
 
   // Queues. Decision plane FIFO: a SendMessage per decide write and per expiry run that lifted,
   // the pipe's receive and delete per window. Each plane's FIFO: send (the bus rule or the
-  // reconcile trigger), receive, delete per wake-up. Expiry timers: standard queue.
+  // reconcile trigger), receive, delete per wake-up; and, while removals wait, the plane's own
+  // wake-up for the next window at most once a `selfWakeEverySeconds` (deduplicated with the
+  // window's wake-up when one comes: one request). Expiry timers: standard queue.
   const sqsFifoDecision = decideWrites + timerRuns + 2 * changeWindowsPerDay;
-  const sqsFifoPlanes = 3 * (changeWindowsPerDay + reconcilesPerDayPerPlane) * planes;
+  const selfWakesPerPlane = waiting > 0 ? Math.min(oneScope.runsPerDay, SECONDS_PER_DAY / inputs.selfWakeEverySeconds) * Math.min(1, waiting) : 0;
+  const sqsFifoPlanes = (3 * (changeWindowsPerDay + reconcilesPerDayPerPlane) + selfWakesPerPlane) * planes;
   const sqsStandardRequestsPerDay = 2 * timerRuns + expiryRuns * timerBatches;
 
   // Lambda

@@ -254,9 +254,15 @@ export function scenario(measured: Measured, blocked = ACTIVE_BLOCKED): ScaleInp
     wakeWindowSeconds: 2,
     overlapSeconds: 20,
     reconcileMinutes: 10,
+    // LIFT_DEFER_MS (30 s, aws/points.ts) less the 7 s a run must leave for the next one (wafWriteBy)
+    liftDeferSeconds: 23,
+    naclResidenceSeconds: 300,
+    reportEverySeconds: 60,
+    // a self wake-up is sent when none is on its way: about one every 4–5 s in a busy plane (test/wire/waf-deferral.test.ts)
+    selfWakeEverySeconds: 4,
     callMs: 10,
     decideMemoryMb: 256,
-    enforceMemoryMb: 512,
+    enforceMemoryMb: 256,
     enforceTimeoutSeconds: 60,
     daysPerMonth: 30,
     prices: DEFAULT_PRICES,
@@ -330,19 +336,23 @@ function figures(at: Record<'10k' | '100k' | '1M', ScaleResult>, withFms: ScaleR
 
 /** The knob settings docs/scale.md tables (one change from the default each, then combinations). */
 export const KNOBS: Record<string, Partial<ScaleInputs>> = {
-  'wake window 10 s': { wakeWindowSeconds: 10 },
   'wake window 30 s': { wakeWindowSeconds: 30 },
   'wake window 60 s': { wakeWindowSeconds: 60 },
   'wake window 120 s': { wakeWindowSeconds: 120 },
   'reconcileMinutes 5': { reconcileMinutes: 5 },
   'reconcileMinutes 30': { reconcileMinutes: 30 },
   'reconcileMinutes 60': { reconcileMinutes: 60 },
-  'enforce memory 256 MB': { enforceMemoryMb: 256 },
+  'enforce memory 512 MB': { enforceMemoryMb: 512 },
   'enforce memory 128 MB': { enforceMemoryMb: 128 },
-  'wake window 60 s + 256 MB': { wakeWindowSeconds: 60, enforceMemoryMb: 256 },
-  'wake window 60 s + 128 MB': { wakeWindowSeconds: 60, enforceMemoryMb: 128 },
-  'wake window 120 s + 256 MB': { wakeWindowSeconds: 120, enforceMemoryMb: 256 },
-  'wake window 30 s + 256 MB + reconcileMinutes 30': { wakeWindowSeconds: 30, enforceMemoryMb: 256, reconcileMinutes: 30 },
+  'NACL residence 0 (the most recent always)': { naclResidenceSeconds: 0 },
+  'NACL residence 60 s': { naclResidenceSeconds: 60 },
+  'NACL residence 900 s': { naclResidenceSeconds: 900 },
+  'lift deferral 0 (every set written at once)': { liftDeferSeconds: 0 },
+  'lift deferral 10 s': { liftDeferSeconds: 10 },
+  'report every run': { reportEverySeconds: 1 },
+  'wake window 10 s': { wakeWindowSeconds: 10 },
+  'reconcileMinutes 15': { reconcileMinutes: 15 },
+  'reconcileMinutes 15 + 128 MB': { reconcileMinutes: 15, enforceMemoryMb: 128 },
   'no NACLs (WAF only)': { aclsPerPlane: 0 },
 };
 
