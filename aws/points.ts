@@ -420,7 +420,7 @@ export class NaclPoint implements EnforcementPoint<NaclRead | undefined, NaclPoi
   /** The ACL once every planned change succeeded: the cache for the next incremental run. */
   private remember(actual: NaclRead, written: NaclEntry[], applied: readonly NaclChange[], now: number | undefined): void {
     if (!this.options.cache) return;
-    const { cached: _cached, strays: _strays, held: _held, ...rest } = actual;
+    const rest: NaclRead = { aclId: actual.aclId, entries: actual.entries, ...(actual.foreignInRange ? { foreignInRange: actual.foreignInRange } : {}) };
     let heldUntil = actual.heldUntil;
     const deleted = applied.filter((change) => change.op === 'delete');
     if (heldUntil && deleted.length && now !== undefined) {
