@@ -17,7 +17,6 @@ import { type BlockReason, DEFAULT_POLICY, PolicySettingsSchema, type PolicySett
 import {
   NACL_DEFAULT_QUOTA,
   NACL_DEFAULT_RESIDENCE_SECONDS,
-  NACL_MAX_RESIDENCE_SECONDS,
   NaclSettingsSchema,
   PipelineSettingsSchema,
   WafSettingsSchema,
@@ -430,10 +429,6 @@ export function validateEnumerationBlockerProps(props: EnumerationBlockerProps, 
   const reconcile = props.reconcileMinutes;
   if (reconcile !== undefined && (!Number.isInteger(reconcile) || reconcile < 1 || reconcile > MAX_RECONCILE_MINUTES)) {
     errors.push(`reconcileMinutes ${reconcile} must be a whole number of minutes within 1–${MAX_RECONCILE_MINUTES}`);
-  }
-  const residence = props.naclResidenceSeconds;
-  if (residence !== undefined && (!Number.isInteger(residence) || residence < 0 || residence > NACL_MAX_RESIDENCE_SECONDS)) {
-    errors.push(`naclResidenceSeconds ${residence} must be a whole number of seconds within 0–${NACL_MAX_RESIDENCE_SECONDS}`);
   }
   const resourceArns = props.webAclResourceArns ?? [];
   if (resourceArns.length > 0 && !scopes.includes('REGIONAL')) errors.push('webAclResourceArns needs the REGIONAL scope in wafScopes');
