@@ -29,7 +29,9 @@
  * R − RESIDENCE_SLACK_MS before the invocation (the fake's own record, FakeEc2.createdAt) and whose
  * address is active before and after it still holds its place afterwards, unless the places left
  * by everyone else's entries are fewer than such residents (naclHolders over the residents
- * alone). The end state (quiescence + 11 min > R) is the no-residence holders all the same. Overlapping ranges must be refused at synth (lib/NaclCleanup.ts claimRuleRange),
+ * alone); and, before any fault, an entry whose address was no longer active when the invocation
+ * started is gone after it, whatever its age. The end state (quiescence + 11 min > R) is the
+ * no-residence holders all the same. Overlapping ranges must be refused at synth (lib/NaclCleanup.ts claimRuleRange),
  * and a foreign entry in our range reported (NaclForeignInRange); a deleted stack must leave none
  * of its entries. Measured: decision → in WAF (`lags`), a block's expiry → gone from every ACL
  * and IP set (`liftLags`).
@@ -483,6 +485,8 @@ export async function runSchedule(
     const lifted = new Set<string>();
     let lastEvent: { id: string; attacker: string; handshake: boolean } | undefined;
     let deletedSet = false;
+    /** a fault op has been issued (its effects may linger: stale reads, claims of lost answers) */
+    let faulted = false;
     let seq = 0;
 
     /** Where AWS holds an address for this stack now: its IP sets, its entries (not the operator's) in either ACL. */
@@ -515,8 +519,16 @@ export async function runSchedule(
       const t0 = clock.now();
       const active0 = new Set(spec.active(t0).map((a) => a.address));
       const before = new Map([ACL_A, ACL_B].map((aclId) => [aclId, oursIn(aclId).filter((o) => o.createdAt !== undefined && t0 - o.createdAt < residenceMs - RESIDENCE_SLACK_MS && active0.has(o.address))]));
+      const gone = faulted ? [] : [ACL_A, ACL_B].map((aclId) => ({ aclId, addresses: oursIn(aclId).filter((o) => !active0.has(o.address)).map((o) => o.address) }));
       const result = await invoke();
       const active1 = spec.active(clock.now());
+      // before any fault: an entry whose address was no longer active when the run started (its
+      // block expired) is gone after it, whatever its age — unless it was blocked again meanwhile
+      const activeNow = new Set(active1.map((a) => a.address));
+      for (const { aclId, addresses } of gone) {
+        const left = new Set(oursIn(aclId).map((o) => o.address));
+        for (const address of addresses) if (left.has(address) && !activeNow.has(address)) failures.push(`${aclId}: ${address} no longer active, yet its entry outlived the run`);
+      }
       for (const aclId of [ACL_A, ACL_B]) {
         const residents = new Set(before.get(aclId)!.map((o) => o.address));
         if (!residents.size) continue;
@@ -680,6 +692,7 @@ export async function runSchedule(
 
     for (const op of ops) {
       await joinAlongside();
+      if (isFault(op)) faulted = true;
       switch (op.kind) {
         case 'event': {
           await advanceTo(clock.now() + op.gapMs);
