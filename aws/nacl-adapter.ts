@@ -62,6 +62,8 @@ export interface NaclApplyResult {
   readonly conflicts: Array<{ change: NaclChange; error: string }>;
   /** NetworkAclEntryLimitExceeded: the quota is lower than configured, or foreign entries appeared */
   readonly quotaFull: boolean;
+  /** rule number → epoch ms its applied create or replace was confirmed at (the ledger row's placedAt; none without a ledger) */
+  readonly placedAt: ReadonlyMap<number, number>;
 }
 
 /** The stack's cleanup has let go of the ACL (PlacementLedger.retire): a permanent failure of that point. */
@@ -72,6 +74,8 @@ export interface AclState {
   readonly aclId: string;
   readonly entries: NaclEntry[];
   readonly held?: number[];
+  /** rule number → epoch ms until which a freed number is held (what `held` was computed from) */
+  readonly heldUntil?: ReadonlyMap<number, number>;
   /** entries inside our range that are not ours (core/nacl.ts ledgerView): reported, never touched */
   readonly foreignInRange?: NaclEntry[];
   /**
@@ -164,7 +168,8 @@ export class NaclAdapter {
         const placements = await this.ledger.list(aclId);
         const view = ledgerView(entries, placements, this.range, this.clock.now());
         const strays = strayDeletes(entries, placements, this.range);
-        result.push({ aclId, entries: view.entries, held: heldRuleNumbers(placements, this.clock.now()), foreignInRange: view.foreignInRange, ...(strays.length ? { strays } : {}) });
+        const heldUntil = new Map(placements.filter((p) => p.state === 'freed' && p.heldUntil !== undefined).map((p) => [p.ruleNumber, p.heldUntil as number]));
+        result.push({ aclId, entries: view.entries, held: heldRuleNumbers(placements, this.clock.now()), heldUntil, foreignInRange: view.foreignInRange, ...(strays.length ? { strays } : {}) });
       } catch (error) {
         if (errorName(error) !== ERR_ACL_NOT_FOUND) throw error;
         this.obs.log.error('configured network ACL does not exist; skipped', { aclId });
@@ -192,6 +197,7 @@ export class NaclAdapter {
     const applied: NaclChange[] = [];
     const conflicts: Array<{ change: NaclChange; error: string }> = [];
     let quotaFull = false;
+    const placedAt = new Map<number, number>();
     const placements = this.ledger ? await this.ledger.list(aclId) : undefined;
     for (const change of changes) {
       if (placements && change.op !== 'create' && !(await this.safeToOverwrite(aclId, change, placements))) {
@@ -203,7 +209,7 @@ export class NaclAdapter {
         // The claim comes first and names every CIDR of ours that may be at the number, the one
         // being written included: whatever happens to the call, nothing of ours leaves the ledger.
         if (this.ledger && change.op !== 'delete') {
-          await this.ledger.pending(aclId, change.ruleNumber, change.cidr, possibleCidrs(before));
+          await this.ledger.pending(aclId, change.ruleNumber, change.cidr, possibleCidrs(before), this.clock.now());
           // checked AFTER the claim: a cleanup that retired the ACL before it sees no claim of ours
           // it must act on, so this run must not write; one that retired it after, sees the claim
           if (await this.ledger.isRetired(aclId)) {
@@ -213,7 +219,10 @@ export class NaclAdapter {
           }
         }
         await this.retry(() => this.send(aclId, change), change.op !== 'create');
-        await this.settle(aclId, change);
+        // placed at the answer: never earlier than the entry's creation (the residence time counts from here)
+        const at = this.clock.now();
+        await this.settle(aclId, change, at);
+        if (this.ledger && change.op !== 'delete') placedAt.set(change.ruleNumber, at);
         applied.push(change);
       } catch (error) {
         const name = errorName(error) ?? 'Error';
@@ -253,7 +262,7 @@ export class NaclAdapter {
         throw error;
       }
     }
-    return { applied, conflicts, quotaFull };
+    return { applied, conflicts, quotaFull, placedAt };
   }
 
   /**
@@ -269,10 +278,10 @@ export class NaclAdapter {
   }
 
   /** Records the outcome of a carried-out change in the ledger. */
-  private async settle(aclId: string, change: NaclChange): Promise<void> {
+  private async settle(aclId: string, change: NaclChange, at = this.clock.now()): Promise<void> {
     if (!this.ledger) return;
-    if (change.op === 'delete') await this.ledger.free(aclId, change.ruleNumber, change.cidr, this.clock.now() + RULE_NUMBER_COOL_DOWN_MS);
-    else await this.ledger.confirm(aclId, change.ruleNumber, change.cidr);
+    if (change.op === 'delete') await this.ledger.free(aclId, change.ruleNumber, change.cidr, at + RULE_NUMBER_COOL_DOWN_MS);
+    else await this.ledger.confirm(aclId, change.ruleNumber, change.cidr, at);
   }
 
   private async send(aclId: string, change: NaclChange): Promise<void> {

@@ -12,8 +12,8 @@
 import { type Family, canonicalTarget } from '../core/address';
 import { type Candidate, desiredCandidates, planAcl } from '../core/diff';
 import { NeverBlockGuard } from '../core/guard';
-import { applyNaclChanges, describeShadows, type NaclChange, type NaclEntry, ownEntryTarget } from '../core/nacl';
-import { type ApplyResult, type DesiredInput, type EnforcementPoint, latestPerTarget, naclPointId, type PointFailure, wafPointId } from '../core/points';
+import { applyNaclChanges, describeShadows, type NaclChange, type NaclEntry, ownEntryTarget, RULE_NUMBER_COOL_DOWN_MS, residentTargets } from '../core/nacl';
+import { type ApplyResult, type DesiredInput, type DesiredRecord, type EnforcementPoint, latestPerTarget, naclPointId, type PointFailure, wafPointId } from '../core/points';
 import type { PipelineSettings, WafSetRef } from '../core/settings';
 import { WAF_MAX_ADDRESSES_PER_SET } from '../core/settings';
 import { type WafChange, type WafSetUpdate, planWaf, planWafDelta, wafAddressOf } from '../core/waf';
@@ -374,10 +374,47 @@ export function wafPointsOf(
   return [...groups.values()].map((group) => new WafPoint(group[0]!.scope, group[0]!.family, group, waf, ctx, cache, useCache, maxPerSet, deferral));
 }
 
-type NaclRead = { aclId: string; entries: NaclEntry[]; held?: number[]; foreignInRange?: NaclEntry[]; strays?: NaclChange[] };
+type NaclRead = {
+  aclId: string;
+  entries: NaclEntry[];
+  held?: number[];
+  heldUntil?: ReadonlyMap<number, number>;
+  foreignInRange?: NaclEntry[];
+  strays?: NaclChange[];
+  /** taken from the container's cache (NaclCache), not read: a plan that changes anything reads first */
+  cached?: boolean;
+};
+
+/**
+ * Each ACL as this container last read or wrote it (EnforcerState.nacls): its entries (with the
+ * ledger's placedAt), the freed numbers' cool-downs and the foreign entries of our range. An
+ * incremental run plans against it and reads the ACL (DescribeNetworkAcls, the ledger) only when
+ * that plan changes something; a console edit under it is the reconcile's to repair (a full run
+ * always reads).
+ */
+export type NaclCache = Map<string, NaclRead>;
+
+/**
+ * The records an incremental run knows of the targets that hold an entry (EnforcerState.naclKnown,
+ * kept current by the changes each run reads): the records of residents that are no longer among
+ * the most recent, so an eligible resident keeps its place and a lifted one loses it at once.
+ */
+export type NaclKnownRecords = Map<string, DesiredRecord>;
+
+interface NaclPointOptions {
+  /** the container's cache of the ACLs: kept up to date by every read and write of this point */
+  readonly cache?: NaclCache;
+  /** take the ACL from the cache instead of reading it (incremental runs) */
+  readonly useCache?: boolean;
+  /** records of the targets that hold entries, for a `recent` input (incremental runs) */
+  readonly known?: NaclKnownRecords;
+}
 
 interface NaclPointPlan {
   readonly actual: NaclRead | undefined;
+  /** what the plan was made from, to plan again on a fresh read (a cached plan that changes something) */
+  readonly input?: DesiredInput;
+  readonly now?: number;
   readonly changes: readonly NaclChange[];
   readonly evicted: readonly string[];
   readonly full: readonly Family[];
@@ -395,15 +432,24 @@ export class NaclPoint implements EnforcementPoint<NaclRead | undefined, NaclPoi
     readonly aclId: string,
     private readonly nacl: NaclAdapter,
     private readonly ctx: PointContext,
+    private readonly options: NaclPointOptions = {},
   ) {
     this.id = naclPointId(aclId);
   }
 
   async read(): Promise<NaclRead | undefined> {
     this.passes++;
+    const cached = this.options.useCache && this.passes === 1 ? this.options.cache?.get(this.aclId) : undefined;
+    if (cached) return { ...cached, cached: true };
+    return this.readFresh();
+  }
+
+  private async readFresh(): Promise<NaclRead | undefined> {
+    this.options.cache?.delete(this.aclId);
     try {
-      const got = await this.nacl.describe([this.aclId]);
-      return got[0];
+      const got = (await this.nacl.describe([this.aclId]))[0];
+      if (got) this.options.cache?.set(this.aclId, got);
+      return got;
     } catch (error) {
       this.ctx.obs.log.error('could not read network ACL; its entries are left as they are this run', { aclId: this.aclId, error: String(error) });
       throw error;
@@ -414,16 +460,54 @@ export class NaclPoint implements EnforcementPoint<NaclRead | undefined, NaclPoi
     if (!actual) return { actual, changes: [], evicted: [], full: [], shadowed: [], unresolved: [] };
     if (input.kind === 'changes') throw new Error('a network ACL is planned from the active records (full or recent), not from changes');
     const candidates = candidatesOf(this.ctx, input, now).filter((candidate) => candidate.nacl);
-    const planned = planAcl(actual, candidates, this.ctx.settings);
+    const { settings } = this.ctx;
+    if (input.kind === 'recent' && this.options.known) {
+      // a resident no longer among the most recent: planned from its known record (eligible or not)
+      const listed = new Set(input.records.map((record) => record.target));
+      const extra: DesiredRecord[] = [];
+      for (const target of residentTargets(actual.entries, settings.nacl.ruleRange, { now, ms: settings.nacl.residenceSeconds * 1000 })) {
+        const record = this.options.known.get(target);
+        if (record && !listed.has(target)) extra.push(record);
+      }
+      if (extra.length) candidates.push(...desiredCandidates(extra, now, new NeverBlockGuard(settings.guard), settings.policy, settings.simulation).candidates.filter((candidate) => candidate.nacl));
+    }
+    const held = actual.heldUntil ? [...actual.heldUntil].filter(([, until]) => until > now).map(([n]) => n) : actual.held;
+    const planned = planAcl({ ...actual, ...(held ? { held } : {}) }, candidates, settings, now);
     // our entries outside the range (a run on the old range after an Update's cleanup) go first
     const changes = actual.strays?.length ? [...actual.strays, ...planned.changes] : planned.changes;
-    return { actual, changes, evicted: planned.evicted, full: planned.full, shadowed: planned.shadowed ?? [], unresolved: planned.unresolved ?? [] };
+    return { actual, input, now, changes, evicted: planned.evicted, full: planned.full, shadowed: planned.shadowed ?? [], unresolved: planned.unresolved ?? [] };
   }
 
-  async apply(plan: NaclPointPlan): Promise<ApplyResult> {
+  /** The ACL once every planned change succeeded: the cache for the next incremental run. */
+  private remember(actual: NaclRead, written: NaclEntry[], applied: readonly NaclChange[], now: number | undefined): void {
+    if (!this.options.cache) return;
+    const rest: NaclRead = { aclId: actual.aclId, entries: actual.entries, ...(actual.foreignInRange ? { foreignInRange: actual.foreignInRange } : {}) };
+    let heldUntil = actual.heldUntil;
+    const deleted = applied.filter((change) => change.op === 'delete');
+    if (heldUntil && deleted.length && now !== undefined) {
+      // the ledger holds a deleted number from its answer on (never earlier than now): a plan that
+      // takes it too early is a change, which reads the ledger first
+      const until = new Map(heldUntil);
+      for (const change of deleted) until.set(change.ruleNumber, now + RULE_NUMBER_COOL_DOWN_MS);
+      heldUntil = until;
+    }
+    this.options.cache.set(this.aclId, { ...rest, entries: written, ...(heldUntil ? { heldUntil } : {}) });
+  }
+
+  async apply(given: NaclPointPlan): Promise<ApplyResult> {
     const { obs, repair, settings } = this.ctx;
     const range = settings.nacl.ruleRange;
     const first = this.passes === 1;
+    let plan = given;
+    if (plan.actual?.cached && (plan.changes.length || plan.unresolved.length) && plan.input && plan.now !== undefined) {
+      // the cache says something changes: plan again on what the ACL and the ledger hold now
+      try {
+        plan = this.plan(plan.input, await this.readFresh(), plan.now);
+      } catch (error) {
+        const before = new Set<string>();
+        return { applied: 0, failures: [failureOf(this.id, error)], incomplete: [], before, after: before };
+      }
+    }
     if (!plan.actual) {
       // the adapter logged it; an ACL that does not exist is a configuration error
       const failures: PointFailure[] = first ? [{ point: this.id, error: 'InvalidNetworkAclID.NotFound', message: `network ACL ${this.aclId} does not exist`, transient: false }] : [];
@@ -458,6 +542,8 @@ export class NaclPoint implements EnforcementPoint<NaclRead | undefined, NaclPoi
     if (plan.unresolved.length) incomplete.push(`${this.id}: rules ${plan.unresolved.join(', ')} to remove once a read shows them`);
     const before = held(entries);
     if (plan.changes.length === 0) return { applied: 0, failures: [], incomplete, before, after: before };
+    // what the ACL holds during and after the writes is known again only once they all succeed
+    this.options.cache?.delete(this.aclId);
     try {
       const result = await this.nacl.apply(this.aclId, plan.changes);
       for (const change of result.applied) {
@@ -470,7 +556,12 @@ export class NaclPoint implements EnforcementPoint<NaclRead | undefined, NaclPoi
         }
       }
       if (result.quotaFull) obs.count('NaclQuotaFull');
-      const after = held(applyNaclChanges(entries, result.applied));
+      const written = applyNaclChanges(entries, result.applied).map((entry) => {
+        const at = entry.egress ? undefined : result.placedAt.get(entry.ruleNumber);
+        return at === undefined ? entry : { ...entry, placedAt: at };
+      });
+      const after = held(written);
+      if (result.conflicts.length === 0) this.remember(plan.actual, written, result.applied, plan.now);
       if (result.conflicts.length) {
         obs.log.warn('network ACL changed under us; re-planning', { aclId: this.aclId, conflicts: result.conflicts.map((c) => ({ ...c.change, error: c.error })) });
         const conflict = result.conflicts.map((c) => `${c.change.op} ${c.change.ruleNumber} ${c.change.cidr}: ${c.error}`).join('; ');

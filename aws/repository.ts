@@ -624,6 +624,10 @@ class MaxHeap {
 }
 
 const PLACEMENT_STATES: readonly PlacementState[] = ['pending', 'confirmed', 'freed'];
+
+function placedAtItem(placedAt: number | undefined): Record<string, number> {
+  return placedAt === undefined ? {} : { [PLACEMENT_ATTRIBUTES.placedAt]: safeNumber(placedAt, 'placedAt') };
+}
 /** the ledger header's attribute: when the stack let go of the ACL */
 const RETIRED_AT = 'retiredAt';
 
@@ -663,12 +667,15 @@ export class PlacementLedger {
         const listed = item[PLACEMENT_ATTRIBUTES.maybe];
         const maybe = [...(Array.isArray(listed) ? listed.filter((c): c is string => typeof c === 'string') : []), ...(typeof previous === 'string' ? [previous] : [])];
         const heldUntil = item[PLACEMENT_ATTRIBUTES.heldUntil];
+        // rows written before the residence time have no placedAt: placed long ago
+        const placedAt = item[PLACEMENT_ATTRIBUTES.placedAt];
         result.push({
           ruleNumber,
           cidr,
           state,
           ...(maybe.length ? { maybe } : {}),
           ...(typeof heldUntil === 'number' || typeof heldUntil === 'bigint' ? { heldUntil: safeNumber(heldUntil, 'heldUntil') } : {}),
+          ...(typeof placedAt === 'number' || typeof placedAt === 'bigint' ? { placedAt: safeNumber(placedAt, 'placedAt') } : {}),
         });
       }
       startKey = out.LastEvaluatedKey;
@@ -676,15 +683,23 @@ export class PlacementLedger {
     return result;
   }
 
-  /** Claims the number BEFORE the entry is written; `maybe`: every other CIDR of ours that may be there. */
-  async pending(aclId: string, ruleNumber: number, cidr: string, maybe: readonly string[] = []): Promise<void> {
+  /**
+   * Claims the number BEFORE the entry is written; `maybe`: every other CIDR of ours that may be
+   * there; `placedAt` (epoch ms): when `cidr` is being placed (the residence time, core/nacl.ts).
+   */
+  async pending(aclId: string, ruleNumber: number, cidr: string, maybe: readonly string[] = [], placedAt?: number): Promise<void> {
     const others = [...new Set(maybe.filter((c) => c !== cidr))];
-    await this.put(aclId, ruleNumber, { [PLACEMENT_ATTRIBUTES.cidr]: cidr, [PLACEMENT_ATTRIBUTES.state]: 'pending', ...(others.length ? { [PLACEMENT_ATTRIBUTES.maybe]: others } : {}) });
+    await this.put(aclId, ruleNumber, {
+      [PLACEMENT_ATTRIBUTES.cidr]: cidr,
+      [PLACEMENT_ATTRIBUTES.state]: 'pending',
+      ...(others.length ? { [PLACEMENT_ATTRIBUTES.maybe]: others } : {}),
+      ...placedAtItem(placedAt),
+    });
   }
 
-  /** The entry is in the ACL. */
-  async confirm(aclId: string, ruleNumber: number, cidr: string): Promise<void> {
-    await this.put(aclId, ruleNumber, { [PLACEMENT_ATTRIBUTES.cidr]: cidr, [PLACEMENT_ATTRIBUTES.state]: 'confirmed' });
+  /** The entry is in the ACL; `placedAt` (epoch ms): when it was written (absent: long ago, as rows of older versions). */
+  async confirm(aclId: string, ruleNumber: number, cidr: string, placedAt?: number): Promise<void> {
+    await this.put(aclId, ruleNumber, { [PLACEMENT_ATTRIBUTES.cidr]: cidr, [PLACEMENT_ATTRIBUTES.state]: 'confirmed', ...placedAtItem(placedAt) });
   }
 
   /** The entry is gone: the number is held until `heldUntil`, then DynamoDB may drop the row. */
@@ -717,8 +732,8 @@ export class PlacementLedger {
   /** Puts a row back as it was (a claim overwritten by a create that was refused). */
   async restore(aclId: string, placement: Placement): Promise<void> {
     if (placement.state === 'freed') await this.free(aclId, placement.ruleNumber, placement.cidr, placement.heldUntil ?? 0);
-    else if (placement.state === 'pending') await this.pending(aclId, placement.ruleNumber, placement.cidr, placement.maybe);
-    else await this.confirm(aclId, placement.ruleNumber, placement.cidr);
+    else if (placement.state === 'pending') await this.pending(aclId, placement.ruleNumber, placement.cidr, placement.maybe, placement.placedAt);
+    else await this.confirm(aclId, placement.ruleNumber, placement.cidr, placement.placedAt);
   }
 
   /** True once the ACL's ledger is set up (legacy entries adopted, or a new stack). */

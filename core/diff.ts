@@ -122,7 +122,7 @@ export function planEnforcement(records: readonly DesiredRecord[], actual: Actua
   const { candidates, refused } = desiredCandidates(records, now, guard, settings.policy, settings.simulation);
   const waf = planWaf(actual.wafSets, candidates);
   const naclTargets = candidates.filter((candidate) => candidate.nacl);
-  const nacl = actual.nacls.map((acl) => planAcl(acl, naclTargets, settings));
+  const nacl = actual.nacls.map((acl) => planAcl(acl, naclTargets, settings, now));
   const before = enforcedTargets(actual, range);
   const after = enforcedTargets(applyPlan(actual, { waf: waf.updates, nacl }), range);
   return {
@@ -137,14 +137,20 @@ export function planEnforcement(records: readonly DesiredRecord[], actual: Actua
   };
 }
 
-/** One ACL's plan from the candidates NACL entries take (`nacl` true), most recent first or in any order. */
+/**
+ * One ACL's plan from the candidates NACL entries take (`nacl` true), most recent first or in any
+ * order. With `now`, our entries placed less than `settings.nacl.residenceSeconds` ago keep their
+ * place while their target is a candidate (core/nacl.ts planNacl `residence`).
+ */
 export function planAcl(
   acl: { readonly aclId: string; readonly entries: readonly NaclEntry[]; readonly held?: readonly number[] },
   naclCandidates: readonly Candidate[],
   settings: Pick<PipelineSettings, 'nacl'>,
+  now?: number,
 ): NaclAclPlan {
   const { aclId, entries, held } = acl;
-  const plan = planNacl({ entries, range: settings.nacl.ruleRange, quota: settings.nacl.quotaPerDirection, candidates: naclCandidates, ...(held ? { held } : {}) });
+  const residence = now !== undefined ? { residence: { now, ms: settings.nacl.residenceSeconds * 1000 } } : {};
+  const plan = planNacl({ entries, range: settings.nacl.ruleRange, quota: settings.nacl.quotaPerDirection, candidates: naclCandidates, ...(held ? { held } : {}), ...residence });
   const after = applyNaclChanges(entries, plan.changes);
   const shadowed = [...plan.placed]
     .map(([target, ruleNumber]) => ({ target, ruleNumber, by: shadowsOf(after, ruleNumber, target) }))

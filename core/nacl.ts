@@ -72,6 +72,12 @@ export interface NaclEntry {
    * overwrites anything) when its target is still wanted.
    */
   readonly unseen?: boolean;
+  /**
+   * Set by the reader from this stack's ledger row (Placement.placedAt): epoch ms at which the
+   * entry was placed. Absent (an entry placed by a version before the residence time, or read
+   * without a ledger): placed long ago.
+   */
+  readonly placedAt?: number;
 }
 
 /** A candidate for a NACL deny entry: an active, blockable single address. */
@@ -103,6 +109,12 @@ export interface NaclPlanInput {
   readonly candidates: readonly NaclCandidate[];
   /** rule numbers this stack freed recently: not reused until their cool-down ends (core/nacl.ts heldRuleNumbers) */
   readonly held?: readonly number[];
+  /**
+   * The residence time: an entry of ours placed less than `ms` before `now` (NaclEntry.placedAt)
+   * whose target is a candidate keeps its place ahead of every candidate without an entry. Absent
+   * or `ms` 0: places go by recency alone.
+   */
+  readonly residence?: { readonly now: number; readonly ms: number };
 }
 
 export interface NaclPlan {
@@ -189,11 +201,31 @@ export function naclCapacity(entries: readonly NaclEntry[], range: readonly [num
 }
 
 /**
- * The minimal changes that make the ACL's portsnare entries hold exactly the most recently
- * active candidates that fit: per family no more than the capacity, in total no more than the
- * free rule numbers of the range. An existing entry for a chosen target keeps its number; an
- * entry no longer wanted is replaced in place by a new target of the same family (one call, the
- * count unchanged) or deleted; new targets take the lowest free numbers.
+ * The targets of our entries placed less than the residence time ago (NaclPlanInput.residence):
+ * whatever their recency, they are placed first while they are candidates. An entry without
+ * `placedAt` (an older version's ledger row) was placed long ago; an `unseen` one is pinned anyway.
+ */
+export function residentTargets(entries: readonly NaclEntry[], range: readonly [number, number], residence: NaclPlanInput['residence']): Set<string> {
+  const resident = new Set<string>();
+  if (!residence || residence.ms <= 0) return resident;
+  for (const entry of entries) {
+    if (entry.egress || entry.unseen === true || entry.placedAt === undefined) continue;
+    if (residence.now - entry.placedAt >= residence.ms) continue;
+    const target = ownEntryTarget(entry, range);
+    if (target !== undefined) resident.add(target);
+  }
+  return resident;
+}
+
+/**
+ * The minimal changes that make the ACL's portsnare entries hold exactly the candidates that
+ * fit, in this order: first the residents (our entries placed less than the residence time ago
+ * whose target is still a candidate: residentTargets), then the most recently active; per family
+ * no more than the capacity, in total no more than the free rule numbers of the range. A target
+ * that is no longer a candidate (lifted, expired, refused by the guard) has no place, whatever
+ * its entry's age. An existing entry for a chosen target keeps its number; an entry no longer
+ * wanted is replaced in place by a new target of the same family (one call, the count
+ * unchanged) or deleted; new targets take the lowest free numbers.
  */
 export function planNacl(input: NaclPlanInput): NaclPlan {
   const { range, quota } = input;
@@ -213,11 +245,14 @@ export function planNacl(input: NaclPlanInput): NaclPlan {
 
   const capacity = naclCapacity(entries, range, quota);
   const seen = new Set<string>();
-  const ordered = [...input.candidates].sort(byRecency).filter((candidate) => {
-    if (seen.has(candidate.target)) return false;
-    seen.add(candidate.target);
-    return true;
-  });
+  const resident = residentTargets(entries, range, input.residence);
+  const ordered = [...input.candidates]
+    .sort((a, b) => Number(resident.has(b.target)) - Number(resident.has(a.target)) || byRecency(a, b))
+    .filter((candidate) => {
+      if (seen.has(candidate.target)) return false;
+      seen.add(candidate.target);
+      return true;
+    });
   const activeTargets = new Set(ordered.map((candidate) => candidate.target));
   const placed = new Map<string, number>();
   const reprobes: NaclChange[] = [];
@@ -358,6 +393,11 @@ export interface Placement {
   readonly maybe?: readonly string[];
   /** a freed row: epoch ms until which the number is not reused */
   readonly heldUntil?: number;
+  /**
+   * epoch ms at which `cidr` was placed at the number (the residence time, planNacl); absent on
+   * rows an older version wrote: placed long ago
+   */
+  readonly placedAt?: number;
 }
 
 function sameCidr(a: string | undefined, b: string | undefined): boolean {
@@ -408,7 +448,12 @@ export interface LedgerView {
  * holds an entry of another CIDR leaves that entry foreign (occupied, never touched).
  */
 export function ledgerView(entries: readonly NaclEntry[], placements: readonly Placement[], range: readonly [number, number], now: number): LedgerView {
-  const marked = withOwnership(entries, placements, range);
+  // an entry of ours carries its row's placedAt when it is the row's `cidr` (a `maybe` one's time is unknown: long ago)
+  const marked = withOwnership(entries, placements, range).map((entry) => {
+    if (entry.foreign === true || entry.egress) return entry;
+    const row = liveRow(placements, entry.ruleNumber);
+    return row?.placedAt !== undefined && sameCidr(row.cidr, entry.cidrBlock ?? entry.ipv6CidrBlock) ? { ...entry, placedAt: row.placedAt } : entry;
+  });
   const shown = new Set(entries.filter((e) => !e.egress).map((e) => e.ruleNumber));
   const unseen: NaclEntry[] = [];
   for (const p of placements) {

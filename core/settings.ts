@@ -13,6 +13,12 @@ export const NACL_RULE_MAX = 32766;
 /** AWS VPC quotas: rules per network ACL, per direction, IPv4 and IPv6 apart; 20 by default, 40 at most. */
 export const NACL_DEFAULT_QUOTA = 20;
 export const NACL_MAX_QUOTA = 40;
+/**
+ * How long (seconds) a NACL entry portsnare placed keeps its place while its record stays
+ * eligible (core/nacl.ts planNacl `residence`): 5 minutes by default; 0 places by recency alone.
+ */
+export const NACL_DEFAULT_RESIDENCE_SECONDS = 300;
+export const NACL_MAX_RESIDENCE_SECONDS = 86_400;
 /** AWS WAF quotas: at most 10,000 addresses in one IP set. */
 export const WAF_MAX_ADDRESSES_PER_SET = 10_000;
 
@@ -26,6 +32,11 @@ export const NaclSettingsSchema = z
       .default([1, 99]),
     /** rules per direction per ACL (the default deny counts), IPv4 and IPv6 apart */
     quotaPerDirection: z.number().int().min(1).max(NACL_MAX_QUOTA).default(NACL_DEFAULT_QUOTA),
+    /**
+     * seconds an entry placed by this stack keeps its place ahead of candidates without one while
+     * its record stays eligible; 0: every run places by recency alone (core/nacl.ts planNacl)
+     */
+    residenceSeconds: z.number().int().min(0).max(NACL_MAX_RESIDENCE_SECONDS).default(NACL_DEFAULT_RESIDENCE_SECONDS),
   })
   .refine((nacl) => nacl.ruleRange[0] <= nacl.ruleRange[1], {
     path: ['ruleRange'],

@@ -43,7 +43,7 @@ const NACL_PK_PREFIX = 'NACL#';
 export const NACL_RULE_SK_PREFIX = 'RULE#';
 const NACL_LEDGER_SK = 'LEDGER';
 /** ledger attributes */
-export const PLACEMENT_ATTRIBUTES = { cidr: 'cidr', state: 'state', maybe: 'maybe', previous: 'previous', heldUntil: 'heldUntil', ruleNumber: 'ruleNumber' } as const;
+export const PLACEMENT_ATTRIBUTES = { cidr: 'cidr', state: 'state', maybe: 'maybe', previous: 'previous', heldUntil: 'heldUntil', ruleNumber: 'ruleNumber', placedAt: 'placedAt' } as const;
 
 /** The sparse GSI of the change log: partition `chgKey`, sort `chgAt` (both strings). */
 export const CHANGES_INDEX = 'changes';

@@ -108,6 +108,7 @@ export class PortsnareStack extends Stack {
       operatorPrincipals: config.operatorPrincipals,
       securityHub: config.securityHub,
       reconcileMinutes: config.enforcement?.reconcileMinutes,
+      naclResidenceSeconds: config.enforcement?.naclResidenceSeconds,
       ...(config.simulation !== undefined ? { simulation: config.simulation } : {}),
       ...(config.digest ? { digest: config.digest } : {}),
     });

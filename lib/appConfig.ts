@@ -13,6 +13,7 @@ import { canaryProblem, DEFAULT_CANARY_ADDRESS } from '../core/selftest';
 import { NLB_LISTENER_QUOTA } from './DecoyListeners';
 import { ECS_SERVICE_TARGET_GROUP_QUOTA } from './FargateSensor';
 import { OrganizationSchema, SINGLE_ACCOUNT_KEYS } from './org/config';
+import { NACL_MAX_RESIDENCE_SECONDS } from '../core/settings';
 import { type BlockPolicyProps, MAX_RECONCILE_MINUTES } from './settings';
 
 const port = z.number().int().min(1).max(65535);
@@ -121,6 +122,8 @@ export const PortsnareContextSchema = z
       .strictObject({
         /** minutes between two full reconciles (lib/settings.ts reconcileMinutes); default 10 */
         reconcileMinutes: z.number().int().min(1).max(MAX_RECONCILE_MINUTES).optional(),
+        /** seconds a NACL entry keeps its place while its record stays eligible (lib/settings.ts naclResidenceSeconds); default 300, 0: by recency alone */
+        naclResidenceSeconds: z.number().int().min(0).max(NACL_MAX_RESIDENCE_SECONDS).optional(),
       })
       .optional(),
     /**

@@ -16,6 +16,7 @@ import { canaryCidr, canaryProblem } from '../core/selftest';
 import { type BlockReason, DEFAULT_POLICY, PolicySettingsSchema, type PolicySettings, SimulationSettingsSchema } from '../core/policy';
 import {
   NACL_DEFAULT_QUOTA,
+  NACL_DEFAULT_RESIDENCE_SECONDS,
   NaclSettingsSchema,
   PipelineSettingsSchema,
   WafSettingsSchema,
@@ -214,6 +215,16 @@ export interface EnumerationBlockerProps {
    */
   readonly reconcileMinutes?: number;
   /**
+   * Seconds a network ACL entry portsnare placed keeps its place while its record stays eligible
+   * (active, not expired, allowed by the never-block rules; context key
+   * `portsnare.enforcement.naclResidenceSeconds`): a newer attacker takes the place of an entry
+   * only once the entry is that old, so a stream of new decisions does not rewrite every ACL on
+   * every run. A lift or expiry still removes the entry at once. 0: places go by recency alone.
+   * A whole number, 0–86400.
+   * @default 300
+   */
+  readonly naclResidenceSeconds?: number;
+  /**
    * The notification digest (core/digest.ts DigestSettingsSchema: everyMinutes, topicArn, email,
    * webhookUrl, minNewBlocks, quietHours, timeZone, chatbot, top); lib/Digest.ts builds it.
    * @default - no digest
@@ -286,7 +297,12 @@ export function pipelineSettingsFrom(props: EnumerationBlockerProps, wafSets: re
         ? { blockableSpecialCidrs: [canaryCidr(props.selftestCanaryAddress)] }
         : {}),
     },
-    nacl: { aclIds: [...(props.naclIds ?? [])], ruleRange: naclRuleRangeOf(props), quotaPerDirection: props.naclQuota ?? NACL_DEFAULT_QUOTA },
+    nacl: {
+      aclIds: [...(props.naclIds ?? [])],
+      ruleRange: naclRuleRangeOf(props),
+      quotaPerDirection: props.naclQuota ?? NACL_DEFAULT_QUOTA,
+      residenceSeconds: props.naclResidenceSeconds ?? NACL_DEFAULT_RESIDENCE_SECONDS,
+    },
     waf: { sets: [...wafSets] },
     simulation: simulationOf(props),
   };
@@ -310,6 +326,7 @@ const PROP_OF: Record<string, { prop: string; seconds?: true }> = {
   'nacl.aclIds': { prop: 'naclIds' },
   'nacl.ruleRange': { prop: 'naclRuleRange' },
   'nacl.quotaPerDirection': { prop: 'naclQuota' },
+  'nacl.residenceSeconds': { prop: 'naclResidenceSeconds' },
   'waf.sets': { prop: 'wafScopes' },
   'simulation.all': { prop: 'simulation' },
   'simulation.inputs': { prop: 'simulation.inputs' },

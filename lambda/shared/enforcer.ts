@@ -32,7 +32,7 @@ import type { PipelineSettings } from '../../core/settings';
 import type { Clock } from '../../aws/clock';
 import type { NaclAdapter } from '../../aws/nacl-adapter';
 import type { Observability } from '../../aws/observability';
-import { type CachedSet, desiredOf, failureOf as pointFailureOf, NaclPoint, newPointContext, type WafRunDeferral, wafPointsOf } from '../../aws/points';
+import { type CachedSet, desiredOf, failureOf as pointFailureOf, type NaclCache, type NaclKnownRecords, NaclPoint, newPointContext, type WafRunDeferral, wafPointsOf } from '../../aws/points';
 import type { BlockRepository } from '../../aws/repository';
 import type { WafAdapter } from '../../aws/waf-adapter';
 import { SETTLE_MS, WAKE_WINDOW_MS } from './queue';
@@ -72,6 +72,13 @@ export interface EnforcerState {
   readonly sets: Map<string, CachedSet>;
   /** the records an ACL can hold, as the last full run found them and the incremental runs since changed them */
   naclRecent?: NaclRecentCache;
+  /**
+   * each network ACL as last read or written (aws/points.ts NaclCache): an incremental run reads an
+   * ACL only when planning against this changes something
+   */
+  nacls?: NaclCache;
+  /** the records of the targets that hold NACL entries (aws/points.ts NaclKnownRecords), kept current by each run's changes */
+  naclKnown?: NaclKnownRecords;
   /** the simulation settings (JSON) the cache was built under: other settings make the next run a full one */
   simulation?: string;
   /**
@@ -229,7 +236,10 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
   const ctx = newPointContext(settings, obs, mode === 'reconcile');
   // a full run writes every set's whole list: nothing stays pending
   if (!incremental) state.wafPending.clear();
-  const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx));
+  state.nacls ??= new Map();
+  state.naclKnown ??= new Map();
+  const known = state.naclKnown;
+  const naclPoints = settings.nacl.aclIds.map((aclId) => new NaclPoint(aclId, nacl, ctx, { cache: state.nacls, useCache: incremental, ...(incremental ? { known } : {}) }));
 
   let wafInput: DesiredInput;
   let naclInput: DesiredInput;
@@ -244,6 +254,8 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
     const changes = await repo.changesSince(cursor - OVERLAP_MS, started);
     wafInput = { kind: 'changes', changes };
     deferral = { pending: state.wafPending, writeBy: wafWriteBy(state, started) };
+    // a record of an entry's target changed (a lift, an expiry refreshed, a new sighting): known as it is now
+    for (const change of latestPerTarget(changes)) if (known.has(change.target)) known.set(change.target, change);
     const cached = naclPoints.length && state.naclRecent ? naclRecentFromCache(state.naclRecent, changes, settings, started) : undefined;
     if (naclPoints.length && cached === undefined) state.naclRecent = undefined;
     const recent = naclPoints.length ? (cached ?? (await recentForNacl(deps, started))) : [];
@@ -278,6 +290,14 @@ export async function enforce(deps: EnforcerDeps, mode: EnforceMode): Promise<En
       ? desiredCandidates(latestPerTarget(wafInput.changes), started, new NeverBlockGuard(settings.guard), settings.policy, settings.simulation).refused
       : desiredOf(ctx, wafInput, started).refused;
   for (const refused of refusedRecords) obs.log.warn('active record is protected by the never-block rules; not enforced', refused);
+  // the records of the targets the ACLs hold now, for the residents of the next incremental run
+  const holders = new Set(reports.filter((r) => r.point.startsWith('nacl:')).flatMap((r) => [...r.after]));
+  const nextKnown: NaclKnownRecords = new Map();
+  for (const target of holders) {
+    const record = byTarget.get(target) ?? known.get(target);
+    if (record) nextKnown.set(target, record);
+  }
+  state.naclKnown = nextKnown;
   const failures = reports.flatMap((r) => r.failures);
   const incomplete = reports.flatMap((r) => r.incomplete);
   const before = new Set(reports.flatMap((r) => [...r.before]));

@@ -52,6 +52,7 @@ export type PlaneSettingsProps = Pick<
   | 'enforcementLagThreshold'
   | 'selftestCanaryAddress'
   | 'reconcileMinutes'
+  | 'naclResidenceSeconds'
   | 'simulation'
 >;
 

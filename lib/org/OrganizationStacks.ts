@@ -87,6 +87,7 @@ export class PlaneStack extends Stack {
       alarmTopic: alarmTopicOf(this, config),
       ...canaryOf(config),
       reconcileMinutes: config.enforcement?.reconcileMinutes,
+      naclResidenceSeconds: config.enforcement?.naclResidenceSeconds,
       ...(config.simulation !== undefined ? { simulation: config.simulation } : {}),
     });
     const fmsConfig = organization.firewallManager;

@@ -56,7 +56,7 @@ describe('operator requests and settings', () => {
 
   it('defaults the pipeline settings and refuses a quota above 40 or a reversed range', () => {
     const defaults = PipelineSettingsSchema.parse({});
-    expect(defaults.nacl).toEqual({ aclIds: [], ruleRange: [1, 99], quotaPerDirection: 20 });
+    expect(defaults.nacl).toEqual({ aclIds: [], ruleRange: [1, 99], quotaPerDirection: 20, residenceSeconds: 300 });
     expect(PipelineSettingsSchema.safeParse({ nacl: { quotaPerDirection: 41 } }).success).toBe(false);
     expect(PipelineSettingsSchema.safeParse({ nacl: { ruleRange: [50, 10] } }).success).toBe(false);
     expect(PipelineSettingsSchema.safeParse({ nacl: { ruleRange: [1, 32767] } }).success).toBe(false);

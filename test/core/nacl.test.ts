@@ -9,6 +9,7 @@ import {
   describeShadows,
   heldRuleNumbers,
   ledgerHolds,
+  ledgerView,
   ownEntryTarget,
   planNacl,
   RULE_NUMBER_COOL_DOWN_MS,
@@ -206,6 +207,57 @@ describe('planNacl properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('planNacl residence time', () => {
+  const placed = (entry: NaclEntry, placedAt: number): NaclEntry => ({ ...entry, placedAt });
+  const full = [...defaults, placed(own(10, '203.0.113.1'), 1_000), placed(own(11, '203.0.113.2'), 100_000)];
+  const wanted = [candidate('203.0.113.1', 1), candidate('203.0.113.2', 5), candidate('203.0.113.3', 9)];
+
+  it('an eligible entry placed less than R ago keeps its place ahead of a more recent candidate', () => {
+    const plan = planNacl({ entries: full, range: RANGE, quota: 3, candidates: wanted, residence: { now: 300_999, ms: 300_000 } });
+    expect(plan.changes).toEqual([]);
+    expect(plan.full).toEqual(['ipv4']);
+  });
+
+  it('once R has passed, the entry competes on recency (R counted from placedAt, the boundary excluded)', () => {
+    const plan = planNacl({ entries: full, range: RANGE, quota: 3, candidates: wanted, residence: { now: 301_000, ms: 300_000 } });
+    expect(plan.changes).toEqual([{ op: 'replace', ruleNumber: 10, cidr: '203.0.113.3/32', family: 'ipv4', target: '203.0.113.3', previous: '203.0.113.1/32' }]);
+  });
+
+  it('a resident that is no longer a candidate (lifted, expired, refused) loses its place at once', () => {
+    const plan = planNacl({ entries: full, range: RANGE, quota: 3, candidates: [candidate('203.0.113.2', 5), candidate('203.0.113.3', 9)], residence: { now: 2_000, ms: 300_000 } });
+    expect(plan.changes).toEqual([{ op: 'replace', ruleNumber: 10, cidr: '203.0.113.3/32', family: 'ipv4', target: '203.0.113.3', previous: '203.0.113.1/32' }]);
+  });
+
+  it('an entry without placedAt (a row an older version wrote) was placed long ago', () => {
+    const entries = [...defaults, own(10, '203.0.113.1'), placed(own(11, '203.0.113.2'), 100_000)];
+    const plan = planNacl({ entries, range: RANGE, quota: 3, candidates: wanted, residence: { now: 2_000, ms: 300_000 } });
+    expect(plan.changes).toEqual([{ op: 'replace', ruleNumber: 10, cidr: '203.0.113.3/32', family: 'ipv4', target: '203.0.113.3', previous: '203.0.113.1/32' }]);
+  });
+
+  it('R = 0 or no residence: by recency alone, as before', () => {
+    const expected = [{ op: 'replace', ruleNumber: 10, cidr: '203.0.113.3/32', family: 'ipv4', target: '203.0.113.3', previous: '203.0.113.1/32' }];
+    expect(planNacl({ entries: full, range: RANGE, quota: 3, candidates: wanted, residence: { now: 2_000, ms: 0 } }).changes).toEqual(expected);
+    expect(planNacl({ entries: full, range: RANGE, quota: 3, candidates: wanted }).changes).toEqual(expected);
+  });
+
+  it('residents beyond a capacity that shrank: the most recent of them keep their places', () => {
+    // a foreign allow takes one IPv4 rule: one place left for two residents
+    const entries = [...full, { ruleNumber: 5, egress: false, ruleAction: 'allow' as const, protocol: '-1', cidrBlock: '192.0.2.0/24' }];
+    const plan = planNacl({ entries, range: RANGE, quota: 3, candidates: wanted, residence: { now: 2_000, ms: 300_000 } });
+    expect(plan.changes).toEqual([{ op: 'delete', ruleNumber: 10, cidr: '203.0.113.1/32', family: 'ipv4', target: '203.0.113.1' }]);
+  });
+
+  it('the ledger row\'s placedAt reaches the entry it names, not a `maybe` CIDR nor a foreign entry', () => {
+    const rows = [
+      { ruleNumber: 10, cidr: '203.0.113.1/32', state: 'confirmed' as const, placedAt: 1_000 },
+      { ruleNumber: 11, cidr: '203.0.113.9/32', state: 'pending' as const, maybe: ['203.0.113.8/32'], placedAt: 2_000 },
+    ];
+    const view = ledgerView([...defaults, own(10, '203.0.113.1'), own(11, '203.0.113.8'), own(12, '203.0.113.5')], rows, RANGE, 3_000);
+    const at = (n: number) => view.entries.find((e) => e.ruleNumber === n && !e.egress)?.placedAt;
+    expect([at(10), at(11), at(12)]).toEqual([1_000, undefined, undefined]);
   });
 });
 

@@ -28,6 +28,12 @@
  *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteNetworkAclEntry.html
  * - Throttling: RequestLimitExceeded, HTTP 503.
  *   https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
+ * - ReplaceNetworkAclEntry "replaces an entry (rule) in a network ACL": the entry at the number
+ *   afterwards is a new one. The fake records, per ACL, when each entry it holds was created
+ *   (CreateNetworkAclEntry, ReplaceNetworkAclEntry or a console edit that changed it) on the
+ *   test's clock (`createdAt`): the independent record the residence-time spec
+ *   (test/wire/spec.ts naclHolders) reads, never the stack's ledger. The API does not report it.
+ *   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceNetworkAclEntry.html
  *
  * The same state serves test/wire/ec2-server.ts, which puts it behind the EC2 Query protocol on a
  * local HTTP port for the real EC2Client.
@@ -53,6 +59,11 @@ export type Ec2Op = 'DescribeNetworkAcls' | 'CreateNetworkAclEntry' | 'ReplaceNe
 /** How DescribeNetworkAcls reports the "*" default deny of each family. */
 export const DEFAULT_DENY_RULE = { ipv4: 32767, ipv6: 32768 } as const;
 
+/** An entry's place: its direction and rule number (one entry per rule number per direction). */
+function slot(entry: Pick<NetworkAclEntry, 'RuleNumber' | 'Egress'>): string {
+  return `${entry.Egress === true ? 'egress' : 'ingress'}/${entry.RuleNumber}`;
+}
+
 function familyOfEntry(entry: NetworkAclEntry): 'ipv4' | 'ipv6' {
   return entry.Ipv6CidrBlock !== undefined ? 'ipv6' : 'ipv4';
 }
@@ -64,6 +75,8 @@ export class FakeEc2 {
   /** each ACL's entries before its latest change, for stale reads */
   private readonly previous = new Map<string, NetworkAclEntry[]>();
   private readonly vpcs = new Map<string, string>();
+  /** per ACL, per "<egress>/<rule number>": when the entry there was created (the test's clock) */
+  private readonly created = new Map<string, Map<string, number>>();
   private staleReads = 0;
   /** per ACL: a snapshot the next reads serve (a read lagging any number of changes behind) */
   private readonly lagging = new Map<string, { entries: NetworkAclEntry[]; reads: number }>();
@@ -76,6 +89,8 @@ export class FakeEc2 {
     /** rules per direction per family, the default deny included */
     public quota = 20,
     private readonly random: () => number = Math.random,
+    /** the test's clock, for `createdAt` */
+    private readonly now: () => number = Date.now,
   ) {
     this.mock.on(DescribeNetworkAclsCommand).callsFake(async (input: DescribeNetworkAclsCommandInput) => this.describe(input));
     this.mock.on(CreateNetworkAclEntryCommand).callsFake(async (input: CreateNetworkAclEntryCommandInput) => this.create(input));
@@ -90,6 +105,7 @@ export class FakeEc2 {
       if (options.ipv6) defaults.push({ RuleNumber: DEFAULT_DENY_RULE.ipv6, Egress: egress, Protocol: '-1', RuleAction: 'deny', Ipv6CidrBlock: '::/0' });
     }
     this.acls.set(aclId, [...(options.entries ?? []).map((e) => ({ ...e })), ...defaults]);
+    this.created.set(aclId, new Map(this.acls.get(aclId)!.map((e) => [slot(e), this.now()])));
     this.previous.set(aclId, this.entries(aclId));
     this.vpcs.set(aclId, options.vpcId ?? 'vpc-0123456789abcdef0');
   }
@@ -140,7 +156,24 @@ export class FakeEc2 {
   /** Someone edits the ACL outside portsnare (the console): no API rules apply. */
   consoleEdit(aclId: string, edit: (entries: NetworkAclEntry[]) => NetworkAclEntry[]): void {
     this.changing(aclId);
-    this.acls.set(aclId, edit(this.entries(aclId)));
+    const before = new Map(this.entries(aclId).map((e) => [slot(e), JSON.stringify(e)]));
+    const after = edit(this.entries(aclId));
+    this.acls.set(aclId, after);
+    const created = this.created.get(aclId) ?? new Map<string, number>();
+    const kept = new Map<string, number>();
+    for (const entry of after) {
+      const at = before.get(slot(entry)) === JSON.stringify(entry) ? created.get(slot(entry)) : undefined;
+      kept.set(slot(entry), at ?? this.now());
+    }
+    this.created.set(aclId, kept);
+  }
+
+  /**
+   * When the entry at `ruleNumber` (ingress unless `egress`) was created, on the test's clock:
+   * by CreateNetworkAclEntry, ReplaceNetworkAclEntry or a console edit. Undefined: no entry there.
+   */
+  createdAt(aclId: string, ruleNumber: number, egress = false): number | undefined {
+    return this.created.get(aclId)?.get(slot({ RuleNumber: ruleNumber, Egress: egress }));
   }
 
   /** The next call of `op` ('*': any call) fails with `error`. */
@@ -251,6 +284,7 @@ export class FakeEc2 {
     this.checkQuota(entries, entry);
     this.changing(input.NetworkAclId!);
     entries.push(entry);
+    this.created.get(input.NetworkAclId!)?.set(slot(entry), this.now());
     return {};
   }
 
@@ -263,6 +297,7 @@ export class FakeEc2 {
     this.checkQuota(entries, entry, entries[index]);
     this.changing(input.NetworkAclId!);
     entries[index] = entry;
+    this.created.get(input.NetworkAclId!)?.set(slot(entry), this.now());
     return {};
   }
 
@@ -275,6 +310,7 @@ export class FakeEc2 {
     if (index < 0) throw awsError('InvalidNetworkAclEntry.NotFound', `The network acl entry identified by ${rule} does not exist`);
     this.changing(input.NetworkAclId!);
     entries.splice(index, 1);
+    this.created.get(input.NetworkAclId!)?.delete(slot({ RuleNumber: rule, Egress: input.Egress }));
     return {};
   }
 }

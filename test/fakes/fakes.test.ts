@@ -29,6 +29,24 @@ describe('FakeEc2 (network ACLs)', () => {
     ]);
   });
 
+  it('records when it created each entry: a create, a replace and a changing console edit are new entries; a failed call and an unchanged entry are not', async () => {
+    const clock = new SimClock();
+    const t0 = clock.now();
+    const ec2 = new FakeEc2(20, () => 0.5, () => clock.now());
+    ec2.addAcl(ACL);
+    clock.advance(1_000);
+    await ec2.client.send(deny(10, '192.0.2.1/32'));
+    await ec2.client.send(deny(11, '192.0.2.2/32'));
+    clock.advance(1_000);
+    await ec2.client.send(new ReplaceNetworkAclEntryCommand({ NetworkAclId: ACL, RuleNumber: 10, Egress: false, Protocol: '-1', RuleAction: 'deny', CidrBlock: '192.0.2.3/32' }));
+    await expect(ec2.client.send(deny(11, '192.0.2.4/32'))).rejects.toMatchObject({ name: 'NetworkAclEntryAlreadyExists' });
+    clock.advance(1_000);
+    ec2.consoleEdit(ACL, (entries) => [...entries, { RuleNumber: 12, Egress: false, Protocol: '-1', RuleAction: 'deny', CidrBlock: '192.0.2.5/32' }]);
+    expect([10, 11, 12, 32767].map((n) => ec2.createdAt(ACL, n)! - t0)).toEqual([2_000, 1_000, 3_000, 0]);
+    await ec2.client.send(new DeleteNetworkAclEntryCommand({ NetworkAclId: ACL, RuleNumber: 11, Egress: false }));
+    expect(ec2.createdAt(ACL, 11)).toBeUndefined();
+  });
+
   it('refuses rule numbers outside 1–32766', async () => {
     const ec2 = new FakeEc2();
     ec2.addAcl(ACL);

@@ -94,7 +94,10 @@ describe('convergence', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.integer(), fc.integer({ min: 2, max: 8 }), async (ops, seed, quota) => {
         const settings = testSettings({
-          nacl: { aclIds: [ACL_A, ACL_B], ruleRange: [10, 25], quotaPerDirection: quota },
+          // residence 0: the final oracle (planEnforcement over the SDK's entries, which carry no
+          // placement time) places by recency alone; the residence time is checked on the wire
+          // (test/wire/convergence.test.ts, test/wire/nacl-residence.test.ts)
+          nacl: { aclIds: [ACL_A, ACL_B], ruleRange: [10, 25], quotaPerDirection: quota, residenceSeconds: 0 },
           waf: { sets: [SET_V4, SET_V4_2, SET_V6] },
         });
         const world = new World({ settings, random: mulberry32(seed) });

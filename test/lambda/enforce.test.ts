@@ -119,7 +119,8 @@ describe('enforce handler', () => {
   });
 
   it('fills the ACL up to the quota (default deny and foreign entries counted) and evicts the least recently active attacker, who stays in WAF', async () => {
-    const settings = testSettings({ nacl: { aclIds: [ACL_A], ruleRange: [10, 60], quotaPerDirection: 5 } });
+    // residence 0: places go by recency alone (the residence time has its own tests, test/wire/nacl-residence.test.ts)
+    const settings = testSettings({ nacl: { aclIds: [ACL_A], ruleRange: [10, 60], quotaPerDirection: 5, residenceSeconds: 0 } });
     const world = new World({ settings });
     world.ec2.consoleEdit(ACL_A, (entries) => [...entries, { RuleNumber: 100, Egress: false, Protocol: '-1', RuleAction: 'allow', CidrBlock: '0.0.0.0/0' }]);
     // quota 5 − default deny − the allow rule = 3 IPv4 entries for portsnare

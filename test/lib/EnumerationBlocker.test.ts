@@ -116,7 +116,7 @@ describe('settings', () => {
     for (const set of raw.waf.sets) expect(set.id).toMatch(/^«Portsnare.*IpSet.*\.Id»$/);
     // An IP set id is a 36-character UUID once deployed.
     const settings = PipelineSettingsSchema.parse(JSON.parse(texts[0]!.replace(/«[^»]+\.Id»/g, 'a1b2c3d4-0000-4000-8000-000000000000')));
-    expect(settings.nacl).toEqual({ aclIds: ACLS, ruleRange: [10, 60], quotaPerDirection: 40 });
+    expect(settings.nacl).toEqual({ aclIds: ACLS, ruleRange: [10, 60], quotaPerDirection: 40, residenceSeconds: 300 });
     expect(settings.policy).toEqual({
       baseTtlSeconds: 1800,
       escalationFactor: 3,

@@ -194,10 +194,23 @@ describe('context validation', () => {
     ['a fractional reconcile interval', { enforcement: { reconcileMinutes: 2.5 } }, /portsnare\.enforcement\.reconcileMinutes: Invalid input: expected int, received number \(got 2\.5\)/],
     ['a reconcile interval as text', { enforcement: { reconcileMinutes: '10' } }, /portsnare\.enforcement\.reconcileMinutes: .*expected number.* \(got "10"\)/],
     ['an unknown enforcement key', { enforcement: { reconcileMinute: 5 } }, /portsnare\.enforcement: Unrecognized key: "reconcileMinute"/],
+    ['a negative NACL residence time', { enforcement: { naclResidenceSeconds: -5 } }, /portsnare\.enforcement\.naclResidenceSeconds: Too small: expected number to be >=0 \(got -5\)/],
+    ['a NACL residence time over a day', { enforcement: { naclResidenceSeconds: 86_401 } }, /portsnare\.enforcement\.naclResidenceSeconds: Too big: expected number to be <=86400 \(got 86401\)/],
+    ['a fractional NACL residence time', { enforcement: { naclResidenceSeconds: 1.5 } }, /portsnare\.enforcement\.naclResidenceSeconds: Invalid input: expected int, received number \(got 1\.5\)/],
   ])('rejects %s, naming the key', (_what, value, message) => {
     const parsed = parsePortsnareContext(value);
     expect(parsed.ok).toBe(false);
     expect(!parsed.ok && parsed.error).toMatch(message);
+  });
+
+  it('hands portsnare.enforcement.naclResidenceSeconds to every function\'s settings (nacl.residenceSeconds)', () => {
+    const { template } = synth({ sensor: { type: 'none' }, naclIds: ['acl-0123456789abcdef0'], enforcement: { naclResidenceSeconds: 0 } });
+    const settings = Object.values(template.findResources('AWS::Lambda::Function'))
+      .map((fn) => (fn as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables?.PORTSNARE_SETTINGS)
+      .filter((value) => value !== undefined)
+      .map((value) => JSON.parse(flatten(value)) as { nacl: Record<string, unknown> });
+    expect(settings.length).toBeGreaterThanOrEqual(4);
+    for (const s of settings) expect(s.nacl.residenceSeconds).toBe(0);
   });
 
   it('reads durations in the command line\'s spelling', () => {

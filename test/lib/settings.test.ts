@@ -12,7 +12,7 @@ describe('pipelineSettingsFrom', () => {
     expect(pipelineSettingsFrom({})).toEqual({
       policy: { baseTtlSeconds: 3600, escalationFactor: 2, maxTtlSeconds: 604800, offenceWindowSeconds: 2592000, blockUnverified: false, burstLimitPerMinute: 100, widestIpv4Prefix: 16, widestIpv6Prefix: 48, maxManualTtlSeconds: 2592000 },
       guard: { allowlist: [], protectedCidrs: [] },
-      nacl: { aclIds: [], ruleRange: [1, 99], quotaPerDirection: 20 },
+      nacl: { aclIds: [], ruleRange: [1, 99], quotaPerDirection: 20, residenceSeconds: 300 },
       waf: { sets: [] },
       simulation: { all: false, inputs: [] },
     });
@@ -25,6 +25,7 @@ describe('pipelineSettingsFrom', () => {
         naclIds: ['acl-0123456789abcdef0'],
         naclRuleRange: [10, 60],
         naclQuota: 40,
+        naclResidenceSeconds: 120,
         vpcCidrs: ['10.0.0.0/16'],
         policy: { baseTtl: Duration.minutes(30), maxTtl: Duration.days(2), offenceWindow: Duration.days(1), escalationFactor: 3, blockUnverified: true, burstLimitPerMinute: 7, allowlist: ['203.0.113.0/24'] },
       },
@@ -33,7 +34,7 @@ describe('pipelineSettingsFrom', () => {
     expect(settings).toEqual({
       policy: { baseTtlSeconds: 1800, escalationFactor: 3, maxTtlSeconds: 172800, offenceWindowSeconds: 86400, blockUnverified: true, burstLimitPerMinute: 7, widestIpv4Prefix: 16, widestIpv6Prefix: 48, maxManualTtlSeconds: 2592000 },
       guard: { allowlist: ['203.0.113.0/24'], protectedCidrs: ['10.0.0.0/16'] },
-      nacl: { aclIds: ['acl-0123456789abcdef0'], ruleRange: [10, 60], quotaPerDirection: 40 },
+      nacl: { aclIds: ['acl-0123456789abcdef0'], ruleRange: [10, 60], quotaPerDirection: 40, residenceSeconds: 120 },
       waf: { sets },
       simulation: { all: false, inputs: [] },
     });
@@ -88,6 +89,9 @@ describe('validateEnumerationBlockerProps', () => {
     ['a reconcile interval over an hour', { reconcileMinutes: 90 }, 'reconcileMinutes 90 must be a whole number of minutes within 1–60'],
     ['a reconcile interval of 0', { reconcileMinutes: 0 }, 'reconcileMinutes 0 must be a whole number of minutes within 1–60'],
     ['a fractional reconcile interval', { reconcileMinutes: 0.5 }, 'reconcileMinutes 0.5 must be a whole number of minutes within 1–60'],
+    ['a negative NACL residence time', { naclResidenceSeconds: -1 }, 'naclResidenceSeconds -1: must be at least 0'],
+    ['a NACL residence time over a day', { naclResidenceSeconds: 90_000 }, 'naclResidenceSeconds 90000: must be at most 86400'],
+    ['a fractional NACL residence time', { naclResidenceSeconds: 2.5 }, 'naclResidenceSeconds 2.5: must be a whole number'],
   ])('rejects %s, naming the prop and the value', (_what, props, message) => {
     expect(errors(props)).toEqual([message]);
   });

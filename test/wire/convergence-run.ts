@@ -24,7 +24,14 @@
  *   address we block.
  * After the schedule, the faults stop, the cool-down passes, both stacks reconcile, and what AWS
  * holds is compared with test/wire/spec.ts — never with core/'s planning nor with any run's
- * `converged`. Overlapping ranges must be refused at synth (lib/NaclCleanup.ts claimRuleRange),
+ * `converged`. With a NACL residence time R > 0 (`residenceSeconds`), every enforce invocation is
+ * also checked against the spec's residence rule: an entry of ours that EC2 created less than
+ * R − RESIDENCE_SLACK_MS before the invocation (the fake's own record, FakeEc2.createdAt) and whose
+ * address is active before and after it still holds its place afterwards, unless the places left
+ * by everyone else's entries are fewer than such residents (naclHolders over the residents
+ * alone); and, before any fault, an entry whose address was no longer active when the invocation
+ * started is gone after it, whatever its age. The end state (quiescence + 11 min > R) is the
+ * no-residence holders all the same. Overlapping ranges must be refused at synth (lib/NaclCleanup.ts claimRuleRange),
  * and a foreign entry in our range reported (NaclForeignInRange); a deleted stack must leave none
  * of its entries. Measured: decision → in WAF (`lags`), a block's expiry → gone from every ACL
  * and IP set (`liftLags`).
@@ -63,6 +70,12 @@ import { ACL_A, ACL_B, SET_V4, SET_V6, testSettings } from '../fakes/world';
 import type { LocalTable } from './dynalite';
 import { Ec2Server } from './ec2-server';
 import { type SpecFamily, Spec, familyOfAddress, hostCidrText, naclHolders } from './spec';
+
+/** An address as the spec keeps it (RFC 5952 text). */
+function ipaddrText(address: string): string {
+  const cidr = hostCidrText(address);
+  return cidr.slice(0, cidr.lastIndexOf('/'));
+}
 import { WafServer } from './wafv2-server';
 
 /** the SQS queue's visibility timeout (lib: 6 × the enforce function's 60 s timeout) */
@@ -70,6 +83,12 @@ export const VISIBILITY_TIMEOUT_MS = 360_000;
 /** quota per direction: small, so eviction happens in short schedules */
 export const QUOTA = 12;
 const RANGE: [number, number] = [10, 60];
+/**
+ * How much earlier than EC2's creation the stack may count an entry's residence from: the ledger's
+ * placedAt is the write's answer, or (an answer lost) its claim, made before the call and its
+ * throttling backoff (aws/nacl-adapter.ts: up to 6 attempts, 8 s each at most).
+ */
+export const RESIDENCE_SLACK_MS = 60_000;
 /** the schedules of lib (EnumerationBlocker): expiry every minute, reconcile every 5 minutes */
 export const EXPIRY_MS = 60_000;
 export const RECONCILE_MS = 5 * 60_000;
@@ -339,11 +358,25 @@ interface OtherStack {
  * Runs one schedule from a fresh world (new servers, new tables) and checks it against the spec.
  * `jitterSeed`: the scheduler's jitter (0: every tick on time, every delivery at once).
  */
-export async function runSchedule(db: LocalTable, runId: string, ops: readonly Op[], otherRange: [number, number], jitterSeed = 0): Promise<RunResult> {
+export async function runSchedule(
+  db: LocalTable,
+  runId: string,
+  ops: readonly Op[],
+  otherRange: [number, number],
+  jitterSeed = 0,
+  /**
+   * the NACL residence time in seconds (default: the production default, core/settings.ts), and
+   * the rules per direction (default QUOTA; smaller: the places are contended in short schedules)
+   */
+  options: { readonly residenceSeconds?: number; readonly quota?: number } = {},
+): Promise<RunResult> {
+  const quota = options.quota ?? QUOTA;
   const clock = new SimClock();
   const obs = new RecordingObservability();
-  const settings: PipelineSettings = testSettings({ nacl: { aclIds: [ACL_A, ACL_B], ruleRange: RANGE, quotaPerDirection: QUOTA } });
-  const ec2 = new Ec2Server(new FakeEc2(QUOTA, () => 0.5));
+  const settings: PipelineSettings = testSettings({
+    nacl: { aclIds: [ACL_A, ACL_B], ruleRange: RANGE, quotaPerDirection: quota, ...(options.residenceSeconds !== undefined ? { residenceSeconds: options.residenceSeconds } : {}) },
+  });
+  const ec2 = new Ec2Server(new FakeEc2(quota, () => 0.5, () => clock.now()));
   const waf = new WafServer(clock, () => 0.5);
   for (const aclId of [ACL_A, ACL_B]) ec2.ec2.addAcl(aclId, { ipv6: true });
   for (const ref of settings.waf.sets) waf.waf.addSet(ref);
@@ -385,7 +418,7 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
     };
     const otherStack = async (range: [number, number], table: string, existing?: OtherStack): Promise<OtherStack> => {
       const otherObs = existing?.obs ?? new RecordingObservability();
-      const otherSettings = testSettings({ nacl: { aclIds: [ACL_A], ruleRange: range, quotaPerDirection: QUOTA }, waf: { sets: [] } });
+      const otherSettings = testSettings({ nacl: { aclIds: [ACL_A], ruleRange: range, quotaPerDirection: quota }, waf: { sets: [] } });
       const ledger = new PlacementLedger(db.doc, table);
       const otherNacl = new NaclAdapter(ec2Client, clock, otherObs, () => 0.5, ledger, range);
       return {
@@ -452,6 +485,8 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
     const lifted = new Set<string>();
     let lastEvent: { id: string; attacker: string; handshake: boolean } | undefined;
     let deletedSet = false;
+    /** a fault op has been issued (its effects may linger: stale reads, claims of lost answers) */
+    let faulted = false;
     let seq = 0;
 
     /** Where AWS holds an address for this stack now: its IP sets, its entries (not the operator's) in either ACL. */
@@ -464,6 +499,52 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
       }
       return held;
     };
+    /** This stack's entries in one ACL now (not the operator's): address, rule number, when EC2 created it. */
+    const poolCidrs = new Map(POOL.map((address) => [hostCidrText(address), ipaddrText(address)]));
+    const oursIn = (aclId: string) => {
+      const operatorOwn = new Set((operatorEntries.get(aclId) ?? []).map(entryKey));
+      return ec2.ec2
+        .entries(aclId)
+        .filter((e) => isHostDeny(e) && !operatorOwn.has(entryKey(e)) && poolCidrs.has(e.CidrBlock ?? e.Ipv6CidrBlock ?? ''))
+        .map((e) => ({ entry: e, address: poolCidrs.get(e.CidrBlock ?? e.Ipv6CidrBlock ?? '')!, createdAt: ec2.ec2.createdAt(aclId, e.RuleNumber!) }));
+    };
+    const residenceMs = settings.nacl.residenceSeconds * 1000;
+    /**
+     * One enforce invocation under the spec's residence rule (see the top of this file): the
+     * residents before it that must still hold their place after it. Not checked while the
+     * index lags (the run then sees records older than the spec's, by design).
+     */
+    const underResidence = async <T>(invoke: () => Promise<T>): Promise<T> => {
+      if (residenceMs <= 0 || index.lagMs > 0) return invoke();
+      const t0 = clock.now();
+      const active0 = new Set(spec.active(t0).map((a) => a.address));
+      const before = new Map([ACL_A, ACL_B].map((aclId) => [aclId, oursIn(aclId).filter((o) => o.createdAt !== undefined && t0 - o.createdAt < residenceMs - RESIDENCE_SLACK_MS && active0.has(o.address))]));
+      const gone = faulted ? [] : [ACL_A, ACL_B].map((aclId) => ({ aclId, addresses: oursIn(aclId).filter((o) => !active0.has(o.address)).map((o) => o.address) }));
+      const result = await invoke();
+      const active1 = spec.active(clock.now());
+      // before any fault: an entry whose address was no longer active when the run started (its
+      // block expired) is gone after it, whatever its age — unless it was blocked again meanwhile
+      const activeNow = new Set(active1.map((a) => a.address));
+      for (const { aclId, addresses } of gone) {
+        const left = new Set(oursIn(aclId).map((o) => o.address));
+        for (const address of addresses) if (left.has(address) && !activeNow.has(address)) failures.push(`${aclId}: ${address} no longer active, yet its entry outlived the run`);
+      }
+      for (const aclId of [ACL_A, ACL_B]) {
+        const residents = new Set(before.get(aclId)!.map((o) => o.address));
+        if (!residents.size) continue;
+        const mine = oursIn(aclId);
+        const others = ec2.ec2.entries(aclId).filter((e) => !e.Egress && !mine.some((m) => m.entry.RuleNumber === e.RuleNumber));
+        const count = { ipv4: others.filter((e) => entryFamily(e) === 'ipv4').length, ipv6: others.filter((e) => entryFamily(e) === 'ipv6').length };
+        const usedByOthers = new Set(others.map((e) => e.RuleNumber).filter((n) => n! >= RANGE[0] && n! <= RANGE[1]));
+        const mustKeep = naclHolders(active1.filter((a) => residents.has(a.address)), count, quota, RANGE[1] - RANGE[0] + 1 - usedByOthers.size);
+        const held = new Set(mine.map((m) => m.address));
+        for (const address of mustKeep) {
+          if (!held.has(address)) failures.push(`${aclId}: ${address} lost its place while it was a resident (created less than ${residenceMs - RESIDENCE_SLACK_MS} ms before the run, still active)`);
+        }
+      }
+      return result;
+    };
+
     /** Observed before and after every invocation: detection → in WAF, and expiry → gone everywhere. */
     const observe = () => {
       const now = clock.now();
@@ -542,7 +623,7 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
         clock,
         async (event) => {
           observe();
-          return enforce(event);
+          return underResidence(() => enforce(event));
         },
         {
           maxInvocations: 60,
@@ -611,6 +692,7 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
 
     for (const op of ops) {
       await joinAlongside();
+      if (isFault(op)) faulted = true;
       switch (op.kind) {
         case 'event': {
           await advanceTo(clock.now() + op.gapMs);
@@ -665,7 +747,7 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
           const ingress = ec2.ec2.entries(aclId).filter((e) => !e.Egress);
           const mine = operatorEntries.get(aclId)!;
           // what AWS would refuse (a taken number, the quota) the operator cannot do either
-          if (mine.length >= 3 || ingress.some((e) => e.RuleNumber === entry.RuleNumber) || ingress.filter((e) => entryFamily(e) === entryFamily(entry)).length >= QUOTA) break;
+          if (mine.length >= 3 || ingress.some((e) => e.RuleNumber === entry.RuleNumber) || ingress.filter((e) => entryFamily(e) === entryFamily(entry)).length >= quota) break;
           ec2.ec2.consoleEdit(aclId, (entries) => [...entries, entry]);
           mine.push(entry);
           break;
@@ -748,7 +830,7 @@ export async function runSchedule(db: LocalTable, runId: string, ops: readonly O
       const check = (who: string, mine: NetworkAclEntry[], wanted: typeof active, range: [number, number]) => {
         const others = ingress.filter((e) => !mine.includes(e));
         const usedByOthers = new Set(others.map((e) => e.RuleNumber).filter((n) => n! >= range[0] && n! <= range[1]));
-        const holders = naclHolders(wanted, count(others), QUOTA, range[1] - range[0] + 1 - usedByOthers.size);
+        const holders = naclHolders(wanted, count(others), quota, range[1] - range[0] + 1 - usedByOthers.size);
         const want = [...holders].map(hostCidrText).sort();
         const have = mine.map((e) => e.CidrBlock ?? e.Ipv6CidrBlock ?? '').sort();
         if (JSON.stringify(want) !== JSON.stringify(have)) failures.push(`${aclId} ${who}: want ${JSON.stringify(want)} have ${JSON.stringify(have)}`);

@@ -71,7 +71,7 @@ describe('describe over the wire', () => {
 describe('apply over the wire', () => {
   it('creates, replaces and deletes portsnare entries as the SDK serializes them', async () => {
     let result = await adapter.apply(ACL, [create(10, '203.0.113.7'), create(11, '2001:db8::7')]);
-    expect(result).toEqual({ applied: [create(10, '203.0.113.7'), create(11, '2001:db8::7')], conflicts: [], quotaFull: false });
+    expect(result).toEqual({ applied: [create(10, '203.0.113.7'), create(11, '2001:db8::7')], conflicts: [], quotaFull: false, placedAt: new Map() });
     expect(server.requests.map((r) => r.body).filter((b) => b.startsWith('Action=Create'))).toEqual([
       `Action=CreateNetworkAclEntry&Version=2016-11-15&NetworkAclId=${ACL}&RuleNumber=10&Protocol=-1&RuleAction=deny&Egress=false&CidrBlock=203.0.113.7%2F32`,
       `Action=CreateNetworkAclEntry&Version=2016-11-15&NetworkAclId=${ACL}&RuleNumber=11&Protocol=-1&RuleAction=deny&Egress=false&Ipv6CidrBlock=2001%3Adb8%3A%3A7%2F128`,
@@ -87,7 +87,7 @@ describe('apply over the wire', () => {
 
   it('creates and deletes an IPv6 /64 entry (the prefix policy), read back as AWS holds it', async () => {
     const prefix: NaclChange = { op: 'create', ruleNumber: 12, cidr: '2001:db8:1:2::/64', family: 'ipv6', target: '2001:db8:1:2::/64' };
-    expect(await adapter.apply(ACL, [prefix])).toEqual({ applied: [prefix], conflicts: [], quotaFull: false });
+    expect(await adapter.apply(ACL, [prefix])).toEqual({ applied: [prefix], conflicts: [], quotaFull: false, placedAt: new Map() });
     expect(server.requests.map((r) => r.body).filter((b) => b.startsWith('Action=Create'))).toEqual([
       `Action=CreateNetworkAclEntry&Version=2016-11-15&NetworkAclId=${ACL}&RuleNumber=12&Protocol=-1&RuleAction=deny&Egress=false&Ipv6CidrBlock=2001%3Adb8%3A1%3A2%3A%3A%2F64`,
     ]);
@@ -153,7 +153,7 @@ describe('eventual consistency and lost answers', () => {
     server.dropResponseNext('CreateNetworkAclEntry');
     const result = await adapter.apply(ACL, [create(10, '203.0.113.7'), create(11, '203.0.113.8')]);
     // the second attempt cannot tell its own first attempt from somebody else's entry: the next read does
-    expect(result).toEqual({ applied: [], conflicts: [{ change: create(10, '203.0.113.7'), error: 'NetworkAclEntryAlreadyExists' }], quotaFull: false });
+    expect(result).toEqual({ applied: [], conflicts: [{ change: create(10, '203.0.113.7'), error: 'NetworkAclEntryAlreadyExists' }], quotaFull: false, placedAt: new Map() });
     expect(server.requests.filter((r) => r.op === 'CreateNetworkAclEntry').map((r) => [r.status, r.dropped])).toEqual([
       [200, true],
       [400, false],

@@ -16,6 +16,8 @@ import { type LocalTable, startDynalite } from './dynalite';
 import { ORG_FAULT_SCHEDULE, OUTAGE_REGION, RECONCILE_MS, orgScheduleArb, runOrgSchedule, timeline } from './org-convergence-run';
 
 const RUNS = Number(process.env.ORG_CONVERGENCE_RUNS ?? 6);
+/** the oracles of the first tests (catch-up times, probes) are the spec's holders without residence */
+const NO_RESIDENCE = { residenceSeconds: 0 };
 const SEED = process.env.ORG_CONVERGENCE_SEED === undefined ? undefined : Number(process.env.ORG_CONVERGENCE_SEED);
 const MIN = 60_000;
 let db: LocalTable;
@@ -31,7 +33,7 @@ afterAll(async () => {
 describe('an organization on the wire', () => {
   it('3 accounts × 2 Regions, us-east-1 down for an hour, a plane joining after 30 min: every plane ends equal to desired', async () => {
     // ORG_FAULT_SCHEDULE: us-east-1 down from minute 10 to 70, 333333333333/eu-west-1 joins at 30
-    const result = await runOrgSchedule(db, `fixed${++run}`, ORG_FAULT_SCHEDULE);
+    const result = await runOrgSchedule(db, `fixed${++run}`, ORG_FAULT_SCHEDULE, NO_RESIDENCE);
 
     expect(result.failures).toEqual([]);
     expect(result.planes).toBe(6);
@@ -77,7 +79,7 @@ describe('an organization on the wire', () => {
    * reconcile: this test failed.)
    */
   it('an expiry within 5 minutes of another still leaves every plane at once (no identical "expire" bodies for the plane queue to deduplicate)', async () => {
-    const result = await runOrgSchedule(db, `expire${++run}`, { accounts: 1, ops: timeline([[1, 0], [2, 1], [64.5, { kind: 'probe' }]]) });
+    const result = await runOrgSchedule(db, `expire${++run}`, { accounts: 1, ops: timeline([[1, 0], [2, 1], [64.5, { kind: 'probe' }]]) }, NO_RESIDENCE);
     expect(result.failures).toEqual([]);
     expect(result.deduplicated['expire'] ?? 0).toBe(0);
     const probe = result.probes[0]!;
@@ -108,19 +110,31 @@ describe('an organization on the wire', () => {
         { kind: 'event', who: 8, handshake: false, gapMs: 538_045 },
         { kind: 'event', who: 9, handshake: true, gapMs: 449_649 },
       ],
-    });
+    }, NO_RESIDENCE);
     expect(result.failures).toEqual([]);
   }, 60_000);
 
   it(`after any schedule of faults, every plane holds the specified state (${RUNS} runs)`, async () => {
     await fc.assert(
       fc.asyncProperty(orgScheduleArb(true, 16), async (schedule) => {
-        const result = await runOrgSchedule(db, `p${++run}`, schedule);
+        const result = await runOrgSchedule(db, `p${++run}`, schedule, NO_RESIDENCE);
         expect(result.failures).toEqual([]);
         expect(result.planesConverged).toBe(result.planes);
         // a plane that had something to catch up did so from the table before the final reconcile
         if (result.catchUpDownS !== undefined) expect(result.catchUpDownS).toBeLessThan(Infinity);
         if (result.catchUpAddedS !== undefined) expect(result.catchUpAddedS).toBeLessThan(Infinity);
+      }),
+      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), endOnFailure: true },
+    );
+  }, 240_000);
+
+  it(`with a NACL residence time of 300 s on every plane: after any schedule of faults, every plane holds the specified state (${RUNS} runs)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(orgScheduleArb(true, 16), async (schedule) => {
+        // quiescence + 11 minutes > R before the final reconcile: the spec's holders without residence
+        const result = await runOrgSchedule(db, `r${++run}`, schedule, { residenceSeconds: 300 });
+        expect(result.failures).toEqual([]);
+        expect(result.planesConverged).toBe(result.planes);
       }),
       { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), endOnFailure: true },
     );

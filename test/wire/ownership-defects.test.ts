@@ -111,7 +111,8 @@ describe('a deny that was never lifted (high)', () => {
     const entry = acl!.entries.find((e) => e.ruleNumber === 10);
     expect(entry?.cidrBlock).toBe('203.0.113.1/32');
     expect(entry?.foreign).toBeUndefined(); // still ours: it will be lifted
-    expect(await s.ledger.list(ACL_A)).toEqual([{ ruleNumber: 10, cidr: '203.0.113.1/32', state: 'confirmed' }]);
+    // the refused creates put the row back as it was, A's placement time included (the clock has not moved)
+    expect(await s.ledger.list(ACL_A)).toEqual([{ ruleNumber: 10, cidr: '203.0.113.1/32', state: 'confirmed', placedAt: clock.now() }]);
   });
 });
 

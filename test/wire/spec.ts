@@ -22,6 +22,11 @@
  *   the direction. https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html
  *   The stack's host entries go to the most recently active attackers that fit (lambda/README.md
  *   "Quota and eviction"); the rest are blocked in WAF only.
+ * - NACL residence time (README "Network ACL residence time", `enforcement.naclResidenceSeconds`):
+ *   an entry of the stack created less than R ago (by the EC2 fake's own record of when it created
+ *   each entry, test/fakes/ec2.ts createdAt) whose address is still active keeps its place ahead
+ *   of active addresses without one; the other places go by recency. An address no longer active
+ *   has no place whatever its entry's age.
  */
 import ipaddr from 'ipaddr.js';
 import type { GuardSettings } from '../../core/guard';
@@ -140,11 +145,21 @@ export function naclHolders(
   others: Readonly<Record<SpecFamily, number>>,
   quota: number,
   freeRuleNumbers: number,
+  /**
+   * the residence time: the stack's entries now (address, when EC2 created the entry) and R in ms;
+   * absent or R 0: by recency alone
+   */
+  residence?: { readonly incumbents: ReadonlyArray<{ address: string; createdAt: number }>; readonly now: number; readonly ms: number },
 ): Set<string> {
   // `others` counts every ingress entry of the family that is not this stack's, the default deny included.
   const room: Record<SpecFamily, number> = { ipv4: quota - others.ipv4, ipv6: quota - others.ipv6 };
   const holders = new Set<string>();
-  for (const { address, family } of active) {
+  const young = new Set(
+    (residence?.incumbents ?? []).filter((i) => residence !== undefined && residence.now - i.createdAt < residence.ms).map((i) => ipaddr.parse(i.address).toString()),
+  );
+  // residents first (in their order of recency), then everyone else by recency
+  const ordered = [...active.filter((a) => young.has(a.address)), ...active.filter((a) => !young.has(a.address))];
+  for (const { address, family } of ordered) {
     if (holders.size >= freeRuleNumbers) break;
     if (room[family] <= 0) continue;
     room[family]--;
