@@ -39,12 +39,12 @@ import { ec2Client } from '../../aws/clients/ec2';
 import { sqsClient } from '../../aws/clients/sqs';
 import { wafClients } from '../../aws/clients/wafv2';
 import { type Clock, DeadlineClock, systemClock } from '../../aws/clock';
-import { enforce, type EnforceMode, type EnforcerDeps, type EnforceSummary, newEnforcerState } from '../shared/enforcer';
+import { enforce, type EnforceMode, type EnforcerDeps, type EnforcerState, type EnforceSummary, newEnforcerState } from '../shared/enforcer';
 import { NaclAdapter } from '../../aws/nacl-adapter';
 import { entryPoint, instrument, type Invocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../../aws/observability';
 import { PlaneReports, ReportThrottle } from '../../aws/plane-reports';
-import { EnforceQueue, parseEnforceMessage, queueUrlFromArn } from '../shared/queue';
+import { EnforceQueue, parseEnforceMessage, queueUrlFromArn, WAKE_WINDOW_MS } from '../shared/queue';
 import { BlockRepository, PlacementLedger } from '../../aws/repository';
 import { enforceEnvironmentOf } from '../shared/env';
 import { loadSettings } from '../shared/settings';
@@ -89,24 +89,38 @@ async function retrySoon(deps: EnforceHandlerDeps, event: SQSEvent): Promise<voi
 }
 
 /**
+ * A plane is busy while its runs come at most this far apart (three wake windows): wake-ups are
+ * then coming anyway, and it sends itself none (wakeForPending).
+ */
+export const BUSY_GAP_MS = 3 * WAKE_WINDOW_MS;
+
+/**
  * A run that leaves WAF removals pending (lambda/shared/enforcer.ts EnforcerState.wafPending)
- * makes sure the plane runs again before their deadline even if nothing else wakes it: it sends
- * its own queue a wake-up for the next window (lambda/shared/queue.ts selfWakeUp), unless one it
- * sent is still on its way (its notBefore not yet come: that one's run comes first, and the
- * deadlines were planned against it, enforcer.ts wafWriteBy). One on its way at a time, and not
- * "one per 10 s": the run a wake-up brings may be the plane's last for a while, and a rate would
- * leave its pending removals with no run coming (test/wire/waf-deferral.test.ts, traffic that
- * stops). In a busy plane that is one SendMessage per ≈ 4 s (a wake-up is for the next window,
- * 3–5 s away), coalesced with the wake-ups already coming, so no extra run. How it coalesces
+ * in a plane that is not busy (its previous run more than BUSY_GAP_MS before this one) makes sure
+ * the plane runs again before their deadline even if nothing else wakes it: it sends its own
+ * queue a wake-up for the next window (lambda/shared/queue.ts selfWakeUp), unless one it sent is
+ * still on its way (its notBefore not yet come: that one's run comes first, and the deadlines
+ * were planned against it, enforcer.ts wafWriteBy).
+ *
+ * A busy plane sends none. A wake-up of its own reaches the queue at once, ahead of the fan-out's
+ * (which the decision plane delays by a window), so the run it brings sleeps, paid, until its
+ * notBefore: measured at ≈ 3 s a run when busy planes woke themselves (bench/incremental.bench.ts),
+ * the largest cost of the whole organization (docs/scale.md). What a busy plane gives up: when
+ * the decisions and the lifts both stop right after a run that left removals pending, they wait
+ * for the plane's next wake-up of any kind (a decision, a lift, an expiry) or its reconcile
+ * (`reconcileMinutes`) instead of their deadline. Removals are deferred only when a family has
+ * several full sets, i.e. more than 10,000 blocked sources, whose expiries alone wake the plane
+ * every few seconds (docs/scale.md). How it coalesces
  * depends on the queue: an organization plane (PLANE_ID set: `deps.plane`) gets its wake-ups from
  * a bus rule that can set no deduplication id, so its queue deduplicates by content and this one
  * is sent without an id and with the rule's body; the single-account queue's wake-ups carry
  * decide's id, so this one carries the same. A failed send is logged and never fails the run: the
  * next run sends again, and the reconcile writes everything.
  */
-async function wakeForPending(deps: EnforceHandlerDeps, event: SQSEvent): Promise<void> {
+async function wakeForPending(deps: EnforceHandlerDeps, event: SQSEvent, busy: boolean): Promise<void> {
   const state = deps.state;
   if (!state || ![...state.wafPending.values()].some((set) => set.size > 0)) return;
+  if (busy) return;
   const now = deps.clock.now();
   if (state.selfWake && state.selfWake.notBefore > now) return;
   const arn = event.Records?.[0]?.eventSourceARN;
@@ -151,6 +165,11 @@ export function createHandler(handlerDeps: EnforceHandlerDeps): EnforceHandler {
   const { obs, clock } = deps;
   const reports = new ReportThrottle();
   return instrument(obs, async (event, context) => {
+    // busy: the previous invocation came at most BUSY_GAP_MS before this one (wakeForPending)
+    const invoked = clock.now();
+    const state = deps.state as EnforcerState;
+    const busy = state.lastInvokedAt !== undefined && invoked - state.lastInvokedAt <= BUSY_GAP_MS;
+    state.lastInvokedAt = invoked;
     if (clock instanceof DeadlineClock) {
       clock.deadline = context ? clock.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS : undefined;
     }
@@ -180,7 +199,7 @@ export function createHandler(handlerDeps: EnforceHandlerDeps): EnforceHandler {
       throw error;
     }
     await reportRun(deps, reports, summary, mode);
-    await wakeForPending(deps, event);
+    await wakeForPending(deps, event, busy);
     const failures = summary.failures.map((f) => `${f.point}: ${f.error}: ${f.message}`);
     obs.log.info('enforcement run', { mode, kinds: [...kinds], ...summary, failures });
     if (summary.failures.length === 0) return summary;

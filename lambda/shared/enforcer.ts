@@ -89,6 +89,8 @@ export interface EnforcerState {
   readonly wafPending: Map<string, Map<string, number>>;
   /** the last wake-up this container sent itself for its pending removals (lambda/enforce/handler.ts) */
   selfWake?: { readonly sentAt: number; readonly notBefore: number };
+  /** when the handler was last invoked: a plane woken at most BUSY_GAP_MS apart is busy and wakes itself no more (lambda/enforce/handler.ts) */
+  lastInvokedAt?: number;
 }
 
 /** a run starts this long after its wake-up's notBefore at the latest (delivery, the function's start) */
