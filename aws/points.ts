@@ -29,15 +29,18 @@ export const WAF_WRITE_ATTEMPTS = 3;
 /**
  * How long an incremental run may leave a removal from a WAF IP set pending (core/waf.ts
  * WafDeferral), from the removal's due time (a record's expiresAt for an expiry lift, else its
- * change time): 30 s. Each run writes one set per scope and family, the one whose pending removal
+ * change time): 45 s. Each run writes one set per scope and family, the one whose pending removal
  * is due first (or the one taking new blocks), so with 10 full sets and a run every 2–3 s each set
- * is written every ≈ 20–30 s anyway: a 30 s deferral lets nearly every removal ride on a write
- * that happens anyway instead of a paced second call, and no longer buys nothing at 10 sets while
- * unblocking later. It does not lengthen the lift figures (bench/convergence.bench.ts
- * lift_after_ttl_max_s ≤ 60): a removal seen past its deadline is written at once, one seen
- * before it by the deadline (30 s after expiry).
+ * comes round every ≈ 20–30 s. The deferral must exceed that round plus the 7 s a run leaves for
+ * the next one (lambda/shared/enforcer.ts wafWriteBy), or removals fall due faster than the
+ * rounds and every run writes several sets: at 30 s a us-east-1 plane with two scopes (two paced
+ * calls a set) fell into runs of 10–17 s back to back in bench/incremental.bench.ts; at 45 s it
+ * keeps one set a run. A removal seen past its deadline is written at once, one seen before it by
+ * the deadline: 45 s after its expiry, inside the 60 s of issue 17; where a family has one set
+ * (fewer than 10,000 blocked, bench/convergence.bench.ts) the set with the removal is the one a
+ * run writes, so nothing waits.
  */
-export const LIFT_DEFER_MS = 30_000;
+export const LIFT_DEFER_MS = 45_000;
 
 /** Pending removals per set ("<scope>/<id>": address → deadline) and the time by which this run writes a pending removal. */
 export interface WafRunDeferral {

@@ -68,7 +68,7 @@ import { ENFORCE_MEMORY_MB } from '../lib/EnforcementCore';
 import { WAKE_UP_DELAY } from '../lib/org/DecisionPlane';
 import type { BenchSuite, Figure } from './suite';
 
-const ACTIVE = 100_000;
+const ACTIVE = Number(process.env['INCREMENTAL_BENCH_ACTIVE'] ?? 100_000);
 const PLANES = Number(process.env['INCREMENTAL_BENCH_PLANES'] ?? 4);
 const MINUTES = Number(process.env['INCREMENTAL_BENCH_MINUTES'] ?? 3);
 /** one HTTP call of a plane (DynamoDB, EC2, WAF), simulated ms: the model's `callMs` (docs/scale.md) */

@@ -161,8 +161,10 @@ export interface ScaleInputs {
   readonly naclResidenceSeconds: number;
   /** a plane's report is written at most this often while unchanged (aws/plane-reports.ts REPORT_EVERY_MS) */
   readonly reportEverySeconds: number;
-  /** while removals wait, a plane wakes itself about this often (lambda/enforce/handler.ts wakeForPending: when no self wake-up is on its way) */
+  /** while removals wait, a plane that is not busy wakes itself about this often (lambda/enforce/handler.ts wakeForPending: when no self wake-up is on its way) */
   readonly selfWakeEverySeconds: number;
+  /** a plane whose runs come at most this far apart is busy and wakes itself not at all (lambda/enforce/handler.ts BUSY_GAP_MS) */
+  readonly busyGapSeconds: number;
   // measured (bench/scale.bench.ts) — DynamoDB item sizes per its sizing rules
   readonly recordItemBytes: number;
   readonly historyItemBytes: number;
@@ -627,11 +629,11 @@ export function scaleModel(inputs: ScaleInputs): ScaleResult {
 
   // Queues. Decision plane FIFO: a SendMessage per decide write and per expiry run that lifted,
   // the pipe's receive and delete per window. Each plane's FIFO: send (the bus rule or the
-  // reconcile trigger), receive, delete per wake-up; and, while removals wait, the plane's own
-  // wake-up for the next window at most once a `selfWakeEverySeconds` (deduplicated with the
-  // window's wake-up when one comes: one request). Expiry timers: standard queue.
+  // reconcile trigger), receive, delete per wake-up; and, while removals wait in a plane that is not
+  // busy, the plane's own wake-up for the next window about once a `selfWakeEverySeconds`
+  // (deduplicated with the window's wake-up when one comes: one request). Expiry timers: standard queue.
   const sqsFifoDecision = decideWrites + timerRuns + 2 * changeWindowsPerDay;
-  const selfWakesPerPlane = waiting > 0 ? Math.min(oneScope.runsPerDay, SECONDS_PER_DAY / inputs.selfWakeEverySeconds) * Math.min(1, waiting) : 0;
+  const selfWakesPerPlane = waiting > 0 && interval > inputs.busyGapSeconds ? Math.min(oneScope.runsPerDay, SECONDS_PER_DAY / inputs.selfWakeEverySeconds) * Math.min(1, waiting) : 0;
   const sqsFifoPlanes = (3 * (changeWindowsPerDay + reconcilesPerDayPerPlane) + selfWakesPerPlane) * planes;
   const sqsStandardRequestsPerDay = 2 * timerRuns + expiryRuns * timerBatches;
 

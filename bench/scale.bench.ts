@@ -254,12 +254,13 @@ export function scenario(measured: Measured, blocked = ACTIVE_BLOCKED): ScaleInp
     wakeWindowSeconds: 2,
     overlapSeconds: 20,
     reconcileMinutes: 10,
-    // LIFT_DEFER_MS (30 s, aws/points.ts) less the 7 s a run must leave for the next one (wafWriteBy)
-    liftDeferSeconds: 23,
+    // LIFT_DEFER_MS (45 s, aws/points.ts) less the 7 s a run must leave for the next one (wafWriteBy)
+    liftDeferSeconds: 38,
     naclResidenceSeconds: 300,
     reportEverySeconds: 60,
-    // a self wake-up is sent when none is on its way: about one every 4–5 s in a busy plane (test/wire/waf-deferral.test.ts)
+    // a plane that is not busy sends a self wake-up when none is on its way: one per next window
     selfWakeEverySeconds: 4,
+    busyGapSeconds: 6,
     callMs: 10,
     decideMemoryMb: 256,
     enforceMemoryMb: 256,
@@ -322,7 +323,7 @@ function figures(at: Record<'10k' | '100k' | '1M', ScaleResult>, withFms: ScaleR
     { name: 'scale_ddb_writes_per_day', value: Math.round(result.ddbWritesPerDay.records + result.ddbWritesPerDay.changeIndex), unit: 'write request units/day', note: `decide + expiry: record ${measured.record} B after 2 events (${measured.max} B after 20), its active-index copy, its changes-index entry (${measured.change} B; 2 writes when chgAt/chgKey moves), history ${measured.history} B, burst ${measured.burst} B; plus ${Math.round(result.ddbWritesPerDay.ledger)} NACL-ledger and ${Math.round(result.ddbWritesPerDay.reports)} plane-report units in the planes` },
     { name: 'scale_enforce_read_units_per_day', value: Math.round(reads.incremental + reads.reconcile), unit: 'read request units/day', note: `changes index: incremental ${Math.round(reads.incremental)} (${result.planes} planes, ${Math.round(result.oneScope.runsPerDay)} runs/day each, ${result.oneScope.indexReadUnits} units a run) + reconcile ${Math.round(reads.reconcile)} (every 10 min, ${result.reconcile.indexReadUnits} units = 100,000 × ${measured.change} B); ledger ${Math.round(reads.ledger)} strongly consistent` },
     { name: 'scale_enforce_run_seconds', value: Number(result.oneScope.seconds.toFixed(2)), unit: 's', note: `modelled incremental run of a one-scope plane: ${result.oneScope.updateIpSetCalls.toFixed(2)} UpdateIPSet calls (${result.oneScope.pacingWaitSeconds.toFixed(2)} s pacing wait), ${result.oneScope.naclChangesPerAcl.toFixed(2)} NACL changes per ACL; us-east-1 with CLOUDFRONT ${result.twoScope.seconds.toFixed(1)} s (${result.twoScope.pacingWaitSeconds.toFixed(1)} s waiting, runs back to back: ${Math.round(result.twoScope.runsPerDay)} a day); NACL planning ${measured.incremental.toFixed(2)} CPU ms here` },
-    { name: 'scale_reconcile_run_seconds', value: Number(result.reconcile.seconds.toFixed(1)), unit: 's', note: `modelled full run at 100,000 (us-east-1, 2 scopes): ${result.reconcilePages} pages of the active partition, diff ${measured.full.toFixed(0)} CPU ms here × 1769/512` },
+    { name: 'scale_reconcile_run_seconds', value: Number(result.reconcile.seconds.toFixed(1)), unit: 's', note: `modelled full run at 100,000 (us-east-1, 2 scopes): ${result.reconcilePages} pages of the active partition, diff ${measured.full.toFixed(0)} CPU ms here × 1769/256 (enforce 256 MB)` },
     { name: 'scale_waf_sets_needed_per_scope', value: result.wafSetsNeededPerScope, unit: 'IP sets', note: `100,000 IPv4 + 0 IPv6 at 10,000 addresses a set (IPv6 keeps its one set); overflow ${result.wafOverflow}; ${result.wafScopes} scopes` },
     { name: 'scale_fanout_puts_per_day', value: Math.round(result.fanoutDeliveriesPerDay), unit: 'cross-account deliveries/day', note: `wake-ups coalesced per 2 s window (${Math.round(result.changeWindowsPerDay)} windows a day with a change) × ${result.planes} enforcement planes` },
     { name: 'scale_monthly_cost_usd', value: Math.round(result.monthlyCostUsd), unit: 'USD/month', note: `100,000 blocked, default configuration, 30 days, us-east-1 list prices (unverified, see docs/scale.md): ${groups}; with 1 Firewall Manager policy in 4 Regions +${usd(withFms.monthlyCost.firewallManager)}; every record at its 20-event size ${usd(upper.monthlyCostUsd)}; backfill one-off ${upper.backfillUsd.toFixed(2)}` },

@@ -161,6 +161,7 @@ const SMALL: ScaleInputs = {
   naclResidenceSeconds: 600,
   reportEverySeconds: 60,
   selfWakeEverySeconds: 10,
+  busyGapSeconds: 6,
   recordItemBytes: 100,
   historyItemBytes: 1_500,
   burstItemBytes: 40,
@@ -242,7 +243,7 @@ describe('scaleModel on a small hand-computed scenario', () => {
     expect(r.ddbWritesPerDay.ledger).toBeCloseTo(51_840, 3); // 6 × 4,204.08 × 2.0551
     expect(r.ddbWritesPerDay.reports).toBeCloseTo(9_504, 3); // 6 × (4,204.08 × 0.3425 + 144)
     // decision FIFO: 4,320 sends + 1,428.04 expiry wakes + 2 × 4,204.08; planes: (3 × (4,204.08 + 144)
-    // + 4,204.08 × 0.2900 self wake-ups, at most one per 10 s) × 6
+    // + 4,204.08 × 0.2900 self wake-ups: runs 20.55 s apart, not busy) × 6
     expect(r.sqsFifoRequestsPerDay).toBeCloseTo(14_156.2186 + 85_581.0784, 3);
     // timers: 2 × 1,428.04 + (1,428.04 + 1,440) × 1 batch
     expect(r.sqsStandardRequestsPerDay).toBeCloseTo(5_724.1992, 3);
