@@ -28,7 +28,8 @@
  *   enforce function's 256 MB is 256/1,769 of a vCPU: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
  *
  * INCREMENTAL_BENCH_PLANES (default 4: half of them us-east-1 planes with a CLOUDFRONT scope as
- * well) and INCREMENTAL_BENCH_MINUTES (default 3) of simulated traffic. The organization has 200
+ * well) and INCREMENTAL_BENCH_MINUTES (default 4) of simulated traffic, measured from
+ * INCREMENTAL_BENCH_SETTLE_S (default 60) after its start. The organization has 200
  * planes; this bench runs fewer real ones (every plane's first full run reads 100,000 records) and
  * takes the last of them: planes do not interact but through the table, see docs/scale.md.
  */
@@ -70,7 +71,14 @@ import type { BenchSuite, Figure } from './suite';
 
 const ACTIVE = Number(process.env['INCREMENTAL_BENCH_ACTIVE'] ?? 100_000);
 const PLANES = Number(process.env['INCREMENTAL_BENCH_PLANES'] ?? 4);
-const MINUTES = Number(process.env['INCREMENTAL_BENCH_MINUTES'] ?? 3);
+const MINUTES = Number(process.env['INCREMENTAL_BENCH_MINUTES'] ?? 4);
+/**
+ * The first seconds of traffic are not in the figures: the planes' first full runs are made one
+ * after another before the traffic (≈ 60 s of simulated time), and the expiries of that time all
+ * fall due at its start, so the first incremental runs write every set (a cold start's backlog,
+ * reported apart in the notes). The figures are those of the steady state that follows.
+ */
+const SETTLE_SECONDS = Number(process.env['INCREMENTAL_BENCH_SETTLE_S'] ?? 60);
 /** one HTTP call of a plane (DynamoDB, EC2, WAF), simulated ms: the model's `callMs` (docs/scale.md) */
 export const CALL_MS = 10;
 /**
@@ -344,6 +352,7 @@ export const suite: BenchSuite = {
       const end = t0 + MINUTES * 60_000;
       const deliveries: Array<{ at: number; body: string }> = [];
       const incrementalRuns: number[] = [];
+      const incrementalRunsAll: number[] = [];
       const incrementalCpu: number[] = [];
       const incrementalSlept: number[] = [];
       const incrementalWaited: number[] = [];
@@ -386,7 +395,8 @@ export const suite: BenchSuite = {
             continue;
           }
           if (run.summary.run === 'incremental') {
-            incrementalRuns.push(run.seconds);
+            incrementalRunsAll.push(run.seconds);
+            if (clock.now() >= t0 + SETTLE_SECONDS * 1000) incrementalRuns.push(run.seconds);
             incrementalCpu.push(run.cpuSeconds);
             incrementalSlept.push(run.sleptSeconds);
             incrementalWaited.push(run.waitedSeconds);
@@ -405,15 +415,17 @@ export const suite: BenchSuite = {
       }
       // per new block decided early enough to be enforced by the end: the LAST plane to hold it in
       // every scope; a block some plane never held counts as not enforced (Infinity)
-      const counted = [...newBlocks].filter(([, at]) => at <= end - 90_000);
-      const lags = counted.map(([target]) => Math.max(...planes.map((p) => p.held.get(target) ?? Number.POSITIVE_INFINITY)) / 1000);
+      const lagOf = (target: string) => Math.max(...planes.map((p) => p.held.get(target) ?? Number.POSITIVE_INFINITY)) / 1000;
+      const counted = [...newBlocks].filter(([, at]) => at >= t0 + SETTLE_SECONDS * 1000 && at <= end - 90_000);
+      const lags = counted.map(([target]) => lagOf(target));
+      const settling = [...newBlocks].filter(([, at]) => at < t0 + SETTLE_SECONDS * 1000).map(([target]) => lagOf(target));
       const notEnforced = lags.filter((lag) => !Number.isFinite(lag)).length;
       const perPlaneHeld = planes.map((p) => counted.filter(([target]) => p.held.has(target)).length);
       const wallSeconds = (Date.now() - wall0) / 1000;
       const note = `${PLANES} real planes (${planes.filter((p) => p.scopes.length === 2).length} with a CLOUDFRONT scope), ${MINUTES} simulated min, ${decisions.length} decisions (${newBlocks.size} new blocks), CALL_MS ${CALL_MS}, hops ${HOPS_TOTAL_MS} ms; seeding ${seedSeconds.toFixed(0)} s, bench ${wallSeconds.toFixed(0)} s of real time`;
       return [
-        { name: 'enforce_run_p99_s', value: Number(percentile(incrementalRuns, 99).toFixed(2)), unit: 's', note: `${incrementalRuns.length} incremental runs, median ${percentile(incrementalRuns, 50).toFixed(2)} s, max ${Math.max(...incrementalRuns).toFixed(2)} s, per run (median) ${percentile(incrementalSlept, 50).toFixed(1)} s asleep (notBefore ${percentile(incrementalWaited, 50).toFixed(2)} s, p99 ${percentile(incrementalWaited, 99).toFixed(2)} s; pacer, retries), ${percentile(incrementalWaf, 50)} WAF calls, ${percentile(incrementalEc2, 50)} EC2 calls; CPU median ${(percentile(incrementalCpu, 50) * 1000).toFixed(0)} ms, p99 ${(percentile(incrementalCpu, 99) * 1000).toFixed(0)} ms (not in the figure); full runs during traffic: ${fullRuns.length ? fullRuns.join('; ') : 'none'}; failed runs ${failedRuns.length}${failedRuns.length ? ` (${failedRuns.slice(0, 3).join('; ')})` : ''}; ${note}` },
-        { name: 'detect_to_enforced_p99_s', value: Number.isFinite(percentile(lags, 99)) ? Number(percentile(lags, 99).toFixed(2)) : -1, unit: 's (-1: some block never reached every plane)', note: `decision → in every WAF scope of the last of the ${PLANES} planes, p99 over the ${lags.length} new blocks decided ≥ 90 s before the end of the traffic, median ${percentile(lags, 50).toFixed(2)} s, largest finite ${Math.max(...lags.filter(Number.isFinite)).toFixed(2)} s; ${notEnforced} not in every plane 30 s after the traffic (counted as infinite; per plane, of ${counted.length}, seen held: ${perPlaneHeld.join('/')}; still waiting: ${planes.map((p) => p.waiting.size).join('/')}); ${note}` },
+        { name: 'enforce_run_p99_s', value: Number(percentile(incrementalRuns, 99).toFixed(2)), unit: 's', note: `${incrementalRuns.length} incremental runs after the first ${SETTLE_SECONDS} s of traffic (all ${incrementalRunsAll.length} runs: p99 ${percentile(incrementalRunsAll, 99).toFixed(2)} s, max ${Math.max(...incrementalRunsAll).toFixed(2)} s), median ${percentile(incrementalRuns, 50).toFixed(2)} s, max ${Math.max(...incrementalRuns).toFixed(2)} s, per run (median) ${percentile(incrementalSlept, 50).toFixed(1)} s asleep (notBefore ${percentile(incrementalWaited, 50).toFixed(2)} s, p99 ${percentile(incrementalWaited, 99).toFixed(2)} s; pacer, retries), ${percentile(incrementalWaf, 50)} WAF calls, ${percentile(incrementalEc2, 50)} EC2 calls; CPU median ${(percentile(incrementalCpu, 50) * 1000).toFixed(0)} ms, p99 ${(percentile(incrementalCpu, 99) * 1000).toFixed(0)} ms (not in the figure); full runs during traffic: ${fullRuns.length ? fullRuns.join('; ') : 'none'}; failed runs ${failedRuns.length}${failedRuns.length ? ` (${failedRuns.slice(0, 3).join('; ')})` : ''}; ${note}` },
+        { name: 'detect_to_enforced_p99_s', value: Number.isFinite(percentile(lags, 99)) ? Number(percentile(lags, 99).toFixed(2)) : -1, unit: 's (-1: some block never reached every plane)', note: `decision → in every WAF scope of the last of the ${PLANES} planes, p99 over the ${lags.length} new blocks decided from ${SETTLE_SECONDS} s after the start of the traffic to 90 s before its end (the ${settling.length} of the first ${SETTLE_SECONDS} s, the cold start's backlog: p99 ${percentile(settling, 99).toFixed(2)} s), median ${percentile(lags, 50).toFixed(2)} s, largest finite ${Math.max(...lags.filter(Number.isFinite)).toFixed(2)} s; ${notEnforced} not in every plane 30 s after the traffic (counted as infinite; per plane, of ${counted.length}, seen held: ${perPlaneHeld.join('/')}; still waiting: ${planes.map((p) => p.waiting.size).join('/')}); ${note}` },
         { name: 'reconcile_one_plane_s', value: Number(reconcileSeconds.toFixed(1)), unit: 's', note: `steady full run of a two-scope plane at 100,000: ${steady.seconds.toFixed(1)} s simulated (calls, pacing) + ${steady.cpuSeconds.toFixed(2)} s CPU × 1769/${ENFORCE_MEMORY_MB}; first full runs (empty sets, every set written) ${warm.map((w) => w.toFixed(1)).join(' / ')} s simulated` },
       ];
     } finally {
