@@ -43,7 +43,7 @@ import { sqsClient } from '../../aws/clients/sqs';
 import { type Clock, systemClock } from '../../aws/clock';
 import { entryPoint, instrument, type ScheduledInvocation } from '../shared/handler';
 import { type Observability, powertoolsObservability } from '../../aws/observability';
-import { EnforceQueue, WAKE_WINDOW_MS } from '../shared/queue';
+import { EnforceQueue, wakeWindowOf } from '../shared/queue';
 import { BlockRepository } from '../../aws/repository';
 import { FUNCTION_ENV, requireEnv } from '../shared/env';
 import { parseTimer, TimerQueue, timersFor } from '../shared/timer-queue';
@@ -91,7 +91,7 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
     }
     // lifts saved after the window of the wake-up above (a long run): the next window's run reads them
     const end = clock.now();
-    if (lifted > 0 && windowOf(end) !== windowOf(now)) await queue.wake('enforce', end);
+    if (lifted > 0 && wakeWindowOf(end) !== wakeWindowOf(now)) await queue.wake('enforce', end);
     let sent = 0;
     if (timers) {
       const wanted = timersFor(listed.map((stored) => stored.record.expiresAt), now, LOOKAHEAD_MS);
@@ -116,10 +116,6 @@ export function createHandler(deps: ExpiryDeps): ScheduledInvocation<{ lifted: n
     }
     return { lifted, timers: sent };
   });
-}
-
-function windowOf(at: number): number {
-  return Math.floor(at / WAKE_WINDOW_MS);
 }
 
 /** The SQS records of a timer delivery; none for a scheduled tick. */

@@ -33,6 +33,11 @@ export const WAKE_WINDOW_MS = 2_000;
  */
 export const SETTLE_MS = 1_000;
 
+/** The wake window `at` falls in (its number since the epoch): what a wake-up's deduplication id and notBefore are made of. */
+export function wakeWindowOf(at: number): number {
+  return Math.floor(at / WAKE_WINDOW_MS);
+}
+
 export interface EnforceMessage {
   readonly kind: (typeof ENFORCE_KINDS)[number];
   /** epoch ms before which the enforce function does not read the desired state */
@@ -70,7 +75,7 @@ export function parseEnforceMessage(body: string): EnforceMessage | undefined {
 export function wakeUp(kind: EnforceMessage['kind'], now: number, distinct?: string): { body: EnforceMessage; deduplicationId: string } {
   switch (kind) {
     case 'enforce': {
-      const window = Math.floor(now / WAKE_WINDOW_MS);
+      const window = wakeWindowOf(now);
       return { body: { kind, notBefore: (window + 1) * WAKE_WINDOW_MS + SETTLE_MS }, deduplicationId: `enforce-${window}` };
     }
     case 'expire':
