@@ -9,7 +9,7 @@
  * - A global secondary index is eventually consistent: an entry can become visible after the
  *   change it records. https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
 import type { WafSetRef } from '../../core/settings';
 import { CURSOR_MAX_AGE_MS, enforce, type EnforceMode, newEnforcerState, OVERLAP_MS } from '../../lambda/shared/enforcer';
@@ -20,22 +20,11 @@ import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
 import { ACL_A, SET_V4, SET_V6, testSettings } from '../fakes/world';
-import { type LocalTable, startDynalite } from './dynalite';
+import { wireSuite } from './suite';
 import { Ec2Server } from './ec2-server';
 import { WafServer } from './wafv2-server';
 
-let db: LocalTable;
-let seq = 0;
-const servers: Array<{ stop(): Promise<void> }> = [];
-beforeAll(async () => {
-  db = await startDynalite('incremental');
-});
-afterAll(async () => {
-  await db?.stop();
-});
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
+const wire = wireSuite('incremental');
 
 const HOUR = 3600_000;
 
@@ -47,7 +36,7 @@ async function plane(options: { sets?: WafSetRef[]; acls?: string[]; wafMaxPerSe
   if (!options.ec2) {
     for (const acl of acls) ec2.ec2.addAcl(acl, { ipv6: true });
     await ec2.start();
-    servers.push(ec2);
+    wire.track(ec2);
   }
   const sets = options.sets ?? [SET_V4, SET_V6];
   let waf = options.waf;
@@ -55,15 +44,15 @@ async function plane(options: { sets?: WafSetRef[]; acls?: string[]; wafMaxPerSe
     waf = new WafServer(clock, () => 0.5);
     for (const ref of sets) waf.waf.addSet(ref);
     await waf.start();
-    servers.push(waf);
+    wire.track(waf);
   }
-  const table = options.table ?? (await db.addTable(`incr-${++seq}`));
-  const repo = new BlockRepository(db.doc, table);
+  const table = options.table ?? (await wire.nextTable('incr'));
+  const repo = new BlockRepository(wire.db.doc, table);
   const settings = testSettings({ nacl: { aclIds: acls, ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets }, ...(options.allowlist ? { guard: { allowlist: options.allowlist, protectedCidrs: ['10.0.0.0/16'], blockableSpecialCidrs: ['192.0.2.0/24', '203.0.113.0/24', '2001:db8::/32'] } } : {}) });
   const state = newEnforcerState();
   const deps = {
     repo,
-    nacl: new NaclAdapter(ec2.client(1), clock, obs, () => 0.5, new PlacementLedger(db.doc, table), [10, 60]),
+    nacl: new NaclAdapter(ec2.client(1), clock, obs, () => 0.5, new PlacementLedger(wire.db.doc, table), [10, 60]),
     waf: new WafAdapter({ REGIONAL: waf.client(1) }, clock, obs, new UpdatePacer(), () => 0.5),
     settings,
     obs,
@@ -335,22 +324,22 @@ describe('IP sets full', () => {
 describe('200 planes in one process', () => {
   it('each holds its own cursor and cache: a run of one plane, or an edit of one plane\'s set, changes no other', async () => {
     const clock = new SimClock();
-    const table = await db.addTable(`incr-planes-${++seq}`);
+    const table = await wire.nextTable('incr-planes');
     const waf = new WafServer(clock, () => 0.5);
     // each plane is another account: WAF's one-update-a-second limit is per account and Region
     waf.waf.enforceRate = false;
     const refs = Array.from({ length: 200 }, (_, i): WafSetRef => ({ scope: 'REGIONAL', family: 'ipv4', name: `plane-${i}`, id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }));
     for (const ref of refs) waf.waf.addSet(ref);
     await waf.start();
-    servers.push(waf);
-    const repo = new BlockRepository(db.doc, table);
+    wire.track(waf);
+    const repo = new BlockRepository(wire.db.doc, table);
     const now = clock.now();
     await repo.save({ target: '203.0.113.1', family: 'ipv4', reason: 'manual', firstSeen: now, lastSeen: now, hitCount: 1, offences: 1, blockedAt: now, expiresAt: now + HOUR, active: true, eventIds: [], sensors: [] }, undefined, now);
     const client = waf.client(1);
     const planes = refs.map((ref) => {
       const obs = new RecordingObservability();
       const state = newEnforcerState();
-      const deps = { repo, nacl: new NaclAdapter(undefined as never, clock, obs, () => 0.5, new PlacementLedger(db.doc, table), [10, 60]), waf: new WafAdapter({ REGIONAL: client }, clock, obs, new UpdatePacer(), () => 0.5), settings: testSettings({ nacl: { aclIds: [], ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets: [ref] } }), obs, clock, state };
+      const deps = { repo, nacl: new NaclAdapter(undefined as never, clock, obs, () => 0.5, new PlacementLedger(wire.db.doc, table), [10, 60]), waf: new WafAdapter({ REGIONAL: client }, clock, obs, new UpdatePacer(), () => 0.5), settings: testSettings({ nacl: { aclIds: [], ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets: [ref] } }), obs, clock, state };
       return { ref, obs, state, run: () => enforce(deps, 'enforce') };
     });
     for (const p of planes) expect((await p.run()).run).toBe('full');

@@ -11,7 +11,7 @@
  */
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
 import { naclRuleKey, PLACEMENT_ATTRIBUTES } from '../../core/table';
 import { enforce, type EnforceMode, newEnforcerState } from '../../lambda/shared/enforcer';
@@ -22,22 +22,11 @@ import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
 import { ACL_A, SET_V4, SET_V6, testSettings } from '../fakes/world';
-import { type LocalTable, startDynalite } from './dynalite';
+import { wireSuite } from './suite';
 import { Ec2Server } from './ec2-server';
 import { WafServer } from './wafv2-server';
 
-let db: LocalTable;
-let seq = 0;
-const servers: Array<{ stop(): Promise<void> }> = [];
-beforeAll(async () => {
-  db = await startDynalite('residence');
-});
-afterAll(async () => {
-  await db?.stop();
-});
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
+const wire = wireSuite('residence');
 
 const HOUR = 3600_000;
 const RANGE: [number, number] = [10, 60];
@@ -49,19 +38,19 @@ async function plane(options: { residenceSeconds: number; quota?: number }) {
   const ec2 = new Ec2Server(new FakeEc2(quota, () => 0.5, () => clock.now()));
   ec2.ec2.addAcl(ACL_A, { ipv6: true });
   await ec2.start();
-  servers.push(ec2);
+  wire.track(ec2);
   const waf = new WafServer(clock, () => 0.5);
   for (const ref of [SET_V4, SET_V6]) waf.waf.addSet(ref);
   await waf.start();
-  servers.push(waf);
-  const table = await db.addTable(`res-${++seq}`);
-  const repo = new BlockRepository(db.doc, table);
+  wire.track(waf);
+  const table = await wire.nextTable('res');
+  const repo = new BlockRepository(wire.db.doc, table);
   // the ledger's client counts its Queries (PlacementLedger.list)
   let ledgerLists = 0;
   const ledgerClient = {
     send: (command: unknown) => {
       if (command instanceof QueryCommand) ledgerLists++;
-      return db.doc.send(command as never);
+      return wire.db.doc.send(command as never);
     },
   } as unknown as DynamoDBDocumentClient;
   const ledger = new PlacementLedger(ledgerClient, table);
@@ -205,7 +194,7 @@ describe('what the residence time never delays', () => {
       [11, '203.0.113.1/32', 'confirmed', p.clock.now()],
     ]);
     // rule 11's row (.1) as an older version wrote it: no placedAt
-    await db.doc.send(new UpdateCommand({ TableName: p.table, Key: naclRuleKey(ACL_A, 11), UpdateExpression: 'REMOVE #p', ExpressionAttributeNames: { '#p': PLACEMENT_ATTRIBUTES.placedAt } }));
+    await wire.db.doc.send(new UpdateCommand({ TableName: p.table, Key: naclRuleKey(ACL_A, 11), UpdateExpression: 'REMOVE #p', ExpressionAttributeNames: { '#p': PLACEMENT_ATTRIBUTES.placedAt } }));
     expect((await p.ledger.list(ACL_A)).find((row) => row.ruleNumber === 11)?.placedAt).toBeUndefined();
     p.clock.advance(5_000);
     await p.block('203.0.113.3');

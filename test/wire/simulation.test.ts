@@ -9,7 +9,7 @@
  * - UpdateIPSet replaces a set's whole address list:
  *   https://docs.aws.amazon.com/waf/latest/APIReference/API_UpdateIPSet.html
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BlockReason, BlockRecord } from '../../core/policy';
 import type { PipelineSettings } from '../../core/settings';
 import { enforce, type EnforceMode, newEnforcerState } from '../../lambda/shared/enforcer';
@@ -20,22 +20,11 @@ import { SimClock } from '../fakes/clock';
 import { FakeEc2 } from '../fakes/ec2';
 import { RecordingObservability } from '../fakes/observability';
 import { ACL_A, SET_V4, SET_V6, testSettings } from '../fakes/world';
-import { type LocalTable, startDynalite } from './dynalite';
+import { wireSuite } from './suite';
 import { Ec2Server } from './ec2-server';
 import { WafServer } from './wafv2-server';
 
-let db: LocalTable;
-let seq = 0;
-const servers: Array<{ stop(): Promise<void> }> = [];
-beforeAll(async () => {
-  db = await startDynalite('simulation');
-});
-afterAll(async () => {
-  await db?.stop();
-});
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
+const wire = wireSuite('simulation');
 
 const HOUR = 3600_000;
 type Simulation = { all?: boolean; inputs?: BlockReason[] };
@@ -46,19 +35,19 @@ async function plane(simulation: Simulation) {
   const ec2 = new Ec2Server(new FakeEc2(20, () => 0.5));
   ec2.ec2.addAcl(ACL_A, { ipv6: true });
   await ec2.start();
-  servers.push(ec2);
+  wire.track(ec2);
   const waf = new WafServer(clock, () => 0.5);
   for (const ref of [SET_V4, SET_V6]) waf.waf.addSet(ref);
   await waf.start();
-  servers.push(waf);
-  const table = await db.addTable(`sim-${++seq}`);
-  const repo = new BlockRepository(db.doc, table);
+  wire.track(waf);
+  const table = await wire.nextTable('sim');
+  const repo = new BlockRepository(wire.db.doc, table);
   const settingsWith = (s: Simulation): PipelineSettings =>
     testSettings({ nacl: { aclIds: [ACL_A], ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets: [SET_V4, SET_V6] }, simulation: { all: s.all ?? false, inputs: s.inputs ?? [] } });
   const state = newEnforcerState();
   const deps = {
     repo,
-    nacl: new NaclAdapter(ec2.client(1), clock, obs, () => 0.5, new PlacementLedger(db.doc, table), [10, 60]),
+    nacl: new NaclAdapter(ec2.client(1), clock, obs, () => 0.5, new PlacementLedger(wire.db.doc, table), [10, 60]),
     waf: new WafAdapter({ REGIONAL: waf.client(1) }, clock, obs, new UpdatePacer(), () => 0.5),
     settings: settingsWith(simulation),
     obs,

@@ -20,7 +20,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetIPSetCommand, UpdateIPSetCommand } from '@aws-sdk/client-wafv2';
 import type { SQSEvent } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BlockRecord } from '../../core/policy';
 import type { WafSetRef } from '../../core/settings';
 import { createHandler } from '../../lambda/enforce/handler';
@@ -35,21 +35,10 @@ import { SimClock } from '../fakes/clock';
 import { RecordingObservability } from '../fakes/observability';
 import { deliverFifo, FakeSqs } from '../fakes/sqs';
 import { testSettings } from '../fakes/world';
-import { type LocalTable, startDynalite } from './dynalite';
+import { wireSuite } from './suite';
 import { WafServer } from './wafv2-server';
 
-let db: LocalTable;
-let seq = 0;
-const servers: Array<{ stop(): Promise<void> }> = [];
-beforeAll(async () => {
-  db = await startDynalite('waf-deferral');
-});
-afterAll(async () => {
-  await db?.stop();
-});
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
+const wire = wireSuite('waf-deferral');
 
 const HOUR = 3600_000;
 
@@ -69,16 +58,16 @@ async function plane(options: { sets: WafSetRef[]; wafMaxPerSet: number; clients
   const waf = new WafServer(clock, () => 0.5);
   for (const ref of options.sets) waf.waf.addSet(ref);
   await waf.start();
-  servers.push(waf);
-  const table = await db.addTable(`defer-${++seq}`);
-  const repo = new BlockRepository(db.doc, table);
+  wire.track(waf);
+  const table = await wire.nextTable('defer');
+  const repo = new BlockRepository(wire.db.doc, table);
   const settings = testSettings({ nacl: { aclIds: [], ruleRange: [10, 60], quotaPerDirection: 20 }, waf: { sets: options.sets } });
   const state = newEnforcerState();
   const regions = options.clients ?? { REGIONAL: 'eu-west-1' };
   const clients = Object.fromEntries(Object.entries(regions).map(([scope, region]) => [scope, waf.client(1, region)]));
   const deps = {
     repo,
-    nacl: new NaclAdapter(undefined as never, clock, obs, () => 0.5, new PlacementLedger(db.doc, table), [10, 60]),
+    nacl: new NaclAdapter(undefined as never, clock, obs, () => 0.5, new PlacementLedger(wire.db.doc, table), [10, 60]),
     waf: new WafAdapter(clients, clock, obs, new UpdatePacer(), () => 0.5),
     settings,
     obs,
@@ -87,7 +76,7 @@ async function plane(options: { sets: WafSetRef[]; wafMaxPerSet: number; clients
     wafMaxPerSet: options.wafMaxPerSet,
   };
   const sqs = options.sqs;
-  const plane = options.orgPlane ? { plane: { id: 'plane-1', reports: new PlaneReports(db.doc, await db.addTable(`defer-reports-${seq}`)) } } : {};
+  const plane = options.orgPlane ? { plane: { id: 'plane-1', reports: new PlaneReports(wire.db.doc, await wire.nextTable('defer-reports')) } } : {};
   const handler = sqs ? createHandler({ ...deps, sqs: sqs.client, queueUrl: sqs.queueUrl, ...plane }) : undefined;
   const fake = waf.waf;
   return {
@@ -390,7 +379,7 @@ describe('the one-call-a-second quota is per account and Region', () => {
     waf.waf.addSet(regional);
     waf.waf.addSet(global);
     await waf.start();
-    servers.push(waf);
+    wire.track(waf);
     const update = async (ref: WafSetRef, region: string) => {
       const client = waf.client(1, region);
       const got = await client.send(new GetIPSetCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id }));
